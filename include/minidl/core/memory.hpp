@@ -1,0 +1,49 @@
+// minidl/core/memory.hpp - 64-byte aligned buffers that only grow.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+namespace minidl {
+
+// Cache-line (and AVX-512 register) alignment of every buffer minidl owns.
+inline constexpr std::size_t kAlignment = 64;
+
+struct AlignedFree {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+
+// Allocates count elements of T aligned to kAlignment; throws std::bad_alloc.
+template <typename T>
+std::unique_ptr<T[], AlignedFree> aligned_alloc_array(std::size_t count) {
+  std::size_t bytes = count * sizeof(T);
+  bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (bytes == 0) bytes = kAlignment;
+  void* p = std::aligned_alloc(kAlignment, bytes);
+  if (!p) throw std::bad_alloc();
+  return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
+}
+
+// Scratch memory for kernels: reserve() reallocates only when asked for more
+// than it holds, so a buffer reused across training steps stops allocating
+// after the first step. Contents are not preserved across a growth.
+template <typename T>
+class ScratchBuffer {
+ public:
+  T* reserve(std::size_t count) {
+    if (count > capacity_) {
+      data_ = aligned_alloc_array<T>(count);
+      capacity_ = count;
+    }
+    return data_.get();
+  }
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  std::unique_ptr<T[], AlignedFree> data_;
+  std::size_t capacity_ = 0;
+};
+
+}  // namespace minidl

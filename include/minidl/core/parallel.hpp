@@ -1,0 +1,68 @@
+// minidl/core/parallel.hpp - OpenMP helpers whose results never depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace minidl {
+
+// Number of threads minidl's parallel loops use.
+inline int num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+inline void set_num_threads(int n) {
+#ifdef _OPENMP
+  if (n > 0) omp_set_num_threads(n);
+#else
+  (void)n;
+#endif
+}
+
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Runs body(i) for i in [0, count). Each index must write its own outputs and
+// sum in its own fixed order: then which thread runs which index cannot change
+// a single bit of the result. Loops shorter than `min_parallel` stay serial.
+template <typename Body>
+void parallel_for(std::int64_t count, Body&& body, std::int64_t min_parallel = 2) {
+#ifdef _OPENMP
+  if (count >= min_parallel && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+#else
+  (void)min_parallel;
+#endif
+  for (std::int64_t i = 0; i < count; ++i) body(i);
+}
+
+// Elements per parallel chunk: large enough that threading pays off.
+inline constexpr std::int64_t kElementwiseChunk = 1 << 15;
+
+// Runs body(begin, end) over [0, n) cut into fixed chunks of kElementwiseChunk.
+template <typename Body>
+void parallel_chunks(std::int64_t n, Body&& body) {
+  const std::int64_t chunks = (n + kElementwiseChunk - 1) / kElementwiseChunk;
+  parallel_for(chunks, [&](std::int64_t c) {
+    const std::int64_t begin = c * kElementwiseChunk;
+    body(begin, std::min(n, begin + kElementwiseChunk));
+  });
+}
+
+}  // namespace minidl

@@ -1,0 +1,212 @@
+// minidl/kernels/conv2d.hpp - 2-D convolution forward, backward-data, backward-weights.
+//
+// Sizes: N batch, C input channels, H x W input, OC output channels, KH x KW
+// kernel, OH x OW output. Layouts (PyTorch's): x [N,C,H,W], w [OC,C,KH,KW],
+// b [OC], y [N,OC,OH,OW]. Fast versions lower each sample to a matrix
+// multiply through im2col: col [C*KH*KW, OH*OW], y_n = w * col.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "minidl/core/parallel.hpp"
+#include "minidl/kernels/gemm.hpp"
+
+namespace minidl::kernels {
+
+struct Conv2dShape {
+  std::int64_t N, C, H, W, OC, KH, KW, stride, pad;
+
+  std::int64_t OH() const { return (H + 2 * pad - KH) / stride + 1; }
+  std::int64_t OW() const { return (W + 2 * pad - KW) / stride + 1; }
+  std::int64_t col_rows() const { return C * KH * KW; }  // GEMM depth
+  std::int64_t col_cols() const { return OH() * OW(); }  // output pixels
+  std::int64_t col_size() const { return col_rows() * col_cols(); }  // per sample
+};
+
+// ---- naive references (test oracles): the definition, loop by loop --------
+
+template <typename T>
+void conv2d_forward_naive(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  for (std::int64_t n = 0; n < s.N; ++n)
+    for (std::int64_t o = 0; o < s.OC; ++o)
+      for (std::int64_t oh = 0; oh < OH; ++oh)
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          T sum = b ? b[o] : T(0);
+          for (std::int64_t c = 0; c < s.C; ++c)
+            for (std::int64_t kh = 0; kh < s.KH; ++kh)
+              for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+                const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                sum += x[((n * s.C + c) * s.H + ih) * s.W + iw] * w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
+              }
+          y[((n * s.OC + o) * OH + oh) * OW + ow] = sum;
+        }
+}
+
+// dx = dL/dx (overwritten).
+template <typename T>
+void conv2d_backward_data_naive(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  std::fill_n(dx, s.N * s.C * s.H * s.W, T(0));
+  for (std::int64_t n = 0; n < s.N; ++n)
+    for (std::int64_t o = 0; o < s.OC; ++o)
+      for (std::int64_t oh = 0; oh < OH; ++oh)
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          const T g = dy[((n * s.OC + o) * OH + oh) * OW + ow];
+          for (std::int64_t c = 0; c < s.C; ++c)
+            for (std::int64_t kh = 0; kh < s.KH; ++kh)
+              for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+                const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                dx[((n * s.C + c) * s.H + ih) * s.W + iw] += g * w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
+              }
+        }
+}
+
+// dw, db = dL/dw, dL/db (overwritten; db may be null).
+template <typename T>
+void conv2d_backward_weights_naive(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  std::fill_n(dw, s.OC * s.col_rows(), T(0));
+  if (db) std::fill_n(db, s.OC, T(0));
+  for (std::int64_t n = 0; n < s.N; ++n)
+    for (std::int64_t o = 0; o < s.OC; ++o)
+      for (std::int64_t oh = 0; oh < OH; ++oh)
+        for (std::int64_t ow = 0; ow < OW; ++ow) {
+          const T g = dy[((n * s.OC + o) * OH + oh) * OW + ow];
+          if (db) db[o] += g;
+          for (std::int64_t c = 0; c < s.C; ++c)
+            for (std::int64_t kh = 0; kh < s.KH; ++kh)
+              for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+                const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                dw[((o * s.C + c) * s.KH + kh) * s.KW + kw] += g * x[((n * s.C + c) * s.H + ih) * s.W + iw];
+              }
+        }
+}
+
+// ---- fast versions ---------------------------------------------------------
+
+// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x_n[c][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside.
+template <typename T>
+void im2col(const Conv2dShape& s, const T* x_n, T* col) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        T* row = col + ((c * s.KH + kh) * s.KW + kw) * OH * OW;
+        for (std::int64_t oh = 0; oh < OH; ++oh) {
+          const std::int64_t ih = oh * s.stride - s.pad + kh;
+          T* out = row + oh * OW;
+          if (ih < 0 || ih >= s.H) {
+            std::fill_n(out, OW, T(0));
+            continue;
+          }
+          const T* in = x_n + (c * s.H + ih) * s.W;
+          for (std::int64_t ow = 0; ow < OW; ++ow) {
+            const std::int64_t iw = ow * s.stride - s.pad + kw;
+            out[ow] = (iw >= 0 && iw < s.W) ? in[iw] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: dx_n = sum of dcol entries over every place each
+// input pixel was copied to (dx_n overwritten).
+template <typename T>
+void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  std::fill_n(dx_n, s.C * s.H * s.W, T(0));
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        const T* row = dcol + ((c * s.KH + kh) * s.KW + kw) * OH * OW;
+        for (std::int64_t oh = 0; oh < OH; ++oh) {
+          const std::int64_t ih = oh * s.stride - s.pad + kh;
+          if (ih < 0 || ih >= s.H) continue;
+          T* out = dx_n + (c * s.H + ih) * s.W;
+          const T* in = row + oh * OW;
+          for (std::int64_t ow = 0; ow < OW; ++ow) {
+            const std::int64_t iw = ow * s.stride - s.pad + kw;
+            if (iw >= 0 && iw < s.W) out[iw] += in[ow];
+          }
+        }
+      }
+}
+
+// y = conv(x, w) + b. `col` (N * col_size() elements) receives every sample's
+// im2col matrix, which backward_weights reads again instead of recomputing.
+template <typename T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* col) {
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* col_n = col + n * s.col_size();
+    T* y_n = y + n * s.OC * P;
+    im2col(s, x + n * s.C * s.H * s.W, col_n);
+    gemm<T>(s.OC, P, K, {w, K, false}, {col_n, P, false}, y_n, P, false);
+    if (b)
+      for (std::int64_t o = 0; o < s.OC; ++o)
+        for (std::int64_t p = 0; p < P; ++p) y_n[o * P + p] += b[o];
+  });
+}
+
+// dx = conv_transpose(dy, w) (overwritten). `dcol` is scratch of
+// N * col_size() elements (the forward's col buffer may be reused once
+// backward_weights has consumed it).
+template <typename T>
+void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* dcol) {
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* dcol_n = dcol + n * s.col_size();
+    gemm<T>(K, P, s.OC, {w, K, true}, {dy + n * s.OC * P, P, false}, dcol_n, P, false);
+    col2im(s, dcol_n, dx + n * s.C * s.H * s.W);
+  });
+}
+
+// Samples per partial weight gradient. Fixed, so that the partial sums and
+// their reduction order never depend on the number of threads.
+inline constexpr std::int64_t kConvWeightChunk = 4;
+
+inline std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * s.col_rows();
+}
+
+// dw = sum_n dy_n * col_n^T, db = sum of dy (both overwritten; db may be null).
+// `col` is the forward's im2col buffer; `partials` is scratch of
+// conv2d_weight_partials_size(s) elements.
+template <typename T>
+void conv2d_backward_weights(const Conv2dShape& s, const T* col, const T* dy, T* dw, T* db,
+                             T* partials) {
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
+  const std::int64_t wsize = s.OC * K;
+  parallel_for(chunks, [&](std::int64_t c) {
+    T* part = partials + c * wsize;
+    const std::int64_t n_end = std::min(s.N, (c + 1) * kConvWeightChunk);
+    for (std::int64_t n = c * kConvWeightChunk; n < n_end; ++n)
+      gemm<T>(s.OC, K, P, {dy + n * s.OC * P, P, false}, {col + n * s.col_size(), P, true}, part, K,
+              n > c * kConvWeightChunk);
+  });
+  // Fixed-order reduction of the partials, parallel over output rows.
+  parallel_for(s.OC, [&](std::int64_t o) {
+    T* row = dw + o * K;
+    std::copy_n(partials + o * K, K, row);
+    for (std::int64_t c = 1; c < chunks; ++c) {
+      const T* part = partials + c * wsize + o * K;
+      for (std::int64_t k = 0; k < K; ++k) row[k] += part[k];
+    }
+    if (db) {
+      T sum = 0;
+      for (std::int64_t n = 0; n < s.N; ++n) {
+        const T* g = dy + (n * s.OC + o) * P;
+        for (std::int64_t p = 0; p < P; ++p) sum += g[p];
+      }
+      db[o] = sum;
+    }
+  });
+}
+
+}  // namespace minidl::kernels

@@ -1,0 +1,35 @@
+// minidl/kernels/dropout.hpp - inverted dropout with masks keyed by (seed, step, element).
+#pragma once
+
+#include <cstdint>
+
+#include "minidl/core/rng.hpp"
+#include "minidl/core/parallel.hpp"
+
+namespace minidl::kernels {
+
+// mask[i] = 0 with probability p, else 1/(1-p); y = x * mask. Each element's
+// draw is hash(seed, step, i), so the mask is the same whatever the thread
+// count and can be recomputed from three integers.
+template <typename T>
+void dropout_forward(std::int64_t n, T p, std::uint64_t seed, std::uint64_t step, const T* x, T* y,
+                     T* mask) {
+  const T scale = T(1) / (T(1) - p);
+  parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      const T u = uniform01<T>(hash64(seed, step, static_cast<std::uint64_t>(i)));
+      mask[i] = u < p ? T(0) : scale;
+      y[i] = x[i] * mask[i];
+    }
+  });
+}
+
+// dx = dy * mask.
+template <typename T>
+void dropout_backward(std::int64_t n, const T* mask, const T* dy, T* dx) {
+  parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) dx[i] = dy[i] * mask[i];
+  });
+}
+
+}  // namespace minidl::kernels

@@ -1,0 +1,203 @@
+// minidl/kernels/gemm.hpp - single-threaded packed matrix multiply, and its naive twin.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "minidl/core/memory.hpp"
+#include "minidl/core/parallel.hpp"
+#include "minidl/kernels/simd.hpp"
+
+namespace minidl::kernels {
+
+// Operand layout: element (r, c) of a row-major matrix with leading dimension
+// ld sits at p[r * ld + c]; a transposed operand is read as p[c * ld + r].
+template <typename T>
+struct MatRef {
+  const T* data;
+  std::int64_t ld;
+  bool transposed;
+  T at(std::int64_t r, std::int64_t c) const {
+    return transposed ? data[c * ld + r] : data[r * ld + c];
+  }
+};
+
+// C[M,N] = A[M,K] * B[K,N]  (or C += A*B when accumulate). Reference oracle.
+template <typename T>
+void gemm_naive(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B, T* C,
+                std::int64_t ldc, bool accumulate) {
+  for (std::int64_t i = 0; i < M; ++i)
+    for (std::int64_t j = 0; j < N; ++j) {
+      T sum = accumulate ? C[i * ldc + j] : T(0);
+      for (std::int64_t k = 0; k < K; ++k) sum += A.at(i, k) * B.at(k, j);
+      C[i * ldc + j] = sum;
+    }
+}
+
+namespace detail {
+
+template <typename T>
+struct GemmBlocking {
+  static constexpr int MR = kGemmRows;             // rows of the register tile
+  static constexpr int NR = 2 * Simd<T>::width;    // columns of the register tile
+  static constexpr std::int64_t KC = 256;          // depth of a packed panel
+  static constexpr std::int64_t MC = 16 * MR;      // rows packed at once (L2)
+  static constexpr std::int64_t NC = 64 * NR;      // columns packed at once (L3)
+};
+
+// Packs rows [i0, i0+mc) x depth [k0, k0+kc) of A into MR-row slivers laid out
+// k-major (for each k, MR consecutive values), zero-padding the last sliver.
+template <typename T>
+void pack_a(MatRef<T> A, std::int64_t i0, std::int64_t mc, std::int64_t k0, std::int64_t kc, T* dst) {
+  constexpr int MR = GemmBlocking<T>::MR;
+  for (std::int64_t is = 0; is < mc; is += MR) {
+    const std::int64_t rows = std::min<std::int64_t>(MR, mc - is);
+    for (std::int64_t k = 0; k < kc; ++k) {
+      for (std::int64_t r = 0; r < rows; ++r) dst[r] = A.at(i0 + is + r, k0 + k);
+      for (std::int64_t r = rows; r < MR; ++r) dst[r] = T(0);
+      dst += MR;
+    }
+  }
+}
+
+// Packs depth [k0, k0+kc) x columns [j0, j0+nc) of B into NR-column slivers
+// laid out k-major, zero-padding the last sliver.
+template <typename T>
+void pack_b(MatRef<T> B, std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, T* dst) {
+  constexpr int NR = GemmBlocking<T>::NR;
+  for (std::int64_t js = 0; js < nc; js += NR) {
+    const std::int64_t cols = std::min<std::int64_t>(NR, nc - js);
+    for (std::int64_t k = 0; k < kc; ++k) {
+      if (!B.transposed && cols == NR) {
+        std::copy_n(B.data + (k0 + k) * B.ld + j0 + js, NR, dst);
+      } else {
+        for (std::int64_t c = 0; c < cols; ++c) dst[c] = B.at(k0 + k, j0 + js + c);
+        for (std::int64_t c = cols; c < NR; ++c) dst[c] = T(0);
+      }
+      dst += NR;
+    }
+  }
+}
+
+// The register tile: C[MR,NR] (+)= a_sliver * b_sliver over kc. The MR x 2
+// accumulators stay in registers; each k costs two vector loads, MR
+// broadcasts and 2*MR fused multiply-adds.
+template <typename T>
+void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ldc, int rows, int cols,
+                  bool accumulate) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int MR = GemmBlocking<T>::MR;
+  constexpr int W = S::width;
+  V acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V{};
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const V b0 = S::load(b);
+    const V b1 = S::load(b + W);
+    for (int r = 0; r < MR; ++r) {
+      const V ar = S::broadcast(a[r]);
+      acc0[r] += ar * b0;
+      acc1[r] += ar * b1;
+    }
+    a += MR;
+    b += 2 * W;
+  }
+  if (rows == MR && cols == 2 * W) {
+    for (int r = 0; r < MR; ++r) {
+      T* c = C + r * ldc;
+      if (accumulate) {
+        S::store(c, S::load(c) + acc0[r]);
+        S::store(c + W, S::load(c + W) + acc1[r]);
+      } else {
+        S::store(c, acc0[r]);
+        S::store(c + W, acc1[r]);
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[MR][2 * W];
+  for (int r = 0; r < MR; ++r) {
+    S::store(tile[r], acc0[r]);
+    S::store(tile[r] + W, acc1[r]);
+  }
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) C[r * ldc + c] = accumulate ? C[r * ldc + c] + tile[r][c] : tile[r][c];
+}
+
+template <typename T>
+struct GemmWorkspace {
+  ScratchBuffer<T> a, b;
+};
+
+// One scratch pair per thread: grows on first use, then is reused, so warm
+// training steps do not allocate.
+template <typename T>
+GemmWorkspace<T>& thread_gemm_workspace() {
+  thread_local GemmWorkspace<T> ws;
+  return ws;
+}
+
+}  // namespace detail
+
+// C[M,N] = A[M,K] * B[K,N], or C += A*B when accumulate. Single-threaded;
+// callers parallelise over independent outputs. Every element of C is summed
+// over k in the same order whatever the matrix sizes around it, so results
+// are reproducible bit for bit.
+template <typename T>
+void gemm(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B, T* C,
+          std::int64_t ldc, bool accumulate) {
+  using Blk = detail::GemmBlocking<T>;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (std::int64_t i = 0; i < M; ++i) std::fill_n(C + i * ldc, N, T(0));
+    return;
+  }
+  auto& ws = detail::thread_gemm_workspace<T>();
+  T* packed_a = ws.a.reserve(static_cast<std::size_t>(Blk::MC * Blk::KC));
+  T* packed_b = ws.b.reserve(static_cast<std::size_t>(Blk::KC * (Blk::NC + Blk::NR)));
+  for (std::int64_t jc = 0; jc < N; jc += Blk::NC) {
+    const std::int64_t nc = std::min(Blk::NC, N - jc);
+    for (std::int64_t pc = 0; pc < K; pc += Blk::KC) {
+      const std::int64_t kc = std::min(Blk::KC, K - pc);
+      const bool acc = accumulate || pc > 0;
+      detail::pack_b(B, pc, kc, jc, nc, packed_b);
+      for (std::int64_t ic = 0; ic < M; ic += Blk::MC) {
+        const std::int64_t mc = std::min(Blk::MC, M - ic);
+        detail::pack_a(A, ic, mc, pc, kc, packed_a);
+        for (std::int64_t jr = 0; jr < nc; jr += Blk::NR) {
+          const int cols = static_cast<int>(std::min<std::int64_t>(Blk::NR, nc - jr));
+          for (std::int64_t ir = 0; ir < mc; ir += Blk::MR) {
+            const int rows = static_cast<int>(std::min<std::int64_t>(Blk::MR, mc - ir));
+            detail::micro_kernel<T>(kc, packed_a + ir * kc, packed_b + jr * kc,
+                                    C + (ic + ir) * ldc + jc + jr, ldc, rows, cols, acc);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace minidl::kernels
+
+namespace minidl::kernels {
+
+// C[M,N] (+)= A*B split into fixed 32 x 128 tiles of C run in parallel. Tile
+// sizes do not depend on the thread count and each tile sums over all of K
+// itself, so any number of threads gives the same bits.
+template <typename T>
+void gemm_parallel(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B, T* C,
+                   std::int64_t ldc, bool accumulate) {
+  constexpr std::int64_t TM = 32, TN = 128;
+  const std::int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
+  parallel_for(tiles_m * tiles_n, [&](std::int64_t t) {
+    const std::int64_t i0 = (t / tiles_n) * TM, j0 = (t % tiles_n) * TN;
+    const std::int64_t m = std::min(TM, M - i0), n = std::min(TN, N - j0);
+    // Sub-operands: shift the origin of A by i0 rows and B by j0 columns.
+    const MatRef<T> a{A.transposed ? A.data + i0 : A.data + i0 * A.ld, A.ld, A.transposed};
+    const MatRef<T> b{B.transposed ? B.data + j0 * B.ld : B.data + j0, B.ld, B.transposed};
+    gemm<T>(m, n, K, a, b, C + i0 * ldc + j0, ldc, accumulate);
+  });
+}
+
+}  // namespace minidl::kernels

@@ -1,0 +1,38 @@
+// minidl/kernels/simd.hpp - the vector width the compiler targets, as GCC/Clang vector types.
+#pragma once
+
+#include <cstring>
+
+namespace minidl::kernels {
+
+// Chosen at compile time from the target flags (-march=...): AVX-512 gives
+// 64-byte vectors and 32 registers, AVX/AVX2 32-byte vectors and 16
+// registers; anything else gets 16-byte vectors, which every SIMD ISA has
+// (and which the compiler lowers to scalar code where there is none).
+#if defined(__AVX512F__)
+inline constexpr int kSimdBytes = 64;
+inline constexpr int kGemmRows = 8;  // 8 x 2 accumulators of 32 registers
+#elif defined(__AVX__)
+inline constexpr int kSimdBytes = 32;
+inline constexpr int kGemmRows = 6;  // 6 x 2 accumulators of 16 registers
+#else
+inline constexpr int kSimdBytes = 16;
+inline constexpr int kGemmRows = 4;
+#endif
+
+template <typename T>
+struct Simd {
+  typedef T vec __attribute__((vector_size(kSimdBytes)));
+  static constexpr int width = kSimdBytes / static_cast<int>(sizeof(T));
+
+  // Unaligned load/store: memcpy compiles to a single vector move.
+  static vec load(const T* p) {
+    vec v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void store(T* p, vec v) { std::memcpy(p, &v, sizeof v); }
+  static vec broadcast(T x) { return vec{} + x; }
+};
+
+}  // namespace minidl::kernels

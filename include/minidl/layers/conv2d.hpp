@@ -1,0 +1,106 @@
+// minidl/layers/conv2d.hpp - Conv2d: 2-D convolution with bias.
+#pragma once
+
+#include <cmath>
+#include <string>
+
+#include "minidl/kernels/conv2d.hpp"
+#include "minidl/layers/layer.hpp"
+
+namespace minidl {
+
+// Input [N, C, H, W] -> output [N, OC, OH, OW]; weight [OC, C, KH, KW] and
+// bias [OC] as in torch.nn.Conv2d (square kernel, same stride and padding on
+// both axes). Cached for backward: every sample's im2col matrix.
+template <typename T>
+class Conv2d : public Layer<T> {
+ public:
+  Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size,
+         std::int64_t stride = 1, std::int64_t padding = 0, bool bias = true)
+      : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding), has_bias_(bias) {
+    if (in_ <= 0 || out_ <= 0 || k_ <= 0 || stride_ <= 0 || pad_ < 0)
+      fail("Conv2d: invalid arguments (in ", in_, ", out ", out_, ", kernel ", k_, ", stride ", stride_,
+           ", padding ", pad_, ")");
+    weight_ = Tensor<T>({out_, in_, k_, k_});
+    dweight_ = Tensor<T>({out_, in_, k_, k_});
+    if (has_bias_) {
+      bias_ = Tensor<T>({out_});
+      dbias_ = Tensor<T>({out_});
+    }
+  }
+
+  std::string type() const override { return "Conv2d"; }
+  std::string describe() const override {
+    return std::to_string(in_) + " -> " + std::to_string(out_) + ", kernel " + std::to_string(k_) +
+           ", stride " + std::to_string(stride_) + ", pad " + std::to_string(pad_);
+  }
+
+  Shape output_shape(const Shape& in) const override {
+    const std::string expected = "[N, " + std::to_string(in_) + ", H, W]";
+    if (in.rank() != 4 || in[1] != in_) this->shape_error(expected, in);
+    if (in[2] + 2 * pad_ < k_ || in[3] + 2 * pad_ < k_)
+      fail(this->label(), ": input ", in.str(), " is smaller than the kernel ", k_, "x", k_,
+           " with padding ", pad_);
+    const auto s = conv_shape(in);
+    return Shape{in[0], out_, s.OH(), s.OW()};
+  }
+
+  const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+    output_.resize(output_shape(x.shape()));
+    shape_ = conv_shape(x.shape());
+    col_.resize(Shape{shape_.N * shape_.col_size()});
+    kernels::conv2d_forward(shape_, x.data(), weight_.data(), has_bias_ ? bias_.data() : nullptr,
+                            output_.data(), col_.data());
+    input_shape_ = x.shape();
+    return output_;
+  }
+
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    if (dy.shape() != output_.shape())
+      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ", dy.shape().str());
+    partials_.resize(Shape{kernels::conv2d_weight_partials_size(shape_)});
+    kernels::conv2d_backward_weights(shape_, col_.data(), dy.data(), dweight_.data(),
+                                     has_bias_ ? dbias_.data() : nullptr, partials_.data());
+    if (!this->needs_input_grad_) {
+      dinput_ = Tensor<T>();
+      return dinput_;
+    }
+    dinput_.resize(input_shape_);
+    // The im2col cache has been consumed: reuse it as the dcol scratch.
+    kernels::conv2d_backward_data(shape_, dy.data(), weight_.data(), dinput_.data(), col_.data());
+    return dinput_;
+  }
+
+  std::vector<Parameter<T>> parameters() override {
+    std::vector<Parameter<T>> p{{"weight", &weight_, &dweight_}};
+    if (has_bias_) p.push_back({"bias", &bias_, &dbias_});
+    return p;
+  }
+
+  void reset_parameters(Rng& rng) override {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in_ * k_ * k_));
+    fill_uniform(weight_, bound, rng);
+    if (has_bias_) fill_uniform(bias_, bound, rng);
+  }
+
+  Tensor<T>& weight() { return weight_; }
+  Tensor<T>& bias() { return bias_; }
+  Tensor<T>& weight_grad() { return dweight_; }
+  Tensor<T>& bias_grad() { return dbias_; }
+
+ private:
+  kernels::Conv2dShape conv_shape(const Shape& in) const {
+    return {in[0], in_, in[2], in[3], out_, k_, k_, stride_, pad_};
+  }
+
+  std::int64_t in_, out_, k_, stride_, pad_;
+  bool has_bias_;
+  Tensor<T> weight_, bias_, dweight_, dbias_;
+  Tensor<T> output_, dinput_;
+  Tensor<T> col_;       // im2col of the last input, [N * C*K*K * OH*OW]
+  Tensor<T> partials_;  // per-chunk weight gradients, reduced in a fixed order
+  kernels::Conv2dShape shape_{};
+  Shape input_shape_;
+};
+
+}  // namespace minidl

@@ -1,0 +1,85 @@
+// minidl/layers/layer.hpp - the interface every layer implements.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "minidl/core/error.hpp"
+#include "minidl/core/rng.hpp"
+#include "minidl/core/tensor.hpp"
+
+namespace minidl {
+
+enum class Mode { Train, Eval };
+
+// What a forward pass needs to know besides its input: training or
+// evaluation, and the global step that keys dropout masks.
+struct Context {
+  Mode mode = Mode::Eval;
+  std::uint64_t step = 0;
+  bool training() const { return mode == Mode::Train; }
+};
+
+// A trainable tensor and its gradient, named like PyTorch's state_dict.
+template <typename T>
+struct Parameter {
+  std::string name;
+  Tensor<T>* value;
+  Tensor<T>* grad;
+};
+
+// A layer keeps its parameters, their gradients and what its backward needs
+// from the forward (documented per layer). forward() returns a reference to a
+// buffer the layer owns and reuses from call to call; backward() must follow
+// the forward it differentiates, and *writes* (does not accumulate) the
+// parameter gradients and the input gradient.
+template <typename T>
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  virtual std::string type() const = 0;
+  // Constructor arguments as text, e.g. "1 -> 32, kernel 3, stride 1, pad 1".
+  virtual std::string describe() const { return ""; }
+  // The output shape for an input shape; throws an Error naming the layer and
+  // both shapes when the input does not fit.
+  virtual Shape output_shape(const Shape& input) const = 0;
+
+  virtual const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) = 0;
+  virtual const Tensor<T>& backward(const Tensor<T>& dy) = 0;
+
+  // Parameters with names relative to the layer ("weight", "bias").
+  virtual std::vector<Parameter<T>> parameters() { return {}; }
+  // Draws fresh initial values (and seeds) from rng.
+  virtual void reset_parameters(Rng& rng) { (void)rng; }
+
+  // The first layer of a network has no use for its input gradient; turning
+  // it off skips that work (backward then returns an empty tensor).
+  void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
+  bool needs_input_grad() const { return needs_input_grad_; }
+
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+
+ protected:
+  // "conv1 (Conv2d)" or "Conv2d" when unnamed: the start of every error message.
+  std::string label() const { return name_.empty() ? type() : name_ + " (" + type() + ")"; }
+
+  [[noreturn]] void shape_error(const std::string& expected, const Shape& got) const {
+    fail(label(), ": expected input ", expected, ", got ", got.str());
+  }
+
+  bool needs_input_grad_ = true;
+  std::string name_;
+};
+
+// U(-bound, bound) for every element: PyTorch's kaiming_uniform_(a=sqrt(5))
+// works out to bound = 1/sqrt(fan_in) for weights, and its bias default uses
+// the same bound.
+template <typename T>
+void fill_uniform(Tensor<T>& t, double bound, Rng& rng) {
+  for (T& v : t) v = static_cast<T>(rng.uniform<double>(-bound, bound));
+}
+
+}  // namespace minidl

@@ -1,0 +1,65 @@
+// minidl/layers/maxpool2d.hpp - MaxPool2d: max over K x K windows, no padding.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "minidl/kernels/maxpool2d.hpp"
+#include "minidl/layers/layer.hpp"
+
+namespace minidl {
+
+// Input [N, C, H, W] -> output [N, C, OH, OW], OH = (H - K) / stride + 1 as
+// torch.nn.MaxPool2d(K, stride) (stride defaults to K). Cached for backward:
+// the position of each window's maximum.
+template <typename T>
+class MaxPool2d : public Layer<T> {
+ public:
+  explicit MaxPool2d(std::int64_t kernel_size, std::int64_t stride = 0)
+      : k_(kernel_size), stride_(stride ? stride : kernel_size) {
+    if (k_ <= 0 || stride_ <= 0) fail("MaxPool2d: invalid kernel ", k_, " or stride ", stride_);
+  }
+
+  std::string type() const override { return "MaxPool2d"; }
+  std::string describe() const override {
+    return "kernel " + std::to_string(k_) + ", stride " + std::to_string(stride_);
+  }
+
+  Shape output_shape(const Shape& in) const override {
+    if (in.rank() != 4) this->shape_error("[N, C, H, W]", in);
+    if (in[2] < k_ || in[3] < k_)
+      fail(this->label(), ": input ", in.str(), " is smaller than the window ", k_, "x", k_);
+    const auto s = pool_shape(in);
+    return Shape{in[0], in[1], s.OH(), s.OW()};
+  }
+
+  const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+    output_.resize(output_shape(x.shape()));
+    shape_ = pool_shape(x.shape());
+    argmax_.resize(static_cast<std::size_t>(output_.size()));
+    kernels::maxpool2d_forward(shape_, x.data(), output_.data(), argmax_.data());
+    input_shape_ = x.shape();
+    return output_;
+  }
+
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    if (dy.shape() != output_.shape())
+      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ", dy.shape().str());
+    dinput_.resize(input_shape_);
+    kernels::maxpool2d_backward(shape_, dy.data(), argmax_.data(), dinput_.data());
+    return dinput_;
+  }
+
+ private:
+  kernels::MaxPool2dShape pool_shape(const Shape& in) const {
+    return {in[0] * in[1], in[2], in[3], k_, stride_};
+  }
+
+  std::int64_t k_, stride_;
+  Tensor<T> output_, dinput_;
+  std::vector<std::int32_t> argmax_;  // index of the winner within its input plane
+  kernels::MaxPool2dShape shape_{};
+  Shape input_shape_;
+};
+
+}  // namespace minidl

@@ -1,0 +1,130 @@
+// minidl/layers/sequential.hpp - Sequential: a chain of named layers.
+#pragma once
+
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "minidl/layers/layer.hpp"
+
+namespace minidl {
+
+// Runs its layers in order; backward runs them in reverse. Parameters are
+// listed as "<layer name>.<parameter>" ("conv1.weight"), so a network whose
+// layers carry PyTorch's attribute names has PyTorch's state_dict keys.
+// Unnamed layers are named by their index, as in torch.nn.Sequential.
+//
+// The first layer computes no input gradient (nothing needs it in training);
+// call set_input_grad(true) when something does.
+template <typename T>
+class Sequential {
+ public:
+  Sequential() = default;
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+
+  // Appends a layer and returns it (in place in the network).
+  template <typename L>
+  L& add(std::string name, L layer) {
+    static_assert(std::is_base_of<Layer<T>, L>::value, "add() takes a Layer<T>");
+    if (name.empty()) name = std::to_string(layers_.size());
+    for (const auto& l : layers_)
+      if (l->name() == name) fail("Sequential: a layer named '", name, "' already exists");
+    auto owned = std::make_unique<L>(std::move(layer));
+    L& ref = *owned;
+    ref.set_name(std::move(name));
+    layers_.push_back(std::move(owned));
+    update_input_grad_flags();
+    return ref;
+  }
+  template <typename L>
+  L& add(L layer) {
+    return add(std::string(), std::move(layer));
+  }
+
+  std::size_t size() const { return layers_.size(); }
+  Layer<T>& operator[](std::size_t i) { return *layers_.at(i); }
+  Layer<T>& layer(const std::string& name) {
+    for (auto& l : layers_)
+      if (l->name() == name) return *l;
+    fail("Sequential: no layer named '", name, "'");
+  }
+
+  const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) {
+    if (layers_.empty()) fail("Sequential: forward on a network without layers");
+    const Tensor<T>* h = &x;
+    for (auto& l : layers_) h = &l->forward(*h, ctx);
+    return *h;
+  }
+
+  // dy: gradient of the loss with respect to the output. Returns the input
+  // gradient (empty unless set_input_grad(true)).
+  const Tensor<T>& backward(const Tensor<T>& dy) {
+    const Tensor<T>* g = &dy;
+    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &(*it)->backward(*g);
+    return *g;
+  }
+
+  void set_input_grad(bool needed) {
+    input_grad_ = needed;
+    update_input_grad_flags();
+  }
+
+  std::vector<Parameter<T>> parameters() {
+    std::vector<Parameter<T>> all;
+    for (auto& l : layers_)
+      for (auto& p : l->parameters()) all.push_back({l->name() + "." + p.name, p.value, p.grad});
+    return all;
+  }
+
+  std::int64_t num_parameters() {
+    std::int64_t n = 0;
+    for (auto& p : parameters()) n += p.value->size();
+    return n;
+  }
+
+  // Initialises every layer from one seeded stream, in layer order.
+  void reset_parameters(std::uint64_t seed) {
+    Rng rng(seed);
+    for (auto& l : layers_) l->reset_parameters(rng);
+  }
+
+  // A table of layer, type, output shape and parameter count for an input shape.
+  std::string summary(const Shape& input) {
+    std::ostringstream os;
+    os << std::left << std::setw(10) << "layer" << std::setw(44) << "type" << std::setw(20) << "output"
+       << std::right << std::setw(10) << "params" << "\n";
+    Shape s = input;
+    std::int64_t total = 0;
+    for (auto& l : layers_) {
+      s = l->output_shape(s);
+      std::int64_t count = 0;
+      for (auto& p : l->parameters()) count += p.value->size();
+      total += count;
+      std::string type = l->type();
+      if (!l->describe().empty()) type += "(" + l->describe() + ")";
+      os << std::left << std::setw(10) << l->name() << std::setw(44) << type << std::setw(20) << s.str()
+         << std::right << std::setw(10) << count << "\n";
+    }
+    os << "total parameters: " << total << "\n";
+    return os.str();
+  }
+
+  Shape output_shape(Shape s) const {
+    for (const auto& l : layers_) s = l->output_shape(s);
+    return s;
+  }
+
+ private:
+  void update_input_grad_flags() {
+    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
+  }
+
+  std::vector<std::unique_ptr<Layer<T>>> layers_;
+  bool input_grad_ = false;
+};
+
+}  // namespace minidl

@@ -1,0 +1,20 @@
+// minidl/minidl.hpp - the whole library (without viz, data and io, which
+// bring in zlib and stb: include those headers where you need them).
+#pragma once
+
+#include "minidl/core/error.hpp"
+#include "minidl/core/parallel.hpp"
+#include "minidl/core/rng.hpp"
+#include "minidl/core/tensor.hpp"
+#include "minidl/layers/conv2d.hpp"
+#include "minidl/layers/dropout.hpp"
+#include "minidl/layers/flatten.hpp"
+#include "minidl/layers/linear.hpp"
+#include "minidl/layers/maxpool2d.hpp"
+#include "minidl/layers/relu.hpp"
+#include "minidl/layers/sequential.hpp"
+#include "minidl/loss/cross_entropy.hpp"
+#include "minidl/optim/adam.hpp"
+#include "minidl/optim/sgd.hpp"
+#include "minidl/train/early_stopping.hpp"
+#include "minidl/train/metrics.hpp"

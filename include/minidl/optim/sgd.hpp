@@ -1,0 +1,71 @@
+// minidl/optim/sgd.hpp - SGD with momentum, as torch.optim.SGD documents it.
+#pragma once
+
+#include "minidl/core/parallel.hpp"
+#include "minidl/optim/optimizer.hpp"
+
+namespace minidl {
+
+struct SgdOptions {
+  double lr = 0.01;
+  double momentum = 0;
+  double dampening = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+};
+
+// For each element with gradient g:
+//   g += weight_decay * p
+//   b  = g at the first step, else momentum * b + (1 - dampening) * g
+//   g  = g + momentum * b if nesterov, else b        (when momentum != 0)
+//   p -= lr * g
+template <typename T>
+class SGD : public Optimizer<T> {
+ public:
+  SGD(std::vector<Parameter<T>> params, SgdOptions options = {})
+      : Optimizer<T>(std::move(params)), opt_(options) {
+    if (opt_.nesterov && (opt_.momentum <= 0 || opt_.dampening != 0))
+      fail("SGD: Nesterov momentum needs momentum > 0 and zero dampening");
+    this->lr_ = options.lr;
+    buf_ = this->zeros_like_params();
+  }
+
+  std::string type() const override { return "sgd"; }
+  const SgdOptions& options() const { return opt_; }
+
+  void step() override {
+    const bool first = this->step_ == 0;
+    ++this->step_;
+    const T lr = static_cast<T>(this->lr_), mu = static_cast<T>(opt_.momentum);
+    const T damp = static_cast<T>(1.0 - opt_.dampening), wd = static_cast<T>(opt_.weight_decay);
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      T* p = this->params_[i].value->data();
+      const T* grad = this->params_[i].grad->data();
+      T* b = buf_[i].data();
+      parallel_chunks(buf_[i].size(), [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t j = lo; j < hi; ++j) {
+          T g = wd != T(0) ? grad[j] + wd * p[j] : grad[j];
+          if (mu != T(0)) {
+            b[j] = first ? g : mu * b[j] + damp * g;
+            g = opt_.nesterov ? g + mu * b[j] : b[j];
+          }
+          p[j] -= lr * g;
+        }
+      });
+    }
+  }
+
+  std::vector<std::pair<std::string, Tensor<T>*>> state() override {
+    std::vector<std::pair<std::string, Tensor<T>*>> s;
+    if (opt_.momentum != 0)
+      for (std::size_t i = 0; i < this->params_.size(); ++i)
+        s.emplace_back("momentum_buffer." + this->params_[i].name, &buf_[i]);
+    return s;
+  }
+
+ private:
+  SgdOptions opt_;
+  std::vector<Tensor<T>> buf_;  // momentum buffers, one per parameter
+};
+
+}  // namespace minidl

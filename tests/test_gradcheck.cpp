@@ -1,0 +1,135 @@
+// Every layer's backward pass against finite differences, in double precision.
+#include <doctest/doctest.h>
+
+#include "gradcheck.hpp"
+
+using namespace minidl;
+using namespace minidl::testing;
+
+// Analytic and numeric gradients agree to ~1e-9 in double with h = 1e-6; a
+// wrong backward is off by O(1). 1e-6 separates the two by three decades.
+constexpr double kTolerance = 1e-6;
+
+namespace {
+const Context kTrain{Mode::Train, 7};
+
+void expect_ok(const LayerGradCheck& r) {
+  INFO(r.report());
+  CHECK(r.input.checked > 0);
+  CHECK(r.worst() < kTolerance);
+}
+}  // namespace
+
+TEST_CASE("gradcheck: Conv2d") {
+  struct Case {
+    std::int64_t n, c, h, w, oc, k, stride, pad;
+  };
+  const Case cases[] = {
+      {2, 1, 6, 6, 3, 3, 1, 1},   // MNIST conv1 style, padding edges
+      {3, 2, 5, 7, 4, 3, 1, 1},   // odd, non-square sizes
+      {2, 3, 7, 7, 2, 3, 2, 0},   // stride 2, no padding
+      {1, 2, 6, 5, 3, 2, 2, 1},   // even kernel, stride 2 with padding
+      {2, 4, 4, 4, 5, 1, 1, 0},   // 1x1 convolution
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.n); CAPTURE(c.c); CAPTURE(c.h); CAPTURE(c.w); CAPTURE(c.k); CAPTURE(c.stride); CAPTURE(c.pad);
+    Conv2d<double> conv(c.c, c.oc, c.k, c.stride, c.pad);
+    Rng rng(5);
+    conv.reset_parameters(rng);
+    expect_ok(check_layer_gradients(conv, random_tensor({c.n, c.c, c.h, c.w}, 11), kTrain));
+  }
+}
+
+TEST_CASE("gradcheck: Linear") {
+  for (auto [n, in, out] : {std::array<std::int64_t, 3>{1, 3, 2}, {4, 7, 5}, {5, 33, 17}}) {
+    Linear<double> fc(in, out);
+    Rng rng(3);
+    fc.reset_parameters(rng);
+    expect_ok(check_layer_gradients(fc, random_tensor({n, in}, 12), kTrain));
+  }
+}
+
+TEST_CASE("gradcheck: MaxPool2d (no ties by construction)") {
+  for (auto [h, w, k, s] : {std::array<std::int64_t, 4>{4, 4, 2, 2}, {7, 5, 2, 2}, {7, 7, 3, 2}, {6, 6, 3, 3}}) {
+    MaxPool2d<double> pool(k, s);
+    expect_ok(check_layer_gradients(pool, distinct_values({2, 3, h, w}, 13), kTrain));
+  }
+}
+
+TEST_CASE("gradcheck: ReLU (inputs away from the kink)") {
+  ReLU<double> relu;
+  expect_ok(check_layer_gradients(relu, away_from_zero({3, 2, 5, 5}, 14), kTrain));
+  expect_ok(check_layer_gradients(relu, away_from_zero({4, 9}, 15), kTrain));
+}
+
+TEST_CASE("gradcheck: Dropout with its mask frozen by the step") {
+  Dropout<double> drop(0.5, 1234);
+  // Training: the same step draws the same mask on every forward, so the
+  // function being differentiated is x -> x * mask.
+  auto r = check_layer_gradients(drop, random_tensor({4, 50}, 16), kTrain);
+  expect_ok(r);
+  // The mask really drops and scales: some zeros, the rest exactly 1/(1-p).
+  int zeros = 0, scaled = 0;
+  for (double m : drop.mask()) (m == 0.0 ? zeros : scaled) += (m == 0.0 || m == 2.0) ? 1 : 0;
+  CHECK(zeros + scaled == 200);
+  CHECK(zeros > 60);
+  CHECK(scaled > 60);
+  // Evaluation: the identity.
+  expect_ok(check_layer_gradients(drop, random_tensor({4, 50}, 17), Context{Mode::Eval, 7}));
+}
+
+TEST_CASE("gradcheck: Flatten") {
+  Flatten<double> flat;
+  expect_ok(check_layer_gradients(flat, random_tensor({3, 2, 3, 4}, 18), kTrain));
+}
+
+TEST_CASE("gradcheck: softmax cross-entropy") {
+  for (auto [n, k] : {std::array<std::int64_t, 2>{1, 2}, {5, 10}, {7, 3}}) {
+    Tensor<double> logits = random_tensor({n, k}, 19);
+    for (double& v : logits) v *= 4;  // exercise saturated softmax rows
+    std::vector<std::int32_t> labels;
+    for (std::int64_t i = 0; i < n; ++i) labels.push_back(static_cast<std::int32_t>((i * 7 + 3) % k));
+    CrossEntropyLoss<double> loss;
+    loss.forward(logits, labels.data());
+    const Tensor<double> analytic = loss.backward().clone();
+    auto f = [&]() { return CrossEntropyLoss<double>().forward(logits, labels.data()); };
+    auto r = compare_with_finite_differences(logits, analytic, f, "logits");
+    INFO(r.worst);
+    CHECK(r.max_rel_error < kTolerance);
+  }
+}
+
+TEST_CASE("gradcheck: the MNIST network end to end, all eight parameters") {
+  Sequential<double> net;
+  net.add("conv1", Conv2d<double>(1, 4, 3, 1, 1));
+  net.add("relu1", ReLU<double>());
+  net.add("pool1", MaxPool2d<double>(2));
+  net.add("conv2", Conv2d<double>(4, 6, 3, 1, 1));
+  net.add("relu2", ReLU<double>());
+  net.add("pool2", MaxPool2d<double>(2));
+  net.add("flatten", Flatten<double>());
+  net.add("fc1", Linear<double>(6 * 2 * 2, 8));
+  net.add("relu3", ReLU<double>());
+  net.add("dropout", Dropout<double>(0.5));
+  net.add("fc2", Linear<double>(8, 3));
+  net.reset_parameters(21);
+  net.set_input_grad(true);
+  Tensor<double> x = random_tensor({3, 1, 8, 8}, 22);
+  const std::int32_t labels[] = {0, 2, 1};
+  CrossEntropyLoss<double> loss;
+  auto f = [&]() { return loss.forward(net.forward(x, kTrain), labels); };
+  f();
+  const Tensor<double> dx = net.backward(loss.backward()).clone();
+  std::vector<Tensor<double>> grads;
+  for (auto& p : net.parameters()) grads.push_back(p.grad->clone());
+  auto r = compare_with_finite_differences(x, dx, f, "input");
+  INFO(r.worst);
+  CHECK(r.max_rel_error < kTolerance);
+  std::size_t i = 0;
+  for (auto& p : net.parameters()) {
+    auto rp = compare_with_finite_differences(*p.value, grads[i++], f, p.name);
+    INFO(rp.worst);
+    CHECK(rp.max_rel_error < kTolerance);
+  }
+  CHECK(i == 8);
+}
