@@ -104,17 +104,19 @@ class Tensor {
   const T& operator[](std::int64_t i) const { return data_[i]; }
 
   // Element access by index along each dimension (unchecked, like operator[]).
-  T& operator()(std::int64_t i0) { return data_[i0]; }
-  T& operator()(std::int64_t i0, std::int64_t i1) { return data_[i0 * shape_[1] + i1]; }
-  T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2) {
-    return data_[(i0 * shape_[1] + i1) * shape_[2] + i2];
-  }
+  T& operator()(std::int64_t i0) { return data_[offset(i0)]; }
+  T& operator()(std::int64_t i0, std::int64_t i1) { return data_[offset(i0, i1)]; }
+  T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2) { return data_[offset(i0, i1, i2)]; }
   T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2, std::int64_t i3) {
-    return data_[((i0 * shape_[1] + i1) * shape_[2] + i2) * shape_[3] + i3];
+    return data_[offset(i0, i1, i2, i3)];
   }
-  template <typename... I>
-  const T& operator()(I... idx) const {
-    return const_cast<Tensor&>(*this)(idx...);
+  const T& operator()(std::int64_t i0) const { return data_[offset(i0)]; }
+  const T& operator()(std::int64_t i0, std::int64_t i1) const { return data_[offset(i0, i1)]; }
+  const T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2) const {
+    return data_[offset(i0, i1, i2)];
+  }
+  const T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2, std::int64_t i3) const {
+    return data_[offset(i0, i1, i2, i3)];
   }
 
   // Gives the tensor a new shape. Reuses the storage when it holds enough
@@ -172,6 +174,15 @@ class Tensor {
   }
 
  private:
+  std::int64_t offset(std::int64_t i0) const { return i0; }
+  std::int64_t offset(std::int64_t i0, std::int64_t i1) const { return i0 * shape_[1] + i1; }
+  std::int64_t offset(std::int64_t i0, std::int64_t i1, std::int64_t i2) const {
+    return (i0 * shape_[1] + i1) * shape_[2] + i2;
+  }
+  std::int64_t offset(std::int64_t i0, std::int64_t i1, std::int64_t i2, std::int64_t i3) const {
+    return ((i0 * shape_[1] + i1) * shape_[2] + i2) * shape_[3] + i3;
+  }
+
   std::shared_ptr<T> storage_;
   T* data_ = nullptr;
   Shape shape_;

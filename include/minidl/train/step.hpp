@@ -1,0 +1,31 @@
+// minidl/train/step.hpp - one training step: forward, loss, backward, update.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "minidl/layers/sequential.hpp"
+#include "minidl/loss/cross_entropy.hpp"
+#include "minidl/optim/optimizer.hpp"
+
+namespace minidl {
+
+// Runs one step of minibatch training and returns the batch's mean loss and
+// the logits (valid until the next forward). `step` keys the dropout masks:
+// pass the optimizer's step count so a resumed run draws the same masks.
+// A non-finite loss throws before the parameters are touched.
+template <typename T>
+T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimizer, const Tensor<T>& x,
+             const std::int32_t* labels, const Tensor<T>** logits_out = nullptr) {
+  const Context ctx{Mode::Train, static_cast<std::uint64_t>(optimizer.step_count())};
+  const Tensor<T>& logits = net.forward(x, ctx);
+  const T value = loss.forward(logits, labels);
+  if (!std::isfinite(static_cast<double>(value)))
+    fail("training diverged: the loss is ", value, " at optimizer step ", optimizer.step_count() + 1);
+  net.backward(loss.backward());
+  optimizer.step();
+  if (logits_out) *logits_out = &logits;
+  return value;
+}
+
+}  // namespace minidl

@@ -1,0 +1,194 @@
+// Every fast kernel against its naive reference, in float and double.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "minidl/core/rng.hpp"
+#include "minidl/kernels/conv2d.hpp"
+#include "minidl/kernels/dropout.hpp"
+#include "minidl/kernels/gemm.hpp"
+#include "minidl/kernels/linear.hpp"
+#include "minidl/kernels/maxpool2d.hpp"
+#include "minidl/kernels/relu.hpp"
+#include "minidl/kernels/softmax_xent.hpp"
+
+using namespace minidl;
+using namespace minidl::kernels;
+
+namespace {
+
+template <typename T>
+std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
+  std::vector<T> v(n);
+  Rng rng(seed);
+  for (T& x : v) x = static_cast<T>(rng.uniform(-1.0, 1.0));
+  return v;
+}
+
+// Both sides sum the same products in different orders; the difference is
+// bounded by the depth of the sum times the precision, relative to the scale.
+template <typename T>
+double tolerance(std::int64_t depth) {
+  return (sizeof(T) == 4 ? 2e-6 : 1e-14) * static_cast<double>(std::max<std::int64_t>(depth, 16));
+}
+
+template <typename T>
+double max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd sizes", T, float, double) {
+  struct Case {
+    std::int64_t m, n, k;
+  };
+  const Case cases[] = {{1, 1, 1}, {7, 5, 3}, {64, 196, 288}, {33, 70, 300}, {130, 17, 600}, {5, 300, 9}};
+  for (const auto& c : cases)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb)
+        for (int acc = 0; acc < 2; ++acc) {
+          CAPTURE(c.m); CAPTURE(c.n); CAPTURE(c.k); CAPTURE(ta); CAPTURE(tb); CAPTURE(acc);
+          auto a = random_vector<T>(static_cast<std::size_t>(c.m * c.k), 1);
+          auto b = random_vector<T>(static_cast<std::size_t>(c.k * c.n), 2);
+          auto fast = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
+          auto ref = fast;
+          const MatRef<T> A{a.data(), ta ? c.m : c.k, ta == 1}, B{b.data(), tb ? c.k : c.n, tb == 1};
+          gemm<T>(c.m, c.n, c.k, A, B, fast.data(), c.n, acc == 1);
+          gemm_naive<T>(c.m, c.n, c.k, A, B, ref.data(), c.n, acc == 1);
+          CHECK(max_abs_diff(fast, ref) <= tolerance<T>(c.k));
+          auto par = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
+          gemm_parallel<T>(c.m, c.n, c.k, A, B, par.data(), c.n, acc == 1);
+          CHECK(max_abs_diff(par, ref) <= tolerance<T>(c.k));
+        }
+}
+
+TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the naive loops", T, float, double) {
+  const Conv2dShape shapes[] = {
+      {4, 1, 28, 28, 32, 3, 3, 1, 1},  // MNIST conv1 (batch 4)
+      {3, 32, 14, 14, 64, 3, 3, 1, 1}, // MNIST conv2
+      {5, 3, 9, 7, 4, 3, 3, 2, 0},     // stride 2, no padding, odd sizes
+      {2, 2, 6, 6, 3, 5, 5, 1, 2},     // 5x5 kernel
+      {6, 4, 5, 5, 2, 1, 1, 1, 0},     // 1x1, more samples than a weight chunk
+  };
+  for (const auto& s : shapes) {
+    CAPTURE(s.N); CAPTURE(s.C); CAPTURE(s.H); CAPTURE(s.OC); CAPTURE(s.KH); CAPTURE(s.stride); CAPTURE(s.pad);
+    const auto xs = static_cast<std::size_t>(s.N * s.C * s.H * s.W);
+    const auto ys = static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW());
+    const auto ws = static_cast<std::size_t>(s.OC * s.col_rows());
+    auto x = random_vector<T>(xs, 4), w = random_vector<T>(ws, 5), b = random_vector<T>(static_cast<std::size_t>(s.OC), 6);
+    auto dy = random_vector<T>(ys, 7);
+    std::vector<T> col(static_cast<std::size_t>(s.N * s.col_size()));
+    std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size(s)));
+
+    std::vector<T> y(ys), y_ref(ys);
+    conv2d_forward(s, x.data(), w.data(), b.data(), y.data(), col.data());
+    conv2d_forward_naive(s, x.data(), w.data(), b.data(), y_ref.data());
+    CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
+
+    std::vector<T> dw(ws), db(static_cast<std::size_t>(s.OC)), dw_ref(ws), db_ref(static_cast<std::size_t>(s.OC));
+    conv2d_backward_weights(s, col.data(), dy.data(), dw.data(), db.data(), partials.data());
+    conv2d_backward_weights_naive(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    CHECK(max_abs_diff(dw, dw_ref) <= tolerance<T>(s.N * s.col_cols()));
+    CHECK(max_abs_diff(db, db_ref) <= tolerance<T>(s.N * s.col_cols()));
+
+    std::vector<T> dx(xs), dx_ref(xs);
+    conv2d_backward_data(s, dy.data(), w.data(), dx.data(), col.data());
+    conv2d_backward_data_naive(s, dy.data(), w.data(), dx_ref.data());
+    CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
+  }
+}
+
+TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, including the arg-max", T, float, double) {
+  const MaxPool2dShape shapes[] = {{6, 28, 28, 2, 2}, {5, 7, 7, 2, 2}, {3, 9, 8, 3, 2}, {2, 5, 5, 3, 1}};
+  for (const auto& s : shapes) {
+    const auto in = static_cast<std::size_t>(s.planes * s.H * s.W), out = static_cast<std::size_t>(s.planes * s.OH() * s.OW());
+    auto x = random_vector<T>(in, 8);
+    for (std::size_t i = 0; i < in; i += 5) x[i] = x[i / 2];  // some ties, resolved the same way by both
+    std::vector<T> y(out), y_ref(out);
+    std::vector<std::int32_t> am(out), am_ref(out);
+    maxpool2d_forward(s, x.data(), y.data(), am.data());
+    maxpool2d_forward_naive(s, x.data(), y_ref.data(), am_ref.data());
+    CHECK(y == y_ref);
+    CHECK(am == am_ref);
+    auto dy = random_vector<T>(out, 9);
+    std::vector<T> dx(in), dx_ref(in);
+    maxpool2d_backward(s, dy.data(), am.data(), dx.data());
+    maxpool2d_backward_naive(s, dy.data(), am_ref.data(), dx_ref.data());
+    CHECK(max_abs_diff(dx, dx_ref) == 0.0);
+  }
+}
+
+TEST_CASE_TEMPLATE("relu forward and backward match the naive loops", T, float, double) {
+  const std::int64_t n = 100003;  // several parallel chunks and a ragged end
+  auto x = random_vector<T>(n, 10), dy = random_vector<T>(n, 11);
+  std::vector<T> y(n), y_ref(n), dx(n), dx_ref(n);
+  relu_forward(n, x.data(), y.data());
+  relu_forward_naive(n, x.data(), y_ref.data());
+  CHECK(y == y_ref);
+  relu_backward(n, y.data(), dy.data(), dx.data());
+  relu_backward_naive(n, y_ref.data(), dy.data(), dx_ref.data());
+  CHECK(dx == dx_ref);
+}
+
+TEST_CASE_TEMPLATE("linear forward and backward match the naive loops", T, float, double) {
+  const std::int64_t sizes[][3] = {{64, 3136, 128}, {1, 128, 10}, {37, 50, 33}};
+  for (const auto& sz : sizes) {
+    const std::int64_t N = sz[0], I = sz[1], O = sz[2];
+    CAPTURE(N); CAPTURE(I); CAPTURE(O);
+    auto x = random_vector<T>(static_cast<std::size_t>(N * I), 12), w = random_vector<T>(static_cast<std::size_t>(O * I), 13);
+    auto b = random_vector<T>(static_cast<std::size_t>(O), 14), dy = random_vector<T>(static_cast<std::size_t>(N * O), 15);
+    std::vector<T> y(static_cast<std::size_t>(N * O)), y_ref(y.size());
+    linear_forward(N, I, O, x.data(), w.data(), b.data(), y.data());
+    linear_forward_naive(N, I, O, x.data(), w.data(), b.data(), y_ref.data());
+    CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(I));
+    std::vector<T> dx(static_cast<std::size_t>(N * I)), dx_ref(dx.size());
+    linear_backward_data(N, I, O, dy.data(), w.data(), dx.data());
+    linear_backward_data_naive(N, I, O, dy.data(), w.data(), dx_ref.data());
+    CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(O));
+    std::vector<T> dw(static_cast<std::size_t>(O * I)), dw_ref(dw.size()), db(static_cast<std::size_t>(O)), db_ref(db.size());
+    linear_backward_weights(N, I, O, x.data(), dy.data(), dw.data(), db.data());
+    linear_backward_weights_naive(N, I, O, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    CHECK(max_abs_diff(dw, dw_ref) <= tolerance<T>(N));
+    CHECK(max_abs_diff(db, db_ref) <= tolerance<T>(N));
+  }
+}
+
+TEST_CASE_TEMPLATE("softmax cross-entropy matches the double-precision reference, even for huge logits", T, float,
+                   double) {
+  const std::int64_t N = 9, K = 10;
+  auto z = random_vector<T>(static_cast<std::size_t>(N * K), 16);
+  for (std::int64_t k = 0; k < K; ++k) z[static_cast<std::size_t>(k)] = static_cast<T>(1000 + k);  // row 0 overflows a naive exp
+  std::vector<std::int32_t> labels;
+  for (std::int64_t i = 0; i < N; ++i) labels.push_back(static_cast<std::int32_t>(i % K));
+  std::vector<T> d(static_cast<std::size_t>(N * K)), d_ref(d.size());
+  const T loss = softmax_xent(N, K, z.data(), labels.data(), d.data());
+  const T loss_ref = softmax_xent_naive(N, K, z.data(), labels.data(), d_ref.data());
+  CHECK(std::isfinite(static_cast<double>(loss)));
+  CHECK(std::fabs(static_cast<double>(loss - loss_ref)) <= tolerance<T>(K) * std::max(1.0, std::fabs(static_cast<double>(loss_ref))));
+  CHECK(max_abs_diff(d, d_ref) <= tolerance<T>(K));
+  // Row 0: label 0 has logit 1000, the largest is 1009: loss = logsumexp - 1000 > 9.
+  CHECK(static_cast<double>(loss_ref) * N > 9.0);
+}
+
+TEST_CASE("dropout masks depend on (seed, step, element) only and scale by 1/(1-p)") {
+  const std::int64_t n = 70001;
+  std::vector<float> x(n, 1.0f), y1(n), y2(n), m1(n), m2(n);
+  dropout_forward<float>(n, 0.25f, 42, 3, x.data(), y1.data(), m1.data());
+  dropout_forward<float>(n, 0.25f, 42, 3, x.data(), y2.data(), m2.data());
+  CHECK(m1 == m2);
+  dropout_forward<float>(n, 0.25f, 42, 4, x.data(), y2.data(), m2.data());
+  CHECK(m1 != m2);
+  std::int64_t kept = 0, other = 0;
+  for (float m : m1) {
+    kept += m == 1.0f / 0.75f;
+    other += m != 0.0f && m != 1.0f / 0.75f;
+  }
+  CHECK(other == 0);
+  // 75% kept within 5 standard deviations (sd = sqrt(n p (1-p)) ~ 115).
+  CHECK(std::fabs(static_cast<double>(kept) - 0.75 * n) < 5 * 115);
+}
