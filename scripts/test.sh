@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds everything (Release, warnings as errors) and runs the whole test suite.
+# Usage: scripts/test.sh   (MNIST_DIR, if set, enables the tests on real MNIST)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# python3-torch is the judge of the PyTorch parity tests.
+scripts/install_deps.sh python3-torch python3-numpy
+
+build=${BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMINIDL_WERROR=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+ctest --output-on-failure -j1
