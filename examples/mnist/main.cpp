@@ -1,0 +1,117 @@
+// examples/mnist/main.cpp - the `mnist` command: train, evaluate, predict.
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#include "args.hpp"
+#include "predict.hpp"
+#include "report.hpp"
+#include "train.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: mnist <command> [options]\n\n"
+    "commands:\n"
+    "  train      train the CNN with early stopping (checkpoints, curves, confusion matrix)\n"
+    "  evaluate   evaluate a checkpoint on the test set\n"
+    "  predict    classify your own images of digits\n\n"
+    "Run 'mnist <command> --help' for the options of each.\n";
+
+std::string default_data_dir() {
+  const char* env = std::getenv("MNIST_DIR");
+  return env && *env ? env : "data/mnist";
+}
+
+int train(int argc, char** argv) {
+  mnist::Args a("mnist train", "mnist train [options]");
+  a.flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
+      .flag("out", "results", "folder for checkpoints, history, metrics and pictures")
+      .flag("epochs", "20", "maximum number of epochs")
+      .flag("patience", "3", "stop after this many epochs without a better validation accuracy (0: never)")
+      .flag("batch", "64", "minibatch size")
+      .flag("lr", "0.001", "learning rate")
+      .flag("optimizer", "adam", "adam or sgd")
+      .flag("momentum", "0.9", "momentum of sgd")
+      .flag("val", "5000", "last N training images held out for validation (0: select on the test set)")
+      .flag("seed", "1", "seed of initialisation, shuffling, dropout and augmentation")
+      .flag("threads", "0", "threads (0: all cores); results do not depend on it")
+      .flag("limit-train", "0", "train on the first N training images only (0: all)")
+      .toggle("augment", "random shifts of up to 2 pixels and rotations of up to 10 degrees")
+      .flag("stop-after", "0", "stop after this epoch as if interrupted (0: never); continue with --resume")
+      .toggle("resume", "continue the run whose last.safetensors is in --out (its own settings; --epochs may extend it)");
+  if (!a.parse(argc, argv, 2)) return 0;
+  if (!a.positional().empty()) throw mnist::UsageError("mnist train: unexpected argument '" + a.positional()[0] + "'");
+  mnist::TrainConfig c;
+  c.data_dir = a.str("data");
+  c.out_dir = a.str("out");
+  c.epochs = static_cast<int>(a.integer("epochs", 1, 10000));
+  c.patience = static_cast<int>(a.integer("patience", 0, 10000));
+  c.batch = static_cast<int>(a.integer("batch", 1, 65536));
+  c.lr = a.real("lr", 1e-12, 10);
+  c.optimizer = a.choice("optimizer", {"adam", "sgd"});
+  c.momentum = a.real("momentum", 0, 0.999999);
+  c.val = a.integer("val", 0, 59999);
+  c.seed = static_cast<std::uint64_t>(a.integer("seed", 0, (1LL << 62)));
+  c.threads = static_cast<int>(a.integer("threads", 0, 1024));
+  c.limit_train = a.integer("limit-train", 0, 60000);
+  c.augment = a.on("augment");
+  c.resume = a.on("resume");
+  c.stop_after = static_cast<int>(a.integer("stop-after", 0, 10000));
+  if (c.resume && a.given("epochs")) c.epochs_override = c.epochs;
+  return mnist::run_training(c);
+}
+
+int evaluate(int argc, char** argv) {
+  mnist::Args a("mnist evaluate", "mnist evaluate --model FILE [options]");
+  a.flag("model", "", "checkpoint to evaluate (a .safetensors file written by train)")
+      .flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
+      .flag("out", "results", "folder for confusion_matrix.png and wrong_predictions.png");
+  if (!a.parse(argc, argv, 2)) return 0;
+  if (a.str("model").empty()) throw mnist::UsageError("mnist evaluate: --model FILE is required");
+  auto net = minidl::make_mnist_cnn<float>(0);
+  minidl::load_checkpoint(a.str("model"), net);
+  const minidl::Mnist data = minidl::load_mnist(a.str("data"));
+  const mnist::Evaluation ev = mnist::evaluate(net, data.test, mnist::all_indices(data.test));
+  std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s", ev.accuracy,
+              static_cast<long long>(ev.confusion.correct()), static_cast<long long>(ev.confusion.total()), ev.loss,
+              mnist::most_confused_text(ev.confusion, 5).c_str());
+  std::filesystem::create_directories(a.str("out"));
+  mnist::save_confusion_png(a.str("out") + "/confusion_matrix.png", ev.confusion);
+  mnist::save_wrong_predictions_png(a.str("out") + "/wrong_predictions.png", data.test, ev);
+  return 0;
+}
+
+int predict(int argc, char** argv) {
+  mnist::Args a("mnist predict", "mnist predict --model FILE IMAGE...");
+  a.flag("model", "", "checkpoint to use (a .safetensors file written by train)");
+  if (!a.parse(argc, argv, 2)) return 0;
+  if (a.str("model").empty()) throw mnist::UsageError("mnist predict: --model FILE is required");
+  if (a.positional().empty()) throw mnist::UsageError("mnist predict: give at least one image file");
+  return mnist::run_predict(a.str("model"), a.positional());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "train") return train(argc, argv);
+    if (command == "evaluate") return evaluate(argc, argv);
+    if (command == "predict") return predict(argc, argv);
+    if (command == "--help" || command == "-h" || command == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "mnist: unknown command '%s' (train, evaluate or predict)\n", command.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mnist: error: %s\n", e.what());
+    return 2;
+  }
+}
