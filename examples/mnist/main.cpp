@@ -110,6 +110,9 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "mnist: unknown command '%s' (train, evaluate or predict)\n", command.c_str());
     return 2;
+  } catch (const mnist::UsageError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist: error: %s\n", e.what());
     return 2;

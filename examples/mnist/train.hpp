@@ -200,7 +200,6 @@ inline int run_training(TrainConfig c) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
   if (c.threads > 0) minidl::set_num_threads(c.threads);
-  std::filesystem::create_directories(c.out_dir);
   const std::string last_path = c.out_dir + "/last.safetensors", best_path = c.out_dir + "/best.safetensors";
 
   // Resuming: the run's own hyper-parameters come from its checkpoint.
@@ -223,6 +222,7 @@ inline int run_training(TrainConfig c) {
   if (c.limit_train > 0 && c.limit_train < static_cast<std::int64_t>(train_idx.size())) train_idx.resize(static_cast<std::size_t>(c.limit_train));
   const std::vector<std::int64_t> test_idx = all_indices(data.test);
   const bool has_val = !val_idx.empty();
+  std::filesystem::create_directories(c.out_dir);
 
   auto net = minidl::make_mnist_cnn<float>(c.seed);
   auto optimizer = make_optimizer(c, net);
