@@ -1,0 +1,185 @@
+// minidl against PyTorch on identical weights and inputs: logits, loss, every
+// gradient, the weights after 3 Adam and 3 SGD steps, and single layers.
+// The reference file comes from tests/parity/make_reference.py; its path is
+// in MINIDL_PARITY_FILE (set by CTest). Without it the test says it skipped.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "minidl/io/safetensors.hpp"
+#include "minidl/minidl.hpp"
+
+using namespace minidl;
+
+namespace {
+
+// float: both sides sum tens of thousands of float products in different
+// orders, which moves results by a few units of 1e-7 of the tensor's scale;
+// 1e-5 leaves room for that and catches any real formula difference (O(1)).
+// double: the same argument at 1e-16 gives 1e-12; we allow 1e-10.
+template <typename T>
+double tolerance() {
+  return sizeof(T) == 4 ? 1e-5 : 1e-10;
+}
+
+template <typename T>
+const char* prefix() {
+  return sizeof(T) == 4 ? "f32." : "f64.";
+}
+
+const SafetensorsFile* reference() {
+  static SafetensorsFile file;
+  static bool loaded = false, available = false;
+  if (!loaded) {
+    loaded = true;
+    const char* path = std::getenv("MINIDL_PARITY_FILE");
+    if (path && std::filesystem::exists(path)) {
+      file = read_safetensors(path);
+      available = true;
+    }
+  }
+  return available ? &file : nullptr;
+}
+
+template <typename T>
+Tensor<T> get(const std::string& name) {
+  const NamedTensor* n = reference()->find(name);
+  REQUIRE_MESSAGE(n != nullptr, "reference lacks " << name);
+  Tensor<T> t(Shape(n->shape.empty() ? std::vector<std::int64_t>{1} : n->shape));
+  if (n->dtype == DType::F32) {
+    const auto* p = reinterpret_cast<const float*>(n->bytes.data());
+    for (std::int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<T>(p[i]);
+  } else {
+    REQUIRE(n->dtype == DType::F64);
+    const auto* p = reinterpret_cast<const double*>(n->bytes.data());
+    for (std::int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<T>(p[i]);
+  }
+  return t;
+}
+
+std::vector<std::int32_t> labels(const std::string& name) {
+  const NamedTensor* n = reference()->find(name);
+  REQUIRE(n != nullptr);
+  REQUIRE(n->dtype == DType::I64);
+  std::vector<std::int32_t> out(n->bytes.size() / 8);
+  const auto* p = reinterpret_cast<const std::int64_t*>(n->bytes.data());
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::int32_t>(p[i]);
+  return out;
+}
+
+// Largest difference relative to the reference tensor's largest magnitude.
+template <typename T>
+void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs) {
+  REQUIRE_MESSAGE(ours.size() == theirs.size(), what << ": " << ours.shape().str() << " vs " << theirs.shape().str());
+  double diff = 0, scale = 0;
+  for (std::int64_t i = 0; i < ours.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
+    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
+  }
+  const double rel = diff / std::max(scale, 1e-30);
+  MESSAGE(std::string(prefix<T>()) << what << ": max relative difference " << rel);
+  CHECK_MESSAGE(rel <= tolerance<T>(), what << " differs from PyTorch: " << rel);
+}
+
+// Adam in float is ill-conditioned where a gradient is within rounding of
+// zero: m/sqrt(v) is then +-1 whatever the noise, so such an element may move
+// by lr in either direction on the two sides. The formula itself is checked
+// in double (1e-10); in float we require all but 0.1% of the elements to
+// agree to 1e-4 of the tensor's scale, and report how many did not.
+template <typename T>
+void compare_mostly(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs) {
+  REQUIRE(ours.size() == theirs.size());
+  double scale = 0;
+  for (std::int64_t i = 0; i < theirs.size(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
+  std::int64_t off = 0;
+  for (std::int64_t i = 0; i < ours.size(); ++i)
+    off += std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])) > 1e-4 * scale;
+  MESSAGE(std::string(prefix<T>()) << what << ": " << off << " of " << ours.size() << " elements beyond 1e-4");
+  CHECK(static_cast<double>(off) <= 1e-3 * static_cast<double>(ours.size()));
+}
+
+template <typename T>
+Sequential<T> reference_model() {
+  auto net = make_mnist_cnn<T>(0, /*dropout=*/0.0);
+  for (auto& p : net.parameters()) p.value->copy_from(get<T>(prefix<T>() + p.name));
+  return net;
+}
+
+bool skip_without_reference() {
+  if (reference()) return false;
+  MESSAGE("SKIPPED: no PyTorch reference (MINIDL_PARITY_FILE unset or missing; install python3-torch)");
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("parity: the MNIST CNN's logits, loss and gradients equal PyTorch's", T, float, double) {
+  if (skip_without_reference()) return;
+  const std::string pre = prefix<T>();
+  auto net = reference_model<T>();
+  const Tensor<T> x = get<T>(pre + "x");
+  const auto y = labels(pre + "labels");
+  CrossEntropyLoss<T> xent;
+  const Tensor<T>& logits = net.forward(x, Context{Mode::Train, 0});
+  compare("logits", logits, get<T>(pre + "logits"));
+  Tensor<T> loss({1});
+  loss[0] = xent.forward(logits, y.data());
+  compare("loss", loss, get<T>(pre + "loss"));
+  net.backward(xent.backward());
+  for (auto& p : net.parameters()) compare("grad." + p.name, *p.grad, get<T>(pre + "grad." + p.name));
+}
+
+TEST_CASE_TEMPLATE("parity: weights after 3 Adam and 3 SGD-momentum steps equal PyTorch's", T, float, double) {
+  if (skip_without_reference()) return;
+  const std::string pre = prefix<T>();
+  for (const std::string opt : {"adam", "sgd"}) {
+    auto net = reference_model<T>();
+    std::unique_ptr<Optimizer<T>> optimizer;
+    if (opt == "adam") {
+      optimizer = std::make_unique<Adam<T>>(net.parameters(), AdamOptions{1e-3});
+    } else {
+      SgdOptions o;
+      o.lr = 0.01;
+      o.momentum = 0.9;
+      optimizer = std::make_unique<SGD<T>>(net.parameters(), o);
+    }
+    const Tensor<T> x = get<T>(pre + "x");
+    const auto y = labels(pre + "labels");
+    CrossEntropyLoss<T> xent;
+    for (int s = 0; s < 3; ++s) train_step(net, xent, *optimizer, x, y.data());
+    for (auto& p : net.parameters()) {
+      if (opt == "adam" && sizeof(T) == 4)
+        compare_mostly(opt + "3." + p.name, *p.value, get<T>(pre + opt + "3." + p.name));
+      else
+        compare(opt + "3." + p.name, *p.value, get<T>(pre + opt + "3." + p.name));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("parity: Conv2d stride 2 without padding, MaxPool2d on odd sizes, Linear, cross-entropy", T, float,
+                   double) {
+  if (skip_without_reference()) return;
+  const std::string pre = prefix<T>();
+  auto run = [&](Layer<T>& layer, const std::string& name) {
+    for (auto& p : layer.parameters()) p.value->copy_from(get<T>(pre + name + p.name));
+    layer.set_needs_input_grad(true);
+    compare(name + "y", layer.forward(get<T>(pre + name + "x"), Context{Mode::Train, 0}), get<T>(pre + name + "y"));
+    compare(name + "dx", layer.backward(get<T>(pre + name + "dy")), get<T>(pre + name + "dx"));
+    for (auto& p : layer.parameters()) compare(name + "grad." + p.name, *p.grad, get<T>(pre + name + "grad." + p.name));
+  };
+  Conv2d<T> conv(3, 4, 3, 2, 0);
+  run(conv, "conv_s2.");
+  MaxPool2d<T> pool(2);
+  run(pool, "pool_odd.");
+  Linear<T> lin(37, 11);
+  run(lin, "linear.");
+  CrossEntropyLoss<T> xent;
+  const auto y = labels(pre + "xent.labels");
+  Tensor<T> loss({1});
+  loss[0] = xent.forward(get<T>(pre + "xent.logits"), y.data());
+  compare("xent.loss", loss, get<T>(pre + "xent.loss"));
+  compare("xent.dlogits", xent.backward(), get<T>(pre + "xent.dlogits"));
+}
