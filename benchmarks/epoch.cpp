@@ -1,0 +1,119 @@
+// Whole-network timings: one training epoch of the MNIST CNN (60,000 images,
+// batch 64, Adam), the evaluation of the 10,000 test images, and the latency
+// of classifying one image; prints seconds, images/s and peak memory.
+//
+//   benchmarks/epoch [--threads N] [--epochs E] [--data DIR]
+// Data: --data, else $MNIST_DIR, else random images of the same size.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "minidl/data/batch.hpp"
+#include "minidl/data/mnist.hpp"
+#include "minidl/minidl.hpp"
+
+using namespace minidl;
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Keeps a result alive so the compiler cannot drop the work that made it.
+static volatile int g_sink;
+static void benchmark_sink(int v) { g_sink = v; }
+
+static double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+static Mnist random_mnist() {
+  Mnist m;
+  Rng rng(1);
+  for (auto* d : {&m.train, &m.test}) {
+    const std::size_t n = d == &m.train ? 60000 : 10000;
+    d->rows = d->cols = 28;
+    d->images.resize(n * 784);
+    d->labels.resize(n);
+    for (auto& p : d->images) p = static_cast<std::uint8_t>(rng.below(256));
+    for (auto& l : d->labels) l = static_cast<std::uint8_t>(rng.below(10));
+  }
+  return m;
+}
+
+int main(int argc, char** argv) {
+  int threads = 0, epochs = 1;
+  std::string data_dir = std::getenv("MNIST_DIR") ? std::getenv("MNIST_DIR") : "";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--epochs")) epochs = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--data")) data_dir = argv[i + 1];
+    else {
+      std::fprintf(stderr, "usage: epoch [--threads N] [--epochs E] [--data DIR]\n");
+      return 2;
+    }
+  }
+  if (threads > 0) set_num_threads(threads);
+  try {
+    const Mnist data = data_dir.empty() ? random_mnist() : load_mnist(data_dir);
+    auto net = make_mnist_cnn<float>(1);
+    Adam<float> adam(net.parameters());
+    CrossEntropyLoss<float> xent;
+    Tensor<float> x;
+    std::vector<std::int32_t> labels;
+    std::vector<std::int64_t> order(data.train.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+    const auto n = static_cast<std::int64_t>(order.size());
+
+    for (int e = 1; e <= epochs; ++e) {
+      Rng(static_cast<std::uint64_t>(e)).shuffle(order.begin(), order.end());
+      const auto t0 = Clock::now();
+      double loss = 0;
+      for (std::int64_t b = 0; b < n; b += 64) {
+        const std::int64_t count = std::min<std::int64_t>(64, n - b);
+        make_batch(data.train, order.data() + b, count, x, labels);
+        loss += static_cast<double>(train_step(net, xent, adam, x, labels.data()));
+      }
+      const double s = seconds_since(t0);
+      std::printf("train_epoch threads=%d seconds=%.3f images_per_s=%.0f mean_loss=%.4f\n", num_threads(), s,
+                  static_cast<double>(n) / s, loss / static_cast<double>((n + 63) / 64));
+    }
+
+    std::vector<std::int64_t> test(data.test.size());
+    for (std::size_t i = 0; i < test.size(); ++i) test[i] = static_cast<std::int64_t>(i);
+    auto t0 = Clock::now();
+    std::int64_t correct = 0;
+    for (std::int64_t b = 0; b < static_cast<std::int64_t>(test.size()); b += 64) {
+      const std::int64_t count = std::min<std::int64_t>(64, static_cast<std::int64_t>(test.size()) - b);
+      make_batch(data.test, test.data() + b, count, x, labels);
+      const auto pred = argmax_rows(net.forward(x, Context{}));
+      for (std::int64_t i = 0; i < count; ++i) correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
+    }
+    double s = seconds_since(t0);
+    std::printf("evaluate_test threads=%d seconds=%.3f images_per_s=%.0f accuracy=%.4f\n", num_threads(), s,
+                static_cast<double>(test.size()) / s, static_cast<double>(correct) / static_cast<double>(test.size()));
+
+    // Latency: one image at a time, median of 200.
+    std::vector<double> lat;
+    for (int r = 0; r < 220; ++r) {
+      const std::int64_t idx = r % 1000;
+      make_batch(data.test, &idx, 1, x, labels);
+      t0 = Clock::now();
+      benchmark_sink(argmax_rows(net.forward(x, Context{}))[0]);
+      if (r >= 20) lat.push_back(seconds_since(t0));
+    }
+    std::nth_element(lat.begin(), lat.begin() + 100, lat.end());
+    std::printf("latency_1_image threads=%d median_ms=%.3f\n", num_threads(), lat[100] * 1e3);
+    std::printf("peak_rss_mb=%.1f\n", peak_rss_mb());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "epoch: error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
