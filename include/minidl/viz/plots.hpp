@@ -225,7 +225,7 @@ inline void draw_line_chart(Canvas& canvas, int x, int y, int w, int h, const st
   };
   const std::vector<int> x_ticks =
       detail::epoch_ticks(epochs, static_cast<double>(plot_w) / slots,
-                          Canvas::text_width(widest_epoch, scale) + 3 * font::kAdvance * scale);
+                          Canvas::text_width(widest_epoch, scale) + 2 * font::kAdvance * scale);
 
   // Grid first, so that everything else is drawn over it.
   for (double v : y_ticks.values) canvas.line(plot_left, to_y(v), plot_right, to_y(v), light_gray);
@@ -269,8 +269,11 @@ inline void draw_line_chart(Canvas& canvas, int x, int y, int w, int h, const st
     canvas.text(label_x, plot_top - label_gap - line_h, label, marker_color, scale);
   }
 
-  // Curves, remembering sampled points so the legend can avoid them.
+  // Curves, remembering sampled points so the legend can avoid them (and the marker).
   std::vector<detail::Point> drawn;
+  if (mark_epoch > 0) {
+    for (int py = plot_top; py <= plot_bottom; py += 2) drawn.push_back({to_x(mark_epoch), py});
+  }
   const bool dots_everywhere = epochs <= 40;
   for (const Series& s : series) {
     const int n = static_cast<int>(s.values.size());
@@ -410,25 +413,31 @@ inline void save_confusion_matrix_png(const std::string& path,
   const int bar_left = matrix_left + matrix_size + pad * 2;
   const int bar_w = 10 * scale;
   const int bar_label_w = Canvas::text_width(std::to_string(max_count), scale);
-  const int width = std::max({bar_left + bar_w + gap + bar_label_w + pad,
+  const int width = std::max({bar_left + bar_w + gap * 2 + bar_label_w + pad,
                               pad * 2 + Canvas::text_width(title, title_scale),
                               pad * 2 + Canvas::text_width(subtitle, scale)});
   const int height = matrix_top + matrix_size + gap * 2 + column_names_h + pad + line_h + pad;
   Canvas canvas(width, height);
 
   const double log_max = std::log1p(static_cast<double>(max_count));
-  auto shade = [&](std::int64_t count) {
-    return detail::heat_color(log_max > 0.0 ? std::log1p(static_cast<double>(count)) / log_max
-                                            : 0.0);
+  // Any non-zero count starts at a visible tint, so a single mistake is not
+  // mistaken for an empty cell.
+  auto shade_position = [&](std::int64_t count) {
+    if (count == 0 || log_max <= 0.0) return 0.0;
+    return 0.12 + 0.88 * std::log1p(static_cast<double>(count)) / log_max;
   };
+  auto shade = [&](std::int64_t count) { return detail::heat_color(shade_position(count)); };
 
   const int matrix_centre = matrix_left + matrix_size / 2;
   const int title_w = Canvas::text_width(title, title_scale);
   const int subtitle_w = Canvas::text_width(subtitle, scale);
-  canvas.text(std::clamp(matrix_centre - title_w / 2, pad, width - pad - title_w), pad, title,
-              black, title_scale);
-  canvas.text(std::clamp(matrix_centre - subtitle_w / 2, pad, width - pad - subtitle_w),
-              pad + Canvas::text_height(title_scale) + gap, subtitle, dark_gray, scale);
+  // Title and subtitle share one centre: over the matrix when they fit there.
+  const int heading_w = std::max(title_w, subtitle_w);
+  const int heading_centre = std::clamp(matrix_centre, pad + heading_w / 2,
+                                        std::max(pad + heading_w / 2, width - pad - heading_w / 2));
+  canvas.text(heading_centre - title_w / 2, pad, title, black, title_scale);
+  canvas.text(heading_centre - subtitle_w / 2, pad + Canvas::text_height(title_scale) + gap,
+              subtitle, dark_gray, scale);
 
   for (int row = 0; row < n; ++row) {
     for (int column = 0; column < n; ++column) {
@@ -483,7 +492,7 @@ inline void save_confusion_matrix_png(const std::string& path,
   for (std::int64_t p = 1; p < max_count; p *= 10) bar_ticks.push_back(p);
   std::vector<int> used_y;
   for (std::int64_t tick : bar_ticks) {
-    const double t = log_max > 0.0 ? std::log1p(static_cast<double>(tick)) / log_max : 0.0;
+    const double t = shade_position(tick);
     const int ty = bar_bottom - detail::to_pixel(t * (bar_bottom - bar_top));
     const bool crowded = std::any_of(used_y.begin(), used_y.end(), [&](int other) {
       return std::abs(other - ty) < line_h + gap;
@@ -491,7 +500,7 @@ inline void save_confusion_matrix_png(const std::string& path,
     if (crowded) continue;
     used_y.push_back(ty);
     canvas.line(bar_left + bar_w, ty, bar_left + bar_w + gap / 2, ty, dark_gray);
-    canvas.text(bar_left + bar_w + gap, ty - cap_h / 2, std::to_string(tick), dark_gray, scale);
+    canvas.text(bar_left + bar_w + gap * 2, ty - cap_h / 2, std::to_string(tick), dark_gray, scale);
   }
 
   canvas.save_png(path);
@@ -533,7 +542,7 @@ inline void save_image_grid_png(const std::string& path, const std::vector<Thumb
 
   const int title_scale = Canvas::text_width(title, 3) + 2 * pad <= grid_w ? 3 : 2;
   const int title_w = Canvas::text_width(title, title_scale);
-  const int width = std::max(grid_w, title_w) + 2 * pad;
+  const int width = std::max(grid_w, title_w + 2 * pad) + 2 * pad;
   const int grid_top = pad + Canvas::text_height(title_scale) + pad;
   const int height = grid_top + rows * cell_h + pad;
   Canvas canvas(width, height);
