@@ -33,7 +33,7 @@ inline constexpr std::uint32_t kIdxLabelsMagic = 0x00000801;  // unsigned bytes,
 // known to hold the declared bytes, and gzip output is never kept beyond the
 // declared size, so a lying header or a gzip bomb fails fast and cheaply.
 inline constexpr std::uint64_t kIdxMaxBytes = std::uint64_t{1} << 30;  // 1 GiB of pixel data
-inline constexpr std::int64_t kIdxMaxSide = 1 << 14;                  // rows or cols
+inline constexpr std::int64_t kIdxMaxSide = 1 << 14;                   // rows or cols
 
 inline std::string idx_hex(std::uint32_t v) {
   char buf[16];
@@ -64,8 +64,8 @@ inline std::uint64_t idx_file_size(const std::string& path) {
 // than `limit` bytes have come out: a result longer than `limit` therefore
 // means "the content is longer than expected", without inflating the rest.
 inline std::vector<std::uint8_t> idx_gunzip(const std::string& path,
-                                             const std::vector<std::uint8_t>& gz,
-                                             std::uint64_t limit) {
+                                            const std::vector<std::uint8_t>& gz,
+                                            std::uint64_t limit) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 16) != Z_OK) fail(path, ": cannot initialise zlib");
   struct End {
@@ -179,7 +179,8 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
   for (std::int64_t d : dims)
     if (d == 0) fail(path, ": header declares ", desc, ": a dimension is zero");
   if (images && (dims[1] > kIdxMaxSide || dims[2] > kIdxMaxSide))
-    fail(path, ": header declares ", desc, ": absurd image size (limit ", kIdxMaxSide, " per side)");
+    fail(path, ": header declares ", desc, ": absurd image size (limit ", kIdxMaxSide,
+         " per side)");
   // Each factor is below 2^32 and the running product below 2^30, so this cannot overflow.
   std::uint64_t declared = 1;
   for (std::int64_t d : dims) {
@@ -187,8 +188,8 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
     if (declared > kIdxMaxBytes)
       fail(path, ": header declares ", desc, ": absurd size, more than the 1 GiB limit");
   }
-  const std::string declares = ": header declares " + desc + " (" + std::to_string(declared) +
-                               " bytes) but " + holder;
+  const std::string declares =
+      ": header declares " + desc + " (" + std::to_string(declared) + " bytes) but " + holder;
 
   if (gzip) {
     std::vector<std::uint8_t> all = idx_gunzip(path, gz, header_size + declared);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "minidl/core/error.hpp"
@@ -45,8 +46,10 @@ inline std::string find_mnist_file(const std::string& dir, const std::string& st
   for (const std::string& name : names)
     if (fs::is_regular_file(fs::path(dir) / name, ec)) return (fs::path(dir) / name).string();
 
-  const std::string fix = "; set MNIST_DIR or --data to the folder that holds the MNIST files, "
-                          "or run scripts/download_mnist.sh " + dir;
+  const std::string fix =
+      "; set MNIST_DIR or --data to the folder that holds the MNIST files, "
+      "or run scripts/download_mnist.sh " +
+      dir;
   if (!fs::is_directory(dir, ec)) fail("MNIST folder '", dir, "' does not exist", fix);
   std::string tried;
   for (const std::string& name : names) tried += (tried.empty() ? "" : ", ") + name;
@@ -55,8 +58,8 @@ inline std::string find_mnist_file(const std::string& dir, const std::string& st
 
 // Loads an image file and its label file (IDX, raw or gzip), checking that
 // they pair up and that every label is below `num_classes`.
-inline ImageDataset load_idx_dataset(const std::string& images_path,
-                                     const std::string& labels_path, int num_classes = 10) {
+inline ImageDataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                     int num_classes = 10) {
   IdxImages img = read_idx_images(images_path);
   ImageDataset ds;
   ds.labels = read_idx_labels(labels_path);
