@@ -4,7 +4,8 @@
 //   {"<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
 //    "__metadata__": {"key": "string value", ...}}
 // then the data buffer, with offsets relative to its start. Tensors are raw
-// little-endian, row-major. Readable by Python's safetensors and by numpy.
+// little-endian, row-major, and together cover the buffer without gaps.
+// Python's safetensors (and a few lines of numpy) read what this writes.
 #pragma once
 
 #include <zlib.h>
@@ -12,35 +13,53 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "minidl/core/error.hpp"
 #include "minidl/io/atomic_file.hpp"
 #include "minidl/io/json.hpp"
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "minidl/io/safetensors.hpp copies tensor bytes as they are: it needs a little-endian host"
+#endif
+
 namespace minidl {
 
+// PyTorch/numpy names: F64 is float64, BF16 bfloat16, BOOL one byte per value.
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
 inline std::size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F64: case DType::I64: return 8;
-    case DType::F32: case DType::I32: return 4;
-    case DType::F16: case DType::BF16: case DType::I16: return 2;
-    default: return 1;
+    case DType::F64:
+    case DType::I64:
+      return 8;
+    case DType::F32:
+    case DType::I32:
+      return 4;
+    case DType::F16:
+    case DType::BF16:
+    case DType::I16:
+      return 2;
+    default:
+      return 1;
   }
 }
 
 inline const char* dtype_name(DType t) {
-  static const char* names[] = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"};
+  static const char* names[] = {"F64", "F32", "F16", "BF16", "I64",
+                                "I32", "I16", "I8",  "U8",   "BOOL"};
   return names[static_cast<int>(t)];
 }
 
+// Sets `out` and returns true when `s` names a dtype.
 inline bool parse_dtype(const std::string& s, DType& out) {
   for (int i = 0; i <= static_cast<int>(DType::BOOL); ++i)
     if (s == dtype_name(static_cast<DType>(i))) {
@@ -54,17 +73,27 @@ struct NamedTensor {
   std::string name;
   DType dtype = DType::F32;
   std::vector<std::int64_t> shape;
-  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint8_t> bytes;  // little-endian, row-major
 };
 
 struct SafetensorsFile {
   std::vector<NamedTensor> tensors;
+  // The caller's metadata. Checksums ("crc32:<name>") are added by
+  // write_safetensors and checked and removed by read_safetensors.
   std::map<std::string, std::string> metadata;
 
   const NamedTensor* find(const std::string& name) const {
     for (const auto& t : tensors)
       if (t.name == name) return &t;
     return nullptr;
+  }
+  const NamedTensor& at(const std::string& name) const {
+    if (const NamedTensor* t = find(name)) return *t;
+    std::string names;
+    for (std::size_t i = 0; i < tensors.size() && i < 8; ++i)
+      names += (i ? ", " : "") + tensors[i].name;
+    if (tensors.size() > 8) names += ", ...";
+    fail("no tensor named '", name, "' (the file holds ", tensors.size(), ": ", names, ")");
   }
 };
 
@@ -73,8 +102,7 @@ inline constexpr std::uint64_t kSafetensorsMaxHeader = 100u << 20;
 
 inline std::uint32_t crc32_of(const std::vector<std::uint8_t>& bytes) {
   uLong crc = crc32(0L, Z_NULL, 0);
-  std::size_t done = 0;
-  while (done < bytes.size()) {  // zlib takes 32-bit lengths
+  for (std::size_t done = 0; done < bytes.size();) {  // zlib takes 32-bit lengths
     const auto chunk = static_cast<uInt>(std::min<std::size_t>(bytes.size() - done, 1u << 30));
     crc = crc32(crc, bytes.data() + done, chunk);
     done += chunk;
@@ -82,88 +110,169 @@ inline std::uint32_t crc32_of(const std::vector<std::uint8_t>& bytes) {
   return static_cast<std::uint32_t>(crc);
 }
 
-// Writes `file` atomically. Tensors go into the buffer sorted by name, the
-// header is padded with spaces to a multiple of 8 (so the data stays
-// aligned), and each tensor's CRC-32 is recorded as metadata "crc32:<name>".
-inline void write_safetensors(const std::string& path, const SafetensorsFile& file) {
-  std::vector<const NamedTensor*> sorted;
-  for (const auto& t : file.tensors) sorted.push_back(&t);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name < b->name; });
-  std::map<std::string, std::string> meta = file.metadata;
-  std::string header = "{";
-  std::uint64_t offset = 0;
-  for (const NamedTensor* t : sorted) {
-    if (t->name == "__metadata__" || t->name.empty()) fail(path, ": invalid tensor name '", t->name, "'");
-    std::uint64_t count = 1;
-    for (auto d : t->shape) {
-      if (d < 0) fail(path, ": tensor '", t->name, "' has a negative dimension");
-      count *= static_cast<std::uint64_t>(d);
-    }
-    if (count * dtype_size(t->dtype) != t->bytes.size())
-      fail(path, ": tensor '", t->name, "' of shape ", shape_to_string(t->shape), " and dtype ", dtype_name(t->dtype),
-           " needs ", count * dtype_size(t->dtype), " bytes, has ", t->bytes.size());
-    header += json::quote(t->name) + ":{\"dtype\":\"" + dtype_name(t->dtype) + "\",\"shape\":[";
-    for (std::size_t i = 0; i < t->shape.size(); ++i) header += (i ? "," : "") + std::to_string(t->shape[i]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t->bytes.size()) + "]},";
-    offset += t->bytes.size();
-    char crc[16];
-    std::snprintf(crc, sizeof crc, "%08x", crc32_of(t->bytes));
-    meta["crc32:" + t->name] = crc;
-  }
-  header += "\"__metadata__\":{";
-  bool first = true;
-  for (const auto& [k, v] : meta) {
-    header += (first ? "" : ",") + json::quote(k) + ":" + json::quote(v);
-    first = false;
-  }
-  header += "}}";
-  while (header.size() % 8) header += ' ';
-  std::string out(8, '\0');
-  const std::uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xFF);
-  out += header;
-  out.reserve(out.size() + offset);
-  for (const NamedTensor* t : sorted) out.append(reinterpret_cast<const char*>(t->bytes.data()), t->bytes.size());
-  write_file_atomic(path, out);
-}
-
 namespace detail {
 
-inline std::int64_t json_uint(const json::Value& v, const std::string& path, const std::string& what) {
-  if (v.kind != json::Value::Kind::Number || v.text.empty() || v.text[0] == '-' ||
-      v.text.find_first_of(".eE") != std::string::npos || v.text.size() > 18)
-    fail(path, ": ", what, " must be a non-negative integer, got '", v.text, "'");
-  return std::stoll(v.text);
+inline std::string crc32_hex(const std::vector<std::uint8_t>& bytes) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(crc32_of(bytes)));
+  return buf;
+}
+
+// Number of bytes a tensor of `shape` and `dtype` occupies; false on a
+// negative dimension or when the size does not fit in 64 bits.
+inline bool tensor_bytes(const std::vector<std::int64_t>& shape, DType dtype, std::uint64_t& out) {
+  std::uint64_t n = dtype_size(dtype);
+  for (std::int64_t d : shape) {
+    const auto u = static_cast<std::uint64_t>(d);
+    if (d < 0 || (u != 0 && n > UINT64_MAX / u)) return false;
+    n *= u;
+  }
+  out = n;
+  return true;
+}
+
+template <typename T>
+NamedTensor make_tensor(std::string name, DType dtype, const T* data, std::size_t count,
+                        std::vector<std::int64_t> shape) {
+  std::uint64_t bytes = 0;
+  if (!tensor_bytes(shape, dtype, bytes) || bytes != count * sizeof(T))
+    fail("make_tensor '", name, "': shape ", shape_to_string(shape), " does not hold ", count,
+         " elements");
+  NamedTensor t{std::move(name), dtype, std::move(shape), std::vector<std::uint8_t>(bytes)};
+  if (bytes) std::memcpy(t.bytes.data(), data, bytes);
+  return t;
+}
+
+template <typename T>
+void copy_tensor(const NamedTensor& t, DType dtype, T* out,
+                 const std::vector<std::int64_t>& expected_shape) {
+  if (t.dtype != dtype)
+    fail("tensor '", t.name, "': expected dtype ", dtype_name(dtype), ", found ",
+         dtype_name(t.dtype));
+  if (t.shape != expected_shape)
+    fail("tensor '", t.name, "': expected shape ", shape_to_string(expected_shape), ", found ",
+         shape_to_string(t.shape));
+  std::uint64_t bytes = 0;
+  if (!tensor_bytes(t.shape, t.dtype, bytes) || bytes != t.bytes.size())
+    fail("tensor '", t.name, "': shape ", shape_to_string(t.shape), " needs ", bytes,
+         " bytes but it holds ", t.bytes.size());
+  if (bytes) std::memcpy(out, t.bytes.data(), bytes);
 }
 
 }  // namespace detail
 
-// Reads and validates a whole file: header length within the file, JSON
-// well formed, every entry with a known dtype, a shape whose byte size equals
-// its offsets, offsets inside the buffer, covering it without overlap or gap,
-// and matching CRC-32s where recorded.
+// A tensor of `count` values copied from `data`; `shape` must hold exactly `count` values.
+inline NamedTensor make_tensor(std::string name, const float* data, std::size_t count,
+                               std::vector<std::int64_t> shape) {
+  return detail::make_tensor(std::move(name), DType::F32, data, count, std::move(shape));
+}
+inline NamedTensor make_tensor(std::string name, const double* data, std::size_t count,
+                               std::vector<std::int64_t> shape) {
+  return detail::make_tensor(std::move(name), DType::F64, data, count, std::move(shape));
+}
+inline NamedTensor make_tensor(std::string name, const std::int64_t* data, std::size_t count,
+                               std::vector<std::int64_t> shape) {
+  return detail::make_tensor(std::move(name), DType::I64, data, count, std::move(shape));
+}
+
+// Copies `t` into `out` (room for the product of `shape` values) after
+// checking that its dtype matches the pointer type and its shape is `shape`.
+inline void copy_tensor(const NamedTensor& t, float* out, const std::vector<std::int64_t>& shape) {
+  detail::copy_tensor(t, DType::F32, out, shape);
+}
+inline void copy_tensor(const NamedTensor& t, double* out, const std::vector<std::int64_t>& shape) {
+  detail::copy_tensor(t, DType::F64, out, shape);
+}
+inline void copy_tensor(const NamedTensor& t, std::int64_t* out,
+                        const std::vector<std::int64_t>& shape) {
+  detail::copy_tensor(t, DType::I64, out, shape);
+}
+
+// Writes `file` atomically (temporary file, fsync, rename). Tensors go into
+// the buffer sorted by name; the header is padded with spaces to a multiple
+// of 8 so the data stays aligned; each tensor's CRC-32 is recorded as
+// metadata "crc32:<name>" (replacing any the caller passed in).
+inline void write_safetensors(const std::string& path, const SafetensorsFile& file) {
+  std::vector<const NamedTensor*> sorted;
+  for (const auto& t : file.tensors) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name < b->name; });
+
+  std::map<std::string, std::string> meta;
+  for (const auto& [k, v] : file.metadata)
+    if (k.rfind("crc32:", 0) != 0) meta[k] = v;
+  Json header = Json::object();
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    const NamedTensor& t = *sorted[i];
+    if (t.name.empty() || t.name == "__metadata__")
+      fail(path, ": cannot write a tensor named '", t.name, "'");
+    if (i && sorted[i - 1]->name == t.name)
+      fail(path, ": two tensors are named '", t.name, "'; names must be unique");
+    std::uint64_t bytes = 0;
+    if (!detail::tensor_bytes(t.shape, t.dtype, bytes) || bytes != t.bytes.size())
+      fail(path, ": tensor '", t.name, "' of shape ", shape_to_string(t.shape), " and dtype ",
+           dtype_name(t.dtype), " needs ", bytes, " bytes but holds ", t.bytes.size());
+    Json shape = Json::array();
+    for (std::int64_t d : t.shape) shape.push_back(d);
+    Json entry = Json::object();
+    entry.set("dtype", dtype_name(t.dtype));
+    entry.set("shape", std::move(shape));
+    entry.set("data_offsets", Json::Array{Json(offset), Json(offset + bytes)});
+    header.set(t.name, std::move(entry));
+    offset += bytes;
+    meta["crc32:" + t.name] = detail::crc32_hex(t.bytes);
+  }
+  if (!meta.empty()) {
+    Json m = Json::object();
+    for (const auto& [k, v] : meta) m.set(k, v);
+    header.set("__metadata__", std::move(m));
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    out[static_cast<std::size_t>(i)] = static_cast<char>(text.size() >> (8 * i));
+  out.reserve(8 + text.size() + offset);
+  out += text;
+  for (const NamedTensor* t : sorted)
+    out.append(reinterpret_cast<const char*>(t->bytes.data()), t->bytes.size());
+  write_file_atomic(path, out);
+}
+
+// Reads and validates a whole file: header length within the file, JSON well
+// formed, every entry with a known dtype and a shape whose byte size equals
+// its offsets, offsets inside the buffer and covering it without overlap or
+// gap, and matching CRC-32s where recorded. Tensors come back in name order.
 inline SafetensorsFile read_safetensors(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  const auto status = fs::status(path, ec);
+  const fs::file_status status = fs::status(path, ec);
   if (status.type() == fs::file_type::not_found) fail(path, ": file does not exist");
+  if (ec) fail(path, ": cannot access file: ", ec.message());
   if (fs::is_directory(status)) fail(path, ": is a directory, expected a .safetensors file");
   const std::uint64_t size = fs::file_size(path, ec);
   if (ec) fail(path, ": cannot read the file size: ", ec.message());
-  if (size < 8) fail(path, ": file is ", size, " bytes, too short for a safetensors header");
+  if (size < 8)
+    fail(path, ": file is ", size, " bytes, too short for the 8-byte safetensors header length");
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open: ", std::strerror(errno));
+  if (!in) fail(path, ": cannot open file: ", std::strerror(errno));
+
   std::uint8_t len[8];
   in.read(reinterpret_cast<char*>(len), 8);
   std::uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = header_len << 8 | len[i];
   if (header_len > size - 8)
-    fail(path, ": header length ", header_len, " runs past the end of the file (", size, " bytes): truncated or not safetensors");
-  if (header_len > kSafetensorsMaxHeader) fail(path, ": header length ", header_len, " exceeds the 100 MB limit");
-  std::string header(static_cast<std::size_t>(header_len), '\0');
-  if (!in.read(header.data(), static_cast<std::streamsize>(header_len))) fail(path, ": read error in the header");
-  const json::Value root = json::parse(header, path);
-  if (root.kind != json::Value::Kind::Object) fail(path, ": the header is not a JSON object");
+    fail(path, ": header length ", header_len, " runs past the end of the file (only ", size - 8,
+         " bytes follow the length field): truncated, or not a safetensors file");
+  if (header_len > kSafetensorsMaxHeader)
+    fail(path, ": header length ", header_len, " exceeds the 100 MB limit");
+  std::string text(static_cast<std::size_t>(header_len), '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(header_len)))
+    fail(path, ": read error in the header");
+  const Json root = Json::parse(text, path + ": header");
+  if (!root.is_object())
+    fail(path, ": the header is ", Json::type_name(root.type()), ", expected a JSON object");
 
   SafetensorsFile file;
   const std::uint64_t buffer_size = size - 8 - header_len;
@@ -172,72 +281,101 @@ inline SafetensorsFile read_safetensors(const std::string& path) {
     std::size_t index;
   };
   std::vector<Span> spans;
-  for (const auto& [name, entry] : root.object) {
+  const auto offset = [&](const Json& v, const std::string& name) {
+    if (!v.is_integer() || v.as_int64() < 0)
+      fail(path, ": tensor '", name, "': data_offsets must be non-negative integers, found ",
+           v.dump());
+    return static_cast<std::uint64_t>(v.as_int64());
+  };
+  for (const auto& [name, entry] : root.as_object()) {
     if (name == "__metadata__") {
-      if (entry.kind != json::Value::Kind::Object) fail(path, ": __metadata__ is not an object");
-      for (const auto& [k, v] : entry.object) {
-        if (v.kind != json::Value::Kind::String) fail(path, ": metadata value of \"", k, "\" is not a string");
-        file.metadata[k] = v.text;
+      if (!entry.is_object())
+        fail(path, ": __metadata__ is ", Json::type_name(entry.type()), ", expected an object");
+      for (const auto& [k, v] : entry.as_object()) {
+        if (!v.is_string())
+          fail(path, ": metadata value of '", k, "' is ", Json::type_name(v.type()),
+               ", expected a string");
+        file.metadata[k] = v.as_string();
       }
       continue;
     }
-    if (entry.kind != json::Value::Kind::Object) fail(path, ": entry of tensor '", name, "' is not an object");
-    const json::Value* dtype = entry.find("dtype");
-    const json::Value* shape = entry.find("shape");
-    const json::Value* offsets = entry.find("data_offsets");
-    if (!dtype || !shape || !offsets) fail(path, ": tensor '", name, "' lacks dtype, shape or data_offsets");
+    if (!entry.is_object()) fail(path, ": entry of tensor '", name, "' is not an object");
+    const Json* dtype = entry.find("dtype");
+    const Json* shape = entry.find("shape");
+    const Json* offsets = entry.find("data_offsets");
+    if (!dtype || !shape || !offsets)
+      fail(path, ": tensor '", name, "' lacks ",
+           !dtype   ? "dtype"
+           : !shape ? "shape"
+                    : "data_offsets");
     NamedTensor t;
     t.name = name;
-    if (dtype->kind != json::Value::Kind::String || !parse_dtype(dtype->text, t.dtype))
-      fail(path, ": tensor '", name, "' has unknown dtype '", dtype->text, "'");
-    if (shape->kind != json::Value::Kind::Array || shape->array.size() > 8)
-      fail(path, ": tensor '", name, "' has a malformed shape");
-    std::uint64_t bytes = dtype_size(t.dtype);
-    for (const auto& d : shape->array) {
-      const std::int64_t dim = detail::json_uint(d, path, "a dimension of tensor '" + name + "'");
-      t.shape.push_back(dim);
-      if (dim != 0 && bytes > buffer_size / static_cast<std::uint64_t>(dim)) bytes = buffer_size + 1;  // overflow-safe
-      else bytes *= static_cast<std::uint64_t>(dim);
+    if (!dtype->is_string() || !parse_dtype(dtype->as_string(), t.dtype))
+      fail(path, ": tensor '", name, "' has unknown dtype ", dtype->dump(),
+           " (known: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
+    if (!shape->is_array()) fail(path, ": tensor '", name, "': shape is not an array");
+    for (const Json& d : shape->as_array()) {
+      if (!d.is_integer() || d.as_int64() < 0)
+        fail(path, ": tensor '", name, "': shape ", shape->dump(),
+             " must hold non-negative integers");
+      t.shape.push_back(d.as_int64());
     }
-    if (offsets->kind != json::Value::Kind::Array || offsets->array.size() != 2)
-      fail(path, ": tensor '", name, "' needs data_offsets [begin, end]");
-    const auto begin = static_cast<std::uint64_t>(detail::json_uint(offsets->array[0], path, "an offset"));
-    const auto end = static_cast<std::uint64_t>(detail::json_uint(offsets->array[1], path, "an offset"));
-    if (begin > end || end > buffer_size)
-      fail(path, ": tensor '", name, "' has data_offsets [", begin, ", ", end, "] outside the ", buffer_size,
-           "-byte data buffer (truncated file?)");
-    if (end - begin != bytes)
-      fail(path, ": tensor '", name, "' of shape ", shape_to_string(t.shape), " and dtype ", dtype->text, " needs ", bytes,
-           " bytes but its offsets span ", end - begin);
+    if (!offsets->is_array() || offsets->size() != 2)
+      fail(path, ": tensor '", name, "': data_offsets must be [begin, end], found ",
+           offsets->dump());
+    const std::uint64_t begin = offset(offsets->as_array()[0], name);
+    const std::uint64_t end = offset(offsets->as_array()[1], name);
+    if (begin > end)
+      fail(path, ": tensor '", name, "' has data_offsets [", begin, ", ", end,
+           "] that end before they begin");
+    if (end > buffer_size)
+      fail(path, ": tensor '", name, "' has data_offsets [", begin, ", ", end, "] outside the ",
+           buffer_size, "-byte data buffer (truncated file?)");
+    std::uint64_t bytes = 0;
+    if (!detail::tensor_bytes(t.shape, t.dtype, bytes))
+      fail(path, ": tensor '", name, "': shape ", shape_to_string(t.shape), " is too large");
+    if (bytes != end - begin)
+      fail(path, ": tensor '", name, "' of shape ", shape_to_string(t.shape), " and dtype ",
+           dtype_name(t.dtype), " needs ", bytes, " bytes but its data_offsets span ", end - begin);
     spans.push_back({begin, end, file.tensors.size()});
     file.tensors.push_back(std::move(t));
   }
-  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+
+  // The format requires the tensors to tile the buffer exactly.
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   std::uint64_t expected = 0;
   for (const Span& s : spans) {
-    if (s.begin < expected) fail(path, ": tensor '", file.tensors[s.index].name, "' overlaps another tensor's data");
-    if (s.begin > expected) fail(path, ": gap in the data buffer before tensor '", file.tensors[s.index].name, "'");
+    if (s.begin < expected)
+      fail(path, ": tensor '", file.tensors[s.index].name, "' at bytes [", s.begin, ", ", s.end,
+           ") overlaps the data of another tensor");
+    if (s.begin > expected)
+      fail(path, ": gap in the data buffer: bytes [", expected, ", ", s.begin,
+           ") belong to no tensor");
     expected = s.end;
   }
   if (expected != buffer_size)
-    fail(path, ": the data buffer holds ", buffer_size, " bytes but the tensors account for ", expected);
-  for (const Span& s : spans) {
+    fail(path, ": the data buffer holds ", buffer_size, " bytes but the tensors account for ",
+         expected);
+
+  for (const Span& s : spans) {  // in file order, so reading is sequential
     NamedTensor& t = file.tensors[s.index];
     t.bytes.resize(static_cast<std::size_t>(s.end - s.begin));
-    in.seekg(static_cast<std::streamoff>(8 + header_len + s.begin));
-    if (!in.read(reinterpret_cast<char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size())))
+    if (!in.read(reinterpret_cast<char*>(t.bytes.data()),
+                 static_cast<std::streamsize>(t.bytes.size())))
       fail(path, ": read error in tensor '", t.name, "'");
-    auto crc = file.metadata.find("crc32:" + t.name);
-    if (crc != file.metadata.end()) {
-      char actual[16];
-      std::snprintf(actual, sizeof actual, "%08x", crc32_of(t.bytes));
-      if (crc->second != actual) fail(path, ": checksum mismatch in tensor '", t.name, "': the file is corrupt");
-    }
+    const auto crc = file.metadata.find("crc32:" + t.name);
+    if (crc != file.metadata.end() && crc->second != detail::crc32_hex(t.bytes))
+      fail(path, ": checksum mismatch in tensor ", t.name, ": file is corrupt (crc32 recorded ",
+           crc->second, ", computed ", detail::crc32_hex(t.bytes), ")");
   }
-  // The checksums describe the file, not its contents: keep them out of the
-  // metadata handed back so that a rewrite recomputes them.
+  // The checksums describe this file, not the caller's data: drop them so a
+  // rewrite computes fresh ones.
   for (auto it = file.metadata.begin(); it != file.metadata.end();)
     it = it->first.rfind("crc32:", 0) == 0 ? file.metadata.erase(it) : std::next(it);
+  std::sort(file.tensors.begin(), file.tensors.end(),
+            [](const NamedTensor& a, const NamedTensor& b) { return a.name < b.name; });
   return file;
 }
 

@@ -1,0 +1,322 @@
+// Tests of the JSON value/parser/writer and the safetensors reader and writer:
+// bit-exact round trips, atomic writes, and one check per kind of bad file.
+#include <doctest/doctest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "minidl/io/json.hpp"
+#include "minidl/io/safetensors.hpp"
+
+namespace fs = std::filesystem;
+using minidl::Json;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("minidl_test_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(path))
+      names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+template <typename F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const minidl::Error& e) {
+    return e.what();
+  }
+  return "<no minidl::Error thrown>";
+}
+
+// Checks that `expr` throws minidl::Error with every one of the given strings in its message.
+#define CHECK_ERROR(expr, ...)                                                       \
+  do {                                                                               \
+    const std::string msg_ = error_message([&] { (void)(expr); });                   \
+    for (const std::string& part_ : std::initializer_list<std::string>{__VA_ARGS__}) \
+      CHECK_MESSAGE(msg_.find(part_) != std::string::npos,                           \
+                    "message \"" << msg_ << "\" lacks \"" << part_ << "\"");         \
+  } while (0)
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+  REQUIRE(f.good());
+}
+
+// A safetensors file made by hand: length, header text, then `data_bytes` bytes.
+std::string handmade(const std::string& header, std::size_t data_bytes, std::uint64_t length = 0) {
+  if (length == 0) length = header.size();
+  std::string out;
+  for (int i = 0; i < 8; ++i) out += static_cast<char>(length >> (8 * i));
+  return out + header + std::string(data_bytes, '\x01');
+}
+
+minidl::SafetensorsFile sample() {
+  const float f[6] = {1.5f,
+                      -0.0f,
+                      std::numeric_limits<float>::infinity(),
+                      std::numeric_limits<float>::denorm_min(),
+                      3.14159265f,
+                      -1e30f};
+  const double d[3] = {0.1, -2.5e-300, std::nan("")};
+  const std::int64_t i[4] = {0, -1, std::numeric_limits<std::int64_t>::min(),
+                             std::numeric_limits<std::int64_t>::max()};
+  minidl::SafetensorsFile file;
+  file.tensors.push_back(minidl::make_tensor("fc1.weight", f, 6, {2, 3}));
+  file.tensors.push_back(minidl::make_tensor("b.double", d, 3, {3}));
+  file.tensors.push_back(minidl::make_tensor("a.int64", i, 4, {2, 1, 2}));
+  file.tensors.push_back(minidl::make_tensor("empty", f, 0, {0, 4}));
+  file.metadata["format"] = "minidl";
+  file.metadata["note"] = "quote \" backslash \\ newline \n unicode \xC3\xA9";
+  return file;
+}
+
+}  // namespace
+
+TEST_CASE("JSON: values, escapes and exact integers read back as written") {
+  const Json v = Json::parse(
+      R"( {"a": [1, -2.5e3, true, false, null], "s": "tab\t quote\" \u00e9 \ud83d\ude00 \/",
+           "big": 9007199254740993, "nested": {"x": {}}, "empty": []} )");
+  REQUIRE(v.is_object());
+  CHECK(v.size() == 5);
+  CHECK(v.at("a").as_array()[1].as_number() == -2500.0);
+  CHECK(v.at("a").as_array()[2].as_bool());
+  CHECK(v.at("a").as_array()[4].is_null());
+  CHECK(v.at("s").as_string() == "tab\t quote\" \xC3\xA9 \xF0\x9F\x98\x80 /");
+  CHECK(v.at("big").as_int64() == 9007199254740993);  // beyond a double's exact range
+  CHECK(v.find("missing") == nullptr);
+  CHECK(Json::parse(v.dump()).dump() == v.dump());
+  CHECK(Json::parse(v.dump(2)).dump() == v.dump());
+  CHECK(Json::parse("0.1").as_number() == 0.1);
+  CHECK(Json(0.1).dump() == "0.1");  // shortest text that reads back exactly
+  CHECK(Json(std::nan("")).dump() == "null");
+
+  Json m;
+  m.set("epoch", 3);
+  m.set("name", "run \"1\"");
+  m.set("epoch", 4);  // replaces
+  m.set("list", Json::array()).push_back(1.25);
+  CHECK(m.dump() == R"({"epoch":4,"name":"run \"1\"","list":[1.25]})");
+  CHECK(m.dump(1) ==
+        "{\n \"epoch\": 4,\n \"name\": \"run \\\"1\\\"\",\n \"list\": [\n  1.25\n ]\n}");
+  CHECK_ERROR(Json("x").as_number(), "expected a number, found a string");
+  CHECK_ERROR(Json(2.5).as_int64(), "is not an integer");
+}
+
+TEST_CASE("JSON: malformed input is refused with the byte offset") {
+  CHECK_ERROR(Json::parse("[1,2,]", "f.json"), "f.json: invalid JSON at byte 5",
+              "unexpected character ']'");
+  CHECK_ERROR(Json::parse(R"({"a":1,"a":2})", "f.json"), "byte 7", "duplicate key \"a\"");
+  CHECK_ERROR(Json::parse(R"({"a" 1})"), "byte 5", "expected ':'");
+  CHECK_ERROR(Json::parse("012"), "byte 0", "leading zero");
+  CHECK_ERROR(Json::parse("1e999"), "number out of range");
+  CHECK_ERROR(Json::parse("NaN"), "unexpected character 'N'");
+  CHECK_ERROR(Json::parse("[1] x"), "byte 4", "unexpected data after the JSON value");
+  CHECK_ERROR(Json::parse("\"a\nb\""), "control character");
+  CHECK_ERROR(Json::parse("\"\xC3\x28\""), "invalid UTF-8");
+  CHECK_ERROR(Json::parse(R"("\ud800x")"), "high surrogate without a low surrogate");
+  CHECK_ERROR(Json::parse(R"("\udc00")"), "lone low surrogate");
+  CHECK_ERROR(Json::parse(R"("\u12G4")"), "4 hex digits");
+  CHECK_ERROR(Json::parse(R"("\q")"), "unknown escape");
+  CHECK_ERROR(Json::parse("\"abc"), "unterminated string");
+  CHECK_ERROR(Json::parse(""), "byte 0", "unexpected end of input");
+  CHECK_ERROR(Json::parse(std::string(1000, '[') + std::string(1000, ']')),
+              "nesting deeper than 128");
+  CHECK_NOTHROW(Json::parse(std::string(100, '[') + std::string(100, ']')));
+  CHECK_ERROR(Json(std::string("\xFF")).dump(), "not valid UTF-8");
+}
+
+TEST_CASE("safetensors: float, double and int64 round trip bit-exactly") {
+  TempDir dir;
+  const std::string path = dir.file("model.safetensors");
+  const minidl::SafetensorsFile in = sample();
+  minidl::write_safetensors(path, in);
+  const minidl::SafetensorsFile out = minidl::read_safetensors(path);
+
+  REQUIRE(out.tensors.size() == in.tensors.size());
+  for (const minidl::NamedTensor& t : in.tensors) {
+    const minidl::NamedTensor& r = out.at(t.name);
+    CHECK(r.dtype == t.dtype);
+    CHECK(r.shape == t.shape);
+    CHECK(r.bytes == t.bytes);  // bit-exact, NaN payload and -0.0 included
+  }
+  CHECK(out.tensors[0].name == "a.int64");  // returned in name order
+  CHECK(out.metadata == in.metadata);       // checksums are checked, then left out
+
+  float f[6];
+  minidl::copy_tensor(out.at("fc1.weight"), f, {2, 3});
+  CHECK(std::memcmp(f, in.tensors[0].bytes.data(), sizeof f) == 0);
+  std::int64_t i[4];
+  minidl::copy_tensor(out.at("a.int64"), i, {2, 1, 2});
+  CHECK(i[2] == std::numeric_limits<std::int64_t>::min());
+  double d[3];
+  minidl::copy_tensor(out.at("b.double"), d, {3});
+  CHECK(std::isnan(d[2]));
+
+  // Layout: header padded to a multiple of 8, buffer in name order, checksums in the metadata.
+  const std::string bytes = read_all(path);
+  std::uint64_t n = 0;
+  for (int k = 7; k >= 0; --k)
+    n = n << 8 | static_cast<unsigned char>(bytes[static_cast<std::size_t>(k)]);
+  CHECK(n % 8 == 0);
+  const Json header = Json::parse(bytes.substr(8, n));
+  CHECK(header.at("a.int64").at("data_offsets").dump() == "[0,32]");
+  CHECK(header.at("b.double").at("data_offsets").dump() == "[32,56]");
+  CHECK(header.at("empty").at("data_offsets").dump() == "[56,56]");
+  CHECK(header.at("fc1.weight").at("data_offsets").dump() == "[56,80]");
+  CHECK(header.at("__metadata__").at("crc32:fc1.weight").as_string().size() == 8);
+  CHECK(bytes.size() == 8 + n + 80);
+
+  // Reading and writing again gives the same file.
+  minidl::write_safetensors(dir.file("again.safetensors"), out);
+  CHECK(read_all(dir.file("again.safetensors")) == bytes);
+}
+
+TEST_CASE("safetensors: helpers check counts, dtypes and shapes") {
+  const float f[4] = {1, 2, 3, 4};
+  CHECK_ERROR(minidl::make_tensor("w", f, 4, {3, 2}), "'w'",
+              "shape [3, 2] does not hold 4 elements");
+  const minidl::NamedTensor t = minidl::make_tensor("fc1.weight", f, 4, {2, 2});
+  float out[4];
+  double dout[4];
+  CHECK_ERROR(minidl::copy_tensor(t, out, {4, 1}), "tensor 'fc1.weight'",
+              "expected shape [4, 1], found [2, 2]");
+  CHECK_ERROR(minidl::copy_tensor(t, dout, {2, 2}), "tensor 'fc1.weight'",
+              "expected dtype F64, found F32");
+  minidl::SafetensorsFile file;
+  file.tensors.push_back(t);
+  CHECK_ERROR(file.at("fc2.weight"), "no tensor named 'fc2.weight'", "fc1.weight");
+}
+
+TEST_CASE("safetensors: writes are atomic; a failed write keeps the old file") {
+  TempDir dir;
+  const std::string path = dir.file("ckpt.safetensors");
+  minidl::write_safetensors(path, sample());
+  CHECK(dir.listing() == std::vector<std::string>{"ckpt.safetensors"});  // no temporary left
+  const std::string old = read_all(path);
+
+  // Invalid input: refused before anything is written.
+  minidl::SafetensorsFile bad = sample();
+  bad.tensors[0].bytes.pop_back();
+  CHECK_ERROR(minidl::write_safetensors(path, bad), path, "tensor 'fc1.weight'",
+              "needs 24 bytes but holds 23");
+  bad = sample();
+  bad.tensors[1].name = "fc1.weight";
+  CHECK_ERROR(minidl::write_safetensors(path, bad), path, "two tensors are named 'fc1.weight'");
+
+  // A write that fails half-way (file size limit, as on a full disk).
+  minidl::SafetensorsFile big;
+  const std::vector<float> values(100000, 1.0f);
+  big.tensors.push_back(minidl::make_tensor("big", values.data(), values.size(), {100000}));
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto previous = std::signal(SIGXFSZ, SIG_IGN);  // get EFBIG instead of being killed
+  rlimit small = saved;
+  small.rlim_cur = 64 * 1024;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const std::string msg = error_message([&] { minidl::write_safetensors(path, big); });
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, previous);
+  CHECK_MESSAGE(msg.find(path) != std::string::npos, msg);
+  CHECK(read_all(path) == old);
+  CHECK(dir.listing() == std::vector<std::string>{"ckpt.safetensors"});
+  CHECK(minidl::read_safetensors(path).tensors.size() == 4);
+}
+
+TEST_CASE("safetensors: unreadable files and bad header lengths") {
+  TempDir dir;
+  CHECK_ERROR(minidl::read_safetensors(dir.file("none.safetensors")), dir.file("none.safetensors"),
+              "does not exist");
+  CHECK_ERROR(minidl::read_safetensors(dir.path.string()), dir.path.string(), "is a directory");
+  write_all(dir.file("short"), "abc");
+  CHECK_ERROR(minidl::read_safetensors(dir.file("short")), dir.file("short"),
+              "file is 3 bytes, too short");
+  write_all(dir.file("past_end"), handmade("{}", 0, 1000));
+  CHECK_ERROR(minidl::read_safetensors(dir.file("past_end")), dir.file("past_end"),
+              "header length 1000 runs past the end of the file (only 2 bytes follow");
+  // A sparse file big enough that only the 100 MB limit is left to refuse the header.
+  write_all(dir.file("huge"), handmade("{}", 0, (100u << 20) + 8));
+  fs::resize_file(dir.file("huge"), (101u << 20));
+  CHECK_ERROR(minidl::read_safetensors(dir.file("huge")), dir.file("huge"),
+              "exceeds the 100 MB limit");
+}
+
+TEST_CASE("safetensors: malformed headers name the file, the tensor and the problem") {
+  TempDir dir;
+  const std::string p = dir.file("bad.safetensors");
+  const auto check = [&](const std::string& header, std::size_t data,
+                         std::initializer_list<std::string> parts) {
+    write_all(p, handmade(header, data));
+    const std::string msg = error_message([&] { minidl::read_safetensors(p); });
+    CHECK_MESSAGE(msg.find(p + ": ") == 0, msg);
+    for (const std::string& part : parts)
+      CHECK_MESSAGE(msg.find(part) != std::string::npos, msg << " lacks " << part);
+  };
+  check(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})", 8,
+        {"header: invalid JSON at byte 60", "expected '}'"});
+  check(R"([1, 2])", 0, {"the header is an array, expected a JSON object"});
+  check(R"({"w": {"dtype": "F8", "shape": [2], "data_offsets": [0, 2]}})", 2,
+        {"tensor 'w'", "unknown dtype \"F8\""});
+  check(R"({"w": {"dtype": "F32", "shape": [2]}})", 0, {"tensor 'w' lacks data_offsets"});
+  check(R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 0]}})", 0,
+        {"tensor 'w'", "non-negative"});
+  check(R"({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}})", 12,
+        {"tensor 'w' of shape [2, 2] and dtype F32 needs 16 bytes but its data_offsets span 12"});
+  check(R"({"w": {"dtype": "F64", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})", 8,
+        {"tensor 'w'", "shape [4294967296, 4294967296] is too large"});
+  check(R"({"w": {"dtype": "F32", "shape": [250], "data_offsets": [0, 1000]}})", 16,
+        {"tensor 'w' has data_offsets [0, 1000] outside the 16-byte data buffer"});
+  check(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [8, 4]}})", 8,
+        {"tensor 'w' has data_offsets [8, 4] that end before they begin"});
+  check(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+        12, {"tensor 'b' at bytes [4, 12) overlaps the data of another tensor"});
+  check(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
+            "b": {"dtype": "U8", "shape": [4], "data_offsets": [8, 12]}})",
+        12, {"gap in the data buffer: bytes [4, 8) belong to no tensor"});
+  check(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}})", 10,
+        {"data buffer holds 10 bytes but the tensors account for 4"});
+  check(R"({"__metadata__": {"epoch": 3}})", 0,
+        {"metadata value of 'epoch' is a number, expected a string"});
+}
+
+TEST_CASE("safetensors: a flipped data byte is caught by the checksum") {
+  TempDir dir;
+  const std::string path = dir.file("model.safetensors");
+  minidl::write_safetensors(path, sample());
+  std::string bytes = read_all(path);
+  bytes[bytes.size() - 3] ^= 0x10;  // inside fc1.weight, the last tensor of the buffer
+  write_all(path, bytes);
+  CHECK_ERROR(minidl::read_safetensors(path), path,
+              "checksum mismatch in tensor fc1.weight: file is corrupt");
+}
