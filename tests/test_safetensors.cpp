@@ -1,5 +1,6 @@
 // Tests of the JSON value/parser/writer and the safetensors reader and writer:
-// bit-exact round trips, atomic writes, and one check per kind of bad file.
+// bit-exact round trips, atomic writes, and one check per kind of bad file;
+// then checkpoints: network and Adam state round trips, refusals, and resuming.
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -15,8 +16,18 @@
 #include <string>
 #include <vector>
 
+#include "minidl/core/rng.hpp"
+#include "minidl/io/checkpoint.hpp"
 #include "minidl/io/json.hpp"
 #include "minidl/io/safetensors.hpp"
+#include "minidl/layers/dropout.hpp"
+#include "minidl/layers/linear.hpp"
+#include "minidl/layers/relu.hpp"
+#include "minidl/loss/cross_entropy.hpp"
+#include "minidl/models/mnist_cnn.hpp"
+#include "minidl/optim/adam.hpp"
+#include "minidl/optim/sgd.hpp"
+#include "minidl/train/step.hpp"
 
 namespace fs = std::filesystem;
 using minidl::Json;
@@ -319,4 +330,248 @@ TEST_CASE("safetensors: a flipped data byte is caught by the checksum") {
   write_all(path, bytes);
   CHECK_ERROR(minidl::read_safetensors(path), path,
               "checksum mismatch in tensor fc1.weight: file is corrupt");
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoints: a network and its optimizer state in one safetensors file.
+
+namespace {
+
+template <typename T>
+std::vector<std::uint8_t> bits_of(const minidl::Tensor<T>& t) {
+  std::vector<std::uint8_t> b(static_cast<std::size_t>(t.size()) * sizeof(T));
+  if (!b.empty()) std::memcpy(b.data(), t.data(), b.size());
+  return b;
+}
+
+// Every parameter's bytes, in order.
+template <typename T>
+std::vector<std::uint8_t> parameter_bits(minidl::Sequential<T>& net) {
+  std::vector<std::uint8_t> all;
+  for (auto& p : net.parameters()) {
+    const auto b = bits_of(*p.value);
+    all.insert(all.end(), b.begin(), b.end());
+  }
+  return all;
+}
+
+// Every optimizer state tensor's bytes, in order.
+template <typename T>
+std::vector<std::uint8_t> state_bits(minidl::Optimizer<T>& opt) {
+  std::vector<std::uint8_t> all;
+  for (auto& named : opt.state()) {
+    const auto b = bits_of(*named.second);
+    all.insert(all.end(), b.begin(), b.end());
+  }
+  return all;
+}
+
+// A seeded batch: inputs of `shape` in [-1, 1) and labels below `classes`.
+struct Batch {
+  minidl::Tensor<float> x;
+  std::vector<std::int32_t> labels;
+  Batch(const minidl::Shape& shape, int classes, std::uint64_t seed) : x(shape) {
+    minidl::Rng rng(seed);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    labels.resize(static_cast<std::size_t>(shape[0]));
+    for (auto& l : labels)
+      l = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(classes)));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("checkpoint: the MNIST CNN and its Adam state round trip exactly") {
+  TempDir dir;
+  const std::string path = dir.file("cnn.safetensors");
+  auto net = minidl::make_mnist_cnn<float>(1);
+  minidl::Adam<float> adam(net.parameters());
+  minidl::CrossEntropyLoss<float> loss;
+  for (std::uint64_t s = 0; s < 2; ++s) {
+    const Batch b({4, 1, 28, 28}, 10, 50 + s);
+    minidl::train_step(net, loss, adam, b.x, b.labels.data());
+  }
+  minidl::save_checkpoint(path, net, &adam, {{"epoch", "3"}, {"note", "a \"quoted\" note"}});
+  CHECK(dir.listing() == std::vector<std::string>{"cnn.safetensors"});
+
+  // PyTorch's names, in a valid safetensors file.
+  const minidl::SafetensorsFile file = minidl::read_safetensors(path);
+  const minidl::NamedTensor* w = file.find("conv1.weight");
+  REQUIRE(w != nullptr);
+  CHECK(w->dtype == minidl::DType::F32);
+  CHECK(w->shape == std::vector<std::int64_t>{32, 1, 3, 3});
+  CHECK(file.find("optimizer.exp_avg.fc1.weight") != nullptr);
+  CHECK(file.find("optimizer.exp_avg_sq.fc2.bias") != nullptr);
+  CHECK(file.metadata.at("format") == "minidl");
+  CHECK(file.metadata.at("optimizer.step") == "2");
+
+  auto other = minidl::make_mnist_cnn<float>(99);
+  minidl::Adam<float> other_adam(other.parameters());
+  REQUIRE(parameter_bits(other) != parameter_bits(net));
+  const auto meta = minidl::load_checkpoint(path, other, &other_adam);
+  CHECK(parameter_bits(other) == parameter_bits(net));
+  CHECK(state_bits(other_adam) == state_bits(adam));
+  CHECK(other_adam.step_count() == 2);
+  CHECK(meta.at("epoch") == "3");
+  CHECK(meta.at("note") == "a \"quoted\" note");
+  CHECK(meta.at("optimizer.type") == "adam");
+
+  // The parameters alone load into a network without an optimizer.
+  auto plain = minidl::make_mnist_cnn<float>(7);
+  minidl::load_checkpoint(path, plain);
+  CHECK(parameter_bits(plain) == parameter_bits(net));
+
+  // Double networks store F64, which a float network refuses by dtype.
+  auto net64 = minidl::make_mnist_cnn<double>(3);
+  const std::string path64 = dir.file("cnn64.safetensors");
+  minidl::save_checkpoint(path64, net64);
+  CHECK(minidl::read_safetensors(path64).find("fc2.bias")->dtype == minidl::DType::F64);
+  auto back64 = minidl::make_mnist_cnn<double>(4);
+  minidl::load_checkpoint(path64, back64);
+  CHECK(parameter_bits(back64) == parameter_bits(net64));
+  CHECK_ERROR(minidl::load_checkpoint(path64, plain), path64, "F64", "F32");
+}
+
+TEST_CASE("checkpoint: a model of another shape is refused and left untouched") {
+  TempDir dir;
+  const std::string path = dir.file("cnn.safetensors");
+  auto net = minidl::make_mnist_cnn<float>(1);
+  minidl::save_checkpoint(path, net);
+
+  // The same layers, but fc1 with 64 outputs.
+  minidl::Sequential<float> small;
+  small.add("conv1", minidl::Conv2d<float>(1, 32, 3, 1, 1));
+  small.add("relu1", minidl::ReLU<float>());
+  small.add("pool1", minidl::MaxPool2d<float>(2));
+  small.add("conv2", minidl::Conv2d<float>(32, 64, 3, 1, 1));
+  small.add("relu2", minidl::ReLU<float>());
+  small.add("pool2", minidl::MaxPool2d<float>(2));
+  small.add("flatten", minidl::Flatten<float>());
+  small.add("fc1", minidl::Linear<float>(3136, 64));
+  small.add("relu3", minidl::ReLU<float>());
+  small.add("fc2", minidl::Linear<float>(64, 10));
+  small.reset_parameters(5);
+  const auto before = parameter_bits(small);
+  CHECK_ERROR(minidl::load_checkpoint(path, small), path, "'fc1.weight'", "[128, 3136]",
+              "[64, 3136]");
+  // conv1 and conv2 fit, but nothing is copied unless everything fits.
+  CHECK(parameter_bits(small) == before);
+
+  // A parameter the file lacks.
+  minidl::Sequential<float> extra;
+  extra.add("fc3", minidl::Linear<float>(4, 2));
+  CHECK_ERROR(minidl::load_checkpoint(path, extra), path, "'fc3.weight'", "missing");
+}
+
+TEST_CASE("checkpoint: a safetensors file that is not a minidl checkpoint is refused") {
+  TempDir dir;
+  auto net = minidl::make_mnist_cnn<float>(1);
+  // The right tensors without "format" metadata, as another tool would write them.
+  minidl::SafetensorsFile file;
+  for (auto& p : net.parameters()) {
+    minidl::NamedTensor t;
+    t.name = p.name;
+    t.dtype = minidl::DType::F32;
+    t.shape = p.value->shape().to_vector();
+    t.bytes = bits_of(*p.value);
+    file.tensors.push_back(std::move(t));
+  }
+  const std::string path = dir.file("foreign.safetensors");
+  minidl::write_safetensors(path, file);
+  const auto before = parameter_bits(net);
+  CHECK_ERROR(minidl::load_checkpoint(path, net), path, "not a minidl checkpoint", "format");
+  file.metadata["format"] = "pt";
+  minidl::write_safetensors(path, file);
+  CHECK_ERROR(minidl::load_checkpoint(path, net), path, "not a minidl checkpoint", "'pt'");
+  CHECK(parameter_bits(net) == before);
+
+  // Optimizer state of another kind is refused too.
+  const std::string adam_path = dir.file("adam.safetensors");
+  minidl::Adam<float> adam(net.parameters());
+  minidl::save_checkpoint(adam_path, net, &adam);
+  minidl::SGD<float> sgd(net.parameters());
+  CHECK_ERROR(minidl::load_checkpoint(adam_path, net, &sgd), adam_path, "'adam'", "'sgd'");
+}
+
+namespace {
+
+// A small network with dropout, so that a resumed run must also draw the same masks.
+minidl::Sequential<float> make_small_net() {
+  minidl::Sequential<float> net;
+  net.add("fc1", minidl::Linear<float>(6, 16));
+  net.add("relu", minidl::ReLU<float>());
+  net.add("dropout", minidl::Dropout<float>(0.5));
+  net.add("fc2", minidl::Linear<float>(16, 4));
+  net.reset_parameters(2024);
+  return net;
+}
+
+// Training steps [from, to), each on a batch keyed by its step.
+void train_steps(minidl::Sequential<float>& net, minidl::Adam<float>& adam, int from, int to) {
+  minidl::CrossEntropyLoss<float> loss;
+  for (int s = from; s < to; ++s) {
+    REQUIRE(adam.step_count() == s);
+    const Batch b({8, 6}, 4, 1000 + static_cast<std::uint64_t>(s));
+    minidl::train_step(net, loss, adam, b.x, b.labels.data());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: 2 steps, save, load into a fresh network, 2 steps == 4 steps, bit for bit") {
+  TempDir dir;
+  const std::string path = dir.file("resume.safetensors");
+
+  auto straight = make_small_net();
+  minidl::Adam<float> straight_adam(straight.parameters());
+  train_steps(straight, straight_adam, 0, 4);
+
+  {
+    auto first = make_small_net();
+    minidl::Adam<float> first_adam(first.parameters());
+    train_steps(first, first_adam, 0, 2);
+    minidl::save_checkpoint(path, first, &first_adam);
+  }
+  auto resumed = make_small_net();
+  minidl::Adam<float> resumed_adam(resumed.parameters());
+  minidl::load_checkpoint(path, resumed, &resumed_adam);
+  CHECK(resumed_adam.step_count() == 2);
+  train_steps(resumed, resumed_adam, 2, 4);
+
+  CHECK(parameter_bits(resumed) == parameter_bits(straight));
+  CHECK(state_bits(resumed_adam) == state_bits(straight_adam));
+  CHECK(resumed_adam.step_count() == 4);
+
+  // The comparison can tell: resuming without the optimizer's moments ends elsewhere.
+  auto forgetful = make_small_net();
+  minidl::Adam<float> forgetful_adam(forgetful.parameters());
+  minidl::load_checkpoint(path, forgetful);
+  forgetful_adam.set_step_count(2);
+  train_steps(forgetful, forgetful_adam, 2, 4);
+  CHECK(parameter_bits(forgetful) != parameter_bits(straight));
+}
+
+TEST_CASE("safetensors: U8 round trip, and writing into a missing folder") {
+  TempDir dir;
+  const std::string path = dir.file("bytes.safetensors");
+  minidl::SafetensorsFile file;
+  minidl::NamedTensor t;
+  t.name = "images";
+  t.dtype = minidl::DType::U8;
+  t.shape = {4, 8, 8};
+  for (int i = 0; i < 256; ++i) t.bytes.push_back(static_cast<std::uint8_t>(255 - i));
+  file.tensors.push_back(t);
+  file.metadata["utf8"] = "Z\xC3\xBCrich \xE2\x80\x93 \xE6\x95\xB0\xE5\xAD\x97 \xF0\x9F\x98\x80";
+  file.metadata["controls"] = "tab\t bell\x07 cr\r \\ \"";
+  minidl::write_safetensors(path, file);
+  const minidl::SafetensorsFile back = minidl::read_safetensors(path);
+  REQUIRE(back.find("images") != nullptr);
+  CHECK(back.find("images")->dtype == minidl::DType::U8);
+  CHECK(back.find("images")->shape == t.shape);
+  CHECK(back.find("images")->bytes == t.bytes);
+  CHECK(back.metadata == file.metadata);
+
+  const std::string nowhere = dir.file("no-such-folder/model.safetensors");
+  CHECK_ERROR(minidl::write_safetensors(nowhere, file), nowhere, "cannot write");
+  CHECK(dir.listing() == std::vector<std::string>{"bytes.safetensors"});
 }
