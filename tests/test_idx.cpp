@@ -1,6 +1,7 @@
 // Tests of the IDX reader and the MNIST loader: good files raw and gzipped, and one
 // check per kind of bad file, each asserting that the error names the file and the problem.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -337,4 +338,91 @@ TEST_CASE("MNIST: the real data set, when MNIST_DIR is set") {
   }
   CHECK(m.train.labels[0] == 5);  // the first training digit is a 5
   CHECK(m.test.labels[0] == 7);   // the first test digit is a 7
+}
+
+namespace {
+
+// Caps this process's address space at its current size plus `headroom` bytes
+// while the object lives, so that allocating what a lying header declares
+// throws std::bad_alloc (failing the test) instead of quietly succeeding.
+struct AddressSpaceCap {
+  rlimit saved{};
+  bool active = false;
+  explicit AddressSpaceCap(std::uint64_t headroom) {
+    std::ifstream statm("/proc/self/statm");
+    std::uint64_t pages = 0;
+    if (!(statm >> pages) || getrlimit(RLIMIT_AS, &saved) != 0) return;
+    rlimit capped = saved;
+    capped.rlim_cur = pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) + headroom;
+    if (saved.rlim_cur != RLIM_INFINITY && saved.rlim_cur <= capped.rlim_cur) return;
+    active = setrlimit(RLIMIT_AS, &capped) == 0;
+  }
+  ~AddressSpaceCap() {
+    if (active) setrlimit(RLIMIT_AS, &saved);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("IDX: a header claiming more than a 100-byte file holds fails without allocating") {
+  TempDir dir;
+  const AddressSpaceCap cap(std::uint64_t{256} << 20);
+  if (!cap.active) MESSAGE("could not cap the address space: allocations are not checked");
+
+  // 2^31 images: refused from the header alone, raw or gzipped.
+  const Bytes huge = idx_images(0x80000000u, 1, 1, 84);
+  REQUIRE(huge.size() == 100);
+  write_raw(dir.file("huge"), huge);
+  CHECK_ERROR(minidl::read_idx_images(dir.file("huge")), dir.file("huge"),
+              "2147483648 images of 1x1", "absurd size");
+  write_gz(dir.file("huge.gz"), huge);
+  CHECK_ERROR(minidl::read_idx_images(dir.file("huge.gz")), dir.file("huge.gz"),
+              "2147483648 images of 1x1", "absurd size");
+
+  // 10^6 images of 28x28 (784 MB) and 9*10^8 labels are within the limits:
+  // only the size of the data gives them away, and nothing that large may be allocated.
+  const Bytes plausible = idx_images(1000000, 28, 28, 84);
+  REQUIRE(plausible.size() == 100);
+  write_raw(dir.file("plausible"), plausible);
+  CHECK_ERROR(minidl::read_idx_images(dir.file("plausible")), dir.file("plausible"),
+              "(784000000 bytes) but the file holds 84 bytes of data");
+  write_gz(dir.file("plausible.gz"), plausible);
+  CHECK_ERROR(minidl::read_idx_images(dir.file("plausible.gz")), dir.file("plausible.gz"),
+              "(784000000 bytes) but the decompressed file holds 84 bytes of data");
+  const Bytes labels = idx_labels(900000000u, 92);
+  REQUIRE(labels.size() == 100);
+  write_raw(dir.file("labels"), labels);
+  CHECK_ERROR(minidl::read_idx_labels(dir.file("labels")), dir.file("labels"), "900000000 labels",
+              "holds 92 bytes of data");
+  write_gz(dir.file("labels.gz"), labels);
+  CHECK_ERROR(minidl::read_idx_labels(dir.file("labels.gz")), dir.file("labels.gz"),
+              "900000000 labels", "holds 92 bytes of data");
+}
+
+TEST_CASE("MNIST: each of the four spellings works for all four files") {
+  const std::array<std::string, 4> stems = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool dotted = variant & 1, gz = variant & 2;
+    CAPTURE(dotted);
+    CAPTURE(gz);
+    TempDir dir;
+    std::array<std::string, 4> names;
+    for (std::size_t i = 0; i < 4; ++i) {
+      names[i] = stems[i];
+      if (dotted) names[i][names[i].find("-idx")] = '.';
+      if (gz) names[i] += ".gz";
+    }
+    const Bytes contents[4] = {idx_images(3, 28, 28), idx_labels(3), idx_images(2, 28, 28),
+                               idx_labels(2)};
+    for (std::size_t i = 0; i < 4; ++i)
+      (gz ? write_gz : write_raw)(dir.file(names[i]), contents[i]);
+    for (std::size_t i = 0; i < 4; ++i)
+      CHECK(minidl::find_mnist_file(dir.path.string(), stems[i]) == dir.file(names[i]));
+    const minidl::Mnist m = minidl::load_mnist(dir.path.string());
+    CHECK(m.train.size() == 3);
+    CHECK(m.test.size() == 2);
+    CHECK(m.train.images == Bytes(contents[0].begin() + 16, contents[0].end()));
+    CHECK(m.test.labels == Bytes(contents[3].begin() + 8, contents[3].end()));
+  }
 }
