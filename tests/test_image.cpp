@@ -1,0 +1,260 @@
+// Tests of image loading/saving and of to_mnist_format: bad files name the file and the
+// problem; a digit drawn anywhere, at any size, in either polarity comes out MNIST-like.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "minidl/data/mnist.hpp"
+#include "minidl/io/image.hpp"
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<std::uint8_t>;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("minidl_test_image_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+template <typename F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const minidl::Error& e) {
+    return e.what();
+  }
+  return "<no minidl::Error thrown>";
+}
+
+// Checks that `expr` throws minidl::Error with every one of the given strings in its message.
+#define CHECK_ERROR(expr, ...)                                                       \
+  do {                                                                               \
+    const std::string msg_ = error_message([&] { (void)(expr); });                   \
+    for (const std::string& part_ : std::initializer_list<std::string>{__VA_ARGS__}) \
+      CHECK_MESSAGE(msg_.find(part_) != std::string::npos,                           \
+                    "message \"" << msg_ << "\" lacks \"" << part_ << "\"");         \
+  } while (0)
+
+void write_all(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+  REQUIRE(f.good());
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// Draws a "2"-like digit (strokes in a unit box, aspect 0.7:1) into a W x H
+// canvas: box at (left, top) of height `size`, antialiased by 4x4 supersampling,
+// plus optional uniform noise of +-noise grey levels.
+minidl::GrayImage draw_digit(int W, int H, double left, double top, double size, int paper, int ink,
+                             int noise = 0) {
+  struct Seg {
+    double x0, y0, x1, y1;
+  };
+  const Seg strokes[] = {{0.05, 0.25, 0.3, 0.02},
+                         {0.3, 0.02, 0.65, 0.05},
+                         {0.65, 0.05, 0.68, 0.35},
+                         {0.68, 0.35, 0.05, 0.95},
+                         {0.05, 0.95, 0.7, 0.95}};
+  const double half_width = 0.07 * size;
+  minidl::GrayImage img{W, H, Bytes(static_cast<std::size_t>(W) * H)};
+  unsigned seed = 12345;
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) {
+      int covered = 0;
+      for (int sy = 0; sy < 4; ++sy)
+        for (int sx = 0; sx < 4; ++sx) {
+          const double px = x + (sx + 0.5) / 4, py = y + (sy + 0.5) / 4;
+          for (const Seg& s : strokes) {
+            const double ax = left + s.x0 * size, ay = top + s.y0 * size;
+            const double bx = left + s.x1 * size, by = top + s.y1 * size;
+            const double t = std::clamp(((px - ax) * (bx - ax) + (py - ay) * (by - ay)) /
+                                            ((bx - ax) * (bx - ax) + (by - ay) * (by - ay)),
+                                        0.0, 1.0);
+            if (std::hypot(px - ax - t * (bx - ax), py - ay - t * (by - ay)) < half_width) {
+              ++covered;
+              break;
+            }
+          }
+        }
+      double v = paper + (ink - paper) * covered / 16.0;
+      if (noise) {
+        seed = seed * 1103515245u + 12345u;
+        v += static_cast<int>((seed >> 16) % (2 * noise + 1)) - noise;
+      }
+      img.pixels[static_cast<std::size_t>(y) * W + x] =
+          static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+    }
+  return img;
+}
+
+struct Stats {
+  double cx = 0, cy = 0;
+  int box_w = 0, box_h = 0, peak = 0;
+};
+
+Stats stats(const Bytes& d) {
+  Stats s;
+  double mass = 0;
+  int x0 = 28, y0 = 28, x1 = -1, y1 = -1;
+  for (int y = 0; y < 28; ++y)
+    for (int x = 0; x < 28; ++x) {
+      const int v = d[static_cast<std::size_t>(y * 28 + x)];
+      mass += v, s.cx += v * x, s.cy += v * y, s.peak = std::max(s.peak, v);
+      if (v > 32)
+        x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+    }
+  s.cx /= mass, s.cy /= mass;
+  s.box_w = x1 - x0 + 1, s.box_h = y1 - y0 + 1;
+  return s;
+}
+
+double mean_abs_diff(const Bytes& a, const Bytes& b) {
+  double sum = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) sum += std::abs(int{a[i]} - int{b[i]});
+  return sum / static_cast<double>(a.size());
+}
+
+}  // namespace
+
+TEST_CASE("image: unreadable files name the file and the problem") {
+  TempDir dir;
+  CHECK_ERROR(minidl::load_gray_image(dir.file("none.png")), dir.file("none.png"),
+              "does not exist");
+  CHECK_ERROR(minidl::load_gray_image(dir.path.string()), dir.path.string(), "is a directory");
+  write_all(dir.file("empty.png"), "");
+  CHECK_ERROR(minidl::load_gray_image(dir.file("empty.png")), dir.file("empty.png"),
+              "file is empty");
+  write_all(dir.file("notes.png"), "this is a text file, not a picture\n");
+  CHECK_ERROR(minidl::load_gray_image(dir.file("notes.png")), dir.file("notes.png"),
+              "not an image minidl can read (stb_image: ", "use PNG, JPEG, BMP or PGM");
+
+  // A PNG whose header claims 20000 x 100 pixels: refused before decoding.
+  std::string png = "\x89PNG\r\n\x1a\n";
+  png += std::string("\0\0\0\x0dIHDR", 8) + std::string("\0\0\x4e\x20\0\0\0\x64", 8) +
+         std::string("\x08\0\0\0\0", 5) + std::string("\0\0\0\0", 4);
+  write_all(dir.file("huge.png"), png);
+  CHECK_ERROR(minidl::load_gray_image(dir.file("huge.png")), dir.file("huge.png"),
+              "20000x100 pixels is too large");
+
+  minidl::GrayImage img = draw_digit(64, 48, 10, 5, 36, 255, 0);
+  minidl::write_gray_png(dir.file("ok.png"), img);
+  const std::string bytes = read_all(dir.file("ok.png"));
+  write_all(dir.file("cut.png"), bytes.substr(0, bytes.size() / 2));
+  CHECK_ERROR(minidl::load_gray_image(dir.file("cut.png")), dir.file("cut.png"), "stb_image: ");
+}
+
+TEST_CASE("image: PNG round trip, atomic write, PGM reading") {
+  TempDir dir;
+  const minidl::GrayImage img = draw_digit(57, 31, 3, 2, 26, 200, 20);
+  minidl::write_gray_png(dir.file("digit.png"), img);
+  const minidl::GrayImage back = minidl::load_gray_image(dir.file("digit.png"));
+  CHECK(back.width == 57);
+  CHECK(back.height == 31);
+  CHECK(back.pixels == img.pixels);
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
+  CHECK(files == 1);  // no temporary file left behind
+
+  write_all(dir.file("p.pgm"),
+            std::string("P5\n3 2\n255\n") + std::string("\x00\x10\x20\x30\x40\xff", 6));
+  const minidl::GrayImage pgm = minidl::load_gray_image(dir.file("p.pgm"));
+  CHECK(pgm.width == 3);
+  CHECK(pgm.pixels == Bytes{0x00, 0x10, 0x20, 0x30, 0x40, 0xff});
+
+  minidl::GrayImage bad{4, 4, Bytes(15)};
+  CHECK_ERROR(minidl::write_gray_png(dir.file("bad.png"), bad), dir.file("bad.png"),
+              "4x4 with 15 pixels");
+  CHECK(!fs::exists(dir.file("bad.png")));
+}
+
+TEST_CASE("to_mnist_format: blank or malformed images are refused") {
+  CHECK_ERROR(minidl::to_mnist_format(minidl::GrayImage{40, 30, Bytes(1200, 250)}),
+              "no digit found", "40x30 image is blank");
+  CHECK_ERROR(minidl::to_mnist_format(draw_digit(40, 30, 0, 0, 20, 128, 140)), "no digit found");
+  CHECK_ERROR(minidl::to_mnist_format(minidl::GrayImage{10, 10, Bytes(99)}),
+              "10x10 holds 99 pixels");
+  CHECK_ERROR(minidl::to_mnist_format(minidl::GrayImage{}), "0x0");
+}
+
+TEST_CASE("to_mnist_format: a digit anywhere, any size, either polarity lands centred") {
+  // Dark ink on light paper, in the corner of a large picture.
+  const Bytes a = minidl::to_mnist_format(draw_digit(240, 180, 130, 40, 120, 235, 30));
+  const Stats sa = stats(a);
+  CHECK(std::abs(sa.cx - 14) <= 0.5);
+  CHECK(std::abs(sa.cy - 14) <= 0.5);
+  CHECK(sa.box_h == 20);  // the taller side fills 20 pixels
+  CHECK(sa.box_w >= 13);
+  CHECK(sa.box_w <= 15);
+  CHECK(sa.peak == 255);
+  for (int i = 0; i < 28; ++i) {  // a 20-pixel digit centred in 28 leaves the rim black
+    CHECK(a[static_cast<std::size_t>(i)] == 0);
+    CHECK(a[static_cast<std::size_t>(27 * 28 + i)] == 0);
+  }
+
+  // Light ink on dark ground, small, low contrast and noisy, elsewhere in a tall picture.
+  const Bytes b = minidl::to_mnist_format(draw_digit(90, 300, 5, 220, 45, 20, 170, 6));
+  const Stats sb = stats(b);
+  CHECK(std::abs(sb.cx - 14) <= 0.5);
+  CHECK(std::abs(sb.cy - 14) <= 0.5);
+  CHECK(sb.box_h == 20);
+  MESSAGE("mean |difference| between the two renderings: ", mean_abs_diff(a, b));
+  CHECK(mean_abs_diff(a, b) < 12);
+
+  // Scaled up from a tiny drawing.
+  const Bytes c = minidl::to_mnist_format(draw_digit(30, 30, 10, 10, 12, 255, 0));
+  CHECK(std::abs(stats(c).cy - 14) <= 0.5);
+  CHECK(stats(c).box_h == 20);
+  CHECK(mean_abs_diff(a, c) < 20);
+
+  // An image that already is MNIST-like comes back unchanged.
+  const minidl::GrayImage already{28, 28, a};
+  CHECK(minidl::to_mnist_format(already) == a);
+}
+
+TEST_CASE(
+    "to_mnist_format: real MNIST digits come back (nearly) unchanged, when MNIST_DIR is set") {
+  const char* env = std::getenv("MNIST_DIR");
+  if (!env || !*env) {
+    MESSAGE("SKIPPED: set MNIST_DIR to the MNIST folder to run to_mnist_format on real digits");
+    return;
+  }
+  const minidl::Mnist m = minidl::load_mnist(env);
+  int exact = 0, far = 0;
+  double diff = 0;
+  const int n = 2000;
+  for (int i = 0; i < n; ++i) {
+    const Bytes digit(m.test.image(static_cast<std::size_t>(i)),
+                      m.test.image(static_cast<std::size_t>(i)) + 784);
+    const Bytes out = minidl::to_mnist_format(minidl::GrayImage{28, 28, digit});
+    exact += out == digit;
+    const double d = mean_abs_diff(out, digit);
+    far += d > 5;
+    diff += d;
+  }
+  MESSAGE(exact, " of ", n, " MNIST test digits unchanged; mean |difference| ", diff / n);
+  CHECK(exact > n * 85 / 100);  // the rest have a peak below 255 and get their contrast stretched
+  CHECK(far <= n / 200);
+  CHECK(diff / n < 0.1);
+}
