@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# python3-torch is the judge of the PyTorch parity tests.
-scripts/install_deps.sh python3-torch python3-numpy
+# python3-torch is the judge of the PyTorch parity tests; clang builds the fuzzers.
+scripts/install_deps.sh python3-torch python3-numpy clang libclang-rt-14-dev
 
 build=${BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMINIDL_WERROR=ON >/dev/null
+# MINIDL_SLOW_CHECKS adds the AddressSanitizer/UBSan build of the suite and the fuzzers.
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMINIDL_WERROR=ON -DMINIDL_SLOW_CHECKS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure -j1

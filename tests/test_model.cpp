@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -147,4 +148,32 @@ TEST_CASE("evaluation mode is deterministic and dropout is the identity there") 
   CHECK(std::memcmp(a.data(), c.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0);
   const Tensor<float> t = net.forward(b.x, Context{Mode::Train, 0}).clone();
   CHECK(std::memcmp(a.data(), t.data(), sizeof(float) * static_cast<std::size_t>(a.size())) != 0);
+}
+
+TEST_CASE("a non-finite loss or gradient stops training before any parameter changes") {
+  auto net = make_mnist_cnn<float>(2);
+  CrossEntropyLoss<float> loss;
+  Adam<float> adam(net.parameters());
+  Batch b(3);
+  train_step(net, loss, adam, b.x, b.labels.data());
+  std::vector<Tensor<float>> before;
+  for (auto& p : net.parameters()) before.push_back(p.value->clone());
+  // A NaN pixel: ReLU turns the NaN activations into 0, so the loss stays
+  // finite, but conv1's weight gradient is NaN.
+  b.x[100] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(train_step(net, loss, adam, b.x, b.labels.data()),
+                       "training diverged: the gradient of conv1.weight is nan at optimizer step 2", Error);
+  b.x[100] = 0.0f;
+  // An infinite bias: the logits and the loss are not finite.
+  const float saved = net.parameters()[7].value->data()[0];
+  net.parameters()[7].value->data()[0] = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH_AS(train_step(net, loss, adam, b.x, b.labels.data()),
+                       doctest::Contains("training diverged: the loss is"), Error);
+  net.parameters()[7].value->data()[0] = saved;
+  std::size_t i = 0;
+  for (auto& p : net.parameters()) {
+    CHECK(std::memcmp(p.value->data(), before[i].data(), sizeof(float) * static_cast<std::size_t>(p.value->size())) == 0);
+    ++i;
+  }
+  CHECK(adam.step_count() == 1);
 }

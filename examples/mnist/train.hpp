@@ -270,7 +270,13 @@ inline int run_training(TrainConfig c) {
       minidl::make_batch(data.train, order.data() + b, count, x, labels, {}, c.augment ? &augmentation : nullptr, c.seed,
                          static_cast<std::uint64_t>(epoch));
       const Tensor<float>* logits = nullptr;
-      const float loss = minidl::train_step(net, xent, *optimizer, x, labels.data(), &logits);
+      float loss = 0;
+      try {
+        loss = minidl::train_step(net, xent, *optimizer, x, labels.data(), &logits);
+      } catch (const minidl::Error& e) {
+        minidl::fail("epoch ", epoch, ", batch ", b / c.batch + 1, ": ", e.what(), " (", last_path,
+                     " holds the last completed epoch)");
+      }
       const auto pred = minidl::argmax_rows(*logits);
       for (std::int64_t i = 0; i < count; ++i) correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
       loss_sum += static_cast<double>(loss) * static_cast<double>(count);

@@ -13,7 +13,8 @@ namespace minidl {
 // Runs one step of minibatch training and returns the batch's mean loss and
 // the logits (valid until the next forward). `step` keys the dropout masks:
 // pass the optimizer's step count so a resumed run draws the same masks.
-// A non-finite loss throws before the parameters are touched.
+// A non-finite loss or gradient throws before the parameters are touched, so
+// the last good state (and checkpoint) survives a diverging run.
 template <typename T>
 T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimizer, const Tensor<T>& x,
              const std::int32_t* labels, const Tensor<T>** logits_out = nullptr) {
@@ -23,6 +24,13 @@ T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimi
   if (!std::isfinite(static_cast<double>(value)))
     fail("training diverged: the loss is ", value, " at optimizer step ", optimizer.step_count() + 1);
   net.backward(loss.backward());
+  for (const auto& p : optimizer.parameters()) {
+    const T* g = p.grad->data();
+    for (std::int64_t i = 0; i < p.grad->size(); ++i)
+      if (!std::isfinite(static_cast<double>(g[i])))
+        fail("training diverged: the gradient of ", p.name, " is ", g[i], " at optimizer step ",
+             optimizer.step_count() + 1);
+  }
   optimizer.step();
   if (logits_out) *logits_out = &logits;
   return value;

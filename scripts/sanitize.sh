@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the test suite with AddressSanitizer and UndefinedBehaviorSanitizer
+# and runs it (all CTest tests but the package-consumer builds and benchmarks).
+# Usage: scripts/sanitize.sh [BUILD_DIR=build-sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-sanitize}
+flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMINIDL_BUILD_BENCHMARKS=OFF -DMINIDL_SLOW_CHECKS=OFF \
+  -DMINIDL_WERROR=ON -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
+cmake --build "$build" -j"$(nproc)" >/dev/null
+cd "$build"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -E "consumer_|bench_" -j1

@@ -1,0 +1,41 @@
+"""Writes small valid inputs as seed corpora for the fuzz targets.
+
+Usage: make_seeds.py DIR   (creates DIR/idx, DIR/safetensors, DIR/image)
+"""
+import gzip
+import os
+import struct
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+import numpy as np  # noqa: E402
+
+import safetensors_np  # noqa: E402
+
+out = sys.argv[1]
+for d in ("idx", "safetensors", "image"):
+    os.makedirs(os.path.join(out, d), exist_ok=True)
+rng = np.random.default_rng(0)
+
+images = struct.pack(">IIII", 0x803, 3, 4, 5) + rng.integers(0, 256, 60, dtype=np.uint8).tobytes()
+labels = struct.pack(">II", 0x801, 3) + bytes([1, 7, 9])
+for name, raw in (("images", images), ("labels", labels)):
+    open(os.path.join(out, "idx", name), "wb").write(raw)
+    open(os.path.join(out, "idx", name + ".gz"), "wb").write(gzip.compress(raw))
+
+safetensors_np.save(os.path.join(out, "safetensors", "small.safetensors"),
+                    {"a.weight": rng.standard_normal((2, 3)).astype(np.float32),
+                     "b": np.arange(4, dtype=np.int64), "c": np.zeros((0, 2), np.float64)},
+                    {"format": "minidl", "note": "seed"})
+
+digit = np.zeros((12, 10), np.uint8)
+digit[2:10, 4:6] = 255
+pgm = b"P5\n10 12\n255\n" + digit.tobytes()
+open(os.path.join(out, "image", "digit.pgm"), "wb").write(pgm)
+row = 12  # BMP rows padded to 4 bytes; 8-bit grayscale palette
+palette = b"".join(bytes([i, i, i, 0]) for i in range(256))
+pixels = b"".join(digit[r].tobytes() + b"\0\0" for r in range(11, -1, -1))
+info = struct.pack("<IiiHHIIiiII", 40, 10, 12, 1, 8, 0, len(pixels), 2835, 2835, 256, 0)
+header = struct.pack("<2sIHHI", b"BM", 14 + 40 + 1024 + len(pixels), 0, 0, 14 + 40 + 1024)
+open(os.path.join(out, "image", "digit.bmp"), "wb").write(header + info + palette + pixels)
+print(f"seeds written to {out}")
