@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <stb/stb_image.h>
+
 #include "minidl/data/mnist.hpp"
 #include "minidl/io/image.hpp"
 
@@ -257,4 +259,67 @@ TEST_CASE(
   CHECK(exact > n * 85 / 100);  // the rest have a peak below 255 and get their contrast stretched
   CHECK(far <= n / 200);
   CHECK(diff / n < 0.1);
+}
+
+TEST_CASE("to_mnist_format: a dark rectangle near the top-left of a white 100x60 picture") {
+  // A 30x20 rectangle of ink at (6, 5) on white paper.
+  minidl::GrayImage img{100, 60, Bytes(100 * 60, 250)};
+  for (int y = 5; y < 25; ++y)
+    for (int x = 6; x < 36; ++x) img.pixels[static_cast<std::size_t>(y * 100 + x)] = 20;
+  const Bytes out = minidl::to_mnist_format(img);
+  REQUIRE(out.size() == 28u * 28u);
+
+  // White ink on black.
+  CHECK(out[0] == 0);
+  CHECK(out[27] == 0);
+  CHECK(out[27 * 28] == 0);
+  CHECK(out[28 * 28 - 1] == 0);
+  CHECK(out[14 * 28 + 14] == 255);
+
+  // Every inked pixel inside 20x20, the 3:2 shape kept, the mass on (14, 14).
+  int x0 = 28, y0 = 28, x1 = -1, y1 = -1;
+  for (int y = 0; y < 28; ++y)
+    for (int x = 0; x < 28; ++x)
+      if (out[static_cast<std::size_t>(y * 28 + x)] != 0)
+        x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  const int w = x1 - x0 + 1, h = y1 - y0 + 1;
+  CHECK(w <= 20);
+  CHECK(h <= 20);
+  CHECK(w >= 19);
+  CHECK(std::abs(2 * w - 3 * h) <= 3);
+  const Stats s = stats(out);
+  CHECK(std::abs(s.cx - 14) <= 1.0);
+  CHECK(std::abs(s.cy - 14) <= 1.0);
+
+  // The same rectangle in the bottom-right corner gives the same result.
+  minidl::GrayImage moved{100, 60, Bytes(100 * 60, 250)};
+  for (int y = 35; y < 55; ++y)
+    for (int x = 64; x < 94; ++x) moved.pixels[static_cast<std::size_t>(y * 100 + x)] = 20;
+  CHECK(minidl::to_mnist_format(moved) == out);
+}
+
+TEST_CASE("image: PNG signature and size on disk; a failed write leaves no file") {
+  TempDir dir;
+  const std::string path = dir.file("digit.png");
+  minidl::write_gray_png(path, minidl::GrayImage{13, 7, Bytes(13 * 7, 77)});
+  CHECK(read_all(path).compare(0, 8, std::string("\x89PNG\r\n\x1a\n", 8)) == 0);
+  int w = 0, h = 0, channels = 0;
+  REQUIRE(stbi_info(path.c_str(), &w, &h, &channels) == 1);
+  CHECK(w == 13);
+  CHECK(h == 7);
+  CHECK(channels == 1);
+
+  // Replacing the picture, then failing to: the last good one stays.
+  minidl::write_gray_png(path, minidl::GrayImage{2, 3, Bytes(6, 9)});
+  const std::string good = read_all(path);
+  CHECK_ERROR(minidl::write_gray_png(path, minidl::GrayImage{2, 3, Bytes(5)}), path);
+  CHECK(read_all(path) == good);
+  CHECK(minidl::load_gray_image(path).pixels == Bytes(6, 9));
+
+  const std::string nowhere = dir.file("no-such-folder/digit.png");
+  CHECK_ERROR(minidl::write_gray_png(nowhere, minidl::GrayImage{2, 2, Bytes(4)}), nowhere,
+              "cannot write");
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path)) names.push_back(e.path().filename());
+  CHECK(names == std::vector<std::string>{"digit.png"});
 }
