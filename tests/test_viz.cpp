@@ -365,6 +365,15 @@ TEST_CASE("save_png into a missing directory throws an Error naming the path") {
   const fs::path curves = dir.path / "missing" / "curves.png";
   CHECK_THROWS_WITH_AS(minidl::viz::save_training_curves_png(curves.string(), {}, {}, 0),
                        doctest::Contains(curves.string().c_str()), minidl::Error);
+  const fs::path confusion = dir.path / "missing" / "confusion.png";
+  CHECK_THROWS_WITH_AS(minidl::viz::save_confusion_matrix_png(
+                           confusion.string(), std::vector<std::int64_t>(4, 3), 2, {}),
+                       doctest::Contains(confusion.string().c_str()), minidl::Error);
+  const fs::path grid = dir.path / "missing" / "grid.png";
+  const std::vector<minidl::viz::Thumbnail> thumbnails = {
+      {std::vector<std::uint8_t>(28 * 28, 200), 28, 28, "T:1 P:7"}};
+  CHECK_THROWS_WITH_AS(minidl::viz::save_image_grid_png(grid.string(), thumbnails, 4, 2, "t"),
+                       doctest::Contains(grid.string().c_str()), minidl::Error);
   CHECK(dir.entries().empty());
 }
 
