@@ -92,7 +92,7 @@ inline void save_wrong_predictions_png(const std::string& path, const ImageDatas
     t.caption = "T:" + std::to_string(truth) + " P:" + std::to_string(pred);
     thumbs.push_back(std::move(t));
   }
-  minidl::viz::save_image_grid_png(path, thumbs, 4, 4, "Misclassified test images (T: true, P: predicted)");
+  minidl::viz::save_image_grid_png(path, thumbs, 4, 4, "Wrong predictions (T true, P predicted)");
 }
 
 }  // namespace mnist
