@@ -148,8 +148,11 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
     im2col(s, x + n * s.C * s.H * s.W, col_n);
     gemm<T>(s.OC, P, K, {w, K, false}, {col_n, P, false}, y_n, P, false);
     if (b)
-      for (std::int64_t o = 0; o < s.OC; ++o)
-        for (std::int64_t p = 0; p < P; ++p) y_n[o * P + p] += b[o];
+      for (std::int64_t o = 0; o < s.OC; ++o) {
+        const T bias = b[o];
+        T* row = y_n + o * P;
+        for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
+      }
   });
 }
 

@@ -15,11 +15,14 @@ template <typename T>
 void dropout_forward(std::int64_t n, T p, std::uint64_t seed, std::uint64_t step, const T* x, T* y,
                      T* mask) {
   const T scale = T(1) / (T(1) - p);
-  parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
+  parallel_chunks(n, [=](std::int64_t b, std::int64_t e) {
+    const T* __restrict in = x;
+    T* __restrict out = y;
+    T* __restrict m = mask;
     for (std::int64_t i = b; i < e; ++i) {
       const T u = uniform01<T>(hash64(seed, step, static_cast<std::uint64_t>(i)));
-      mask[i] = u < p ? T(0) : scale;
-      y[i] = x[i] * mask[i];
+      m[i] = u < p ? T(0) : scale;
+      out[i] = in[i] * m[i];
     }
   });
 }
@@ -27,8 +30,11 @@ void dropout_forward(std::int64_t n, T p, std::uint64_t seed, std::uint64_t step
 // dx = dy * mask.
 template <typename T>
 void dropout_backward(std::int64_t n, const T* mask, const T* dy, T* dx) {
-  parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) dx[i] = dy[i] * mask[i];
+  parallel_chunks(n, [=](std::int64_t b, std::int64_t e) {
+    const T* __restrict m = mask;
+    const T* __restrict grad = dy;
+    T* __restrict din = dx;
+    for (std::int64_t i = b; i < e; ++i) din[i] = grad[i] * m[i];
   });
 }
 

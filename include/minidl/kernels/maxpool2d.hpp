@@ -41,17 +41,18 @@ void maxpool2d_forward_naive(const MaxPool2dShape& s, const T* x, T* y, std::int
 template <typename T>
 void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::int32_t* argmax) {
   const std::int64_t OH = s.OH(), OW = s.OW();
-  parallel_for(s.planes, [&](std::int64_t p) {
-    const T* xp = x + p * s.H * s.W;
+  parallel_for(s.planes, [=, &s](std::int64_t p) {
+    const MaxPool2dShape sh = s;  // a local copy: stores through yp cannot change it
+    const T* xp = x + p * sh.H * sh.W;
     T* yp = y + p * OH * OW;
     std::int32_t* ap = argmax + p * OH * OW;
     for (std::int64_t oh = 0; oh < OH; ++oh)
       for (std::int64_t ow = 0; ow < OW; ++ow) {
-        std::int64_t best = oh * s.stride * s.W + ow * s.stride;
+        std::int64_t best = oh * sh.stride * sh.W + ow * sh.stride;
         T best_value = xp[best];
-        for (std::int64_t kh = 0; kh < s.K; ++kh) {
-          const std::int64_t row = (oh * s.stride + kh) * s.W + ow * s.stride;
-          for (std::int64_t kw = 0; kw < s.K; ++kw)
+        for (std::int64_t kh = 0; kh < sh.K; ++kh) {
+          const std::int64_t row = (oh * sh.stride + kh) * sh.W + ow * sh.stride;
+          for (std::int64_t kw = 0; kw < sh.K; ++kw)
             if (xp[row + kw] > best_value) {
               best_value = xp[row + kw];
               best = row + kw;
@@ -77,7 +78,7 @@ void maxpool2d_backward_naive(const MaxPool2dShape& s, const T* dy, const std::i
 template <typename T>
 void maxpool2d_backward(const MaxPool2dShape& s, const T* dy, const std::int32_t* argmax, T* dx) {
   const std::int64_t out = s.OH() * s.OW(), in = s.H * s.W;
-  parallel_for(s.planes, [&](std::int64_t p) {
+  parallel_for(s.planes, [=](std::int64_t p) {
     T* dxp = dx + p * in;
     std::fill_n(dxp, in, T(0));
     const T* dyp = dy + p * out;

@@ -12,11 +12,15 @@ void relu_forward_naive(std::int64_t n, const T* x, T* y) {
   for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
 }
 
-// y = max(x, 0); y may alias x.
+// y = max(x, 0); y may alias x. The chunk bodies read the pointers into
+// locals first: through the lambda's captures the compiler would have to
+// reload them after every store, and would not vectorise.
 template <typename T>
 void relu_forward(std::int64_t n, const T* x, T* y) {
-  parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+  parallel_chunks(n, [x, y](std::int64_t b, std::int64_t e) {
+    const T* in = x;
+    T* out = y;
+    for (std::int64_t i = b; i < e; ++i) out[i] = in[i] > T(0) ? in[i] : T(0);
   });
 }
 
@@ -26,10 +30,18 @@ void relu_backward_naive(std::int64_t n, const T* y, const T* dy, T* dx) {
   for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
+// Both operands are loaded unconditionally so that the select compiles to a
+// vector blend instead of a branch that mispredicts half the time.
 template <typename T>
 void relu_backward(std::int64_t n, const T* y, const T* dy, T* dx) {
-  parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  parallel_chunks(n, [y, dy, dx](std::int64_t b, std::int64_t e) {
+    const T* __restrict out = y;
+    const T* __restrict grad = dy;
+    T* __restrict din = dx;
+    for (std::int64_t i = b; i < e; ++i) {
+      const T g = grad[i];
+      din[i] = out[i] > T(0) ? g : T(0);
+    }
   });
 }
 

@@ -44,11 +44,16 @@ class Adam : public Optimizer<T> {
     const T step_size = static_cast<T>(this->lr_ / bc1);
     const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      T* p = this->params_[i].value->data();
-      const T* grad = this->params_[i].grad->data();
-      T* m = m_[i].data();
-      T* v = v_[i].data();
-      parallel_chunks(m_[i].size(), [&](std::int64_t b, std::int64_t e) {
+      T* const p_data = this->params_[i].value->data();
+      const T* const g_data = this->params_[i].grad->data();
+      T* const m_data = m_[i].data();
+      T* const v_data = v_[i].data();
+      // Locals, not captures, so that the loop keeps its pointers in registers.
+      parallel_chunks(m_[i].size(), [=](std::int64_t b, std::int64_t e) {
+        T* __restrict p = p_data;
+        const T* __restrict grad = g_data;
+        T* __restrict m = m_data;
+        T* __restrict v = v_data;
         for (std::int64_t j = b; j < e; ++j) {
           const T g = wd != T(0) ? grad[j] + wd * p[j] : grad[j];
           m[j] += (T(1) - b1) * (g - m[j]);

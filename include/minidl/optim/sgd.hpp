@@ -39,15 +39,19 @@ class SGD : public Optimizer<T> {
     const T lr = static_cast<T>(this->lr_), mu = static_cast<T>(opt_.momentum);
     const T damp = static_cast<T>(1.0 - opt_.dampening), wd = static_cast<T>(opt_.weight_decay);
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      T* p = this->params_[i].value->data();
-      const T* grad = this->params_[i].grad->data();
-      T* b = buf_[i].data();
-      parallel_chunks(buf_[i].size(), [&](std::int64_t lo, std::int64_t hi) {
+      T* const p_data = this->params_[i].value->data();
+      const T* const g_data = this->params_[i].grad->data();
+      T* const b_data = buf_[i].data();
+      const bool nesterov = opt_.nesterov;
+      parallel_chunks(buf_[i].size(), [=](std::int64_t lo, std::int64_t hi) {
+        T* __restrict p = p_data;
+        const T* __restrict grad = g_data;
+        T* __restrict b = b_data;
         for (std::int64_t j = lo; j < hi; ++j) {
           T g = wd != T(0) ? grad[j] + wd * p[j] : grad[j];
           if (mu != T(0)) {
             b[j] = first ? g : mu * b[j] + damp * g;
-            g = opt_.nesterov ? g + mu * b[j] : b[j];
+            g = nesterov ? g + mu * b[j] : b[j];
           }
           p[j] -= lr * g;
         }
