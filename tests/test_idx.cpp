@@ -9,52 +9,22 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
-#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "minidl/data/idx.hpp"
 #include "minidl/data/mnist.hpp"
+#include "test_support.hpp"
 
-namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-// A fresh folder per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("minidl_test_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+// Scratch folders of this file are named minidl_test_idx_<pid>_<n>.
+struct TempDir : minidl::testing::TempDir {
+  TempDir() : minidl::testing::TempDir("minidl_test_idx_") {}
 };
-
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no minidl::Error thrown>";
-}
-
-// Checks that `expr` throws minidl::Error with every one of the given strings in its message.
-#define CHECK_ERROR(expr, ...)                                                       \
-  do {                                                                               \
-    const std::string msg_ = error_message([&] { (void)(expr); });                   \
-    for (const std::string& part_ : std::initializer_list<std::string>{__VA_ARGS__}) \
-      CHECK_MESSAGE(msg_.find(part_) != std::string::npos,                           \
-                    "message \"" << msg_ << "\" lacks \"" << part_ << "\"");         \
-  } while (0)
 
 void put_be32(Bytes& b, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(v >> s));

@@ -1,15 +1,12 @@
 // Tests of image loading/saving and of to_mnist_format: bad files name the file and the
 // problem; a digit drawn anywhere, at any size, in either polarity comes out MNIST-like.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -17,54 +14,20 @@
 
 #include "minidl/data/mnist.hpp"
 #include "minidl/io/image.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("minidl_test_image_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+using minidl::testing::read_all;
+using minidl::testing::write_all;
+
+// Scratch folders of this file are named minidl_test_image_<pid>_<n>.
+struct TempDir : minidl::testing::TempDir {
+  TempDir() : minidl::testing::TempDir("minidl_test_image_") {}
 };
-
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no minidl::Error thrown>";
-}
-
-// Checks that `expr` throws minidl::Error with every one of the given strings in its message.
-#define CHECK_ERROR(expr, ...)                                                       \
-  do {                                                                               \
-    const std::string msg_ = error_message([&] { (void)(expr); });                   \
-    for (const std::string& part_ : std::initializer_list<std::string>{__VA_ARGS__}) \
-      CHECK_MESSAGE(msg_.find(part_) != std::string::npos,                           \
-                    "message \"" << msg_ << "\" lacks \"" << part_ << "\"");         \
-  } while (0)
-
-void write_all(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
-  REQUIRE(f.good());
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 // Draws a "2"-like digit (strokes in a unit box, aspect 0.7:1) into a W x H
 // canvas: box at (left, top) of height `size`, antialiased by 4x4 supersampling,
@@ -319,7 +282,5 @@ TEST_CASE("image: PNG signature and size on disk; a failed write leaves no file"
   const std::string nowhere = dir.file("no-such-folder/digit.png");
   CHECK_ERROR(minidl::write_gray_png(nowhere, minidl::GrayImage{2, 2, Bytes(4)}), nowhere,
               "cannot write");
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir.path)) names.push_back(e.path().filename());
-  CHECK(names == std::vector<std::string>{"digit.png"});
+  CHECK(dir.listing() == std::vector<std::string>{"digit.png"});
 }

@@ -3,15 +3,12 @@
 // then checkpoints: network and Adam state round trips, refusals, and resuming.
 #include <doctest/doctest.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <initializer_list>
 #include <limits>
 #include <string>
 #include <vector>
@@ -28,61 +25,21 @@
 #include "minidl/optim/adam.hpp"
 #include "minidl/optim/sgd.hpp"
 #include "minidl/train/step.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using minidl::Json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("minidl_test_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path))
-      names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+using minidl::testing::error_message;
+using minidl::testing::read_all;
+using minidl::testing::write_all;
+
+// Scratch folders of this file are named minidl_test_st_<pid>_<n>.
+struct TempDir : minidl::testing::TempDir {
+  TempDir() : minidl::testing::TempDir("minidl_test_st_") {}
 };
-
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no minidl::Error thrown>";
-}
-
-// Checks that `expr` throws minidl::Error with every one of the given strings in its message.
-#define CHECK_ERROR(expr, ...)                                                       \
-  do {                                                                               \
-    const std::string msg_ = error_message([&] { (void)(expr); });                   \
-    for (const std::string& part_ : std::initializer_list<std::string>{__VA_ARGS__}) \
-      CHECK_MESSAGE(msg_.find(part_) != std::string::npos,                           \
-                    "message \"" << msg_ << "\" lacks \"" << part_ << "\"");         \
-  } while (0)
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-void write_all(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f << bytes;
-  REQUIRE(f.good());
-}
 
 // A safetensors file made by hand: length, header text, then `data_bytes` bytes.
 std::string handmade(const std::string& header, std::size_t data_bytes, std::uint64_t length = 0) {

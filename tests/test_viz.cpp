@@ -2,7 +2,6 @@
 #include <doctest/doctest.h>
 
 #include <array>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -19,6 +18,7 @@
 #include "minidl/viz/canvas.hpp"
 #include "minidl/viz/font.hpp"
 #include "minidl/viz/plots.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using minidl::viz::Canvas;
@@ -58,25 +58,9 @@ int count_color(const Canvas& canvas, Color c) {
   return n;
 }
 
-// A fresh empty directory, removed with everything in it when the test ends.
-struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path = fs::temp_directory_path() / ("minidl_test_viz_" + std::to_string(stamp));
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  }
+// Scratch folders of this file are named minidl_test_viz_<pid>_<n>.
+struct TempDir : minidl::testing::TempDir {
+  TempDir() : minidl::testing::TempDir("minidl_test_viz_") {}
 };
 
 struct PngSize {
@@ -313,7 +297,7 @@ TEST_CASE("blit_gray repeats each source pixel as a scale x scale block") {
 }
 
 TEST_CASE("save_png writes a PNG that reads back with the same size and pixels") {
-  ScratchDir dir;
+  TempDir dir;
   const fs::path file = dir.path / "canvas.png";
   Canvas canvas(37, 21);
   canvas.set(36, 20, kInk);
@@ -330,13 +314,13 @@ TEST_CASE("save_png writes a PNG that reads back with the same size and pixels")
   Canvas other(8, 9);
   other.save_png(file.string());
   CHECK(png_size(file).width == 8);
-  CHECK(dir.entries() == std::vector<std::string>{"canvas.png"});
+  CHECK(dir.listing() == std::vector<std::string>{"canvas.png"});
 }
 
 TEST_CASE("save_png replaces the file by renaming, never by rewriting it in place") {
   // A second hard link to the old file keeps the old bytes only if the new
   // picture arrived as a new file renamed over the name.
-  ScratchDir dir;
+  TempDir dir;
   const fs::path file = dir.path / "picture.png";
   const fs::path other_name = dir.path / "old_link.png";
   Canvas(3, 5).save_png(file.string());
@@ -347,19 +331,12 @@ TEST_CASE("save_png replaces the file by renaming, never by rewriting it in plac
 }
 
 TEST_CASE("save_png into a missing directory throws an Error naming the path") {
-  ScratchDir dir;
+  TempDir dir;
   const fs::path file = dir.path / "no_such_dir" / "picture.png";
   Canvas canvas(4, 4);
-  std::string message;
-  try {
-    canvas.save_png(file.string());
-  } catch (const minidl::Error& e) {
-    message = e.what();
-  }
-  CHECK_MESSAGE(message.find(file.string()) != std::string::npos, message);
-  CHECK_MESSAGE(message.find("No such file") != std::string::npos, message);
+  CHECK_ERROR(canvas.save_png(file.string()), file.string(), "No such file");
   CHECK_FALSE(fs::exists(file));
-  CHECK(dir.entries().empty());
+  CHECK(dir.listing().empty());
 
   // The plot helpers report the same way.
   const fs::path curves = dir.path / "missing" / "curves.png";
@@ -374,7 +351,7 @@ TEST_CASE("save_png into a missing directory throws an Error naming the path") {
       {std::vector<std::uint8_t>(28 * 28, 200), 28, 28, "T:1 P:7"}};
   CHECK_THROWS_WITH_AS(minidl::viz::save_image_grid_png(grid.string(), thumbnails, 4, 2, "t"),
                        doctest::Contains(grid.string().c_str()), minidl::Error);
-  CHECK(dir.entries().empty());
+  CHECK(dir.listing().empty());
 }
 
 TEST_CASE("tick helpers: nice steps, sensible decimals, non-touching epoch labels") {
@@ -476,7 +453,7 @@ TEST_CASE("line chart: curves, NaN gaps, a single epoch and the best marker") {
 }
 
 TEST_CASE("save_training_curves_png writes a 1400x560 PNG") {
-  ScratchDir dir;
+  TempDir dir;
   const fs::path file = dir.path / "curves.png";
   const std::vector<minidl::viz::Series> loss = {
       {"train", {2.3, 0.6, 0.3, 0.2}, minidl::viz::blue},
@@ -492,7 +469,7 @@ TEST_CASE("save_training_curves_png writes a 1400x560 PNG") {
 }
 
 TEST_CASE("save_confusion_matrix_png: heatmap with every count written") {
-  ScratchDir dir;
+  TempDir dir;
   const fs::path file = dir.path / "confusion.png";
   const int n = 10;
   std::vector<std::int64_t> counts(n * n, 0);
@@ -523,11 +500,11 @@ TEST_CASE("save_confusion_matrix_png: heatmap with every count written") {
   counts[3] = -1;
   CHECK_THROWS_AS(minidl::viz::save_confusion_matrix_png(file.string(), counts, n, {}),
                   minidl::Error);
-  CHECK(dir.entries() == std::vector<std::string>{"confusion.png"});
+  CHECK(dir.listing() == std::vector<std::string>{"confusion.png"});
 }
 
 TEST_CASE("save_image_grid_png: every thumbnail upscaled in full, in a grid") {
-  ScratchDir dir;
+  TempDir dir;
   const fs::path file = dir.path / "grid.png";
   // A gray level nothing else in the picture uses, to count thumbnail pixels.
   const std::uint8_t level = 77;
@@ -550,5 +527,5 @@ TEST_CASE("save_image_grid_png: every thumbnail upscaled in full, in a grid") {
   CHECK_THROWS_AS(minidl::viz::save_image_grid_png(file.string(), images, 4, 3, "x"),
                   minidl::Error);
   CHECK_THROWS_AS(minidl::viz::save_image_grid_png(file.string(), {}, 0, 3, "x"), minidl::Error);
-  CHECK(dir.entries() == std::vector<std::string>{"grid.png"});
+  CHECK(dir.listing() == std::vector<std::string>{"grid.png"});
 }
