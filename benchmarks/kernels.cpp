@@ -84,7 +84,7 @@ Conv2dShape conv_shape(int which, std::int64_t n) {
 
 struct ConvData {
   Conv2dShape s;
-  std::vector<float> x, w, b, y, dy, dx, dw, db, col, dcol, partials;
+  std::vector<float> x, w, b, y, dy, dx, dw, db, workspace, partials;
   explicit ConvData(Conv2dShape shape) : s(shape) {
     x = random_vector(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 1);
     w = random_vector(static_cast<std::size_t>(s.OC * s.col_rows()), 2);
@@ -94,8 +94,7 @@ struct ConvData {
     dx.resize(x.size());
     dw.resize(w.size());
     db.resize(b.size());
-    col.resize(static_cast<std::size_t>(s.N * s.col_size()));
-    dcol.resize(col.size());
+    workspace.resize(static_cast<std::size_t>(conv2d_workspace_size<float>(s)));
     partials.resize(static_cast<std::size_t>(conv2d_weight_partials_size(s)));
   }
   double flops() const { return 2.0 * static_cast<double>(s.N * s.OC * s.col_cols() * s.col_rows()); }
@@ -108,7 +107,7 @@ void run_conv(benchmark::State& state, int which, Pass pass, bool naive) {
   set_num_threads(static_cast<int>(state.range(1)));
   ConvData d(conv_shape(which, n));
   // Verify once against the naive twin.
-  conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.col.data());
+  conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.workspace.data());
   std::vector<float> ref(d.y.size());
   conv2d_forward_naive(d.s, d.x.data(), d.w.data(), d.b.data(), ref.data());
   if (!close(d.y, ref, 1e-5)) state.SkipWithError("conv2d_forward differs from the naive reference");
@@ -116,15 +115,15 @@ void run_conv(benchmark::State& state, int which, Pass pass, bool naive) {
     switch (pass) {
       case Pass::Forward:
         if (naive) conv2d_forward_naive(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data());
-        else conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.col.data());
+        else conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.workspace.data());
         break;
       case Pass::BackwardData:
         if (naive) conv2d_backward_data_naive(d.s, d.dy.data(), d.w.data(), d.dx.data());
-        else conv2d_backward_data(d.s, d.dy.data(), d.w.data(), d.dx.data(), d.dcol.data());
+        else conv2d_backward_data(d.s, d.dy.data(), d.w.data(), d.dx.data(), d.workspace.data());
         break;
       case Pass::BackwardWeights:
         if (naive) conv2d_backward_weights_naive(d.s, d.x.data(), d.dy.data(), d.dw.data(), d.db.data());
-        else conv2d_backward_weights(d.s, d.col.data(), d.dy.data(), d.dw.data(), d.db.data(), d.partials.data());
+        else conv2d_backward_weights(d.s, d.x.data(), d.dy.data(), d.dw.data(), d.db.data(), d.partials.data());
         break;
     }
     benchmark::ClobberMemory();

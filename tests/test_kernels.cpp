@@ -82,22 +82,22 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
     const auto ws = static_cast<std::size_t>(s.OC * s.col_rows());
     auto x = random_vector<T>(xs, 4), w = random_vector<T>(ws, 5), b = random_vector<T>(static_cast<std::size_t>(s.OC), 6);
     auto dy = random_vector<T>(ys, 7);
-    std::vector<T> col(static_cast<std::size_t>(s.N * s.col_size()));
+    std::vector<T> workspace(static_cast<std::size_t>(conv2d_workspace_size<T>(s)));
     std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size(s)));
 
     std::vector<T> y(ys), y_ref(ys);
-    conv2d_forward(s, x.data(), w.data(), b.data(), y.data(), col.data());
+    conv2d_forward(s, x.data(), w.data(), b.data(), y.data(), workspace.data());
     conv2d_forward_naive(s, x.data(), w.data(), b.data(), y_ref.data());
     CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
 
     std::vector<T> dw(ws), db(static_cast<std::size_t>(s.OC)), dw_ref(ws), db_ref(static_cast<std::size_t>(s.OC));
-    conv2d_backward_weights(s, col.data(), dy.data(), dw.data(), db.data(), partials.data());
+    conv2d_backward_weights(s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
     conv2d_backward_weights_naive(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
     CHECK(max_abs_diff(dw, dw_ref) <= tolerance<T>(s.N * s.col_cols()));
     CHECK(max_abs_diff(db, db_ref) <= tolerance<T>(s.N * s.col_cols()));
 
     std::vector<T> dx(xs), dx_ref(xs);
-    conv2d_backward_data(s, dy.data(), w.data(), dx.data(), col.data());
+    conv2d_backward_data(s, dy.data(), w.data(), dx.data(), workspace.data());
     conv2d_backward_data_naive(s, dy.data(), w.data(), dx_ref.data());
     CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
   }

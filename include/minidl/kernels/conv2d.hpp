@@ -137,16 +137,78 @@ void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
       }
 }
 
-// y = conv(x, w) + b. `col` (N * col_size() elements) receives every sample's
-// im2col matrix, which backward_weights reads again instead of recomputing.
+// im2col written straight into the GEMM's packed-B layout: col [K, P] in
+// slivers of NR columns (output pixels), each K deep, zero-padded.
 template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* col) {
+void im2col_packed(const Conv2dShape& s, const T* x_n, T* dst) {
+  constexpr std::int64_t NR = gemm_cols<T>();
+  const std::int64_t K = s.col_rows(), P = s.col_cols(), OW = s.OW();
+  if (P % NR) {
+    T* last = dst + (P / NR) * K * NR;
+    for (std::int64_t k = 0; k < K; ++k) std::fill(last + k * NR + P % NR, last + (k + 1) * NR, T(0));
+  }
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        const std::int64_t k = (c * s.KH + kh) * s.KW + kw;
+        for (std::int64_t p = 0; p < P; ++p) {
+          const std::int64_t ih = (p / OW) * s.stride - s.pad + kh, iw = (p % OW) * s.stride - s.pad + kw;
+          const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
+          dst[(p / NR) * K * NR + k * NR + p % NR] = inside ? x_n[(c * s.H + ih) * s.W + iw] : T(0);
+        }
+      }
+}
+
+// The transpose, col^T [P, K], in the packed-B layout: slivers of NR columns
+// (kernel taps), each P deep. The B operand of the weight gradient.
+template <typename T>
+void im2col_packed_transposed(const Conv2dShape& s, const T* x_n, T* dst) {
+  constexpr std::int64_t NR = gemm_cols<T>();
+  const std::int64_t K = s.col_rows(), P = s.col_cols(), OW = s.OW();
+  if (K % NR) {
+    T* last = dst + (K / NR) * P * NR;
+    for (std::int64_t p = 0; p < P; ++p) std::fill(last + p * NR + K % NR, last + (p + 1) * NR, T(0));
+  }
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        const std::int64_t k = (c * s.KH + kh) * s.KW + kw;
+        T* out = dst + (k / NR) * P * NR + k % NR;
+        for (std::int64_t p = 0; p < P; ++p) {
+          const std::int64_t ih = (p / OW) * s.stride - s.pad + kh, iw = (p % OW) * s.stride - s.pad + kw;
+          const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
+          out[p * NR] = inside ? x_n[(c * s.H + ih) * s.W + iw] : T(0);
+        }
+      }
+}
+
+namespace detail {
+// Per-thread scratch of the convolution kernels (packed operands, dcol):
+// grows on first use and is then reused, so warm steps do not allocate.
+template <typename T, int Slot>
+T* conv_scratch(std::int64_t count) {
+  thread_local ScratchBuffer<T> buffer;
+  return buffer.reserve(static_cast<std::size_t>(count));
+}
+}  // namespace detail
+
+// Elements of the caller's workspace: the weights packed once per pass (as
+// w for the forward pass, as w^T for backward-data).
+template <typename T>
+std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
+  return std::max(packed_a_size<T>(s.OC, s.col_rows()), packed_a_size<T>(s.col_rows(), s.OC));
+}
+
+// y = conv(x, w) + b, parallel over samples: y_n = w * im2col(x_n).
+template <typename T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* workspace) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
+  pack_a_whole<T>({w, K, false}, s.OC, K, workspace);
   parallel_for(s.N, [&](std::int64_t n) {
-    T* col_n = col + n * s.col_size();
+    T* packed_col = detail::conv_scratch<T, 0>(packed_b_size<T>(K, P));
+    im2col_packed(s, x + n * s.C * s.H * s.W, packed_col);
     T* y_n = y + n * s.OC * P;
-    im2col(s, x + n * s.C * s.H * s.W, col_n);
-    gemm<T>(s.OC, P, K, {w, K, false}, {col_n, P, false}, y_n, P, false);
+    gemm_packed<T>(s.OC, P, K, workspace, packed_col, y_n, P, false);
     if (b)
       for (std::int64_t o = 0; o < s.OC; ++o) {
         const T bias = b[o];
@@ -156,16 +218,18 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
   });
 }
 
-// dx = conv_transpose(dy, w) (overwritten). `dcol` is scratch of
-// N * col_size() elements (the forward's col buffer may be reused once
-// backward_weights has consumed it).
+// dx = conv_transpose(dy, w) (overwritten), parallel over samples:
+// dx_n = col2im(w^T * dy_n).
 template <typename T>
-void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* dcol) {
+void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
+  pack_a_whole<T>({w, K, true}, K, s.OC, workspace);
   parallel_for(s.N, [&](std::int64_t n) {
-    T* dcol_n = dcol + n * s.col_size();
-    gemm<T>(K, P, s.OC, {w, K, true}, {dy + n * s.OC * P, P, false}, dcol_n, P, false);
-    col2im(s, dcol_n, dx + n * s.C * s.H * s.W);
+    T* packed_dy = detail::conv_scratch<T, 0>(packed_b_size<T>(s.OC, P));
+    T* dcol = detail::conv_scratch<T, 1>(K * P);
+    pack_b_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
+    gemm_packed<T>(K, P, s.OC, workspace, packed_dy, dcol, P, false);
+    col2im(s, dcol, dx + n * s.C * s.H * s.W);
   });
 }
 
@@ -177,21 +241,23 @@ inline std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
   return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * s.col_rows();
 }
 
-// dw = sum_n dy_n * col_n^T, db = sum of dy (both overwritten; db may be null).
-// `col` is the forward's im2col buffer; `partials` is scratch of
-// conv2d_weight_partials_size(s) elements.
+// dw = sum_n dy_n * im2col(x_n)^T, db = sum of dy (both overwritten; db may
+// be null). `partials` is scratch of conv2d_weight_partials_size(s) elements.
 template <typename T>
-void conv2d_backward_weights(const Conv2dShape& s, const T* col, const T* dy, T* dw, T* db,
-                             T* partials) {
+void conv2d_backward_weights(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db, T* partials) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t wsize = s.OC * K;
   parallel_for(chunks, [&](std::int64_t c) {
     T* part = partials + c * wsize;
+    T* packed_dy = detail::conv_scratch<T, 0>(packed_a_size<T>(s.OC, P));
+    T* packed_colt = detail::conv_scratch<T, 1>(packed_b_size<T>(P, K));
     const std::int64_t n_end = std::min(s.N, (c + 1) * kConvWeightChunk);
-    for (std::int64_t n = c * kConvWeightChunk; n < n_end; ++n)
-      gemm<T>(s.OC, K, P, {dy + n * s.OC * P, P, false}, {col + n * s.col_size(), P, true}, part, K,
-              n > c * kConvWeightChunk);
+    for (std::int64_t n = c * kConvWeightChunk; n < n_end; ++n) {
+      pack_a_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
+      im2col_packed_transposed(s, x + n * s.C * s.H * s.W, packed_colt);
+      gemm_packed<T>(s.OC, K, P, packed_dy, packed_colt, part, K, n > c * kConvWeightChunk);
+    }
   });
   // Fixed-order reduction of the partials, parallel over output rows.
   parallel_for(s.OC, [&](std::int64_t o) {

@@ -182,6 +182,55 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T>
 
 namespace minidl::kernels {
 
+// ---- whole-operand packing, for products small enough to skip blocking ----
+// A convolution multiplies the same weights by one small matrix per sample:
+// packing the weights once per pass and writing im2col straight into the
+// packed layout saves two copies per sample.
+
+template <typename T>
+constexpr int gemm_rows() { return detail::GemmBlocking<T>::MR; }
+template <typename T>
+constexpr int gemm_cols() { return detail::GemmBlocking<T>::NR; }
+
+inline std::int64_t round_up(std::int64_t n, std::int64_t m) { return (n + m - 1) / m * m; }
+
+// Elements of A[M,K] packed whole: MR-row slivers, each K deep.
+template <typename T>
+std::int64_t packed_a_size(std::int64_t M, std::int64_t K) {
+  return round_up(M, gemm_rows<T>()) * K;
+}
+// Elements of B[K,N] packed whole: NR-column slivers, each K deep.
+template <typename T>
+std::int64_t packed_b_size(std::int64_t K, std::int64_t N) {
+  return K * round_up(N, gemm_cols<T>());
+}
+
+template <typename T>
+void pack_a_whole(MatRef<T> A, std::int64_t M, std::int64_t K, T* dst) {
+  detail::pack_a(A, 0, M, 0, K, dst);
+}
+template <typename T>
+void pack_b_whole(MatRef<T> B, std::int64_t K, std::int64_t N, T* dst) {
+  detail::pack_b(B, 0, K, 0, N, dst);
+}
+
+// C[M,N] (+)= A*B from operands packed whole. No cache blocking: meant for
+// products whose packed operands fit in L2 (a few hundred KB), such as one
+// sample of a convolution. Each element of C is summed over k in order.
+template <typename T>
+void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed_a, const T* packed_b, T* C,
+                 std::int64_t ldc, bool accumulate) {
+  constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>();
+  for (std::int64_t jr = 0; jr < N; jr += NR) {
+    const int cols = static_cast<int>(std::min<std::int64_t>(NR, N - jr));
+    for (std::int64_t ir = 0; ir < M; ir += MR) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(MR, M - ir));
+      detail::micro_kernel<T>(K, packed_a + ir * K, packed_b + jr * K, C + ir * ldc + jr, ldc, rows, cols,
+                              accumulate);
+    }
+  }
+}
+
 // C[M,N] (+)= A*B split into fixed 32 x 128 tiles of C run in parallel. Tile
 // sizes do not depend on the thread count and each tile sums over all of K
 // itself, so any number of threads gives the same bits.

@@ -11,7 +11,8 @@ namespace minidl {
 
 // Input [N, C, H, W] -> output [N, OC, OH, OW]; weight [OC, C, KH, KW] and
 // bias [OC] as in torch.nn.Conv2d (square kernel, same stride and padding on
-// both axes). Cached for backward: every sample's im2col matrix.
+// both axes). Cached for backward: a view of the input (the previous layer's
+// output buffer, untouched until the next forward).
 template <typename T>
 class Conv2d : public Layer<T> {
  public:
@@ -48,10 +49,10 @@ class Conv2d : public Layer<T> {
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
     output_.resize(output_shape(x.shape()));
     shape_ = conv_shape(x.shape());
-    col_.resize(Shape{shape_.N * shape_.col_size()});
+    workspace_.resize(Shape{kernels::conv2d_workspace_size<T>(shape_)});
     kernels::conv2d_forward(shape_, x.data(), weight_.data(), has_bias_ ? bias_.data() : nullptr,
-                            output_.data(), col_.data());
-    input_shape_ = x.shape();
+                            output_.data(), workspace_.data());
+    input_ = x;
     return output_;
   }
 
@@ -59,15 +60,14 @@ class Conv2d : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ", dy.shape().str());
     partials_.resize(Shape{kernels::conv2d_weight_partials_size(shape_)});
-    kernels::conv2d_backward_weights(shape_, col_.data(), dy.data(), dweight_.data(),
+    kernels::conv2d_backward_weights(shape_, input_.data(), dy.data(), dweight_.data(),
                                      has_bias_ ? dbias_.data() : nullptr, partials_.data());
     if (!this->needs_input_grad_) {
       dinput_ = Tensor<T>();
       return dinput_;
     }
-    dinput_.resize(input_shape_);
-    // The im2col cache has been consumed: reuse it as the dcol scratch.
-    kernels::conv2d_backward_data(shape_, dy.data(), weight_.data(), dinput_.data(), col_.data());
+    dinput_.resize(input_.shape());
+    kernels::conv2d_backward_data(shape_, dy.data(), weight_.data(), dinput_.data(), workspace_.data());
     return dinput_;
   }
 
@@ -96,11 +96,10 @@ class Conv2d : public Layer<T> {
   std::int64_t in_, out_, k_, stride_, pad_;
   bool has_bias_;
   Tensor<T> weight_, bias_, dweight_, dbias_;
-  Tensor<T> output_, dinput_;
-  Tensor<T> col_;       // im2col of the last input, [N * C*K*K * OH*OW]
-  Tensor<T> partials_;  // per-chunk weight gradients, reduced in a fixed order
+  Tensor<T> input_, output_, dinput_;
+  Tensor<T> workspace_;  // the weights packed for the GEMM, once per pass
+  Tensor<T> partials_;   // per-chunk weight gradients, reduced in a fixed order
   kernels::Conv2dShape shape_{};
-  Shape input_shape_;
 };
 
 }  // namespace minidl
