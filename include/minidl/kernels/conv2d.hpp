@@ -115,7 +115,8 @@ void im2col(const Conv2dShape& s, const T* x_n, T* col) {
 }
 
 // The adjoint of im2col: dx_n = sum of dcol entries over every place each
-// input pixel was copied to (dx_n overwritten).
+// input pixel was copied to (dx_n overwritten). Uses the same in-range ow
+// interval as im2col_row, so the inner loop has no tests.
 template <typename T>
 void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
   const std::int64_t OH = s.OH(), OW = s.OW();
@@ -124,37 +125,79 @@ void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
     for (std::int64_t kh = 0; kh < s.KH; ++kh)
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         const T* row = dcol + ((c * s.KH + kh) * s.KW + kw) * OH * OW;
+        const std::int64_t first = s.pad - kw, last = s.W - 1 + s.pad - kw;
+        const std::int64_t ow_lo = std::min(OW, first <= 0 ? 0 : (first + s.stride - 1) / s.stride);
+        const std::int64_t ow_hi = std::max(ow_lo, last < 0 ? 0 : std::min(OW, last / s.stride + 1));
         for (std::int64_t oh = 0; oh < OH; ++oh) {
           const std::int64_t ih = oh * s.stride - s.pad + kh;
           if (ih < 0 || ih >= s.H) continue;
           T* out = dx_n + (c * s.H + ih) * s.W;
           const T* in = row + oh * OW;
-          for (std::int64_t ow = 0; ow < OW; ++ow) {
-            const std::int64_t iw = ow * s.stride - s.pad + kw;
-            if (iw >= 0 && iw < s.W) out[iw] += in[ow];
-          }
+          const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
+          for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
         }
       }
 }
+
+// Row k = (c, kh, kw) of im2col for one sample: out[oh*OW + ow] =
+// x_n[c][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside. The range of
+// ow that lands inside the image is the same for every oh, so each output
+// row is zeros, a copy (a gather for stride > 1), zeros: no test per element.
+template <typename T>
+void im2col_row(const Conv2dShape& s, const T* x_n, std::int64_t c, std::int64_t kh, std::int64_t kw, T* out) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  const std::int64_t first = s.pad - kw;  // ow*stride must reach this for iw >= 0
+  std::int64_t ow_lo = first <= 0 ? 0 : (first + s.stride - 1) / s.stride;
+  const std::int64_t last = s.W - 1 + s.pad - kw;
+  std::int64_t ow_hi = last < 0 ? 0 : std::min(OW, last / s.stride + 1);
+  ow_lo = std::min(ow_lo, OW);
+  ow_hi = std::max(ow_hi, ow_lo);
+  for (std::int64_t oh = 0; oh < OH; ++oh, out += OW) {
+    const std::int64_t ih = oh * s.stride - s.pad + kh;
+    if (ih < 0 || ih >= s.H) {
+      std::fill_n(out, OW, T(0));
+      continue;
+    }
+    const T* in = x_n + (c * s.H + ih) * s.W;
+    const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
+    std::fill(out, out + ow_lo, T(0));
+    if (s.stride == 1) {
+      std::copy(in + ow_lo + shift, in + ow_hi + shift, out + ow_lo);
+    } else {
+      for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in[ow * s.stride + shift];
+    }
+    std::fill(out + ow_hi, out + OW, T(0));
+  }
+}
+
+namespace detail {
+// Per-thread scratch of the convolution kernels (packed operands, dcol, one
+// im2col row): grows on first use and is then reused, so warm steps do not
+// allocate.
+template <typename T, int Slot>
+T* conv_scratch(std::int64_t count) {
+  thread_local ScratchBuffer<T> buffer;
+  return buffer.reserve(static_cast<std::size_t>(count));
+}
+}  // namespace detail
 
 // im2col written straight into the GEMM's packed-B layout: col [K, P] in
 // slivers of NR columns (output pixels), each K deep, zero-padded.
 template <typename T>
 void im2col_packed(const Conv2dShape& s, const T* x_n, T* dst) {
   constexpr std::int64_t NR = gemm_cols<T>();
-  const std::int64_t K = s.col_rows(), P = s.col_cols(), OW = s.OW();
-  if (P % NR) {
-    T* last = dst + (P / NR) * K * NR;
-    for (std::int64_t k = 0; k < K; ++k) std::fill(last + k * NR + P % NR, last + (k + 1) * NR, T(0));
-  }
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  T* row = detail::conv_scratch<T, 2>(P);
   for (std::int64_t c = 0; c < s.C; ++c)
     for (std::int64_t kh = 0; kh < s.KH; ++kh)
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         const std::int64_t k = (c * s.KH + kh) * s.KW + kw;
-        for (std::int64_t p = 0; p < P; ++p) {
-          const std::int64_t ih = (p / OW) * s.stride - s.pad + kh, iw = (p % OW) * s.stride - s.pad + kw;
-          const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
-          dst[(p / NR) * K * NR + k * NR + p % NR] = inside ? x_n[(c * s.H + ih) * s.W + iw] : T(0);
+        im2col_row(s, x_n, c, kh, kw, row);
+        for (std::int64_t p0 = 0; p0 < P; p0 += NR) {
+          T* out = dst + (p0 / NR) * K * NR + k * NR;
+          const std::int64_t n = std::min(NR, P - p0);
+          std::copy_n(row + p0, n, out);
+          std::fill(out + n, out + NR, T(0));
         }
       }
 }
@@ -164,33 +207,21 @@ void im2col_packed(const Conv2dShape& s, const T* x_n, T* dst) {
 template <typename T>
 void im2col_packed_transposed(const Conv2dShape& s, const T* x_n, T* dst) {
   constexpr std::int64_t NR = gemm_cols<T>();
-  const std::int64_t K = s.col_rows(), P = s.col_cols(), OW = s.OW();
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
   if (K % NR) {
     T* last = dst + (K / NR) * P * NR;
     for (std::int64_t p = 0; p < P; ++p) std::fill(last + p * NR + K % NR, last + (p + 1) * NR, T(0));
   }
+  T* row = detail::conv_scratch<T, 2>(P);
   for (std::int64_t c = 0; c < s.C; ++c)
     for (std::int64_t kh = 0; kh < s.KH; ++kh)
       for (std::int64_t kw = 0; kw < s.KW; ++kw) {
         const std::int64_t k = (c * s.KH + kh) * s.KW + kw;
-        T* out = dst + (k / NR) * P * NR + k % NR;
-        for (std::int64_t p = 0; p < P; ++p) {
-          const std::int64_t ih = (p / OW) * s.stride - s.pad + kh, iw = (p % OW) * s.stride - s.pad + kw;
-          const bool inside = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W;
-          out[p * NR] = inside ? x_n[(c * s.H + ih) * s.W + iw] : T(0);
-        }
+        im2col_row(s, x_n, c, kh, kw, row);
+        T* out = dst + (k / NR) * P * NR + k % NR;  // element p at out[p * NR]
+        for (std::int64_t p = 0; p < P; ++p) out[p * NR] = row[p];
       }
 }
-
-namespace detail {
-// Per-thread scratch of the convolution kernels (packed operands, dcol):
-// grows on first use and is then reused, so warm steps do not allocate.
-template <typename T, int Slot>
-T* conv_scratch(std::int64_t count) {
-  thread_local ScratchBuffer<T> buffer;
-  return buffer.reserve(static_cast<std::size_t>(count));
-}
-}  // namespace detail
 
 // Elements of the caller's workspace: the weights packed once per pass (as
 // w for the forward pass, as w^T for backward-data).

@@ -221,10 +221,11 @@ template <typename T>
 void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed_a, const T* packed_b, T* C,
                  std::int64_t ldc, bool accumulate) {
   constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>();
-  for (std::int64_t jr = 0; jr < N; jr += NR) {
-    const int cols = static_cast<int>(std::min<std::int64_t>(NR, N - jr));
-    for (std::int64_t ir = 0; ir < M; ir += MR) {
-      const int rows = static_cast<int>(std::min<std::int64_t>(MR, M - ir));
+  // One A sliver (MR x K) stays in L1 while the B slivers stream past it.
+  for (std::int64_t ir = 0; ir < M; ir += MR) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(MR, M - ir));
+    for (std::int64_t jr = 0; jr < N; jr += NR) {
+      const int cols = static_cast<int>(std::min<std::int64_t>(NR, N - jr));
       detail::micro_kernel<T>(K, packed_a + ir * K, packed_b + jr * K, C + ir * ldc + jr, ldc, rows, cols,
                               accumulate);
     }
