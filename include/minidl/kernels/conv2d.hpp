@@ -203,24 +203,27 @@ void im2col_packed(const Conv2dShape& s, const T* x_n, T* dst) {
 }
 
 // The transpose, col^T [P, K], in the packed-B layout: slivers of NR columns
-// (kernel taps), each P deep. The B operand of the weight gradient.
+// (kernel taps), each P deep. The B operand of the weight gradient. Each
+// sliver's NR im2col rows are built in an L1-sized block first and then
+// transposed into place, so that the stores are sequential.
 template <typename T>
 void im2col_packed_transposed(const Conv2dShape& s, const T* x_n, T* dst) {
   constexpr std::int64_t NR = gemm_cols<T>();
   const std::int64_t K = s.col_rows(), P = s.col_cols();
-  if (K % NR) {
-    T* last = dst + (K / NR) * P * NR;
-    for (std::int64_t p = 0; p < P; ++p) std::fill(last + p * NR + K % NR, last + (p + 1) * NR, T(0));
-  }
-  T* row = detail::conv_scratch<T, 2>(P);
-  for (std::int64_t c = 0; c < s.C; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh)
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        const std::int64_t k = (c * s.KH + kh) * s.KW + kw;
-        im2col_row(s, x_n, c, kh, kw, row);
-        T* out = dst + (k / NR) * P * NR + k % NR;  // element p at out[p * NR]
-        for (std::int64_t p = 0; p < P; ++p) out[p * NR] = row[p];
+  T* block = detail::conv_scratch<T, 2>(NR * P);
+  for (std::int64_t k0 = 0; k0 < K; k0 += NR) {
+    for (std::int64_t j = 0; j < NR; ++j) {
+      const std::int64_t k = k0 + j;
+      if (k >= K) {
+        std::fill_n(block + j * P, P, T(0));
+        continue;
       }
+      im2col_row(s, x_n, k / (s.KH * s.KW), (k / s.KW) % s.KH, k % s.KW, block + j * P);
+    }
+    T* out = dst + (k0 / NR) * P * NR;
+    for (std::int64_t p = 0; p < P; ++p, out += NR)
+      for (std::int64_t j = 0; j < NR; ++j) out[j] = block[j * P + p];
+  }
 }
 
 // Elements of the caller's workspace: the weights packed once per pass (as
