@@ -21,11 +21,15 @@
 using namespace minidl;
 using Clock = std::chrono::steady_clock;
 
-static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+static double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // Keeps a result alive so the compiler cannot drop the work that made it.
 static volatile int g_sink;
-static void benchmark_sink(int v) { g_sink = v; }
+static void benchmark_sink(int v) {
+  g_sink = v;
+}
 
 static double peak_rss_mb() {
   rusage u{};
@@ -51,9 +55,12 @@ int main(int argc, char** argv) {
   int threads = 0, epochs = 1;
   std::string data_dir = std::getenv("MNIST_DIR") ? std::getenv("MNIST_DIR") : "";
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--epochs")) epochs = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--data")) data_dir = argv[i + 1];
+    if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--epochs"))
+      epochs = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--data"))
+      data_dir = argv[i + 1];
     else {
       std::fprintf(stderr, "usage: epoch [--threads N] [--epochs E] [--data DIR]\n");
       return 2;
@@ -81,8 +88,9 @@ int main(int argc, char** argv) {
         loss += static_cast<double>(train_step(net, xent, adam, x, labels.data()));
       }
       const double s = seconds_since(t0);
-      std::printf("train_epoch threads=%d seconds=%.3f images_per_s=%.0f mean_loss=%.4f\n", num_threads(), s,
-                  static_cast<double>(n) / s, loss / static_cast<double>((n + 63) / 64));
+      std::printf("train_epoch threads=%d seconds=%.3f images_per_s=%.0f mean_loss=%.4f\n",
+                  num_threads(), s, static_cast<double>(n) / s,
+                  loss / static_cast<double>((n + 63) / 64));
     }
 
     std::vector<std::int64_t> test(data.test.size());
@@ -90,14 +98,17 @@ int main(int argc, char** argv) {
     auto t0 = Clock::now();
     std::int64_t correct = 0;
     for (std::int64_t b = 0; b < static_cast<std::int64_t>(test.size()); b += 64) {
-      const std::int64_t count = std::min<std::int64_t>(64, static_cast<std::int64_t>(test.size()) - b);
+      const std::int64_t count =
+          std::min<std::int64_t>(64, static_cast<std::int64_t>(test.size()) - b);
       make_batch(data.test, test.data() + b, count, x, labels);
       const auto pred = argmax_rows(net.forward(x, Context{}));
-      for (std::int64_t i = 0; i < count; ++i) correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
+      for (std::int64_t i = 0; i < count; ++i)
+        correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
     }
     double s = seconds_since(t0);
-    std::printf("evaluate_test threads=%d seconds=%.3f images_per_s=%.0f accuracy=%.4f\n", num_threads(), s,
-                static_cast<double>(test.size()) / s, static_cast<double>(correct) / static_cast<double>(test.size()));
+    std::printf("evaluate_test threads=%d seconds=%.3f images_per_s=%.0f accuracy=%.4f\n",
+                num_threads(), s, static_cast<double>(test.size()) / s,
+                static_cast<double>(correct) / static_cast<double>(test.size()));
 
     // Latency: one image at a time, median of 200.
     std::vector<double> lat;

@@ -41,11 +41,13 @@ bool close(const std::vector<float>& a, const std::vector<float>& b, double tol)
 }
 
 void set_flops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void set_bytes(benchmark::State& state, double bytes_per_iteration) {
-  state.counters["GB/s"] = benchmark::Counter(bytes_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // ---- peak: independent FMA chains in registers, one per thread -------------
@@ -79,7 +81,8 @@ BENCHMARK(BM_peak_fma)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTi
 // ---- convolution -------------------------------------------------------------
 
 Conv2dShape conv_shape(int which, std::int64_t n) {
-  return which == 1 ? Conv2dShape{n, 1, 28, 28, 32, 3, 3, 1, 1} : Conv2dShape{n, 32, 14, 14, 64, 3, 3, 1, 1};
+  return which == 1 ? Conv2dShape{n, 1, 28, 28, 32, 3, 3, 1, 1}
+                    : Conv2dShape{n, 32, 14, 14, 64, 3, 3, 1, 1};
 }
 
 struct ConvData {
@@ -97,7 +100,9 @@ struct ConvData {
     workspace.resize(static_cast<std::size_t>(conv2d_workspace_size<float>(s)));
     partials.resize(static_cast<std::size_t>(conv2d_weight_partials_size(s)));
   }
-  double flops() const { return 2.0 * static_cast<double>(s.N * s.OC * s.col_cols() * s.col_rows()); }
+  double flops() const {
+    return 2.0 * static_cast<double>(s.N * s.OC * s.col_cols() * s.col_rows());
+  }
 };
 
 enum class Pass { Forward, BackwardData, BackwardWeights };
@@ -110,20 +115,28 @@ void run_conv(benchmark::State& state, int which, Pass pass, bool naive) {
   conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.workspace.data());
   std::vector<float> ref(d.y.size());
   conv2d_forward_naive(d.s, d.x.data(), d.w.data(), d.b.data(), ref.data());
-  if (!close(d.y, ref, 1e-5)) state.SkipWithError("conv2d_forward differs from the naive reference");
+  if (!close(d.y, ref, 1e-5))
+    state.SkipWithError("conv2d_forward differs from the naive reference");
   for (auto _ : state) {
     switch (pass) {
       case Pass::Forward:
-        if (naive) conv2d_forward_naive(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data());
-        else conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.workspace.data());
+        if (naive)
+          conv2d_forward_naive(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data());
+        else
+          conv2d_forward(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.workspace.data());
         break;
       case Pass::BackwardData:
-        if (naive) conv2d_backward_data_naive(d.s, d.dy.data(), d.w.data(), d.dx.data());
-        else conv2d_backward_data(d.s, d.dy.data(), d.w.data(), d.dx.data(), d.workspace.data());
+        if (naive)
+          conv2d_backward_data_naive(d.s, d.dy.data(), d.w.data(), d.dx.data());
+        else
+          conv2d_backward_data(d.s, d.dy.data(), d.w.data(), d.dx.data(), d.workspace.data());
         break;
       case Pass::BackwardWeights:
-        if (naive) conv2d_backward_weights_naive(d.s, d.x.data(), d.dy.data(), d.dw.data(), d.db.data());
-        else conv2d_backward_weights(d.s, d.x.data(), d.dy.data(), d.dw.data(), d.db.data(), d.partials.data());
+        if (naive)
+          conv2d_backward_weights_naive(d.s, d.x.data(), d.dy.data(), d.dw.data(), d.db.data());
+        else
+          conv2d_backward_weights(d.s, d.x.data(), d.dy.data(), d.dw.data(), d.db.data(),
+                                  d.partials.data());
         break;
     }
     benchmark::ClobberMemory();
@@ -131,11 +144,24 @@ void run_conv(benchmark::State& state, int which, Pass pass, bool naive) {
   set_flops(state, d.flops());
 }
 
-#define CONV_BENCH(name, which, pass)                                                                  \
-  void BM_##name(benchmark::State& s) { run_conv(s, which, pass, false); }                           \
-  void BM_##name##_naive(benchmark::State& s) { run_conv(s, which, pass, true); }                    \
-  BENCHMARK(BM_##name)->Args({64, 1})->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMillisecond)->UseRealTime(); \
-  BENCHMARK(BM_##name##_naive)->Args({64, 1})->Args({1, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+#define CONV_BENCH(name, which, pass)           \
+  void BM_##name(benchmark::State& s) {         \
+    run_conv(s, which, pass, false);            \
+  }                                             \
+  void BM_##name##_naive(benchmark::State& s) { \
+    run_conv(s, which, pass, true);             \
+  }                                             \
+  BENCHMARK(BM_##name)                          \
+      ->Args({64, 1})                           \
+      ->Args({64, 2})                           \
+      ->Args({1, 1})                            \
+      ->Unit(benchmark::kMillisecond)           \
+      ->UseRealTime();                          \
+  BENCHMARK(BM_##name##_naive)                  \
+      ->Args({64, 1})                           \
+      ->Args({1, 1})                            \
+      ->Unit(benchmark::kMillisecond)           \
+      ->UseRealTime();
 
 CONV_BENCH(conv1_forward, 1, Pass::Forward)
 CONV_BENCH(conv1_backward_weights, 1, Pass::BackwardWeights)
@@ -148,33 +174,55 @@ CONV_BENCH(conv2_backward_weights, 2, Pass::BackwardWeights)
 void run_linear(benchmark::State& state, Pass pass, bool naive) {
   const std::int64_t N = state.range(0), I = 3136, O = 128;
   set_num_threads(static_cast<int>(state.range(1)));
-  auto x = random_vector(static_cast<std::size_t>(N * I), 1), w = random_vector(static_cast<std::size_t>(O * I), 2);
-  auto b = random_vector(static_cast<std::size_t>(O), 3), dy = random_vector(static_cast<std::size_t>(N * O), 4);
-  std::vector<float> y(static_cast<std::size_t>(N * O)), ref(y.size()), dx(x.size()), dw(w.size()), db(b.size());
+  auto x = random_vector(static_cast<std::size_t>(N * I), 1),
+       w = random_vector(static_cast<std::size_t>(O * I), 2);
+  auto b = random_vector(static_cast<std::size_t>(O), 3),
+       dy = random_vector(static_cast<std::size_t>(N * O), 4);
+  std::vector<float> y(static_cast<std::size_t>(N * O)), ref(y.size()), dx(x.size()), dw(w.size()),
+      db(b.size());
   linear_forward(N, I, O, x.data(), w.data(), b.data(), y.data());
   linear_forward_naive(N, I, O, x.data(), w.data(), b.data(), ref.data());
   if (!close(y, ref, 1e-5)) state.SkipWithError("linear_forward differs from the naive reference");
   for (auto _ : state) {
     if (pass == Pass::Forward) {
-      if (naive) linear_forward_naive(N, I, O, x.data(), w.data(), b.data(), y.data());
-      else linear_forward(N, I, O, x.data(), w.data(), b.data(), y.data());
+      if (naive)
+        linear_forward_naive(N, I, O, x.data(), w.data(), b.data(), y.data());
+      else
+        linear_forward(N, I, O, x.data(), w.data(), b.data(), y.data());
     } else if (pass == Pass::BackwardData) {
-      if (naive) linear_backward_data_naive(N, I, O, dy.data(), w.data(), dx.data());
-      else linear_backward_data(N, I, O, dy.data(), w.data(), dx.data());
+      if (naive)
+        linear_backward_data_naive(N, I, O, dy.data(), w.data(), dx.data());
+      else
+        linear_backward_data(N, I, O, dy.data(), w.data(), dx.data());
     } else {
-      if (naive) linear_backward_weights_naive(N, I, O, x.data(), dy.data(), dw.data(), db.data());
-      else linear_backward_weights(N, I, O, x.data(), dy.data(), dw.data(), db.data());
+      if (naive)
+        linear_backward_weights_naive(N, I, O, x.data(), dy.data(), dw.data(), db.data());
+      else
+        linear_backward_weights(N, I, O, x.data(), dy.data(), dw.data(), db.data());
     }
     benchmark::ClobberMemory();
   }
   set_flops(state, 2.0 * static_cast<double>(N * I * O));
 }
 
-#define LINEAR_BENCH(name, pass)                                                                     \
-  void BM_##name(benchmark::State& s) { run_linear(s, pass, false); }                              \
-  void BM_##name##_naive(benchmark::State& s) { run_linear(s, pass, true); }                       \
-  BENCHMARK(BM_##name)->Args({64, 1})->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMicrosecond)->UseRealTime(); \
-  BENCHMARK(BM_##name##_naive)->Args({64, 1})->Args({1, 1})->Unit(benchmark::kMicrosecond)->UseRealTime();
+#define LINEAR_BENCH(name, pass)                \
+  void BM_##name(benchmark::State& s) {         \
+    run_linear(s, pass, false);                 \
+  }                                             \
+  void BM_##name##_naive(benchmark::State& s) { \
+    run_linear(s, pass, true);                  \
+  }                                             \
+  BENCHMARK(BM_##name)                          \
+      ->Args({64, 1})                           \
+      ->Args({64, 2})                           \
+      ->Args({1, 1})                            \
+      ->Unit(benchmark::kMicrosecond)           \
+      ->UseRealTime();                          \
+  BENCHMARK(BM_##name##_naive)                  \
+      ->Args({64, 1})                           \
+      ->Args({1, 1})                            \
+      ->Unit(benchmark::kMicrosecond)           \
+      ->UseRealTime();
 
 LINEAR_BENCH(fc1_forward, Pass::Forward)
 LINEAR_BENCH(fc1_backward_data, Pass::BackwardData)
@@ -195,7 +243,12 @@ void BM_pool1_forward(benchmark::State& state) {
   for (auto _ : state) maxpool2d_forward(s, x.data(), y.data(), am.data());
   set_bytes(state, static_cast<double>(x.size() * 4 + y.size() * 8));
 }
-BENCHMARK(BM_pool1_forward)->Args({64, 1})->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_pool1_forward)
+    ->Args({64, 1})
+    ->Args({64, 2})
+    ->Args({1, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 void BM_pool1_backward(benchmark::State& state) {
   const std::int64_t n = state.range(0);
@@ -212,7 +265,12 @@ void BM_pool1_backward(benchmark::State& state) {
   for (auto _ : state) maxpool2d_backward(s, dy.data(), am.data(), dx.data());
   set_bytes(state, static_cast<double>(dy.size() * 8 + dx.size() * 4));
 }
-BENCHMARK(BM_pool1_backward)->Args({64, 1})->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_pool1_backward)
+    ->Args({64, 1})
+    ->Args({64, 2})
+    ->Args({1, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 void BM_relu1_forward(benchmark::State& state) {
   const std::int64_t n = state.range(0) * 32 * 28 * 28;
@@ -222,31 +280,48 @@ void BM_relu1_forward(benchmark::State& state) {
   for (auto _ : state) relu_forward(n, x.data(), y.data());
   set_bytes(state, 8.0 * static_cast<double>(n));
 }
-BENCHMARK(BM_relu1_forward)->Args({64, 1})->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_relu1_forward)
+    ->Args({64, 1})
+    ->Args({64, 2})
+    ->Args({1, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 void BM_relu1_backward(benchmark::State& state) {
   const std::int64_t n = state.range(0) * 32 * 28 * 28;
   set_num_threads(static_cast<int>(state.range(1)));
-  auto y = random_vector(static_cast<std::size_t>(n), 1), dy = random_vector(static_cast<std::size_t>(n), 2);
+  auto y = random_vector(static_cast<std::size_t>(n), 1),
+       dy = random_vector(static_cast<std::size_t>(n), 2);
   std::vector<float> dx(y.size());
   for (auto _ : state) relu_backward(n, y.data(), dy.data(), dx.data());
   set_bytes(state, 12.0 * static_cast<double>(n));
 }
-BENCHMARK(BM_relu1_backward)->Args({64, 1})->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_relu1_backward)
+    ->Args({64, 1})
+    ->Args({64, 2})
+    ->Args({1, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 void BM_softmax_xent(benchmark::State& state) {
   const std::int64_t n = state.range(0), k = 10;
   auto z = random_vector(static_cast<std::size_t>(n * k), 1);
   std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) labels[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i % k);
+  for (std::int64_t i = 0; i < n; ++i)
+    labels[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i % k);
   std::vector<float> d(z.size()), ref(z.size());
   softmax_xent(n, k, z.data(), labels.data(), d.data());
   softmax_xent_naive(n, k, z.data(), labels.data(), ref.data());
   if (!close(d, ref, 1e-5)) state.SkipWithError("softmax_xent differs from the naive reference");
-  for (auto _ : state) benchmark::DoNotOptimize(softmax_xent(n, k, z.data(), labels.data(), d.data()));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(softmax_xent(n, k, z.data(), labels.data(), d.data()));
   set_bytes(state, 8.0 * static_cast<double>(n * k));
 }
-BENCHMARK(BM_softmax_xent)->Args({64, 1})->Args({1, 1})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_softmax_xent)
+    ->Args({64, 1})
+    ->Args({1, 1})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 }  // namespace
 

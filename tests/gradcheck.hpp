@@ -34,7 +34,8 @@ inline Tensor<double> away_from_zero(const Shape& shape, std::uint64_t seed, dou
 // Distinct values at least `gap` apart in random order: no max-pool window has a tie.
 inline Tensor<double> distinct_values(const Shape& shape, std::uint64_t seed, double gap = 1e-3) {
   Tensor<double> t(shape);
-  for (std::int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<double>(i) * gap - 0.5 * gap * static_cast<double>(t.size());
+  for (std::int64_t i = 0; i < t.size(); ++i)
+    t[i] = static_cast<double>(i) * gap - 0.5 * gap * static_cast<double>(t.size());
   Rng rng(seed);
   rng.shuffle(t.begin(), t.end());
   return t;
@@ -44,15 +45,17 @@ struct GradCheckResult {
   double max_abs_error = 0;  // largest |analytic - numeric|
   double max_rel_error = 0;  // largest error relative to max(|analytic|, |numeric|, 1e-3)
   std::int64_t checked = 0;
-  std::string worst;         // where the largest relative error occurred
+  std::string worst;  // where the largest relative error occurred
 };
 
 // Compares analytic[i] with the central difference (f(x+h) - f(x-h)) / 2h
 // of the scalar function f over the elements of `x`. Checks at most
 // `max_checks` elements, spread evenly.
-inline GradCheckResult compare_with_finite_differences(Tensor<double>& x, const Tensor<double>& analytic,
-                                                       const std::function<double()>& f, const std::string& what,
-                                                       double h = 1e-6, std::int64_t max_checks = 400) {
+inline GradCheckResult compare_with_finite_differences(Tensor<double>& x,
+                                                       const Tensor<double>& analytic,
+                                                       const std::function<double()>& f,
+                                                       const std::string& what, double h = 1e-6,
+                                                       std::int64_t max_checks = 400) {
   GradCheckResult r;
   const std::int64_t n = x.size();
   const std::int64_t stride = std::max<std::int64_t>(1, n / max_checks);
@@ -91,13 +94,14 @@ struct LayerGradCheck {
   std::string report() const {
     std::ostringstream os;
     os << "input: " << input.max_rel_error << " (" << input.worst << ")";
-    for (auto& p : params) os << "; " << p.first << ": " << p.second.max_rel_error << " (" << p.second.worst << ")";
+    for (auto& p : params)
+      os << "; " << p.first << ": " << p.second.max_rel_error << " (" << p.second.worst << ")";
     return os.str();
   }
 };
 
-inline LayerGradCheck check_layer_gradients(Layer<double>& layer, Tensor<double> x, const Context& ctx,
-                                            std::uint64_t seed = 99) {
+inline LayerGradCheck check_layer_gradients(Layer<double>& layer, Tensor<double> x,
+                                            const Context& ctx, std::uint64_t seed = 99) {
   const Tensor<double> y0 = layer.forward(x, ctx).clone();
   const Tensor<double> R = random_tensor(y0.shape(), seed);
   auto loss = [&]() {
@@ -115,7 +119,8 @@ inline LayerGradCheck check_layer_gradients(Layer<double>& layer, Tensor<double>
   out.input = compare_with_finite_differences(x, dx, loss, "input");
   std::size_t i = 0;
   for (auto& p : layer.parameters()) {
-    out.params.emplace_back(p.name, compare_with_finite_differences(*p.value, grads[i++], loss, p.name));
+    out.params.emplace_back(p.name,
+                            compare_with_finite_differences(*p.value, grads[i++], loss, p.name));
   }
   return out;
 }

@@ -25,14 +25,20 @@ TEST_CASE("gradcheck: Conv2d") {
     std::int64_t n, c, h, w, oc, k, stride, pad;
   };
   const Case cases[] = {
-      {2, 1, 6, 6, 3, 3, 1, 1},   // MNIST conv1 style, padding edges
-      {3, 2, 5, 7, 4, 3, 1, 1},   // odd, non-square sizes
-      {2, 3, 7, 7, 2, 3, 2, 0},   // stride 2, no padding
-      {1, 2, 6, 5, 3, 2, 2, 1},   // even kernel, stride 2 with padding
-      {2, 4, 4, 4, 5, 1, 1, 0},   // 1x1 convolution
+      {2, 1, 6, 6, 3, 3, 1, 1},  // MNIST conv1 style, padding edges
+      {3, 2, 5, 7, 4, 3, 1, 1},  // odd, non-square sizes
+      {2, 3, 7, 7, 2, 3, 2, 0},  // stride 2, no padding
+      {1, 2, 6, 5, 3, 2, 2, 1},  // even kernel, stride 2 with padding
+      {2, 4, 4, 4, 5, 1, 1, 0},  // 1x1 convolution
   };
   for (const auto& c : cases) {
-    CAPTURE(c.n); CAPTURE(c.c); CAPTURE(c.h); CAPTURE(c.w); CAPTURE(c.k); CAPTURE(c.stride); CAPTURE(c.pad);
+    CAPTURE(c.n);
+    CAPTURE(c.c);
+    CAPTURE(c.h);
+    CAPTURE(c.w);
+    CAPTURE(c.k);
+    CAPTURE(c.stride);
+    CAPTURE(c.pad);
     Conv2d<double> conv(c.c, c.oc, c.k, c.stride, c.pad);
     Rng rng(5);
     conv.reset_parameters(rng);
@@ -50,7 +56,8 @@ TEST_CASE("gradcheck: Linear") {
 }
 
 TEST_CASE("gradcheck: MaxPool2d (no ties by construction)") {
-  for (auto [h, w, k, s] : {std::array<std::int64_t, 4>{4, 4, 2, 2}, {7, 5, 2, 2}, {7, 7, 3, 2}, {6, 6, 3, 3}}) {
+  for (auto [h, w, k, s] :
+       {std::array<std::int64_t, 4>{4, 4, 2, 2}, {7, 5, 2, 2}, {7, 7, 3, 2}, {6, 6, 3, 3}}) {
     MaxPool2d<double> pool(k, s);
     expect_ok(check_layer_gradients(pool, distinct_values({2, 3, h, w}, 13), kTrain));
   }
@@ -88,7 +95,8 @@ TEST_CASE("gradcheck: softmax cross-entropy") {
     Tensor<double> logits = random_tensor({n, k}, 19);
     for (double& v : logits) v *= 4;  // exercise saturated softmax rows
     std::vector<std::int32_t> labels;
-    for (std::int64_t i = 0; i < n; ++i) labels.push_back(static_cast<std::int32_t>((i * 7 + 3) % k));
+    for (std::int64_t i = 0; i < n; ++i)
+      labels.push_back(static_cast<std::int32_t>((i * 7 + 3) % k));
     CrossEntropyLoss<double> loss;
     loss.forward(logits, labels.data());
     const Tensor<double> analytic = loss.backward().clone();

@@ -37,27 +37,36 @@ template <typename T>
 double max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
   REQUIRE(a.size() == b.size());
   double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
   return m;
 }
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd sizes", T, float, double) {
+TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd sizes", T, float,
+                   double) {
   struct Case {
     std::int64_t m, n, k;
   };
-  const Case cases[] = {{1, 1, 1}, {7, 5, 3}, {64, 196, 288}, {33, 70, 300}, {130, 17, 600}, {5, 300, 9}};
+  const Case cases[] = {{1, 1, 1},     {7, 5, 3},      {64, 196, 288},
+                        {33, 70, 300}, {130, 17, 600}, {5, 300, 9}};
   for (const auto& c : cases)
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb)
         for (int acc = 0; acc < 2; ++acc) {
-          CAPTURE(c.m); CAPTURE(c.n); CAPTURE(c.k); CAPTURE(ta); CAPTURE(tb); CAPTURE(acc);
+          CAPTURE(c.m);
+          CAPTURE(c.n);
+          CAPTURE(c.k);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(acc);
           auto a = random_vector<T>(static_cast<std::size_t>(c.m * c.k), 1);
           auto b = random_vector<T>(static_cast<std::size_t>(c.k * c.n), 2);
           auto fast = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
           auto ref = fast;
-          const MatRef<T> A{a.data(), ta ? c.m : c.k, ta == 1}, B{b.data(), tb ? c.k : c.n, tb == 1};
+          const MatRef<T> A{a.data(), ta ? c.m : c.k, ta == 1},
+              B{b.data(), tb ? c.k : c.n, tb == 1};
           gemm<T>(c.m, c.n, c.k, A, B, fast.data(), c.n, acc == 1);
           gemm_naive<T>(c.m, c.n, c.k, A, B, ref.data(), c.n, acc == 1);
           CHECK(max_abs_diff(fast, ref) <= tolerance<T>(c.k));
@@ -67,20 +76,28 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
         }
 }
 
-TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the naive loops", T, float, double) {
+TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the naive loops", T,
+                   float, double) {
   const Conv2dShape shapes[] = {
-      {4, 1, 28, 28, 32, 3, 3, 1, 1},  // MNIST conv1 (batch 4)
-      {3, 32, 14, 14, 64, 3, 3, 1, 1}, // MNIST conv2
-      {5, 3, 9, 7, 4, 3, 3, 2, 0},     // stride 2, no padding, odd sizes
-      {2, 2, 6, 6, 3, 5, 5, 1, 2},     // 5x5 kernel
-      {6, 4, 5, 5, 2, 1, 1, 1, 0},     // 1x1, more samples than a weight chunk
+      {4, 1, 28, 28, 32, 3, 3, 1, 1},   // MNIST conv1 (batch 4)
+      {3, 32, 14, 14, 64, 3, 3, 1, 1},  // MNIST conv2
+      {5, 3, 9, 7, 4, 3, 3, 2, 0},      // stride 2, no padding, odd sizes
+      {2, 2, 6, 6, 3, 5, 5, 1, 2},      // 5x5 kernel
+      {6, 4, 5, 5, 2, 1, 1, 1, 0},      // 1x1, more samples than a weight chunk
   };
   for (const auto& s : shapes) {
-    CAPTURE(s.N); CAPTURE(s.C); CAPTURE(s.H); CAPTURE(s.OC); CAPTURE(s.KH); CAPTURE(s.stride); CAPTURE(s.pad);
+    CAPTURE(s.N);
+    CAPTURE(s.C);
+    CAPTURE(s.H);
+    CAPTURE(s.OC);
+    CAPTURE(s.KH);
+    CAPTURE(s.stride);
+    CAPTURE(s.pad);
     const auto xs = static_cast<std::size_t>(s.N * s.C * s.H * s.W);
     const auto ys = static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW());
     const auto ws = static_cast<std::size_t>(s.OC * s.col_rows());
-    auto x = random_vector<T>(xs, 4), w = random_vector<T>(ws, 5), b = random_vector<T>(static_cast<std::size_t>(s.OC), 6);
+    auto x = random_vector<T>(xs, 4), w = random_vector<T>(ws, 5),
+         b = random_vector<T>(static_cast<std::size_t>(s.OC), 6);
     auto dy = random_vector<T>(ys, 7);
     std::vector<T> workspace(static_cast<std::size_t>(conv2d_workspace_size<T>(s)));
     std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size(s)));
@@ -90,7 +107,8 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
     conv2d_forward_naive(s, x.data(), w.data(), b.data(), y_ref.data());
     CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
 
-    std::vector<T> dw(ws), db(static_cast<std::size_t>(s.OC)), dw_ref(ws), db_ref(static_cast<std::size_t>(s.OC));
+    std::vector<T> dw(ws), db(static_cast<std::size_t>(s.OC)), dw_ref(ws),
+        db_ref(static_cast<std::size_t>(s.OC));
     conv2d_backward_weights(s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
     conv2d_backward_weights_naive(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
     CHECK(max_abs_diff(dw, dw_ref) <= tolerance<T>(s.N * s.col_cols()));
@@ -104,11 +122,14 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
 }
 
 TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, including the arg-max", T, float, double) {
-  const MaxPool2dShape shapes[] = {{6, 28, 28, 2, 2}, {5, 7, 7, 2, 2}, {3, 9, 8, 3, 2}, {2, 5, 5, 3, 1}};
+  const MaxPool2dShape shapes[] = {
+      {6, 28, 28, 2, 2}, {5, 7, 7, 2, 2}, {3, 9, 8, 3, 2}, {2, 5, 5, 3, 1}};
   for (const auto& s : shapes) {
-    const auto in = static_cast<std::size_t>(s.planes * s.H * s.W), out = static_cast<std::size_t>(s.planes * s.OH() * s.OW());
+    const auto in = static_cast<std::size_t>(s.planes * s.H * s.W),
+               out = static_cast<std::size_t>(s.planes * s.OH() * s.OW());
     auto x = random_vector<T>(in, 8);
-    for (std::size_t i = 0; i < in; i += 5) x[i] = x[i / 2];  // some ties, resolved the same way by both
+    for (std::size_t i = 0; i < in; i += 5)
+      x[i] = x[i / 2];  // some ties, resolved the same way by both
     std::vector<T> y(out), y_ref(out);
     std::vector<std::int32_t> am(out), am_ref(out);
     maxpool2d_forward(s, x.data(), y.data(), am.data());
@@ -139,9 +160,13 @@ TEST_CASE_TEMPLATE("linear forward and backward match the naive loops", T, float
   const std::int64_t sizes[][3] = {{64, 3136, 128}, {1, 128, 10}, {37, 50, 33}};
   for (const auto& sz : sizes) {
     const std::int64_t N = sz[0], I = sz[1], O = sz[2];
-    CAPTURE(N); CAPTURE(I); CAPTURE(O);
-    auto x = random_vector<T>(static_cast<std::size_t>(N * I), 12), w = random_vector<T>(static_cast<std::size_t>(O * I), 13);
-    auto b = random_vector<T>(static_cast<std::size_t>(O), 14), dy = random_vector<T>(static_cast<std::size_t>(N * O), 15);
+    CAPTURE(N);
+    CAPTURE(I);
+    CAPTURE(O);
+    auto x = random_vector<T>(static_cast<std::size_t>(N * I), 12),
+         w = random_vector<T>(static_cast<std::size_t>(O * I), 13);
+    auto b = random_vector<T>(static_cast<std::size_t>(O), 14),
+         dy = random_vector<T>(static_cast<std::size_t>(N * O), 15);
     std::vector<T> y(static_cast<std::size_t>(N * O)), y_ref(y.size());
     linear_forward(N, I, O, x.data(), w.data(), b.data(), y.data());
     linear_forward_naive(N, I, O, x.data(), w.data(), b.data(), y_ref.data());
@@ -150,7 +175,8 @@ TEST_CASE_TEMPLATE("linear forward and backward match the naive loops", T, float
     linear_backward_data(N, I, O, dy.data(), w.data(), dx.data());
     linear_backward_data_naive(N, I, O, dy.data(), w.data(), dx_ref.data());
     CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(O));
-    std::vector<T> dw(static_cast<std::size_t>(O * I)), dw_ref(dw.size()), db(static_cast<std::size_t>(O)), db_ref(db.size());
+    std::vector<T> dw(static_cast<std::size_t>(O * I)), dw_ref(dw.size()),
+        db(static_cast<std::size_t>(O)), db_ref(db.size());
     linear_backward_weights(N, I, O, x.data(), dy.data(), dw.data(), db.data());
     linear_backward_weights_naive(N, I, O, x.data(), dy.data(), dw_ref.data(), db_ref.data());
     CHECK(max_abs_diff(dw, dw_ref) <= tolerance<T>(N));
@@ -158,18 +184,21 @@ TEST_CASE_TEMPLATE("linear forward and backward match the naive loops", T, float
   }
 }
 
-TEST_CASE_TEMPLATE("softmax cross-entropy matches the double-precision reference, even for huge logits", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "softmax cross-entropy matches the double-precision reference, even for huge logits", T, float,
+    double) {
   const std::int64_t N = 9, K = 10;
   auto z = random_vector<T>(static_cast<std::size_t>(N * K), 16);
-  for (std::int64_t k = 0; k < K; ++k) z[static_cast<std::size_t>(k)] = static_cast<T>(1000 + k);  // row 0 overflows a naive exp
+  for (std::int64_t k = 0; k < K; ++k)
+    z[static_cast<std::size_t>(k)] = static_cast<T>(1000 + k);  // row 0 overflows a naive exp
   std::vector<std::int32_t> labels;
   for (std::int64_t i = 0; i < N; ++i) labels.push_back(static_cast<std::int32_t>(i % K));
   std::vector<T> d(static_cast<std::size_t>(N * K)), d_ref(d.size());
   const T loss = softmax_xent(N, K, z.data(), labels.data(), d.data());
   const T loss_ref = softmax_xent_naive(N, K, z.data(), labels.data(), d_ref.data());
   CHECK(std::isfinite(static_cast<double>(loss)));
-  CHECK(std::fabs(static_cast<double>(loss - loss_ref)) <= tolerance<T>(K) * std::max(1.0, std::fabs(static_cast<double>(loss_ref))));
+  CHECK(std::fabs(static_cast<double>(loss - loss_ref)) <=
+        tolerance<T>(K) * std::max(1.0, std::fabs(static_cast<double>(loss_ref))));
   CHECK(max_abs_diff(d, d_ref) <= tolerance<T>(K));
   // Row 0: label 0 has logit 1000, the largest is 1009: loss = logsumexp - 1000 > 9.
   CHECK(static_cast<double>(loss_ref) * N > 9.0);

@@ -49,9 +49,10 @@ bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
 TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   auto net = make_mnist_cnn<float>(1);
   const std::vector<std::pair<std::string, std::string>> expected = {
-      {"conv1.weight", "[32, 1, 3, 3]"}, {"conv1.bias", "[32]"},  {"conv2.weight", "[64, 32, 3, 3]"},
-      {"conv2.bias", "[64]"},            {"fc1.weight", "[128, 3136]"}, {"fc1.bias", "[128]"},
-      {"fc2.weight", "[10, 128]"},       {"fc2.bias", "[10]"}};
+      {"conv1.weight", "[32, 1, 3, 3]"},  {"conv1.bias", "[32]"},
+      {"conv2.weight", "[64, 32, 3, 3]"}, {"conv2.bias", "[64]"},
+      {"fc1.weight", "[128, 3136]"},      {"fc1.bias", "[128]"},
+      {"fc2.weight", "[10, 128]"},        {"fc2.bias", "[10]"}};
   auto params = net.parameters();
   REQUIRE(params.size() == expected.size());
   for (std::size_t i = 0; i < params.size(); ++i) {
@@ -67,8 +68,10 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
 TEST_CASE("initialisation follows PyTorch's bounds: U(+-1/sqrt(fan_in))") {
   auto net = make_mnist_cnn<float>(3);
   for (auto& p : net.parameters()) {
-    const double fan_in = p.name.rfind("conv1", 0) == 0 ? 9 : p.name.rfind("conv2", 0) == 0 ? 288
-                          : p.name.rfind("fc1", 0) == 0 ? 3136 : 128;
+    const double fan_in = p.name.rfind("conv1", 0) == 0   ? 9
+                          : p.name.rfind("conv2", 0) == 0 ? 288
+                          : p.name.rfind("fc1", 0) == 0   ? 3136
+                                                          : 128;
     const double bound = 1.0 / std::sqrt(fan_in);
     float lo = 1e9f, hi = -1e9f;
     for (float v : *p.value) lo = std::min(lo, v), hi = std::max(hi, v);
@@ -80,7 +83,8 @@ TEST_CASE("initialisation follows PyTorch's bounds: U(+-1/sqrt(fan_in))") {
 }
 
 TEST_CASE("the same seed gives bit-identical weights after training; another seed does not") {
-  const auto a = train_a_few_steps(1, 42), b = train_a_few_steps(1, 42), c = train_a_few_steps(1, 43);
+  const auto a = train_a_few_steps(1, 42), b = train_a_few_steps(1, 42),
+             c = train_a_few_steps(1, 43);
   CHECK(bit_identical(a, b));
   CHECK(!bit_identical(a, c));
 }
@@ -128,16 +132,20 @@ TEST_CASE("a small network learns a separable problem") {
 TEST_CASE("shape mistakes throw errors naming the layer and both shapes") {
   auto net = make_mnist_cnn<float>(1);
   Tensor<float> flat({4, 784});
-  CHECK_THROWS_WITH_AS(net.forward(flat, Context{}), "conv1 (Conv2d): expected input [N, 1, H, W], got [4, 784]", Error);
+  CHECK_THROWS_WITH_AS(net.forward(flat, Context{}),
+                       "conv1 (Conv2d): expected input [N, 1, H, W], got [4, 784]", Error);
   Tensor<float> wrong_size({2, 1, 20, 20});  // flattens to 64*5*5 = 1600, not 3136
-  CHECK_THROWS_WITH_AS(net.forward(wrong_size, Context{}), "fc1 (Linear): expected input [N, 3136], got [2, 1600]", Error);
+  CHECK_THROWS_WITH_AS(net.forward(wrong_size, Context{}),
+                       "fc1 (Linear): expected input [N, 3136], got [2, 1600]", Error);
   Linear<float> fc(3, 2);
-  CHECK_THROWS_WITH_AS(fc.forward(Tensor<float>({5, 4}), Context{}), "Linear: expected input [N, 3], got [5, 4]", Error);
+  CHECK_THROWS_WITH_AS(fc.forward(Tensor<float>({5, 4}), Context{}),
+                       "Linear: expected input [N, 3], got [5, 4]", Error);
   MaxPool2d<float> pool(2);
   CHECK_THROWS_AS(pool.forward(Tensor<float>({3, 4, 4}), Context{}), Error);
   CrossEntropyLoss<float> xent;
   const std::int32_t bad[] = {0, 12};
-  CHECK_THROWS_WITH_AS(xent.forward(Tensor<float>({2, 10}), bad), "CrossEntropyLoss: label 12 of sample 1 is outside [0, 10)", Error);
+  CHECK_THROWS_WITH_AS(xent.forward(Tensor<float>({2, 10}), bad),
+                       "CrossEntropyLoss: label 12 of sample 1 is outside [0, 10)", Error);
 }
 
 TEST_CASE("evaluation mode is deterministic and dropout is the identity there") {
@@ -162,7 +170,8 @@ TEST_CASE("a non-finite loss or gradient stops training before any parameter cha
   // finite, but conv1's weight gradient is NaN.
   b.x[100] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH_AS(train_step(net, loss, adam, b.x, b.labels.data()),
-                       "training diverged: the gradient of conv1.weight is nan at optimizer step 2", Error);
+                       "training diverged: the gradient of conv1.weight is nan at optimizer step 2",
+                       Error);
   b.x[100] = 0.0f;
   // An infinite bias: the logits and the loss are not finite.
   const float saved = net.parameters()[7].value->data()[0];
@@ -172,7 +181,8 @@ TEST_CASE("a non-finite loss or gradient stops training before any parameter cha
   net.parameters()[7].value->data()[0] = saved;
   std::size_t i = 0;
   for (auto& p : net.parameters()) {
-    CHECK(std::memcmp(p.value->data(), before[i].data(), sizeof(float) * static_cast<std::size_t>(p.value->size())) == 0);
+    CHECK(std::memcmp(p.value->data(), before[i].data(),
+                      sizeof(float) * static_cast<std::size_t>(p.value->size())) == 0);
     ++i;
   }
   CHECK(adam.step_count() == 1);

@@ -14,7 +14,9 @@ namespace {
 
 // A parameter vector whose gradient at step t is a fixed function of t and
 // the current value, so the trajectory depends on every update being right.
-double gradient_at(int t, std::size_t i, double p) { return std::sin(1.0 + t + 2.0 * i) + 0.3 * p; }
+double gradient_at(int t, std::size_t i, double p) {
+  return std::sin(1.0 + t + 2.0 * i) + 0.3 * p;
+}
 
 struct Fixture {
   Tensor<double> value{4}, grad{4};
@@ -23,14 +25,16 @@ struct Fixture {
     for (int i = 0; i < 4; ++i) value[i] = init[i];
   }
   void compute_grad(int t) {
-    for (std::size_t i = 0; i < 4; ++i) grad[static_cast<std::int64_t>(i)] = gradient_at(t, i, value[static_cast<std::int64_t>(i)]);
+    for (std::size_t i = 0; i < 4; ++i)
+      grad[static_cast<std::int64_t>(i)] = gradient_at(t, i, value[static_cast<std::int64_t>(i)]);
   }
   std::vector<Parameter<double>> params() { return {{"w", &value, &grad}}; }
 };
 
 }  // namespace
 
-TEST_CASE("Adam follows torch.optim.Adam's formulas (bias correction, eps outside the root, L2 decay)") {
+TEST_CASE(
+    "Adam follows torch.optim.Adam's formulas (bias correction, eps outside the root, L2 decay)") {
   for (double wd : {0.0, 0.05}) {
     AdamOptions o;
     o.lr = 0.01;
@@ -71,8 +75,10 @@ TEST_CASE("SGD with momentum, dampening and Nesterov follows torch.optim.SGD") {
     double momentum, dampening, wd;
     bool nesterov;
   };
-  for (const Case c : {Case{0, 0, 0, false}, Case{0.9, 0, 0, false}, Case{0.9, 0.1, 0.01, false}, Case{0.8, 0, 0.02, true}}) {
-    CAPTURE(c.momentum); CAPTURE(c.nesterov);
+  for (const Case c : {Case{0, 0, 0, false}, Case{0.9, 0, 0, false}, Case{0.9, 0.1, 0.01, false},
+                       Case{0.8, 0, 0.02, true}}) {
+    CAPTURE(c.momentum);
+    CAPTURE(c.nesterov);
     SgdOptions o;
     o.lr = 0.1;
     o.momentum = c.momentum;

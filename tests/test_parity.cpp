@@ -73,7 +73,8 @@ std::vector<std::int32_t> labels(const std::string& name) {
 // Largest difference relative to the reference tensor's largest magnitude.
 template <typename T>
 void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs) {
-  REQUIRE_MESSAGE(ours.size() == theirs.size(), what << ": " << ours.shape().str() << " vs " << theirs.shape().str());
+  REQUIRE_MESSAGE(ours.size() == theirs.size(),
+                  what << ": " << ours.shape().str() << " vs " << theirs.shape().str());
   double diff = 0, scale = 0;
   for (std::int64_t i = 0; i < ours.size(); ++i) {
     diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
@@ -93,11 +94,13 @@ template <typename T>
 void compare_mostly(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs) {
   REQUIRE(ours.size() == theirs.size());
   double scale = 0;
-  for (std::int64_t i = 0; i < theirs.size(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
+  for (std::int64_t i = 0; i < theirs.size(); ++i)
+    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
   std::int64_t off = 0;
   for (std::int64_t i = 0; i < ours.size(); ++i)
     off += std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])) > 1e-4 * scale;
-  MESSAGE(std::string(prefix<T>()) << what << ": " << off << " of " << ours.size() << " elements beyond 1e-4");
+  MESSAGE(std::string(prefix<T>())
+          << what << ": " << off << " of " << ours.size() << " elements beyond 1e-4");
   CHECK(static_cast<double>(off) <= 1e-3 * static_cast<double>(ours.size()));
 }
 
@@ -110,13 +113,15 @@ Sequential<T> reference_model() {
 
 bool skip_without_reference() {
   if (reference()) return false;
-  MESSAGE("SKIPPED: no PyTorch reference (MINIDL_PARITY_FILE unset or missing; install python3-torch)");
+  MESSAGE(
+      "SKIPPED: no PyTorch reference (MINIDL_PARITY_FILE unset or missing; install python3-torch)");
   return true;
 }
 
 }  // namespace
 
-TEST_CASE_TEMPLATE("parity: the MNIST CNN's logits, loss and gradients equal PyTorch's", T, float, double) {
+TEST_CASE_TEMPLATE("parity: the MNIST CNN's logits, loss and gradients equal PyTorch's", T, float,
+                   double) {
   if (skip_without_reference()) return;
   const std::string pre = prefix<T>();
   auto net = reference_model<T>();
@@ -129,10 +134,12 @@ TEST_CASE_TEMPLATE("parity: the MNIST CNN's logits, loss and gradients equal PyT
   loss[0] = xent.forward(logits, y.data());
   compare("loss", loss, get<T>(pre + "loss"));
   net.backward(xent.backward());
-  for (auto& p : net.parameters()) compare("grad." + p.name, *p.grad, get<T>(pre + "grad." + p.name));
+  for (auto& p : net.parameters())
+    compare("grad." + p.name, *p.grad, get<T>(pre + "grad." + p.name));
 }
 
-TEST_CASE_TEMPLATE("parity: weights after 3 Adam and 3 SGD-momentum steps equal PyTorch's", T, float, double) {
+TEST_CASE_TEMPLATE("parity: weights after 3 Adam and 3 SGD-momentum steps equal PyTorch's", T,
+                   float, double) {
   if (skip_without_reference()) return;
   const std::string pre = prefix<T>();
   for (const std::string opt : {"adam", "sgd"}) {
@@ -159,16 +166,19 @@ TEST_CASE_TEMPLATE("parity: weights after 3 Adam and 3 SGD-momentum steps equal 
   }
 }
 
-TEST_CASE_TEMPLATE("parity: Conv2d stride 2 without padding, MaxPool2d on odd sizes, Linear, cross-entropy", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "parity: Conv2d stride 2 without padding, MaxPool2d on odd sizes, Linear, cross-entropy", T,
+    float, double) {
   if (skip_without_reference()) return;
   const std::string pre = prefix<T>();
   auto run = [&](Layer<T>& layer, const std::string& name) {
     for (auto& p : layer.parameters()) p.value->copy_from(get<T>(pre + name + p.name));
     layer.set_needs_input_grad(true);
-    compare(name + "y", layer.forward(get<T>(pre + name + "x"), Context{Mode::Train, 0}), get<T>(pre + name + "y"));
+    compare(name + "y", layer.forward(get<T>(pre + name + "x"), Context{Mode::Train, 0}),
+            get<T>(pre + name + "y"));
     compare(name + "dx", layer.backward(get<T>(pre + name + "dy")), get<T>(pre + name + "dx"));
-    for (auto& p : layer.parameters()) compare(name + "grad." + p.name, *p.grad, get<T>(pre + name + "grad." + p.name));
+    for (auto& p : layer.parameters())
+      compare(name + "grad." + p.name, *p.grad, get<T>(pre + name + "grad." + p.name));
   };
   Conv2d<T> conv(3, 4, 3, 2, 0);
   run(conv, "conv_s2.");

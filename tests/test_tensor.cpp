@@ -39,7 +39,8 @@ TEST_CASE("reshape and view share storage; clone does not") {
 
 TEST_CASE("shape errors name both shapes") {
   Tensor<float> t({2, 6});
-  CHECK_THROWS_WITH_AS(t.reshape({5, 2}), "Tensor::reshape: cannot view [2, 6] (12 elements) as [5, 2] (10 elements)",
+  CHECK_THROWS_WITH_AS(t.reshape({5, 2}),
+                       "Tensor::reshape: cannot view [2, 6] (12 elements) as [5, 2] (10 elements)",
                        Error);
   CHECK_THROWS_AS(t.view(10, {4}), Error);
   CHECK_THROWS_AS(Shape({1, 2, 3, 4, 5}), Error);

@@ -20,7 +20,8 @@ static void make_spirals(std::int64_t n, Tensor<float>& x, std::vector<std::int3
   labels.resize(static_cast<std::size_t>(2 * n));
   for (std::int64_t i = 0; i < 2 * n; ++i) {
     const int cls = static_cast<int>(i % 2);
-    const double t = 0.25 + 2.5 * static_cast<double>(i / 2) / static_cast<double>(n);  // radius grows with angle
+    const double t = 0.25 + 2.5 * static_cast<double>(i / 2) /
+                                static_cast<double>(n);  // radius grows with angle
     const double angle = 2.2 * t + cls * 3.14159265358979;
     x(i, 0) = static_cast<float>(0.35 * t * std::cos(angle) + rng.uniform(-0.02, 0.02));
     x(i, 1) = static_cast<float>(0.35 * t * std::sin(angle) + rng.uniform(-0.02, 0.02));
@@ -63,8 +64,10 @@ int main(int argc, char** argv) {
     load_checkpoint(path, loaded);
     const Tensor<float> a = net.forward(x, Context{}).clone();
     const Tensor<float>& b = loaded.forward(x, Context{});
-    const bool same = std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
-    std::printf("saved %s; the reloaded network gives %s logits\n", path.c_str(), same ? "identical" : "DIFFERENT");
+    const bool same =
+        std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.size())) == 0;
+    std::printf("saved %s; the reloaded network gives %s logits\n", path.c_str(),
+                same ? "identical" : "DIFFERENT");
     return same && cm.accuracy() > 0.95 ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mlp: error: %s\n", e.what());

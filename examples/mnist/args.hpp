@@ -23,7 +23,8 @@ struct UsageError : minidl::Error {
 // UsageError naming the flag.
 class Args {
  public:
-  Args(std::string command, std::string synopsis) : command_(std::move(command)), synopsis_(std::move(synopsis)) {}
+  Args(std::string command, std::string synopsis)
+      : command_(std::move(command)), synopsis_(std::move(synopsis)) {}
 
   Args& flag(const std::string& name, const std::string& default_value, const std::string& help) {
     specs_.push_back({name, default_value, help, false});
@@ -56,7 +57,9 @@ class Args {
         name = name.substr(0, eq);
       }
       const Spec* spec = find(name);
-      if (!spec) throw UsageError(command_ + ": unknown flag --" + name + " (see '" + command_ + " --help')");
+      if (!spec)
+        throw UsageError(command_ + ": unknown flag --" + name + " (see '" + command_ +
+                         " --help')");
       if (spec->is_toggle) {
         if (inline_value) throw UsageError(command_ + ": --" + name + " takes no value");
         values_[name] = "1";
@@ -88,7 +91,8 @@ class Args {
     const long long x = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end != '\0' || errno != 0 || x < min || x > max) {
       std::ostringstream os;
-      os << command_ << ": --" << name << " must be an integer from " << min << " to " << max << ", got '" << v << "'";
+      os << command_ << ": --" << name << " must be an integer from " << min << " to " << max
+         << ", got '" << v << "'";
       throw UsageError(os.str());
     }
     return x;
@@ -100,7 +104,8 @@ class Args {
     const double x = std::strtod(v.c_str(), &end);
     if (v.empty() || *end != '\0' || !(x >= min && x <= max)) {
       std::ostringstream os;
-      os << command_ << ": --" << name << " must be a number from " << min << " to " << max << ", got '" << v << "'";
+      os << command_ << ": --" << name << " must be a number from " << min << " to " << max
+         << ", got '" << v << "'";
       throw UsageError(os.str());
     }
     return x;

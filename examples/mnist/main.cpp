@@ -29,20 +29,26 @@ int train(int argc, char** argv) {
   a.flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
       .flag("out", "results", "folder for checkpoints, history, metrics and pictures")
       .flag("epochs", "20", "maximum number of epochs")
-      .flag("patience", "3", "stop after this many epochs without a better validation accuracy (0: never)")
+      .flag("patience", "3",
+            "stop after this many epochs without a better validation accuracy (0: never)")
       .flag("batch", "64", "minibatch size")
       .flag("lr", "0.001", "learning rate")
       .flag("optimizer", "adam", "adam or sgd")
       .flag("momentum", "0.9", "momentum of sgd")
-      .flag("val", "5000", "last N training images held out for validation (0: select on the test set)")
+      .flag("val", "5000",
+            "last N training images held out for validation (0: select on the test set)")
       .flag("seed", "1", "seed of initialisation, shuffling, dropout and augmentation")
       .flag("threads", "0", "threads (0: all cores); results do not depend on it")
       .flag("limit-train", "0", "train on the first N training images only (0: all)")
       .toggle("augment", "random shifts of up to 2 pixels and rotations of up to 10 degrees")
-      .flag("stop-after", "0", "stop after this epoch as if interrupted (0: never); continue with --resume")
-      .toggle("resume", "continue the run whose last.safetensors is in --out (its own settings; --epochs may extend it)");
+      .flag("stop-after", "0",
+            "stop after this epoch as if interrupted (0: never); continue with --resume")
+      .toggle("resume",
+              "continue the run whose last.safetensors is in --out (its own settings; --epochs may "
+              "extend it)");
   if (!a.parse(argc, argv, 2)) return 0;
-  if (!a.positional().empty()) throw mnist::UsageError("mnist train: unexpected argument '" + a.positional()[0] + "'");
+  if (!a.positional().empty())
+    throw mnist::UsageError("mnist train: unexpected argument '" + a.positional()[0] + "'");
   mnist::TrainConfig c;
   c.data_dir = a.str("data");
   c.out_dir = a.str("out");
@@ -74,8 +80,9 @@ int evaluate(int argc, char** argv) {
   minidl::load_checkpoint(a.str("model"), net);
   const minidl::Mnist data = minidl::load_mnist(a.str("data"));
   const mnist::Evaluation ev = mnist::evaluate(net, data.test, mnist::all_indices(data.test));
-  std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s", ev.accuracy,
-              static_cast<long long>(ev.confusion.correct()), static_cast<long long>(ev.confusion.total()), ev.loss,
+  std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s",
+              ev.accuracy, static_cast<long long>(ev.confusion.correct()),
+              static_cast<long long>(ev.confusion.total()), ev.loss,
               mnist::most_confused_text(ev.confusion, 5).c_str());
   std::filesystem::create_directories(a.str("out"));
   mnist::save_confusion_png(a.str("out") + "/confusion_matrix.png", ev.confusion);
@@ -88,7 +95,8 @@ int predict(int argc, char** argv) {
   a.flag("model", "", "checkpoint to use (a .safetensors file written by train)");
   if (!a.parse(argc, argv, 2)) return 0;
   if (a.str("model").empty()) throw mnist::UsageError("mnist predict: --model FILE is required");
-  if (a.positional().empty()) throw mnist::UsageError("mnist predict: give at least one image file");
+  if (a.positional().empty())
+    throw mnist::UsageError("mnist predict: give at least one image file");
   return mnist::run_predict(a.str("model"), a.positional());
 }
 
@@ -108,7 +116,8 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    std::fprintf(stderr, "mnist: unknown command '%s' (train, evaluate or predict)\n", command.c_str());
+    std::fprintf(stderr, "mnist: unknown command '%s' (train, evaluate or predict)\n",
+                 command.c_str());
     return 2;
   } catch (const mnist::UsageError& e) {
     std::fprintf(stderr, "%s\n", e.what());

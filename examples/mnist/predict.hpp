@@ -34,7 +34,8 @@ inline Prediction predict_image(minidl::Sequential<float>& net, const std::strin
   double sum = 0;
   for (float z : logits) sum += std::exp(static_cast<double>(z - zmax));
   for (float z : logits) p.probabilities.push_back(std::exp(static_cast<double>(z - zmax)) / sum);
-  p.digit = static_cast<int>(std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin());
+  p.digit = static_cast<int>(std::max_element(p.probabilities.begin(), p.probabilities.end()) -
+                             p.probabilities.begin());
   return p;
 }
 
@@ -45,9 +46,16 @@ inline int run_predict(const std::string& model_path, const std::vector<std::str
     const Prediction p = predict_image(net, path);
     std::vector<int> order(10);
     std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return p.probabilities[static_cast<std::size_t>(a)] > p.probabilities[static_cast<std::size_t>(b)]; });
-    std::printf("%s: %d (%.1f%%)  top-3:", path.c_str(), p.digit, 100 * p.probabilities[static_cast<std::size_t>(p.digit)]);
-    for (int k = 0; k < 3; ++k) std::printf(" %d %.1f%%", order[static_cast<std::size_t>(k)], 100 * p.probabilities[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])]);
+    std::sort(order.begin(), order.end(), [&](int a, int b) {
+      return p.probabilities[static_cast<std::size_t>(a)] >
+             p.probabilities[static_cast<std::size_t>(b)];
+    });
+    std::printf("%s: %d (%.1f%%)  top-3:", path.c_str(), p.digit,
+                100 * p.probabilities[static_cast<std::size_t>(p.digit)]);
+    for (int k = 0; k < 3; ++k)
+      std::printf(
+          " %d %.1f%%", order[static_cast<std::size_t>(k)],
+          100 * p.probabilities[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])]);
     std::printf("\n");
   }
   return 0;

@@ -22,14 +22,14 @@ struct Evaluation {
   double loss = 0;
   double accuracy = 0;
   minidl::ConfusionMatrix confusion{10};
-  std::vector<std::int64_t> indices;         // dataset index of each evaluated image
-  std::vector<std::int32_t> predictions;     // predicted class of each, in the same order
+  std::vector<std::int64_t> indices;      // dataset index of each evaluated image
+  std::vector<std::int32_t> predictions;  // predicted class of each, in the same order
 };
 
 // Runs the model in evaluation mode over `indices` of `data` in batches of
 // `batch` (the training batch size, so the layers' buffers are shared).
-inline Evaluation evaluate(Sequential<float>& net, const ImageDataset& data, const std::vector<std::int64_t>& indices,
-                           std::int64_t batch = 64) {
+inline Evaluation evaluate(Sequential<float>& net, const ImageDataset& data,
+                           const std::vector<std::int64_t>& indices, std::int64_t batch = 64) {
   Evaluation ev;
   ev.indices = indices;
   ev.predictions.reserve(indices.size());
@@ -42,7 +42,8 @@ inline Evaluation evaluate(Sequential<float>& net, const ImageDataset& data, con
     const std::int64_t count = std::min(batch, n - b);
     minidl::make_batch(data, indices.data() + b, count, x, labels);
     const Tensor<float>& logits = net.forward(x, minidl::Context{minidl::Mode::Eval, 0});
-    loss_sum += static_cast<double>(xent.forward(logits, labels.data())) * static_cast<double>(count);
+    loss_sum +=
+        static_cast<double>(xent.forward(logits, labels.data())) * static_cast<double>(count);
     const auto pred = minidl::argmax_rows(logits);
     for (std::int64_t i = 0; i < count; ++i) {
       ev.confusion.add(labels[static_cast<std::size_t>(i)], pred[static_cast<std::size_t>(i)]);
@@ -65,8 +66,8 @@ inline std::string most_confused_text(const minidl::ConfusionMatrix& cm, std::si
   std::string out;
   for (const auto& c : cm.most_confused(k)) {
     char line[96];
-    std::snprintf(line, sizeof line, "  true %d predicted as %d: %lld times\n", c.truth, c.predicted,
-                  static_cast<long long>(c.count));
+    std::snprintf(line, sizeof line, "  true %d predicted as %d: %lld times\n", c.truth,
+                  c.predicted, static_cast<long long>(c.count));
     out += line;
   }
   return out;
@@ -79,7 +80,8 @@ inline void save_confusion_png(const std::string& path, const minidl::ConfusionM
 }
 
 // A grid of up to 16 misclassified images, captioned "T:<true> P:<predicted>".
-inline void save_wrong_predictions_png(const std::string& path, const ImageDataset& data, const Evaluation& ev) {
+inline void save_wrong_predictions_png(const std::string& path, const ImageDataset& data,
+                                       const Evaluation& ev) {
   std::vector<minidl::viz::Thumbnail> thumbs;
   for (std::size_t i = 0; i < ev.indices.size() && thumbs.size() < 16; ++i) {
     const auto idx = static_cast<std::size_t>(ev.indices[i]);

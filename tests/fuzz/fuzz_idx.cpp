@@ -7,7 +7,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string path = write_fuzz_input(data, size, ".idx");
   try {
     const auto images = minidl::read_idx_images(path);
-    if (images.pixels.size() != static_cast<std::size_t>(images.count * images.rows * images.cols)) std::abort();
+    if (images.pixels.size() != static_cast<std::size_t>(images.count * images.rows * images.cols))
+      std::abort();
   } catch (const minidl::Error&) {
   }
   try {

@@ -7,7 +7,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string path = write_fuzz_input(data, size, ".img");
   try {
     const minidl::GrayImage img = minidl::load_gray_image(path);
-    if (img.pixels.size() != static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.height)) std::abort();
+    if (img.pixels.size() !=
+        static_cast<std::size_t>(img.width) * static_cast<std::size_t>(img.height))
+      std::abort();
     if (static_cast<long>(img.width) * img.height <= (1L << 22)) {  // keep each run fast
       const auto digit = minidl::to_mnist_format(img);
       if (digit.size() != 784) std::abort();

@@ -8,7 +8,8 @@
 #include <cstdio>
 #include <string>
 
-inline std::string write_fuzz_input(const std::uint8_t* data, std::size_t size, const char* suffix) {
+inline std::string write_fuzz_input(const std::uint8_t* data, std::size_t size,
+                                    const char* suffix) {
   static const std::string path = "/tmp/minidl_fuzz_" + std::to_string(::getpid()) + suffix;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();

@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
     for (auto& p : net.parameters())
       for (float v : *p.value)
         if (v != version) {
-          std::printf("%s: version %g but %s holds %g\n", path.c_str(), static_cast<double>(version), p.name.c_str(),
-                      static_cast<double>(v));
+          std::printf("%s: version %g but %s holds %g\n", path.c_str(),
+                      static_cast<double>(version), p.name.c_str(), static_cast<double>(v));
           return 1;
         }
     std::printf("%s: complete version %g\n", path.c_str(), static_cast<double>(version));

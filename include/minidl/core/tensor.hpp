@@ -46,7 +46,8 @@ class Shape {
   std::string str() const { return shape_to_string(to_vector()); }
 
   friend bool operator==(const Shape& a, const Shape& b) {
-    return a.rank_ == b.rank_ && std::equal(a.dims_.begin(), a.dims_.begin() + a.rank_, b.dims_.begin());
+    return a.rank_ == b.rank_ &&
+           std::equal(a.dims_.begin(), a.dims_.begin() + a.rank_, b.dims_.begin());
   }
   friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
 
@@ -87,7 +88,8 @@ class Tensor {
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }
   std::int64_t dim(int i) const {
-    if (i < 0 || i >= shape_.rank()) fail("Tensor::dim(", i, ") on a tensor of shape ", shape_.str());
+    if (i < 0 || i >= shape_.rank())
+      fail("Tensor::dim(", i, ") on a tensor of shape ", shape_.str());
     return shape_[i];
   }
   std::int64_t size() const { return shape_.rank() ? shape_.numel() : 0; }
@@ -106,7 +108,9 @@ class Tensor {
   // Element access by index along each dimension (unchecked, like operator[]).
   T& operator()(std::int64_t i0) { return data_[offset(i0)]; }
   T& operator()(std::int64_t i0, std::int64_t i1) { return data_[offset(i0, i1)]; }
-  T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2) { return data_[offset(i0, i1, i2)]; }
+  T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2) {
+    return data_[offset(i0, i1, i2)];
+  }
   T& operator()(std::int64_t i0, std::int64_t i1, std::int64_t i2, std::int64_t i3) {
     return data_[offset(i0, i1, i2, i3)];
   }
@@ -163,7 +167,9 @@ class Tensor {
   }
 
   void fill(T value) { std::fill(begin(), end(), value); }
-  void zero() { std::memset(static_cast<void*>(data_), 0, static_cast<std::size_t>(size()) * sizeof(T)); }
+  void zero() {
+    std::memset(static_cast<void*>(data_), 0, static_cast<std::size_t>(size()) * sizeof(T));
+  }
 
   // Copies the elements of `src` (same number of elements) into this tensor.
   void copy_from(const Tensor& src) {

@@ -30,12 +30,13 @@ struct Augmentation {
 
 // Writes image `src` (rows x cols bytes) moved by (dx, dy) and rotated by
 // `radians` into dst as pixel values 0..255.
-inline void warp_image(const std::uint8_t* src, std::int64_t rows, std::int64_t cols, float dx, float dy,
-                       float radians, float* dst) {
+inline void warp_image(const std::uint8_t* src, std::int64_t rows, std::int64_t cols, float dx,
+                       float dy, float radians, float* dst) {
   const float cy = static_cast<float>(rows - 1) / 2, cx = static_cast<float>(cols - 1) / 2;
   const float c = std::cos(radians), s = std::sin(radians);
   auto pixel = [&](std::int64_t r, std::int64_t q) -> float {
-    return (r < 0 || r >= rows || q < 0 || q >= cols) ? 0.0f : static_cast<float>(src[r * cols + q]);
+    return (r < 0 || r >= rows || q < 0 || q >= cols) ? 0.0f
+                                                      : static_cast<float>(src[r * cols + q]);
   };
   for (std::int64_t r = 0; r < rows; ++r)
     for (std::int64_t q = 0; q < cols; ++q) {
@@ -55,7 +56,8 @@ inline void warp_image(const std::uint8_t* src, std::int64_t rows, std::int64_t 
 // on (seed, epoch, its dataset index), so an epoch replays identically.
 inline void make_batch(const ImageDataset& data, const std::int64_t* indices, std::int64_t count,
                        Tensor<float>& x, std::vector<std::int32_t>& labels, Normalization norm = {},
-                       const Augmentation* augment = nullptr, std::uint64_t seed = 0, std::uint64_t epoch = 0) {
+                       const Augmentation* augment = nullptr, std::uint64_t seed = 0,
+                       std::uint64_t epoch = 0) {
   const std::int64_t pixels = data.rows * data.cols;
   x.resize(Shape{count, 1, data.rows, data.cols});
   labels.resize(static_cast<std::size_t>(count));

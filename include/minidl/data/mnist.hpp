@@ -51,7 +51,8 @@ inline std::string find_mnist_file(const std::string& dir, const std::string& st
       "or run scripts/download_mnist.sh " +
       dir;
   if (!fs::is_directory(dir, ec))
-    fail("MNIST folder '", dir, "' ", fs::exists(dir, ec) ? "is not a folder" : "does not exist", fix);
+    fail("MNIST folder '", dir, "' ", fs::exists(dir, ec) ? "is not a folder" : "does not exist",
+         fix);
   std::string tried;
   for (const std::string& name : names) tried += (tried.empty() ? "" : ", ") + name;
   fail("MNIST file ", stem, " not found in folder '", dir, "' (tried ", tried, ")", fix);

@@ -41,13 +41,18 @@ NamedTensor to_named(const std::string& name, const Tensor<T>& t) {
 
 // Copies tensor `name` of the file into t, checking it is there with t's dtype and shape.
 template <typename T>
-void from_named(const SafetensorsFile& file, const std::string& path, const std::string& name, Tensor<T>& t) {
+void from_named(const SafetensorsFile& file, const std::string& path, const std::string& name,
+                Tensor<T>& t) {
   const NamedTensor* n = file.find(name);
-  if (!n) fail(path, ": tensor '", name, "' ", t.shape().str(), " is missing (is this a checkpoint of this model?)");
+  if (!n)
+    fail(path, ": tensor '", name, "' ", t.shape().str(),
+         " is missing (is this a checkpoint of this model?)");
   if (n->dtype != dtype_of<T>())
-    fail(path, ": tensor '", name, "' has dtype ", dtype_name(n->dtype), ", expected ", dtype_name(dtype_of<T>()));
+    fail(path, ": tensor '", name, "' has dtype ", dtype_name(n->dtype), ", expected ",
+         dtype_name(dtype_of<T>()));
   if (n->shape != t.shape().to_vector())
-    fail(path, ": tensor '", name, "' has shape ", shape_to_string(n->shape), ", expected ", t.shape().str());
+    fail(path, ": tensor '", name, "' has shape ", shape_to_string(n->shape), ", expected ",
+         t.shape().str());
   if (!n->bytes.empty()) std::memcpy(t.data(), n->bytes.data(), n->bytes.size());
 }
 
@@ -81,8 +86,8 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequ
   const SafetensorsFile file = read_safetensors(path);
   auto meta = file.metadata;
   if (meta["format"] != kCheckpointFormat)
-    fail(path, ": not a minidl checkpoint (metadata \"format\" is '", meta["format"], "', expected '",
-         kCheckpointFormat, "')");
+    fail(path, ": not a minidl checkpoint (metadata \"format\" is '", meta["format"],
+         "', expected '", kCheckpointFormat, "')");
   // Validate everything into temporaries first, then commit.
   std::vector<std::pair<Tensor<T>*, Tensor<T>>> staged;
   for (auto& p : net.parameters()) {
@@ -93,7 +98,8 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequ
   std::int64_t step = 0;
   if (optimizer) {
     if (meta["optimizer.type"] != optimizer->type())
-      fail(path, ": holds optimizer state of type '", meta["optimizer.type"], "', expected '", optimizer->type(), "'");
+      fail(path, ": holds optimizer state of type '", meta["optimizer.type"], "', expected '",
+           optimizer->type(), "'");
     for (auto& [name, tensor] : optimizer->state()) {
       Tensor<T> t(tensor->shape());
       detail::from_named(file, path, "optimizer." + name, t);

@@ -20,8 +20,8 @@ struct Conv2dShape {
 
   std::int64_t OH() const { return (H + 2 * pad - KH) / stride + 1; }
   std::int64_t OW() const { return (W + 2 * pad - KW) / stride + 1; }
-  std::int64_t col_rows() const { return C * KH * KW; }  // GEMM depth
-  std::int64_t col_cols() const { return OH() * OW(); }  // output pixels
+  std::int64_t col_rows() const { return C * KH * KW; }              // GEMM depth
+  std::int64_t col_cols() const { return OH() * OW(); }              // output pixels
   std::int64_t col_size() const { return col_rows() * col_cols(); }  // per sample
 };
 
@@ -40,7 +40,8 @@ void conv2d_forward_naive(const Conv2dShape& s, const T* x, const T* w, const T*
               for (std::int64_t kw = 0; kw < s.KW; ++kw) {
                 const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
                 if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                sum += x[((n * s.C + c) * s.H + ih) * s.W + iw] * w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
+                sum += x[((n * s.C + c) * s.H + ih) * s.W + iw] *
+                       w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
               }
           y[((n * s.OC + o) * OH + oh) * OW + ow] = sum;
         }
@@ -61,7 +62,8 @@ void conv2d_backward_data_naive(const Conv2dShape& s, const T* dy, const T* w, T
               for (std::int64_t kw = 0; kw < s.KW; ++kw) {
                 const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
                 if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                dx[((n * s.C + c) * s.H + ih) * s.W + iw] += g * w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
+                dx[((n * s.C + c) * s.H + ih) * s.W + iw] +=
+                    g * w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
               }
         }
 }
@@ -83,14 +85,16 @@ void conv2d_backward_weights_naive(const Conv2dShape& s, const T* x, const T* dy
               for (std::int64_t kw = 0; kw < s.KW; ++kw) {
                 const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
                 if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                dw[((o * s.C + c) * s.KH + kh) * s.KW + kw] += g * x[((n * s.C + c) * s.H + ih) * s.W + iw];
+                dw[((o * s.C + c) * s.KH + kh) * s.KW + kw] +=
+                    g * x[((n * s.C + c) * s.H + ih) * s.W + iw];
               }
         }
 }
 
 // ---- fast versions ---------------------------------------------------------
 
-// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x_n[c][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside.
+// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x_n[c][oh*stride - pad + kh][ow*stride - pad + kw], 0
+// outside.
 template <typename T>
 void im2col(const Conv2dShape& s, const T* x_n, T* col) {
   const std::int64_t OH = s.OH(), OW = s.OW();
@@ -127,7 +131,8 @@ void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
         const T* row = dcol + ((c * s.KH + kh) * s.KW + kw) * OH * OW;
         const std::int64_t first = s.pad - kw, last = s.W - 1 + s.pad - kw;
         const std::int64_t ow_lo = std::min(OW, first <= 0 ? 0 : (first + s.stride - 1) / s.stride);
-        const std::int64_t ow_hi = std::max(ow_lo, last < 0 ? 0 : std::min(OW, last / s.stride + 1));
+        const std::int64_t ow_hi =
+            std::max(ow_lo, last < 0 ? 0 : std::min(OW, last / s.stride + 1));
         for (std::int64_t oh = 0; oh < OH; ++oh) {
           const std::int64_t ih = oh * s.stride - s.pad + kh;
           if (ih < 0 || ih >= s.H) continue;
@@ -144,7 +149,8 @@ void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
 // ow that lands inside the image is the same for every oh, so each output
 // row is zeros, a copy (a gather for stride > 1), zeros: no test per element.
 template <typename T>
-void im2col_row(const Conv2dShape& s, const T* x_n, std::int64_t c, std::int64_t kh, std::int64_t kw, T* out) {
+void im2col_row(const Conv2dShape& s, const T* x_n, std::int64_t c, std::int64_t kh,
+                std::int64_t kw, T* out) {
   const std::int64_t OH = s.OH(), OW = s.OW();
   const std::int64_t first = s.pad - kw;  // ow*stride must reach this for iw >= 0
   std::int64_t ow_lo = first <= 0 ? 0 : (first + s.stride - 1) / s.stride;
@@ -278,7 +284,8 @@ inline std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
 // dw = sum_n dy_n * im2col(x_n)^T, db = sum of dy (both overwritten; db may
 // be null). `partials` is scratch of conv2d_weight_partials_size(s) elements.
 template <typename T>
-void conv2d_backward_weights(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db, T* partials) {
+void conv2d_backward_weights(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                             T* partials) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t wsize = s.OC * K;

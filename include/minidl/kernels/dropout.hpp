@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "minidl/core/rng.hpp"
 #include "minidl/core/parallel.hpp"
+#include "minidl/core/rng.hpp"
 
 namespace minidl::kernels {
 

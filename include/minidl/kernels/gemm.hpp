@@ -38,17 +38,18 @@ namespace detail {
 
 template <typename T>
 struct GemmBlocking {
-  static constexpr int MR = kGemmRows;             // rows of the register tile
-  static constexpr int NR = 2 * Simd<T>::width;    // columns of the register tile
-  static constexpr std::int64_t KC = 256;          // depth of a packed panel
-  static constexpr std::int64_t MC = 16 * MR;      // rows packed at once (L2)
-  static constexpr std::int64_t NC = 64 * NR;      // columns packed at once (L3)
+  static constexpr int MR = kGemmRows;           // rows of the register tile
+  static constexpr int NR = 2 * Simd<T>::width;  // columns of the register tile
+  static constexpr std::int64_t KC = 256;        // depth of a packed panel
+  static constexpr std::int64_t MC = 16 * MR;    // rows packed at once (L2)
+  static constexpr std::int64_t NC = 64 * NR;    // columns packed at once (L3)
 };
 
 // Packs rows [i0, i0+mc) x depth [k0, k0+kc) of A into MR-row slivers laid out
 // k-major (for each k, MR consecutive values), zero-padding the last sliver.
 template <typename T>
-void pack_a(MatRef<T> A, std::int64_t i0, std::int64_t mc, std::int64_t k0, std::int64_t kc, T* dst) {
+void pack_a(MatRef<T> A, std::int64_t i0, std::int64_t mc, std::int64_t k0, std::int64_t kc,
+            T* dst) {
   constexpr int MR = GemmBlocking<T>::MR;
   for (std::int64_t is = 0; is < mc; is += MR) {
     const std::int64_t rows = std::min<std::int64_t>(MR, mc - is);
@@ -63,7 +64,8 @@ void pack_a(MatRef<T> A, std::int64_t i0, std::int64_t mc, std::int64_t k0, std:
 // Packs depth [k0, k0+kc) x columns [j0, j0+nc) of B into NR-column slivers
 // laid out k-major, zero-padding the last sliver.
 template <typename T>
-void pack_b(MatRef<T> B, std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, T* dst) {
+void pack_b(MatRef<T> B, std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
+            T* dst) {
   constexpr int NR = GemmBlocking<T>::NR;
   for (std::int64_t js = 0; js < nc; js += NR) {
     const std::int64_t cols = std::min<std::int64_t>(NR, nc - js);
@@ -83,8 +85,8 @@ void pack_b(MatRef<T> B, std::int64_t k0, std::int64_t kc, std::int64_t j0, std:
 // accumulators stay in registers; each k costs two vector loads, MR
 // broadcasts and 2*MR fused multiply-adds.
 template <typename T>
-void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ldc, int rows, int cols,
-                  bool accumulate) {
+void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ldc, int rows,
+                  int cols, bool accumulate) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int MR = GemmBlocking<T>::MR;
@@ -121,7 +123,8 @@ void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ld
     S::store(tile[r] + W, acc1[r]);
   }
   for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) C[r * ldc + c] = accumulate ? C[r * ldc + c] + tile[r][c] : tile[r][c];
+    for (int c = 0; c < cols; ++c)
+      C[r * ldc + c] = accumulate ? C[r * ldc + c] + tile[r][c] : tile[r][c];
 }
 
 template <typename T>
@@ -188,11 +191,17 @@ namespace minidl::kernels {
 // packed layout saves two copies per sample.
 
 template <typename T>
-constexpr int gemm_rows() { return detail::GemmBlocking<T>::MR; }
+constexpr int gemm_rows() {
+  return detail::GemmBlocking<T>::MR;
+}
 template <typename T>
-constexpr int gemm_cols() { return detail::GemmBlocking<T>::NR; }
+constexpr int gemm_cols() {
+  return detail::GemmBlocking<T>::NR;
+}
 
-inline std::int64_t round_up(std::int64_t n, std::int64_t m) { return (n + m - 1) / m * m; }
+inline std::int64_t round_up(std::int64_t n, std::int64_t m) {
+  return (n + m - 1) / m * m;
+}
 
 // Elements of A[M,K] packed whole: MR-row slivers, each K deep.
 template <typename T>
@@ -218,16 +227,16 @@ void pack_b_whole(MatRef<T> B, std::int64_t K, std::int64_t N, T* dst) {
 // products whose packed operands fit in L2 (a few hundred KB), such as one
 // sample of a convolution. Each element of C is summed over k in order.
 template <typename T>
-void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed_a, const T* packed_b, T* C,
-                 std::int64_t ldc, bool accumulate) {
+void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed_a,
+                 const T* packed_b, T* C, std::int64_t ldc, bool accumulate) {
   constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>();
   // One A sliver (MR x K) stays in L1 while the B slivers stream past it.
   for (std::int64_t ir = 0; ir < M; ir += MR) {
     const int rows = static_cast<int>(std::min<std::int64_t>(MR, M - ir));
     for (std::int64_t jr = 0; jr < N; jr += NR) {
       const int cols = static_cast<int>(std::min<std::int64_t>(NR, N - jr));
-      detail::micro_kernel<T>(K, packed_a + ir * K, packed_b + jr * K, C + ir * ldc + jr, ldc, rows, cols,
-                              accumulate);
+      detail::micro_kernel<T>(K, packed_a + ir * K, packed_b + jr * K, C + ir * ldc + jr, ldc, rows,
+                              cols, accumulate);
     }
   }
 }

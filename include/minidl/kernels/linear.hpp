@@ -24,8 +24,8 @@ void linear_forward_naive(std::int64_t N, std::int64_t I, std::int64_t O, const 
 
 // dx = dy * w (overwritten).
 template <typename T>
-void linear_backward_data_naive(std::int64_t N, std::int64_t I, std::int64_t O, const T* dy, const T* w,
-                                T* dx) {
+void linear_backward_data_naive(std::int64_t N, std::int64_t I, std::int64_t O, const T* dy,
+                                const T* w, T* dx) {
   for (std::int64_t n = 0; n < N; ++n)
     for (std::int64_t i = 0; i < I; ++i) {
       T sum = 0;
@@ -53,8 +53,8 @@ void linear_backward_weights_naive(std::int64_t N, std::int64_t I, std::int64_t 
 }
 
 template <typename T>
-void linear_forward(std::int64_t N, std::int64_t I, std::int64_t O, const T* x, const T* w, const T* b,
-                    T* y) {
+void linear_forward(std::int64_t N, std::int64_t I, std::int64_t O, const T* x, const T* w,
+                    const T* b, T* y) {
   if (b)
     for (std::int64_t n = 0; n < N; ++n)
       for (std::int64_t o = 0; o < O; ++o) y[n * O + o] = b[o];
@@ -62,13 +62,14 @@ void linear_forward(std::int64_t N, std::int64_t I, std::int64_t O, const T* x, 
 }
 
 template <typename T>
-void linear_backward_data(std::int64_t N, std::int64_t I, std::int64_t O, const T* dy, const T* w, T* dx) {
+void linear_backward_data(std::int64_t N, std::int64_t I, std::int64_t O, const T* dy, const T* w,
+                          T* dx) {
   gemm_parallel<T>(N, I, O, {dy, O, false}, {w, I, false}, dx, I, false);
 }
 
 template <typename T>
-void linear_backward_weights(std::int64_t N, std::int64_t I, std::int64_t O, const T* x, const T* dy,
-                             T* dw, T* db) {
+void linear_backward_weights(std::int64_t N, std::int64_t I, std::int64_t O, const T* x,
+                             const T* dy, T* dw, T* db) {
   gemm_parallel<T>(O, I, N, {dy, O, true}, {x, I, false}, dw, I, false);
   if (db)
     for (std::int64_t o = 0; o < O; ++o) {

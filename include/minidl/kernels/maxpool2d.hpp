@@ -66,7 +66,8 @@ void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::int32_t* 
 
 // dx = 0 except dx[argmax] += dy (overwritten).
 template <typename T>
-void maxpool2d_backward_naive(const MaxPool2dShape& s, const T* dy, const std::int32_t* argmax, T* dx) {
+void maxpool2d_backward_naive(const MaxPool2dShape& s, const T* dy, const std::int32_t* argmax,
+                              T* dx) {
   const std::int64_t out = s.OH() * s.OW(), in = s.H * s.W;
   std::fill_n(dx, s.planes * in, T(0));
   for (std::int64_t p = 0; p < s.planes; ++p)

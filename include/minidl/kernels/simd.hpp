@@ -32,7 +32,9 @@ struct Simd {
     return v;
   }
   static void store(T* p, vec v) { std::memcpy(p, &v, sizeof v); }
-  static vec broadcast(T x) { return x - vec{}; }  // x - 0 is exact for every x, so this folds to a plain broadcast
+  static vec broadcast(T x) {
+    return x - vec{};
+  }  // x - 0 is exact for every x, so this folds to a plain broadcast
 };
 
 }  // namespace minidl::kernels

@@ -26,7 +26,8 @@ T softmax_xent_naive(std::int64_t N, std::int64_t K, const T* logits, const std:
     if (dlogits)
       for (std::int64_t k = 0; k < K; ++k) {
         const double p = std::exp(static_cast<double>(z[k] - zmax)) / sum;
-        dlogits[n * K + k] = static_cast<T>((p - (k == labels[n] ? 1.0 : 0.0)) / static_cast<double>(N));
+        dlogits[n * K + k] =
+            static_cast<T>((p - (k == labels[n] ? 1.0 : 0.0)) / static_cast<double>(N));
       }
   }
   return static_cast<T>(total / static_cast<double>(N));
@@ -35,7 +36,8 @@ T softmax_xent_naive(std::int64_t N, std::int64_t K, const T* logits, const std:
 // Per-row log-probabilities in T's precision with one exp per element; the
 // batch mean is accumulated in double in row order.
 template <typename T>
-T softmax_xent(std::int64_t N, std::int64_t K, const T* logits, const std::int32_t* labels, T* dlogits) {
+T softmax_xent(std::int64_t N, std::int64_t K, const T* logits, const std::int32_t* labels,
+               T* dlogits) {
   double total = 0;
   const T inv_n = T(1) / static_cast<T>(N);
   for (std::int64_t n = 0; n < N; ++n) {

@@ -18,10 +18,15 @@ class Conv2d : public Layer<T> {
  public:
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size,
          std::int64_t stride = 1, std::int64_t padding = 0, bool bias = true)
-      : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding), has_bias_(bias) {
+      : in_(in_channels),
+        out_(out_channels),
+        k_(kernel_size),
+        stride_(stride),
+        pad_(padding),
+        has_bias_(bias) {
     if (in_ <= 0 || out_ <= 0 || k_ <= 0 || stride_ <= 0 || pad_ < 0)
-      fail("Conv2d: invalid arguments (in ", in_, ", out ", out_, ", kernel ", k_, ", stride ", stride_,
-           ", padding ", pad_, ")");
+      fail("Conv2d: invalid arguments (in ", in_, ", out ", out_, ", kernel ", k_, ", stride ",
+           stride_, ", padding ", pad_, ")");
     weight_ = Tensor<T>({out_, in_, k_, k_});
     dweight_ = Tensor<T>({out_, in_, k_, k_});
     if (has_bias_) {
@@ -58,7 +63,8 @@ class Conv2d : public Layer<T> {
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     if (dy.shape() != output_.shape())
-      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ", dy.shape().str());
+      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
+           dy.shape().str());
     partials_.resize(Shape{kernels::conv2d_weight_partials_size(shape_)});
     kernels::conv2d_backward_weights(shape_, input_.data(), dy.data(), dweight_.data(),
                                      has_bias_ ? dbias_.data() : nullptr, partials_.data());
@@ -67,7 +73,8 @@ class Conv2d : public Layer<T> {
       return dinput_;
     }
     dinput_.resize(input_.shape());
-    kernels::conv2d_backward_data(shape_, dy.data(), weight_.data(), dinput_.data(), workspace_.data());
+    kernels::conv2d_backward_data(shape_, dy.data(), weight_.data(), dinput_.data(),
+                                  workspace_.data());
     return dinput_;
   }
 

@@ -29,15 +29,16 @@ class Dropout : public Layer<T> {
     if (!training_) return x;
     output_.resize(x.shape());
     mask_.resize(x.shape());
-    kernels::dropout_forward(x.size(), static_cast<T>(p_), seed_, ctx.step, x.data(), output_.data(),
-                             mask_.data());
+    kernels::dropout_forward(x.size(), static_cast<T>(p_), seed_, ctx.step, x.data(),
+                             output_.data(), mask_.data());
     return output_;
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     if (!training_) return dy;
     if (dy.shape() != mask_.shape())
-      fail(this->label(), ": backward expected dy ", mask_.shape().str(), ", got ", dy.shape().str());
+      fail(this->label(), ": backward expected dy ", mask_.shape().str(), ", got ",
+           dy.shape().str());
     dinput_.resize(dy.shape());
     kernels::dropout_backward(dy.size(), mask_.data(), dy.data(), dinput_.data());
     return dinput_;

@@ -27,7 +27,9 @@ class Linear : public Layer<T> {
   }
 
   std::string type() const override { return "Linear"; }
-  std::string describe() const override { return std::to_string(in_) + " -> " + std::to_string(out_); }
+  std::string describe() const override {
+    return std::to_string(in_) + " -> " + std::to_string(out_);
+  }
 
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 2 || in[1] != in_) this->shape_error("[N, " + std::to_string(in_) + "]", in);
@@ -44,7 +46,8 @@ class Linear : public Layer<T> {
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     if (dy.shape() != output_.shape())
-      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ", dy.shape().str());
+      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
+           dy.shape().str());
     const std::int64_t n = dy.dim(0);
     kernels::linear_backward_weights(n, in_, out_, input_.data(), dy.data(), dweight_.data(),
                                      has_bias_ ? dbias_.data() : nullptr);

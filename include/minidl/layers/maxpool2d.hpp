@@ -44,7 +44,8 @@ class MaxPool2d : public Layer<T> {
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     if (dy.shape() != output_.shape())
-      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ", dy.shape().str());
+      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
+           dy.shape().str());
     dinput_.resize(input_shape_);
     kernels::maxpool2d_backward(shape_, dy.data(), argmax_.data(), dinput_.data());
     return dinput_;

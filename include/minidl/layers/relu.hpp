@@ -23,7 +23,8 @@ class ReLU : public Layer<T> {
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     if (dy.shape() != output_.shape())
-      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ", dy.shape().str());
+      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
+           dy.shape().str());
     dinput_.resize(dy.shape());
     kernels::relu_backward(dy.size(), output_.data(), dy.data(), dinput_.data());
     return dinput_;

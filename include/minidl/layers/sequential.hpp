@@ -95,8 +95,9 @@ class Sequential {
   // A table of layer, type, output shape and parameter count for an input shape.
   std::string summary(const Shape& input) {
     std::ostringstream os;
-    os << std::left << std::setw(10) << "layer" << std::setw(44) << "type" << std::setw(20) << "output"
-       << std::right << std::setw(10) << "params" << "\n";
+    os << std::left << std::setw(10) << "layer" << std::setw(44) << "type" << std::setw(20)
+       << "output" << std::right << std::setw(10) << "params"
+       << "\n";
     Shape s = input;
     std::int64_t total = 0;
     for (auto& l : layers_) {
@@ -106,8 +107,8 @@ class Sequential {
       total += count;
       std::string type = l->type();
       if (!l->describe().empty()) type += "(" + l->describe() + ")";
-      os << std::left << std::setw(10) << l->name() << std::setw(44) << type << std::setw(20) << s.str()
-         << std::right << std::setw(10) << count << "\n";
+      os << std::left << std::setw(10) << l->name() << std::setw(44) << type << std::setw(20)
+         << s.str() << std::right << std::setw(10) << count << "\n";
     }
     os << "total parameters: " << total << "\n";
     return os.str();
@@ -120,7 +121,8 @@ class Sequential {
 
  private:
   void update_input_grad_flags() {
-    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
   }
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;

@@ -12,7 +12,8 @@ namespace minidl {
 // The whole state is four numbers, saved in checkpoints for --resume.
 class EarlyStopping {
  public:
-  explicit EarlyStopping(int patience = 3, double min_delta = 0) : patience_(patience), min_delta_(min_delta) {}
+  explicit EarlyStopping(int patience = 3, double min_delta = 0)
+      : patience_(patience), min_delta_(min_delta) {}
 
   bool update(double value, int epoch) {
     if (value > best_ + min_delta_) {

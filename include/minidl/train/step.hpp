@@ -16,13 +16,15 @@ namespace minidl {
 // A non-finite loss or gradient throws before the parameters are touched, so
 // the last good state (and checkpoint) survives a diverging run.
 template <typename T>
-T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimizer, const Tensor<T>& x,
-             const std::int32_t* labels, const Tensor<T>** logits_out = nullptr) {
+T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimizer,
+             const Tensor<T>& x, const std::int32_t* labels,
+             const Tensor<T>** logits_out = nullptr) {
   const Context ctx{Mode::Train, static_cast<std::uint64_t>(optimizer.step_count())};
   const Tensor<T>& logits = net.forward(x, ctx);
   const T value = loss.forward(logits, labels);
   if (!std::isfinite(static_cast<double>(value)))
-    fail("training diverged: the loss is ", value, " at optimizer step ", optimizer.step_count() + 1);
+    fail("training diverged: the loss is ", value, " at optimizer step ",
+         optimizer.step_count() + 1);
   net.backward(loss.backward());
   for (const auto& p : optimizer.parameters()) {
     const T* g = p.grad->data();
