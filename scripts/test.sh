@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 # python3-torch is the judge of the PyTorch parity tests; clang builds the fuzzers.
 scripts/install_deps.sh python3-torch python3-numpy clang libclang-rt-14-dev
 
+# Tests run from inside the build tree: make a relative MNIST_DIR absolute.
+if [[ -n ${MNIST_DIR:-} ]]; then
+  if [[ -d $MNIST_DIR ]]; then
+    MNIST_DIR=$(cd "$MNIST_DIR" && pwd)
+    export MNIST_DIR
+  else
+    echo "warning: MNIST_DIR=$MNIST_DIR is not a folder; the tests on real MNIST will be skipped" >&2
+    unset MNIST_DIR
+  fi
+fi
+
 build=${BUILD_DIR:-build}
 # MINIDL_SLOW_CHECKS adds the AddressSanitizer/UBSan build of the suite and the fuzzers.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMINIDL_WERROR=ON -DMINIDL_SLOW_CHECKS=ON >/dev/null
