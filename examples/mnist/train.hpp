@@ -332,11 +332,12 @@ inline int run_training(TrainConfig c) {
     history.push_back(r);
 
     const bool improved = stopper.update(has_val ? r.val_acc : r.test_acc, epoch);
-    std::printf(
-        "epoch %2d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | test acc %.4f | "
-        "%.1fs%s\n",
-        epoch, c.epochs, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.test_acc, r.seconds,
-        improved ? "  * best" : "");
+    char val_text[64] = "";
+    if (has_val)
+      std::snprintf(val_text, sizeof val_text, " | val loss %.4f acc %.4f", r.val_loss, r.val_acc);
+    std::printf("epoch %2d/%d  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | %.1fs%s\n",
+                epoch, c.epochs, r.train_loss, r.train_acc, val_text, r.test_loss, r.test_acc,
+                r.seconds, improved ? "  * best" : "");
     std::fflush(stdout);
 
     auto meta = hyperparameters(c);
