@@ -1,6 +1,7 @@
 // minidl/core/memory.hpp - 64-byte aligned buffers that only grow.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
@@ -12,17 +13,16 @@ namespace minidl {
 inline constexpr std::size_t kAlignment = 64;
 
 struct AlignedFree {
-  void operator()(void* p) const noexcept { std::free(p); }
+  void operator()(void* p) const noexcept { ::operator delete(p, std::align_val_t(kAlignment)); }
 };
 
 // Allocates count elements of T aligned to kAlignment; throws std::bad_alloc.
+// Through the aligned operator new, so that a program (or a test) that
+// replaces operator new sees every allocation minidl makes.
 template <typename T>
 std::unique_ptr<T[], AlignedFree> aligned_alloc_array(std::size_t count) {
-  std::size_t bytes = count * sizeof(T);
-  bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (bytes == 0) bytes = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, bytes);
-  if (!p) throw std::bad_alloc();
+  const std::size_t bytes = std::max<std::size_t>(count * sizeof(T), 1);
+  void* p = ::operator new(bytes, std::align_val_t(kAlignment));
   return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
 }
 

@@ -1,0 +1,101 @@
+// No heap allocation inside a training step once warm: this executable
+// replaces the global operator new to count every allocation.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "minidl/data/batch.hpp"
+#include "minidl/minidl.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+
+void* counted(std::size_t size, std::size_t align) {
+  ++g_allocations;
+  void* p = align > alignof(std::max_align_t)
+                ? std::aligned_alloc(align, (size + align - 1) / align * align)
+                : std::malloc(size ? size : 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t size) {
+  return counted(size, 0);
+}
+void* operator new[](std::size_t size) {
+  return counted(size, 0);
+}
+void* operator new(std::size_t size, std::align_val_t a) {
+  return counted(size, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t size, std::align_val_t a) {
+  return counted(size, static_cast<std::size_t>(a));
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+
+using namespace minidl;
+
+TEST_CASE("a warm training step of the MNIST CNN allocates nothing, with 1 or 2 threads") {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    ImageDataset data;
+    data.rows = data.cols = 28;
+    data.images.assign(256 * 784, 0);
+    data.labels.assign(256, 0);
+    Rng rng(1);
+    for (auto& p : data.images) p = static_cast<std::uint8_t>(rng.below(256));
+    for (auto& l : data.labels) l = static_cast<std::uint8_t>(rng.below(10));
+    std::vector<std::int64_t> order(256);
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+
+    auto net = make_mnist_cnn<float>(1);
+    Adam<float> adam(net.parameters());
+    CrossEntropyLoss<float> loss;
+    Tensor<float> x;
+    std::vector<std::int32_t> labels;
+    auto step = [&](std::int64_t b) {
+      make_batch(data, order.data() + b * 64, 64, x, labels);
+      train_step(net, loss, adam, x, labels.data());
+    };
+    step(0);  // warm-up: buffers, packing space, per-thread scratch
+    step(1);
+    const long before = g_allocations.load();
+    step(2);
+    step(3);
+    const long during = g_allocations.load() - before;
+    CAPTURE(threads);
+    CHECK(during == 0);
+  }
+}
+
+TEST_CASE("the counter sees minidl's allocations (the check above can fail)") {
+  const long before = g_allocations.load();
+  Tensor<float> t({1000});
+  CHECK(g_allocations.load() > before);
+}
