@@ -33,6 +33,7 @@ int train(int argc, char** argv) {
             "stop after this many epochs without a better validation accuracy (0: never)")
       .flag("batch", "64", "minibatch size")
       .flag("lr", "0.001", "learning rate")
+      .flag("lr-decay", "1", "multiply the learning rate by this after every epoch (1: constant)")
       .flag("optimizer", "adam", "adam or sgd")
       .flag("momentum", "0.9", "momentum of sgd")
       .flag("val", "5000",
@@ -56,6 +57,7 @@ int train(int argc, char** argv) {
   c.patience = static_cast<int>(a.integer("patience", 0, 10000));
   c.batch = static_cast<int>(a.integer("batch", 1, 65536));
   c.lr = a.real("lr", 1e-12, 10);
+  c.lr_decay = a.real("lr-decay", 1e-3, 1);
   c.optimizer = a.choice("optimizer", {"adam", "sgd"});
   c.momentum = a.real("momentum", 0, 0.999999);
   c.val = a.integer("val", 0, 59999);

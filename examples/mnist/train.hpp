@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +26,7 @@ struct TrainConfig {
   int patience = 3;
   int batch = 64;
   double lr = 1e-3;
+  double lr_decay = 1.0;  // learning rate of epoch e: lr * lr_decay^(e-1)
   std::string optimizer = "adam";
   double momentum = 0.9;
   std::int64_t val = 5000;
@@ -90,15 +92,11 @@ inline std::string exact_decimal(double x) {
 }
 
 inline std::map<std::string, std::string> hyperparameters(const TrainConfig& c) {
-  return {{"epochs", std::to_string(c.epochs)},
-          {"patience", std::to_string(c.patience)},
-          {"batch", std::to_string(c.batch)},
-          {"lr", exact_decimal(c.lr)},
-          {"optimizer", c.optimizer},
-          {"momentum", exact_decimal(c.momentum)},
-          {"val", std::to_string(c.val)},
-          {"seed", std::to_string(c.seed)},
-          {"limit_train", std::to_string(c.limit_train)},
+  return {{"epochs", std::to_string(c.epochs)},    {"patience", std::to_string(c.patience)},
+          {"batch", std::to_string(c.batch)},      {"lr", exact_decimal(c.lr)},
+          {"lr_decay", exact_decimal(c.lr_decay)}, {"optimizer", c.optimizer},
+          {"momentum", exact_decimal(c.momentum)}, {"val", std::to_string(c.val)},
+          {"seed", std::to_string(c.seed)},        {"limit_train", std::to_string(c.limit_train)},
           {"augment", c.augment ? "1" : "0"}};
 }
 
@@ -115,6 +113,8 @@ inline void apply_hyperparameters(TrainConfig& c, const std::map<std::string, st
     c.patience = std::stoi(get("patience"));
     c.batch = std::stoi(get("batch"));
     c.lr = std::stod(get("lr"));
+    // Checkpoints written before the schedule existed train at a constant rate.
+    c.lr_decay = meta.count("hp.lr_decay") ? std::stod(get("lr_decay")) : 1.0;
     c.optimizer = get("optimizer");
     c.momentum = std::stod(get("momentum"));
     c.val = std::stoll(get("val"));
@@ -286,6 +286,8 @@ inline int run_training(TrainConfig c) {
 
   for (int epoch = start_epoch; epoch <= c.epochs && !stopper.should_stop(); ++epoch) {
     const auto t_epoch = clock::now();
+    // The schedule depends on the epoch only, so a resumed run continues it.
+    optimizer->set_learning_rate(c.lr * std::pow(c.lr_decay, epoch - 1));
     // The order of epoch e depends on (seed, e) only: a resumed run replays it.
     order = train_idx;
     minidl::Rng(minidl::hash64(c.seed, 0x5A1F, static_cast<std::uint64_t>(epoch)))
