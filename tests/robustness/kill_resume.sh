@@ -15,15 +15,19 @@ args=(--limit-train 3000 --val 1000 --epochs 3 --seed 11)
 
 "$mnist" train "${args[@]}" --out "$work/killed" >"$work/killed.log" 2>&1 &
 pid=$!
-# Wait for epoch 1 to be written, then kill somewhere inside epoch 2.
-for _ in $(seq 600); do
-  [[ $(wc -l <"$work/killed/history.csv" 2>/dev/null || echo 0) -ge 2 ]] && break
+# Wait (up to 10 minutes, for a loaded machine) for epoch 1 to be written,
+# then kill somewhere inside epoch 2.
+rows() { if [[ -f "$work/killed/history.csv" ]]; then wc -l <"$work/killed/history.csv"; else echo 0; fi; }
+for _ in $(seq 12000); do
+  [[ $(rows) -ge 2 ]] && break
+  kill -0 "$pid" 2>/dev/null || { echo "FAIL: the run ended before its first epoch:"; cat "$work/killed.log"; exit 1; }
   sleep 0.05
 done
+[[ $(rows) -ge 2 ]] || { echo "FAIL: no epoch finished within 10 minutes"; kill -9 "$pid"; exit 1; }
 sleep 0.3
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
-epochs_done=$(($(wc -l <"$work/killed/history.csv") - 1))
+epochs_done=$(($(rows) - 1))
 echo "killed after $epochs_done completed epoch(s)"
 [[ $epochs_done -lt 3 ]] || { echo "FAIL: the run finished before it could be killed"; exit 1; }
 
