@@ -65,7 +65,8 @@ void BM_peak_fma(benchmark::State& state) {
       for (int c = 0; c < kChains; ++c) acc[c] = S::broadcast(0.001f * static_cast<float>(c));
       const S::vec a = S::broadcast(0.999f), b = S::broadcast(0.0001f);
       for (std::int64_t i = 0; i < iters; ++i)
-        for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * a + b;  // one FMA per chain, chains independent
+        for (int c = 0; c < kChains; ++c)
+          acc[c] = acc[c] * a + b;  // one FMA per chain, chains independent
       for (int c = 0; c < kChains; ++c)
         for (int l = 0; l < S::width; ++l) sink += acc[c][l];
     }
