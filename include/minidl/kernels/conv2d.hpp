@@ -93,31 +93,6 @@ void conv2d_backward_weights_naive(const Conv2dShape& s, const T* x, const T* dy
 
 // ---- fast versions ---------------------------------------------------------
 
-// col[(c*KH + kh)*KW + kw][oh*OW + ow] = x_n[c][oh*stride - pad + kh][ow*stride - pad + kw], 0
-// outside.
-template <typename T>
-void im2col(const Conv2dShape& s, const T* x_n, T* col) {
-  const std::int64_t OH = s.OH(), OW = s.OW();
-  for (std::int64_t c = 0; c < s.C; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh)
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        T* row = col + ((c * s.KH + kh) * s.KW + kw) * OH * OW;
-        for (std::int64_t oh = 0; oh < OH; ++oh) {
-          const std::int64_t ih = oh * s.stride - s.pad + kh;
-          T* out = row + oh * OW;
-          if (ih < 0 || ih >= s.H) {
-            std::fill_n(out, OW, T(0));
-            continue;
-          }
-          const T* in = x_n + (c * s.H + ih) * s.W;
-          for (std::int64_t ow = 0; ow < OW; ++ow) {
-            const std::int64_t iw = ow * s.stride - s.pad + kw;
-            out[ow] = (iw >= 0 && iw < s.W) ? in[iw] : T(0);
-          }
-        }
-      }
-}
-
 // The adjoint of im2col: dx_n = sum of dcol entries over every place each
 // input pixel was copied to (dx_n overwritten). Uses the same in-range ow
 // interval as im2col_row, so the inner loop has no tests.
