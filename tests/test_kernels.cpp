@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "minidl/core/rng.hpp"
@@ -37,8 +38,11 @@ template <typename T>
 double max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
   REQUIRE(a.size() == b.size());
   double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
+    if (std::isnan(d)) return std::numeric_limits<double>::infinity();  // max() would skip it
+    m = std::max(m, d);
+  }
   return m;
 }
 
@@ -82,13 +86,17 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {4, 1, 28, 28, 32, 3, 3, 1, 1},   // MNIST conv1 (batch 4)
       {3, 32, 14, 14, 64, 3, 3, 1, 1},  // MNIST conv2
       {5, 3, 9, 7, 4, 3, 3, 2, 0},      // stride 2, no padding, odd sizes
+      {3, 3, 9, 8, 5, 3, 3, 2, 1},      // stride 2 with padding
       {2, 2, 6, 6, 3, 5, 5, 1, 2},      // 5x5 kernel
       {6, 4, 5, 5, 2, 1, 1, 1, 0},      // 1x1, more samples than a weight chunk
+      {5, 10, 11, 10, 40, 3, 3, 1, 0},  // partial tiles in every dimension, no padding
+      {2, 17, 8, 13, 33, 3, 3, 1, 2},   // padding of kernel - 1
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
     CAPTURE(s.C);
     CAPTURE(s.H);
+    CAPTURE(s.W);
     CAPTURE(s.OC);
     CAPTURE(s.KH);
     CAPTURE(s.stride);
@@ -96,28 +104,56 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
     const auto xs = static_cast<std::size_t>(s.N * s.C * s.H * s.W);
     const auto ys = static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW());
     const auto ws = static_cast<std::size_t>(s.OC * s.col_rows());
-    auto x = random_vector<T>(xs, 4), w = random_vector<T>(ws, 5),
-         b = random_vector<T>(static_cast<std::size_t>(s.OC), 6);
+    const auto bs = static_cast<std::size_t>(s.OC);
+    auto x = random_vector<T>(xs, 4), w = random_vector<T>(ws, 5), b = random_vector<T>(bs, 6);
     auto dy = random_vector<T>(ys, 7);
-    std::vector<T> workspace(static_cast<std::size_t>(conv2d_workspace_size<T>(s)));
-    std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size(s)));
-
-    std::vector<T> y(ys), y_ref(ys);
-    conv2d_forward(s, x.data(), w.data(), b.data(), y.data(), workspace.data());
+    // Scratch holds garbage between calls: NaN here, so that reading it fails.
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    std::vector<T> workspace(static_cast<std::size_t>(conv2d_workspace_size<T>(s)), nan);
+    std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size<T>(s)), nan);
+    std::vector<T> y_ref(ys), dw_ref(ws), db_ref(bs), dx_ref(xs);
     conv2d_forward_naive(s, x.data(), w.data(), b.data(), y_ref.data());
-    CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
-
-    std::vector<T> dw(ws), db(static_cast<std::size_t>(s.OC)), dw_ref(ws),
-        db_ref(static_cast<std::size_t>(s.OC));
-    conv2d_backward_weights(s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
     conv2d_backward_weights_naive(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-    CHECK(max_abs_diff(dw, dw_ref) <= tolerance<T>(s.N * s.col_cols()));
-    CHECK(max_abs_diff(db, db_ref) <= tolerance<T>(s.N * s.col_cols()));
-
-    std::vector<T> dx(xs), dx_ref(xs);
-    conv2d_backward_data(s, dy.data(), w.data(), dx.data(), workspace.data());
     conv2d_backward_data_naive(s, dy.data(), w.data(), dx_ref.data());
-    CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
+    const double forward_tol = tolerance<T>(s.col_rows()),
+                 weights_tol = tolerance<T>(s.N * s.col_cols()),
+                 data_tol = tolerance<T>(s.OC * s.KH * s.KW);
+
+    // Outputs start as NaN, so that an element a kernel forgets to write fails.
+    auto check_forward = [&](auto&& kernel) {
+      std::vector<T> y(ys, nan);
+      kernel(s, x.data(), w.data(), b.data(), y.data(), workspace.data());
+      CHECK(max_abs_diff(y, y_ref) <= forward_tol);
+    };
+    auto check_weights = [&](auto&& kernel) {
+      std::vector<T> dw(ws, nan), db(bs, nan);
+      kernel(s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
+      CHECK(max_abs_diff(dw, dw_ref) <= weights_tol);
+      CHECK(max_abs_diff(db, db_ref) <= weights_tol);
+    };
+    auto check_data = [&](auto&& kernel) {
+      std::vector<T> dx(xs, nan);
+      kernel(s, dy.data(), w.data(), dx.data(), workspace.data());
+      CHECK(max_abs_diff(dx, dx_ref) <= data_tol);
+    };
+
+    SUBCASE("the kernels conv2d.hpp chooses") {
+      check_forward(conv2d_forward<T>);
+      check_weights(conv2d_backward_weights<T>);
+      check_data(conv2d_backward_data<T>);
+    }
+    SUBCASE("im2col kernels") {
+      check_forward(conv2d_forward_im2col<T>);
+      check_weights(conv2d_backward_weights_im2col<T>);
+      check_data(conv2d_backward_data_im2col<T>);
+    }
+    SUBCASE("direct kernels") {
+      if (conv2d_direct_applies(s)) {
+        check_forward(conv2d_forward_direct<T>);
+        check_weights(conv2d_backward_weights_direct<T>);  // also with padded channels
+        check_data(conv2d_backward_data_direct<T>);
+      }
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -45,5 +46,14 @@ class ScratchBuffer {
   std::unique_ptr<T[], AlignedFree> data_;
   std::size_t capacity_ = 0;
 };
+
+// Per-thread scratch of the kernels, one buffer per (T, Slot): grows on first
+// use and is then reused, so warm training steps do not allocate. A kernel
+// gives each buffer it needs at once its own slot.
+template <typename T, int Slot>
+T* thread_scratch(std::int64_t count) {
+  thread_local ScratchBuffer<T> buffer;
+  return buffer.reserve(static_cast<std::size_t>(count));
+}
 
 }  // namespace minidl

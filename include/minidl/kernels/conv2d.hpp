@@ -1,297 +1,66 @@
 // minidl/kernels/conv2d.hpp - 2-D convolution forward, backward-data, backward-weights.
 //
-// Sizes: N batch, C input channels, H x W input, OC output channels, KH x KW
-// kernel, OH x OW output. Layouts (PyTorch's): x [N,C,H,W], w [OC,C,KH,KW],
-// b [OC], y [N,OC,OH,OW]. Fast versions lower each sample to a matrix
-// multiply through im2col: col [C*KH*KW, OH*OW], y_n = w * col.
+// Layouts are PyTorch's (see conv2d_naive.hpp, which also holds the naive
+// references). Each pass picks its kernel from the shape: the direct kernels
+// of conv2d_direct.hpp for stride 1, the im2col kernels of conv2d_im2col.hpp
+// otherwise. Both are checked against the naive references in the tests.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
-#include "minidl/core/parallel.hpp"
-#include "minidl/kernels/gemm.hpp"
+#include "minidl/kernels/conv2d_direct.hpp"
+#include "minidl/kernels/conv2d_im2col.hpp"
+#include "minidl/kernels/conv2d_naive.hpp"
 
 namespace minidl::kernels {
 
-struct Conv2dShape {
-  std::int64_t N, C, H, W, OC, KH, KW, stride, pad;
-
-  std::int64_t OH() const { return (H + 2 * pad - KH) / stride + 1; }
-  std::int64_t OW() const { return (W + 2 * pad - KW) / stride + 1; }
-  std::int64_t col_rows() const { return C * KH * KW; }              // GEMM depth
-  std::int64_t col_cols() const { return OH() * OW(); }              // output pixels
-  std::int64_t col_size() const { return col_rows() * col_cols(); }  // per sample
-};
-
-// ---- naive references (test oracles): the definition, loop by loop --------
-
+// The direct weight gradient pads the input channels to whole tiles of
+// gemm_rows; with few input channels (conv1 has 1) most of that work would be
+// zeros, and the im2col kernel is faster.
 template <typename T>
-void conv2d_forward_naive(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
-  const std::int64_t OH = s.OH(), OW = s.OW();
-  for (std::int64_t n = 0; n < s.N; ++n)
-    for (std::int64_t o = 0; o < s.OC; ++o)
-      for (std::int64_t oh = 0; oh < OH; ++oh)
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          T sum = b ? b[o] : T(0);
-          for (std::int64_t c = 0; c < s.C; ++c)
-            for (std::int64_t kh = 0; kh < s.KH; ++kh)
-              for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-                const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
-                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                sum += x[((n * s.C + c) * s.H + ih) * s.W + iw] *
-                       w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
-              }
-          y[((n * s.OC + o) * OH + oh) * OW + ow] = sum;
-        }
+bool conv2d_weights_direct(const Conv2dShape& s) {
+  return conv2d_direct_applies(s) && 4 * detail::padded_in_channels<T>(s) <= 5 * s.C;
+}
+
+// Elements of the workspace conv2d_forward and conv2d_backward_data take.
+template <typename T>
+std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
+  return std::max(conv2d_im2col_workspace_size<T>(s), conv2d_direct_workspace_size<T>(s));
+}
+
+// Elements of the partials conv2d_backward_weights takes.
+template <typename T>
+std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
+  return std::max(conv2d_im2col_partials_size(s), conv2d_direct_partials_size<T>(s));
+}
+
+// y = conv(x, w) + b (b may be null).
+template <typename T>
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* workspace) {
+  if (conv2d_direct_applies(s))
+    conv2d_forward_direct(s, x, w, b, y, workspace);
+  else
+    conv2d_forward_im2col(s, x, w, b, y, workspace);
 }
 
 // dx = dL/dx (overwritten).
 template <typename T>
-void conv2d_backward_data_naive(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
-  const std::int64_t OH = s.OH(), OW = s.OW();
-  std::fill_n(dx, s.N * s.C * s.H * s.W, T(0));
-  for (std::int64_t n = 0; n < s.N; ++n)
-    for (std::int64_t o = 0; o < s.OC; ++o)
-      for (std::int64_t oh = 0; oh < OH; ++oh)
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          const T g = dy[((n * s.OC + o) * OH + oh) * OW + ow];
-          for (std::int64_t c = 0; c < s.C; ++c)
-            for (std::int64_t kh = 0; kh < s.KH; ++kh)
-              for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-                const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
-                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                dx[((n * s.C + c) * s.H + ih) * s.W + iw] +=
-                    g * w[((o * s.C + c) * s.KH + kh) * s.KW + kw];
-              }
-        }
-}
-
-// dw, db = dL/dw, dL/db (overwritten; db may be null).
-template <typename T>
-void conv2d_backward_weights_naive(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db) {
-  const std::int64_t OH = s.OH(), OW = s.OW();
-  std::fill_n(dw, s.OC * s.col_rows(), T(0));
-  if (db) std::fill_n(db, s.OC, T(0));
-  for (std::int64_t n = 0; n < s.N; ++n)
-    for (std::int64_t o = 0; o < s.OC; ++o)
-      for (std::int64_t oh = 0; oh < OH; ++oh)
-        for (std::int64_t ow = 0; ow < OW; ++ow) {
-          const T g = dy[((n * s.OC + o) * OH + oh) * OW + ow];
-          if (db) db[o] += g;
-          for (std::int64_t c = 0; c < s.C; ++c)
-            for (std::int64_t kh = 0; kh < s.KH; ++kh)
-              for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-                const std::int64_t ih = oh * s.stride - s.pad + kh, iw = ow * s.stride - s.pad + kw;
-                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-                dw[((o * s.C + c) * s.KH + kh) * s.KW + kw] +=
-                    g * x[((n * s.C + c) * s.H + ih) * s.W + iw];
-              }
-        }
-}
-
-// ---- fast versions ---------------------------------------------------------
-
-// The adjoint of im2col: dx_n = sum of dcol entries over every place each
-// input pixel was copied to (dx_n overwritten). Uses the same in-range ow
-// interval as im2col_row, so the inner loop has no tests.
-template <typename T>
-void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
-  const std::int64_t OH = s.OH(), OW = s.OW();
-  std::fill_n(dx_n, s.C * s.H * s.W, T(0));
-  for (std::int64_t c = 0; c < s.C; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh)
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        const T* row = dcol + ((c * s.KH + kh) * s.KW + kw) * OH * OW;
-        const std::int64_t first = s.pad - kw, last = s.W - 1 + s.pad - kw;
-        const std::int64_t ow_lo = std::min(OW, first <= 0 ? 0 : (first + s.stride - 1) / s.stride);
-        const std::int64_t ow_hi =
-            std::max(ow_lo, last < 0 ? 0 : std::min(OW, last / s.stride + 1));
-        for (std::int64_t oh = 0; oh < OH; ++oh) {
-          const std::int64_t ih = oh * s.stride - s.pad + kh;
-          if (ih < 0 || ih >= s.H) continue;
-          T* out = dx_n + (c * s.H + ih) * s.W;
-          const T* in = row + oh * OW;
-          const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
-          for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
-        }
-      }
-}
-
-// Row k = (c, kh, kw) of im2col for one sample: out[oh*OW + ow] =
-// x_n[c][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside. The range of
-// ow that lands inside the image is the same for every oh, so each output
-// row is zeros, a copy (a gather for stride > 1), zeros: no test per element.
-template <typename T>
-void im2col_row(const Conv2dShape& s, const T* x_n, std::int64_t c, std::int64_t kh,
-                std::int64_t kw, T* out) {
-  const std::int64_t OH = s.OH(), OW = s.OW();
-  const std::int64_t first = s.pad - kw;  // ow*stride must reach this for iw >= 0
-  std::int64_t ow_lo = first <= 0 ? 0 : (first + s.stride - 1) / s.stride;
-  const std::int64_t last = s.W - 1 + s.pad - kw;
-  std::int64_t ow_hi = last < 0 ? 0 : std::min(OW, last / s.stride + 1);
-  ow_lo = std::min(ow_lo, OW);
-  ow_hi = std::max(ow_hi, ow_lo);
-  for (std::int64_t oh = 0; oh < OH; ++oh, out += OW) {
-    const std::int64_t ih = oh * s.stride - s.pad + kh;
-    if (ih < 0 || ih >= s.H) {
-      std::fill_n(out, OW, T(0));
-      continue;
-    }
-    const T* in = x_n + (c * s.H + ih) * s.W;
-    const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
-    std::fill(out, out + ow_lo, T(0));
-    if (s.stride == 1) {
-      std::copy(in + ow_lo + shift, in + ow_hi + shift, out + ow_lo);
-    } else {
-      for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in[ow * s.stride + shift];
-    }
-    std::fill(out + ow_hi, out + OW, T(0));
-  }
-}
-
-namespace detail {
-// Per-thread scratch of the convolution kernels (packed operands, dcol, one
-// im2col row): grows on first use and is then reused, so warm steps do not
-// allocate.
-template <typename T, int Slot>
-T* conv_scratch(std::int64_t count) {
-  thread_local ScratchBuffer<T> buffer;
-  return buffer.reserve(static_cast<std::size_t>(count));
-}
-}  // namespace detail
-
-// im2col written straight into the GEMM's packed-B layout: col [K, P] in
-// slivers of NR columns (output pixels), each K deep, zero-padded.
-template <typename T>
-void im2col_packed(const Conv2dShape& s, const T* x_n, T* dst) {
-  constexpr std::int64_t NR = gemm_cols<T>();
-  const std::int64_t K = s.col_rows(), P = s.col_cols();
-  T* row = detail::conv_scratch<T, 2>(P);
-  for (std::int64_t c = 0; c < s.C; ++c)
-    for (std::int64_t kh = 0; kh < s.KH; ++kh)
-      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
-        const std::int64_t k = (c * s.KH + kh) * s.KW + kw;
-        im2col_row(s, x_n, c, kh, kw, row);
-        for (std::int64_t p0 = 0; p0 < P; p0 += NR) {
-          T* out = dst + (p0 / NR) * K * NR + k * NR;
-          const std::int64_t n = std::min(NR, P - p0);
-          std::copy_n(row + p0, n, out);
-          std::fill(out + n, out + NR, T(0));
-        }
-      }
-}
-
-// The transpose, col^T [P, K], in the packed-B layout: slivers of NR columns
-// (kernel taps), each P deep. The B operand of the weight gradient. Each
-// sliver's NR im2col rows are built in an L1-sized block first and then
-// transposed into place, so that the stores are sequential.
-template <typename T>
-void im2col_packed_transposed(const Conv2dShape& s, const T* x_n, T* dst) {
-  constexpr std::int64_t NR = gemm_cols<T>();
-  const std::int64_t K = s.col_rows(), P = s.col_cols();
-  T* block = detail::conv_scratch<T, 2>(NR * P);
-  for (std::int64_t k0 = 0; k0 < K; k0 += NR) {
-    for (std::int64_t j = 0; j < NR; ++j) {
-      const std::int64_t k = k0 + j;
-      if (k >= K) {
-        std::fill_n(block + j * P, P, T(0));
-        continue;
-      }
-      im2col_row(s, x_n, k / (s.KH * s.KW), (k / s.KW) % s.KH, k % s.KW, block + j * P);
-    }
-    T* out = dst + (k0 / NR) * P * NR;
-    for (std::int64_t p = 0; p < P; ++p, out += NR)
-      for (std::int64_t j = 0; j < NR; ++j) out[j] = block[j * P + p];
-  }
-}
-
-// Elements of the caller's workspace: the weights packed once per pass (as
-// w for the forward pass, as w^T for backward-data).
-template <typename T>
-std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
-  return std::max(packed_a_size<T>(s.OC, s.col_rows()), packed_a_size<T>(s.col_rows(), s.OC));
-}
-
-// y = conv(x, w) + b, parallel over samples: y_n = w * im2col(x_n).
-template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* workspace) {
-  const std::int64_t K = s.col_rows(), P = s.col_cols();
-  pack_a_whole<T>({w, K, false}, s.OC, K, workspace);
-  parallel_for(s.N, [&](std::int64_t n) {
-    T* packed_col = detail::conv_scratch<T, 0>(packed_b_size<T>(K, P));
-    im2col_packed(s, x + n * s.C * s.H * s.W, packed_col);
-    T* y_n = y + n * s.OC * P;
-    gemm_packed<T>(s.OC, P, K, workspace, packed_col, y_n, P, false);
-    if (b)
-      for (std::int64_t o = 0; o < s.OC; ++o) {
-        const T bias = b[o];
-        T* row = y_n + o * P;
-        for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
-      }
-  });
-}
-
-// dx = conv_transpose(dy, w) (overwritten), parallel over samples:
-// dx_n = col2im(w^T * dy_n).
-template <typename T>
 void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {
-  const std::int64_t K = s.col_rows(), P = s.col_cols();
-  pack_a_whole<T>({w, K, true}, K, s.OC, workspace);
-  parallel_for(s.N, [&](std::int64_t n) {
-    T* packed_dy = detail::conv_scratch<T, 0>(packed_b_size<T>(s.OC, P));
-    T* dcol = detail::conv_scratch<T, 1>(K * P);
-    pack_b_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
-    gemm_packed<T>(K, P, s.OC, workspace, packed_dy, dcol, P, false);
-    col2im(s, dcol, dx + n * s.C * s.H * s.W);
-  });
+  if (conv2d_direct_applies(s))
+    conv2d_backward_data_direct(s, dy, w, dx, workspace);
+  else
+    conv2d_backward_data_im2col(s, dy, w, dx, workspace);
 }
 
-// Samples per partial weight gradient. Fixed, so that the partial sums and
-// their reduction order never depend on the number of threads.
-inline constexpr std::int64_t kConvWeightChunk = 4;
-
-inline std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
-  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * s.col_rows();
-}
-
-// dw = sum_n dy_n * im2col(x_n)^T, db = sum of dy (both overwritten; db may
-// be null). `partials` is scratch of conv2d_weight_partials_size(s) elements.
+// dw = dL/dw, db = dL/db (both overwritten; db may be null).
 template <typename T>
 void conv2d_backward_weights(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
                              T* partials) {
-  const std::int64_t K = s.col_rows(), P = s.col_cols();
-  const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  const std::int64_t wsize = s.OC * K;
-  parallel_for(chunks, [&](std::int64_t c) {
-    T* part = partials + c * wsize;
-    T* packed_dy = detail::conv_scratch<T, 0>(packed_a_size<T>(s.OC, P));
-    T* packed_colt = detail::conv_scratch<T, 1>(packed_b_size<T>(P, K));
-    const std::int64_t n_end = std::min(s.N, (c + 1) * kConvWeightChunk);
-    for (std::int64_t n = c * kConvWeightChunk; n < n_end; ++n) {
-      pack_a_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
-      im2col_packed_transposed(s, x + n * s.C * s.H * s.W, packed_colt);
-      gemm_packed<T>(s.OC, K, P, packed_dy, packed_colt, part, K, n > c * kConvWeightChunk);
-    }
-  });
-  // Fixed-order reduction of the partials, parallel over output rows.
-  parallel_for(s.OC, [&](std::int64_t o) {
-    T* row = dw + o * K;
-    std::copy_n(partials + o * K, K, row);
-    for (std::int64_t c = 1; c < chunks; ++c) {
-      const T* part = partials + c * wsize + o * K;
-      for (std::int64_t k = 0; k < K; ++k) row[k] += part[k];
-    }
-    if (db) {
-      T sum = 0;
-      for (std::int64_t n = 0; n < s.N; ++n) {
-        const T* g = dy + (n * s.OC + o) * P;
-        for (std::int64_t p = 0; p < P; ++p) sum += g[p];
-      }
-      db[o] = sum;
-    }
-  });
+  if (conv2d_weights_direct<T>(s))
+    conv2d_backward_weights_direct(s, x, dy, dw, db, partials);
+  else
+    conv2d_backward_weights_im2col(s, x, dy, dw, db, partials);
 }
 
 }  // namespace minidl::kernels

@@ -65,7 +65,7 @@ class Conv2d : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    partials_.resize(Shape{kernels::conv2d_weight_partials_size(shape_)});
+    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(shape_)});
     kernels::conv2d_backward_weights(shape_, input_.data(), dy.data(), dweight_.data(),
                                      has_bias_ ? dbias_.data() : nullptr, partials_.data());
     if (!this->needs_input_grad_) {

@@ -1,0 +1,282 @@
+// minidl/kernels/conv2d_direct.hpp - stride-1 convolution computed straight from padded copies.
+//
+// No im2col. The forward register tile holds MR neighbouring output pixels of
+// one row times NR output channels. For each tap (c, kh, kw) the MR input
+// pixels it needs sit side by side in a zero-padded copy of the input plane,
+// so they are broadcast from there and multiplied by NR packed weights. No
+// multiply-add is wasted when MR divides the output width (7 divides MNIST's
+// 28- and 14-pixel rows) and NR the number of output channels.
+// Backward-data is the same kernel run on dy, with the kernel flipped and its
+// channel axes swapped. The weight gradient reads x and dy in channels-last
+// copies, so that its tile (MR input channels x NR output channels, one tap)
+// also broadcasts and loads neighbouring values. Summation orders are fixed,
+// so results do not depend on the number of threads.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "minidl/core/memory.hpp"
+#include "minidl/core/parallel.hpp"
+#include "minidl/kernels/conv2d_naive.hpp"
+#include "minidl/kernels/gemm.hpp"
+#include "minidl/kernels/simd.hpp"
+
+namespace minidl::kernels {
+
+namespace detail {
+
+// Output pixels per forward tile: 7 x 2 accumulators fit AVX-512's 32
+// registers with room for the two weight vectors and a broadcast.
+#if defined(__AVX512F__)
+inline constexpr int kDirectRows = 7;
+#else
+inline constexpr int kDirectRows = kGemmRows;
+#endif
+
+// dst [C, H+2*pad, W+2*pad] = src [C, H, W] inside a border of zeros.
+template <typename T>
+void pad_planes(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t pad,
+                T* dst) {
+  const std::int64_t WP = W + 2 * pad;
+  for (std::int64_t c = 0; c < C; ++c) {
+    std::fill_n(dst, pad * WP, T(0));
+    dst += pad * WP;
+    for (std::int64_t h = 0; h < H; ++h, src += W, dst += WP) {
+      std::fill_n(dst, pad, T(0));
+      std::copy_n(src, W, dst + pad);
+      std::fill_n(dst + pad + W, pad, T(0));
+    }
+    std::fill_n(dst, pad * WP, T(0));
+    dst += pad * WP;
+  }
+}
+
+// tile[r][j] = sum over taps (c, kh, kw), in that order, of
+// a[c*plane + kh*WP + kw + r] * b[tap][j]: MR output pixels x NR channels.
+template <typename T, int MR>
+void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::int64_t KW,
+                 std::int64_t plane, std::int64_t WP, T* tile) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
+  V acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V{};
+  for (std::int64_t c = 0; c < C; ++c, a += plane)
+    for (std::int64_t kh = 0; kh < KH; ++kh)
+      for (std::int64_t kw = 0; kw < KW; ++kw, b += 2 * W) {
+        const T* x = a + kh * WP + kw;
+        const V b0 = S::load(b), b1 = S::load(b + W);
+        for (int r = 0; r < MR; ++r) {
+          const V xr = S::broadcast(x[r]);
+          acc0[r] += xr * b0;
+          acc1[r] += xr * b1;
+        }
+      }
+  for (int r = 0; r < MR; ++r) {
+    S::store(tile + r * 2 * W, acc0[r]);
+    S::store(tile + r * 2 * W + W, acc1[r]);
+  }
+}
+
+// One sample: y_n [OC, OH, OW] = conv(xpad, w) + b, where xpad is the padded
+// input from pad_planes (plus kDirectRows elements of slack, read by the
+// last tile and discarded) and packed_w is w^T [C*KH*KW, OC] in NR-column
+// slivers (pack_b_whole).
+template <typename T>
+void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
+                        T* y_n) {
+  constexpr int MR = kDirectRows, NR = gemm_cols<T>();
+  const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, K = s.col_rows();
+  alignas(64) T tile[MR * NR];
+  for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += NR) {
+    const T* w_sliver = packed_w + oc0 * K;
+    const std::int64_t cols = std::min<std::int64_t>(NR, s.OC - oc0);
+    for (std::int64_t oh = 0; oh < OH; ++oh)
+      for (std::int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
+        direct_tile<T, MR>(xpad + oh * WP + ow0, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
+        // The tile is pixel-major; y is channel-major: store it transposed.
+        const std::int64_t rows = std::min<std::int64_t>(MR, OW - ow0);
+        T* out = y_n + oc0 * P + oh * OW + ow0;
+        for (std::int64_t j = 0; j < cols; ++j, out += P) {
+          if (b) {
+            const T bias = b[oc0 + j];
+            for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j] + bias;
+          } else {
+            for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j];
+          }
+        }
+      }
+  }
+}
+
+// The input gradient of a stride-1 convolution is a stride-1 convolution of
+// dy, padded by KH-1-pad, with the kernel flipped and its channel axes
+// swapped.
+inline Conv2dShape transposed_conv_shape(const Conv2dShape& s) {
+  return {s.N, s.OC, s.OH(), s.OW(), s.C, s.KH, s.KW, 1, s.KH - 1 - s.pad};
+}
+
+// part [MR x NR tile, row stride OCp] += sum over output pixels of
+// xcl[pixel + tap][c0 + r] * dyt[pixel][oc0 + j]. xcl is the padded input,
+// channels last (row stride WP*Cp), dyt is dy with channels last.
+template <typename T, int MR>
+void weight_tile(const T* xcl, const T* dyt, std::int64_t OH, std::int64_t OW, std::int64_t WP,
+                 std::int64_t Cp, std::int64_t OCp, T* part) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
+  V acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) {
+    acc0[r] = S::load(part + r * OCp);
+    acc1[r] = S::load(part + r * OCp + W);
+  }
+  for (std::int64_t oh = 0; oh < OH; ++oh) {
+    const T* x = xcl + oh * WP * Cp;
+    const T* g = dyt + oh * OW * OCp;
+    for (std::int64_t ow = 0; ow < OW; ++ow, x += Cp, g += OCp) {
+      const V g0 = S::load(g), g1 = S::load(g + W);
+      for (int r = 0; r < MR; ++r) {
+        const V xr = S::broadcast(x[r]);
+        acc0[r] += xr * g0;
+        acc1[r] += xr * g1;
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    S::store(part + r * OCp, acc0[r]);
+    S::store(part + r * OCp + W, acc1[r]);
+  }
+}
+
+// Channel counts of the weight gradient's channels-last copies, rounded up to
+// whole tiles (the extra channels are zeros).
+template <typename T>
+std::int64_t padded_in_channels(const Conv2dShape& s) {
+  return round_up(s.C, gemm_rows<T>());
+}
+template <typename T>
+std::int64_t padded_out_channels(const Conv2dShape& s) {
+  return round_up(s.OC, gemm_cols<T>());
+}
+
+}  // namespace detail
+
+// Whether the direct kernels handle this shape: stride 1 and a square kernel
+// no larger than its padding allows (pad <= kernel - 1).
+inline bool conv2d_direct_applies(const Conv2dShape& s) {
+  return s.stride == 1 && s.KH == s.KW && s.pad <= s.KH - 1;
+}
+
+// Elements of the workspace the direct forward and backward-data passes take:
+// the weights packed once per pass.
+template <typename T>
+std::int64_t conv2d_direct_workspace_size(const Conv2dShape& s) {
+  return std::max(packed_b_size<T>(s.col_rows(), s.OC), packed_b_size<T>(s.OC * s.KH * s.KW, s.C));
+}
+
+// y = conv(x, w) + b (b may be null), parallel over samples.
+template <typename T>
+void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                           T* workspace) {
+  const std::int64_t K = s.col_rows();
+  pack_b_whole<T>({w, K, true}, K, s.OC, workspace);
+  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + detail::kDirectRows;
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* xpad = thread_scratch<T, 0>(padded);
+    detail::pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+    std::fill_n(xpad + padded - detail::kDirectRows, detail::kDirectRows, T(0));
+    detail::direct_conv_sample(s, xpad, workspace, b, y + n * s.OC * s.OH() * s.OW());
+  });
+}
+
+// dx = dL/dx (overwritten), parallel over samples: the forward kernel run on
+// dy with the transposed shape and the flipped, transposed kernel.
+template <typename T>
+void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx,
+                                 T* workspace) {
+  constexpr int NR = gemm_cols<T>();
+  const Conv2dShape t = detail::transposed_conv_shape(s);
+  const std::int64_t taps = s.KH * s.KW;
+  // Pack B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
+  T* dst = workspace;
+  for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
+    for (std::int64_t o = 0; o < s.OC; ++o)
+      for (std::int64_t tap = 0; tap < taps; ++tap, dst += NR)
+        for (std::int64_t j = 0; j < NR; ++j)
+          dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
+  const std::int64_t padded = t.C * (t.H + 2 * t.pad) * (t.W + 2 * t.pad) + detail::kDirectRows;
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* dypad = thread_scratch<T, 0>(padded);
+    detail::pad_planes(dy + n * t.C * t.H * t.W, t.C, t.H, t.W, t.pad, dypad);
+    std::fill_n(dypad + padded - detail::kDirectRows, detail::kDirectRows, T(0));
+    detail::direct_conv_sample(t, dypad, workspace, static_cast<const T*>(nullptr),
+                               dx + n * s.C * s.H * s.W);
+  });
+}
+
+// Elements of the partials conv2d_backward_weights_direct takes: one weight
+// gradient per chunk of kConvWeightChunk samples, in its padded layout.
+template <typename T>
+std::int64_t conv2d_direct_partials_size(const Conv2dShape& s) {
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.KH * s.KW *
+         detail::padded_in_channels<T>(s) * detail::padded_out_channels<T>(s);
+}
+
+// dw = dL/dw, db = dL/db (both overwritten; db may be null). `partials` is
+// scratch of conv2d_direct_partials_size<T>(s) elements.
+template <typename T>
+void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                    T* partials) {
+  constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>();
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, taps = s.KH * s.KW;
+  const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
+  const std::int64_t Cp = detail::padded_in_channels<T>(s), OCp = detail::padded_out_channels<T>(s);
+  const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
+  const std::int64_t part_size = taps * Cp * OCp;  // layout [kh][kw][c][oc]
+  parallel_for(chunks, [&](std::int64_t chunk) {
+    T* part = partials + chunk * part_size;
+    std::fill_n(part, part_size, T(0));
+    T* xcl = thread_scratch<T, 0>(HP * WP * Cp);
+    T* dyt = thread_scratch<T, 1>(P * OCp);
+    const std::int64_t n_end = std::min(s.N, (chunk + 1) * kConvWeightChunk);
+    for (std::int64_t n = chunk * kConvWeightChunk; n < n_end; ++n) {
+      // Channels-last copies: xcl [HP][WP][Cp] with zero border, dyt [P][OCp].
+      std::fill_n(xcl, HP * WP * Cp, T(0));
+      const T* x_n = x + n * s.C * s.H * s.W;
+      for (std::int64_t h = 0; h < s.H; ++h)
+        for (std::int64_t c = 0; c < s.C; ++c) {
+          const T* src = x_n + (c * s.H + h) * s.W;
+          T* out = xcl + ((h + s.pad) * WP + s.pad) * Cp + c;
+          for (std::int64_t w = 0; w < s.W; ++w) out[w * Cp] = src[w];
+        }
+      const T* dy_n = dy + n * s.OC * P;
+      for (std::int64_t p = 0; p < P; ++p) {
+        T* out = dyt + p * OCp;
+        for (std::int64_t o = 0; o < s.OC; ++o) out[o] = dy_n[o * P + p];
+        std::fill(out + s.OC, out + OCp, T(0));
+      }
+      for (std::int64_t oc0 = 0; oc0 < OCp; oc0 += NR)
+        for (std::int64_t c0 = 0; c0 < Cp; c0 += MR)
+          for (std::int64_t kh = 0; kh < s.KH; ++kh)
+            for (std::int64_t kw = 0; kw < s.KW; ++kw)
+              detail::weight_tile<T, MR>(xcl + (kh * WP + kw) * Cp + c0, dyt + oc0, OH, OW, WP, Cp,
+                                         OCp, part + ((kh * s.KW + kw) * Cp + c0) * OCp + oc0);
+    }
+  });
+  // Fixed-order reduction of the partials, parallel over output channels.
+  parallel_for(s.OC, [&](std::int64_t o) {
+    T* row = dw + o * s.col_rows();
+    for (std::int64_t c = 0; c < s.C; ++c)
+      for (std::int64_t tap = 0; tap < taps; ++tap) {
+        const T* src = partials + (tap * Cp + c) * OCp + o;
+        T sum = src[0];
+        for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size];
+        row[c * taps + tap] = sum;
+      }
+    if (db) db[o] = conv2d_bias_grad(s, dy, o);
+  });
+}
+
+}  // namespace minidl::kernels

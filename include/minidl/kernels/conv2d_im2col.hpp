@@ -1,0 +1,203 @@
+// minidl/kernels/conv2d_im2col.hpp - convolution lowered to one matrix multiply per sample.
+//
+// The general path: any stride and padding. Each sample is lowered through
+// im2col, col [C*KH*KW, OH*OW], so that y_n = w * col. conv2d.hpp uses the
+// direct kernels of conv2d_direct.hpp instead where they apply (stride 1).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "minidl/core/memory.hpp"
+#include "minidl/core/parallel.hpp"
+#include "minidl/kernels/conv2d_naive.hpp"
+#include "minidl/kernels/gemm.hpp"
+
+namespace minidl::kernels {
+
+// The adjoint of im2col: dx_n = sum of dcol entries over every place each
+// input pixel was copied to (dx_n overwritten). Uses the same in-range ow
+// interval as im2col_row, so the inner loop has no tests.
+template <typename T>
+void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  std::fill_n(dx_n, s.C * s.H * s.W, T(0));
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        const T* row = dcol + ((c * s.KH + kh) * s.KW + kw) * OH * OW;
+        const std::int64_t first = s.pad - kw, last = s.W - 1 + s.pad - kw;
+        const std::int64_t ow_lo = std::min(OW, first <= 0 ? 0 : (first + s.stride - 1) / s.stride);
+        const std::int64_t ow_hi =
+            std::max(ow_lo, last < 0 ? 0 : std::min(OW, last / s.stride + 1));
+        for (std::int64_t oh = 0; oh < OH; ++oh) {
+          const std::int64_t ih = oh * s.stride - s.pad + kh;
+          if (ih < 0 || ih >= s.H) continue;
+          T* out = dx_n + (c * s.H + ih) * s.W;
+          const T* in = row + oh * OW;
+          const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
+          for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
+        }
+      }
+}
+
+// Row k = (c, kh, kw) of im2col for one sample: out[oh*OW + ow] =
+// x_n[c][oh*stride - pad + kh][ow*stride - pad + kw], 0 outside. The range of
+// ow that lands inside the image is the same for every oh, so each output
+// row is zeros, a copy (a gather for stride > 1), zeros: no test per element.
+template <typename T>
+void im2col_row(const Conv2dShape& s, const T* x_n, std::int64_t c, std::int64_t kh,
+                std::int64_t kw, T* out) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  const std::int64_t first = s.pad - kw;  // ow*stride must reach this for iw >= 0
+  std::int64_t ow_lo = first <= 0 ? 0 : (first + s.stride - 1) / s.stride;
+  const std::int64_t last = s.W - 1 + s.pad - kw;
+  std::int64_t ow_hi = last < 0 ? 0 : std::min(OW, last / s.stride + 1);
+  ow_lo = std::min(ow_lo, OW);
+  ow_hi = std::max(ow_hi, ow_lo);
+  for (std::int64_t oh = 0; oh < OH; ++oh, out += OW) {
+    const std::int64_t ih = oh * s.stride - s.pad + kh;
+    if (ih < 0 || ih >= s.H) {
+      std::fill_n(out, OW, T(0));
+      continue;
+    }
+    const T* in = x_n + (c * s.H + ih) * s.W;
+    const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
+    std::fill(out, out + ow_lo, T(0));
+    if (s.stride == 1) {
+      std::copy(in + ow_lo + shift, in + ow_hi + shift, out + ow_lo);
+    } else {
+      for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in[ow * s.stride + shift];
+    }
+    std::fill(out + ow_hi, out + OW, T(0));
+  }
+}
+
+// im2col written straight into the GEMM's packed-B layout: col [K, P] in
+// slivers of NR columns (output pixels), each K deep, zero-padded.
+template <typename T>
+void im2col_packed(const Conv2dShape& s, const T* x_n, T* dst) {
+  constexpr std::int64_t NR = gemm_cols<T>();
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  T* row = thread_scratch<T, 2>(P);
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t kh = 0; kh < s.KH; ++kh)
+      for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+        const std::int64_t k = (c * s.KH + kh) * s.KW + kw;
+        im2col_row(s, x_n, c, kh, kw, row);
+        for (std::int64_t p0 = 0; p0 < P; p0 += NR) {
+          T* out = dst + (p0 / NR) * K * NR + k * NR;
+          const std::int64_t n = std::min(NR, P - p0);
+          std::copy_n(row + p0, n, out);
+          std::fill(out + n, out + NR, T(0));
+        }
+      }
+}
+
+// The transpose, col^T [P, K], in the packed-B layout: slivers of NR columns
+// (kernel taps), each P deep. The B operand of the weight gradient. Each
+// sliver's NR im2col rows are built in an L1-sized block first and then
+// transposed into place, so that the stores are sequential.
+template <typename T>
+void im2col_packed_transposed(const Conv2dShape& s, const T* x_n, T* dst) {
+  constexpr std::int64_t NR = gemm_cols<T>();
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  T* block = thread_scratch<T, 2>(NR * P);
+  for (std::int64_t k0 = 0; k0 < K; k0 += NR) {
+    for (std::int64_t j = 0; j < NR; ++j) {
+      const std::int64_t k = k0 + j;
+      if (k >= K) {
+        std::fill_n(block + j * P, P, T(0));
+        continue;
+      }
+      im2col_row(s, x_n, k / (s.KH * s.KW), (k / s.KW) % s.KH, k % s.KW, block + j * P);
+    }
+    T* out = dst + (k0 / NR) * P * NR;
+    for (std::int64_t p = 0; p < P; ++p, out += NR)
+      for (std::int64_t j = 0; j < NR; ++j) out[j] = block[j * P + p];
+  }
+}
+
+// Elements of the workspace conv2d_forward_im2col and conv2d_backward_data_im2col
+// take: the weights packed once per pass (as w for the forward pass, as w^T
+// for backward-data).
+template <typename T>
+std::int64_t conv2d_im2col_workspace_size(const Conv2dShape& s) {
+  return std::max(packed_a_size<T>(s.OC, s.col_rows()), packed_a_size<T>(s.col_rows(), s.OC));
+}
+
+// y = conv(x, w) + b, parallel over samples: y_n = w * im2col(x_n).
+template <typename T>
+void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                           T* workspace) {
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  pack_a_whole<T>({w, K, false}, s.OC, K, workspace);
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* packed_col = thread_scratch<T, 0>(packed_b_size<T>(K, P));
+    im2col_packed(s, x + n * s.C * s.H * s.W, packed_col);
+    T* y_n = y + n * s.OC * P;
+    gemm_packed<T>(s.OC, P, K, workspace, packed_col, y_n, P, false);
+    if (b)
+      for (std::int64_t o = 0; o < s.OC; ++o) {
+        const T bias = b[o];
+        T* row = y_n + o * P;
+        for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
+      }
+  });
+}
+
+// dx = conv_transpose(dy, w) (overwritten), parallel over samples:
+// dx_n = col2im(w^T * dy_n).
+template <typename T>
+void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, T* dx,
+                                 T* workspace) {
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  pack_a_whole<T>({w, K, true}, K, s.OC, workspace);
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* packed_dy = thread_scratch<T, 0>(packed_b_size<T>(s.OC, P));
+    T* dcol = thread_scratch<T, 1>(K * P);
+    pack_b_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
+    gemm_packed<T>(K, P, s.OC, workspace, packed_dy, dcol, P, false);
+    col2im(s, dcol, dx + n * s.C * s.H * s.W);
+  });
+}
+
+// Elements of the partials conv2d_backward_weights_im2col takes: one weight
+// gradient per chunk of kConvWeightChunk samples.
+inline std::int64_t conv2d_im2col_partials_size(const Conv2dShape& s) {
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * s.col_rows();
+}
+
+// dw = sum_n dy_n * im2col(x_n)^T, db = sum of dy (both overwritten; db may
+// be null). `partials` is scratch of conv2d_im2col_partials_size(s) elements.
+template <typename T>
+void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                    T* partials) {
+  const std::int64_t K = s.col_rows(), P = s.col_cols();
+  const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
+  const std::int64_t wsize = s.OC * K;
+  parallel_for(chunks, [&](std::int64_t c) {
+    T* part = partials + c * wsize;
+    T* packed_dy = thread_scratch<T, 0>(packed_a_size<T>(s.OC, P));
+    T* packed_colt = thread_scratch<T, 1>(packed_b_size<T>(P, K));
+    const std::int64_t n_end = std::min(s.N, (c + 1) * kConvWeightChunk);
+    for (std::int64_t n = c * kConvWeightChunk; n < n_end; ++n) {
+      pack_a_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
+      im2col_packed_transposed(s, x + n * s.C * s.H * s.W, packed_colt);
+      gemm_packed<T>(s.OC, K, P, packed_dy, packed_colt, part, K, n > c * kConvWeightChunk);
+    }
+  });
+  // Fixed-order reduction of the partials, parallel over output rows.
+  parallel_for(s.OC, [&](std::int64_t o) {
+    T* row = dw + o * K;
+    std::copy_n(partials + o * K, K, row);
+    for (std::int64_t c = 1; c < chunks; ++c) {
+      const T* part = partials + c * wsize + o * K;
+      for (std::int64_t k = 0; k < K; ++k) row[k] += part[k];
+    }
+    if (db) db[o] = conv2d_bias_grad(s, dy, o);
+  });
+}
+
+}  // namespace minidl::kernels
