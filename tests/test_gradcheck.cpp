@@ -108,16 +108,24 @@ TEST_CASE("gradcheck: softmax cross-entropy") {
 }
 
 TEST_CASE("gradcheck: the MNIST network end to end, all eight parameters") {
+  bool inplace = false;
+  SUBCASE("ReLUs with their own buffers") {
+    inplace = false;
+  }
+  SUBCASE("ReLUs in place") {
+    inplace = true;
+  }
+  CAPTURE(inplace);
   Sequential<double> net;
   net.add("conv1", Conv2d<double>(1, 4, 3, 1, 1));
-  net.add("relu1", ReLU<double>());
+  net.add("relu1", ReLU<double>(inplace));
   net.add("pool1", MaxPool2d<double>(2));
   net.add("conv2", Conv2d<double>(4, 6, 3, 1, 1));
-  net.add("relu2", ReLU<double>());
+  net.add("relu2", ReLU<double>(inplace));
   net.add("pool2", MaxPool2d<double>(2));
   net.add("flatten", Flatten<double>());
   net.add("fc1", Linear<double>(6 * 2 * 2, 8));
-  net.add("relu3", ReLU<double>());
+  net.add("relu3", ReLU<double>(inplace));
   net.add("dropout", Dropout<double>(0.5));
   net.add("fc2", Linear<double>(8, 3));
   net.reset_parameters(21);

@@ -31,13 +31,14 @@ void relu_backward_naive(std::int64_t n, const T* y, const T* dy, T* dx) {
 }
 
 // Both operands are loaded unconditionally so that the select compiles to a
-// vector blend instead of a branch that mispredicts half the time.
+// vector blend instead of a branch that mispredicts half the time. dx may
+// alias dy (in-place ReLU); y never aliases dx.
 template <typename T>
 void relu_backward(std::int64_t n, const T* y, const T* dy, T* dx) {
   parallel_chunks(n, [y, dy, dx](std::int64_t b, std::int64_t e) {
-    const T* __restrict out = y;
-    const T* __restrict grad = dy;
-    T* __restrict din = dx;
+    const T* out = y;
+    const T* grad = dy;
+    T* din = dx;
     for (std::int64_t i = b; i < e; ++i) {
       const T g = grad[i];
       din[i] = out[i] > T(0) ? g : T(0);

@@ -17,19 +17,21 @@ namespace minidl {
 //   flatten -> fc1 (3136->128) -> ReLU -> dropout(p) -> fc2 (128->10)
 // Parameters: conv1.weight [32,1,3,3], conv1.bias, conv2.weight [64,32,3,3],
 // conv2.bias, fc1.weight [128,3136], fc1.bias, fc2.weight [10,128], fc2.bias:
-// the state_dict of the same module written in PyTorch.
+// the state_dict of the same module written in PyTorch. The ReLUs work in
+// place (each follows a layer that does not need its output for backward),
+// which saves 19 MB of activations and gradients at batch 64.
 template <typename T>
 Sequential<T> make_mnist_cnn(std::uint64_t seed, double dropout = 0.5) {
   Sequential<T> net;
   net.add("conv1", Conv2d<T>(1, 32, 3, 1, 1));
-  net.add("relu1", ReLU<T>());
+  net.add("relu1", ReLU<T>(true));
   net.add("pool1", MaxPool2d<T>(2));
   net.add("conv2", Conv2d<T>(32, 64, 3, 1, 1));
-  net.add("relu2", ReLU<T>());
+  net.add("relu2", ReLU<T>(true));
   net.add("pool2", MaxPool2d<T>(2));
   net.add("flatten", Flatten<T>());
   net.add("fc1", Linear<T>(64 * 7 * 7, 128));
-  net.add("relu3", ReLU<T>());
+  net.add("relu3", ReLU<T>(true));
   net.add("dropout", Dropout<T>(dropout));
   net.add("fc2", Linear<T>(128, 10));
   net.reset_parameters(seed);
