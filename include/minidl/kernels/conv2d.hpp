@@ -15,12 +15,13 @@
 
 namespace minidl::kernels {
 
-// The direct weight gradient pads the input channels to whole tiles of
-// gemm_rows; with few input channels (conv1 has 1) most of that work would be
-// zeros, and the im2col kernel is faster.
+// The direct weight gradient pads the input channels to whole vectors and the
+// output channels to whole tiles. Where that would add more than a quarter of
+// zeros (conv1 has 1 input channel) the im2col kernel is faster.
 template <typename T>
 bool conv2d_weights_direct(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && 4 * detail::padded_in_channels<T>(s) <= 5 * s.C;
+  return conv2d_direct_applies(s) && 4 * detail::padded_in_channels<T>(s) <= 5 * s.C &&
+         4 * detail::padded_out_channels<T>(s) <= 5 * s.OC;
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.

@@ -118,47 +118,50 @@ inline Conv2dShape transposed_conv_shape(const Conv2dShape& s) {
   return {s.N, s.OC, s.OH(), s.OW(), s.C, s.KH, s.KW, 1, s.KH - 1 - s.pad};
 }
 
-// part [MR x NR tile, row stride OCp] += sum over output pixels of
-// xcl[pixel + tap][c0 + r] * dyt[pixel][oc0 + j]. xcl is the padded input,
-// channels last (row stride WP*Cp), dyt is dy with channels last.
+// part[r][j] (rows `ld` apart) += sum over output pixels q of
+// dy[r*P + q] * xcl[q + tap][j]: MR output channels x NR input channels for
+// one tap. dy points at channel o0 of one sample (planes P apart); xcl is the
+// padded input with channels last (Cp per pixel, WP pixels per row), already
+// offset by the tap.
 template <typename T, int MR>
-void weight_tile(const T* xcl, const T* dyt, std::int64_t OH, std::int64_t OW, std::int64_t WP,
-                 std::int64_t Cp, std::int64_t OCp, T* part) {
+void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std::int64_t OW,
+                 std::int64_t WP, std::int64_t Cp, T* part, std::int64_t ld) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
   V acc0[MR], acc1[MR];
   for (int r = 0; r < MR; ++r) {
-    acc0[r] = S::load(part + r * OCp);
-    acc1[r] = S::load(part + r * OCp + W);
+    acc0[r] = S::load(part + r * ld);
+    acc1[r] = S::load(part + r * ld + W);
   }
   for (std::int64_t oh = 0; oh < OH; ++oh) {
+    const T* g = dy + oh * OW;
     const T* x = xcl + oh * WP * Cp;
-    const T* g = dyt + oh * OW * OCp;
-    for (std::int64_t ow = 0; ow < OW; ++ow, x += Cp, g += OCp) {
-      const V g0 = S::load(g), g1 = S::load(g + W);
+    for (std::int64_t ow = 0; ow < OW; ++ow, ++g, x += Cp) {
+      const V x0 = S::load(x), x1 = S::load(x + W);
       for (int r = 0; r < MR; ++r) {
-        const V xr = S::broadcast(x[r]);
-        acc0[r] += xr * g0;
-        acc1[r] += xr * g1;
+        const V gr = S::broadcast(g[r * P]);
+        acc0[r] += gr * x0;
+        acc1[r] += gr * x1;
       }
     }
   }
   for (int r = 0; r < MR; ++r) {
-    S::store(part + r * OCp, acc0[r]);
-    S::store(part + r * OCp + W, acc1[r]);
+    S::store(part + r * ld, acc0[r]);
+    S::store(part + r * ld + W, acc1[r]);
   }
 }
 
-// Channel counts of the weight gradient's channels-last copies, rounded up to
-// whole tiles (the extra channels are zeros).
+// Channel counts of the weight gradient rounded up to whole tiles: input
+// channels to vectors (the extra channels of the copy of x are zeros),
+// output channels to tile rows (the extra rows of the partials are unused).
 template <typename T>
 std::int64_t padded_in_channels(const Conv2dShape& s) {
-  return round_up(s.C, gemm_rows<T>());
+  return round_up(s.C, gemm_cols<T>());
 }
 template <typename T>
 std::int64_t padded_out_channels(const Conv2dShape& s) {
-  return round_up(s.OC, gemm_cols<T>());
+  return round_up(s.OC, gemm_rows<T>());
 }
 
 }  // namespace detail
@@ -234,16 +237,16 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
   const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
   const std::int64_t Cp = detail::padded_in_channels<T>(s), OCp = detail::padded_out_channels<T>(s);
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  const std::int64_t part_size = taps * Cp * OCp;  // layout [kh][kw][c][oc]
+  const std::int64_t part_size = OCp * taps * Cp;  // layout [oc][kh][kw][c]
   parallel_for(chunks, [&](std::int64_t chunk) {
     T* part = partials + chunk * part_size;
     std::fill_n(part, part_size, T(0));
+    // x with channels last, xcl [HP][WP][Cp]: the border and the channels
+    // past C stay zero, each sample overwrites the rest.
     T* xcl = thread_scratch<T, 0>(HP * WP * Cp);
-    T* dyt = thread_scratch<T, 1>(P * OCp);
+    std::fill_n(xcl, HP * WP * Cp, T(0));
     const std::int64_t n_end = std::min(s.N, (chunk + 1) * kConvWeightChunk);
     for (std::int64_t n = chunk * kConvWeightChunk; n < n_end; ++n) {
-      // Channels-last copies: xcl [HP][WP][Cp] with zero border, dyt [P][OCp].
-      std::fill_n(xcl, HP * WP * Cp, T(0));
       const T* x_n = x + n * s.C * s.H * s.W;
       for (std::int64_t h = 0; h < s.H; ++h)
         for (std::int64_t c = 0; c < s.C; ++c) {
@@ -252,29 +255,33 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
           for (std::int64_t w = 0; w < s.W; ++w) out[w * Cp] = src[w];
         }
       const T* dy_n = dy + n * s.OC * P;
-      for (std::int64_t p = 0; p < P; ++p) {
-        T* out = dyt + p * OCp;
-        for (std::int64_t o = 0; o < s.OC; ++o) out[o] = dy_n[o * P + p];
-        std::fill(out + s.OC, out + OCp, T(0));
-      }
-      for (std::int64_t oc0 = 0; oc0 < OCp; oc0 += NR)
-        for (std::int64_t c0 = 0; c0 < Cp; c0 += MR)
+      for (std::int64_t o0 = 0; o0 < s.OC; o0 += MR) {
+        const T* g = dy_n + o0 * P;
+        if (o0 + MR > s.OC) {  // a short last sliver: its planes, then zeros
+          T* tail = thread_scratch<T, 1>(MR * P);
+          std::copy_n(g, (s.OC - o0) * P, tail);
+          std::fill(tail + (s.OC - o0) * P, tail + MR * P, T(0));
+          g = tail;
+        }
+        for (std::int64_t c0 = 0; c0 < Cp; c0 += NR)
           for (std::int64_t kh = 0; kh < s.KH; ++kh)
             for (std::int64_t kw = 0; kw < s.KW; ++kw)
-              detail::weight_tile<T, MR>(xcl + (kh * WP + kw) * Cp + c0, dyt + oc0, OH, OW, WP, Cp,
-                                         OCp, part + ((kh * s.KW + kw) * Cp + c0) * OCp + oc0);
+              detail::weight_tile<T, MR>(g, P, xcl + (kh * WP + kw) * Cp + c0, OH, OW, WP, Cp,
+                                         part + (o0 * taps + kh * s.KW + kw) * Cp + c0, taps * Cp);
+      }
     }
   });
   // Fixed-order reduction of the partials, parallel over output channels.
   parallel_for(s.OC, [&](std::int64_t o) {
     T* row = dw + o * s.col_rows();
-    for (std::int64_t c = 0; c < s.C; ++c)
-      for (std::int64_t tap = 0; tap < taps; ++tap) {
-        const T* src = partials + (tap * Cp + c) * OCp + o;
-        T sum = src[0];
-        for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size];
+    for (std::int64_t tap = 0; tap < taps; ++tap) {
+      const T* src = partials + (o * taps + tap) * Cp;
+      for (std::int64_t c = 0; c < s.C; ++c) {
+        T sum = src[c];
+        for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size + c];
         row[c * taps + tap] = sum;
       }
+    }
     if (db) db[o] = conv2d_bias_grad(s, dy, o);
   });
 }

@@ -1,10 +1,11 @@
-// minidl/kernels/maxpool2d.hpp - max pooling forward (recording the arg-max) and backward.
+// minidl/kernels/maxpool2d.hpp - max pooling forward and backward, and their naive twins.
 //
 // Sizes: P = N*C independent planes of H x W, window K x K moved by `stride`,
 // no padding, output OH x OW with OH = (H - K) / stride + 1 (floor, as PyTorch).
-// x [P,H,W], y [P,OH,OW], argmax [P,OH,OW] holds the index (ih*W + iw) within
-// its plane of the element that won. Ties go to the first element in row-major
-// order, as in PyTorch.
+// x [P,H,W], y [P,OH,OW]. The naive forward also records argmax [P,OH,OW],
+// the index (ih*W + iw) within its plane of the element that won; ties go to
+// the first element in row-major order, as in PyTorch. The fast backward
+// finds the winners again from x and y instead of storing them.
 #pragma once
 
 #include <algorithm>
@@ -37,30 +38,29 @@ void maxpool2d_forward_naive(const MaxPool2dShape& s, const T* x, T* y, std::int
       }
 }
 
-// The same result, parallel over planes.
+// y = the window maxima, parallel over planes; no arg-max is stored (the
+// backward pass finds it again). Row by row and one window offset at a
+// time, so the inner loop is a vectorisable select over the output row.
 template <typename T>
-void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::int32_t* argmax) {
+void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y) {
   const std::int64_t OH = s.OH(), OW = s.OW();
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const MaxPool2dShape sh = s;  // a local copy: stores through yp cannot change it
     const T* xp = x + p * sh.H * sh.W;
     T* yp = y + p * OH * OW;
-    std::int32_t* ap = argmax + p * OH * OW;
-    for (std::int64_t oh = 0; oh < OH; ++oh)
-      for (std::int64_t ow = 0; ow < OW; ++ow) {
-        std::int64_t best = oh * sh.stride * sh.W + ow * sh.stride;
-        T best_value = xp[best];
-        for (std::int64_t kh = 0; kh < sh.K; ++kh) {
-          const std::int64_t row = (oh * sh.stride + kh) * sh.W + ow * sh.stride;
-          for (std::int64_t kw = 0; kw < sh.K; ++kw)
-            if (xp[row + kw] > best_value) {
-              best_value = xp[row + kw];
-              best = row + kw;
-            }
+    for (std::int64_t oh = 0; oh < OH; ++oh) {
+      T* out = yp + oh * OW;
+      const T* first = xp + oh * sh.stride * sh.W;
+      for (std::int64_t ow = 0; ow < OW; ++ow) out[ow] = first[ow * sh.stride];
+      for (std::int64_t kh = 0; kh < sh.K; ++kh)
+        for (std::int64_t kw = kh == 0 ? 1 : 0; kw < sh.K; ++kw) {
+          const T* in = first + kh * sh.W + kw;
+          for (std::int64_t ow = 0; ow < OW; ++ow) {
+            const T v = in[ow * sh.stride];
+            out[ow] = v > out[ow] ? v : out[ow];  // strictly greater: the first maximum wins
+          }
         }
-        yp[oh * OW + ow] = best_value;
-        ap[oh * OW + ow] = static_cast<std::int32_t>(best);
-      }
+    }
   });
 }
 
@@ -74,17 +74,40 @@ void maxpool2d_backward_naive(const MaxPool2dShape& s, const T* dy, const std::i
     for (std::int64_t i = 0; i < out; ++i) dx[p * in + argmax[p * out + i]] += dy[p * out + i];
 }
 
-// The same result, parallel over planes (windows may overlap when stride < K:
-// each plane is summed by one thread in a fixed order).
+// dx from x, y and dy (overwritten), parallel over planes. The winner of a
+// window is its first element equal to the maximum y, as in the forward
+// pass; when y is NaN it is the first element (the forward pass only moves
+// past the first element for a strictly greater value). Windows may overlap
+// when stride < K: each plane is summed by one thread in a fixed order.
 template <typename T>
-void maxpool2d_backward(const MaxPool2dShape& s, const T* dy, const std::int32_t* argmax, T* dx) {
-  const std::int64_t out = s.OH() * s.OW(), in = s.H * s.W;
-  parallel_for(s.planes, [=](std::int64_t p) {
+void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* y, const T* dy, T* dx) {
+  const std::int64_t OH = s.OH(), OW = s.OW(), in = s.H * s.W;
+  parallel_for(s.planes, [=, &s](std::int64_t p) {
+    const MaxPool2dShape sh = s;
+    const T* xp = x + p * in;
     T* dxp = dx + p * in;
     std::fill_n(dxp, in, T(0));
-    const T* dyp = dy + p * out;
-    const std::int32_t* ap = argmax + p * out;
-    for (std::int64_t i = 0; i < out; ++i) dxp[ap[i]] += dyp[i];
+    const T* yp = y + p * OH * OW;
+    const T* dyp = dy + p * OH * OW;
+    for (std::int64_t oh = 0; oh < OH; ++oh)
+      for (std::int64_t ow = 0; ow < OW; ++ow) {
+        const T best = yp[oh * OW + ow], g = dyp[oh * OW + ow];
+        const std::int64_t corner = oh * sh.stride * sh.W + ow * sh.stride;
+        bool found = best != best;  // NaN: the first element, which the loop visits first
+        if (found) {
+          dxp[corner] += g;
+          continue;
+        }
+        for (std::int64_t kh = 0; kh < sh.K && !found; ++kh)
+          for (std::int64_t kw = 0; kw < sh.K; ++kw) {
+            const std::int64_t i = corner + kh * sh.W + kw;
+            if (xp[i] == best) {
+              dxp[i] += g;
+              found = true;
+              break;
+            }
+          }
+      }
   });
 }
 

@@ -11,7 +11,9 @@ namespace minidl {
 
 // Input [N, C, H, W] -> output [N, C, OH, OW], OH = (H - K) / stride + 1 as
 // torch.nn.MaxPool2d(K, stride) (stride defaults to K). Cached for backward:
-// the position of each window's maximum.
+// a view of the input (the previous layer's output buffer, untouched until
+// the next forward) and the output; the backward pass finds each window's
+// winner again, which costs less than storing its position.
 template <typename T>
 class MaxPool2d : public Layer<T> {
  public:
@@ -36,9 +38,8 @@ class MaxPool2d : public Layer<T> {
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
     output_.resize(output_shape(x.shape()));
     shape_ = pool_shape(x.shape());
-    argmax_.resize(static_cast<std::size_t>(output_.size()));
-    kernels::maxpool2d_forward(shape_, x.data(), output_.data(), argmax_.data());
-    input_shape_ = x.shape();
+    kernels::maxpool2d_forward(shape_, x.data(), output_.data());
+    input_ = x;
     return output_;
   }
 
@@ -46,8 +47,8 @@ class MaxPool2d : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(input_shape_);
-    kernels::maxpool2d_backward(shape_, dy.data(), argmax_.data(), dinput_.data());
+    dinput_.resize(input_.shape());
+    kernels::maxpool2d_backward(shape_, input_.data(), output_.data(), dy.data(), dinput_.data());
     return dinput_;
   }
 
@@ -57,10 +58,8 @@ class MaxPool2d : public Layer<T> {
   }
 
   std::int64_t k_, stride_;
-  Tensor<T> output_, dinput_;
-  std::vector<std::int32_t> argmax_;  // index of the winner within its input plane
+  Tensor<T> input_, output_, dinput_;
   kernels::MaxPool2dShape shape_{};
-  Shape input_shape_;
 };
 
 }  // namespace minidl
