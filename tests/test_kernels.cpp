@@ -92,6 +92,8 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {6, 4, 5, 5, 2, 1, 1, 1, 0},      // 1x1, more samples than a weight chunk
       {5, 10, 11, 10, 40, 3, 3, 1, 0},  // partial tiles in every dimension, no padding
       {2, 17, 8, 13, 33, 3, 3, 1, 2},   // padding of kernel - 1
+      {5, 2, 12, 21, 5, 3, 3, 1, 0},    // rows longer than a vector, ragged last vector
+      {2, 1, 6, 32, 3, 3, 3, 1, 1},     // rows of whole vectors
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -154,6 +156,7 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
         check_weights(conv2d_backward_weights_direct<T>);  // also with padded channels
         check_data(conv2d_backward_data_direct<T>);
       }
+      if (conv2d_weights_rows_applies<T>(s)) check_weights(conv2d_backward_weights_rows<T>);
     }
   }
 }

@@ -17,7 +17,8 @@ namespace minidl::kernels {
 
 // The direct weight gradient pads the input channels to whole vectors and the
 // output channels to whole tiles. Where that would add more than a quarter of
-// zeros (conv1 has 1 input channel) the im2col kernel is faster.
+// zeros (conv1 has 1 input channel), the row kernel takes 3x3 kernels and the
+// im2col kernel the rest.
 template <typename T>
 bool conv2d_weights_direct(const Conv2dShape& s) {
   return conv2d_direct_applies(s) && 4 * detail::padded_in_channels<T>(s) <= 5 * s.C &&
@@ -33,7 +34,8 @@ std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
 // Elements of the partials conv2d_backward_weights takes.
 template <typename T>
 std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
-  return std::max(conv2d_im2col_partials_size(s), conv2d_direct_partials_size<T>(s));
+  return std::max({conv2d_im2col_partials_size(s), conv2d_direct_partials_size<T>(s),
+                   conv2d_rows_partials_size(s)});
 }
 
 // y = conv(x, w) + b (b may be null).
@@ -60,6 +62,8 @@ void conv2d_backward_weights(const Conv2dShape& s, const T* x, const T* dy, T* d
                              T* partials) {
   if (conv2d_weights_direct<T>(s))
     conv2d_backward_weights_direct(s, x, dy, dw, db, partials);
+  else if (conv2d_weights_rows_applies<T>(s))
+    conv2d_backward_weights_rows(s, x, dy, dw, db, partials);
   else
     conv2d_backward_weights_im2col(s, x, dy, dw, db, partials);
 }
