@@ -130,6 +130,9 @@ TEST_CASE("gradcheck: the MNIST network end to end, all eight parameters") {
   net.add("fc2", Linear<double>(8, 3));
   net.reset_parameters(21);
   net.set_input_grad(true);
+  // With in-place ReLUs the pools write their input gradients over their inputs.
+  CHECK(net.layer("pool1").may_overwrite_input() == inplace);
+  CHECK(net.layer("pool2").may_overwrite_input() == inplace);
   Tensor<double> x = random_tensor({3, 1, 8, 8}, 22);
   const std::int32_t labels[] = {0, 2, 1};
   CrossEntropyLoss<double> loss;

@@ -188,6 +188,9 @@ TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, ties and NaN included", T
     maxpool2d_backward(s, x.data(), y.data(), dy.data(), dx.data());
     maxpool2d_backward_naive(s, dy.data(), am_ref.data(), dx_ref.data());
     CHECK(max_abs_diff(dx, dx_ref) == 0.0);
+    std::vector<T> inplace = x;  // dx written over x
+    maxpool2d_backward(s, inplace.data(), y.data(), dy.data(), inplace.data());
+    CHECK(max_abs_diff(inplace, dx_ref) == 0.0);
   }
 }
 
@@ -201,6 +204,15 @@ TEST_CASE_TEMPLATE("relu forward and backward match the naive loops", T, float, 
   relu_backward(n, y.data(), dy.data(), dx.data());
   relu_backward_naive(n, y_ref.data(), dy.data(), dx_ref.data());
   CHECK(dx == dx_ref);
+
+  // The in-place form: a byte mask instead of the output, both buffers reused.
+  std::vector<T> inplace = x;
+  std::vector<std::uint8_t> mask(n);
+  relu_forward_mask(n, inplace.data(), inplace.data(), mask.data());
+  CHECK(inplace == y_ref);
+  std::vector<T> grad = dy;
+  relu_backward_mask(n, mask.data(), grad.data(), grad.data());
+  CHECK(grad == dx_ref);
 }
 
 TEST_CASE_TEMPLATE("linear forward and backward match the naive loops", T, float, double) {

@@ -187,3 +187,30 @@ TEST_CASE("a non-finite loss or gradient stops training before any parameter cha
   }
   CHECK(adam.step_count() == 1);
 }
+
+TEST_CASE("a layer may overwrite its input only when nothing reads it after its backward") {
+  auto flags = [](Sequential<float>& net) {
+    std::string out;
+    for (std::size_t i = 0; i < net.size(); ++i) out += net[i].may_overwrite_input() ? '1' : '0';
+    return out;
+  };
+  // conv1 relu1 pool1 conv2 relu2 pool2 flatten fc1 relu3 dropout fc2: the
+  // in-place ReLUs keep masks, so the conv outputs are free once each pool
+  // has run backward.
+  auto cnn = make_mnist_cnn<float>(1);
+  CHECK(flags(cnn) == "01111111111");
+  CHECK(cnn.layer("pool1").may_overwrite_input());
+
+  Sequential<float> reads_output;  // a ReLU with its own buffer reads it in backward
+  reads_output.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
+  reads_output.add("relu", ReLU<float>());
+  reads_output.add("pool", MaxPool2d<float>(2));
+  CHECK(flags(reads_output) == "010");
+  CHECK_FALSE(reads_output.layer("pool").may_overwrite_input());
+
+  Sequential<float> network_input;  // the caller's tensor, through in-place views
+  network_input.add("relu", ReLU<float>(true));
+  network_input.add("flatten", Flatten<float>());
+  network_input.add("fc", Linear<float>(4, 2));
+  CHECK(flags(network_input) == "000");
+}

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 
 namespace minidl::kernels {
@@ -74,40 +75,37 @@ void maxpool2d_backward_naive(const MaxPool2dShape& s, const T* dy, const std::i
     for (std::int64_t i = 0; i < out; ++i) dx[p * in + argmax[p * out + i]] += dy[p * out + i];
 }
 
-// dx from x, y and dy (overwritten), parallel over planes. The winner of a
-// window is its first element equal to the maximum y, as in the forward
-// pass; when y is NaN it is the first element (the forward pass only moves
-// past the first element for a strictly greater value). Windows may overlap
-// when stride < K: each plane is summed by one thread in a fixed order.
+// dx from x, y and dy (overwritten), parallel over planes; dx may alias x.
+// The winner of a window is its first element equal to the maximum y, as in
+// the forward pass; when y is NaN it is the first element (the forward pass
+// only moves past the first element for a strictly greater value). All the
+// winners of a plane are found before its dx is written, and summed in a
+// fixed order, so overlapping windows (stride < K) work too.
 template <typename T>
 void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* y, const T* dy, T* dx) {
   const std::int64_t OH = s.OH(), OW = s.OW(), in = s.H * s.W;
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const MaxPool2dShape sh = s;
     const T* xp = x + p * in;
-    T* dxp = dx + p * in;
-    std::fill_n(dxp, in, T(0));
     const T* yp = y + p * OH * OW;
-    const T* dyp = dy + p * OH * OW;
+    std::int32_t* winner = thread_scratch<std::int32_t, 0>(OH * OW);
     for (std::int64_t oh = 0; oh < OH; ++oh)
       for (std::int64_t ow = 0; ow < OW; ++ow) {
-        const T best = yp[oh * OW + ow], g = dyp[oh * OW + ow];
+        const T best = yp[oh * OW + ow];
         const std::int64_t corner = oh * sh.stride * sh.W + ow * sh.stride;
-        bool found = best != best;  // NaN: the first element, which the loop visits first
-        if (found) {
-          dxp[corner] += g;
-          continue;
-        }
-        for (std::int64_t kh = 0; kh < sh.K && !found; ++kh)
-          for (std::int64_t kw = 0; kw < sh.K; ++kw) {
-            const std::int64_t i = corner + kh * sh.W + kw;
-            if (xp[i] == best) {
-              dxp[i] += g;
-              found = true;
-              break;
-            }
+        std::int64_t found = corner;  // also the answer when best is NaN
+        if (best == best) {
+          for (std::int64_t k = sh.K * sh.K; k-- > 0;) {  // backwards: the first match stays
+            const std::int64_t i = corner + (k / sh.K) * sh.W + k % sh.K;
+            found = xp[i] == best ? i : found;
           }
+        }
+        winner[oh * OW + ow] = static_cast<std::int32_t>(found);
       }
+    T* dxp = dx + p * in;
+    const T* dyp = dy + p * OH * OW;
+    std::fill_n(dxp, in, T(0));
+    for (std::int64_t i = 0; i < OH * OW; ++i) dxp[winner[i]] += dyp[i];
   });
 }
 

@@ -46,4 +46,33 @@ void relu_backward(std::int64_t n, const T* y, const T* dy, T* dx) {
   });
 }
 
+// y = max(x, 0) and mask = (x > 0) as bytes; y may alias x.
+template <typename T>
+void relu_forward_mask(std::int64_t n, const T* x, T* y, std::uint8_t* mask) {
+  parallel_chunks(n, [x, y, mask](std::int64_t b, std::int64_t e) {
+    const T* in = x;
+    T* out = y;
+    std::uint8_t* m = mask;
+    for (std::int64_t i = b; i < e; ++i) {
+      const T v = in[i];
+      m[i] = v > T(0);
+      out[i] = v > T(0) ? v : T(0);
+    }
+  });
+}
+
+// dx = dy where mask is set, else 0; dx may alias dy.
+template <typename T>
+void relu_backward_mask(std::int64_t n, const std::uint8_t* mask, const T* dy, T* dx) {
+  parallel_chunks(n, [mask, dy, dx](std::int64_t b, std::int64_t e) {
+    const std::uint8_t* m = mask;
+    const T* grad = dy;
+    T* din = dx;
+    for (std::int64_t i = b; i < e; ++i) {
+      const T g = grad[i];
+      din[i] = m[i] ? g : T(0);
+    }
+  });
+}
+
 }  // namespace minidl::kernels

@@ -59,6 +59,15 @@ class Layer {
   void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
   bool needs_input_grad() const { return needs_input_grad_; }
 
+  // Memory planning (see Sequential): whether backward reads this layer's
+  // own output, and whether the output shares the input's storage.
+  virtual bool backward_reads_output() const { return false; }
+  virtual bool output_aliases_input() const { return false; }
+  // Set by Sequential when nothing reads this layer's input once its own
+  // backward has run: the layer may then write its input gradient over it.
+  void set_may_overwrite_input(bool allowed) { may_overwrite_input_ = allowed; }
+  bool may_overwrite_input() const { return may_overwrite_input_; }
+
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
 
@@ -71,6 +80,7 @@ class Layer {
   }
 
   bool needs_input_grad_ = true;
+  bool may_overwrite_input_ = false;
   std::string name_;
 };
 

@@ -47,7 +47,10 @@ class MaxPool2d : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(input_.shape());
+    if (this->may_overwrite_input())
+      dinput_ = input_;  // nothing reads the input after this: reuse its storage
+    else
+      dinput_.resize(input_.shape());
     kernels::maxpool2d_backward(shape_, input_.data(), output_.data(), dy.data(), dinput_.data());
     return dinput_;
   }

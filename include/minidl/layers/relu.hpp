@@ -1,7 +1,9 @@
 // minidl/layers/relu.hpp - ReLU: max(x, 0) elementwise.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "minidl/kernels/relu.hpp"
 #include "minidl/layers/layer.hpp"
@@ -11,10 +13,11 @@ namespace minidl {
 // Any shape. Cached for backward: the output (its sign is the gradient mask).
 //
 // ReLU(true) works in place, like torch.nn.ReLU(inplace=True): forward
-// overwrites its input and backward overwrites the incoming gradient, so the
-// layer owns no buffers. Safe after a layer whose backward does not read its
-// own output (Conv2d, Linear, MaxPool2d and ReLU do not); the input tensor
-// passed to forward is changed.
+// overwrites its input and backward overwrites the incoming gradient. It
+// keeps a byte per element (x > 0) instead of reading the output back, so
+// that the layer after it may reuse the shared buffer for its gradient.
+// Safe after a layer whose backward does not read its own output (Conv2d,
+// Linear, MaxPool2d do not); the input tensor passed to forward is changed.
 template <typename T>
 class ReLU : public Layer<T> {
  public:
@@ -22,14 +25,19 @@ class ReLU : public Layer<T> {
 
   std::string type() const override { return "ReLU"; }
   std::string describe() const override { return inplace_ ? "in place" : ""; }
+  bool backward_reads_output() const override { return !inplace_; }
+  bool output_aliases_input() const override { return inplace_; }
   Shape output_shape(const Shape& in) const override { return in; }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
-    if (inplace_)
+    if (inplace_) {
       output_ = x;  // a view of the same elements
-    else
+      mask_.resize(static_cast<std::size_t>(x.size()));
+      kernels::relu_forward_mask(x.size(), x.data(), output_.data(), mask_.data());
+    } else {
       output_.resize(x.shape());
-    kernels::relu_forward(x.size(), x.data(), output_.data());
+      kernels::relu_forward(x.size(), x.data(), output_.data());
+    }
     return output_;
   }
 
@@ -37,11 +45,13 @@ class ReLU : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    if (inplace_)
+    if (inplace_) {
       dinput_ = dy;
-    else
+      kernels::relu_backward_mask(dy.size(), mask_.data(), dy.data(), dinput_.data());
+    } else {
       dinput_.resize(dy.shape());
-    kernels::relu_backward(dy.size(), output_.data(), dy.data(), dinput_.data());
+      kernels::relu_backward(dy.size(), output_.data(), dy.data(), dinput_.data());
+    }
     return dinput_;
   }
 
@@ -50,6 +60,7 @@ class ReLU : public Layer<T> {
  private:
   bool inplace_;
   Tensor<T> output_, dinput_;
+  std::vector<std::uint8_t> mask_;  // in place: 1 where x > 0
 };
 
 }  // namespace minidl

@@ -18,7 +18,10 @@ namespace minidl {
 // Unnamed layers are named by their index, as in torch.nn.Sequential.
 //
 // The first layer computes no input gradient (nothing needs it in training);
-// call set_input_grad(true) when something does.
+// call set_input_grad(true) when something does. Layers whose input nothing
+// reads after their backward may write their input gradient over it (see
+// input_is_dead_after_backward): after backward, intermediate outputs may
+// hold gradients.
 template <typename T>
 class Sequential {
  public:
@@ -121,8 +124,23 @@ class Sequential {
 
  private:
   void update_input_grad_flags() {
-    for (std::size_t i = 0; i < layers_.size(); ++i)
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
       layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
+      layers_[i]->set_may_overwrite_input(input_is_dead_after_backward(i));
+    }
+  }
+
+  // Whether nothing reads layer i's input once layer i's backward has run.
+  // The input is the output of the layers before it, through any that pass
+  // their input's storage on as their output (in-place ReLU, Flatten): none
+  // of those may read its output in backward, and the storage must belong
+  // to a layer (the network's input belongs to the caller).
+  bool input_is_dead_after_backward(std::size_t i) const {
+    for (std::size_t j = i; j-- > 0;) {
+      if (layers_[j]->backward_reads_output()) return false;
+      if (!layers_[j]->output_aliases_input()) return true;
+    }
+    return false;
   }
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
