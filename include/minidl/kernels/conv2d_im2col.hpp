@@ -11,6 +11,7 @@
 
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
+#include "minidl/kernels/conv2d_bias.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/gemm.hpp"
 

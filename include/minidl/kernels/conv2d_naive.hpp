@@ -89,17 +89,4 @@ void conv2d_backward_weights_naive(const Conv2dShape& s, const T* x, const T* dy
         }
 }
 
-// dL/db[o]: the sum of dy over the batch and the output plane of channel o,
-// summed in a fixed order. Shared by the fast weight-gradient kernels.
-template <typename T>
-T conv2d_bias_grad(const Conv2dShape& s, const T* dy, std::int64_t o) {
-  const std::int64_t P = s.OH() * s.OW();
-  T sum = 0;
-  for (std::int64_t n = 0; n < s.N; ++n) {
-    const T* g = dy + (n * s.OC + o) * P;
-    for (std::int64_t p = 0; p < P; ++p) sum += g[p];
-  }
-  return sum;
-}
-
 }  // namespace minidl::kernels
