@@ -12,8 +12,8 @@ namespace minidl {
 // Input [N, C, H, W] -> output [N, C, OH, OW], OH = (H - K) / stride + 1 as
 // torch.nn.MaxPool2d(K, stride) (stride defaults to K). Cached for backward:
 // a view of the input (the previous layer's output buffer, untouched until
-// the next forward) and the output; the backward pass finds each window's
-// winner again, which costs less than storing its position.
+// the next forward); the backward pass finds each window's winner again,
+// which costs less than storing its position.
 template <typename T>
 class MaxPool2d : public Layer<T> {
  public:
@@ -51,7 +51,7 @@ class MaxPool2d : public Layer<T> {
       dinput_ = input_;  // nothing reads the input after this: reuse its storage
     else
       dinput_.resize(input_.shape());
-    kernels::maxpool2d_backward(shape_, input_.data(), output_.data(), dy.data(), dinput_.data());
+    kernels::maxpool2d_backward(shape_, input_.data(), dy.data(), dinput_.data());
     return dinput_;
   }
 
