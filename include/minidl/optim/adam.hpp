@@ -48,17 +48,21 @@ class Adam : public Optimizer<T> {
       const T* const g_data = this->params_[i].grad->data();
       T* const m_data = m_[i].data();
       T* const v_data = v_[i].data();
-      // Locals, not captures, so that the loop keeps its pointers in registers.
+      // Locals, not captures, so that the loop keeps pointers and constants
+      // in registers. The loop vectorises when sqrt need not set errno
+      // (-fno-math-errno, which the project's own builds use).
       parallel_chunks(m_[i].size(), [=](std::int64_t b, std::int64_t e) {
         T* __restrict p = p_data;
         const T* __restrict grad = g_data;
         T* __restrict m = m_data;
         T* __restrict v = v_data;
+        const T one_b1 = T(1) - b1, beta2 = b2, one_b2 = T(1) - b2, decay = wd;
+        const T lr_t = step_size, denom_scale = bc2_sqrt, epsilon = eps;
         for (std::int64_t j = b; j < e; ++j) {
-          const T g = wd != T(0) ? grad[j] + wd * p[j] : grad[j];
-          m[j] += (T(1) - b1) * (g - m[j]);
-          v[j] = b2 * v[j] + (T(1) - b2) * g * g;
-          p[j] -= step_size * m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps);
+          const T g = decay != T(0) ? grad[j] + decay * p[j] : grad[j];
+          m[j] += one_b1 * (g - m[j]);
+          v[j] = beta2 * v[j] + one_b2 * g * g;
+          p[j] -= lr_t * m[j] / (std::sqrt(v[j]) / denom_scale + epsilon);
         }
       });
     }
