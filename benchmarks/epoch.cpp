@@ -2,7 +2,7 @@
 // batch 64, Adam), the evaluation of the 10,000 test images, and the latency
 // of classifying one image; prints seconds, images/s and peak memory.
 //
-//   benchmarks/epoch [--threads N] [--epochs E] [--data DIR]
+//   benchmarks/epoch [--threads N] [--epochs E] [--data DIR] [--limit-train N]
 // Data: --data, else $MNIST_DIR, else random images of the same size.
 #include <sys/resource.h>
 
@@ -53,6 +53,7 @@ static Mnist random_mnist() {
 
 int main(int argc, char** argv) {
   int threads = 0, epochs = 1;
+  std::int64_t limit_train = 0;  // 0: all 60,000 images
   std::string data_dir = std::getenv("MNIST_DIR") ? std::getenv("MNIST_DIR") : "";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads"))
@@ -61,8 +62,11 @@ int main(int argc, char** argv) {
       epochs = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--data"))
       data_dir = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--limit-train"))
+      limit_train = std::atoll(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: epoch [--threads N] [--epochs E] [--data DIR]\n");
+      std::fprintf(stderr,
+                   "usage: epoch [--threads N] [--epochs E] [--data DIR] [--limit-train N]\n");
       return 2;
     }
   }
@@ -76,7 +80,8 @@ int main(int argc, char** argv) {
     std::vector<std::int32_t> labels;
     std::vector<std::int64_t> order(data.train.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
-    const auto n = static_cast<std::int64_t>(order.size());
+    const auto n = limit_train > 0 ? std::min<std::int64_t>(limit_train, order.size())
+                                   : static_cast<std::int64_t>(order.size());
 
     for (int e = 1; e <= epochs; ++e) {
       Rng(static_cast<std::uint64_t>(e)).shuffle(order.begin(), order.end());
