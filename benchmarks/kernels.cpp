@@ -304,34 +304,73 @@ BENCHMARK(BM_pool1_backward)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
+// ReLU with its own output (relu_forward/backward) and in place with a byte
+// mask (relu_forward_mask/backward_mask, what the MNIST network runs).
 void BM_relu1_forward(benchmark::State& state) {
   const std::int64_t n = state.range(0) * 32 * 28 * 28;
   set_num_threads(static_cast<int>(state.range(1)));
+  const bool inplace = state.range(2) != 0;
   auto x = random_vector(static_cast<std::size_t>(n), 1);
-  std::vector<float> y(x.size());
-  for (auto _ : state) relu_forward(n, x.data(), y.data());
-  set_bytes(state, 8.0 * static_cast<double>(n));
+  std::vector<float> y(x.size()), ref(x.size());
+  std::vector<std::uint8_t> mask(x.size());
+  relu_forward_naive(n, x.data(), ref.data());
+  if (inplace) {
+    y = x;
+    relu_forward_mask(n, y.data(), y.data(), mask.data());
+  } else {
+    relu_forward(n, x.data(), y.data());
+  }
+  if (y != ref) state.SkipWithError("relu forward differs from the naive reference");
+  for (auto _ : state) {
+    if (inplace)
+      relu_forward_mask(n, y.data(), y.data(), mask.data());  // same work on its own output
+    else
+      relu_forward(n, x.data(), y.data());
+  }
+  set_bytes(state, (inplace ? 9.0 : 8.0) * static_cast<double>(n));
 }
 BENCHMARK(BM_relu1_forward)
-    ->Args({64, 1})
-    ->Args({64, 2})
-    ->Args({1, 1})
+    ->ArgNames({"batch", "threads", "inplace"})
+    ->Args({64, 1, 0})
+    ->Args({64, 2, 0})
+    ->Args({1, 1, 0})
+    ->Args({64, 1, 1})
+    ->Args({64, 2, 1})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
 void BM_relu1_backward(benchmark::State& state) {
   const std::int64_t n = state.range(0) * 32 * 28 * 28;
   set_num_threads(static_cast<int>(state.range(1)));
-  auto y = random_vector(static_cast<std::size_t>(n), 1),
+  const bool inplace = state.range(2) != 0;
+  auto x = random_vector(static_cast<std::size_t>(n), 1),
        dy = random_vector(static_cast<std::size_t>(n), 2);
-  std::vector<float> dx(y.size());
-  for (auto _ : state) relu_backward(n, y.data(), dy.data(), dx.data());
-  set_bytes(state, 12.0 * static_cast<double>(n));
+  std::vector<float> y(x.size()), dx(x.size()), ref(x.size());
+  std::vector<std::uint8_t> mask(x.size());
+  relu_forward_mask(n, x.data(), y.data(), mask.data());
+  relu_backward_naive(n, y.data(), dy.data(), ref.data());
+  if (inplace) {
+    dx = dy;
+    relu_backward_mask(n, mask.data(), dx.data(), dx.data());
+  } else {
+    relu_backward(n, y.data(), dy.data(), dx.data());
+  }
+  if (dx != ref) state.SkipWithError("relu backward differs from the naive reference");
+  for (auto _ : state) {
+    if (inplace)
+      relu_backward_mask(n, mask.data(), dx.data(), dx.data());
+    else
+      relu_backward(n, y.data(), dy.data(), dx.data());
+  }
+  set_bytes(state, (inplace ? 9.0 : 12.0) * static_cast<double>(n));
 }
 BENCHMARK(BM_relu1_backward)
-    ->Args({64, 1})
-    ->Args({64, 2})
-    ->Args({1, 1})
+    ->ArgNames({"batch", "threads", "inplace"})
+    ->Args({64, 1, 0})
+    ->Args({64, 2, 0})
+    ->Args({1, 1, 0})
+    ->Args({64, 1, 1})
+    ->Args({64, 2, 1})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
