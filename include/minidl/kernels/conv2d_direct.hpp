@@ -7,10 +7,11 @@
 // multiply-add is wasted when MR divides the output width (7 divides MNIST's
 // 28- and 14-pixel rows) and NR the number of output channels.
 // Backward-data is the same kernel run on dy, with the kernel flipped and its
-// channel axes swapped. The weight gradient reads x and dy in channels-last
-// copies, so that its tile (MR input channels x NR output channels, one tap)
-// also broadcasts and loads neighbouring values. Summation orders are fixed,
-// so results do not depend on the number of threads.
+// channel axes swapped. The weight gradient's tile is MR output channels
+// (broadcast from dy's planes) x NR input channels (loaded from a
+// channels-last copy of x) for one tap; with few input channels a second
+// kernel runs vectors along output rows instead. Summation orders are
+// fixed, so results do not depend on the number of threads.
 #pragma once
 
 #include <algorithm>
@@ -167,8 +168,8 @@ std::int64_t padded_out_channels(const Conv2dShape& s) {
 
 }  // namespace detail
 
-// Whether the direct kernels handle this shape: stride 1 and a square kernel
-// no larger than its padding allows (pad <= kernel - 1).
+// Whether the direct kernels handle this shape: stride 1, a square kernel,
+// and padding of at most kernel - 1 (backward-data pads dy by kernel-1-pad).
 inline bool conv2d_direct_applies(const Conv2dShape& s) {
   return s.stride == 1 && s.KH == s.KW && s.pad <= s.KH - 1;
 }
