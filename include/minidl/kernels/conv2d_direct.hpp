@@ -181,19 +181,29 @@ std::int64_t conv2d_direct_workspace_size(const Conv2dShape& s) {
   return std::max(packed_b_size<T>(s.col_rows(), s.OC), packed_b_size<T>(s.OC * s.KH * s.KW, s.C));
 }
 
+namespace detail {
+// y = conv(x, packed_w) + b for every sample, in parallel: each thread pads
+// its sample into its scratch (plus the slack the last tile reads) and runs
+// direct_conv_sample on it.
+template <typename T>
+void direct_conv(const Conv2dShape& s, const T* x, const T* packed_w, const T* b, T* y) {
+  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectRows;
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* xpad = thread_scratch<T, 0>(padded);
+    pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+    std::fill_n(xpad + padded - kDirectRows, kDirectRows, T(0));
+    direct_conv_sample(s, xpad, packed_w, b, y + n * s.OC * s.OH() * s.OW());
+  });
+}
+}  // namespace detail
+
 // y = conv(x, w) + b (b may be null), parallel over samples.
 template <typename T>
 void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
                            T* workspace) {
   const std::int64_t K = s.col_rows();
   pack_b_whole<T>({w, K, true}, K, s.OC, workspace);
-  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + detail::kDirectRows;
-  parallel_for(s.N, [&](std::int64_t n) {
-    T* xpad = thread_scratch<T, 0>(padded);
-    detail::pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
-    std::fill_n(xpad + padded - detail::kDirectRows, detail::kDirectRows, T(0));
-    detail::direct_conv_sample(s, xpad, workspace, b, y + n * s.OC * s.OH() * s.OW());
-  });
+  detail::direct_conv(s, x, workspace, b, y);
 }
 
 // dx = dL/dx (overwritten), parallel over samples: the forward kernel run on
@@ -202,7 +212,6 @@ template <typename T>
 void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx,
                                  T* workspace) {
   constexpr int NR = gemm_cols<T>();
-  const Conv2dShape t = detail::transposed_conv_shape(s);
   const std::int64_t taps = s.KH * s.KW;
   // Pack B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
   T* dst = workspace;
@@ -211,14 +220,8 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
       for (std::int64_t tap = 0; tap < taps; ++tap, dst += NR)
         for (std::int64_t j = 0; j < NR; ++j)
           dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
-  const std::int64_t padded = t.C * (t.H + 2 * t.pad) * (t.W + 2 * t.pad) + detail::kDirectRows;
-  parallel_for(s.N, [&](std::int64_t n) {
-    T* dypad = thread_scratch<T, 0>(padded);
-    detail::pad_planes(dy + n * t.C * t.H * t.W, t.C, t.H, t.W, t.pad, dypad);
-    std::fill_n(dypad + padded - detail::kDirectRows, detail::kDirectRows, T(0));
-    detail::direct_conv_sample(t, dypad, workspace, static_cast<const T*>(nullptr),
-                               dx + n * s.C * s.H * s.W);
-  });
+  detail::direct_conv(detail::transposed_conv_shape(s), dy, workspace,
+                      static_cast<const T*>(nullptr), dx);
 }
 
 // Elements of the partials conv2d_backward_weights_direct takes: one weight
