@@ -9,6 +9,7 @@
 #include "minidl/core/rng.hpp"
 #include "minidl/kernels/conv2d.hpp"
 #include "minidl/kernels/dropout.hpp"
+#include "minidl/kernels/finite.hpp"
 #include "minidl/kernels/gemm.hpp"
 #include "minidl/kernels/linear.hpp"
 #include "minidl/kernels/maxpool2d.hpp"
@@ -213,6 +214,36 @@ TEST_CASE_TEMPLATE("relu forward and backward match the naive loops", T, float, 
   std::vector<T> grad = dy;
   relu_backward_mask(n, mask.data(), grad.data(), grad.data());
   CHECK(grad == dx_ref);
+}
+
+TEST_CASE_TEMPLATE("first_non_finite finds the first NaN or infinity, and nothing else", T, float,
+                   double) {
+  using Limits = std::numeric_limits<T>;
+  const std::int64_t n = 5000;  // several scan blocks and a ragged end
+  std::vector<T> x = random_vector<T>(n, 12);
+  // Extreme finite values must pass: the largest, the smallest normal, a
+  // subnormal, negative zero.
+  x[3] = Limits::max();
+  x[4] = -Limits::max();
+  x[5] = Limits::min();
+  x[6] = Limits::denorm_min();
+  x[7] = T(-0.0);
+  CHECK(first_non_finite(n, x.data()) == -1);
+  CHECK(first_non_finite_naive(n, x.data()) == -1);
+  const T culprits[] = {Limits::quiet_NaN(), -Limits::quiet_NaN(), Limits::infinity(),
+                        -Limits::infinity()};
+  const std::int64_t places[] = {0, 1023, 1024, 2500, n - 1};
+  for (const T bad : culprits)
+    for (const std::int64_t at : places) {
+      std::vector<T> y = x;
+      y[static_cast<std::size_t>(at)] = bad;
+      CHECK(first_non_finite(n, y.data()) == at);
+      if (at + 7 < n) {  // a second culprit later in the same block: still the first one
+        y[static_cast<std::size_t>(at + 7)] = Limits::infinity();
+        CHECK(first_non_finite(n, y.data()) == at);
+      }
+    }
+  CHECK(first_non_finite<T>(0, nullptr) == -1);
 }
 
 TEST_CASE_TEMPLATE("linear forward and backward match the naive loops", T, float, double) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "minidl/kernels/finite.hpp"
 #include "minidl/layers/sequential.hpp"
 #include "minidl/loss/cross_entropy.hpp"
 #include "minidl/optim/optimizer.hpp"
@@ -27,11 +28,10 @@ T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimi
          optimizer.step_count() + 1);
   net.backward(loss.backward());
   for (const auto& p : optimizer.parameters()) {
-    const T* g = p.grad->data();
-    for (std::int64_t i = 0; i < p.grad->size(); ++i)
-      if (!std::isfinite(static_cast<double>(g[i])))
-        fail("training diverged: the gradient of ", p.name, " is ", g[i], " at optimizer step ",
-             optimizer.step_count() + 1);
+    const std::int64_t bad = kernels::first_non_finite(p.grad->size(), p.grad->data());
+    if (bad >= 0)
+      fail("training diverged: the gradient of ", p.name, " is ", p.grad->data()[bad],
+           " at optimizer step ", optimizer.step_count() + 1);
   }
   optimizer.step();
   if (logits_out) *logits_out = &logits;
