@@ -258,12 +258,14 @@ LINEAR_BENCH(fc1_backward_weights, Pass::BackwardWeights)
 
 // ---- memory-bound kernels: max-pool, ReLU, softmax cross-entropy ---------------
 
-void BM_pool1_forward(benchmark::State& state) {
+// MNIST's two pools: 32 planes of 28 x 28 per image, and 64 of 14 x 14.
+template <std::int64_t C, std::int64_t H>
+void BM_pool_forward(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   set_num_threads(static_cast<int>(state.range(1)));
-  const MaxPool2dShape s{n * 32, 28, 28, 2, 2};
-  auto x = random_vector(static_cast<std::size_t>(s.planes * 28 * 28), 1);
-  std::vector<float> y(static_cast<std::size_t>(s.planes * 14 * 14)), ref(y.size());
+  const MaxPool2dShape s{n * C, H, H, 2, 2};
+  auto x = random_vector(static_cast<std::size_t>(s.planes * H * H), 1);
+  std::vector<float> y(static_cast<std::size_t>(s.planes * s.OH() * s.OW())), ref(y.size());
   std::vector<std::int32_t> am_ref(y.size());
   maxpool2d_forward(s, x.data(), y.data());
   maxpool2d_forward_naive(s, x.data(), ref.data(), am_ref.data());
@@ -271,19 +273,14 @@ void BM_pool1_forward(benchmark::State& state) {
   for (auto _ : state) maxpool2d_forward(s, x.data(), y.data());
   set_bytes(state, static_cast<double>(x.size() * 4 + y.size() * 4));
 }
-BENCHMARK(BM_pool1_forward)
-    ->Args({64, 1})
-    ->Args({64, 2})
-    ->Args({1, 1})
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
 
-void BM_pool1_backward(benchmark::State& state) {
+template <std::int64_t C, std::int64_t H>
+void BM_pool_backward(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   set_num_threads(static_cast<int>(state.range(1)));
-  const MaxPool2dShape s{n * 32, 28, 28, 2, 2};
-  auto x = random_vector(static_cast<std::size_t>(s.planes * 28 * 28), 1);
-  auto dy = random_vector(static_cast<std::size_t>(s.planes * 14 * 14), 2);
+  const MaxPool2dShape s{n * C, H, H, 2, 2};
+  auto x = random_vector(static_cast<std::size_t>(s.planes * H * H), 1);
+  auto dy = random_vector(static_cast<std::size_t>(s.planes * s.OH() * s.OW()), 2);
   std::vector<float> y(dy.size()), dx(x.size()), ref(x.size());
   std::vector<std::int32_t> am(y.size());
   maxpool2d_forward_naive(s, x.data(), y.data(), am.data());
@@ -297,12 +294,25 @@ void BM_pool1_backward(benchmark::State& state) {
   // Reads x and dy, writes dx.
   set_bytes(state, static_cast<double>(x.size() * 8 + dy.size() * 4));
 }
-BENCHMARK(BM_pool1_backward)
-    ->Args({64, 1})
-    ->Args({64, 2})
-    ->Args({1, 1})
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+
+#define POOL_BENCH(name, C, H)               \
+  BENCHMARK_TEMPLATE(BM_pool_forward, C, H)  \
+      ->Name("BM_" #name "_forward")         \
+      ->Args({64, 1})                        \
+      ->Args({64, 2})                        \
+      ->Args({1, 1})                         \
+      ->Unit(benchmark::kMicrosecond)        \
+      ->UseRealTime();                       \
+  BENCHMARK_TEMPLATE(BM_pool_backward, C, H) \
+      ->Name("BM_" #name "_backward")        \
+      ->Args({64, 1})                        \
+      ->Args({64, 2})                        \
+      ->Args({1, 1})                         \
+      ->Unit(benchmark::kMicrosecond)        \
+      ->UseRealTime();
+
+POOL_BENCH(pool1, 32, 28)
+POOL_BENCH(pool2, 64, 14)
 
 // ReLU with its own output (relu_forward/backward) and in place with a byte
 // mask (relu_forward_mask/backward_mask, what the MNIST network runs).
