@@ -3,6 +3,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
@@ -45,6 +50,51 @@ struct GemmBlocking {
   static constexpr std::int64_t NC = 64 * NR;    // columns packed at once (L3)
 };
 
+#if defined(__AVX__)
+// dst[j * ldd + i] = src[i * lds + j] for an 8 x 8 block of floats.
+inline void transpose_8x8(const float* src, std::int64_t lds, float* dst, std::int64_t ldd) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved: columns 0,1 | 4,5 and 2,3 | 6,7
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // four rows of one column per 128-bit half
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {  // halves of rows 0-3 and 4-7 joined
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));
+  }
+}
+#endif
+
+// dst[k * R + r] = src[r * ld + k] for r < rows and k < kc, and zeros in
+// rows [rows, R): R rows of memory, each contiguous along k, interleaved
+// into the k-major layout of one packed sliver. A plain loop either reads
+// or writes with a stride; whole 8 x 8 blocks transposed in registers do
+// neither.
+template <typename T>
+void pack_rows_k_major(const T* src, std::int64_t ld, std::int64_t rows, std::int64_t R,
+                       std::int64_t kc, T* dst) {
+  std::int64_t k0 = 0;
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (rows == R && R % 8 == 0)
+      for (; k0 + 8 <= kc; k0 += 8)
+        for (std::int64_t r = 0; r < R; r += 8)
+          transpose_8x8(src + r * ld + k0, ld, dst + k0 * R + r, R);
+  }
+#endif
+  for (std::int64_t k = k0; k < kc; ++k) {
+    for (std::int64_t r = 0; r < rows; ++r) dst[k * R + r] = src[r * ld + k];
+    for (std::int64_t r = rows; r < R; ++r) dst[k * R + r] = T(0);
+  }
+}
+
 // Packs rows [i0, i0+mc) x depth [k0, k0+kc) of A into MR-row slivers laid out
 // k-major (for each k, MR consecutive values), zero-padding the last sliver.
 template <typename T>
@@ -53,6 +103,11 @@ void pack_a(MatRef<T> A, std::int64_t i0, std::int64_t mc, std::int64_t k0, std:
   constexpr int MR = GemmBlocking<T>::MR;
   for (std::int64_t is = 0; is < mc; is += MR) {
     const std::int64_t rows = std::min<std::int64_t>(MR, mc - is);
+    if (!A.transposed) {
+      pack_rows_k_major(A.data + (i0 + is) * A.ld + k0, A.ld, rows, MR, kc, dst);
+      dst += MR * kc;
+      continue;
+    }
     for (std::int64_t k = 0; k < kc; ++k) {
       for (std::int64_t r = 0; r < rows; ++r) dst[r] = A.at(i0 + is + r, k0 + k);
       for (std::int64_t r = rows; r < MR; ++r) dst[r] = T(0);
@@ -69,8 +124,13 @@ void pack_b(MatRef<T> B, std::int64_t k0, std::int64_t kc, std::int64_t j0, std:
   constexpr int NR = GemmBlocking<T>::NR;
   for (std::int64_t js = 0; js < nc; js += NR) {
     const std::int64_t cols = std::min<std::int64_t>(NR, nc - js);
+    if (B.transposed) {
+      pack_rows_k_major(B.data + (j0 + js) * B.ld + k0, B.ld, cols, NR, kc, dst);
+      dst += NR * kc;
+      continue;
+    }
     for (std::int64_t k = 0; k < kc; ++k) {
-      if (!B.transposed && cols == NR) {
+      if (cols == NR) {
         std::copy_n(B.data + (k0 + k) * B.ld + j0 + js, NR, dst);
       } else {
         for (std::int64_t c = 0; c < cols; ++c) dst[c] = B.at(k0 + k, j0 + js + c);
