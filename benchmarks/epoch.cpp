@@ -20,6 +20,7 @@
 #include "minidl/data/batch.hpp"
 #include "minidl/data/mnist.hpp"
 #include "minidl/minidl.hpp"
+#include "peak_fma.hpp"
 
 using namespace minidl;
 using Clock = std::chrono::steady_clock;
@@ -52,6 +53,41 @@ static Mnist random_mnist() {
     for (auto& l : d->labels) l = static_cast<std::uint8_t>(rng.below(10));
   }
   return m;
+}
+
+// Multiply-add FLOPs of one training step per image: for every layer with a
+// weight (Conv2d, Linear), 2 x outputs x fan-in for the forward, the same for
+// the weight gradient, and again for the input gradient except in the first
+// such layer, whose input gradient nobody needs.
+static double training_flops_per_image(Sequential<float>& net, Shape shape) {
+  double flops = 0;
+  bool first = true;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    shape = net[i].output_shape(shape);
+    for (const auto& p : net[i].parameters()) {
+      if (p.name != "weight") continue;
+      const Shape& w = p.value->shape();
+      const double fan_in = static_cast<double>(w.numel() / w[0]);
+      const double forward = 2.0 * static_cast<double>(shape.numel() / shape[0]) * fan_in;
+      flops += forward * (first ? 2 : 3);
+      first = false;
+    }
+  }
+  return flops;
+}
+
+// Median FP32 FLOP/s of the FMA loop on `threads` threads over 7 runs of
+// about 30 ms each.
+static double measured_peak_flops(int threads) {
+  const std::int64_t iters = std::int64_t(1) << 23;
+  std::vector<double> rates;
+  for (int r = 0; r < 7; ++r) {
+    const auto t = Clock::now();
+    benchmark_sink(static_cast<int>(bench::run_peak_fma(threads, iters)));
+    rates.push_back(bench::peak_fma_flops(threads, iters) / seconds_since(t));
+  }
+  std::nth_element(rates.begin(), rates.begin() + 3, rates.end());
+  return rates[3];
 }
 
 // Milliseconds per training step spent in each layer's forward and backward,
@@ -144,6 +180,13 @@ int main(int argc, char** argv) {
       return 0;
     }
 
+    // The FLOP bound of an epoch: its multiply-adds at this machine's peak,
+    // measured here, just before, on as many threads as the epoch uses.
+    const double peak = measured_peak_flops(num_threads());
+    const double epoch_flops =
+        training_flops_per_image(net, Shape{1, 1, 28, 28}) * static_cast<double>(n);
+    std::printf("flop_bound threads=%d peak_gflops=%.1f epoch_tflop=%.3f bound_seconds=%.3f\n",
+                num_threads(), peak * 1e-9, epoch_flops * 1e-12, epoch_flops / peak);
     for (int e = 1; e <= epochs; ++e) {
       Rng(static_cast<std::uint64_t>(e)).shuffle(order.begin(), order.end());
       const auto t0 = Clock::now();
@@ -154,9 +197,11 @@ int main(int argc, char** argv) {
         loss += static_cast<double>(train_step(net, xent, adam, x, labels.data()));
       }
       const double s = seconds_since(t0);
-      std::printf("train_epoch threads=%d seconds=%.3f images_per_s=%.0f mean_loss=%.4f\n",
-                  num_threads(), s, static_cast<double>(n) / s,
-                  loss / static_cast<double>((n + 63) / 64));
+      std::printf(
+          "train_epoch threads=%d seconds=%.3f images_per_s=%.0f mean_loss=%.4f "
+          "over_flop_bound=%.2f\n",
+          num_threads(), s, static_cast<double>(n) / s, loss / static_cast<double>((n + 63) / 64),
+          s / (epoch_flops / peak));
     }
 
     std::vector<std::int64_t> test(data.test.size());

@@ -16,8 +16,8 @@
 #include "minidl/kernels/linear.hpp"
 #include "minidl/kernels/maxpool2d.hpp"
 #include "minidl/kernels/relu.hpp"
-#include "minidl/kernels/simd.hpp"
 #include "minidl/kernels/softmax_xent.hpp"
+#include "peak_fma.hpp"
 
 using namespace minidl;
 using namespace minidl::kernels;
@@ -55,26 +55,10 @@ void set_bytes(benchmark::State& state, double bytes_per_iteration) {
 // ---- peak: independent FMA chains in registers, one per thread -------------
 
 void BM_peak_fma(benchmark::State& state) {
-  using S = Simd<float>;
-  constexpr int kChains = 12;  // more than latency x ports: the FMA units never wait
   const int threads = static_cast<int>(state.range(0));
   const std::int64_t iters = 1 << 20;
-  for (auto _ : state) {
-    float sink = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    {
-      S::vec acc[kChains];
-      for (int c = 0; c < kChains; ++c) acc[c] = S::broadcast(0.001f * static_cast<float>(c));
-      const S::vec a = S::broadcast(0.999f), b = S::broadcast(0.0001f);
-      for (std::int64_t i = 0; i < iters; ++i)
-        for (int c = 0; c < kChains; ++c)
-          acc[c] = acc[c] * a + b;  // one FMA per chain, chains independent
-      for (int c = 0; c < kChains; ++c)
-        for (int l = 0; l < S::width; ++l) sink += acc[c][l];
-    }
-    benchmark::DoNotOptimize(sink);
-  }
-  set_flops(state, 2.0 * kChains * Simd<float>::width * static_cast<double>(iters) * threads);
+  for (auto _ : state) benchmark::DoNotOptimize(bench::run_peak_fma(threads, iters));
+  set_flops(state, bench::peak_fma_flops(threads, iters));
 }
 BENCHMARK(BM_peak_fma)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
