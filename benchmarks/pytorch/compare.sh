@@ -38,10 +38,15 @@ def values(name, key, field):
         if line.startswith(key):
             out.append(float(re.search(field + r"=([0-9.]+)", line).group(1)))
     return out
+names = ["minidl", "torch_installed", "torch_tuned"]
 rows = [("training epoch (s)", "train_epoch", "seconds"), ("test evaluation (s)", "evaluate_test", "seconds"),
         ("1-image latency (ms)", "latency_1_image", "median_ms"), ("peak RSS (MB)", "max_rss_kb", "max_rss_kb")]
-names = ["minidl", "torch_installed", "torch_tuned"]
 print(f"threads={threads}; medians of {len(values('minidl', 'train_epoch', 'seconds'))} alternating rounds")
+for n in names:
+    print(f"{n} epoch seconds per round: " + ", ".join(f"{v:.2f}" for v in values(n, "train_epoch", "seconds")))
+bound = values("minidl", "train_epoch", "over_flop_bound")
+print("minidl epoch / its FLOP bound (peak measured in the same process) per round: "
+      + ", ".join(f"{v:.2f}" for v in bound) + f"; median {statistics.median(bound):.2f}")
 print(f"| measure | minidl | PyTorch as installed | PyTorch tuned | minidl / installed | minidl / tuned |")
 print(f"|---|---|---|---|---|---|")
 for label, key, field in rows:
