@@ -95,6 +95,8 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 17, 8, 13, 33, 3, 3, 1, 2},   // padding of kernel - 1
       {5, 2, 12, 21, 5, 3, 3, 1, 0},    // rows longer than a vector, ragged last vector
       {2, 1, 6, 32, 3, 3, 3, 1, 1},     // rows of whole vectors
+      {2, 3, 5, 40, 11, 3, 3, 1, 1},    // an odd number of vectors per row, 8 + 3 channels
+      {1, 2, 7, 20, 3, 5, 5, 1, 2},     // 5x5 kernel on rows of more than a vector
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -158,6 +160,7 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
         check_data(conv2d_backward_data_direct<T>);
       }
       if (conv2d_weights_rows_applies<T>(s)) check_weights(conv2d_backward_weights_rows<T>);
+      if (conv2d_forward_rows_applies<T>(s)) check_forward(conv2d_forward_rows<T>);
     }
   }
 }

@@ -1,9 +1,10 @@
 // minidl/kernels/conv2d.hpp - 2-D convolution forward, backward-data, backward-weights.
 //
 // Layouts are PyTorch's (see conv2d_naive.hpp, which also holds the naive
-// references). Each pass picks its kernel from the shape: the direct kernels
-// of conv2d_direct.hpp for stride 1, the im2col kernels of conv2d_im2col.hpp
-// otherwise. Both are checked against the naive references in the tests.
+// references). Each pass picks its kernel from the shape: for stride 1 the
+// direct kernels of conv2d_direct.hpp, or with few input channels the row
+// kernels of conv2d_rows.hpp; the im2col kernels of conv2d_im2col.hpp
+// otherwise. All are checked against the naive references in the tests.
 #pragma once
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "minidl/kernels/conv2d_direct.hpp"
 #include "minidl/kernels/conv2d_im2col.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
+#include "minidl/kernels/conv2d_rows.hpp"
 
 namespace minidl::kernels {
 
@@ -26,8 +28,8 @@ bool conv2d_weights_direct(const Conv2dShape& s) {
 }
 
 // The direct forward tile ends with a transposed store of its MR x NR
-// results; with few taps to sum (conv1 has 9) that store dominates and the
-// im2col kernel is faster (0.34 against 0.46 ms for conv1 at batch 64).
+// results; with few taps to sum (conv1 has 9) that store dominates, and the
+// rows kernel (or, for rows narrower than a vector, im2col) is faster.
 inline bool conv2d_forward_direct_pays(const Conv2dShape& s) {
   return conv2d_direct_applies(s) && s.col_rows() >= 32;
 }
@@ -50,6 +52,8 @@ template <typename T>
 void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* workspace) {
   if (conv2d_forward_direct_pays(s))
     conv2d_forward_direct(s, x, w, b, y, workspace);
+  else if (conv2d_forward_rows_applies<T>(s))
+    conv2d_forward_rows(s, x, w, b, y, workspace);
   else
     conv2d_forward_im2col(s, x, w, b, y, workspace);
 }

@@ -9,9 +9,10 @@
 // Backward-data is the same kernel run on dy, with the kernel flipped and its
 // channel axes swapped. The weight gradient's tile is MR output channels
 // (broadcast from dy's planes) x NR input channels (loaded from a
-// channels-last copy of x) for one tap; with few input channels a second
-// kernel runs vectors along output rows instead. Summation orders are
-// fixed, so results do not depend on the number of threads.
+// channels-last copy of x) for one tap. With few input channels these tiles
+// would be mostly padding; conv2d_rows.hpp has the kernels for that case.
+// Summation orders are fixed, so results do not depend on the number of
+// threads.
 #pragma once
 
 #include <algorithm>
@@ -286,105 +287,6 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
         for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size + c];
         row[c * taps + tap] = sum;
       }
-    }
-    if (db) db[o] = conv2d_bias_grad(s, dy, o);
-  });
-}
-
-// ---- weight gradient for few input channels (conv1) ------------------------
-// With one input channel the tile above would be mostly zeros. Here vectors
-// run along an output row instead: kMR output channels x the 3 x 3 taps of
-// one input channel are 18 vector accumulators, fed by one vector of dy per
-// channel and one shifted vector of the padded input per tap, and summed
-// across their lanes once per chunk of samples. Rows need at least one full
-// vector of pixels: the last vector of a row starts at OW - width and masks
-// the lanes the previous vector already covered.
-
-namespace detail {
-inline constexpr int kRowsTile = 2;  // output channels per tile
-inline constexpr int kRowsKernel = 3;
-}  // namespace detail
-
-// Whether conv2d_backward_weights_rows handles this shape.
-template <typename T>
-bool conv2d_weights_rows_applies(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && s.KH == detail::kRowsKernel && s.OW() >= Simd<T>::width;
-}
-
-// Elements of the partials conv2d_backward_weights_rows takes.
-inline std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
-  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * round_up(s.OC, detail::kRowsTile) * s.C *
-         s.KH * s.KW;
-}
-
-// dw = dL/dw, db = dL/db (both overwritten; db may be null) for shapes where
-// conv2d_weights_rows_applies. `partials`: conv2d_rows_partials_size(s).
-template <typename T>
-void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
-                                  T* partials) {
-  using S = Simd<T>;
-  using V = typename S::vec;
-  constexpr int W = S::width, MR = detail::kRowsTile, K = detail::kRowsKernel, taps = K * K;
-  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
-  const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
-  const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  const std::int64_t OCp = round_up(s.OC, MR), part_size = OCp * s.C * taps;
-  // Lane l of the last vector of a row is pixel OW - W + l; it is new only if
-  // at or past the end of the previous vector.
-  const std::int64_t last = OW - W, covered = (OW - 1) / W * W;
-  typedef decltype(V{} < V{}) Mask;
-  Mask fresh;
-  for (int l = 0; l < W; ++l) fresh[l] = last + l >= covered ? -1 : 0;
-  parallel_for(chunks, [&](std::int64_t chunk) {
-    const std::int64_t n0 = chunk * kConvWeightChunk, count = std::min(kConvWeightChunk, s.N - n0);
-    T* xpad = thread_scratch<T, 0>(count * s.C * plane);
-    for (std::int64_t i = 0; i < count; ++i)
-      detail::pad_planes(x + (n0 + i) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad,
-                         xpad + i * s.C * plane);
-    T* part = partials + chunk * part_size;  // layout [oc][c][tap]
-    for (std::int64_t c = 0; c < s.C; ++c)
-      for (std::int64_t o0 = 0; o0 < s.OC; o0 += MR) {
-        V acc[MR][taps];
-        for (int r = 0; r < MR; ++r)
-          for (int t = 0; t < taps; ++t) acc[r][t] = V{};
-        for (std::int64_t i = 0; i < count; ++i) {
-          const T* x_c = xpad + (i * s.C + c) * plane;
-          const T* dy_o[MR];
-          for (int r = 0; r < MR; ++r)  // a short last group repeats a valid plane
-            dy_o[r] = dy + ((n0 + i) * s.OC + std::min<std::int64_t>(o0 + r, s.OC - 1)) * P;
-          for (std::int64_t oh = 0; oh < OH; ++oh)
-            for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
-              const bool tail = ow0 + W > OW;
-              const std::int64_t start = tail ? last : ow0;
-              V g[MR];
-              for (int r = 0; r < MR; ++r) {
-                g[r] = S::load(dy_o[r] + oh * OW + start);
-                if (tail) g[r] = fresh ? g[r] : V{};
-              }
-              const T* in = x_c + oh * WP + start;
-              for (int kh = 0; kh < K; ++kh)
-                for (int kw = 0; kw < K; ++kw) {
-                  const V xv = S::load(in + kh * WP + kw);
-                  for (int r = 0; r < MR; ++r) acc[r][kh * K + kw] += g[r] * xv;
-                }
-            }
-        }
-        for (int r = 0; r < MR; ++r)
-          for (int t = 0; t < taps; ++t) {
-            T sum = 0;
-            for (int l = 0; l < W; ++l) sum += acc[r][t][l];
-            part[((o0 + r) * s.C + c) * taps + t] = sum;
-          }
-      }
-  });
-  // Fixed-order reduction of the partials, parallel over output channels.
-  parallel_for(s.OC, [&](std::int64_t o) {
-    T* row = dw + o * s.col_rows();
-    for (std::int64_t k = 0; k < s.C * taps; ++k) {
-      const T* src = partials + o * s.C * taps + k;
-      T sum = src[0];
-      for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size];
-      row[k] = sum;
     }
     if (db) db[o] = conv2d_bias_grad(s, dy, o);
   });

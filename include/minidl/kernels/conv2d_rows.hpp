@@ -1,0 +1,220 @@
+// minidl/kernels/conv2d_rows.hpp - stride-1 convolution for few input channels (conv1).
+//
+// With one input channel the tiles of conv2d_direct.hpp, which put channels
+// in the vector lanes, would be mostly zeros. These kernels put output pixels
+// of one row in the lanes instead, read from a zero-padded copy of the input.
+// Rows need at least one full vector of pixels: the last vector of a row
+// starts at OW - width, overlapping the one before it.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "minidl/core/memory.hpp"
+#include "minidl/core/parallel.hpp"
+#include "minidl/kernels/conv2d_bias.hpp"
+#include "minidl/kernels/conv2d_direct.hpp"
+#include "minidl/kernels/conv2d_naive.hpp"
+#include "minidl/kernels/simd.hpp"
+
+namespace minidl::kernels {
+
+// ---- forward ----------------------------------------------------------------
+// The register tile is MR output channels x NV vectors of one output row.
+// Each tap (c, kh, kw) loads NV shifted vectors of the padded input and
+// multiplies them by MR broadcast weights. Every output is summed from zero
+// over the taps in (c, kh, kw) order and the bias is added last, as the
+// im2col kernel does, so the two give the same bits.
+
+// Whether conv2d_forward_rows handles this shape.
+template <typename T>
+bool conv2d_forward_rows_applies(const Conv2dShape& s) {
+  return conv2d_direct_applies(s) && s.OW() >= Simd<T>::width;
+}
+
+namespace detail {
+// Pixels start[0..NV) + [0, width) of every output row, for MR output
+// channels. `in`: the padded input; `a`: the channels' weights packed as MR
+// values per tap (pack_a_whole); `out`: the first channel's output plane, the
+// others `P` apart; only the first `rows` channels are stored.
+template <typename T, int NV>
+void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b, int rows,
+                       const std::int64_t* start, T* out) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int MR = kGemmRows;
+  const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
+  const std::int64_t s0 = start[0], s1 = start[NV - 1];
+  // A channel past `rows` (a short last group) takes the last real one's bias.
+  const T* bias[MR];
+  for (int r = 0; r < MR; ++r) bias[r] = b ? b + std::min(r, rows - 1) : nullptr;
+  for (std::int64_t oh = 0; oh < OH; ++oh, in += WP, out += OW) {
+    V acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+    const T* w = a;
+    for (std::int64_t c = 0; c < s.C; ++c)
+      for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+        const T* row = in + c * plane + kh * WP;
+        for (std::int64_t kw = 0; kw < s.KW; ++kw, w += MR) {
+          // Named vectors, not an array: GCC keeps a small array of vectors
+          // in memory and reloads it for every multiply-add.
+          const V x0 = S::load(row + s0 + kw);
+          const V x1 = NV == 2 ? S::load(row + s1 + kw) : x0;
+          for (int r = 0; r < MR; ++r) {
+            const V wv = S::broadcast(w[r]);
+            acc[r][0] += wv * x0;
+            if (NV == 2) acc[r][NV - 1] += wv * x1;
+          }
+        }
+      }
+    // The bias last, as the im2col kernel adds it. Stored from the last
+    // channel to the first, and a channel past `rows` to where the last real
+    // one goes, which then overwrites it: a loop that stopped at `rows`
+    // would force the accumulators out of registers.
+    for (int r = MR - 1; r >= 0; --r) {
+      T* dst = out + std::min(r, rows - 1) * P;
+      if (b) {
+        const V bias_r = S::broadcast(*bias[r]);
+        for (int v = 0; v < NV; ++v) S::store(dst + start[v], acc[r][v] + bias_r);
+      } else {
+        for (int v = 0; v < NV; ++v) S::store(dst + start[v], acc[r][v]);
+      }
+    }
+  }
+}
+}  // namespace detail
+
+// y = conv(x, w) + b (b may be null) for shapes where conv2d_forward_rows_applies,
+// parallel over samples. The vectors of a row start at 0, W, 2W, ... and the
+// last at OW - W; an overlap is computed twice, to the same bits. `workspace`:
+// conv2d_workspace_size elements, for the packed weights.
+template <typename T>
+void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                         T* workspace) {
+  constexpr int W = Simd<T>::width, MR = kGemmRows;
+  const std::int64_t K = s.col_rows(), OW = s.OW(), P = s.OH() * OW;
+  const std::int64_t plane = (s.H + 2 * s.pad) * (s.W + 2 * s.pad);
+  const std::int64_t vectors = (OW + W - 1) / W;
+  pack_a_whole<T>({w, K, false}, s.OC, K, workspace);
+  parallel_for(s.N, [&](std::int64_t n) {
+    T* xpad = thread_scratch<T, 0>(s.C * plane);
+    detail::pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+    for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += MR) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(MR, s.OC - oc0));
+      const T* a = workspace + oc0 * K;
+      const T* bias = b ? b + oc0 : nullptr;
+      T* out = y + (n * s.OC + oc0) * P;
+      std::int64_t v = 0;
+      for (; v + 2 <= vectors; v += 2) {
+        const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, OW - W)};
+        detail::rows_forward_tile<T, 2>(s, xpad, a, bias, rows, pair, out);
+      }
+      if (v < vectors) {
+        const std::int64_t one[1] = {OW - W};
+        detail::rows_forward_tile<T, 1>(s, xpad, a, bias, rows, one, out);
+      }
+    }
+  });
+}
+
+// ---- weight gradient --------------------------------------------------------
+// Vectors run along an output row: kMR output channels x the 3 x 3 taps of
+// one input channel are 18 vector accumulators, fed by one vector of dy per
+// channel and one shifted vector of the padded input per tap, and summed
+// across their lanes once per chunk of samples. Rows need at least one full
+// vector of pixels: the last vector of a row starts at OW - width and masks
+// the lanes the previous vector already covered.
+
+namespace detail {
+inline constexpr int kRowsTile = 2;  // output channels per tile
+inline constexpr int kRowsKernel = 3;
+}  // namespace detail
+
+// Whether conv2d_backward_weights_rows handles this shape.
+template <typename T>
+bool conv2d_weights_rows_applies(const Conv2dShape& s) {
+  return conv2d_direct_applies(s) && s.KH == detail::kRowsKernel && s.OW() >= Simd<T>::width;
+}
+
+// Elements of the partials conv2d_backward_weights_rows takes.
+inline std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * round_up(s.OC, detail::kRowsTile) * s.C *
+         s.KH * s.KW;
+}
+
+// dw = dL/dw, db = dL/db (both overwritten; db may be null) for shapes where
+// conv2d_weights_rows_applies. `partials`: conv2d_rows_partials_size(s).
+template <typename T>
+void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                  T* partials) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width, MR = detail::kRowsTile, K = detail::kRowsKernel, taps = K * K;
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
+  const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
+  const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
+  const std::int64_t OCp = round_up(s.OC, MR), part_size = OCp * s.C * taps;
+  // Lane l of the last vector of a row is pixel OW - W + l; it is new only if
+  // at or past the end of the previous vector.
+  const std::int64_t last = OW - W, covered = (OW - 1) / W * W;
+  typedef decltype(V{} < V{}) Mask;
+  Mask fresh;
+  for (int l = 0; l < W; ++l) fresh[l] = last + l >= covered ? -1 : 0;
+  parallel_for(chunks, [&](std::int64_t chunk) {
+    const std::int64_t n0 = chunk * kConvWeightChunk, count = std::min(kConvWeightChunk, s.N - n0);
+    T* xpad = thread_scratch<T, 0>(count * s.C * plane);
+    for (std::int64_t i = 0; i < count; ++i)
+      detail::pad_planes(x + (n0 + i) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad,
+                         xpad + i * s.C * plane);
+    T* part = partials + chunk * part_size;  // layout [oc][c][tap]
+    for (std::int64_t c = 0; c < s.C; ++c)
+      for (std::int64_t o0 = 0; o0 < s.OC; o0 += MR) {
+        V acc[MR][taps];
+        for (int r = 0; r < MR; ++r)
+          for (int t = 0; t < taps; ++t) acc[r][t] = V{};
+        for (std::int64_t i = 0; i < count; ++i) {
+          const T* x_c = xpad + (i * s.C + c) * plane;
+          const T* dy_o[MR];
+          for (int r = 0; r < MR; ++r)  // a short last group repeats a valid plane
+            dy_o[r] = dy + ((n0 + i) * s.OC + std::min<std::int64_t>(o0 + r, s.OC - 1)) * P;
+          for (std::int64_t oh = 0; oh < OH; ++oh)
+            for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
+              const bool tail = ow0 + W > OW;
+              const std::int64_t start = tail ? last : ow0;
+              V g[MR];
+              for (int r = 0; r < MR; ++r) {
+                g[r] = S::load(dy_o[r] + oh * OW + start);
+                if (tail) g[r] = fresh ? g[r] : V{};
+              }
+              const T* in = x_c + oh * WP + start;
+              for (int kh = 0; kh < K; ++kh)
+                for (int kw = 0; kw < K; ++kw) {
+                  const V xv = S::load(in + kh * WP + kw);
+                  for (int r = 0; r < MR; ++r) acc[r][kh * K + kw] += g[r] * xv;
+                }
+            }
+        }
+        for (int r = 0; r < MR; ++r)
+          for (int t = 0; t < taps; ++t) {
+            T sum = 0;
+            for (int l = 0; l < W; ++l) sum += acc[r][t][l];
+            part[((o0 + r) * s.C + c) * taps + t] = sum;
+          }
+      }
+  });
+  // Fixed-order reduction of the partials, parallel over output channels.
+  parallel_for(s.OC, [&](std::int64_t o) {
+    T* row = dw + o * s.col_rows();
+    for (std::int64_t k = 0; k < s.C * taps; ++k) {
+      const T* src = partials + o * s.C * taps + k;
+      T sum = src[0];
+      for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size];
+      row[k] = sum;
+    }
+    if (db) db[o] = conv2d_bias_grad(s, dy, o);
+  });
+}
+
+}  // namespace minidl::kernels
