@@ -168,11 +168,12 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
 }
 
 TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, ties and NaN included", T, float, double) {
-  // 2x2 rows of 3, 4, 7, 14, 16, 17 and 33 windows: shorter than one
-  // vector, exactly one, and ragged after one or two.
-  const MaxPool2dShape shapes[] = {
-      {6, 28, 28, 2, 2}, {5, 7, 7, 2, 2},  {4, 6, 9, 2, 2}, {3, 14, 14, 2, 2}, {2, 4, 32, 2, 2},
-      {2, 5, 35, 2, 2},  {2, 3, 66, 2, 2}, {3, 9, 8, 3, 2}, {2, 5, 5, 3, 1},   {2, 8, 8, 3, 3}};
+  // 2x2 rows of 3, 4, 7 and 8 windows (two rows per vector, an odd number
+  // of rows), 9, 14, 16, 17 and 33: one vector, ragged after one or two.
+  const MaxPool2dShape shapes[] = {{6, 28, 28, 2, 2}, {5, 7, 7, 2, 2},  {4, 6, 9, 2, 2},
+                                   {3, 14, 14, 2, 2}, {2, 6, 16, 2, 2}, {2, 4, 18, 2, 2},
+                                   {2, 4, 32, 2, 2},  {2, 5, 35, 2, 2}, {2, 3, 66, 2, 2},
+                                   {3, 9, 8, 3, 2},   {2, 5, 5, 3, 1},  {2, 8, 8, 3, 3}};
   const T nan = std::numeric_limits<T>::quiet_NaN();
   for (const auto& s : shapes) {
     CAPTURE(s.H);

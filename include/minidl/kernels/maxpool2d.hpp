@@ -82,65 +82,152 @@ void max2x2_backward(T a, T b, T c, T d, T g, T& ga, T& gb, T& gc, T& gd) {
   ga = keep_if(!b_won & !c_won & !d_won, g);
 }
 
-// One row of `windows` 2x2 windows, stride 2: r0 and r1 are the two input
-// rows, g the row of output gradients, d0 and d1 the input-gradient rows
-// (which must not overlap r0 or r1). Same decisions as max2x2_backward.
+// The 2x2 windows, stride 2, of one plane: x has rows of W elements, y
+// OH x OW. The last row or column of an odd size is not read.
 template <typename T>
-void max2x2_backward_row(const T* r0, const T* r1, const T* g, T* d0, T* d1, std::int64_t windows) {
+void max2x2_forward_plane(const T* x, std::int64_t W, std::int64_t OH, std::int64_t OW, T* y) {
+  for (std::int64_t oh = 0; oh < OH; ++oh, x += 2 * W, y += OW) {
+    const T* r1 = x + W;
+    for (std::int64_t ow = 0; ow < OW; ++ow)
+      y[ow] = max2x2(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
+  }
+}
+
+// The gradients of the same windows: dy OH x OW routed into dx (rows of W,
+// which must not overlap x). Same decisions as max2x2_backward; the last
+// row or column of an odd size is not written.
+template <typename T>
+void max2x2_backward_plane(const T* x, const T* dy, std::int64_t W, std::int64_t OH,
+                           std::int64_t OW, T* dx) {
+  for (std::int64_t oh = 0; oh < OH; ++oh, x += 2 * W, dx += 2 * W, dy += OW) {
+    const T* r1 = x + W;
+    T* d1 = dx + W;
 #pragma GCC ivdep  // the gradient rows do not overlap the input rows
-  for (std::int64_t ow = 0; ow < windows; ++ow)
-    max2x2_backward(r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], g[ow], d0[2 * ow],
-                    d0[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
+    for (std::int64_t ow = 0; ow < OW; ++ow)
+      max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow], dx[2 * ow],
+                      dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
+  }
 }
 
 #if defined(__AVX512F__)
-// The float row with AVX-512, 16 windows at a time. Masked loads and stores
-// take the short last group, so that short rows (MNIST's second pool has 7
-// windows per row) do not fall back to scalar code. The compiler does not
-// find this itself: it needs the even and odd elements of each row pair
-// split into separate vectors and merged back.
+// The float planes with AVX-512, up to 16 windows per vector. The compiler
+// does not vectorise this itself: it needs the even and odd elements of each
+// row pair split into separate vectors (and, backward, merged back). Masked
+// loads and stores take short groups, and rows of at most 8 windows (MNIST's
+// second pool has 7) go two per vector, so that neither runs scalar code nor
+// wastes half a vector.
 inline __mmask16 first_lanes(std::int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
-template <>
-inline void max2x2_backward_row<float>(const float* r0, const float* r1, const float* g, float* d0,
-                                       float* d1, std::int64_t windows) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const __m512i low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i high =
-      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  for (std::int64_t ow = 0; ow < windows; ow += 16) {
-    const std::int64_t n = std::min<std::int64_t>(16, windows - ow);
-    const __mmask16 m_out = first_lanes(n), m_lo = first_lanes(2 * n),
-                    m_hi = first_lanes(2 * n - 16 > 0 ? 2 * n - 16 : 0);
-    const std::int64_t i = 2 * ow;
-    const __m512 x0lo = _mm512_maskz_loadu_ps(m_lo, r0 + i);
-    const __m512 x0hi = _mm512_maskz_loadu_ps(m_hi, r0 + i + 16);
-    const __m512 x1lo = _mm512_maskz_loadu_ps(m_lo, r1 + i);
-    const __m512 x1hi = _mm512_maskz_loadu_ps(m_hi, r1 + i + 16);
-    const __m512 a = _mm512_permutex2var_ps(x0lo, even, x0hi);
-    const __m512 b = _mm512_permutex2var_ps(x0lo, odd, x0hi);
-    const __m512 c = _mm512_permutex2var_ps(x1lo, even, x1hi);
-    const __m512 d = _mm512_permutex2var_ps(x1lo, odd, x1hi);
-    const __m512 grad = _mm512_maskz_loadu_ps(m_out, g + ow);
+// Where the windows of a vector come from: lanes [0, np) from the row pair
+// at p (2 np floats per row), lanes [np, np + nq) from the one at q. One long
+// row is p = r and q = r + 16 with np = 8; two short rows are p = row k and
+// q = row k + 1 with np = nq = OW.
+struct Layout2x2 {
+  __m512i even, odd;       // x -> windows: elements a (or c), b (or d) of each window
+  __m512i back_p, back_q;  // windows -> the 2 np floats of p and the 2 nq of q
+  __mmask16 m_p, m_q, m_windows;
+
+  Layout2x2(std::int64_t np, std::int64_t nq)
+      : m_p(first_lanes(2 * np)), m_q(first_lanes(2 * nq)), m_windows(first_lanes(np + nq)) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __mmask16 from_q = _mm512_cmpge_epi32_mask(lane, _mm512_set1_epi32(static_cast<int>(np)));
+    const __m512i twice = _mm512_slli_epi32(lane, 1);
+    // Lane l < np takes element 2l of p's vector, lane l >= np element
+    // 2 (l - np) of q's, which permutex2var numbers from 16.
+    even = _mm512_mask_add_epi32(twice, from_q, twice,
+                                 _mm512_set1_epi32(16 - 2 * static_cast<int>(np)));
+    odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    // Float j of a row pair's row is window j / 2 of the a (even j) or b
+    // vector (odd j, numbered from 16); q's windows start at lane np.
+    back_p = _mm512_add_epi32(_mm512_srli_epi32(lane, 1),
+                              _mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(1)), 4));
+    back_q = _mm512_add_epi32(back_p, _mm512_set1_epi32(static_cast<int>(np)));
+  }
+};
+
+// The windows of one vector, and the decisions of max2x2: which of b, c, d
+// replaced the running maximum.
+struct Windows2x2 {
+  __m512 max;
+  __mmask16 b_won, c_won, d_won;
+
+  // p0, p1: the two rows at p; q0, q1: at q.
+  Windows2x2(const Layout2x2& l, const float* p0, const float* p1, const float* q0,
+             const float* q1) {
+    const __m512 top_p = _mm512_maskz_loadu_ps(l.m_p, p0), top_q = _mm512_maskz_loadu_ps(l.m_q, q0);
+    const __m512 bot_p = _mm512_maskz_loadu_ps(l.m_p, p1), bot_q = _mm512_maskz_loadu_ps(l.m_q, q1);
+    const __m512 a = _mm512_permutex2var_ps(top_p, l.even, top_q);
+    const __m512 b = _mm512_permutex2var_ps(top_p, l.odd, top_q);
+    const __m512 c = _mm512_permutex2var_ps(bot_p, l.even, bot_q);
+    const __m512 d = _mm512_permutex2var_ps(bot_p, l.odd, bot_q);
     // Ordered comparisons: false when either side is NaN, like the scalar >.
-    const __mmask16 b_won = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
+    b_won = _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ);
     const __m512 m1 = _mm512_mask_blend_ps(b_won, a, b);
-    const __mmask16 c_won = _mm512_cmp_ps_mask(c, m1, _CMP_GT_OQ);
+    c_won = _mm512_cmp_ps_mask(c, m1, _CMP_GT_OQ);
     const __m512 m2 = _mm512_mask_blend_ps(c_won, m1, c);
-    const __mmask16 d_won = _mm512_cmp_ps_mask(d, m2, _CMP_GT_OQ);
+    d_won = _mm512_cmp_ps_mask(d, m2, _CMP_GT_OQ);
+    max = _mm512_mask_blend_ps(d_won, m2, d);
+  }
+
+  // Routes g (one gradient per window) to the winners: rows dp0, dp1 at p
+  // and dq0, dq1 at q get their 2 np and 2 nq floats.
+  void backward(const Layout2x2& l, __m512 g, float* dp0, float* dp1, float* dq0,
+                float* dq1) const {
     const __mmask16 c_kept = static_cast<__mmask16>(c_won & ~d_won);
     const __mmask16 b_kept = static_cast<__mmask16>(b_won & ~c_won & ~d_won);
     const __mmask16 a_kept = static_cast<__mmask16>(~(b_won | c_won | d_won));
-    const __m512 ga = _mm512_maskz_mov_ps(a_kept, grad), gb = _mm512_maskz_mov_ps(b_kept, grad);
-    const __m512 gc = _mm512_maskz_mov_ps(c_kept, grad), gd = _mm512_maskz_mov_ps(d_won, grad);
-    _mm512_mask_storeu_ps(d0 + i, m_lo, _mm512_permutex2var_ps(ga, low, gb));
-    _mm512_mask_storeu_ps(d0 + i + 16, m_hi, _mm512_permutex2var_ps(ga, high, gb));
-    _mm512_mask_storeu_ps(d1 + i, m_lo, _mm512_permutex2var_ps(gc, low, gd));
-    _mm512_mask_storeu_ps(d1 + i + 16, m_hi, _mm512_permutex2var_ps(gc, high, gd));
+    const __m512 ga = _mm512_maskz_mov_ps(a_kept, g), gb = _mm512_maskz_mov_ps(b_kept, g);
+    const __m512 gc = _mm512_maskz_mov_ps(c_kept, g), gd = _mm512_maskz_mov_ps(d_won, g);
+    _mm512_mask_storeu_ps(dp0, l.m_p, _mm512_permutex2var_ps(ga, l.back_p, gb));
+    _mm512_mask_storeu_ps(dp1, l.m_p, _mm512_permutex2var_ps(gc, l.back_p, gd));
+    _mm512_mask_storeu_ps(dq0, l.m_q, _mm512_permutex2var_ps(ga, l.back_q, gb));
+    _mm512_mask_storeu_ps(dq1, l.m_q, _mm512_permutex2var_ps(gc, l.back_q, gd));
   }
+};
+
+// Calls group(layout, p, q, first window) for every vector of windows of a
+// plane, in order: p and q are offsets of row pairs (or of halves of one)
+// in the plane, the first window an offset in the output.
+template <typename Group>
+void for_each_window_vector(std::int64_t W, std::int64_t OH, std::int64_t OW, Group&& group) {
+  if (OW <= 8) {
+    const Layout2x2 two(OW, OW), one(OW, 0);
+    std::int64_t oh = 0;
+    for (; oh + 2 <= OH; oh += 2) group(two, 2 * oh * W, 2 * (oh + 1) * W, oh * OW);
+    if (oh < OH) group(one, 2 * oh * W, 2 * oh * W, oh * OW);
+    return;
+  }
+  const std::int64_t tail = OW % 16;
+  const Layout2x2 full(8, 8),
+      last(std::min<std::int64_t>(tail, 8), std::max<std::int64_t>(tail - 8, 0));
+  for (std::int64_t oh = 0; oh < OH; ++oh)
+    for (std::int64_t ow = 0; ow < OW; ow += 16) {
+      const std::int64_t p = 2 * oh * W + 2 * ow;
+      group(ow + 16 <= OW ? full : last, p, p + 16, oh * OW + ow);
+    }
+}
+
+template <>
+inline void max2x2_forward_plane<float>(const float* x, std::int64_t W, std::int64_t OH,
+                                        std::int64_t OW, float* y) {
+  for_each_window_vector(W, OH, OW,
+                         [&](const Layout2x2& l, std::int64_t p, std::int64_t q, std::int64_t out) {
+                           const Windows2x2 w(l, x + p, x + p + W, x + q, x + q + W);
+                           _mm512_mask_storeu_ps(y + out, l.m_windows, w.max);
+                         });
+}
+
+template <>
+inline void max2x2_backward_plane<float>(const float* x, const float* dy, std::int64_t W,
+                                         std::int64_t OH, std::int64_t OW, float* dx) {
+  for_each_window_vector(W, OH, OW,
+                         [&](const Layout2x2& l, std::int64_t p, std::int64_t q, std::int64_t out) {
+                           const Windows2x2 w(l, x + p, x + p + W, x + q, x + q + W);
+                           w.backward(l, _mm512_maskz_loadu_ps(l.m_windows, dy + out), dx + p,
+                                      dx + p + W, dx + q, dx + q + W);
+                         });
 }
 #endif
 
@@ -155,15 +242,13 @@ void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y) {
     const MaxPool2dShape sh = s;  // a local copy: stores through yp cannot change it
     const T* xp = x + p * sh.H * sh.W;
     T* yp = y + p * OH * OW;
+    if (sh.K == 2 && sh.stride == 2) {
+      max2x2_forward_plane(xp, sh.W, OH, OW, yp);
+      return;
+    }
     for (std::int64_t oh = 0; oh < OH; ++oh) {
       T* out = yp + oh * OW;
       const T* first = xp + oh * sh.stride * sh.W;
-      if (sh.K == 2 && sh.stride == 2) {
-        const T* second = first + sh.W;
-        for (std::int64_t ow = 0; ow < OW; ++ow)
-          out[ow] = max2x2(first[2 * ow], first[2 * ow + 1], second[2 * ow], second[2 * ow + 1]);
-        continue;
-      }
       for (std::int64_t ow = 0; ow < OW; ++ow) out[ow] = first[ow * sh.stride];
       for (std::int64_t kh = 0; kh < sh.K; ++kh)
         for (std::int64_t kw = kh == 0 ? 1 : 0; kw < sh.K; ++kw) {
@@ -207,12 +292,9 @@ void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx)
       // wait on the (masked) stores just made next to them, and the pass
       // runs at half the speed.
       T* grad = dxp == xp ? thread_scratch<T, 1>(in) : dxp;
-      for (std::int64_t oh = 0; oh < OH; ++oh) {
-        const T* r0 = xp + 2 * oh * sh.W;
-        T* d0 = grad + 2 * oh * sh.W;
-        max2x2_backward_row(r0, r0 + sh.W, dyp + oh * OW, d0, d0 + sh.W, OW);
-        if (sh.W % 2) d0[sh.W - 1] = d0[2 * sh.W - 1] = T(0);
-      }
+      max2x2_backward_plane(xp, dyp, sh.W, OH, OW, grad);
+      if (sh.W % 2)
+        for (std::int64_t h = 0; h < 2 * OH; ++h) grad[h * sh.W + sh.W - 1] = T(0);
       if (sh.H % 2) std::fill_n(grad + (sh.H - 1) * sh.W, sh.W, T(0));
       if (grad != dxp) std::copy_n(grad, in, dxp);
       return;
