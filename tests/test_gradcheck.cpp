@@ -108,14 +108,21 @@ TEST_CASE("gradcheck: softmax cross-entropy") {
 }
 
 TEST_CASE("gradcheck: the MNIST network end to end, all eight parameters") {
-  bool inplace = false;
+  bool inplace = false, fold = false;
   SUBCASE("ReLUs with their own buffers") {
     inplace = false;
   }
   SUBCASE("ReLUs in place") {
     inplace = true;
   }
+  SUBCASE("ReLUs with their own buffers, backward folded into the pools") {
+    fold = true;
+  }
+  SUBCASE("ReLUs in place, backward folded into the pools") {
+    inplace = fold = true;
+  }
   CAPTURE(inplace);
+  CAPTURE(fold);
   Sequential<double> net;
   net.add("conv1", Conv2d<double>(1, 4, 3, 1, 1));
   net.add("relu1", ReLU<double>(inplace));
@@ -130,9 +137,12 @@ TEST_CASE("gradcheck: the MNIST network end to end, all eight parameters") {
   net.add("fc2", Linear<double>(8, 3));
   net.reset_parameters(21);
   net.set_input_grad(true);
-  // With in-place ReLUs the pools write their input gradients over their inputs.
-  CHECK(net.layer("pool1").may_overwrite_input() == inplace);
-  CHECK(net.layer("pool2").may_overwrite_input() == inplace);
+  net.set_fold_relu(fold);
+  CHECK(dynamic_cast<ReLU<double>&>(net.layer("relu1")).backward_folded() == fold);
+  // With in-place ReLUs, or ReLUs whose backward the pools do, the pools
+  // write their input gradients over their inputs.
+  CHECK(net.layer("pool1").may_overwrite_input() == (inplace || fold));
+  CHECK(net.layer("pool2").may_overwrite_input() == (inplace || fold));
   Tensor<double> x = random_tensor({3, 1, 8, 8}, 22);
   const std::int32_t labels[] = {0, 2, 1};
   CrossEntropyLoss<double> loss;

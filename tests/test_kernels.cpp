@@ -201,6 +201,24 @@ TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, ties and NaN included", T
     std::vector<T> inplace = x;  // dx written over x
     maxpool2d_backward(s, inplace.data(), dy.data(), inplace.data());
     CHECK(max_abs_diff(inplace, dx_ref) == 0.0);
+
+    // A ReLU before the pool, its backward folded in: the same bits as the
+    // pool's backward followed by the ReLU's. Windows of zeros (all inputs
+    // negative) must route nothing.
+    std::vector<T> xr(in);
+    relu_forward_naive(static_cast<std::int64_t>(in), x.data(), xr.data());
+    for (std::int64_t h = 0; h < s.K; ++h)  // the first window all zeros
+      for (std::int64_t w = 0; w < s.K; ++w) xr[static_cast<std::size_t>(h * s.W + w)] = T(0);
+    std::vector<T> yr(out), pool_grad(in), folded_ref(in);
+    maxpool2d_forward_naive(s, xr.data(), yr.data(), am_ref.data());
+    maxpool2d_backward_naive(s, dy.data(), am_ref.data(), pool_grad.data());
+    relu_backward_naive(static_cast<std::int64_t>(in), xr.data(), pool_grad.data(),
+                        folded_ref.data());
+    std::vector<T> folded(in, nan);
+    maxpool2d_backward(s, xr.data(), dy.data(), folded.data(), true);
+    CHECK(std::memcmp(folded.data(), folded_ref.data(), in * sizeof(T)) == 0);
+    maxpool2d_backward(s, xr.data(), dy.data(), xr.data(), true);  // in place
+    CHECK(std::memcmp(xr.data(), folded_ref.data(), in * sizeof(T)) == 0);
   }
 }
 

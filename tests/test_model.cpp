@@ -24,10 +24,11 @@ struct Batch {
 };
 
 // Trains the MNIST CNN for a few Adam steps and returns every parameter's bits.
-std::vector<float> train_a_few_steps(int threads, std::uint64_t seed) {
+std::vector<float> train_a_few_steps(int threads, std::uint64_t seed, bool fold_relu = true) {
   const int saved = num_threads();
   set_num_threads(threads);
   auto net = make_mnist_cnn<float>(seed);
+  net.set_fold_relu(fold_relu);
   CrossEntropyLoss<float> loss;
   Adam<float> adam(net.parameters());
   for (std::uint64_t s = 0; s < 4; ++s) {
@@ -91,6 +92,19 @@ TEST_CASE("the same seed gives bit-identical weights after training; another see
 
 TEST_CASE("one thread and two threads give bit-identical weights") {
   CHECK(bit_identical(train_a_few_steps(1, 7), train_a_few_steps(2, 7)));
+}
+
+TEST_CASE("folding the ReLUs' backward into the max-pools changes no bit") {
+  auto net = make_mnist_cnn<float>(1);
+  auto folded = [&](const char* name) {
+    return dynamic_cast<ReLU<float>&>(net.layer(name)).backward_folded();
+  };
+  CHECK(folded("relu1"));
+  CHECK(folded("relu2"));
+  CHECK_FALSE(folded("relu3"));  // dropout follows it, which cannot fold a ReLU
+  net.set_fold_relu(false);
+  CHECK_FALSE(folded("relu1"));
+  CHECK(train_a_few_steps(1, 5, true) == train_a_few_steps(1, 5, false));
 }
 
 TEST_CASE("a small network learns a separable problem") {
@@ -201,12 +215,15 @@ TEST_CASE("a layer may overwrite its input only when nothing reads it after its 
   CHECK(flags(cnn) == "01111111111");
   CHECK(cnn.layer("pool1").may_overwrite_input());
 
-  Sequential<float> reads_output;  // a ReLU with its own buffer reads it in backward
+  Sequential<float> reads_output;  // a ReLU with its own buffer reads it in backward...
   reads_output.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
   reads_output.add("relu", ReLU<float>());
   reads_output.add("pool", MaxPool2d<float>(2));
+  reads_output.set_fold_relu(false);
   CHECK(flags(reads_output) == "010");
   CHECK_FALSE(reads_output.layer("pool").may_overwrite_input());
+  reads_output.set_fold_relu(true);  // ...unless the pool does its backward
+  CHECK(flags(reads_output) == "011");
 
   Sequential<float> network_input;  // the caller's tensor, through in-place views
   network_input.add("relu", ReLU<float>(true));

@@ -68,14 +68,17 @@ T keep_if(bool cond, T v) {
   return v;
 }
 
-// The gradient g routed to the winner of the window, 0 to the others.
+// The gradient g routed to the winner of the window, 0 to the others. With
+// relu_before, a window whose maximum is not positive routes nothing.
 template <typename T>
-void max2x2_backward(T a, T b, T c, T d, T g, T& ga, T& gb, T& gc, T& gd) {
+void max2x2_backward(T a, T b, T c, T d, T g, bool relu_before, T& ga, T& gb, T& gc, T& gd) {
   const bool b_won = b > a;
   const T m1 = b_won ? b : a;
   const bool c_won = c > m1;
   const T m2 = c_won ? c : m1;
   const bool d_won = d > m2;
+  const T max = d_won ? d : m2;
+  g = keep_if(!relu_before | (max > T(0)), g);
   gd = keep_if(d_won, g);
   gc = keep_if(c_won & !d_won, g);
   gb = keep_if(b_won & !c_won & !d_won, g);
@@ -98,14 +101,14 @@ void max2x2_forward_plane(const T* x, std::int64_t W, std::int64_t OH, std::int6
 // row or column of an odd size is not written.
 template <typename T>
 void max2x2_backward_plane(const T* x, const T* dy, std::int64_t W, std::int64_t OH,
-                           std::int64_t OW, T* dx) {
+                           std::int64_t OW, bool relu_before, T* dx) {
   for (std::int64_t oh = 0; oh < OH; ++oh, x += 2 * W, dx += 2 * W, dy += OW) {
     const T* r1 = x + W;
     T* d1 = dx + W;
 #pragma GCC ivdep  // the gradient rows do not overlap the input rows
     for (std::int64_t ow = 0; ow < OW; ++ow)
-      max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow], dx[2 * ow],
-                      dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
+      max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow], relu_before,
+                      dx[2 * ow], dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
   }
 }
 
@@ -172,9 +175,12 @@ struct Windows2x2 {
   }
 
   // Routes g (one gradient per window) to the winners: rows dp0, dp1 at p
-  // and dq0, dq1 at q get their 2 np and 2 nq floats.
-  void backward(const Layout2x2& l, __m512 g, float* dp0, float* dp1, float* dq0,
+  // and dq0, dq1 at q get their 2 np and 2 nq floats. With relu_before,
+  // windows whose maximum is not positive route nothing.
+  void backward(const Layout2x2& l, __m512 g, bool relu_before, float* dp0, float* dp1, float* dq0,
                 float* dq1) const {
+    if (relu_before)
+      g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(max, _mm512_setzero_ps(), _CMP_GT_OQ), g);
     const __mmask16 c_kept = static_cast<__mmask16>(c_won & ~d_won);
     const __mmask16 b_kept = static_cast<__mmask16>(b_won & ~c_won & ~d_won);
     const __mmask16 a_kept = static_cast<__mmask16>(~(b_won | c_won | d_won));
@@ -221,12 +227,13 @@ inline void max2x2_forward_plane<float>(const float* x, std::int64_t W, std::int
 
 template <>
 inline void max2x2_backward_plane<float>(const float* x, const float* dy, std::int64_t W,
-                                         std::int64_t OH, std::int64_t OW, float* dx) {
+                                         std::int64_t OH, std::int64_t OW, bool relu_before,
+                                         float* dx) {
   for_each_window_vector(W, OH, OW,
                          [&](const Layout2x2& l, std::int64_t p, std::int64_t q, std::int64_t out) {
                            const Windows2x2 w(l, x + p, x + p + W, x + q, x + q + W);
-                           w.backward(l, _mm512_maskz_loadu_ps(l.m_windows, dy + out), dx + p,
-                                      dx + p + W, dx + q, dx + q + W);
+                           w.backward(l, _mm512_maskz_loadu_ps(l.m_windows, dy + out), relu_before,
+                                      dx + p, dx + p + W, dx + q, dx + q + W);
                          });
 }
 #endif
@@ -275,9 +282,13 @@ void maxpool2d_backward_naive(const MaxPool2dShape& s, const T* dy, const std::i
 // dx from x and dy (overwritten), parallel over planes; dx may be x
 // (the same buffer), but must not overlap it otherwise.
 // Each window's winner is found again from x exactly as the forward pass
-// chose it.
+// chose it. relu_before: x is the output of a ReLU whose backward is folded
+// into this one, so a window whose maximum is not positive (the ReLU's
+// output was 0 there) routes no gradient. The result is that of the ReLU's
+// backward applied after this pass, without its pass over memory.
 template <typename T>
-void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx) {
+void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx,
+                        bool relu_before = false) {
   const std::int64_t OH = s.OH(), OW = s.OW(), in = s.H * s.W;
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const MaxPool2dShape sh = s;
@@ -292,7 +303,7 @@ void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx)
       // wait on the (masked) stores just made next to them, and the pass
       // runs at half the speed.
       T* grad = dxp == xp ? thread_scratch<T, 1>(in) : dxp;
-      max2x2_backward_plane(xp, dyp, sh.W, OH, OW, grad);
+      max2x2_backward_plane(xp, dyp, sh.W, OH, OW, relu_before, grad);
       if (sh.W % 2)
         for (std::int64_t h = 0; h < 2 * OH; ++h) grad[h * sh.W + sh.W - 1] = T(0);
       if (sh.H % 2) std::fill_n(grad + (sh.H - 1) * sh.W, sh.W, T(0));
@@ -314,10 +325,13 @@ void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx)
             best = greater ? xp[i] : best;
             found = greater ? i : found;
           }
-        winner[oh * OW + ow] = static_cast<std::int32_t>(found);
+        // -1: no gradient (with relu_before, a maximum that is not positive).
+        winner[oh * OW + ow] =
+            relu_before && !(best > T(0)) ? -1 : static_cast<std::int32_t>(found);
       }
     std::fill_n(dxp, in, T(0));
-    for (std::int64_t i = 0; i < OH * OW; ++i) dxp[winner[i]] += dyp[i];
+    for (std::int64_t i = 0; i < OH * OW; ++i)
+      if (winner[i] >= 0) dxp[winner[i]] += dyp[i];
   });
 }
 

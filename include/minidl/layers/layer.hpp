@@ -68,6 +68,18 @@ class Layer {
   void set_may_overwrite_input(bool allowed) { may_overwrite_input_ = allowed; }
   bool may_overwrite_input() const { return may_overwrite_input_; }
 
+  // Folding a ReLU's backward into the next layer's (see Sequential). A
+  // layer that can do it (MaxPool2d) accepts fold_relu_backward(true) when
+  // its input is a ReLU's output; the ReLU then gets
+  // set_backward_folded(true), and neither keeps a mask nor makes a pass of
+  // its own in backward. Results are bit for bit those of the separate passes.
+  virtual bool is_relu() const { return false; }
+  virtual bool fold_relu_backward(bool fold) {
+    (void)fold;
+    return false;
+  }
+  virtual void set_backward_folded(bool folded) { (void)folded; }
+
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
 

@@ -13,7 +13,9 @@ namespace minidl {
 // torch.nn.MaxPool2d(K, stride) (stride defaults to K). Cached for backward:
 // a view of the input (the previous layer's output buffer, untouched until
 // the next forward); the backward pass finds each window's winner again,
-// which costs less than storing its position.
+// which costs less than storing its position. After a ReLU (in a
+// Sequential) it also applies the ReLU's backward: windows whose maximum is
+// 0 route no gradient.
 template <typename T>
 class MaxPool2d : public Layer<T> {
  public:
@@ -25,6 +27,11 @@ class MaxPool2d : public Layer<T> {
   std::string type() const override { return "MaxPool2d"; }
   std::string describe() const override {
     return "kernel " + std::to_string(k_) + ", stride " + std::to_string(stride_);
+  }
+
+  bool fold_relu_backward(bool fold) override {
+    relu_before_ = fold;
+    return true;
   }
 
   Shape output_shape(const Shape& in) const override {
@@ -51,7 +58,7 @@ class MaxPool2d : public Layer<T> {
       dinput_ = input_;  // nothing reads the input after this: reuse its storage
     else
       dinput_.resize(input_.shape());
-    kernels::maxpool2d_backward(shape_, input_.data(), dy.data(), dinput_.data());
+    kernels::maxpool2d_backward(shape_, input_.data(), dy.data(), dinput_.data(), relu_before_);
     return dinput_;
   }
 
@@ -61,6 +68,7 @@ class MaxPool2d : public Layer<T> {
   }
 
   std::int64_t k_, stride_;
+  bool relu_before_ = false;  // the input is a ReLU's output, whose backward is folded in
   Tensor<T> input_, output_, dinput_;
   kernels::MaxPool2dShape shape_{};
 };

@@ -18,6 +18,10 @@ namespace minidl {
 // that the layer after it may reuse the shared buffer for its gradient.
 // Safe after a layer whose backward does not read its own output (Conv2d,
 // Linear, MaxPool2d do not); the input tensor passed to forward is changed.
+//
+// Before a MaxPool2d in a Sequential, the pool does this layer's backward
+// inside its own (set_backward_folded): forward then keeps no mask and
+// backward hands the gradient through untouched.
 template <typename T>
 class ReLU : public Layer<T> {
  public:
@@ -25,12 +29,22 @@ class ReLU : public Layer<T> {
 
   std::string type() const override { return "ReLU"; }
   std::string describe() const override { return inplace_ ? "in place" : ""; }
-  bool backward_reads_output() const override { return !inplace_; }
+  bool backward_reads_output() const override { return !inplace_ && !folded_; }
   bool output_aliases_input() const override { return inplace_; }
   Shape output_shape(const Shape& in) const override { return in; }
 
+  bool is_relu() const override { return true; }
+  void set_backward_folded(bool folded) override { folded_ = folded; }
+  bool backward_folded() const { return folded_; }
+
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
-    if (inplace_) {
+    if (folded_) {
+      if (inplace_)
+        output_ = x;
+      else
+        output_.resize(x.shape());
+      kernels::relu_forward(x.size(), x.data(), output_.data());
+    } else if (inplace_) {
       output_ = x;  // a view of the same elements
       mask_.resize(static_cast<std::size_t>(x.size()));
       kernels::relu_forward_mask(x.size(), x.data(), output_.data(), mask_.data());
@@ -45,7 +59,9 @@ class ReLU : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    if (inplace_) {
+    if (folded_) {
+      dinput_ = dy;  // the next layer's backward has applied this one already
+    } else if (inplace_) {
       dinput_ = dy;
       kernels::relu_backward_mask(dy.size(), mask_.data(), dy.data(), dinput_.data());
     } else {
@@ -59,6 +75,7 @@ class ReLU : public Layer<T> {
 
  private:
   bool inplace_;
+  bool folded_ = false;
   Tensor<T> output_, dinput_;
   std::vector<std::uint8_t> mask_;  // in place: 1 where x > 0
 };

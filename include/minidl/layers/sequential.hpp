@@ -21,7 +21,9 @@ namespace minidl {
 // call set_input_grad(true) when something does. Layers whose input nothing
 // reads after their backward may write their input gradient over it (see
 // input_is_dead_after_backward): after backward, intermediate outputs may
-// hold gradients.
+// hold gradients. A ReLU followed by a layer that can apply its backward
+// (MaxPool2d) has its backward folded into that layer's, which saves a pass
+// over memory and the ReLU's mask; set_fold_relu(false) turns this off.
 template <typename T>
 class Sequential {
  public:
@@ -76,6 +78,13 @@ class Sequential {
     update_input_grad_flags();
   }
 
+  // Whether ReLU backward passes are folded into the layer after them (on by
+  // default; the results are the same bits either way).
+  void set_fold_relu(bool fold) {
+    fold_relu_ = fold;
+    update_input_grad_flags();
+  }
+
   std::vector<Parameter<T>> parameters() {
     std::vector<Parameter<T>> all;
     for (auto& l : layers_)
@@ -124,6 +133,13 @@ class Sequential {
 
  private:
   void update_input_grad_flags() {
+    // Folding first: it changes whether a ReLU's backward reads its output.
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const bool relu_before = fold_relu_ && i > 0 && layers_[i - 1]->is_relu();
+      const bool folded = layers_[i]->fold_relu_backward(relu_before) && relu_before;
+      if (i > 0) layers_[i - 1]->set_backward_folded(folded);
+    }
+    if (!layers_.empty()) layers_.back()->set_backward_folded(false);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
       layers_[i]->set_may_overwrite_input(input_is_dead_after_backward(i));
@@ -145,6 +161,7 @@ class Sequential {
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   bool input_grad_ = false;
+  bool fold_relu_ = true;
 };
 
 }  // namespace minidl
