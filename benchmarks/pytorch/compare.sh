@@ -44,6 +44,8 @@ rows = [("training epoch (s)", "train_epoch", "seconds"), ("test evaluation (s)"
 print(f"threads={threads}; medians of {len(values('minidl', 'train_epoch', 'seconds'))} alternating rounds")
 for n in names:
     print(f"{n} epoch seconds per round: " + ", ".join(f"{v:.2f}" for v in values(n, "train_epoch", "seconds")))
+print("minidl threads' cache-line round trip per round (ns): "
+      + ", ".join(f"{v:.0f}" for v in values("minidl", "flop_bound", "thread_round_trip_ns")))
 bound = values("minidl", "train_epoch", "over_flop_bound")
 print("minidl epoch / its FLOP bound (peak measured in the same process) per round: "
       + ", ".join(f"{v:.2f}" for v in bound) + f"; median {statistics.median(bound):.2f}")
