@@ -236,9 +236,9 @@ int main(int argc, char** argv) {
       const double s = seconds_since(t0);
       std::printf(
           "train_epoch threads=%d seconds=%.3f images_per_s=%.0f mean_loss=%.4f "
-          "over_flop_bound=%.2f\n",
+          "over_flop_bound=%.2f thread_round_trip_after_ns=%.0f\n",
           num_threads(), s, static_cast<double>(n) / s, loss / static_cast<double>((n + 63) / 64),
-          s / (epoch_flops / peak));
+          s / (epoch_flops / peak), thread_round_trip_ns());
     }
 
     std::vector<std::int64_t> test(data.test.size());

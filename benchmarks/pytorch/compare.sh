@@ -44,8 +44,10 @@ rows = [("training epoch (s)", "train_epoch", "seconds"), ("test evaluation (s)"
 print(f"threads={threads}; medians of {len(values('minidl', 'train_epoch', 'seconds'))} alternating rounds")
 for n in names:
     print(f"{n} epoch seconds per round: " + ", ".join(f"{v:.2f}" for v in values(n, "train_epoch", "seconds")))
-print("minidl threads' cache-line round trip per round (ns): "
-      + ", ".join(f"{v:.0f}" for v in values("minidl", "flop_bound", "thread_round_trip_ns")))
+before = values("minidl", "flop_bound", "thread_round_trip_ns")
+after = values("minidl", "train_epoch", "thread_round_trip_after_ns")
+print("minidl threads' cache-line round trip per round, before / after the epoch (ns): "
+      + ", ".join(f"{b:.0f} / {a:.0f}" for b, a in zip(before, after)))
 bound = values("minidl", "train_epoch", "over_flop_bound")
 print("minidl epoch / its FLOP bound (peak measured in the same process) per round: "
       + ", ".join(f"{v:.2f}" for v in bound) + f"; median {statistics.median(bound):.2f}")
