@@ -167,6 +167,35 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
   }
 }
 
+TEST_CASE_TEMPLATE("the bias gradient is the same bits on any number of threads", T, float,
+                   double) {
+  // Planes with and without a scalar tail, batches that 2 and 3 threads
+  // cut unevenly, and one sample (fewer samples than threads).
+  const Conv2dShape shapes[] = {
+      {64, 32, 28, 28, 32, 3, 3, 1, 1}, {7, 3, 5, 5, 9, 3, 3, 1, 1}, {1, 2, 6, 6, 5, 3, 3, 1, 0}};
+  const int saved = num_threads();
+  for (const auto& s : shapes) {
+    CAPTURE(s.N);
+    const auto ys = static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW());
+    const auto dy = random_vector<T>(ys, 12);
+    std::vector<T> serial(static_cast<std::size_t>(s.OC)), naive(serial.size());
+    for (std::int64_t o = 0; o < s.OC; ++o)
+      serial[static_cast<std::size_t>(o)] = conv2d_bias_grad(s, dy.data(), o);
+    std::vector<T> x(static_cast<std::size_t>(s.N * s.C * s.H * s.W)),
+        dw(static_cast<std::size_t>(s.OC * s.col_rows()));
+    conv2d_backward_weights_naive(s, x.data(), dy.data(), dw.data(), naive.data());
+    CHECK(max_abs_diff(serial, naive) <= tolerance<T>(s.N * s.col_cols()));
+    for (int threads : {1, 2, 3}) {
+      CAPTURE(threads);
+      set_num_threads(threads);
+      std::vector<T> db(serial.size(), std::numeric_limits<T>::quiet_NaN());
+      conv2d_bias_grads(s, dy.data(), db.data());
+      CHECK(std::memcmp(db.data(), serial.data(), db.size() * sizeof(T)) == 0);
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, ties and NaN included", T, float, double) {
   // 2x2 rows of 3, 4, 7 and 8 windows (two rows per vector, an odd number
   // of rows), 9, 14, 16, 17 and 33: one vector, ragged after one or two.

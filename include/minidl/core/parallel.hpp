@@ -65,4 +65,36 @@ void parallel_chunks(std::int64_t n, Body&& body) {
   });
 }
 
+// Runs body(t, begin, end) once on each thread of a team of at most
+// max_threads, with [0, n) cut into one contiguous block per thread the way
+// OpenMP's static schedule cuts a loop (so thread t gets the same items as
+// in parallel_for). Unlike parallel_for's, the blocks depend on the number
+// of threads: the body must give the same results for any cut.
+template <typename Body>
+void parallel_blocks(std::int64_t n, int max_threads, Body&& body) {
+#ifdef _OPENMP
+  const int want = std::min(omp_get_max_threads(), max_threads);
+  if (want > 1 && n > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(want)
+    {
+      const std::int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
+      const std::int64_t q = n / threads, r = n % threads;
+      const std::int64_t begin = t * q + std::min(t, r);
+      body(static_cast<int>(t), begin, begin + q + (t < r ? 1 : 0));
+    }
+    return;
+  }
+#else
+  (void)max_threads;
+#endif
+  body(0, std::int64_t(0), n);
+}
+
+// A hint inside a spin-wait loop that this thread waits for another.
+inline void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 }  // namespace minidl

@@ -288,8 +288,8 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
         row[c * taps + tap] = sum;
       }
     }
-    if (db) db[o] = conv2d_bias_grad(s, dy, o);
   });
+  if (db) conv2d_bias_grads(s, dy, db);
 }
 
 }  // namespace minidl::kernels

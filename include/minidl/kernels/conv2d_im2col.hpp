@@ -197,8 +197,8 @@ void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* d
       const T* part = partials + c * wsize + o * K;
       for (std::int64_t k = 0; k < K; ++k) row[k] += part[k];
     }
-    if (db) db[o] = conv2d_bias_grad(s, dy, o);
   });
+  if (db) conv2d_bias_grads(s, dy, db);
 }
 
 }  // namespace minidl::kernels

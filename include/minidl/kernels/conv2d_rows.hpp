@@ -213,8 +213,8 @@ void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy,
       for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size];
       row[k] = sum;
     }
-    if (db) db[o] = conv2d_bias_grad(s, dy, o);
   });
+  if (db) conv2d_bias_grads(s, dy, db);
 }
 
 }  // namespace minidl::kernels
