@@ -301,21 +301,19 @@ void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed
   }
 }
 
-// C[M,N] (+)= A*B split into tiles of C run in parallel. Tiles are 128
-// columns wide and 32 rows tall, or taller while at least 16 tiles remain:
-// each tile packs its own slice of B, so taller tiles pack B fewer times
-// (fc1's backward passes pack it once instead of two or four times). Tile
-// sizes depend on the matrix sizes only, never on the thread count, and each
-// tile sums over all of K itself, so any number of threads gives the same
-// bits.
+// C[M,N] (+)= A*B split into fixed 32 x 128 tiles of C run in parallel. Tile
+// sizes do not depend on the thread count and each tile sums over all of K
+// itself, so any number of threads gives the same bits. Row tiles come
+// first in the order the threads share out: a thread keeps the rows
+// (samples, or fc1's output channels in its weight gradient) the passes
+// before and after it work on, which matters when the two CPUs of a virtual
+// machine sit far apart. (Taller tiles would pack B less often but hand
+// half the rows to the other thread.)
 template <typename T>
 void gemm_parallel(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B, T* C,
                    std::int64_t ldc, bool accumulate) {
-  constexpr std::int64_t TN = 128, kMinTiles = 16;
-  const std::int64_t tiles_n = (N + TN - 1) / TN;
-  std::int64_t TM = 32;
-  while (TM < M && ((M + 2 * TM - 1) / (2 * TM)) * tiles_n >= kMinTiles) TM *= 2;
-  const std::int64_t tiles_m = (M + TM - 1) / TM;
+  constexpr std::int64_t TM = 32, TN = 128;
+  const std::int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
   parallel_for(tiles_m * tiles_n, [&](std::int64_t t) {
     const std::int64_t i0 = (t / tiles_n) * TM, j0 = (t % tiles_n) * TN;
     const std::int64_t m = std::min(TM, M - i0), n = std::min(TN, N - j0);
