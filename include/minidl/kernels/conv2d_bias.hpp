@@ -63,15 +63,17 @@ void conv2d_bias_grads(const Conv2dShape& s, const T* dy, T* db) {
       thread_scratch<T, 3>(s.OC * static_cast<std::int64_t>(sizeof(BiasSum<T>) / sizeof(T)));
   BiasSum<T>* sums = reinterpret_cast<BiasSum<T>*>(storage);
   for (std::int64_t o = 0; o < s.OC; ++o) new (sums + o) BiasSum<T>();
-  constexpr int kMaxStages = 256;
-  std::atomic<std::int64_t> done[kMaxStages];  // channels each thread has finished
-  for (auto& d : done) d.store(0, std::memory_order_relaxed);
+  constexpr int kMaxStages = 64;
+  struct alignas(64) Progress {  // channels a thread has finished, one cache line each
+    std::atomic<std::int64_t> channels{0};
+  };
+  Progress done[kMaxStages];
   parallel_blocks(s.N, kMaxStages, [&](int t, std::int64_t n0, std::int64_t n1) {
     for (std::int64_t o = 0; o < s.OC; ++o) {
       if (t > 0)
-        while (done[t - 1].load(std::memory_order_acquire) <= o) spin_pause();
+        while (done[t - 1].channels.load(std::memory_order_acquire) <= o) spin_pause();
       for (std::int64_t n = n0; n < n1; ++n) sums[o].add_plane(dy + (n * s.OC + o) * P, P);
-      done[t].store(o + 1, std::memory_order_release);
+      done[t].channels.store(o + 1, std::memory_order_release);
     }
   });
   for (std::int64_t o = 0; o < s.OC; ++o) db[o] = sums[o].total();
