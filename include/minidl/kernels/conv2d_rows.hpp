@@ -120,12 +120,11 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
 }
 
 // ---- weight gradient --------------------------------------------------------
-// Vectors run along an output row: kMR output channels x the 3 x 3 taps of
-// one input channel are 18 vector accumulators, fed by one vector of dy per
-// channel and one shifted vector of the padded input per tap, and summed
-// across their lanes once per chunk of samples. Rows need at least one full
-// vector of pixels: the last vector of a row starts at OW - width and masks
-// the lanes the previous vector already covered.
+// kRowsTile output channels x the 3 x 3 taps of one input channel are 18
+// vector accumulators, fed by one vector of dy per channel and one shifted
+// vector of the padded input per tap, and summed across their lanes once per
+// chunk of samples. The overlapping last vector of a row masks the lanes the
+// previous vector already covered.
 
 namespace detail {
 inline constexpr int kRowsTile = 2;  // output channels per tile
