@@ -38,18 +38,14 @@ class ReLU : public Layer<T> {
   bool backward_folded() const { return folded_; }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
-    if (folded_) {
-      if (inplace_)
-        output_ = x;
-      else
-        output_.resize(x.shape());
-      kernels::relu_forward(x.size(), x.data(), output_.data());
-    } else if (inplace_) {
+    if (inplace_)
       output_ = x;  // a view of the same elements
+    else
+      output_.resize(x.shape());
+    if (inplace_ && !folded_) {  // backward needs the sign, and x is overwritten
       mask_.resize(static_cast<std::size_t>(x.size()));
       kernels::relu_forward_mask(x.size(), x.data(), output_.data(), mask_.data());
     } else {
-      output_.resize(x.shape());
       kernels::relu_forward(x.size(), x.data(), output_.data());
     }
     return output_;
