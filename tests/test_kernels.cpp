@@ -13,6 +13,7 @@
 #include "minidl/kernels/gemm.hpp"
 #include "minidl/kernels/linear.hpp"
 #include "minidl/kernels/maxpool2d.hpp"
+#include "minidl/kernels/ordered_sum.hpp"
 #include "minidl/kernels/relu.hpp"
 #include "minidl/kernels/softmax_xent.hpp"
 
@@ -190,6 +191,86 @@ TEST_CASE_TEMPLATE("the bias gradient is the same bits on any number of threads"
       std::vector<T> db(serial.size(), std::numeric_limits<T>::quiet_NaN());
       conv2d_bias_grads(s, dy.data(), db.data());
       CHECK(std::memcmp(db.data(), serial.data(), db.size() * sizeof(T)) == 0);
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE_TEMPLATE("partials are summed in chunk order on any number of threads", T, float,
+                   double) {
+  // 1, 2, 3 and 5 threads cut 7 chunks differently, and 9 threads would have
+  // more threads than chunks; blocks of 3 leave the partials' tail unsummed.
+  const std::int64_t chunks = 7, part_size = 20, blocks = 6, block = 3;
+  const auto original = random_vector<T>(static_cast<std::size_t>(chunks * part_size), 13);
+  std::vector<T> expected(static_cast<std::size_t>(blocks * block));
+  for (std::size_t j = 0; j < expected.size(); ++j) {
+    T sum = original[j];
+    for (std::int64_t c = 1; c < chunks; ++c)
+      sum += original[static_cast<std::size_t>(c * part_size) + j];
+    expected[j] = sum;
+  }
+  const int saved = num_threads();
+  for (int threads : {1, 2, 3, 5, 9}) {
+    CAPTURE(threads);
+    set_num_threads(threads);
+    std::vector<T> partials(original.size(), std::numeric_limits<T>::quiet_NaN());
+    std::vector<T> got(expected.size(), std::numeric_limits<T>::quiet_NaN());
+    std::vector<int> computed(static_cast<std::size_t>(chunks), 0), emitted(blocks, 0);
+    sum_partials_in_order(
+        chunks, part_size, blocks, block, partials.data(),
+        [&](std::int64_t c, T* part) {
+          ++computed[static_cast<std::size_t>(c)];
+          std::copy_n(original.data() + c * part_size, part_size, part);
+        },
+        [&](std::int64_t b, const T* sum) {
+          ++emitted[static_cast<std::size_t>(b)];
+          std::copy_n(sum, block, got.data() + b * block);
+        });
+    CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(T)) == 0);
+    CHECK(computed == std::vector<int>(static_cast<std::size_t>(chunks), 1));
+    CHECK(emitted == std::vector<int>(blocks, 1));
+  }
+  set_num_threads(saved);
+  std::vector<T> zeros(static_cast<std::size_t>(block), T(1));
+  sum_partials_in_order(
+      std::int64_t(0), part_size, std::int64_t(1), block, static_cast<T*>(nullptr),
+      [](std::int64_t, T*) { FAIL("no chunk to compute"); },
+      [&](std::int64_t, const T* sum) { std::copy_n(sum, block, zeros.data()); });
+  CHECK(zeros == std::vector<T>(static_cast<std::size_t>(block), T(0)));
+}
+
+TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any number of threads", T,
+                   float, double) {
+  // Several weight chunks, the last one short, for each kernel: direct
+  // (MNIST's conv2), rows (conv1) and im2col (stride 2).
+  const Conv2dShape shapes[] = {{13, 32, 14, 14, 64, 3, 3, 1, 1},
+                                {13, 1, 28, 28, 32, 3, 3, 1, 1},
+                                {9, 3, 9, 8, 5, 3, 3, 2, 1}};
+  using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
+  const Kernel kernels[] = {conv2d_backward_weights_direct<T>, conv2d_backward_weights_rows<T>,
+                            conv2d_backward_weights_im2col<T>};
+  const int saved = num_threads();
+  for (int k = 0; k < 3; ++k) {
+    const auto& s = shapes[k];
+    CAPTURE(k);
+    const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 14);
+    const auto dy = random_vector<T>(static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW()), 15);
+    const auto ws = static_cast<std::size_t>(s.OC * s.col_rows());
+    std::vector<T> naive_w(ws), naive_b(static_cast<std::size_t>(s.OC));
+    conv2d_backward_weights_naive(s, x.data(), dy.data(), naive_w.data(), naive_b.data());
+    std::vector<T> first;
+    for (int threads : {1, 2, 3}) {
+      CAPTURE(threads);
+      set_num_threads(threads);
+      std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size<T>(s)),
+                              std::numeric_limits<T>::quiet_NaN());
+      std::vector<T> dw(ws, std::numeric_limits<T>::quiet_NaN()), db(naive_b.size());
+      kernels[k](s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
+      CHECK(max_abs_diff(dw, naive_w) <= tolerance<T>(s.N * s.col_cols()));
+      if (first.empty())
+        first = dw;
+      else
+        CHECK(std::memcmp(dw.data(), first.data(), ws * sizeof(T)) == 0);
     }
   }
   set_num_threads(saved);

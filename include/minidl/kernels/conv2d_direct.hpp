@@ -17,12 +17,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/conv2d_bias.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/gemm.hpp"
+#include "minidl/kernels/ordered_sum.hpp"
 #include "minidl/kernels/simd.hpp"
 
 namespace minidl::kernels {
@@ -121,21 +123,21 @@ inline Conv2dShape transposed_conv_shape(const Conv2dShape& s) {
   return {s.N, s.OC, s.OH(), s.OW(), s.C, s.KH, s.KW, 1, s.KH - 1 - s.pad};
 }
 
-// part[r][j] (rows `ld` apart) += sum over output pixels q of
+// part[r][j] (rows `ld` apart) (+)= sum over output pixels q of
 // dy[r*P + q] * xcl[q + tap][j]: MR output channels x NR input channels for
 // one tap. dy points at channel o0 of one sample (planes P apart); xcl is the
 // padded input with channels last (Cp per pixel, WP pixels per row), already
 // offset by the tap.
 template <typename T, int MR>
 void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std::int64_t OW,
-                 std::int64_t WP, std::int64_t Cp, T* part, std::int64_t ld) {
+                 std::int64_t WP, std::int64_t Cp, T* part, std::int64_t ld, bool accumulate) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
   V acc0[MR], acc1[MR];
   for (int r = 0; r < MR; ++r) {
-    acc0[r] = S::load(part + r * ld);
-    acc1[r] = S::load(part + r * ld + W);
+    acc0[r] = accumulate ? S::load(part + r * ld) : V{};
+    acc1[r] = accumulate ? S::load(part + r * ld + W) : V{};
   }
   for (std::int64_t oh = 0; oh < OH; ++oh) {
     const T* g = dy + oh * OW;
@@ -152,6 +154,31 @@ void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std
   for (int r = 0; r < MR; ++r) {
     S::store(part + r * ld, acc0[r]);
     S::store(part + r * ld + W, acc1[r]);
+  }
+}
+
+// Row h of one sample's x [C, H, W] into the channels-last copy: out[w * Cp
+// + c] = x[(c * H + h) * W + w]. Floats go in 8 x 8 transposed blocks (the
+// last block of a row overlaps the one before), eight times fewer stores
+// than one per element.
+template <typename T>
+void channels_last_row(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t h,
+                       std::int64_t Cp, T* out) {
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (C % 8 == 0 && W >= 8) {
+      for (std::int64_t c0 = 0; c0 < C; c0 += 8)
+        for (std::int64_t w0 = 0; w0 < W; w0 += 8) {
+          const std::int64_t w = std::min(w0, W - 8);
+          transpose_8x8(x + (c0 * H + h) * W + w, H * W, out + w * Cp + c0, Cp);
+        }
+      return;
+    }
+  }
+#endif
+  for (std::int64_t c = 0; c < C; ++c) {
+    const T* src = x + (c * H + h) * W;
+    for (std::int64_t w = 0; w < W; ++w) out[w * Cp + c] = src[w];
   }
 }
 
@@ -244,22 +271,16 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
   const std::int64_t Cp = detail::padded_in_channels<T>(s), OCp = detail::padded_out_channels<T>(s);
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t part_size = OCp * taps * Cp;  // layout [oc][kh][kw][c]
-  parallel_for(chunks, [&](std::int64_t chunk) {
-    T* part = partials + chunk * part_size;
-    std::fill_n(part, part_size, T(0));
+  auto chunk_gradient = [&](std::int64_t chunk, T* part) {
     // x with channels last, xcl [HP][WP][Cp]: the border and the channels
     // past C stay zero, each sample overwrites the rest.
     T* xcl = thread_scratch<T, 0>(HP * WP * Cp);
     std::fill_n(xcl, HP * WP * Cp, T(0));
-    const std::int64_t n_end = std::min(s.N, (chunk + 1) * kConvWeightChunk);
-    for (std::int64_t n = chunk * kConvWeightChunk; n < n_end; ++n) {
-      const T* x_n = x + n * s.C * s.H * s.W;
+    const std::int64_t n0 = chunk * kConvWeightChunk, n1 = std::min(s.N, n0 + kConvWeightChunk);
+    for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t h = 0; h < s.H; ++h)
-        for (std::int64_t c = 0; c < s.C; ++c) {
-          const T* src = x_n + (c * s.H + h) * s.W;
-          T* out = xcl + ((h + s.pad) * WP + s.pad) * Cp + c;
-          for (std::int64_t w = 0; w < s.W; ++w) out[w * Cp] = src[w];
-        }
+        detail::channels_last_row(x + n * s.C * s.H * s.W, s.C, s.H, s.W, h, Cp,
+                                  xcl + ((h + s.pad) * WP + s.pad) * Cp);
       const T* dy_n = dy + n * s.OC * P;
       for (std::int64_t o0 = 0; o0 < s.OC; o0 += MR) {
         const T* g = dy_n + o0 * P;
@@ -273,22 +294,19 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
           for (std::int64_t kh = 0; kh < s.KH; ++kh)
             for (std::int64_t kw = 0; kw < s.KW; ++kw)
               detail::weight_tile<T, MR>(g, P, xcl + (kh * WP + kw) * Cp + c0, OH, OW, WP, Cp,
-                                         part + (o0 * taps + kh * s.KW + kw) * Cp + c0, taps * Cp);
+                                         part + (o0 * taps + kh * s.KW + kw) * Cp + c0, taps * Cp,
+                                         n > n0);
       }
     }
-  });
-  // Fixed-order reduction of the partials, parallel over output channels.
-  parallel_for(s.OC, [&](std::int64_t o) {
-    T* row = dw + o * s.col_rows();
-    for (std::int64_t tap = 0; tap < taps; ++tap) {
-      const T* src = partials + (o * taps + tap) * Cp;
-      for (std::int64_t c = 0; c < s.C; ++c) {
-        T sum = src[c];
-        for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size + c];
-        row[c * taps + tap] = sum;
-      }
-    }
-  });
+  };
+  // Summed over the chunks one output channel at a time, into PyTorch's layout.
+  sum_partials_in_order(chunks, part_size, s.OC, taps * Cp, partials, chunk_gradient,
+                        [&](std::int64_t o, const T* sum) {
+                          T* row = dw + o * s.col_rows();
+                          for (std::int64_t tap = 0; tap < taps; ++tap)
+                            for (std::int64_t c = 0; c < s.C; ++c)
+                              row[c * taps + tap] = sum[tap * Cp + c];
+                        });
   if (db) conv2d_bias_grads(s, dy, db);
 }
 

@@ -1,0 +1,74 @@
+// minidl/kernels/ordered_sum.hpp - partial results of fixed chunks, summed in chunk order.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+#include "minidl/core/memory.hpp"
+#include "minidl/core/parallel.hpp"
+
+namespace minidl::kernels {
+
+// A gradient summed over a batch is computed as one partial result per fixed
+// chunk of samples, and the partials are then added up element by element
+// in chunk order, ((p0 + p1) + p2) + ..., so the bits depend on the chunk
+// size alone, never on the number of threads.
+//
+// sum_partials_in_order runs compute(chunk, part) for every chunk in
+// [0, chunks), which fills that chunk's partial (`part_size` elements at
+// partials + chunk * part_size), and then hands each of the first `blocks`
+// blocks of `block` elements, summed over all chunks, to emit(b, sum).
+//
+// Each thread takes a contiguous run of chunks, the ones OpenMP's static
+// schedule gives it (so it reads the samples it wrote in the passes before),
+// and adds up only its own partials: thread t takes the sums of thread t - 1
+// block by block and carries them on over its chunks, the threads working as
+// a pipeline. One partial's worth of sums crosses from one thread to the
+// next, where summing each block over all partials on one thread would read
+// half of them from the other: a cache line at a time, and slowly when a
+// virtual machine's two CPUs sit far apart.
+template <typename T, typename Compute, typename Emit>
+void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int64_t blocks,
+                           std::int64_t block, T* partials, Compute&& compute, Emit&& emit) {
+  constexpr int kMaxStages = 64;
+  struct alignas(64) Progress {  // blocks a thread has summed, one cache line each
+    std::atomic<std::int64_t> blocks{0};
+  };
+  Progress done[kMaxStages];
+  if (chunks <= 0) {  // nothing to sum: zeros
+    T* const zeros = thread_scratch<T, 4>(block);
+    std::fill_n(zeros, block, T(0));
+    for (std::int64_t b = 0; b < blocks; ++b) emit(b, static_cast<const T*>(zeros));
+    return;
+  }
+  // At most one thread per chunk, so that every stage has a chunk.
+  const int stages = static_cast<int>(std::min<std::int64_t>(chunks, kMaxStages));
+  parallel_blocks(chunks, stages, [&](int t, std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) compute(c, partials + c * part_size);
+    // Thread t - 1 leaves its sums in the partial of its last chunk, c0 - 1.
+    const T* from = partials + (t == 0 ? c0 : c0 - 1) * part_size;
+    const std::int64_t first = t == 0 ? c0 + 1 : c0;
+    const bool last = c1 == chunks;
+    T* const sum = thread_scratch<T, 4>(block);
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      if (t > 0)
+        while (done[t - 1].blocks.load(std::memory_order_acquire) <= b) spin_pause();
+      const std::int64_t offset = b * block;
+      for (std::int64_t j = 0; j < block; ++j) sum[j] = from[offset + j];
+      for (std::int64_t c = first; c < c1; ++c) {
+        const T* part = partials + c * part_size + offset;
+        for (std::int64_t j = 0; j < block; ++j) sum[j] += part[j];
+      }
+      if (last) {
+        emit(b, static_cast<const T*>(sum));
+      } else {
+        T* to = partials + (c1 - 1) * part_size + offset;
+        for (std::int64_t j = 0; j < block; ++j) to[j] = sum[j];
+        done[t].blocks.store(b + 1, std::memory_order_release);
+      }
+    }
+  });
+}
+
+}  // namespace minidl::kernels
