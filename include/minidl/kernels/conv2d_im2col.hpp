@@ -14,6 +14,7 @@
 #include "minidl/kernels/conv2d_bias.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/gemm.hpp"
+#include "minidl/kernels/ordered_sum.hpp"
 
 namespace minidl::kernels {
 
@@ -178,8 +179,7 @@ void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* d
   const std::int64_t K = s.col_rows(), P = s.col_cols();
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t wsize = s.OC * K;
-  parallel_for(chunks, [&](std::int64_t c) {
-    T* part = partials + c * wsize;
+  auto chunk_gradient = [&](std::int64_t c, T* part) {
     T* packed_dy = thread_scratch<T, 0>(packed_a_size<T>(s.OC, P));
     T* packed_colt = thread_scratch<T, 1>(packed_b_size<T>(P, K));
     const std::int64_t n_end = std::min(s.N, (c + 1) * kConvWeightChunk);
@@ -188,16 +188,9 @@ void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* d
       im2col_packed_transposed(s, x + n * s.C * s.H * s.W, packed_colt);
       gemm_packed<T>(s.OC, K, P, packed_dy, packed_colt, part, K, n > c * kConvWeightChunk);
     }
-  });
-  // Fixed-order reduction of the partials, parallel over output rows.
-  parallel_for(s.OC, [&](std::int64_t o) {
-    T* row = dw + o * K;
-    std::copy_n(partials + o * K, K, row);
-    for (std::int64_t c = 1; c < chunks; ++c) {
-      const T* part = partials + c * wsize + o * K;
-      for (std::int64_t k = 0; k < K; ++k) row[k] += part[k];
-    }
-  });
+  };
+  sum_partials_in_order(chunks, wsize, s.OC, K, partials, chunk_gradient,
+                        [&](std::int64_t o, const T* sum) { std::copy_n(sum, K, dw + o * K); });
   if (db) conv2d_bias_grads(s, dy, db);
 }
 

@@ -15,6 +15,7 @@
 #include "minidl/kernels/conv2d_bias.hpp"
 #include "minidl/kernels/conv2d_direct.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
+#include "minidl/kernels/ordered_sum.hpp"
 #include "minidl/kernels/simd.hpp"
 
 namespace minidl::kernels {
@@ -161,13 +162,12 @@ void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy,
   typedef decltype(V{} < V{}) Mask;
   Mask fresh;
   for (int l = 0; l < W; ++l) fresh[l] = last + l >= covered ? -1 : 0;
-  parallel_for(chunks, [&](std::int64_t chunk) {
+  auto chunk_gradient = [&](std::int64_t chunk, T* part) {  // layout [oc][c][tap]
     const std::int64_t n0 = chunk * kConvWeightChunk, count = std::min(kConvWeightChunk, s.N - n0);
     T* xpad = thread_scratch<T, 0>(count * s.C * plane);
     for (std::int64_t i = 0; i < count; ++i)
       detail::pad_planes(x + (n0 + i) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad,
                          xpad + i * s.C * plane);
-    T* part = partials + chunk * part_size;  // layout [oc][c][tap]
     for (std::int64_t c = 0; c < s.C; ++c)
       for (std::int64_t o0 = 0; o0 < s.OC; o0 += MR) {
         V acc[MR][taps];
@@ -202,17 +202,11 @@ void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy,
             part[((o0 + r) * s.C + c) * taps + t] = sum;
           }
       }
-  });
-  // Fixed-order reduction of the partials, parallel over output channels.
-  parallel_for(s.OC, [&](std::int64_t o) {
-    T* row = dw + o * s.col_rows();
-    for (std::int64_t k = 0; k < s.C * taps; ++k) {
-      const T* src = partials + o * s.C * taps + k;
-      T sum = src[0];
-      for (std::int64_t chunk = 1; chunk < chunks; ++chunk) sum += src[chunk * part_size];
-      row[k] = sum;
-    }
-  });
+  };
+  // Summed over the chunks one output channel at a time: [c][tap] is PyTorch's row.
+  sum_partials_in_order(
+      chunks, part_size, s.OC, s.C * taps, partials, chunk_gradient,
+      [&](std::int64_t o, const T* sum) { std::copy_n(sum, s.C * taps, dw + o * s.col_rows()); });
   if (db) conv2d_bias_grads(s, dy, db);
 }
 
