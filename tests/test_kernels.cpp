@@ -81,6 +81,23 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
           auto par = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
           gemm_parallel<T>(c.m, c.n, c.k, A, B, par.data(), c.n, acc == 1);
           CHECK(max_abs_diff(par, ref) <= tolerance<T>(c.k));
+          // Cut by columns on any number of threads: gemm's bits, and
+          // before() once for every column.
+          const int saved = num_threads();
+          for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            auto cols = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
+            std::vector<int> seen(static_cast<std::size_t>(c.n), 0);
+            gemm_parallel_columns<T>(c.m, c.n, c.k, A, B, cols.data(), c.n, acc == 1,
+                                     [&](std::int64_t j0, std::int64_t j1) {
+                                       for (std::int64_t j = j0; j < j1; ++j)
+                                         ++seen[static_cast<std::size_t>(j)];
+                                     });
+            CHECK(std::memcmp(cols.data(), fast.data(), cols.size() * sizeof(T)) == 0);
+            CHECK(seen == std::vector<int>(static_cast<std::size_t>(c.n), 1));
+          }
+          set_num_threads(saved);
         }
 }
 

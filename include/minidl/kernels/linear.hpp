@@ -4,6 +4,7 @@
 // b [O], y [N,O]: y = x * w^T + b.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "minidl/core/parallel.hpp"
@@ -55,16 +56,18 @@ void linear_backward_weights_naive(std::int64_t N, std::int64_t I, std::int64_t 
 template <typename T>
 void linear_forward(std::int64_t N, std::int64_t I, std::int64_t O, const T* x, const T* w,
                     const T* b, T* y) {
-  if (b)
-    for (std::int64_t n = 0; n < N; ++n)
-      for (std::int64_t o = 0; o < O; ++o) y[n * O + o] = b[o];
-  gemm_parallel<T>(N, O, I, {x, I, false}, {w, I, true}, y, O, b != nullptr);
+  gemm_parallel_columns<T>(N, O, I, {x, I, false}, {w, I, true}, y, O, b != nullptr,
+                           [&](std::int64_t o0, std::int64_t o1) {
+                             if (b)
+                               for (std::int64_t n = 0; n < N; ++n)
+                                 std::copy(b + o0, b + o1, y + n * O + o0);
+                           });
 }
 
 template <typename T>
 void linear_backward_data(std::int64_t N, std::int64_t I, std::int64_t O, const T* dy, const T* w,
                           T* dx) {
-  gemm_parallel<T>(N, I, O, {dy, O, false}, {w, I, false}, dx, I, false);
+  gemm_parallel_columns<T>(N, I, O, {dy, O, false}, {w, I, false}, dx, I, false);
 }
 
 template <typename T>

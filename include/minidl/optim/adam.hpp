@@ -51,7 +51,7 @@ class Adam : public Optimizer<T> {
       // Locals, not captures, so that the loop keeps pointers and constants
       // in registers. The loop vectorises when sqrt need not set errno
       // (-fno-math-errno, which the project's own builds use).
-      parallel_chunks(m_[i].size(), [=](std::int64_t b, std::int64_t e) {
+      this->for_each_row_block(i, [=](std::int64_t b, std::int64_t e) {
         T* __restrict p = p_data;
         const T* __restrict grad = g_data;
         T* __restrict m = m_data;

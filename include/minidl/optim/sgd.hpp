@@ -43,7 +43,7 @@ class SGD : public Optimizer<T> {
       const T* const g_data = this->params_[i].grad->data();
       T* const b_data = buf_[i].data();
       const bool nesterov = opt_.nesterov;
-      parallel_chunks(buf_[i].size(), [=](std::int64_t lo, std::int64_t hi) {
+      this->for_each_row_block(i, [=](std::int64_t lo, std::int64_t hi) {
         T* __restrict p = p_data;
         const T* __restrict grad = g_data;
         T* __restrict b = b_data;
