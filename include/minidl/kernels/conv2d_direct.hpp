@@ -27,6 +27,10 @@
 #include "minidl/kernels/ordered_sum.hpp"
 #include "minidl/kernels/simd.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace minidl::kernels {
 
 namespace detail {
@@ -84,6 +88,70 @@ void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::i
   }
 }
 
+// GCC 12 takes the never-read pass-through operand inside the AVX-512 shuffle
+// intrinsics for an uninitialised value.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// out[j * P + r] = tile[r * NR + j] (+ bias[j]) for r < rows, j < cols: the
+// pixel-major tile stored into channel-major planes P apart.
+template <typename T, int MR, int NR>
+void store_tile_transposed(const T* tile, std::int64_t rows, std::int64_t cols, const T* bias,
+                           T* out, std::int64_t P) {
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+  if constexpr (std::is_same_v<T, float> && MR <= 8 && NR % 16 == 0) {
+    if (cols == NR) {
+      // Eight rows (those past MR are never stored) of 16 channels at a time
+      // turned into 16 rows of 8 pixels, two per register, and stored masked
+      // to the tile's rows: 64 vector instructions instead of 16 x 7 scalar
+      // loads, adds and stores.
+      const __mmask8 keep = static_cast<__mmask8>((1u << rows) - 1);
+      for (int j0 = 0; j0 < NR; j0 += 16) {
+        __m512 r[8], t[8], u[8];
+        const __m512 add = bias ? _mm512_loadu_ps(bias + j0) : _mm512_setzero_ps();
+        for (int i = 0; i < 8; ++i)
+          r[i] = i < MR ? _mm512_loadu_ps(tile + i * NR + j0) : _mm512_setzero_ps();
+        if (bias)
+          for (int i = 0; i < MR; ++i) r[i] = _mm512_add_ps(r[i], add);
+        for (int i = 0; i < 8; i += 2) {  // pairs of rows: channels 4l, 4l+1 | 4l+2, 4l+3
+          t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+          t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {  // four rows of channel 4l + k in 128-bit lane l
+          u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+          u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+          u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+          u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+        }
+        for (int k = 0; k < 4; ++k) {  // rows 0-3 of u[k] joined to rows 4-7 of u[k + 4]
+          const __m512 lo = _mm512_shuffle_f32x4(u[k], u[k + 4], 0x44);  // channels k, 4 + k
+          const __m512 hi = _mm512_shuffle_f32x4(u[k], u[k + 4], 0xEE);  // 8 + k, 12 + k
+          const __m512 a = _mm512_shuffle_f32x4(lo, lo, 0xD8),
+                       b = _mm512_shuffle_f32x4(hi, hi, 0xD8);
+          T* o = out + (j0 + k) * P;
+          _mm256_mask_storeu_ps(o, keep, _mm512_castps512_ps256(a));
+          _mm256_mask_storeu_ps(o + 4 * P, keep, _mm512_extractf32x8_ps(a, 1));
+          _mm256_mask_storeu_ps(o + 8 * P, keep, _mm512_castps512_ps256(b));
+          _mm256_mask_storeu_ps(o + 12 * P, keep, _mm512_extractf32x8_ps(b, 1));
+        }
+      }
+      return;
+    }
+  }
+#endif
+  for (std::int64_t j = 0; j < cols; ++j, out += P) {
+    if (bias) {
+      for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j] + bias[j];
+    } else {
+      for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j];
+    }
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 // One sample: y_n [OC, OH, OW] = conv(xpad, w) + b, where xpad is the padded
 // input from pad_planes (plus kDirectRows elements of slack, read by the
 // last tile and discarded) and packed_w is w^T [C*KH*KW, OC] in NR-column
@@ -102,16 +170,8 @@ void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, 
       for (std::int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
         direct_tile<T, MR>(xpad + oh * WP + ow0, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
         // The tile is pixel-major; y is channel-major: store it transposed.
-        const std::int64_t rows = std::min<std::int64_t>(MR, OW - ow0);
-        T* out = y_n + oc0 * P + oh * OW + ow0;
-        for (std::int64_t j = 0; j < cols; ++j, out += P) {
-          if (b) {
-            const T bias = b[oc0 + j];
-            for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j] + bias;
-          } else {
-            for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j];
-          }
-        }
+        store_tile_transposed<T, MR, NR>(tile, std::min<std::int64_t>(MR, OW - ow0), cols,
+                                         b ? b + oc0 : nullptr, y_n + oc0 * P + oh * OW + ow0, P);
       }
   }
 }
