@@ -103,7 +103,7 @@ void conv_pass(ConvData& d, Pass pass, Impl impl) {
       if (impl == Impl::Naive)
         conv2d_forward_naive(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data());
       else
-        kernel(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.workspace.data());
+        kernel(d.s, d.x.data(), d.w.data(), d.b.data(), d.y.data(), d.workspace.data(), false);
       break;
     }
     case Pass::BackwardData: {

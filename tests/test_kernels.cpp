@@ -145,10 +145,18 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
                  data_tol = tolerance<T>(s.OC * s.KH * s.KW);
 
     // Outputs start as NaN, so that an element a kernel forgets to write fails.
+    // With relu, the same bits as the kernel's output passed through
+    // relu_forward (channel 0's bias is NaN, which the ReLU turns into 0).
     auto check_forward = [&](auto&& kernel) {
-      std::vector<T> y(ys, nan);
-      kernel(s, x.data(), w.data(), b.data(), y.data(), workspace.data());
+      std::vector<T> y(ys, nan), y_relu(ys, nan);
+      kernel(s, x.data(), w.data(), b.data(), y.data(), workspace.data(), false);
       CHECK(max_abs_diff(y, y_ref) <= forward_tol);
+      std::vector<T> b_nan = b;
+      b_nan[0] = nan;
+      kernel(s, x.data(), w.data(), b_nan.data(), y.data(), workspace.data(), false);
+      relu_forward(static_cast<std::int64_t>(ys), y.data(), y.data());
+      kernel(s, x.data(), w.data(), b_nan.data(), y_relu.data(), workspace.data(), true);
+      CHECK(std::memcmp(y.data(), y_relu.data(), ys * sizeof(T)) == 0);
     };
     auto check_weights = [&](auto&& kernel) {
       std::vector<T> dw(ws, nan), db(bs, nan);

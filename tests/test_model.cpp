@@ -94,17 +94,38 @@ TEST_CASE("one thread and two threads give bit-identical weights") {
   CHECK(bit_identical(train_a_few_steps(1, 7), train_a_few_steps(2, 7)));
 }
 
-TEST_CASE("folding the ReLUs' backward into the max-pools changes no bit") {
+TEST_CASE("folding the ReLUs into the convolutions and max-pools changes no bit") {
   auto net = make_mnist_cnn<float>(1);
-  auto folded = [&](const char* name) {
-    return dynamic_cast<ReLU<float>&>(net.layer(name)).backward_folded();
+  auto relu = [&](const char* name) -> ReLU<float>& {
+    return dynamic_cast<ReLU<float>&>(net.layer(name));
   };
-  CHECK(folded("relu1"));
-  CHECK(folded("relu2"));
-  CHECK_FALSE(folded("relu3"));  // dropout follows it, which cannot fold a ReLU
+  CHECK(relu("relu1").backward_folded());
+  CHECK(relu("relu2").backward_folded());
+  CHECK_FALSE(relu("relu3").backward_folded());  // dropout follows it, which cannot fold a ReLU
+  CHECK(relu("relu1").forward_folded());         // in place after a convolution...
+  CHECK(relu("relu2").forward_folded());
+  CHECK_FALSE(relu("relu3").forward_folded());  // ...but its backward still needs its mask
   net.set_fold_relu(false);
-  CHECK_FALSE(folded("relu1"));
+  CHECK_FALSE(relu("relu1").backward_folded());
+  CHECK_FALSE(relu("relu1").forward_folded());
   CHECK(train_a_few_steps(1, 5, true) == train_a_few_steps(1, 5, false));
+
+  // The evaluation outputs too, and a ReLU that is not in place stays unfolded.
+  auto a = make_mnist_cnn<float>(3), b = make_mnist_cnn<float>(3);
+  b.set_fold_relu(false);
+  Tensor<float> x({5, 1, 28, 28});
+  Rng rng(4);
+  for (std::int64_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform(-1, 1));
+  const Tensor<float>& ya = a.forward(x, Context{});
+  const Tensor<float>& yb = b.forward(x, Context{});
+  CHECK(std::memcmp(ya.data(), yb.data(), static_cast<std::size_t>(ya.size()) * sizeof(float)) ==
+        0);
+  Sequential<float> copy_relu;
+  copy_relu.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
+  copy_relu.add("relu", ReLU<float>(false));
+  copy_relu.add("pool", MaxPool2d<float>(2));
+  CHECK(dynamic_cast<ReLU<float>&>(copy_relu.layer("relu")).backward_folded());
+  CHECK_FALSE(dynamic_cast<ReLU<float>&>(copy_relu.layer("relu")).forward_folded());
 }
 
 TEST_CASE("a small network learns a separable problem") {

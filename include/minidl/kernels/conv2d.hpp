@@ -47,15 +47,18 @@ std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
                    conv2d_rows_partials_size(s)});
 }
 
-// y = conv(x, w) + b (b may be null).
+// y = conv(x, w) + b (b may be null). With relu, then y = max(y, 0) as
+// relu_forward computes it, in the same pass: a ReLU folded into the
+// convolution gives the same bits as the two passes.
 template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* workspace) {
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* workspace,
+                    bool relu = false) {
   if (conv2d_forward_direct_pays(s))
-    conv2d_forward_direct(s, x, w, b, y, workspace);
+    conv2d_forward_direct(s, x, w, b, y, workspace, relu);
   else if (conv2d_forward_rows_applies<T>(s))
-    conv2d_forward_rows(s, x, w, b, y, workspace);
+    conv2d_forward_rows(s, x, w, b, y, workspace, relu);
   else
-    conv2d_forward_im2col(s, x, w, b, y, workspace);
+    conv2d_forward_im2col(s, x, w, b, y, workspace, relu);
 }
 
 // dx = dL/dx (overwritten).

@@ -95,10 +95,11 @@ void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::i
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 // out[j * P + r] = tile[r * NR + j] (+ bias[j]) for r < rows, j < cols: the
-// pixel-major tile stored into channel-major planes P apart.
+// pixel-major tile stored into channel-major planes P apart; with relu, each
+// value v stored as v > 0 ? v : 0, exactly as relu_forward computes it.
 template <typename T, int MR, int NR>
 void store_tile_transposed(const T* tile, std::int64_t rows, std::int64_t cols, const T* bias,
-                           T* out, std::int64_t P) {
+                           bool relu, T* out, std::int64_t P) {
 #if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
   if constexpr (std::is_same_v<T, float> && MR <= 8 && NR % 16 == 0) {
     if (cols == NR) {
@@ -114,6 +115,8 @@ void store_tile_transposed(const T* tile, std::int64_t rows, std::int64_t cols, 
           r[i] = i < MR ? _mm512_loadu_ps(tile + i * NR + j0) : _mm512_setzero_ps();
         if (bias)
           for (int i = 0; i < MR; ++i) r[i] = _mm512_add_ps(r[i], add);
+        if (relu)  // max_ps returns its second operand, +0, for NaN, -0 and +0
+          for (int i = 0; i < MR; ++i) r[i] = _mm512_max_ps(r[i], _mm512_setzero_ps());
         for (int i = 0; i < 8; i += 2) {  // pairs of rows: channels 4l, 4l+1 | 4l+2, 4l+3
           t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
           t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -140,13 +143,11 @@ void store_tile_transposed(const T* tile, std::int64_t rows, std::int64_t cols, 
     }
   }
 #endif
-  for (std::int64_t j = 0; j < cols; ++j, out += P) {
-    if (bias) {
-      for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j] + bias[j];
-    } else {
-      for (std::int64_t r = 0; r < rows; ++r) out[r] = tile[r * NR + j];
+  for (std::int64_t j = 0; j < cols; ++j, out += P)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T v = bias ? tile[r * NR + j] + bias[j] : tile[r * NR + j];
+      out[r] = relu ? (v > T(0) ? v : T(0)) : v;
     }
-  }
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
@@ -158,7 +159,7 @@ void store_tile_transposed(const T* tile, std::int64_t rows, std::int64_t cols, 
 // slivers (pack_b_whole).
 template <typename T>
 void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
-                        T* y_n) {
+                        bool relu, T* y_n) {
   constexpr int MR = kDirectRows, NR = gemm_cols<T>();
   const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, K = s.col_rows();
@@ -171,7 +172,8 @@ void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, 
         direct_tile<T, MR>(xpad + oh * WP + ow0, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
         // The tile is pixel-major; y is channel-major: store it transposed.
         store_tile_transposed<T, MR, NR>(tile, std::min<std::int64_t>(MR, OW - ow0), cols,
-                                         b ? b + oc0 : nullptr, y_n + oc0 * P + oh * OW + ow0, P);
+                                         b ? b + oc0 : nullptr, relu, y_n + oc0 * P + oh * OW + ow0,
+                                         P);
       }
   }
 }
@@ -270,28 +272,29 @@ std::int64_t conv2d_direct_workspace_size(const Conv2dShape& s) {
 }
 
 namespace detail {
-// y = conv(x, packed_w) + b for every sample, in parallel: each thread pads
-// its sample into its scratch (plus the slack the last tile reads) and runs
-// direct_conv_sample on it.
+// y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, in parallel: each thread
+// pads its sample into its scratch (plus the slack the last tile reads) and runs direct_conv_sample
+// on it.
 template <typename T>
-void direct_conv(const Conv2dShape& s, const T* x, const T* packed_w, const T* b, T* y) {
+void direct_conv(const Conv2dShape& s, const T* x, const T* packed_w, const T* b, bool relu, T* y) {
   const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectRows;
   parallel_for(s.N, [&](std::int64_t n) {
     T* xpad = thread_scratch<T, 0>(padded);
     pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
     std::fill_n(xpad + padded - kDirectRows, kDirectRows, T(0));
-    direct_conv_sample(s, xpad, packed_w, b, y + n * s.OC * s.OH() * s.OW());
+    direct_conv_sample(s, xpad, packed_w, b, relu, y + n * s.OC * s.OH() * s.OW());
   });
 }
 }  // namespace detail
 
-// y = conv(x, w) + b (b may be null), parallel over samples.
+// y = conv(x, w) + b (b may be null), parallel over samples; with relu,
+// max(y, 0) as relu_forward computes it, stored in the same pass.
 template <typename T>
 void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
-                           T* workspace) {
+                           T* workspace, bool relu = false) {
   const std::int64_t K = s.col_rows();
   pack_b_whole<T>({w, K, true}, K, s.OC, workspace);
-  detail::direct_conv(s, x, workspace, b, y);
+  detail::direct_conv(s, x, workspace, b, relu, y);
 }
 
 // dx = dL/dx (overwritten), parallel over samples: the forward kernel run on
@@ -309,7 +312,7 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
         for (std::int64_t j = 0; j < NR; ++j)
           dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
   detail::direct_conv(detail::transposed_conv_shape(s), dy, workspace,
-                      static_cast<const T*>(nullptr), dx);
+                      static_cast<const T*>(nullptr), false, dx);
 }
 
 // Elements of the partials conv2d_backward_weights_direct takes: one weight

@@ -129,10 +129,11 @@ std::int64_t conv2d_im2col_workspace_size(const Conv2dShape& s) {
   return std::max(packed_a_size<T>(s.OC, s.col_rows()), packed_a_size<T>(s.col_rows(), s.OC));
 }
 
-// y = conv(x, w) + b, parallel over samples: y_n = w * im2col(x_n).
+// y = conv(x, w) + b (then max(y, 0) with relu), parallel over samples:
+// y_n = w * im2col(x_n).
 template <typename T>
 void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
-                           T* workspace) {
+                           T* workspace, bool relu = false) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
   pack_a_whole<T>({w, K, false}, s.OC, K, workspace);
   parallel_for(s.N, [&](std::int64_t n) {
@@ -146,6 +147,8 @@ void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T
         T* row = y_n + o * P;
         for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
       }
+    if (relu)
+      for (std::int64_t i = 0; i < s.OC * P; ++i) y_n[i] = y_n[i] > T(0) ? y_n[i] : T(0);
   });
 }
 

@@ -39,8 +39,8 @@ namespace detail {
 // values per tap (pack_a_whole); `out`: the first channel's output plane, the
 // others `P` apart; only the first `rows` channels are stored.
 template <typename T, int NV>
-void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b, int rows,
-                       const std::int64_t* start, T* out) {
+void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b, bool relu,
+                       int rows, const std::int64_t* start, T* out) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int MR = kGemmRows;
@@ -76,24 +76,24 @@ void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b
     // would force the accumulators out of registers.
     for (int r = MR - 1; r >= 0; --r) {
       T* dst = out + std::min(r, rows - 1) * P;
-      if (b) {
-        const V bias_r = S::broadcast(*bias[r]);
-        for (int v = 0; v < NV; ++v) S::store(dst + start[v], acc[r][v] + bias_r);
-      } else {
-        for (int v = 0; v < NV; ++v) S::store(dst + start[v], acc[r][v]);
+      const V bias_r = b ? S::broadcast(*bias[r]) : V{};
+      for (int v = 0; v < NV; ++v) {
+        V y = b ? acc[r][v] + bias_r : acc[r][v];
+        if (relu) y = y > V{} ? y : V{};  // as relu_forward: NaN and -0 give +0
+        S::store(dst + start[v], y);
       }
     }
   }
 }
 }  // namespace detail
 
-// y = conv(x, w) + b (b may be null) for shapes where conv2d_forward_rows_applies,
-// parallel over samples. The vectors of a row start at 0, W, 2W, ... and the
-// last at OW - W; an overlap is computed twice, to the same bits. `workspace`:
+// y = conv(x, w) + b (b may be null), then max(y, 0) with relu, for shapes where
+// conv2d_forward_rows_applies, parallel over samples. The vectors of a row start at 0, W, 2W, ...
+// and the last at OW - W; an overlap is computed twice, to the same bits. `workspace`:
 // conv2d_workspace_size elements, for the packed weights.
 template <typename T>
 void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
-                         T* workspace) {
+                         T* workspace, bool relu = false) {
   constexpr int W = Simd<T>::width, MR = kGemmRows;
   const std::int64_t K = s.col_rows(), OW = s.OW(), P = s.OH() * OW;
   const std::int64_t plane = (s.H + 2 * s.pad) * (s.W + 2 * s.pad);
@@ -110,11 +110,11 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
       std::int64_t v = 0;
       for (; v + 2 <= vectors; v += 2) {
         const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, OW - W)};
-        detail::rows_forward_tile<T, 2>(s, xpad, a, bias, rows, pair, out);
+        detail::rows_forward_tile<T, 2>(s, xpad, a, bias, relu, rows, pair, out);
       }
       if (v < vectors) {
         const std::int64_t one[1] = {OW - W};
-        detail::rows_forward_tile<T, 1>(s, xpad, a, bias, rows, one, out);
+        detail::rows_forward_tile<T, 1>(s, xpad, a, bias, relu, rows, one, out);
       }
     }
   });

@@ -41,6 +41,13 @@ class Conv2d : public Layer<T> {
            ", stride " + std::to_string(stride_) + ", pad " + std::to_string(pad_);
   }
 
+  // A folded in-place ReLU after this layer (see Sequential): the output is
+  // stored as max(y, 0). Backward does not read the output, so it is unchanged.
+  bool fold_relu_forward(bool fold) override {
+    relu_after_ = fold;
+    return true;
+  }
+
   Shape output_shape(const Shape& in) const override {
     const std::string expected = "[N, " + std::to_string(in_) + ", H, W]";
     if (in.rank() != 4 || in[1] != in_) this->shape_error(expected, in);
@@ -56,7 +63,7 @@ class Conv2d : public Layer<T> {
     shape_ = conv_shape(x.shape());
     workspace_.resize(Shape{kernels::conv2d_workspace_size<T>(shape_)});
     kernels::conv2d_forward(shape_, x.data(), weight_.data(), has_bias_ ? bias_.data() : nullptr,
-                            output_.data(), workspace_.data());
+                            output_.data(), workspace_.data(), relu_after_);
     input_ = x;
     return output_;
   }
@@ -102,6 +109,7 @@ class Conv2d : public Layer<T> {
 
   std::int64_t in_, out_, k_, stride_, pad_;
   bool has_bias_;
+  bool relu_after_ = false;  // a folded ReLU applied to the output
   Tensor<T> weight_, bias_, dweight_, dbias_;
   Tensor<T> input_, output_, dinput_;
   Tensor<T> workspace_;  // the weights packed for the GEMM, once per pass

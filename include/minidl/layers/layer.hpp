@@ -79,6 +79,18 @@ class Layer {
     return false;
   }
   virtual void set_backward_folded(bool folded) { (void)folded; }
+  // Folding a ReLU's forward into the layer before it: an in-place ReLU
+  // whose backward is folded accepts set_forward_folded(true), and a layer
+  // that can apply the ReLU as it stores its output (Conv2d) accepts
+  // fold_relu_forward(true). The ReLU's forward then hands its input on.
+  virtual bool set_forward_folded(bool folded) {
+    (void)folded;
+    return false;
+  }
+  virtual bool fold_relu_forward(bool fold) {
+    (void)fold;
+    return false;
+  }
 
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }

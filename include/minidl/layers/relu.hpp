@@ -21,7 +21,9 @@ namespace minidl {
 //
 // Before a MaxPool2d in a Sequential, the pool does this layer's backward
 // inside its own (set_backward_folded): forward then keeps no mask and
-// backward hands the gradient through untouched.
+// backward hands the gradient through untouched. In place and after a
+// Conv2d as well, the convolution applies it as it stores its output
+// (set_forward_folded), and forward hands its input on untouched too.
 template <typename T>
 class ReLU : public Layer<T> {
  public:
@@ -36,13 +38,22 @@ class ReLU : public Layer<T> {
   bool is_relu() const override { return true; }
   void set_backward_folded(bool folded) override { folded_ = folded; }
   bool backward_folded() const { return folded_; }
+  // Only an in-place ReLU with its backward folded has nothing left to do:
+  // its output is its input's storage, and it keeps no mask.
+  bool set_forward_folded(bool folded) override {
+    forward_folded_ = folded && inplace_ && folded_;
+    return forward_folded_;
+  }
+  bool forward_folded() const { return forward_folded_; }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
     if (inplace_)
       output_ = x;  // a view of the same elements
     else
       output_.resize(x.shape());
-    if (inplace_ && !folded_) {  // backward needs the sign, and x is overwritten
+    if (forward_folded_) {
+      // The layer before has applied max(x, 0) already.
+    } else if (inplace_ && !folded_) {  // backward needs the sign, and x is overwritten
       mask_.resize(static_cast<std::size_t>(x.size()));
       kernels::relu_forward_mask(x.size(), x.data(), output_.data(), mask_.data());
     } else {
@@ -71,7 +82,8 @@ class ReLU : public Layer<T> {
 
  private:
   bool inplace_;
-  bool folded_ = false;
+  bool folded_ = false;          // backward done by the layer after
+  bool forward_folded_ = false;  // forward done by the layer before
   Tensor<T> output_, dinput_;
   std::vector<std::uint8_t> mask_;  // in place: 1 where x > 0
 };

@@ -23,7 +23,9 @@ namespace minidl {
 // input_is_dead_after_backward): after backward, intermediate outputs may
 // hold gradients. A ReLU followed by a layer that can apply its backward
 // (MaxPool2d) has its backward folded into that layer's, which saves a pass
-// over memory and the ReLU's mask; set_fold_relu(false) turns this off.
+// over memory and the ReLU's mask; if it is in place and follows a layer
+// that can apply it to its output (Conv2d), its forward is folded into that
+// layer's too. set_fold_relu(false) turns both off; the bits are the same.
 template <typename T>
 class Sequential {
  public:
@@ -78,8 +80,8 @@ class Sequential {
     update_input_grad_flags();
   }
 
-  // Whether ReLU backward passes are folded into the layer after them (on by
-  // default; the results are the same bits either way).
+  // Whether ReLUs are folded into the layers around them (on by default;
+  // the results are the same bits either way).
   void set_fold_relu(bool fold) {
     fold_relu_ = fold;
     update_input_grad_flags();
@@ -140,6 +142,15 @@ class Sequential {
       if (i > 0) layers_[i - 1]->set_backward_folded(folded);
     }
     if (!layers_.empty()) layers_.back()->set_backward_folded(false);
+    // Then forward: a ReLU with nothing left of its backward is applied by
+    // the layer before it, if that layer can.
+    for (auto& l : layers_) {
+      l->set_forward_folded(false);
+      l->fold_relu_forward(false);
+    }
+    for (std::size_t i = 1; fold_relu_ && i < layers_.size(); ++i)
+      if (layers_[i]->set_forward_folded(true) && !layers_[i - 1]->fold_relu_forward(true))
+        layers_[i]->set_forward_folded(false);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
       layers_[i]->set_may_overwrite_input(input_is_dead_after_backward(i));
