@@ -56,7 +56,7 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
   struct Case {
     std::int64_t m, n, k;
   };
-  // {100, 2100, 40}: many tiles of gemm_parallel, a short last row of them.
+  // {100, 2100, 40}: many slivers to cut between threads, a short last one.
   const Case cases[] = {{1, 1, 1},      {7, 5, 3},   {64, 196, 288}, {33, 70, 300},
                         {130, 17, 600}, {5, 300, 9}, {100, 2100, 40}};
   for (const auto& c : cases)
@@ -78,11 +78,8 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
           gemm<T>(c.m, c.n, c.k, A, B, fast.data(), c.n, acc == 1);
           gemm_naive<T>(c.m, c.n, c.k, A, B, ref.data(), c.n, acc == 1);
           CHECK(max_abs_diff(fast, ref) <= tolerance<T>(c.k));
-          auto par = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
-          gemm_parallel<T>(c.m, c.n, c.k, A, B, par.data(), c.n, acc == 1);
-          CHECK(max_abs_diff(par, ref) <= tolerance<T>(c.k));
-          // Cut by columns on any number of threads: gemm's bits, and
-          // before() once for every column.
+          // Cut by columns or rows on any number of threads: gemm's bits,
+          // and before() once for every column.
           const int saved = num_threads();
           for (int threads : {1, 2, 3}) {
             CAPTURE(threads);
@@ -96,6 +93,9 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
                                      });
             CHECK(std::memcmp(cols.data(), fast.data(), cols.size() * sizeof(T)) == 0);
             CHECK(seen == std::vector<int>(static_cast<std::size_t>(c.n), 1));
+            auto rows = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
+            gemm_parallel_rows<T>(c.m, c.n, c.k, A, B, rows.data(), c.n, acc == 1);
+            CHECK(std::memcmp(rows.data(), fast.data(), rows.size() * sizeof(T)) == 0);
           }
           set_num_threads(saved);
         }

@@ -301,29 +301,6 @@ void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed
   }
 }
 
-// C[M,N] (+)= A*B split into fixed 32 x 128 tiles of C run in parallel. Tile
-// sizes do not depend on the thread count and each tile sums over all of K
-// itself, so any number of threads gives the same bits. Row tiles come
-// first in the order the threads share out: a thread keeps the rows
-// (samples, or fc1's output channels in its weight gradient) the passes
-// before and after it work on, which matters when the two CPUs of a virtual
-// machine sit far apart. (Taller tiles would pack B less often but hand
-// half the rows to the other thread.)
-template <typename T>
-void gemm_parallel(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B, T* C,
-                   std::int64_t ldc, bool accumulate) {
-  constexpr std::int64_t TM = 32, TN = 128;
-  const std::int64_t tiles_m = (M + TM - 1) / TM, tiles_n = (N + TN - 1) / TN;
-  parallel_for(tiles_m * tiles_n, [&](std::int64_t t) {
-    const std::int64_t i0 = (t / tiles_n) * TM, j0 = (t % tiles_n) * TN;
-    const std::int64_t m = std::min(TM, M - i0), n = std::min(TN, N - j0);
-    // Sub-operands: shift the origin of A by i0 rows and B by j0 columns.
-    const MatRef<T> a{A.transposed ? A.data + i0 : A.data + i0 * A.ld, A.ld, A.transposed};
-    const MatRef<T> b{B.transposed ? B.data + j0 * B.ld : B.data + j0, B.ld, B.transposed};
-    gemm<T>(m, n, K, a, b, C + i0 * ldc + j0, ldc, accumulate);
-  });
-}
-
 // C[M,N] (+)= A*B with C cut by columns into one block of whole NR-column
 // slivers per thread. Each thread reads only its own columns of B, and all
 // of A: for a weight matrix B that would otherwise be read whole by both
@@ -351,6 +328,24 @@ template <typename T>
 void gemm_parallel_columns(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B,
                            T* C, std::int64_t ldc, bool accumulate) {
   gemm_parallel_columns(M, N, K, A, B, C, ldc, accumulate, [](std::int64_t, std::int64_t) {});
+}
+
+// C[M,N] (+)= A*B with C cut by rows into one block of whole MR-row slivers
+// per thread. Each thread packs all of B once, where fixed tiles of rows
+// would pack it once per tile: fc1's weight gradient reads all of x into
+// every thread's rows either way.
+template <typename T>
+void gemm_parallel_rows(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B,
+                        T* C, std::int64_t ldc, bool accumulate) {
+  constexpr int MR = gemm_rows<T>();
+  const std::int64_t slivers = (M + MR - 1) / MR;
+  const int max_threads = static_cast<int>(std::min<std::int64_t>(slivers, 1 << 10));
+  parallel_blocks(slivers, max_threads, [&](int, std::int64_t s0, std::int64_t s1) {
+    const std::int64_t i0 = s0 * MR, i1 = std::min(M, s1 * MR);
+    if (i0 >= i1) return;
+    const MatRef<T> a{A.transposed ? A.data + i0 : A.data + i0 * A.ld, A.ld, A.transposed};
+    gemm<T>(i1 - i0, N, K, a, B, C + i0 * ldc, ldc, accumulate);
+  });
 }
 
 }  // namespace minidl::kernels

@@ -73,7 +73,7 @@ void linear_backward_data(std::int64_t N, std::int64_t I, std::int64_t O, const 
 template <typename T>
 void linear_backward_weights(std::int64_t N, std::int64_t I, std::int64_t O, const T* x,
                              const T* dy, T* dw, T* db) {
-  gemm_parallel<T>(O, I, N, {dy, O, true}, {x, I, false}, dw, I, false);
+  gemm_parallel_rows<T>(O, I, N, {dy, O, true}, {x, I, false}, dw, I, false);
   if (db)
     for (std::int64_t o = 0; o < O; ++o) {
       T sum = 0;
