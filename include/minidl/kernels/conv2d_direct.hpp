@@ -43,22 +43,42 @@ inline constexpr int kDirectRows = 7;
 inline constexpr int kDirectRows = kGemmRows;
 #endif
 
+// dst[0, W) = src[0, W): whole vectors, then a masked one for AVX-512
+// floats. MNIST's rows are 14 and 28 floats, for which a call to memcpy per
+// row costs more than the copy.
+template <typename T>
+void copy_row(const T* src, std::int64_t W, T* dst) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    std::int64_t w = 0;
+    for (; w + 16 <= W; w += 16) _mm512_storeu_ps(dst + w, _mm512_loadu_ps(src + w));
+    if (w < W) {
+      const auto keep = static_cast<__mmask16>((1u << (W - w)) - 1);
+      _mm512_mask_storeu_ps(dst + w, keep, _mm512_maskz_loadu_ps(keep, src + w));
+    }
+    return;
+  }
+#endif
+  std::copy_n(src, W, dst);
+}
+
+// The inside of dst [C, H+2*pad, W+2*pad] = src [C, H, W]; the border is
+// left as it is, so a buffer zeroed once takes sample after sample.
+template <typename T>
+void copy_into_padded(const T* src, std::int64_t C, std::int64_t H, std::int64_t W,
+                      std::int64_t pad, T* dst) {
+  const std::int64_t WP = W + 2 * pad, HP = H + 2 * pad;
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t h = 0; h < H; ++h)
+      copy_row(src + (c * H + h) * W, W, dst + (c * HP + h + pad) * WP + pad);
+}
+
 // dst [C, H+2*pad, W+2*pad] = src [C, H, W] inside a border of zeros.
 template <typename T>
 void pad_planes(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t pad,
                 T* dst) {
-  const std::int64_t WP = W + 2 * pad;
-  for (std::int64_t c = 0; c < C; ++c) {
-    std::fill_n(dst, pad * WP, T(0));
-    dst += pad * WP;
-    for (std::int64_t h = 0; h < H; ++h, src += W, dst += WP) {
-      std::fill_n(dst, pad, T(0));
-      std::copy_n(src, W, dst + pad);
-      std::fill_n(dst + pad + W, pad, T(0));
-    }
-    std::fill_n(dst, pad * WP, T(0));
-    dst += pad * WP;
-  }
+  std::fill_n(dst, C * (H + 2 * pad) * (W + 2 * pad), T(0));
+  copy_into_padded(src, C, H, W, pad, dst);
 }
 
 // tile[r][j] = sum over taps (c, kh, kw), in that order, of
@@ -278,11 +298,15 @@ namespace detail {
 template <typename T>
 void direct_conv(const Conv2dShape& s, const T* x, const T* packed_w, const T* b, bool relu, T* y) {
   const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectRows;
-  parallel_for(s.N, [&](std::int64_t n) {
+  // The samples of the static schedule, one block per thread: the border
+  // and the slack are zeroed once per block, and stay zero.
+  parallel_blocks(s.N, num_threads(), [&](int, std::int64_t n0, std::int64_t n1) {
     T* xpad = thread_scratch<T, 0>(padded);
-    pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
-    std::fill_n(xpad + padded - kDirectRows, kDirectRows, T(0));
-    direct_conv_sample(s, xpad, packed_w, b, relu, y + n * s.OC * s.OH() * s.OW());
+    std::fill_n(xpad, padded, T(0));
+    for (std::int64_t n = n0; n < n1; ++n) {
+      copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+      direct_conv_sample(s, xpad, packed_w, b, relu, y + n * s.OC * s.OH() * s.OW());
+    }
   });
 }
 }  // namespace detail
