@@ -99,22 +99,27 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
   const std::int64_t plane = (s.H + 2 * s.pad) * (s.W + 2 * s.pad);
   const std::int64_t vectors = (OW + W - 1) / W;
   pack_a_whole<T>({w, K, false}, s.OC, K, workspace);
-  parallel_for(s.N, [&](std::int64_t n) {
+  // One block of samples per thread, as the static schedule cuts them: the
+  // padded copy's border is zeroed once per block.
+  parallel_blocks(s.N, num_threads(), [&](int, std::int64_t n0, std::int64_t n1) {
     T* xpad = thread_scratch<T, 0>(s.C * plane);
-    detail::pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
-    for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += MR) {
-      const int rows = static_cast<int>(std::min<std::int64_t>(MR, s.OC - oc0));
-      const T* a = workspace + oc0 * K;
-      const T* bias = b ? b + oc0 : nullptr;
-      T* out = y + (n * s.OC + oc0) * P;
-      std::int64_t v = 0;
-      for (; v + 2 <= vectors; v += 2) {
-        const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, OW - W)};
-        detail::rows_forward_tile<T, 2>(s, xpad, a, bias, relu, rows, pair, out);
-      }
-      if (v < vectors) {
-        const std::int64_t one[1] = {OW - W};
-        detail::rows_forward_tile<T, 1>(s, xpad, a, bias, relu, rows, one, out);
+    std::fill_n(xpad, s.C * plane, T(0));
+    for (std::int64_t n = n0; n < n1; ++n) {
+      detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+      for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += MR) {
+        const int rows = static_cast<int>(std::min<std::int64_t>(MR, s.OC - oc0));
+        const T* a = workspace + oc0 * K;
+        const T* bias = b ? b + oc0 : nullptr;
+        T* out = y + (n * s.OC + oc0) * P;
+        std::int64_t v = 0;
+        for (; v + 2 <= vectors; v += 2) {
+          const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, OW - W)};
+          detail::rows_forward_tile<T, 2>(s, xpad, a, bias, relu, rows, pair, out);
+        }
+        if (v < vectors) {
+          const std::int64_t one[1] = {OW - W};
+          detail::rows_forward_tile<T, 1>(s, xpad, a, bias, relu, rows, one, out);
+        }
       }
     }
   });
