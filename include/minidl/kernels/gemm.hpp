@@ -152,10 +152,16 @@ void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ld
   constexpr int MR = GemmBlocking<T>::MR;
   constexpr int W = S::width;
   V acc0[MR], acc1[MR];
+  // Loops over the tile's rows unrolled from the start, so that GCC keeps
+  // the accumulators in registers only: otherwise it gave them stack slots,
+  // zeroed on entry and filled on exit, which cost fc1's passes (kc of 64
+  // to 256) 3-8%.
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V{};
   for (std::int64_t k = 0; k < kc; ++k) {
     const V b0 = S::load(b);
     const V b1 = S::load(b + W);
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const V ar = S::broadcast(a[r]);
       acc0[r] += ar * b0;
@@ -165,6 +171,7 @@ void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ld
     b += 2 * W;
   }
   if (rows == MR && cols == 2 * W) {
+#pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       T* c = C + r * ldc;
       if (accumulate) {
@@ -178,6 +185,7 @@ void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ld
     return;
   }
   alignas(64) T tile[MR][2 * W];
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     S::store(tile[r], acc0[r]);
     S::store(tile[r] + W, acc1[r]);
