@@ -216,7 +216,8 @@ void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
-  V acc0[MR], acc1[MR];
+  V acc0[MR], acc1[MR];  // row loops unrolled: see micro_kernel in gemm.hpp
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     acc0[r] = accumulate ? S::load(part + r * ld) : V{};
     acc1[r] = accumulate ? S::load(part + r * ld + W) : V{};
@@ -226,6 +227,7 @@ void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std
     const T* x = xcl + oh * WP * Cp;
     for (std::int64_t ow = 0; ow < OW; ++ow, ++g, x += Cp) {
       const V x0 = S::load(x), x1 = S::load(x + W);
+#pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const V gr = S::broadcast(g[r * P]);
         acc0[r] += gr * x0;
@@ -233,6 +235,7 @@ void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std
       }
     }
   }
+#pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     S::store(part + r * ld, acc0[r]);
     S::store(part + r * ld + W, acc1[r]);
