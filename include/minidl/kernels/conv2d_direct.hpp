@@ -287,23 +287,29 @@ inline bool conv2d_direct_applies(const Conv2dShape& s) {
   return s.stride == 1 && s.KH == s.KW && s.pad <= s.KH - 1;
 }
 
-// Elements of the workspace the direct forward and backward-data passes take:
-// the weights packed once per pass.
+// Elements of the workspace the direct forward and backward-data passes
+// take: none, since each thread packs the weights into its own scratch.
 template <typename T>
-std::int64_t conv2d_direct_workspace_size(const Conv2dShape& s) {
-  return std::max(packed_b_size<T>(s.col_rows(), s.OC), packed_b_size<T>(s.OC * s.KH * s.KW, s.C));
+std::int64_t conv2d_direct_workspace_size(const Conv2dShape&) {
+  return 0;
 }
 
 namespace detail {
-// y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, in parallel: each thread
-// pads its sample into its scratch (plus the slack the last tile reads) and runs direct_conv_sample
-// on it.
-template <typename T>
-void direct_conv(const Conv2dShape& s, const T* x, const T* packed_w, const T* b, bool relu, T* y) {
+// y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, in
+// parallel over blocks of samples, the blocks of the static schedule. Each
+// thread packs its own copy of the weights with pack(dst) (packed_size
+// elements): one thread packing for all would keep the others waiting, and
+// they would then read the packed weights out of its cache. It pads each
+// sample into its scratch (plus the slack the last tile reads; the border
+// and the slack are zeroed once) and runs direct_conv_sample on it.
+template <typename T, typename Pack>
+void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
+                 const T* b, bool relu, T* y) {
   const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectRows;
-  // The samples of the static schedule, one block per thread: the border
-  // and the slack are zeroed once per block, and stay zero.
   parallel_blocks(s.N, num_threads(), [&](int, std::int64_t n0, std::int64_t n1) {
+    if (n0 >= n1) return;
+    T* packed_w = thread_scratch<T, 2>(packed_size);
+    pack(packed_w);
     T* xpad = thread_scratch<T, 0>(padded);
     std::fill_n(xpad, padded, T(0));
     for (std::int64_t n = n0; n < n1; ++n) {
@@ -315,31 +321,40 @@ void direct_conv(const Conv2dShape& s, const T* x, const T* packed_w, const T* b
 }  // namespace detail
 
 // y = conv(x, w) + b (b may be null), parallel over samples; with relu,
-// max(y, 0) as relu_forward computes it, stored in the same pass.
+// max(y, 0) as relu_forward computes it, stored in the same pass. The
+// workspace is not used: each thread packs the weights into its scratch.
 template <typename T>
 void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
                            T* workspace, bool relu = false) {
+  (void)workspace;
   const std::int64_t K = s.col_rows();
-  pack_b_whole<T>({w, K, true}, K, s.OC, workspace);
-  detail::direct_conv(s, x, workspace, b, relu, y);
+  detail::direct_conv(
+      s, x, packed_b_size<T>(K, s.OC),
+      [&](T* dst) {
+        pack_b_whole<T>({w, K, true}, K, s.OC, dst);
+      },
+      b, relu, y);
 }
 
 // dx = dL/dx (overwritten), parallel over samples: the forward kernel run on
-// dy with the transposed shape and the flipped, transposed kernel.
+// dy with the transposed shape and the flipped, transposed kernel. The
+// workspace is not used, as in conv2d_forward_direct.
 template <typename T>
 void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx,
                                  T* workspace) {
+  (void)workspace;
   constexpr int NR = gemm_cols<T>();
   const std::int64_t taps = s.KH * s.KW;
-  // Pack B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
-  T* dst = workspace;
-  for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
-    for (std::int64_t o = 0; o < s.OC; ++o)
-      for (std::int64_t tap = 0; tap < taps; ++tap, dst += NR)
-        for (std::int64_t j = 0; j < NR; ++j)
-          dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
-  detail::direct_conv(detail::transposed_conv_shape(s), dy, workspace,
-                      static_cast<const T*>(nullptr), false, dx);
+  // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
+  auto pack = [&](T* dst) {
+    for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
+      for (std::int64_t o = 0; o < s.OC; ++o)
+        for (std::int64_t tap = 0; tap < taps; ++tap, dst += NR)
+          for (std::int64_t j = 0; j < NR; ++j)
+            dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
+  };
+  detail::direct_conv(detail::transposed_conv_shape(s), dy, packed_b_size<T>(s.OC * taps, s.C),
+                      pack, static_cast<const T*>(nullptr), false, dx);
 }
 
 // Elements of the partials conv2d_backward_weights_direct takes: one weight
