@@ -407,6 +407,31 @@ TEST_CASE_TEMPLATE("first_non_finite finds the first NaN or infinity, and nothin
   CHECK(first_non_finite<T>(0, nullptr) == -1);
 }
 
+TEST_CASE_TEMPLATE("first_non_finite_rows finds the first culprit on any number of threads", T,
+                   float, double) {
+  // fc1's gradient shape: big enough to be cut between threads.
+  const std::int64_t rows = 128, cols = 3136, n = rows * cols;
+  std::vector<T> x = random_vector<T>(static_cast<std::size_t>(n), 16);
+  const int saved = num_threads();
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    set_num_threads(threads);
+    CHECK(first_non_finite_rows(n, rows, x.data()) == -1);
+    // Culprits in the first and last thread's rows: the first wins.
+    for (const std::int64_t at : {std::int64_t(5), n / 2 + 17, n - 1}) {
+      CAPTURE(at);
+      std::vector<T> y = x;
+      y[static_cast<std::size_t>(at)] = std::numeric_limits<T>::quiet_NaN();
+      y[static_cast<std::size_t>(n - 1)] = std::numeric_limits<T>::infinity();
+      CHECK(first_non_finite_rows(n, rows, y.data()) == at);
+    }
+  }
+  set_num_threads(saved);
+  const T small[] = {T(1), T(2), std::numeric_limits<T>::infinity()};  // one thread's worth
+  CHECK(first_non_finite_rows(std::int64_t(3), std::int64_t(1), small) == 2);
+  CHECK(first_non_finite_rows<T>(0, 0, nullptr) == -1);
+}
+
 TEST_CASE_TEMPLATE("linear forward and backward match the naive loops", T, float, double) {
   const std::int64_t sizes[][3] = {{64, 3136, 128}, {1, 128, 10}, {37, 50, 33}};
   for (const auto& sz : sizes) {

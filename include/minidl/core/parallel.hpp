@@ -90,6 +90,22 @@ void parallel_blocks(std::int64_t n, int max_threads, Body&& body) {
   body(0, std::int64_t(0), n);
 }
 
+// Runs body(begin, end) over the elements of a [rows, n / rows] array, in
+// one block of whole rows per thread (parallel_blocks' cut), or on the
+// calling thread when the array is smaller than kElementwiseChunk. Passes
+// that write a weight gradient by output rows and those that read it after
+// (the finite check, the optimizer) then keep each row on one thread: which
+// matters when a virtual machine's CPUs sit far apart. The body must give
+// the same results for any cut.
+template <typename Body>
+void parallel_row_blocks(std::int64_t n, std::int64_t rows, Body&& body) {
+  if (n <= 0 || rows <= 0) return;
+  const std::int64_t row_size = n / rows;
+  parallel_blocks(
+      rows, n >= kElementwiseChunk ? num_threads() : 1,
+      [&](int, std::int64_t r0, std::int64_t r1) { body(r0 * row_size, r1 * row_size); });
+}
+
 // A hint inside a spin-wait loop that this thread waits for another.
 inline void spin_pause() {
 #if defined(__x86_64__) || defined(__i386__)

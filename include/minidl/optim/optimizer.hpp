@@ -39,23 +39,14 @@ class Optimizer {
   const std::vector<Parameter<T>>& parameters() const { return params_; }
 
  protected:
-  // Runs update(begin, end) over the elements of parameter i, in parallel
-  // in blocks of whole rows (first dimension), one block per thread. The
-  // passes that compute a weight gradient split it by rows the same way
-  // (fc1's by output feature), so each thread updates rows it wrote and the
-  // next forward pass reads. Parameters smaller than kElementwiseChunk stay
-  // on one thread. Every element is updated on its own, so the cut does not
-  // change a bit.
+  // Runs update(begin, end) over the elements of parameter i in parallel,
+  // in blocks of whole rows (first dimension): parallel_row_blocks, the cut
+  // the weight gradients and train_step's finite check use. Every element
+  // is updated on its own, so the cut does not change a bit.
   template <typename Update>
   void for_each_row_block(std::size_t i, Update&& update) const {
     const Tensor<T>& value = *params_[i].value;
-    const std::int64_t n = value.size();
-    const std::int64_t rows = value.shape().rank() > 0 ? value.shape()[0] : 1;
-    if (n == 0) return;
-    const std::int64_t row_size = n / rows;
-    parallel_blocks(
-        rows, n >= kElementwiseChunk ? num_threads() : 1,
-        [&](int, std::int64_t r0, std::int64_t r1) { update(r0 * row_size, r1 * row_size); });
+    parallel_row_blocks(value.size(), value.shape().rank() > 0 ? value.shape()[0] : 1, update);
   }
 
   std::vector<Tensor<T>> zeros_like_params() const {

@@ -28,7 +28,9 @@ T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimi
          optimizer.step_count() + 1);
   net.backward(loss.backward());
   for (const auto& p : optimizer.parameters()) {
-    const std::int64_t bad = kernels::first_non_finite(p.grad->size(), p.grad->data());
+    const Tensor<T>& g = *p.grad;
+    const std::int64_t bad =
+        kernels::first_non_finite_rows(g.size(), g.rank() > 0 ? g.dim(0) : 1, g.data());
     if (bad >= 0)
       fail("training diverged: the gradient of ", p.name, " is ", p.grad->data()[bad],
            " at optimizer step ", optimizer.step_count() + 1);
