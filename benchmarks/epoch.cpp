@@ -126,12 +126,13 @@ static double thread_round_trip_ns() {
 }
 
 // Milliseconds per training step spent in each layer's forward and backward,
-// the loss, and the optimizer (the same work as train_step, timed piecewise).
+// the loss, the check that the gradients are finite, and the optimizer (the
+// same work as train_step, timed piecewise).
 static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<float>& adam,
                     const Mnist& data, int steps) {
   const std::size_t L = net.size();
   std::vector<double> fwd(L), bwd(L);
-  double loss_ms = 0, optim_ms = 0, batch_ms = 0;
+  double loss_ms = 0, check_ms = 0, optim_ms = 0, batch_ms = 0;
   Tensor<float> x;
   std::vector<std::int32_t> labels;
   std::vector<std::int64_t> idx(64);
@@ -160,18 +161,24 @@ static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<
       g = &net[i].backward(*g);
       lap(bwd[i]);
     }
+    for (const auto& p : adam.parameters()) {  // train_step's check that gradients are finite
+      const Tensor<float>& grad = *p.grad;
+      benchmark_sink(
+          static_cast<int>(kernels::first_non_finite_rows(grad.size(), grad.dim(0), grad.data())));
+    }
+    lap(check_ms);
     adam.step();
     lap(optim_ms);
   }
-  double total = batch_ms + loss_ms + optim_ms;
+  double total = batch_ms + loss_ms + check_ms + optim_ms;
   std::printf("profile threads=%d steps=%d (ms per step)\n", num_threads(), steps);
   for (std::size_t i = 0; i < L; ++i) {
     std::printf("  %-8s forward %7.3f  backward %7.3f\n", net[i].name().c_str(), fwd[i] / steps,
                 bwd[i] / steps);
     total += fwd[i] + bwd[i];
   }
-  std::printf("  batch %.3f  loss %.3f  optimizer %.3f  total %.3f\n", batch_ms / steps,
-              loss_ms / steps, optim_ms / steps, total / steps);
+  std::printf("  batch %.3f  loss %.3f  check %.3f  optimizer %.3f  total %.3f\n", batch_ms / steps,
+              loss_ms / steps, check_ms / steps, optim_ms / steps, total / steps);
 }
 
 int main(int argc, char** argv) {
