@@ -221,6 +221,42 @@ TEST_CASE_TEMPLATE("the bias gradient is the same bits on any number of threads"
   set_num_threads(saved);
 }
 
+TEST_CASE_TEMPLATE("weight and bias gradients from a plane source give the stored dy's bits", T,
+                   float, double) {
+  // conv1's shape with a short last group of output channels, two input
+  // channels (each plane made once per channel), an odd size and padding 0.
+  const Conv2dShape shapes[] = {
+      {5, 1, 28, 28, 5, 3, 3, 1, 1}, {3, 2, 17, 17, 4, 3, 3, 1, 1}, {4, 1, 19, 19, 3, 3, 3, 1, 0}};
+  const int saved = num_threads();
+  for (const auto& s : shapes) {
+    CAPTURE(s.H);
+    REQUIRE(conv2d_weights_rows_applies<T>(s));
+    const std::int64_t P = s.OH() * s.OW();
+    const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 13);
+    const auto dy = random_vector<T>(static_cast<std::size_t>(s.N * s.OC * P), 14);
+    const auto wsize = static_cast<std::size_t>(s.OC * s.col_rows());
+    std::vector<T> partials(static_cast<std::size_t>(conv2d_rows_partials_size(s)));
+    std::vector<T> dw_ref(wsize), db_ref(static_cast<std::size_t>(s.OC));
+    conv2d_backward_weights_rows(s, x.data(), dy.data(), dw_ref.data(), db_ref.data(),
+                                 partials.data());
+    // Each plane made in the buffer the kernel hands over, as a max-pool makes it.
+    const auto made = [&](std::int64_t n, std::int64_t o, T* buffer) {
+      std::copy_n(dy.data() + (n * s.OC + o) * P, P, buffer);
+      return static_cast<const T*>(buffer);
+    };
+    for (int threads : {1, 2}) {
+      CAPTURE(threads);
+      set_num_threads(threads);
+      const T nan = std::numeric_limits<T>::quiet_NaN();
+      std::vector<T> dw(wsize, nan), db(db_ref.size(), nan);
+      conv2d_backward_weights_rows_planes(s, x.data(), made, dw.data(), db.data(), partials.data());
+      CHECK(std::memcmp(dw.data(), dw_ref.data(), wsize * sizeof(T)) == 0);
+      CHECK(std::memcmp(db.data(), db_ref.data(), db.size() * sizeof(T)) == 0);
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST_CASE_TEMPLATE("partials are summed in chunk order on any number of threads", T, float,
                    double) {
   // 1, 2, 3 and 5 threads cut 7 chunks differently, and 9 threads would have
@@ -354,6 +390,49 @@ TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, ties and NaN included", T
     maxpool2d_backward(s, xr.data(), dy.data(), xr.data(), true);  // in place
     CHECK(std::memcmp(xr.data(), folded_ref.data(), in * sizeof(T)) == 0);
   }
+}
+
+TEST_CASE_TEMPLATE("maxpool2d's recorded winners give the backward pass's bits without x", T, float,
+                   double) {
+  // The 2x2 shapes above: rows of 3 to 33 windows, odd sizes.
+  const MaxPool2dShape shapes[] = {{6, 28, 28, 2, 2}, {5, 7, 7, 2, 2},  {4, 6, 9, 2, 2},
+                                   {3, 14, 14, 2, 2}, {2, 6, 16, 2, 2}, {2, 4, 18, 2, 2},
+                                   {2, 4, 32, 2, 2},  {2, 5, 35, 2, 2}, {2, 3, 66, 2, 2}};
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  for (const auto& s : shapes)
+    for (const bool relu_before : {false, true}) {
+      CAPTURE(s.H);
+      CAPTURE(s.W);
+      CAPTURE(relu_before);
+      const auto in = static_cast<std::size_t>(s.planes * s.H * s.W),
+                 out = static_cast<std::size_t>(s.planes * s.OH() * s.OW());
+      auto x = random_vector<T>(in, 10);
+      for (std::size_t i = 0; i < in; i += 5) x[i] = x[i / 2];  // ties
+      for (std::size_t i = 0; i < in; i += 37) x[i] = T(0);
+      for (std::size_t i = 1; i < in; i += 37) x[i] = -T(0);
+      x[0] = nan;
+      x[static_cast<std::size_t>(s.W + 1)] = nan;
+      if (relu_before) {  // a ReLU's output, the first window all zeros
+        relu_forward_naive(static_cast<std::int64_t>(in), x.data(), x.data());
+        x[0] = x[1] = x[static_cast<std::size_t>(s.W)] = x[static_cast<std::size_t>(s.W + 1)] = 0;
+      }
+      std::vector<T> y(out), y_plain(out);
+      std::vector<std::uint8_t> winners(out, 255);
+      maxpool2d_forward(s, x.data(), y.data(), winners.data(), relu_before);
+      maxpool2d_forward(s, x.data(), y_plain.data());
+      CHECK(std::memcmp(y.data(), y_plain.data(), out * sizeof(T)) == 0);
+      for (const std::uint8_t w : winners) REQUIRE(w <= kNoWinner);
+      const auto dy = random_vector<T>(out, 11);
+      std::vector<T> dx_ref(in), dx(in, nan);
+      maxpool2d_backward(s, x.data(), dy.data(), dx_ref.data(), relu_before);
+      for (std::int64_t p = 0; p < s.planes; ++p)
+        maxpool2x2_input_grad_plane(s, p, winners.data(), dy.data(), dx.data() + p * s.H * s.W);
+      CHECK(std::memcmp(dx.data(), dx_ref.data(), in * sizeof(T)) == 0);
+    }
+  const MaxPool2dShape three{1, 9, 9, 3, 3};
+  std::vector<T> x(81), y(9);
+  std::vector<std::uint8_t> winners(9);
+  CHECK_THROWS_AS(maxpool2d_forward(three, x.data(), y.data(), winners.data()), Error);
 }
 
 TEST_CASE_TEMPLATE("relu forward and backward match the naive loops", T, float, double) {

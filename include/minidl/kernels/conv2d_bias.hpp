@@ -48,6 +48,25 @@ T conv2d_bias_grad(const Conv2dShape& s, const T* dy, std::int64_t o) {
   return sum.total();
 }
 
+// dy of a convolution handed out one [OH, OW] plane at a time, for kernels
+// that read it plane by plane: planes(n, o, buffer) returns the plane of
+// sample n, channel o. A source that does not store dy whole (a max-pool's
+// gradient routed through its recorded winners) makes the plane in
+// `buffer`: OH * OW elements of the calling thread's own. StoredPlanes is
+// dy stored whole, [N, OC, OH, OW].
+template <typename T>
+struct StoredPlanes {
+  const T* dy;
+  std::int64_t OC, P;
+  const T* operator()(std::int64_t n, std::int64_t o, T*) const { return dy + (n * OC + o) * P; }
+};
+
+// The buffer a kernel hands to a dy plane source: `count` planes of P.
+template <typename T>
+T* dy_plane_buffer(std::int64_t count, std::int64_t P) {
+  return thread_scratch<T, 5>(count * P);
+}
+
 // db[o] = conv2d_bias_grad(s, dy, o) for every channel, to the same bits,
 // with each thread reading only its own block of samples: the one it wrote
 // dy for in the passes before (static schedule over samples). Thread t
@@ -56,8 +75,9 @@ T conv2d_bias_grad(const Conv2dShape& s, const T* dy, std::int64_t o) {
 // pipeline and every sum still runs over the samples in order. Reading
 // other threads' samples instead costs about 1 ms per MNIST step when a
 // virtual machine's two CPUs sit far apart.
-template <typename T>
-void conv2d_bias_grads(const Conv2dShape& s, const T* dy, T* db) {
+// With dy from a plane source (see StoredPlanes): the same sums, to the same bits.
+template <typename T, typename Planes>
+void conv2d_bias_grads_planes(const Conv2dShape& s, const Planes& planes, T* db) {
   const std::int64_t P = s.OH() * s.OW();
   T* storage =
       thread_scratch<T, 3>(s.OC * static_cast<std::int64_t>(sizeof(BiasSum<T>) / sizeof(T)));
@@ -69,14 +89,20 @@ void conv2d_bias_grads(const Conv2dShape& s, const T* dy, T* db) {
   };
   Progress done[kMaxStages];
   parallel_blocks(s.N, kMaxStages, [&](int t, std::int64_t n0, std::int64_t n1) {
+    T* buffer = dy_plane_buffer<T>(1, P);
     for (std::int64_t o = 0; o < s.OC; ++o) {
       if (t > 0)
         while (done[t - 1].channels.load(std::memory_order_acquire) <= o) spin_pause();
-      for (std::int64_t n = n0; n < n1; ++n) sums[o].add_plane(dy + (n * s.OC + o) * P, P);
+      for (std::int64_t n = n0; n < n1; ++n) sums[o].add_plane(planes(n, o, buffer), P);
       done[t].channels.store(o + 1, std::memory_order_release);
     }
   });
   for (std::int64_t o = 0; o < s.OC; ++o) db[o] = sums[o].total();
+}
+
+template <typename T>
+void conv2d_bias_grads(const Conv2dShape& s, const T* dy, T* db) {
+  conv2d_bias_grads_planes(s, StoredPlanes<T>{dy, s.OC, s.OH() * s.OW()}, db);
 }
 
 }  // namespace minidl::kernels

@@ -150,10 +150,12 @@ inline std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
 }
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null) for shapes where
-// conv2d_weights_rows_applies. `partials`: conv2d_rows_partials_size(s).
-template <typename T>
-void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
-                                  T* partials) {
+// conv2d_weights_rows_applies, with dy from a plane source (StoredPlanes in
+// conv2d_bias.hpp): each plane is read once per input channel, in one pass.
+// `partials`: conv2d_rows_partials_size(s).
+template <typename T, typename Planes>
+void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes,
+                                         T* dw, T* db, T* partials) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width, MR = detail::kRowsTile, K = detail::kRowsKernel, taps = K * K;
@@ -170,6 +172,7 @@ void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy,
   auto chunk_gradient = [&](std::int64_t chunk, T* part) {  // layout [oc][c][tap]
     const std::int64_t n0 = chunk * kConvWeightChunk, count = std::min(kConvWeightChunk, s.N - n0);
     T* xpad = thread_scratch<T, 0>(count * s.C * plane);
+    T* buffer = dy_plane_buffer<T>(MR, P);
     for (std::int64_t i = 0; i < count; ++i)
       detail::pad_planes(x + (n0 + i) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad,
                          xpad + i * s.C * plane);
@@ -182,7 +185,7 @@ void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy,
           const T* x_c = xpad + (i * s.C + c) * plane;
           const T* dy_o[MR];
           for (int r = 0; r < MR; ++r)  // a short last group repeats a valid plane
-            dy_o[r] = dy + ((n0 + i) * s.OC + std::min<std::int64_t>(o0 + r, s.OC - 1)) * P;
+            dy_o[r] = planes(n0 + i, std::min<std::int64_t>(o0 + r, s.OC - 1), buffer + r * P);
           for (std::int64_t oh = 0; oh < OH; ++oh)
             for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
               const bool tail = ow0 + W > OW;
@@ -212,7 +215,15 @@ void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy,
   sum_partials_in_order(
       chunks, part_size, s.OC, s.C * taps, partials, chunk_gradient,
       [&](std::int64_t o, const T* sum) { std::copy_n(sum, s.C * taps, dw + o * s.col_rows()); });
-  if (db) conv2d_bias_grads(s, dy, db);
+  if (db) conv2d_bias_grads_planes(s, planes, db);
+}
+
+// The same with dy stored whole, [N, OC, OH, OW].
+template <typename T>
+void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                  T* partials) {
+  conv2d_backward_weights_rows_planes(s, x, StoredPlanes<T>{dy, s.OC, s.OH() * s.OW()}, dw, db,
+                                      partials);
 }
 
 }  // namespace minidl::kernels

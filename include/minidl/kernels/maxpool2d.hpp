@@ -5,7 +5,10 @@
 // x [P,H,W], y [P,OH,OW]. The naive forward also records argmax [P,OH,OW],
 // the index (ih*W + iw) within its plane of the element that won; ties go to
 // the first element in row-major order, as in PyTorch. The fast backward
-// finds the winners again from x instead of storing them.
+// finds the winners again from x instead of storing them; for 2x2 windows
+// with stride 2 the forward can instead record each winner in a byte
+// (winners [P,OH,OW]), from which maxpool2x2_input_grad_plane makes one
+// plane of dx without reading x.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "minidl/core/error.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 
@@ -85,14 +89,53 @@ void max2x2_backward(T a, T b, T c, T d, T g, bool relu_before, T& ga, T& gb, T&
   ga = keep_if(!b_won & !c_won & !d_won, g);
 }
 
-// The 2x2 windows, stride 2, of one plane: x has rows of W elements, y
-// OH x OW. The last row or column of an odd size is not read.
+// A 2x2 window's winner as a byte: 0-3 for a, b, c, d (the decisions of
+// max2x2_backward), kNoWinner where it routes no gradient (with relu_before,
+// a maximum that is not positive).
+inline constexpr std::uint8_t kNoWinner = 4;
+
 template <typename T>
-void max2x2_forward_plane(const T* x, std::int64_t W, std::int64_t OH, std::int64_t OW, T* y) {
+std::uint8_t max2x2_winner(T a, T b, T c, T d, bool relu_before) {
+  const bool b_won = b > a;
+  const T m1 = b_won ? b : a;
+  const bool c_won = c > m1;
+  const T m2 = c_won ? c : m1;
+  const bool d_won = d > m2;
+  const T max = d_won ? d : m2;
+  if (relu_before && !(max > T(0))) return kNoWinner;
+  return d_won ? 3 : c_won ? 2 : b_won ? 1 : 0;
+}
+
+// The 2x2 windows, stride 2, of one plane: x has rows of W elements, y
+// OH x OW. The last row or column of an odd size is not read. winners,
+// unless null, gets each window's max2x2_winner.
+template <typename T>
+void max2x2_forward_plane(const T* x, std::int64_t W, std::int64_t OH, std::int64_t OW, T* y,
+                          std::uint8_t* winners, bool relu_before) {
   for (std::int64_t oh = 0; oh < OH; ++oh, x += 2 * W, y += OW) {
     const T* r1 = x + W;
     for (std::int64_t ow = 0; ow < OW; ++ow)
       y[ow] = max2x2(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]);
+    if (winners)
+      for (std::int64_t ow = 0; ow < OW; ++ow, ++winners)
+        *winners = max2x2_winner(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], relu_before);
+  }
+}
+
+// dy OH x OW routed into dx (rows of W) by the recorded winners: the values
+// max2x2_backward_plane writes, to the bit (+0 where nothing is routed).
+template <typename T>
+void max2x2_grad_plane(const std::uint8_t* winners, const T* dy, std::int64_t W, std::int64_t OH,
+                       std::int64_t OW, T* dx) {
+  for (std::int64_t oh = 0; oh < OH; ++oh, dx += 2 * W, dy += OW, winners += OW) {
+    T* d1 = dx + W;
+    for (std::int64_t ow = 0; ow < OW; ++ow) {
+      const std::uint8_t k = winners[ow];
+      dx[2 * ow] = keep_if(k == 0, dy[ow]);
+      dx[2 * ow + 1] = keep_if(k == 1, dy[ow]);
+      d1[2 * ow] = keep_if(k == 2, dy[ow]);
+      d1[2 * ow + 1] = keep_if(k == 3, dy[ow]);
+    }
   }
 }
 
@@ -112,7 +155,7 @@ void max2x2_backward_plane(const T* x, const T* dy, std::int64_t W, std::int64_t
   }
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 // The float planes with AVX-512, up to 16 windows per vector. The compiler
 // does not vectorise this itself: it needs the even and odd elements of each
 // row pair split into separate vectors (and, backward, merged back). Masked
@@ -179,13 +222,31 @@ struct Windows2x2 {
   // windows whose maximum is not positive route nothing.
   void backward(const Layout2x2& l, __m512 g, bool relu_before, float* dp0, float* dp1, float* dq0,
                 float* dq1) const {
-    if (relu_before)
-      g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(max, _mm512_setzero_ps(), _CMP_GT_OQ), g);
+    if (relu_before) g = _mm512_maskz_mov_ps(positive(), g);
     const __mmask16 c_kept = static_cast<__mmask16>(c_won & ~d_won);
     const __mmask16 b_kept = static_cast<__mmask16>(b_won & ~c_won & ~d_won);
     const __mmask16 a_kept = static_cast<__mmask16>(~(b_won | c_won | d_won));
-    const __m512 ga = _mm512_maskz_mov_ps(a_kept, g), gb = _mm512_maskz_mov_ps(b_kept, g);
-    const __m512 gc = _mm512_maskz_mov_ps(c_kept, g), gd = _mm512_maskz_mov_ps(d_won, g);
+    route_2x2(l, g, a_kept, b_kept, c_kept, d_won, dp0, dp1, dq0, dq1);
+  }
+
+  // Each window's max2x2_winner, one byte per window.
+  __m128i winners(bool relu_before) const {
+    __m128i k = _mm_maskz_mov_epi8(b_won, _mm_set1_epi8(1));
+    k = _mm_mask_mov_epi8(k, c_won, _mm_set1_epi8(2));
+    k = _mm_mask_mov_epi8(k, d_won, _mm_set1_epi8(3));
+    if (relu_before)
+      k = _mm_mask_mov_epi8(k, static_cast<__mmask16>(~positive()), _mm_set1_epi8(kNoWinner));
+    return k;
+  }
+
+  __mmask16 positive() const { return _mm512_cmp_ps_mask(max, _mm512_setzero_ps(), _CMP_GT_OQ); }
+
+  // g (one gradient per window) to the elements the masks pick, +0 to the
+  // others: rows dp0, dp1 at p and dq0, dq1 at q get their 2 np and 2 nq floats.
+  static void route_2x2(const Layout2x2& l, __m512 g, __mmask16 a, __mmask16 b, __mmask16 c,
+                        __mmask16 d, float* dp0, float* dp1, float* dq0, float* dq1) {
+    const __m512 ga = _mm512_maskz_mov_ps(a, g), gb = _mm512_maskz_mov_ps(b, g);
+    const __m512 gc = _mm512_maskz_mov_ps(c, g), gd = _mm512_maskz_mov_ps(d, g);
     _mm512_mask_storeu_ps(dp0, l.m_p, _mm512_permutex2var_ps(ga, l.back_p, gb));
     _mm512_mask_storeu_ps(dp1, l.m_p, _mm512_permutex2var_ps(gc, l.back_p, gd));
     _mm512_mask_storeu_ps(dq0, l.m_q, _mm512_permutex2var_ps(ga, l.back_q, gb));
@@ -217,12 +278,28 @@ void for_each_window_vector(std::int64_t W, std::int64_t OH, std::int64_t OW, Gr
 
 template <>
 inline void max2x2_forward_plane<float>(const float* x, std::int64_t W, std::int64_t OH,
-                                        std::int64_t OW, float* y) {
-  for_each_window_vector(W, OH, OW,
-                         [&](const Layout2x2& l, std::int64_t p, std::int64_t q, std::int64_t out) {
-                           const Windows2x2 w(l, x + p, x + p + W, x + q, x + q + W);
-                           _mm512_mask_storeu_ps(y + out, l.m_windows, w.max);
-                         });
+                                        std::int64_t OW, float* y, std::uint8_t* winners,
+                                        bool relu_before) {
+  for_each_window_vector(
+      W, OH, OW, [&](const Layout2x2& l, std::int64_t p, std::int64_t q, std::int64_t out) {
+        const Windows2x2 w(l, x + p, x + p + W, x + q, x + q + W);
+        _mm512_mask_storeu_ps(y + out, l.m_windows, w.max);
+        if (winners) _mm_mask_storeu_epi8(winners + out, l.m_windows, w.winners(relu_before));
+      });
+}
+
+template <>
+inline void max2x2_grad_plane<float>(const std::uint8_t* winners, const float* dy, std::int64_t W,
+                                     std::int64_t OH, std::int64_t OW, float* dx) {
+  for_each_window_vector(
+      W, OH, OW, [&](const Layout2x2& l, std::int64_t p, std::int64_t q, std::int64_t out) {
+        const __m128i k = _mm_maskz_loadu_epi8(l.m_windows, winners + out);
+        const auto is = [&](char v) {
+          return _mm_mask_cmpeq_epi8_mask(l.m_windows, k, _mm_set1_epi8(v));
+        };
+        Windows2x2::route_2x2(l, _mm512_maskz_loadu_ps(l.m_windows, dy + out), is(0), is(1), is(2),
+                              is(3), dx + p, dx + p + W, dx + q, dx + q + W);
+      });
 }
 
 template <>
@@ -242,15 +319,21 @@ inline void max2x2_backward_plane<float>(const float* x, const float* dy, std::i
 // backward pass finds it again). 2x2 windows with stride 2, the usual case,
 // take a loop over output rows that vectorises; other shapes go row by row
 // and one window offset at a time, a select over the output row each.
+// winners (2x2 windows with stride 2 only; null: not recorded) gets each
+// window's max2x2_winner, for maxpool2x2_input_grad_plane.
 template <typename T>
-void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y) {
+void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::uint8_t* winners = nullptr,
+                       bool relu_before = false) {
   const std::int64_t OH = s.OH(), OW = s.OW();
+  if (winners && !(s.K == 2 && s.stride == 2))
+    fail("maxpool2d_forward: winners are recorded for 2x2 windows with stride 2 only");
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const MaxPool2dShape sh = s;  // a local copy: stores through yp cannot change it
     const T* xp = x + p * sh.H * sh.W;
     T* yp = y + p * OH * OW;
     if (sh.K == 2 && sh.stride == 2) {
-      max2x2_forward_plane(xp, sh.W, OH, OW, yp);
+      max2x2_forward_plane(xp, sh.W, OH, OW, yp, winners ? winners + p * OH * OW : nullptr,
+                           relu_before);
       return;
     }
     for (std::int64_t oh = 0; oh < OH; ++oh) {
@@ -267,6 +350,20 @@ void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y) {
         }
     }
   });
+}
+
+// Plane p of dx (H x W, overwritten) for 2x2 windows with stride 2, from
+// that plane's dy and the winners maxpool2d_forward recorded: the plane
+// maxpool2d_backward writes, to the bit, without reading x. Single-threaded,
+// for a caller that needs the gradient one plane at a time.
+template <typename T>
+void maxpool2x2_input_grad_plane(const MaxPool2dShape& s, std::int64_t p,
+                                 const std::uint8_t* winners, const T* dy, T* dx) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  max2x2_grad_plane(winners + p * OH * OW, dy + p * OH * OW, s.W, OH, OW, dx);
+  if (s.W % 2)
+    for (std::int64_t h = 0; h < 2 * OH; ++h) dx[h * s.W + s.W - 1] = T(0);
+  if (s.H % 2) std::fill_n(dx + (s.H - 1) * s.W, s.W, T(0));
 }
 
 // dx = 0 except dx[argmax] += dy (overwritten).
