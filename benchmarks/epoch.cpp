@@ -158,7 +158,7 @@ static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<
     const Tensor<float>* g = &xent.backward();
     lap(loss_ms);
     for (std::size_t i = L; i-- > 0;) {
-      g = &net[i].backward(*g);
+      g = &net.backward_layer(i, *g);
       lap(bwd[i]);
     }
     for (const auto& p : adam.parameters()) {  // train_step's check that gradients are finite

@@ -24,11 +24,13 @@ struct Batch {
 };
 
 // Trains the MNIST CNN for a few Adam steps and returns every parameter's bits.
-std::vector<float> train_a_few_steps(int threads, std::uint64_t seed, bool fold_relu = true) {
+std::vector<float> train_a_few_steps(int threads, std::uint64_t seed, bool fold_relu = true,
+                                     bool defer_grads = true) {
   const int saved = num_threads();
   set_num_threads(threads);
   auto net = make_mnist_cnn<float>(seed);
   net.set_fold_relu(fold_relu);
+  net.set_defer_grads(defer_grads);
   CrossEntropyLoss<float> loss;
   Adam<float> adam(net.parameters());
   for (std::uint64_t s = 0; s < 4; ++s) {
@@ -126,6 +128,53 @@ TEST_CASE("folding the ReLUs into the convolutions and max-pools changes no bit"
   copy_relu.add("pool", MaxPool2d<float>(2));
   CHECK(dynamic_cast<ReLU<float>&>(copy_relu.layer("relu")).backward_folded());
   CHECK_FALSE(dynamic_cast<ReLU<float>&>(copy_relu.layer("relu")).forward_folded());
+}
+
+TEST_CASE("the first convolution takes pool1's gradient plane by plane, changing no bit") {
+  auto net = make_mnist_cnn<float>(1);
+  auto pool = [&](const char* name) -> MaxPool2d<float>& {
+    return dynamic_cast<MaxPool2d<float>&>(net.layer(name));
+  };
+  CHECK(pool("pool1").input_grad_deferred());
+  CHECK_FALSE(pool("pool2").input_grad_deferred());  // conv2 needs its input gradient
+  net.set_defer_grads(false);
+  CHECK_FALSE(pool("pool1").input_grad_deferred());
+  net.set_defer_grads(true);
+  net.set_input_grad(true);  // then conv1 computes an input gradient from dy whole
+  CHECK_FALSE(pool("pool1").input_grad_deferred());
+  CHECK(train_a_few_steps(2, 6, true, true) == train_a_few_steps(2, 6, true, false));
+  CHECK(train_a_few_steps(1, 6, false, true) == train_a_few_steps(1, 6, false, false));
+
+  // Odd sizes (a last row and column no window reaches), and rows narrower
+  // than a vector, where the convolution makes dy whole from the planes;
+  // no ReLU in between.
+  for (const std::int64_t size : {13, 17})
+    for (const bool relu : {true, false}) {
+      CAPTURE(size);
+      CAPTURE(relu);
+      auto train = [&](bool defer) {
+        Sequential<float> small;
+        small.add("conv", Conv2d<float>(1, 3, 3, 1, 1));
+        if (relu) small.add("relu", ReLU<float>(true));
+        small.add("pool", MaxPool2d<float>(2));
+        small.add("flatten", Flatten<float>());
+        small.add("fc", Linear<float>(3 * (size / 2) * (size / 2), 4));
+        small.reset_parameters(8);
+        small.set_defer_grads(defer);
+        CHECK(dynamic_cast<MaxPool2d<float>&>(small.layer("pool")).input_grad_deferred() == defer);
+        CrossEntropyLoss<float> loss;
+        Adam<float> adam(small.parameters());
+        Tensor<float> x({6, 1, size, size});
+        Rng rng(9);
+        for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+        const std::int32_t labels[] = {0, 1, 2, 3, 0, 1};
+        for (int step = 0; step < 3; ++step) train_step(small, loss, adam, x, labels);
+        std::vector<float> all;
+        for (auto& p : small.parameters()) all.insert(all.end(), p.value->begin(), p.value->end());
+        return all;
+      };
+      CHECK(bit_identical(train(true), train(false)));
+    }
 }
 
 TEST_CASE("a small network learns a separable problem") {

@@ -48,6 +48,14 @@ class Conv2d : public Layer<T> {
     return true;
   }
 
+  // The output gradient from a later layer, plane by plane (see Sequential):
+  // only when this layer computes no input gradient.
+  bool take_output_grad_from(const Layer<T>* source) override {
+    if (source && this->needs_input_grad_) return false;
+    grad_source_ = source;
+    return true;
+  }
+
   Shape output_shape(const Shape& in) const override {
     const std::string expected = "[N, " + std::to_string(in_) + ", H, W]";
     if (in.rank() != 4 || in[1] != in_) this->shape_error(expected, in);
@@ -69,10 +77,15 @@ class Conv2d : public Layer<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
+    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(shape_)});
+    if (grad_source_) {
+      backward_weights_from_source();
+      dinput_ = Tensor<T>();
+      return dinput_;
+    }
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(shape_)});
     kernels::conv2d_backward_weights(shape_, input_.data(), dy.data(), dweight_.data(),
                                      has_bias_ ? dbias_.data() : nullptr, partials_.data());
     if (!this->needs_input_grad_) {
@@ -103,6 +116,29 @@ class Conv2d : public Layer<T> {
   Tensor<T>& bias_grad() { return dbias_; }
 
  private:
+  // The weight gradients with dy from grad_source_. The rows kernel reads it
+  // a plane at a time; other kernels read dy whole, so it is made in full.
+  void backward_weights_from_source() {
+    T* db = has_bias_ ? dbias_.data() : nullptr;
+    const std::int64_t P = shape_.OH() * shape_.OW();
+    const Layer<T>* source = grad_source_;
+    if (kernels::conv2d_weights_rows_applies<T>(shape_)) {
+      const std::int64_t OC = out_;
+      const auto planes = [source, OC](std::int64_t n, std::int64_t o, T* buffer) {
+        source->input_grad_plane(n * OC + o, buffer);
+        return static_cast<const T*>(buffer);
+      };
+      kernels::conv2d_backward_weights_rows_planes(shape_, input_.data(), planes, dweight_.data(),
+                                                   db, partials_.data());
+      return;
+    }
+    dy_whole_.resize(output_.shape());
+    T* dy = dy_whole_.data();
+    parallel_for(shape_.N * out_, [=](std::int64_t p) { source->input_grad_plane(p, dy + p * P); });
+    kernels::conv2d_backward_weights(shape_, input_.data(), dy, dweight_.data(), db,
+                                     partials_.data());
+  }
+
   kernels::Conv2dShape conv_shape(const Shape& in) const {
     return {in[0], in_, in[2], in[3], out_, k_, k_, stride_, pad_};
   }
@@ -112,8 +148,10 @@ class Conv2d : public Layer<T> {
   bool relu_after_ = false;  // a folded ReLU applied to the output
   Tensor<T> weight_, bias_, dweight_, dbias_;
   Tensor<T> input_, output_, dinput_;
-  Tensor<T> workspace_;  // the weights packed for the GEMM, once per pass
-  Tensor<T> partials_;   // per-chunk weight gradients, reduced in a fixed order
+  Tensor<T> workspace_;                    // the weights packed for the GEMM, once per pass
+  Tensor<T> partials_;                     // per-chunk weight gradients, reduced in a fixed order
+  const Layer<T>* grad_source_ = nullptr;  // hands out dy plane by plane (take_output_grad_from)
+  Tensor<T> dy_whole_;  // dy made from grad_source_ for kernels that read it whole
   kernels::Conv2dShape shape_{};
 };
 

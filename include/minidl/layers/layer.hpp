@@ -92,6 +92,23 @@ class Layer {
     return false;
   }
 
+  // Deferring an input gradient to the layer that consumes it (see
+  // Sequential). A layer that can make its input gradient one [H, W] plane
+  // at a time (MaxPool2d with 2x2 windows) accepts defer_input_grad(true):
+  // its backward then only keeps dy and returns an empty tensor, and
+  // input_grad_plane(p, out) writes plane p of the gradient (planes in
+  // [N, C] order). A layer that reads its output gradient plane by plane
+  // and needs no input gradient of its own (the first Conv2d) accepts
+  // take_output_grad_from(source) and ignores the dy its backward gets;
+  // nullptr ends that. Results are bit for bit those of the stored gradient.
+  virtual bool defer_input_grad(bool defer) { return !defer; }
+  virtual void input_grad_plane(std::int64_t p, T* out) const {
+    (void)p;
+    (void)out;
+    fail(label(), ": its input gradient cannot be made plane by plane");
+  }
+  virtual bool take_output_grad_from(const Layer<T>* source) { return source == nullptr; }
+
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "minidl/kernels/maxpool2d.hpp"
 #include "minidl/layers/layer.hpp"
@@ -15,7 +16,11 @@ namespace minidl {
 // the next forward); the backward pass finds each window's winner again,
 // which costs less than storing its position. After a ReLU (in a
 // Sequential) it also applies the ReLU's backward: windows whose maximum is
-// 0 route no gradient.
+// 0 route no gradient. With its input gradient deferred (defer_input_grad,
+// 2x2 windows with stride 2 only), forward records each window's winner in
+// a byte, and backward keeps a view of dy from which input_grad_plane makes
+// the input gradient one plane at a time: neither x nor a full-size dx is
+// touched after forward.
 template <typename T>
 class MaxPool2d : public Layer<T> {
  public:
@@ -34,6 +39,16 @@ class MaxPool2d : public Layer<T> {
     return true;
   }
 
+  bool defer_input_grad(bool defer) override {
+    defer_ = defer && k_ == 2 && stride_ == 2;
+    return defer_ == defer;
+  }
+  bool input_grad_deferred() const { return defer_; }
+
+  void input_grad_plane(std::int64_t p, T* out) const override {
+    kernels::maxpool2x2_input_grad_plane(shape_, p, winners_.data(), dy_.data(), out);
+  }
+
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 4) this->shape_error("[N, C, H, W]", in);
     if (in[2] < k_ || in[3] < k_)
@@ -45,7 +60,9 @@ class MaxPool2d : public Layer<T> {
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
     output_.resize(output_shape(x.shape()));
     shape_ = pool_shape(x.shape());
-    kernels::maxpool2d_forward(shape_, x.data(), output_.data());
+    if (defer_) winners_.resize(static_cast<std::size_t>(output_.size()));
+    kernels::maxpool2d_forward(shape_, x.data(), output_.data(), defer_ ? winners_.data() : nullptr,
+                               relu_before_);
     input_ = x;
     return output_;
   }
@@ -54,6 +71,11 @@ class MaxPool2d : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
+    if (defer_) {  // the layer that consumes the gradient calls input_grad_plane
+      dy_ = dy;
+      dinput_ = Tensor<T>();
+      return dinput_;
+    }
     if (this->may_overwrite_input())
       dinput_ = input_;  // nothing reads the input after this: reuse its storage
     else
@@ -69,7 +91,9 @@ class MaxPool2d : public Layer<T> {
 
   std::int64_t k_, stride_;
   bool relu_before_ = false;  // the input is a ReLU's output, whose backward is folded in
-  Tensor<T> input_, output_, dinput_;
+  bool defer_ = false;        // input gradient made plane by plane, from winners_ and dy_
+  Tensor<T> input_, output_, dinput_, dy_;
+  std::vector<std::uint8_t> winners_;  // max2x2_winner of each window, when deferred
   kernels::MaxPool2dShape shape_{};
 };
 

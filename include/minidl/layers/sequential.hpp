@@ -26,6 +26,13 @@ namespace minidl {
 // over memory and the ReLU's mask; if it is in place and follows a layer
 // that can apply it to its output (Conv2d), its forward is folded into that
 // layer's too. set_fold_relu(false) turns both off; the bits are the same.
+//
+// A layer that needs no input gradient (the first Conv2d) followed by a
+// MaxPool2d, directly or through a folded ReLU, takes its output gradient
+// from the pool plane by plane (Layer::defer_input_grad): the gradient is
+// never stored in full, and the pool's input is not read again after
+// forward. Layers in between pass the gradient through untouched and make
+// no backward pass. set_defer_grads(false) turns this off; the bits are the same.
 template <typename T>
 class Sequential {
  public:
@@ -71,8 +78,14 @@ class Sequential {
   // gradient (empty unless set_input_grad(true)).
   const Tensor<T>& backward(const Tensor<T>& dy) {
     const Tensor<T>* g = &dy;
-    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &(*it)->backward(*g);
+    for (std::size_t i = layers_.size(); i-- > 0;) g = &backward_layer(i, *g);
     return *g;
+  }
+
+  // One step of backward(): layer i's backward, or dy itself for a layer
+  // that passes a deferred gradient through. For callers that time layers.
+  const Tensor<T>& backward_layer(std::size_t i, const Tensor<T>& dy) {
+    return passes_deferred_grad_.at(i) ? dy : layers_[i]->backward(dy);
   }
 
   void set_input_grad(bool needed) {
@@ -84,6 +97,13 @@ class Sequential {
   // the results are the same bits either way).
   void set_fold_relu(bool fold) {
     fold_relu_ = fold;
+    update_input_grad_flags();
+  }
+
+  // Whether a layer's output gradient may be handed to it plane by plane
+  // (on by default; the results are the same bits either way).
+  void set_defer_grads(bool defer) {
+    defer_grads_ = defer;
     update_input_grad_flags();
   }
 
@@ -136,10 +156,14 @@ class Sequential {
  private:
   void update_input_grad_flags() {
     // Folding first: it changes whether a ReLU's backward reads its output.
+    std::vector<bool> backward_folded(layers_.size(), false);
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const bool relu_before = fold_relu_ && i > 0 && layers_[i - 1]->is_relu();
       const bool folded = layers_[i]->fold_relu_backward(relu_before) && relu_before;
-      if (i > 0) layers_[i - 1]->set_backward_folded(folded);
+      if (i > 0) {
+        layers_[i - 1]->set_backward_folded(folded);
+        backward_folded[i - 1] = folded;
+      }
     }
     if (!layers_.empty()) layers_.back()->set_backward_folded(false);
     // Then forward: a ReLU with nothing left of its backward is applied by
@@ -154,6 +178,24 @@ class Sequential {
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
       layers_[i]->set_may_overwrite_input(input_is_dead_after_backward(i));
+    }
+    // Deferred gradients: layer i takes its output gradient from layer j,
+    // the next layer whose backward is not folded into another's.
+    passes_deferred_grad_.assign(layers_.size(), false);
+    for (auto& l : layers_) {
+      l->take_output_grad_from(nullptr);
+      l->defer_input_grad(false);
+    }
+    for (std::size_t i = 0; defer_grads_ && i + 1 < layers_.size(); ++i) {
+      std::size_t j = i + 1;
+      while (j + 1 < layers_.size() && backward_folded[j]) ++j;
+      if (!layers_[j]->defer_input_grad(true)) continue;
+      if (!layers_[i]->take_output_grad_from(layers_[j].get())) {
+        layers_[j]->defer_input_grad(false);
+        continue;
+      }
+      for (std::size_t k = i + 1; k < j; ++k) passes_deferred_grad_[k] = true;
+      i = j - 1;  // layer j's gradient has its consumer; go on from j
     }
   }
 
@@ -171,8 +213,10 @@ class Sequential {
   }
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
+  std::vector<bool> passes_deferred_grad_;  // between a deferred gradient's source and its consumer
   bool input_grad_ = false;
   bool fold_relu_ = true;
+  bool defer_grads_ = true;
 };
 
 }  // namespace minidl
