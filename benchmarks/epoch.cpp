@@ -151,7 +151,7 @@ static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<
     const Context ctx{Mode::Train, static_cast<std::uint64_t>(adam.step_count())};
     const Tensor<float>* h = &x;
     for (std::size_t i = 0; i < L; ++i) {
-      h = &net[i].forward(*h, ctx);
+      h = &net.forward_layer(i, *h, ctx);
       lap(fwd[i]);
     }
     benchmark_sink(static_cast<int>(xent.forward(*h, labels.data())));

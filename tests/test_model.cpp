@@ -30,7 +30,7 @@ std::vector<float> train_a_few_steps(int threads, std::uint64_t seed, bool fold_
   set_num_threads(threads);
   auto net = make_mnist_cnn<float>(seed);
   net.set_fold_relu(fold_relu);
-  net.set_defer_grads(defer_grads);
+  net.set_pass_planes(defer_grads);
   CrossEntropyLoss<float> loss;
   Adam<float> adam(net.parameters());
   for (std::uint64_t s = 0; s < 4; ++s) {
@@ -137,9 +137,9 @@ TEST_CASE("the first convolution takes pool1's gradient plane by plane, changing
   };
   CHECK(pool("pool1").input_grad_deferred());
   CHECK_FALSE(pool("pool2").input_grad_deferred());  // conv2 needs its input gradient
-  net.set_defer_grads(false);
+  net.set_pass_planes(false);
   CHECK_FALSE(pool("pool1").input_grad_deferred());
-  net.set_defer_grads(true);
+  net.set_pass_planes(true);
   net.set_input_grad(true);  // then conv1 computes an input gradient from dy whole
   CHECK_FALSE(pool("pool1").input_grad_deferred());
   CHECK(train_a_few_steps(2, 6, true, true) == train_a_few_steps(2, 6, true, false));
@@ -160,7 +160,7 @@ TEST_CASE("the first convolution takes pool1's gradient plane by plane, changing
         small.add("flatten", Flatten<float>());
         small.add("fc", Linear<float>(3 * (size / 2) * (size / 2), 4));
         small.reset_parameters(8);
-        small.set_defer_grads(defer);
+        small.set_pass_planes(defer);
         CHECK(dynamic_cast<MaxPool2d<float>&>(small.layer("pool")).input_grad_deferred() == defer);
         CrossEntropyLoss<float> loss;
         Adam<float> adam(small.parameters());

@@ -352,6 +352,20 @@ void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::uint8_t* 
   });
 }
 
+// The forward pass of planes [p0, p0 + count) for 2x2 windows with stride
+// 2, their inputs given apart from the others (`planes`: count planes of
+// H x W): y and winners as maxpool2d_forward writes them, single-threaded,
+// for a caller that makes the input a few planes at a time.
+template <typename T>
+void maxpool2x2_forward_planes(const MaxPool2dShape& s, std::int64_t p0, std::int64_t count,
+                               const T* planes, T* y, std::uint8_t* winners, bool relu_before) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  for (std::int64_t i = 0; i < count; ++i) {
+    const std::int64_t out = (p0 + i) * OH * OW;
+    max2x2_forward_plane(planes + i * s.H * s.W, s.W, OH, OW, y + out, winners + out, relu_before);
+  }
+}
+
 // Plane p of dx (H x W, overwritten) for 2x2 windows with stride 2, from
 // that plane's dy and the winners maxpool2d_forward recorded: the plane
 // maxpool2d_backward writes, to the bit, without reading x. Single-threaded,

@@ -56,6 +56,12 @@ class Conv2d : public Layer<T> {
     return true;
   }
 
+  // The output handed to a later layer plane by plane (see Sequential).
+  bool feed_output_to(Layer<T>* consumer) override {
+    consumer_ = consumer;
+    return true;
+  }
+
   Shape output_shape(const Shape& in) const override {
     const std::string expected = "[N, " + std::to_string(in_) + ", H, W]";
     if (in.rank() != 4 || in[1] != in_) this->shape_error(expected, in);
@@ -67,12 +73,19 @@ class Conv2d : public Layer<T> {
   }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
-    output_.resize(output_shape(x.shape()));
+    const Shape out = output_shape(x.shape());
+    out_shape_ = out;
     shape_ = conv_shape(x.shape());
     workspace_.resize(Shape{kernels::conv2d_workspace_size<T>(shape_)});
+    input_ = x;
+    if (consumer_) {
+      forward_into_consumer(x, out);
+      output_ = Tensor<T>();
+      return output_;
+    }
+    output_.resize(out);
     kernels::conv2d_forward(shape_, x.data(), weight_.data(), has_bias_ ? bias_.data() : nullptr,
                             output_.data(), workspace_.data(), relu_after_);
-    input_ = x;
     return output_;
   }
 
@@ -83,9 +96,8 @@ class Conv2d : public Layer<T> {
       dinput_ = Tensor<T>();
       return dinput_;
     }
-    if (dy.shape() != output_.shape())
-      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
-           dy.shape().str());
+    if (dy.shape() != out_shape_)
+      fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
     kernels::conv2d_backward_weights(shape_, input_.data(), dy.data(), dweight_.data(),
                                      has_bias_ ? dbias_.data() : nullptr, partials_.data());
     if (!this->needs_input_grad_) {
@@ -116,6 +128,37 @@ class Conv2d : public Layer<T> {
   Tensor<T>& bias_grad() { return dbias_; }
 
  private:
+  // The output handed to consumer_ a group of channel planes at a time,
+  // from a per-thread buffer that stays in cache (the rows kernel); other
+  // kernels write it whole first.
+  void forward_into_consumer(const Tensor<T>& x, const Shape& out) {
+    const T* b = has_bias_ ? bias_.data() : nullptr;
+    Layer<T>* consumer = consumer_;
+    consumer->begin_input_planes(out);
+    const std::int64_t OC = out_, P = shape_.OH() * shape_.OW();
+    if (kernels::conv2d_forward_rows_applies<T>(shape_)) {
+      struct ToConsumer {
+        Layer<T>* consumer;
+        std::int64_t OC, P;
+        T* planes(std::int64_t, std::int64_t) const {
+          return thread_scratch<T, 1>(kernels::kGemmRows * P);
+        }
+        void done(std::int64_t n, std::int64_t oc0, int rows, const T* planes) const {
+          consumer->input_planes(n * OC + oc0, rows, planes);
+        }
+      };
+      kernels::conv2d_forward_rows_groups(shape_, x.data(), weight_.data(), b, workspace_.data(),
+                                          relu_after_, ToConsumer{consumer, OC, P});
+      return;
+    }
+    whole_.resize(out);
+    kernels::conv2d_forward(shape_, x.data(), weight_.data(), b, whole_.data(), workspace_.data(),
+                            relu_after_);
+    const T* y = whole_.data();
+    parallel_for(shape_.N,
+                 [=](std::int64_t n) { consumer->input_planes(n * OC, OC, y + n * OC * P); });
+  }
+
   // The weight gradients with dy from grad_source_. The rows kernel reads it
   // a plane at a time; other kernels read dy whole, so it is made in full.
   void backward_weights_from_source() {
@@ -132,8 +175,8 @@ class Conv2d : public Layer<T> {
                                                    db, partials_.data());
       return;
     }
-    dy_whole_.resize(output_.shape());
-    T* dy = dy_whole_.data();
+    whole_.resize(out_shape_);
+    T* dy = whole_.data();
     parallel_for(shape_.N * out_, [=](std::int64_t p) { source->input_grad_plane(p, dy + p * P); });
     kernels::conv2d_backward_weights(shape_, input_.data(), dy, dweight_.data(), db,
                                      partials_.data());
@@ -151,8 +194,10 @@ class Conv2d : public Layer<T> {
   Tensor<T> workspace_;                    // the weights packed for the GEMM, once per pass
   Tensor<T> partials_;                     // per-chunk weight gradients, reduced in a fixed order
   const Layer<T>* grad_source_ = nullptr;  // hands out dy plane by plane (take_output_grad_from)
-  Tensor<T> dy_whole_;  // dy made from grad_source_ for kernels that read it whole
+  Layer<T>* consumer_ = nullptr;           // takes the output plane by plane (feed_output_to)
+  Tensor<T> whole_;  // y or dy whole, for kernels that cannot pass planes to or from a neighbour
   kernels::Conv2dShape shape_{};
+  Shape out_shape_;  // of the last forward, kept or not
 };
 
 }  // namespace minidl

@@ -92,15 +92,16 @@ class Layer {
     return false;
   }
 
-  // Deferring an input gradient to the layer that consumes it (see
-  // Sequential). A layer that can make its input gradient one [H, W] plane
-  // at a time (MaxPool2d with 2x2 windows) accepts defer_input_grad(true):
-  // its backward then only keeps dy and returns an empty tensor, and
-  // input_grad_plane(p, out) writes plane p of the gradient (planes in
-  // [N, C] order). A layer that reads its output gradient plane by plane
-  // and needs no input gradient of its own (the first Conv2d) accepts
-  // take_output_grad_from(source) and ignores the dy its backward gets;
-  // nullptr ends that. Results are bit for bit those of the stored gradient.
+  // Passing [H, W] planes between two layers instead of whole tensors (see
+  // Sequential); planes are numbered in [N, C] order. Results are bit for
+  // bit those of the whole tensors.
+  //
+  // Backward: a layer that can make its input gradient a plane at a time
+  // (MaxPool2d with 2x2 windows) accepts defer_input_grad(true); its
+  // backward then only keeps dy and returns an empty tensor, and
+  // input_grad_plane(p, out) writes plane p of the gradient. A layer that
+  // needs no input gradient of its own (the first Conv2d) accepts
+  // take_output_grad_from(source) and ignores the dy its backward gets.
   virtual bool defer_input_grad(bool defer) { return !defer; }
   virtual void input_grad_plane(std::int64_t p, T* out) const {
     (void)p;
@@ -108,6 +109,25 @@ class Layer {
     fail(label(), ": its input gradient cannot be made plane by plane");
   }
   virtual bool take_output_grad_from(const Layer<T>* source) { return source == nullptr; }
+  // Forward: a layer that needs no stored input (a MaxPool2d whose input
+  // gradient is deferred) accepts take_input_planes(true); the layer before
+  // it, if it accepts feed_output_to(consumer), calls
+  // consumer->begin_input_planes(shape) and then, from any thread,
+  // consumer->input_planes(p0, count, planes) until every plane has come,
+  // and returns an empty tensor. The consumer's forward then returns the
+  // output those calls made. nullptr and false end it.
+  virtual bool take_input_planes(bool take) { return !take; }
+  virtual void begin_input_planes(const Shape& input) {
+    (void)input;
+    fail(label(), ": it cannot take its input plane by plane");
+  }
+  virtual void input_planes(std::int64_t p0, std::int64_t count, const T* planes) {
+    (void)p0;
+    (void)count;
+    (void)planes;
+    fail(label(), ": it cannot take its input plane by plane");
+  }
+  virtual bool feed_output_to(Layer<T>* consumer) { return consumer == nullptr; }
 
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }

@@ -20,7 +20,8 @@ namespace minidl {
 // 2x2 windows with stride 2 only), forward records each window's winner in
 // a byte, and backward keeps a view of dy from which input_grad_plane makes
 // the input gradient one plane at a time: neither x nor a full-size dx is
-// touched after forward.
+// touched after forward. It can then also take its input plane by plane
+// (take_input_planes), as the convolution before it computes them.
 template <typename T>
 class MaxPool2d : public Layer<T> {
  public:
@@ -41,9 +42,27 @@ class MaxPool2d : public Layer<T> {
 
   bool defer_input_grad(bool defer) override {
     defer_ = defer && k_ == 2 && stride_ == 2;
+    if (!defer_) fed_ = false;
     return defer_ == defer;
   }
   bool input_grad_deferred() const { return defer_; }
+
+  bool take_input_planes(bool take) override {
+    fed_ = take && defer_;
+    return fed_ == take;
+  }
+  bool input_planes_taken() const { return fed_; }
+
+  void begin_input_planes(const Shape& in) override {
+    output_.resize(output_shape(in));
+    shape_ = pool_shape(in);
+    winners_.resize(static_cast<std::size_t>(output_.size()));
+    input_ = Tensor<T>();
+  }
+  void input_planes(std::int64_t p0, std::int64_t count, const T* planes) override {
+    kernels::maxpool2x2_forward_planes(shape_, p0, count, planes, output_.data(), winners_.data(),
+                                       relu_before_);
+  }
 
   void input_grad_plane(std::int64_t p, T* out) const override {
     kernels::maxpool2x2_input_grad_plane(shape_, p, winners_.data(), dy_.data(), out);
@@ -58,6 +77,7 @@ class MaxPool2d : public Layer<T> {
   }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+    if (fed_) return output_;  // made by input_planes; x is empty
     output_.resize(output_shape(x.shape()));
     shape_ = pool_shape(x.shape());
     if (defer_) winners_.resize(static_cast<std::size_t>(output_.size()));
@@ -92,6 +112,7 @@ class MaxPool2d : public Layer<T> {
   std::int64_t k_, stride_;
   bool relu_before_ = false;  // the input is a ReLU's output, whose backward is folded in
   bool defer_ = false;        // input gradient made plane by plane, from winners_ and dy_
+  bool fed_ = false;          // input taken plane by plane (take_input_planes)
   Tensor<T> input_, output_, dinput_, dy_;
   std::vector<std::uint8_t> winners_;  // max2x2_winner of each window, when deferred
   kernels::MaxPool2dShape shape_{};

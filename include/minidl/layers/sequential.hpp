@@ -28,11 +28,13 @@ namespace minidl {
 // layer's too. set_fold_relu(false) turns both off; the bits are the same.
 //
 // A layer that needs no input gradient (the first Conv2d) followed by a
-// MaxPool2d, directly or through a folded ReLU, takes its output gradient
-// from the pool plane by plane (Layer::defer_input_grad): the gradient is
-// never stored in full, and the pool's input is not read again after
-// forward. Layers in between pass the gradient through untouched and make
-// no backward pass. set_defer_grads(false) turns this off; the bits are the same.
+// MaxPool2d, directly or through a folded ReLU, passes planes to the pool
+// instead of whole tensors: it takes its output gradient from the pool a
+// plane at a time (Layer::defer_input_grad), and, if the layers in between
+// are folded forward too, hands the pool its output a few planes at a time
+// as it computes them (Layer::take_input_planes). Neither the output nor
+// its gradient is then stored in full, and the layers in between make no
+// pass. set_pass_planes(false) turns this off; the bits are the same.
 template <typename T>
 class Sequential {
  public:
@@ -70,8 +72,14 @@ class Sequential {
   const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) {
     if (layers_.empty()) fail("Sequential: forward on a network without layers");
     const Tensor<T>* h = &x;
-    for (auto& l : layers_) h = &l->forward(*h, ctx);
+    for (std::size_t i = 0; i < layers_.size(); ++i) h = &forward_layer(i, *h, ctx);
     return *h;
+  }
+
+  // One step of forward(): layer i's forward, or x itself for a layer
+  // between two that pass planes. For callers that time layers.
+  const Tensor<T>& forward_layer(std::size_t i, const Tensor<T>& x, const Context& ctx) {
+    return passes_fed_input_.at(i) ? x : layers_[i]->forward(x, ctx);
   }
 
   // dy: gradient of the loss with respect to the output. Returns the input
@@ -100,10 +108,10 @@ class Sequential {
     update_input_grad_flags();
   }
 
-  // Whether a layer's output gradient may be handed to it plane by plane
-  // (on by default; the results are the same bits either way).
-  void set_defer_grads(bool defer) {
-    defer_grads_ = defer;
+  // Whether a convolution and the max-pool after it pass planes instead of
+  // whole tensors (on by default; the results are the same bits either way).
+  void set_pass_planes(bool pass) {
+    pass_planes_ = pass;
     update_input_grad_flags();
   }
 
@@ -172,21 +180,28 @@ class Sequential {
       l->set_forward_folded(false);
       l->fold_relu_forward(false);
     }
-    for (std::size_t i = 1; fold_relu_ && i < layers_.size(); ++i)
-      if (layers_[i]->set_forward_folded(true) && !layers_[i - 1]->fold_relu_forward(true))
-        layers_[i]->set_forward_folded(false);
+    std::vector<bool> forward_folded(layers_.size(), false);
+    for (std::size_t i = 1; fold_relu_ && i < layers_.size(); ++i) {
+      forward_folded[i] =
+          layers_[i]->set_forward_folded(true) && layers_[i - 1]->fold_relu_forward(true);
+      if (!forward_folded[i]) layers_[i]->set_forward_folded(false);
+    }
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
       layers_[i]->set_may_overwrite_input(input_is_dead_after_backward(i));
     }
-    // Deferred gradients: layer i takes its output gradient from layer j,
-    // the next layer whose backward is not folded into another's.
+    // Planes: layer i takes its output gradient from layer j, the next
+    // layer whose backward is not folded into another's; and feeds j its
+    // output when the layers in between are folded forward too.
     passes_deferred_grad_.assign(layers_.size(), false);
+    passes_fed_input_.assign(layers_.size(), false);
     for (auto& l : layers_) {
+      l->feed_output_to(nullptr);
+      l->take_input_planes(false);
       l->take_output_grad_from(nullptr);
       l->defer_input_grad(false);
     }
-    for (std::size_t i = 0; defer_grads_ && i + 1 < layers_.size(); ++i) {
+    for (std::size_t i = 0; pass_planes_ && i + 1 < layers_.size(); ++i) {
       std::size_t j = i + 1;
       while (j + 1 < layers_.size() && backward_folded[j]) ++j;
       if (!layers_[j]->defer_input_grad(true)) continue;
@@ -195,7 +210,13 @@ class Sequential {
         continue;
       }
       for (std::size_t k = i + 1; k < j; ++k) passes_deferred_grad_[k] = true;
-      i = j - 1;  // layer j's gradient has its consumer; go on from j
+      bool fed = layers_[j]->take_input_planes(true);
+      for (std::size_t k = i + 1; k < j; ++k) fed = fed && forward_folded[k];
+      if (fed && layers_[i]->feed_output_to(layers_[j].get()))
+        for (std::size_t k = i + 1; k < j; ++k) passes_fed_input_[k] = true;
+      else
+        layers_[j]->take_input_planes(false);
+      i = j - 1;  // layer j has its partner; go on from j
     }
   }
 
@@ -214,9 +235,10 @@ class Sequential {
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
   std::vector<bool> passes_deferred_grad_;  // between a deferred gradient's source and its consumer
+  std::vector<bool> passes_fed_input_;      // between a layer and the one it feeds planes
   bool input_grad_ = false;
   bool fold_relu_ = true;
-  bool defer_grads_ = true;
+  bool pass_planes_ = true;
 };
 
 }  // namespace minidl
