@@ -130,50 +130,62 @@ TEST_CASE("folding the ReLUs into the convolutions and max-pools changes no bit"
   CHECK_FALSE(dynamic_cast<ReLU<float>&>(copy_relu.layer("relu")).forward_folded());
 }
 
-TEST_CASE("the first convolution takes pool1's gradient plane by plane, changing no bit") {
+TEST_CASE("conv1 and pool1 pass planes instead of whole tensors, changing no bit") {
   auto net = make_mnist_cnn<float>(1);
   auto pool = [&](const char* name) -> MaxPool2d<float>& {
     return dynamic_cast<MaxPool2d<float>&>(net.layer(name));
   };
   CHECK(pool("pool1").input_grad_deferred());
+  CHECK(pool("pool1").input_planes_taken());
   CHECK_FALSE(pool("pool2").input_grad_deferred());  // conv2 needs its input gradient
+  CHECK_FALSE(pool("pool2").input_planes_taken());
   net.set_pass_planes(false);
   CHECK_FALSE(pool("pool1").input_grad_deferred());
+  CHECK_FALSE(pool("pool1").input_planes_taken());
   net.set_pass_planes(true);
   net.set_input_grad(true);  // then conv1 computes an input gradient from dy whole
   CHECK_FALSE(pool("pool1").input_grad_deferred());
+  CHECK_FALSE(pool("pool1").input_planes_taken());
   CHECK(train_a_few_steps(2, 6, true, true) == train_a_few_steps(2, 6, true, false));
   CHECK(train_a_few_steps(1, 6, false, true) == train_a_few_steps(1, 6, false, false));
 
   // Odd sizes (a last row and column no window reaches), and rows narrower
-  // than a vector, where the convolution makes dy whole from the planes;
-  // no ReLU in between.
+  // than a vector, where the convolution makes y and dy whole and passes
+  // them on as planes; a ReLU in place, one with its own buffer (which
+  // leaves the forward pass whole), and none. Training and evaluation.
+  enum Relu { kInPlace, kOwnBuffer, kNone };
   for (const std::int64_t size : {13, 17})
-    for (const bool relu : {true, false}) {
+    for (const Relu relu : {kInPlace, kOwnBuffer, kNone}) {
       CAPTURE(size);
       CAPTURE(relu);
-      auto train = [&](bool defer) {
+      Tensor<float> x({6, 1, size, size});
+      Rng rng(9);
+      for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+      auto train = [&](bool planes, std::vector<float>& logits) {
         Sequential<float> small;
         small.add("conv", Conv2d<float>(1, 3, 3, 1, 1));
-        if (relu) small.add("relu", ReLU<float>(true));
+        if (relu != kNone) small.add("relu", ReLU<float>(relu == kInPlace));
         small.add("pool", MaxPool2d<float>(2));
         small.add("flatten", Flatten<float>());
         small.add("fc", Linear<float>(3 * (size / 2) * (size / 2), 4));
         small.reset_parameters(8);
-        small.set_pass_planes(defer);
-        CHECK(dynamic_cast<MaxPool2d<float>&>(small.layer("pool")).input_grad_deferred() == defer);
+        small.set_pass_planes(planes);
+        const auto& p = dynamic_cast<MaxPool2d<float>&>(small.layer("pool"));
+        CHECK(p.input_grad_deferred() == planes);
+        CHECK(p.input_planes_taken() == (planes && relu != kOwnBuffer));
         CrossEntropyLoss<float> loss;
         Adam<float> adam(small.parameters());
-        Tensor<float> x({6, 1, size, size});
-        Rng rng(9);
-        for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
         const std::int32_t labels[] = {0, 1, 2, 3, 0, 1};
         for (int step = 0; step < 3; ++step) train_step(small, loss, adam, x, labels);
+        const Tensor<float>& y = small.forward(x, Context{});
+        logits.assign(y.begin(), y.end());
         std::vector<float> all;
-        for (auto& p : small.parameters()) all.insert(all.end(), p.value->begin(), p.value->end());
+        for (auto& q : small.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
         return all;
       };
-      CHECK(bit_identical(train(true), train(false)));
+      std::vector<float> logits_planes, logits_whole;
+      CHECK(bit_identical(train(true, logits_planes), train(false, logits_whole)));
+      CHECK(bit_identical(logits_planes, logits_whole));
     }
 }
 
