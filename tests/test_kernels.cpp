@@ -428,6 +428,18 @@ TEST_CASE_TEMPLATE("maxpool2d's recorded winners give the backward pass's bits w
       for (std::int64_t p = 0; p < s.planes; ++p)
         maxpool2x2_input_grad_plane(s, p, winners.data(), dy.data(), dx.data() + p * s.H * s.W);
       CHECK(std::memcmp(dx.data(), dx_ref.data(), in * sizeof(T)) == 0);
+      std::vector<T> dx_all(in, nan);  // every plane, in parallel
+      maxpool2x2_backward_from_winners(s, winners.data(), dy.data(), dx_all.data());
+      CHECK(std::memcmp(dx_all.data(), dx_ref.data(), in * sizeof(T)) == 0);
+      // Planes pooled as they come, a few at a time, as a convolution hands them over.
+      std::vector<T> y_fed(out, nan);
+      std::vector<std::uint8_t> winners_fed(out, 255);
+      for (std::int64_t p0 = 0; p0 < s.planes; p0 += 2)
+        maxpool2x2_forward_planes(s, p0, std::min<std::int64_t>(2, s.planes - p0),
+                                  x.data() + p0 * s.H * s.W, y_fed.data(), winners_fed.data(),
+                                  relu_before);
+      CHECK(std::memcmp(y_fed.data(), y.data(), out * sizeof(T)) == 0);
+      CHECK(winners_fed == winners);
     }
   const MaxPool2dShape three{1, 9, 9, 3, 3};
   std::vector<T> x(81), y(9);

@@ -61,6 +61,22 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
     conv2d_forward_im2col(s, x, w, b, y, workspace, relu);
 }
 
+// conv2d_forward handed to an output sink (StoredOutput in
+// conv2d_direct.hpp) a few channel planes of one sample at a time, where
+// the kernel conv2d_forward picks works sample by sample (direct, rows).
+// Returns false, having done nothing, where it does not (im2col).
+template <typename T, typename Output>
+bool conv2d_forward_samples(const Conv2dShape& s, const T* x, const T* w, const T* b, T* workspace,
+                            bool relu, const Output& output) {
+  if (conv2d_forward_direct_pays(s))
+    conv2d_forward_direct_samples(s, x, w, b, relu, output);
+  else if (conv2d_forward_rows_applies<T>(s))
+    conv2d_forward_rows_groups(s, x, w, b, workspace, relu, output);
+  else
+    return false;
+  return true;
+}
+
 // dx = dL/dx (overwritten).
 template <typename T>
 void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {

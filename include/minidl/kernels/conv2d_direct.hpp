@@ -294,6 +294,19 @@ std::int64_t conv2d_direct_workspace_size(const Conv2dShape&) {
   return 0;
 }
 
+// Where a forward kernel that works sample by sample puts its output: y
+// stored whole, [N, OC, OH, OW]. A sink has the same two calls:
+// planes(n, oc0, count) returns where the planes of sample n, channels
+// [oc0, oc0 + count), are to be written, and done(n, oc0, count, planes) is
+// called on the same thread once they hold their values.
+template <typename T>
+struct StoredOutput {
+  T* y;
+  std::int64_t OC, P;
+  T* planes(std::int64_t n, std::int64_t oc0, std::int64_t) const { return y + (n * OC + oc0) * P; }
+  void done(std::int64_t, std::int64_t, std::int64_t, const T*) const {}
+};
+
 namespace detail {
 // y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, in
 // parallel over blocks of samples, the blocks of the static schedule. Each
@@ -301,10 +314,11 @@ namespace detail {
 // elements): one thread packing for all would keep the others waiting, and
 // they would then read the packed weights out of its cache. It pads each
 // sample into its scratch (plus the slack the last tile reads; the border
-// and the slack are zeroed once) and runs direct_conv_sample on it.
-template <typename T, typename Pack>
+// and the slack are zeroed once) and runs direct_conv_sample on it, which
+// writes where the output sink says (see StoredOutput), all OC planes at once.
+template <typename T, typename Pack, typename Output>
 void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
-                 const T* b, bool relu, T* y) {
+                 const T* b, bool relu, const Output& output) {
   const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectRows;
   parallel_blocks(s.N, num_threads(), [&](int, std::int64_t n0, std::int64_t n1) {
     if (n0 >= n1) return;
@@ -314,26 +328,36 @@ void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pac
     std::fill_n(xpad, padded, T(0));
     for (std::int64_t n = n0; n < n1; ++n) {
       copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
-      direct_conv_sample(s, xpad, packed_w, b, relu, y + n * s.OC * s.OH() * s.OW());
+      T* y_n = output.planes(n, 0, s.OC);
+      direct_conv_sample(s, xpad, packed_w, b, relu, y_n);
+      output.done(n, 0, s.OC, static_cast<const T*>(y_n));
     }
   });
 }
 }  // namespace detail
 
-// y = conv(x, w) + b (b may be null), parallel over samples; with relu,
-// max(y, 0) as relu_forward computes it, stored in the same pass. The
-// workspace is not used: each thread packs the weights into its scratch.
-template <typename T>
-void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
-                           T* workspace, bool relu = false) {
-  (void)workspace;
+// conv(x, w) + b (b may be null), parallel over samples; with relu,
+// max(y, 0) as relu_forward computes it, stored in the same pass; handed
+// to the output sink (StoredOutput) one sample at a time. The workspace is
+// not used: each thread packs the weights into its scratch.
+template <typename T, typename Output>
+void conv2d_forward_direct_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
+                                   bool relu, const Output& output) {
   const std::int64_t K = s.col_rows();
   detail::direct_conv(
       s, x, packed_b_size<T>(K, s.OC),
       [&](T* dst) {
         pack_b_whole<T>({w, K, true}, K, s.OC, dst);
       },
-      b, relu, y);
+      b, relu, output);
+}
+
+// y = conv(x, w) + b, stored whole.
+template <typename T>
+void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                           T* workspace, bool relu = false) {
+  (void)workspace;
+  conv2d_forward_direct_samples(s, x, w, b, relu, StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
 }
 
 // dx = dL/dx (overwritten), parallel over samples: the forward kernel run on
@@ -354,7 +378,8 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
             dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
   };
   detail::direct_conv(detail::transposed_conv_shape(s), dy, packed_b_size<T>(s.OC * taps, s.C),
-                      pack, static_cast<const T*>(nullptr), false, dx);
+                      pack, static_cast<const T*>(nullptr), false,
+                      StoredOutput<T>{dx, s.C, s.H * s.W});
 }
 
 // Elements of the partials conv2d_backward_weights_direct takes: one weight

@@ -88,18 +88,16 @@ void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b
 }  // namespace detail
 
 // conv(x, w) + b (b may be null), then max(y, 0) with relu, for shapes where
-// conv2d_forward_rows_applies, parallel over samples, handed over kGemmRows
-// channels of one sample at a time: groups.planes(n, oc0) is where the
-// planes of sample n, channels [oc0, oc0 + kGemmRows), are written, and
-// groups.done(n, oc0, rows, planes) is called on the same thread once the
-// first `rows` of them are complete. A consumer that uses them at once (a
-// max-pool) can give a small per-thread buffer, so that y never goes to
-// memory. The vectors of a row start at 0, W, 2W, ... and the last at
-// OW - W; an overlap is computed twice, to the same bits. `workspace`:
-// conv2d_workspace_size elements, for the packed weights.
-template <typename T, typename Groups>
+// conv2d_forward_rows_applies, parallel over samples, handed to the output
+// sink (StoredOutput in conv2d_direct.hpp) kGemmRows channels of one sample
+// at a time. A consumer that uses them at once (a max-pool) can give a
+// small per-thread buffer, so that y never goes to memory. The vectors of a
+// row start at 0, W, 2W, ... and the last at OW - W; an overlap is computed
+// twice, to the same bits. `workspace`: conv2d_workspace_size elements, for
+// the packed weights.
+template <typename T, typename Output>
 void conv2d_forward_rows_groups(const Conv2dShape& s, const T* x, const T* w, const T* b,
-                                T* workspace, bool relu, const Groups& groups) {
+                                T* workspace, bool relu, const Output& output) {
   constexpr int W = Simd<T>::width, MR = kGemmRows;
   const std::int64_t K = s.col_rows(), OW = s.OW();
   const std::int64_t plane = (s.H + 2 * s.pad) * (s.W + 2 * s.pad);
@@ -116,7 +114,7 @@ void conv2d_forward_rows_groups(const Conv2dShape& s, const T* x, const T* w, co
         const int rows = static_cast<int>(std::min<std::int64_t>(MR, s.OC - oc0));
         const T* a = workspace + oc0 * K;
         const T* bias = b ? b + oc0 : nullptr;
-        T* out = groups.planes(n, oc0);
+        T* out = output.planes(n, oc0, rows);
         std::int64_t v = 0;
         for (; v + 2 <= vectors; v += 2) {
           const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, OW - W)};
@@ -126,23 +124,18 @@ void conv2d_forward_rows_groups(const Conv2dShape& s, const T* x, const T* w, co
           const std::int64_t one[1] = {OW - W};
           detail::rows_forward_tile<T, 1>(s, xpad, a, bias, relu, rows, one, out);
         }
-        groups.done(n, oc0, rows, static_cast<const T*>(out));
+        output.done(n, oc0, rows, static_cast<const T*>(out));
       }
     }
   });
 }
 
-// y = conv(x, w) + b, stored whole: conv2d_forward_rows_groups writing into y.
+// y = conv(x, w) + b, stored whole.
 template <typename T>
 void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
                          T* workspace, bool relu = false) {
-  struct Stored {
-    T* y;
-    std::int64_t OC, P;
-    T* planes(std::int64_t n, std::int64_t oc0) const { return y + (n * OC + oc0) * P; }
-    void done(std::int64_t, std::int64_t, int, const T*) const {}
-  };
-  conv2d_forward_rows_groups(s, x, w, b, workspace, relu, Stored{y, s.OC, s.OH() * s.OW()});
+  conv2d_forward_rows_groups(s, x, w, b, workspace, relu,
+                             StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
 }
 
 // ---- weight gradient --------------------------------------------------------

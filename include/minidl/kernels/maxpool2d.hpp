@@ -380,6 +380,16 @@ void maxpool2x2_input_grad_plane(const MaxPool2dShape& s, std::int64_t p,
   if (s.H % 2) std::fill_n(dx + (s.H - 1) * s.W, s.W, T(0));
 }
 
+// dx (overwritten) from dy and the recorded winners, parallel over planes:
+// what maxpool2d_backward writes, to the bit, without reading x.
+template <typename T>
+void maxpool2x2_backward_from_winners(const MaxPool2dShape& s, const std::uint8_t* winners,
+                                      const T* dy, T* dx) {
+  parallel_for(s.planes, [=, &s](std::int64_t p) {
+    maxpool2x2_input_grad_plane(s, p, winners, dy, dx + p * s.H * s.W);
+  });
+}
+
 // dx = 0 except dx[argmax] += dy (overwritten).
 template <typename T>
 void maxpool2d_backward_naive(const MaxPool2dShape& s, const T* dy, const std::int32_t* argmax,

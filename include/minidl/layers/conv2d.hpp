@@ -128,29 +128,27 @@ class Conv2d : public Layer<T> {
   Tensor<T>& bias_grad() { return dbias_; }
 
  private:
-  // The output handed to consumer_ a group of channel planes at a time,
-  // from a per-thread buffer that stays in cache (the rows kernel); other
-  // kernels write it whole first.
+  // The output handed to consumer_ a few channel planes of one sample at a
+  // time, from a per-thread buffer that stays in cache, where the kernel
+  // works sample by sample; otherwise made whole first.
   void forward_into_consumer(const Tensor<T>& x, const Shape& out) {
     const T* b = has_bias_ ? bias_.data() : nullptr;
     Layer<T>* consumer = consumer_;
     consumer->begin_input_planes(out);
     const std::int64_t OC = out_, P = shape_.OH() * shape_.OW();
-    if (kernels::conv2d_forward_rows_applies<T>(shape_)) {
-      struct ToConsumer {
-        Layer<T>* consumer;
-        std::int64_t OC, P;
-        T* planes(std::int64_t, std::int64_t) const {
-          return thread_scratch<T, 1>(kernels::kGemmRows * P);
-        }
-        void done(std::int64_t n, std::int64_t oc0, int rows, const T* planes) const {
-          consumer->input_planes(n * OC + oc0, rows, planes);
-        }
-      };
-      kernels::conv2d_forward_rows_groups(shape_, x.data(), weight_.data(), b, workspace_.data(),
-                                          relu_after_, ToConsumer{consumer, OC, P});
+    struct ToConsumer {
+      Layer<T>* consumer;
+      std::int64_t OC, P;
+      T* planes(std::int64_t, std::int64_t, std::int64_t count) const {
+        return thread_scratch<T, 1>(count * P);
+      }
+      void done(std::int64_t n, std::int64_t oc0, std::int64_t count, const T* planes) const {
+        consumer->input_planes(n * OC + oc0, count, planes);
+      }
+    };
+    if (kernels::conv2d_forward_samples(shape_, x.data(), weight_.data(), b, workspace_.data(),
+                                        relu_after_, ToConsumer{consumer, OC, P}))
       return;
-    }
     whole_.resize(out);
     kernels::conv2d_forward(shape_, x.data(), weight_.data(), b, whole_.data(), workspace_.data(),
                             relu_after_);

@@ -16,12 +16,14 @@ namespace minidl {
 // the next forward); the backward pass finds each window's winner again,
 // which costs less than storing its position. After a ReLU (in a
 // Sequential) it also applies the ReLU's backward: windows whose maximum is
-// 0 route no gradient. With its input gradient deferred (defer_input_grad,
-// 2x2 windows with stride 2 only), forward records each window's winner in
-// a byte, and backward keeps a view of dy from which input_grad_plane makes
-// the input gradient one plane at a time: neither x nor a full-size dx is
-// touched after forward. It can then also take its input plane by plane
-// (take_input_planes), as the convolution before it computes them.
+// 0 route no gradient. With 2x2 windows and stride 2 it can pass planes
+// instead of whole tensors (see Sequential): it then records each window's
+// winner in a byte in forward, so that backward never reads x. Taking its
+// input plane by plane (take_input_planes), it pools the planes as the
+// convolution before it computes them, and x is never stored. With its
+// input gradient deferred (defer_input_grad), backward keeps a view of dy
+// from which input_grad_plane makes the gradient one plane at a time, and
+// a full-size dx is never written.
 template <typename T>
 class MaxPool2d : public Layer<T> {
  public:
@@ -42,13 +44,12 @@ class MaxPool2d : public Layer<T> {
 
   bool defer_input_grad(bool defer) override {
     defer_ = defer && k_ == 2 && stride_ == 2;
-    if (!defer_) fed_ = false;
     return defer_ == defer;
   }
   bool input_grad_deferred() const { return defer_; }
 
   bool take_input_planes(bool take) override {
-    fed_ = take && defer_;
+    fed_ = take && k_ == 2 && stride_ == 2;
     return fed_ == take;
   }
   bool input_planes_taken() const { return fed_; }
@@ -56,6 +57,7 @@ class MaxPool2d : public Layer<T> {
   void begin_input_planes(const Shape& in) override {
     output_.resize(output_shape(in));
     shape_ = pool_shape(in);
+    in_shape_ = in;
     winners_.resize(static_cast<std::size_t>(output_.size()));
     input_ = Tensor<T>();
   }
@@ -80,6 +82,7 @@ class MaxPool2d : public Layer<T> {
     if (fed_) return output_;  // made by input_planes; x is empty
     output_.resize(output_shape(x.shape()));
     shape_ = pool_shape(x.shape());
+    in_shape_ = x.shape();
     if (defer_) winners_.resize(static_cast<std::size_t>(output_.size()));
     kernels::maxpool2d_forward(shape_, x.data(), output_.data(), defer_ ? winners_.data() : nullptr,
                                relu_before_);
@@ -94,6 +97,11 @@ class MaxPool2d : public Layer<T> {
     if (defer_) {  // the layer that consumes the gradient calls input_grad_plane
       dy_ = dy;
       dinput_ = Tensor<T>();
+      return dinput_;
+    }
+    if (fed_) {  // no input stored: its winners route dy
+      dinput_.resize(in_shape_);
+      kernels::maxpool2x2_backward_from_winners(shape_, winners_.data(), dy.data(), dinput_.data());
       return dinput_;
     }
     if (this->may_overwrite_input())
@@ -112,7 +120,8 @@ class MaxPool2d : public Layer<T> {
   std::int64_t k_, stride_;
   bool relu_before_ = false;  // the input is a ReLU's output, whose backward is folded in
   bool defer_ = false;        // input gradient made plane by plane, from winners_ and dy_
-  bool fed_ = false;          // input taken plane by plane (take_input_planes)
+  bool fed_ = false;          // input taken plane by plane (take_input_planes); winners_ kept
+  Shape in_shape_;
   Tensor<T> input_, output_, dinput_, dy_;
   std::vector<std::uint8_t> winners_;  // max2x2_winner of each window, when deferred
   kernels::MaxPool2dShape shape_{};

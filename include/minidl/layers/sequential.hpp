@@ -27,14 +27,14 @@ namespace minidl {
 // that can apply it to its output (Conv2d), its forward is folded into that
 // layer's too. set_fold_relu(false) turns both off; the bits are the same.
 //
-// A layer that needs no input gradient (the first Conv2d) followed by a
-// MaxPool2d, directly or through a folded ReLU, passes planes to the pool
-// instead of whole tensors: it takes its output gradient from the pool a
-// plane at a time (Layer::defer_input_grad), and, if the layers in between
-// are folded forward too, hands the pool its output a few planes at a time
-// as it computes them (Layer::take_input_planes). Neither the output nor
-// its gradient is then stored in full, and the layers in between make no
-// pass. set_pass_planes(false) turns this off; the bits are the same.
+// A Conv2d followed by a MaxPool2d (2x2 windows), directly or through a
+// folded in-place ReLU, hands the pool its output a few planes at a time
+// as it computes them (Layer::take_input_planes), so the output is never
+// stored; and a Conv2d that needs no input gradient (the first) takes its
+// output gradient from the pool a plane at a time
+// (Layer::defer_input_grad), so that gradient is never stored either. The
+// folded layers in between make no pass. set_pass_planes(false) turns both
+// off; the bits are the same.
 template <typename T>
 class Sequential {
  public:
@@ -76,10 +76,10 @@ class Sequential {
     return *h;
   }
 
-  // One step of forward(): layer i's forward, or x itself for a layer
-  // between two that pass planes. For callers that time layers.
+  // One step of forward(): layer i's forward, or x itself for a folded
+  // layer between two that pass planes. For callers that time layers.
   const Tensor<T>& forward_layer(std::size_t i, const Tensor<T>& x, const Context& ctx) {
-    return passes_fed_input_.at(i) ? x : layers_[i]->forward(x, ctx);
+    return skip_forward_.at(i) ? x : layers_[i]->forward(x, ctx);
   }
 
   // dy: gradient of the loss with respect to the output. Returns the input
@@ -90,10 +90,10 @@ class Sequential {
     return *g;
   }
 
-  // One step of backward(): layer i's backward, or dy itself for a layer
-  // that passes a deferred gradient through. For callers that time layers.
+  // One step of backward(): layer i's backward, or dy itself for a folded
+  // layer between two that pass planes. For callers that time layers.
   const Tensor<T>& backward_layer(std::size_t i, const Tensor<T>& dy) {
-    return passes_deferred_grad_.at(i) ? dy : layers_[i]->backward(dy);
+    return skip_backward_.at(i) ? dy : layers_[i]->backward(dy);
   }
 
   void set_input_grad(bool needed) {
@@ -190,18 +190,33 @@ class Sequential {
       layers_[i]->set_needs_input_grad(i > 0 || input_grad_);
       layers_[i]->set_may_overwrite_input(input_is_dead_after_backward(i));
     }
-    // Planes: layer i takes its output gradient from layer j, the next
-    // layer whose backward is not folded into another's; and feeds j its
-    // output when the layers in between are folded forward too.
-    passes_deferred_grad_.assign(layers_.size(), false);
-    passes_fed_input_.assign(layers_.size(), false);
+    // Planes. Forward: layer i feeds layer j, the next layer that is not
+    // folded into the one before it. Backward: layer i takes its output
+    // gradient from layer j, the next one whose backward is not folded into
+    // the one after it. A folded ReLU in between hands its input on either
+    // way: it is skipped in both directions (its backward checks dy against
+    // the output its skipped forward would have seen).
+    skip_forward_.assign(layers_.size(), false);
+    skip_backward_.assign(layers_.size(), false);
     for (auto& l : layers_) {
       l->feed_output_to(nullptr);
       l->take_input_planes(false);
       l->take_output_grad_from(nullptr);
       l->defer_input_grad(false);
     }
-    for (std::size_t i = 0; pass_planes_ && i + 1 < layers_.size(); ++i) {
+    if (!pass_planes_) return;
+    for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
+      std::size_t j = i + 1;
+      while (j + 1 < layers_.size() && forward_folded[j]) ++j;
+      if (!layers_[j]->take_input_planes(true)) continue;
+      if (!layers_[i]->feed_output_to(layers_[j].get())) {
+        layers_[j]->take_input_planes(false);
+        continue;
+      }
+      for (std::size_t k = i + 1; k < j; ++k) skip_forward_[k] = skip_backward_[k] = true;
+      i = j - 1;  // layer j has its partner; go on from j
+    }
+    for (std::size_t i = 0; i + 1 < layers_.size(); ++i) {
       std::size_t j = i + 1;
       while (j + 1 < layers_.size() && backward_folded[j]) ++j;
       if (!layers_[j]->defer_input_grad(true)) continue;
@@ -209,14 +224,8 @@ class Sequential {
         layers_[j]->defer_input_grad(false);
         continue;
       }
-      for (std::size_t k = i + 1; k < j; ++k) passes_deferred_grad_[k] = true;
-      bool fed = layers_[j]->take_input_planes(true);
-      for (std::size_t k = i + 1; k < j; ++k) fed = fed && forward_folded[k];
-      if (fed && layers_[i]->feed_output_to(layers_[j].get()))
-        for (std::size_t k = i + 1; k < j; ++k) passes_fed_input_[k] = true;
-      else
-        layers_[j]->take_input_planes(false);
-      i = j - 1;  // layer j has its partner; go on from j
+      for (std::size_t k = i + 1; k < j; ++k) skip_backward_[k] = true;
+      i = j - 1;
     }
   }
 
@@ -234,8 +243,7 @@ class Sequential {
   }
 
   std::vector<std::unique_ptr<Layer<T>>> layers_;
-  std::vector<bool> passes_deferred_grad_;  // between a deferred gradient's source and its consumer
-  std::vector<bool> passes_fed_input_;      // between a layer and the one it feeds planes
+  std::vector<bool> skip_forward_, skip_backward_;  // folded layers between two that pass planes
   bool input_grad_ = false;
   bool fold_relu_ = true;
   bool pass_planes_ = true;
