@@ -3,9 +3,12 @@
 // of classifying one image; prints seconds, images/s and peak memory.
 //
 //   benchmarks/epoch [--threads N] [--epochs E] [--data DIR] [--limit-train N]
-//                    [--profile STEPS]
+//                    [--profile STEPS] [--sustained-peak SECONDS]
 // --profile times each layer's forward and backward, the loss and the
 // optimizer over STEPS training steps (after 20 warm-up steps) instead.
+// --sustained-peak runs the FMA loop without a break for SECONDS instead and
+// prints its rate in half-second windows, to compare with the best-of-9
+// peak the FLOP bound is computed from.
 // Data: --data, else $MNIST_DIR, else random images of the same size.
 #include <sys/resource.h>
 
@@ -94,6 +97,27 @@ static double measured_peak_flops(int threads) {
     best = std::max(best, bench::peak_fma_flops(threads, iters) / seconds_since(t));
   }
   return best;
+}
+
+// The FMA loop without a break for `seconds`: GFLOP/s per half-second
+// window, and the smallest, median and largest of them.
+static void sustained_peak(int threads, double seconds) {
+  const std::int64_t iters = std::int64_t(1) << 20;
+  std::vector<double> rates;
+  std::printf("sustained_peak threads=%d gflops_per_half_second=", threads);
+  for (const auto start = Clock::now(); seconds_since(start) < seconds;) {
+    const auto t = Clock::now();
+    double flops = 0;
+    while (seconds_since(t) < 0.5) {
+      benchmark_sink(static_cast<int>(bench::run_peak_fma(threads, iters)));
+      flops += bench::peak_fma_flops(threads, iters);
+    }
+    rates.push_back(flops / seconds_since(t) * 1e-9);
+    std::printf("%s%.0f", rates.size() > 1 ? "," : "", rates.back());
+  }
+  std::sort(rates.begin(), rates.end());
+  std::printf(" min=%.1f median=%.1f max=%.1f\n", rates.front(), rates[rates.size() / 2],
+              rates.back());
 }
 
 // Round trip of a cache line between the first two threads, in ns: about 50
@@ -185,6 +209,7 @@ int main(int argc, char** argv) {
   int threads = 0, epochs = 1;
   std::int64_t limit_train = 0;  // 0: all 60,000 images
   int profile_steps = 0;
+  double sustained_seconds = 0;
   std::string data_dir = std::getenv("MNIST_DIR") ? std::getenv("MNIST_DIR") : "";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--threads"))
@@ -197,14 +222,20 @@ int main(int argc, char** argv) {
       limit_train = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--profile"))
       profile_steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--sustained-peak"))
+      sustained_seconds = std::atof(argv[i + 1]);
     else {
       std::fprintf(stderr,
                    "usage: epoch [--threads N] [--epochs E] [--data DIR] [--limit-train N] "
-                   "[--profile STEPS]\n");
+                   "[--profile STEPS] [--sustained-peak SECONDS]\n");
       return 2;
     }
   }
   if (threads > 0) set_num_threads(threads);
+  if (sustained_seconds > 0) {
+    sustained_peak(num_threads(), sustained_seconds);
+    return 0;
+  }
   try {
     const Mnist data = data_dir.empty() ? random_mnist() : load_mnist(data_dir);
     auto net = make_mnist_cnn<float>(1);

@@ -25,12 +25,12 @@ struct Batch {
 
 // Trains the MNIST CNN for a few Adam steps and returns every parameter's bits.
 std::vector<float> train_a_few_steps(int threads, std::uint64_t seed, bool fold_relu = true,
-                                     bool defer_grads = true) {
+                                     bool pass_planes = true) {
   const int saved = num_threads();
   set_num_threads(threads);
   auto net = make_mnist_cnn<float>(seed);
   net.set_fold_relu(fold_relu);
-  net.set_pass_planes(defer_grads);
+  net.set_pass_planes(pass_planes);
   CrossEntropyLoss<float> loss;
   Adam<float> adam(net.parameters());
   for (std::uint64_t s = 0; s < 4; ++s) {
