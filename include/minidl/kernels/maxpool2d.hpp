@@ -72,38 +72,44 @@ T keep_if(bool cond, T v) {
   return v;
 }
 
+// The decisions of max2x2 for one window: which of b, c, d replaced the
+// running maximum, and the maximum.
+template <typename T>
+struct Decisions2x2 {
+  bool b_won, c_won, d_won;
+  T max;
+  Decisions2x2(T a, T b, T c, T d) {
+    b_won = b > a;
+    const T m1 = b_won ? b : a;
+    c_won = c > m1;
+    const T m2 = c_won ? c : m1;
+    d_won = d > m2;
+    max = d_won ? d : m2;
+  }
+};
+
 // The gradient g routed to the winner of the window, 0 to the others. With
 // relu_before, a window whose maximum is not positive routes nothing.
 template <typename T>
 void max2x2_backward(T a, T b, T c, T d, T g, bool relu_before, T& ga, T& gb, T& gc, T& gd) {
-  const bool b_won = b > a;
-  const T m1 = b_won ? b : a;
-  const bool c_won = c > m1;
-  const T m2 = c_won ? c : m1;
-  const bool d_won = d > m2;
-  const T max = d_won ? d : m2;
-  g = keep_if(!relu_before | (max > T(0)), g);
-  gd = keep_if(d_won, g);
-  gc = keep_if(c_won & !d_won, g);
-  gb = keep_if(b_won & !c_won & !d_won, g);
-  ga = keep_if(!b_won & !c_won & !d_won, g);
+  const Decisions2x2<T> w(a, b, c, d);
+  g = keep_if(!relu_before | (w.max > T(0)), g);
+  gd = keep_if(w.d_won, g);
+  gc = keep_if(w.c_won & !w.d_won, g);
+  gb = keep_if(w.b_won & !w.c_won & !w.d_won, g);
+  ga = keep_if(!w.b_won & !w.c_won & !w.d_won, g);
 }
 
-// A 2x2 window's winner as a byte: 0-3 for a, b, c, d (the decisions of
-// max2x2_backward), kNoWinner where it routes no gradient (with relu_before,
-// a maximum that is not positive).
+// A 2x2 window's winner as a byte: 0-3 for a, b, c, d (the element
+// max2x2_backward routes to), kNoWinner where it routes no gradient (with
+// relu_before, a maximum that is not positive).
 inline constexpr std::uint8_t kNoWinner = 4;
 
 template <typename T>
 std::uint8_t max2x2_winner(T a, T b, T c, T d, bool relu_before) {
-  const bool b_won = b > a;
-  const T m1 = b_won ? b : a;
-  const bool c_won = c > m1;
-  const T m2 = c_won ? c : m1;
-  const bool d_won = d > m2;
-  const T max = d_won ? d : m2;
-  if (relu_before && !(max > T(0))) return kNoWinner;
-  return d_won ? 3 : c_won ? 2 : b_won ? 1 : 0;
+  const Decisions2x2<T> w(a, b, c, d);
+  if (relu_before && !(w.max > T(0))) return kNoWinner;
+  return w.d_won ? 3 : w.c_won ? 2 : w.b_won ? 1 : 0;
 }
 
 // The 2x2 windows, stride 2, of one plane: x has rows of W elements, y
