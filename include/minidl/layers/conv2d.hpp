@@ -12,7 +12,10 @@ namespace minidl {
 // Input [N, C, H, W] -> output [N, OC, OH, OW]; weight [OC, C, KH, KW] and
 // bias [OC] as in torch.nn.Conv2d (square kernel, same stride and padding on
 // both axes). Cached for backward: a view of the input (the previous layer's
-// output buffer, untouched until the next forward).
+// output buffer, untouched until the next forward). In a Sequential, before
+// a 2x2 max-pool, forward hands its output to the pool a few planes at a
+// time and returns an empty tensor, and the first convolution's backward
+// takes dy from the pool the same way (feed_output_to, take_output_grad_from).
 template <typename T>
 class Conv2d : public Layer<T> {
  public:
