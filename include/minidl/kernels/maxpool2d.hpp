@@ -128,6 +128,16 @@ void max2x2_forward_plane(const T* x, std::int64_t W, std::int64_t OH, std::int6
   }
 }
 
+// Zeros in the last column and row of an H x W gradient plane where 2x2
+// windows with stride 2 do not reach them (odd W, odd H): the plane
+// functions above neither read nor write those.
+template <typename T>
+void zero_unreached_edges_2x2(std::int64_t H, std::int64_t W, T* dx) {
+  if (W % 2)
+    for (std::int64_t h = 0; h < H - H % 2; ++h) dx[h * W + W - 1] = T(0);
+  if (H % 2) std::fill_n(dx + (H - 1) * W, W, T(0));
+}
+
 // dy OH x OW routed into dx (rows of W) by the recorded winners: the values
 // max2x2_backward_plane writes, to the bit (+0 where nothing is routed).
 template <typename T>
@@ -381,9 +391,7 @@ void maxpool2x2_input_grad_plane(const MaxPool2dShape& s, std::int64_t p,
                                  const std::uint8_t* winners, const T* dy, T* dx) {
   const std::int64_t OH = s.OH(), OW = s.OW();
   max2x2_grad_plane(winners + p * OH * OW, dy + p * OH * OW, s.W, OH, OW, dx);
-  if (s.W % 2)
-    for (std::int64_t h = 0; h < 2 * OH; ++h) dx[h * s.W + s.W - 1] = T(0);
-  if (s.H % 2) std::fill_n(dx + (s.H - 1) * s.W, s.W, T(0));
+  zero_unreached_edges_2x2(s.H, s.W, dx);
 }
 
 // dx (overwritten) from dy and the recorded winners, parallel over planes:
@@ -431,9 +439,7 @@ void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx,
       // runs at half the speed.
       T* grad = dxp == xp ? thread_scratch<T, 1>(in) : dxp;
       max2x2_backward_plane(xp, dyp, sh.W, OH, OW, relu_before, grad);
-      if (sh.W % 2)
-        for (std::int64_t h = 0; h < 2 * OH; ++h) grad[h * sh.W + sh.W - 1] = T(0);
-      if (sh.H % 2) std::fill_n(grad + (sh.H - 1) * sh.W, sh.W, T(0));
+      zero_unreached_edges_2x2(sh.H, sh.W, grad);
       if (grad != dxp) std::copy_n(grad, in, dxp);
       return;
     }

@@ -109,8 +109,9 @@ class Layer {
     fail(label(), ": its input gradient cannot be made plane by plane");
   }
   virtual bool take_output_grad_from(const Layer<T>* source) { return source == nullptr; }
-  // Forward: a layer that needs no stored input (a MaxPool2d whose input
-  // gradient is deferred) accepts take_input_planes(true); the layer before
+  // Forward: a layer that can work without its input stored (a MaxPool2d
+  // with 2x2 windows, which records its winners instead) accepts
+  // take_input_planes(true); the layer before
   // it, if it accepts feed_output_to(consumer), calls
   // consumer->begin_input_planes(shape) and then, from any thread,
   // consumer->input_planes(p0, count, planes) until every plane has come,

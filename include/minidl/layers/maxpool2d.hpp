@@ -123,7 +123,7 @@ class MaxPool2d : public Layer<T> {
   bool fed_ = false;          // input taken plane by plane (take_input_planes); winners_ kept
   Shape in_shape_;
   Tensor<T> input_, output_, dinput_, dy_;
-  std::vector<std::uint8_t> winners_;  // max2x2_winner of each window, when deferred
+  std::vector<std::uint8_t> winners_;  // max2x2_winner of each window, when deferred or fed
   kernels::MaxPool2dShape shape_{};
 };
 
