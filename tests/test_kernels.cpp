@@ -192,31 +192,45 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
   }
 }
 
-TEST_CASE_TEMPLATE("the bias gradient is the same bits on any number of threads", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "every weight-gradient kernel gives conv2d_bias_grad's bits on any number of "
+    "threads",
+    T, float, double) {
   // Planes with and without a scalar tail, batches that 2 and 3 threads
-  // cut unevenly, and one sample (fewer samples than threads).
-  const Conv2dShape shapes[] = {
-      {64, 32, 28, 28, 32, 3, 3, 1, 1}, {7, 3, 5, 5, 9, 3, 3, 1, 1}, {1, 2, 6, 6, 5, 3, 3, 1, 0}};
+  // cut unevenly, a short last chunk, one sample (fewer samples than
+  // threads), and a stride-2 shape only im2col takes.
+  const Conv2dShape shapes[] = {{64, 32, 28, 28, 32, 3, 3, 1, 1},
+                                {7, 3, 5, 5, 9, 3, 3, 1, 1},
+                                {1, 2, 6, 6, 5, 3, 3, 1, 0},
+                                {13, 1, 28, 28, 32, 3, 3, 1, 1},
+                                {9, 3, 9, 8, 5, 3, 3, 2, 1}};
+  using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.N);
-    const auto ys = static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW());
-    const auto dy = random_vector<T>(ys, 12);
+    CAPTURE(s.H);
+    const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 11);
+    const auto dy = random_vector<T>(static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW()), 12);
     std::vector<T> serial(static_cast<std::size_t>(s.OC)), naive(serial.size());
     for (std::int64_t o = 0; o < s.OC; ++o)
       serial[static_cast<std::size_t>(o)] = conv2d_bias_grad(s, dy.data(), o);
-    std::vector<T> x(static_cast<std::size_t>(s.N * s.C * s.H * s.W)),
-        dw(static_cast<std::size_t>(s.OC * s.col_rows()));
+    std::vector<T> dw(static_cast<std::size_t>(s.OC * s.col_rows()));
     conv2d_backward_weights_naive(s, x.data(), dy.data(), dw.data(), naive.data());
     CHECK(max_abs_diff(serial, naive) <= tolerance<T>(s.N * s.col_cols()));
-    for (int threads : {1, 2, 3}) {
-      CAPTURE(threads);
-      set_num_threads(threads);
-      std::vector<T> db(serial.size(), std::numeric_limits<T>::quiet_NaN());
-      conv2d_bias_grads(s, dy.data(), db.data());
-      CHECK(std::memcmp(db.data(), serial.data(), db.size() * sizeof(T)) == 0);
-    }
+    std::vector<Kernel> kernels = {conv2d_backward_weights_im2col<T>};
+    if (conv2d_direct_applies(s)) kernels.push_back(conv2d_backward_weights_direct<T>);
+    if (conv2d_weights_rows_applies<T>(s)) kernels.push_back(conv2d_backward_weights_rows<T>);
+    for (std::size_t k = 0; k < kernels.size(); ++k)
+      for (int threads : {1, 2, 3}) {
+        CAPTURE(k);
+        CAPTURE(threads);
+        set_num_threads(threads);
+        std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size<T>(s)),
+                                std::numeric_limits<T>::quiet_NaN());
+        std::vector<T> db(serial.size(), std::numeric_limits<T>::quiet_NaN());
+        kernels[k](s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
+        CHECK(std::memcmp(db.data(), serial.data(), db.size() * sizeof(T)) == 0);
+      }
   }
   set_num_threads(saved);
 }
@@ -235,7 +249,7 @@ TEST_CASE_TEMPLATE("weight and bias gradients from a plane source give the store
     const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 13);
     const auto dy = random_vector<T>(static_cast<std::size_t>(s.N * s.OC * P), 14);
     const auto wsize = static_cast<std::size_t>(s.OC * s.col_rows());
-    std::vector<T> partials(static_cast<std::size_t>(conv2d_rows_partials_size(s)));
+    std::vector<T> partials(static_cast<std::size_t>(conv2d_rows_partials_size<T>(s)));
     std::vector<T> dw_ref(wsize), db_ref(static_cast<std::size_t>(s.OC));
     conv2d_backward_weights_rows(s, x.data(), dy.data(), dw_ref.data(), db_ref.data(),
                                  partials.data());

@@ -43,8 +43,8 @@ std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
 // Elements of the partials conv2d_backward_weights takes.
 template <typename T>
 std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
-  return std::max({conv2d_im2col_partials_size(s), conv2d_direct_partials_size<T>(s),
-                   conv2d_rows_partials_size(s)});
+  return std::max({conv2d_im2col_partials_size<T>(s), conv2d_direct_partials_size<T>(s),
+                   conv2d_rows_partials_size<T>(s)});
 }
 
 // y = conv(x, w) + b (b may be null). With relu, then y = max(y, 0) as

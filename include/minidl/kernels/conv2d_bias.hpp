@@ -1,12 +1,19 @@
 // minidl/kernels/conv2d_bias.hpp - the bias gradient of a convolution.
+//
+// dL/db[o] is the sum of dy over the batch and the output plane of channel
+// o. The weight-gradient kernels compute it in the same pass as the weights,
+// while dy is in cache, in the weights' order: each chunk of
+// kConvWeightChunk samples is summed on its own (BiasSum, samples in order)
+// into a slot after the channel's weights in the chunk's partial, and
+// sum_partials_in_order adds the chunks up in order with the weights. The
+// order depends on the shape alone, not on the thread count.
 #pragma once
 
-#include <atomic>
+#include <algorithm>
 #include <cstdint>
 #include <new>
 
 #include "minidl/core/memory.hpp"
-#include "minidl/core/parallel.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/simd.hpp"
 
@@ -14,8 +21,7 @@ namespace minidl::kernels {
 
 // The running sum of one channel's dy: four vector accumulators, since a
 // plain loop would be one chain of dependent additions (four cycles each),
-// and a scalar for plane sizes that are not whole vectors. Samples are added
-// in order; the order of every addition is fixed by the shape alone.
+// and a scalar for plane sizes that are not whole vectors.
 template <typename T>
 struct BiasSum {
   using S = Simd<T>;
@@ -39,13 +45,43 @@ struct BiasSum {
   }
 };
 
-// dL/db[o]: the sum of dy over the batch and the output plane of channel o.
+// Elements of the slot a weight partial keeps for one channel's bias sum
+// (only the first is used): a cache line, so that the next channel's
+// weights stay as aligned as the partial.
+template <typename T>
+inline constexpr std::int64_t kBiasSlot = 64 / static_cast<std::int64_t>(sizeof(T));
+
+// One zeroed BiasSum per output channel, in the calling thread's scratch,
+// for the chunk it is about to compute.
+template <typename T>
+BiasSum<T>* chunk_bias_sums(std::int64_t OC) {
+  constexpr auto per_sum = static_cast<std::int64_t>(sizeof(BiasSum<T>) / sizeof(T));
+  BiasSum<T>* sums = reinterpret_cast<BiasSum<T>*>(thread_scratch<T, 3>(OC * per_sum));
+  for (std::int64_t o = 0; o < OC; ++o) new (sums + o) BiasSum<T>();
+  return sums;
+}
+
+// Writes a chunk's sum into its slot, the unused rest zeroed (it is summed
+// with the weights, and must not be left uninitialised).
+template <typename T>
+void store_bias_slot(const BiasSum<T>& sum, T* slot) {
+  slot[0] = sum.total();
+  std::fill(slot + 1, slot + kBiasSlot<T>, T(0));
+}
+
+// dL/db[o] computed alone, serially, to the bits the weight-gradient
+// kernels give: the reference the tests hold them to.
 template <typename T>
 T conv2d_bias_grad(const Conv2dShape& s, const T* dy, std::int64_t o) {
   const std::int64_t P = s.OH() * s.OW();
-  BiasSum<T> sum;
-  for (std::int64_t n = 0; n < s.N; ++n) sum.add_plane(dy + (n * s.OC + o) * P, P);
-  return sum.total();
+  T total = 0;
+  for (std::int64_t n0 = 0; n0 < s.N; n0 += kConvWeightChunk) {
+    BiasSum<T> chunk;
+    for (std::int64_t n = n0; n < std::min(s.N, n0 + kConvWeightChunk); ++n)
+      chunk.add_plane(dy + (n * s.OC + o) * P, P);
+    total = n0 == 0 ? chunk.total() : total + chunk.total();  // as sum_partials_in_order adds
+  }
+  return total;
 }
 
 // dy of a convolution handed out one [OH, OW] plane at a time, for kernels
@@ -65,44 +101,6 @@ struct StoredPlanes {
 template <typename T>
 T* dy_plane_buffer(std::int64_t count, std::int64_t P) {
   return thread_scratch<T, 5>(count * P);
-}
-
-// db[o] = conv2d_bias_grad(s, dy, o) for every channel, to the same bits,
-// with each thread reading only its own block of samples: the one it wrote
-// dy for in the passes before (static schedule over samples). Thread t
-// takes every channel's sums where thread t-1 left them and carries them
-// on over its samples, channel after channel, so the threads work as a
-// pipeline and every sum still runs over the samples in order. Reading
-// other threads' samples instead costs about 1 ms per MNIST step when a
-// virtual machine's two CPUs sit far apart.
-// With dy from a plane source (see StoredPlanes): the same sums, to the same bits.
-template <typename T, typename Planes>
-void conv2d_bias_grads_planes(const Conv2dShape& s, const Planes& planes, T* db) {
-  const std::int64_t P = s.OH() * s.OW();
-  T* storage =
-      thread_scratch<T, 3>(s.OC * static_cast<std::int64_t>(sizeof(BiasSum<T>) / sizeof(T)));
-  BiasSum<T>* sums = reinterpret_cast<BiasSum<T>*>(storage);
-  for (std::int64_t o = 0; o < s.OC; ++o) new (sums + o) BiasSum<T>();
-  constexpr int kMaxStages = 64;
-  struct alignas(64) Progress {  // channels a thread has finished, one cache line each
-    std::atomic<std::int64_t> channels{0};
-  };
-  Progress done[kMaxStages];
-  parallel_blocks(s.N, kMaxStages, [&](int t, std::int64_t n0, std::int64_t n1) {
-    T* buffer = dy_plane_buffer<T>(1, P);
-    for (std::int64_t o = 0; o < s.OC; ++o) {
-      if (t > 0)
-        while (done[t - 1].channels.load(std::memory_order_acquire) <= o) spin_pause();
-      for (std::int64_t n = n0; n < n1; ++n) sums[o].add_plane(planes(n, o, buffer), P);
-      done[t].channels.store(o + 1, std::memory_order_release);
-    }
-  });
-  for (std::int64_t o = 0; o < s.OC; ++o) db[o] = sums[o].total();
-}
-
-template <typename T>
-void conv2d_bias_grads(const Conv2dShape& s, const T* dy, T* db) {
-  conv2d_bias_grads_planes(s, StoredPlanes<T>{dy, s.OC, s.OH() * s.OW()}, db);
 }
 
 }  // namespace minidl::kernels

@@ -383,11 +383,12 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
 }
 
 // Elements of the partials conv2d_backward_weights_direct takes: one weight
-// gradient per chunk of kConvWeightChunk samples, in its padded layout.
+// gradient per chunk of kConvWeightChunk samples, in its padded layout, and
+// the bias slots.
 template <typename T>
 std::int64_t conv2d_direct_partials_size(const Conv2dShape& s) {
-  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.KH * s.KW *
-         detail::padded_in_channels<T>(s) * detail::padded_out_channels<T>(s);
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * detail::padded_out_channels<T>(s) *
+         (s.KH * s.KW * detail::padded_in_channels<T>(s) + kBiasSlot<T>);
 }
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null). `partials` is
@@ -400,8 +401,10 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
   const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
   const std::int64_t Cp = detail::padded_in_channels<T>(s), OCp = detail::padded_out_channels<T>(s);
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  const std::int64_t part_size = OCp * taps * Cp;  // layout [oc][kh][kw][c]
+  // A partial is [oc][kh][kw][c] and the bias slot after each channel's taps.
+  const std::int64_t weights = taps * Cp, block = weights + kBiasSlot<T>, part_size = OCp * block;
   auto chunk_gradient = [&](std::int64_t chunk, T* part) {
+    BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
     // x with channels last, xcl [HP][WP][Cp]: the border and the channels
     // past C stay zero, each sample overwrites the rest.
     T* xcl = thread_scratch<T, 0>(HP * WP * Cp);
@@ -424,20 +427,23 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
           for (std::int64_t kh = 0; kh < s.KH; ++kh)
             for (std::int64_t kw = 0; kw < s.KW; ++kw)
               detail::weight_tile<T, MR>(g, P, xcl + (kh * WP + kw) * Cp + c0, OH, OW, WP, Cp,
-                                         part + (o0 * taps + kh * s.KW + kw) * Cp + c0, taps * Cp,
+                                         part + o0 * block + (kh * s.KW + kw) * Cp + c0, block,
                                          n > n0);
+        for (std::int64_t o = o0; o < std::min(o0 + MR, s.OC); ++o)  // while still in cache
+          bias[o].add_plane(dy_n + o * P, P);
       }
     }
+    for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
   };
   // Summed over the chunks one output channel at a time, into PyTorch's layout.
-  sum_partials_in_order(chunks, part_size, s.OC, taps * Cp, partials, chunk_gradient,
+  sum_partials_in_order(chunks, part_size, s.OC, block, partials, chunk_gradient,
                         [&](std::int64_t o, const T* sum) {
                           T* row = dw + o * s.col_rows();
                           for (std::int64_t tap = 0; tap < taps; ++tap)
                             for (std::int64_t c = 0; c < s.C; ++c)
                               row[c * taps + tap] = sum[tap * Cp + c];
+                          if (db) db[o] = sum[weights];
                         });
-  if (db) conv2d_bias_grads(s, dy, db);
 }
 
 }  // namespace minidl::kernels

@@ -169,32 +169,39 @@ void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, 
 }
 
 // Elements of the partials conv2d_backward_weights_im2col takes: one weight
-// gradient per chunk of kConvWeightChunk samples.
-inline std::int64_t conv2d_im2col_partials_size(const Conv2dShape& s) {
-  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * s.col_rows();
+// gradient per chunk of kConvWeightChunk samples, with the bias slots.
+template <typename T>
+std::int64_t conv2d_im2col_partials_size(const Conv2dShape& s) {
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * (s.col_rows() + kBiasSlot<T>);
 }
 
 // dw = sum_n dy_n * im2col(x_n)^T, db = sum of dy (both overwritten; db may
-// be null). `partials` is scratch of conv2d_im2col_partials_size(s) elements.
+// be null). `partials` is scratch of conv2d_im2col_partials_size<T>(s) elements.
 template <typename T>
 void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
                                     T* partials) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  const std::int64_t wsize = s.OC * K;
+  const std::int64_t block = K + kBiasSlot<T>;  // a channel's weights, then its bias slot
   auto chunk_gradient = [&](std::int64_t c, T* part) {
     T* packed_dy = thread_scratch<T, 0>(packed_a_size<T>(s.OC, P));
     T* packed_colt = thread_scratch<T, 1>(packed_b_size<T>(P, K));
+    BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
     const std::int64_t n_end = std::min(s.N, (c + 1) * kConvWeightChunk);
     for (std::int64_t n = c * kConvWeightChunk; n < n_end; ++n) {
-      pack_a_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
+      const T* dy_n = dy + n * s.OC * P;
+      pack_a_whole<T>({dy_n, P, false}, s.OC, P, packed_dy);
       im2col_packed_transposed(s, x + n * s.C * s.H * s.W, packed_colt);
-      gemm_packed<T>(s.OC, K, P, packed_dy, packed_colt, part, K, n > c * kConvWeightChunk);
+      gemm_packed<T>(s.OC, K, P, packed_dy, packed_colt, part, block, n > c * kConvWeightChunk);
+      for (std::int64_t o = 0; o < s.OC; ++o) bias[o].add_plane(dy_n + o * P, P);
     }
+    for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + K);
   };
-  sum_partials_in_order(chunks, wsize, s.OC, K, partials, chunk_gradient,
-                        [&](std::int64_t o, const T* sum) { std::copy_n(sum, K, dw + o * K); });
-  if (db) conv2d_bias_grads(s, dy, db);
+  sum_partials_in_order(chunks, s.OC * block, s.OC, block, partials, chunk_gradient,
+                        [&](std::int64_t o, const T* sum) {
+                          std::copy_n(sum, K, dw + o * K);
+                          if (db) db[o] = sum[K];
+                        });
 }
 
 }  // namespace minidl::kernels

@@ -157,15 +157,17 @@ bool conv2d_weights_rows_applies(const Conv2dShape& s) {
 }
 
 // Elements of the partials conv2d_backward_weights_rows takes.
-inline std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
-  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * round_up(s.OC, detail::kRowsTile) * s.C *
-         s.KH * s.KW;
+template <typename T>
+std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * round_up(s.OC, detail::kRowsTile) *
+         (s.C * s.KH * s.KW + kBiasSlot<T>);
 }
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null) for shapes where
 // conv2d_weights_rows_applies, with dy from a plane source (StoredPlanes in
-// conv2d_bias.hpp): each plane is read once per input channel, in one pass.
-// `partials`: conv2d_rows_partials_size(s).
+// conv2d_bias.hpp): each plane is made and read once per input channel, in
+// one pass that also sums it for the bias. `partials`:
+// conv2d_rows_partials_size<T>(s).
 template <typename T, typename Planes>
 void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes,
                                          T* dw, T* db, T* partials) {
@@ -175,17 +177,20 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
   const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  const std::int64_t OCp = round_up(s.OC, MR), part_size = OCp * s.C * taps;
+  // A partial is [oc][c][tap] and the bias slot after each channel's taps.
+  const std::int64_t weights = s.C * taps, block = weights + kBiasSlot<T>;
+  const std::int64_t OCp = round_up(s.OC, MR), part_size = OCp * block;
   // Lane l of the last vector of a row is pixel OW - W + l; it is new only if
   // at or past the end of the previous vector.
   const std::int64_t last = OW - W, covered = (OW - 1) / W * W;
   typedef decltype(V{} < V{}) Mask;
   Mask fresh;
   for (int l = 0; l < W; ++l) fresh[l] = last + l >= covered ? -1 : 0;
-  auto chunk_gradient = [&](std::int64_t chunk, T* part) {  // layout [oc][c][tap]
+  auto chunk_gradient = [&](std::int64_t chunk, T* part) {
     const std::int64_t n0 = chunk * kConvWeightChunk, count = std::min(kConvWeightChunk, s.N - n0);
     T* xpad = thread_scratch<T, 0>(count * s.C * plane);
     T* buffer = dy_plane_buffer<T>(MR, P);
+    BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
     for (std::int64_t i = 0; i < count; ++i)
       detail::pad_planes(x + (n0 + i) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad,
                          xpad + i * s.C * plane);
@@ -199,6 +204,8 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
           const T* dy_o[MR];
           for (int r = 0; r < MR; ++r)  // a short last group repeats a valid plane
             dy_o[r] = planes(n0 + i, std::min<std::int64_t>(o0 + r, s.OC - 1), buffer + r * P);
+          if (c == 0)
+            for (int r = 0; r < MR && o0 + r < s.OC; ++r) bias[o0 + r].add_plane(dy_o[r], P);
           for (std::int64_t oh = 0; oh < OH; ++oh)
             for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
               const bool tail = ow0 + W > OW;
@@ -220,15 +227,17 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
           for (int t = 0; t < taps; ++t) {
             T sum = 0;
             for (int l = 0; l < W; ++l) sum += acc[r][t][l];
-            part[((o0 + r) * s.C + c) * taps + t] = sum;
+            part[(o0 + r) * block + c * taps + t] = sum;
           }
       }
+    for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
   };
   // Summed over the chunks one output channel at a time: [c][tap] is PyTorch's row.
-  sum_partials_in_order(
-      chunks, part_size, s.OC, s.C * taps, partials, chunk_gradient,
-      [&](std::int64_t o, const T* sum) { std::copy_n(sum, s.C * taps, dw + o * s.col_rows()); });
-  if (db) conv2d_bias_grads_planes(s, planes, db);
+  sum_partials_in_order(chunks, part_size, s.OC, block, partials, chunk_gradient,
+                        [&](std::int64_t o, const T* sum) {
+                          std::copy_n(sum, weights, dw + o * s.col_rows());
+                          if (db) db[o] = sum[weights];
+                        });
 }
 
 // The same with dy stored whole, [N, OC, OH, OW].
