@@ -140,9 +140,9 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
 
 // ---- weight gradient --------------------------------------------------------
 // kRowsTile output channels x the 3 x 3 taps of one input channel are 18
-// vector accumulators, fed by one vector of dy per channel and one shifted
-// vector of the padded input per tap, and summed across their lanes once per
-// chunk of samples. The overlapping last vector of a row masks the lanes the
+// vector accumulators, fed by a vector of dy per channel and output row and
+// the shifted vectors of the padded input, and summed across their lanes
+// once per chunk of samples. The overlapping last vector of a row masks the lanes the
 // previous vector already covered.
 
 namespace detail {
@@ -206,22 +206,43 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
             dy_o[r] = planes(n0 + i, std::min<std::int64_t>(o0 + r, s.OC - 1), buffer + r * P);
           if (c == 0)
             for (int r = 0; r < MR && o0 + r < s.OC; ++r) bias[o0 + r].add_plane(dy_o[r], P);
-          for (std::int64_t oh = 0; oh < OH; ++oh)
+          // Two output rows at a time share three of their four input rows:
+          // 12 loads of x feed 36 multiply-adds, where one row takes 9 for 18.
+          for (std::int64_t oh = 0; oh < OH; oh += 2) {
+            const bool two = oh + 1 < OH;
             for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
               const bool tail = ow0 + W > OW;
               const std::int64_t start = tail ? last : ow0;
-              V g[MR];
+              V g0[MR], g1[MR];  // dy of rows oh and oh + 1
               for (int r = 0; r < MR; ++r) {
-                g[r] = S::load(dy_o[r] + oh * OW + start);
-                if (tail) g[r] = fresh ? g[r] : V{};
+                g0[r] = S::load(dy_o[r] + oh * OW + start);
+                g1[r] = two ? S::load(dy_o[r] + (oh + 1) * OW + start) : V{};
+                if (tail) {
+                  g0[r] = fresh ? g0[r] : V{};
+                  g1[r] = fresh ? g1[r] : V{};
+                }
               }
               const T* in = x_c + oh * WP + start;
-              for (int kh = 0; kh < K; ++kh)
-                for (int kw = 0; kw < K; ++kw) {
-                  const V xv = S::load(in + kh * WP + kw);
-                  for (int r = 0; r < MR; ++r) acc[r][kh * K + kw] += g[r] * xv;
-                }
+              if (two) {
+                for (int kh = 0; kh <= K; ++kh)  // input row oh + kh
+                  for (int kw = 0; kw < K; ++kw) {
+                    V xv = S::load(in + kh * WP + kw);
+                    S::keep_in_register(xv);
+                    for (int r = 0; r < MR; ++r) {
+                      if (kh < K) acc[r][kh * K + kw] += g0[r] * xv;
+                      if (kh > 0) acc[r][(kh - 1) * K + kw] += g1[r] * xv;
+                    }
+                  }
+              } else {  // the last row of an odd height: the row below is not there
+                for (int kh = 0; kh < K; ++kh)
+                  for (int kw = 0; kw < K; ++kw) {
+                    V xv = S::load(in + kh * WP + kw);
+                    S::keep_in_register(xv);
+                    for (int r = 0; r < MR; ++r) acc[r][kh * K + kw] += g0[r] * xv;
+                  }
+              }
             }
+          }
         }
         for (int r = 0; r < MR; ++r)
           for (int t = 0; t < taps; ++t) {

@@ -35,6 +35,18 @@ struct Simd {
   static vec broadcast(T x) {
     return x - vec{};
   }  // x - 0 is exact for every x, so this folds to a plain broadcast
+
+  // Keeps v in a register for the instructions that follow. GCC folds a
+  // load that several multiply-adds use into each of them, as a memory
+  // operand, and so loads it once per use; the empty asm makes it a value
+  // the compiler cannot reload from memory.
+  static void keep_in_register(vec& v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    asm("" : "+v"(v));
+#else
+    (void)v;
+#endif
+  }
 };
 
 }  // namespace minidl::kernels
