@@ -116,6 +116,7 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 1, 6, 32, 3, 3, 3, 1, 1},     // rows of whole vectors
       {2, 3, 5, 40, 11, 3, 3, 1, 1},    // an odd number of vectors per row, 8 + 3 channels
       {1, 2, 7, 20, 3, 5, 5, 1, 2},     // 5x5 kernel on rows of more than a vector
+      {2, 1, 9, 20, 3, 5, 5, 1, 2},     // the same with one input channel (rows kernel)
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);

@@ -38,7 +38,9 @@ namespace detail {
 // channels. `in`: the padded input; `a`: the channels' weights packed as MR
 // values per tap (pack_a_whole); `out`: the first channel's output plane, the
 // others `P` apart; only the first `rows` channels are stored.
-template <typename T, int NV>
+// KSIZE > 0 fixes the kernel size at compile time, so that the tap loops
+// unroll, as in direct_tile.
+template <typename T, int NV, int KSIZE>
 void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b, bool relu,
                        int rows, const std::int64_t* start, T* out) {
   using S = Simd<T>;
@@ -55,10 +57,11 @@ void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b
     for (int r = 0; r < MR; ++r)
       for (int v = 0; v < NV; ++v) acc[r][v] = V{};
     const T* w = a;
+    const std::int64_t KH = KSIZE > 0 ? KSIZE : s.KH, KW = KSIZE > 0 ? KSIZE : s.KW;
     for (std::int64_t c = 0; c < s.C; ++c)
-      for (std::int64_t kh = 0; kh < s.KH; ++kh) {
+      for (std::int64_t kh = 0; kh < KH; ++kh) {
         const T* row = in + c * plane + kh * WP;
-        for (std::int64_t kw = 0; kw < s.KW; ++kw, w += MR) {
+        for (std::int64_t kw = 0; kw < KW; ++kw, w += MR) {
           // Named vectors, not an array: GCC keeps a small array of vectors
           // in memory and reloads it for every multiply-add.
           const V x0 = S::load(row + s0 + kw);
@@ -115,14 +118,21 @@ void conv2d_forward_rows_groups(const Conv2dShape& s, const T* x, const T* w, co
         const T* a = workspace + oc0 * K;
         const T* bias = b ? b + oc0 : nullptr;
         T* out = output.planes(n, oc0, rows);
+        const bool three = s.KH == 3 && s.KW == 3;
         std::int64_t v = 0;
         for (; v + 2 <= vectors; v += 2) {
           const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, OW - W)};
-          detail::rows_forward_tile<T, 2>(s, xpad, a, bias, relu, rows, pair, out);
+          if (three)
+            detail::rows_forward_tile<T, 2, 3>(s, xpad, a, bias, relu, rows, pair, out);
+          else
+            detail::rows_forward_tile<T, 2, 0>(s, xpad, a, bias, relu, rows, pair, out);
         }
         if (v < vectors) {
           const std::int64_t one[1] = {OW - W};
-          detail::rows_forward_tile<T, 1>(s, xpad, a, bias, relu, rows, one, out);
+          if (three)
+            detail::rows_forward_tile<T, 1, 3>(s, xpad, a, bias, relu, rows, one, out);
+          else
+            detail::rows_forward_tile<T, 1, 0>(s, xpad, a, bias, relu, rows, one, out);
         }
         output.done(n, oc0, rows, static_cast<const T*>(out));
       }
