@@ -143,10 +143,12 @@ void pack_b(MatRef<T> B, std::int64_t k0, std::int64_t kc, std::int64_t j0, std:
 
 // The register tile: C[MR,NR] (+)= a_sliver * b_sliver over kc. The MR x 2
 // accumulators stay in registers; each k costs two vector loads, MR
-// broadcasts and 2*MR fused multiply-adds.
-template <typename T>
-void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ldc, int rows,
-                  int cols, bool accumulate) {
+// broadcasts and 2*MR fused multiply-adds. With PackedA, a is a packed
+// sliver (a[k * MR + r]); without, MR whole rows of a row-major A, lda
+// apart (a[r * lda + k]), read in place.
+template <typename T, bool PackedA = true>
+void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* C, std::int64_t ldc,
+                  int rows, int cols, bool accumulate) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int MR = GemmBlocking<T>::MR;
@@ -163,11 +165,11 @@ void micro_kernel(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ld
     const V b1 = S::load(b + W);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const V ar = S::broadcast(a[r]);
+      const V ar = S::broadcast(PackedA ? a[r] : a[r * lda]);
       acc0[r] += ar * b0;
       acc1[r] += ar * b1;
     }
-    a += MR;
+    a += PackedA ? MR : 1;
     b += 2 * W;
   }
   if (rows == MR && cols == 2 * W) {
@@ -235,13 +237,23 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T>
       detail::pack_b(B, pc, kc, jc, nc, packed_b);
       for (std::int64_t ic = 0; ic < M; ic += Blk::MC) {
         const std::int64_t mc = std::min(Blk::MC, M - ic);
-        detail::pack_a(A, ic, mc, pc, kc, packed_a);
+        // A row-major A is read in place, whole slivers of it: packing would
+        // copy it on every thread that takes columns of C (all of fc1's x,
+        // 800 KB, in each thread's forward pass). Only a short last sliver,
+        // whose missing rows must read as zeros, is packed.
+        const std::int64_t in_place = A.transposed ? 0 : mc / Blk::MR * Blk::MR;
+        detail::pack_a(A, ic + in_place, mc - in_place, pc, kc, packed_a + in_place * kc);
         for (std::int64_t jr = 0; jr < nc; jr += Blk::NR) {
           const int cols = static_cast<int>(std::min<std::int64_t>(Blk::NR, nc - jr));
           for (std::int64_t ir = 0; ir < mc; ir += Blk::MR) {
             const int rows = static_cast<int>(std::min<std::int64_t>(Blk::MR, mc - ir));
-            detail::micro_kernel<T>(kc, packed_a + ir * kc, packed_b + jr * kc,
-                                    C + (ic + ir) * ldc + jc + jr, ldc, rows, cols, acc);
+            T* c = C + (ic + ir) * ldc + jc + jr;
+            if (ir < in_place)
+              detail::micro_kernel<T, false>(kc, A.data + (ic + ir) * A.ld + pc, A.ld,
+                                             packed_b + jr * kc, c, ldc, rows, cols, acc);
+            else
+              detail::micro_kernel<T>(kc, packed_a + ir * kc, 0, packed_b + jr * kc, c, ldc, rows,
+                                      cols, acc);
           }
         }
       }
@@ -303,8 +315,8 @@ void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed
     const int rows = static_cast<int>(std::min<std::int64_t>(MR, M - ir));
     for (std::int64_t jr = 0; jr < N; jr += NR) {
       const int cols = static_cast<int>(std::min<std::int64_t>(NR, N - jr));
-      detail::micro_kernel<T>(K, packed_a + ir * K, packed_b + jr * K, C + ir * ldc + jr, ldc, rows,
-                              cols, accumulate);
+      detail::micro_kernel<T>(K, packed_a + ir * K, 0, packed_b + jr * K, C + ir * ldc + jr, ldc,
+                              rows, cols, accumulate);
     }
   }
 }
