@@ -84,7 +84,7 @@ void pad_planes(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, st
 // tile[r][j] = sum over taps (c, kh, kw), in that order, of
 // a[c*plane + kh*WP + kw + r] * b[tap][j]: MR output pixels x NR channels.
 // KSIZE > 0 fixes KH = KW = KSIZE at compile time: the tap loops of a
-// 3 x 3 kernel then unroll, which makes conv2 about 5% faster.
+// 3 x 3 kernel then unroll, which makes conv2 9-11% faster on one thread.
 template <typename T, int MR, int KSIZE>
 void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::int64_t KW,
                  std::int64_t plane, std::int64_t WP, T* tile) {
