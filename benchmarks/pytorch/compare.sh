@@ -49,7 +49,7 @@ after = values("minidl", "train_epoch", "thread_round_trip_after_ns")
 print("minidl threads' cache-line round trip per round, before / after the epoch (ns): "
       + ", ".join(f"{b:.0f} / {a:.0f}" for b, a in zip(before, after)))
 bound = values("minidl", "train_epoch", "over_flop_bound")
-print("minidl epoch / its FLOP bound (peak measured in the same process) per round: "
+print("minidl epoch / its FLOP bound (at the larger peak measured before and after it) per round: "
       + ", ".join(f"{v:.2f}" for v in bound) + f"; median {statistics.median(bound):.2f}")
 print(f"| measure | minidl | PyTorch as installed | PyTorch tuned | minidl / installed | minidl / tuned |")
 print(f"|---|---|---|---|---|---|")
