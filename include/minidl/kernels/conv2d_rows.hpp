@@ -88,6 +88,16 @@ void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b
     }
   }
 }
+
+// rows_forward_tile, with the kernel size fixed at compile time for 3 x 3.
+template <typename T, int NV>
+void rows_forward_tile_for(const Conv2dShape& s, const T* in, const T* a, const T* b, bool relu,
+                           int rows, const std::int64_t* start, T* out) {
+  if (s.KH == 3 && s.KW == 3)
+    rows_forward_tile<T, NV, 3>(s, in, a, b, relu, rows, start, out);
+  else
+    rows_forward_tile<T, NV, 0>(s, in, a, b, relu, rows, start, out);
+}
 }  // namespace detail
 
 // conv(x, w) + b (b may be null), then max(y, 0) with relu, for shapes where
@@ -118,21 +128,14 @@ void conv2d_forward_rows_groups(const Conv2dShape& s, const T* x, const T* w, co
         const T* a = workspace + oc0 * K;
         const T* bias = b ? b + oc0 : nullptr;
         T* out = output.planes(n, oc0, rows);
-        const bool three = s.KH == 3 && s.KW == 3;
         std::int64_t v = 0;
         for (; v + 2 <= vectors; v += 2) {
           const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, OW - W)};
-          if (three)
-            detail::rows_forward_tile<T, 2, 3>(s, xpad, a, bias, relu, rows, pair, out);
-          else
-            detail::rows_forward_tile<T, 2, 0>(s, xpad, a, bias, relu, rows, pair, out);
+          detail::rows_forward_tile_for<T, 2>(s, xpad, a, bias, relu, rows, pair, out);
         }
         if (v < vectors) {
           const std::int64_t one[1] = {OW - W};
-          if (three)
-            detail::rows_forward_tile<T, 1, 3>(s, xpad, a, bias, relu, rows, one, out);
-          else
-            detail::rows_forward_tile<T, 1, 0>(s, xpad, a, bias, relu, rows, one, out);
+          detail::rows_forward_tile_for<T, 1>(s, xpad, a, bias, relu, rows, one, out);
         }
         output.done(n, oc0, rows, static_cast<const T*>(out));
       }
@@ -152,8 +155,8 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
 // kRowsTile output channels x the 3 x 3 taps of one input channel are 18
 // vector accumulators, fed by a vector of dy per channel and output row and
 // the shifted vectors of the padded input, and summed across their lanes
-// once per chunk of samples. The overlapping last vector of a row masks the lanes the
-// previous vector already covered.
+// once per chunk of samples. The overlapping last vector of a row masks the
+// lanes the previous vector already covered.
 
 namespace detail {
 inline constexpr int kRowsTile = 2;  // output channels per tile
