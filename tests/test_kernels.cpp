@@ -193,10 +193,8 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
   }
 }
 
-TEST_CASE_TEMPLATE(
-    "every weight-gradient kernel gives conv2d_bias_grad's bits on any number of "
-    "threads",
-    T, float, double) {
+TEST_CASE_TEMPLATE("every weight-gradient kernel's bias is conv2d_bias_grad's bits", T, float,
+                   double) {
   // Planes with and without a scalar tail, batches that 2 and 3 threads
   // cut unevenly, a short last chunk, one sample (fewer samples than
   // threads), and a stride-2 shape only im2col takes.
