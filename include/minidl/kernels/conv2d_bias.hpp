@@ -84,23 +84,4 @@ T conv2d_bias_grad(const Conv2dShape& s, const T* dy, std::int64_t o) {
   return total;
 }
 
-// dy of a convolution handed out one [OH, OW] plane at a time, for kernels
-// that read it plane by plane: planes(n, o, buffer) returns the plane of
-// sample n, channel o. A source that does not store dy whole (a max-pool's
-// gradient routed through its recorded winners) makes the plane in
-// `buffer`: OH * OW elements of the calling thread's own. StoredPlanes is
-// dy stored whole, [N, OC, OH, OW].
-template <typename T>
-struct StoredPlanes {
-  const T* dy;
-  std::int64_t OC, P;
-  const T* operator()(std::int64_t n, std::int64_t o, T*) const { return dy + (n * OC + o) * P; }
-};
-
-// The buffer a kernel hands to a dy plane source: `count` planes of P.
-template <typename T>
-T* dy_plane_buffer(std::int64_t count, std::int64_t P) {
-  return thread_scratch<T, 5>(count * P);
-}
-
 }  // namespace minidl::kernels

@@ -158,6 +158,25 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
 // once per chunk of samples. The overlapping last vector of a row masks the
 // lanes the previous vector already covered.
 
+// dy of a convolution handed out one [OH, OW] plane at a time, for kernels
+// that read it plane by plane: planes(n, o, buffer) returns the plane of
+// sample n, channel o. A source that does not store dy whole (a max-pool's
+// gradient routed through its recorded winners) makes the plane in
+// `buffer`: OH * OW elements of the calling thread's own. StoredPlanes is
+// dy stored whole, [N, OC, OH, OW].
+template <typename T>
+struct StoredPlanes {
+  const T* dy;
+  std::int64_t OC, P;
+  const T* operator()(std::int64_t n, std::int64_t o, T*) const { return dy + (n * OC + o) * P; }
+};
+
+// The buffer a kernel hands to a dy plane source: `count` planes of P.
+template <typename T>
+T* dy_plane_buffer(std::int64_t count, std::int64_t P) {
+  return thread_scratch<T, 5>(count * P);
+}
+
 namespace detail {
 inline constexpr int kRowsTile = 2;  // output channels per tile
 inline constexpr int kRowsKernel = 3;
@@ -177,8 +196,8 @@ std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
 }
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null) for shapes where
-// conv2d_weights_rows_applies, with dy from a plane source (StoredPlanes in
-// conv2d_bias.hpp): each plane is made and read once per input channel, in
+// conv2d_weights_rows_applies, with dy from a plane source (StoredPlanes
+// above): each plane is made and read once per input channel, in
 // one pass that also sums it for the bias. `partials`:
 // conv2d_rows_partials_size<T>(s).
 template <typename T, typename Planes>

@@ -111,12 +111,12 @@ class Layer {
   virtual bool take_output_grad_from(const Layer<T>* source) { return source == nullptr; }
   // Forward: a layer that can work without its input stored (a MaxPool2d
   // with 2x2 windows, which records its winners instead) accepts
-  // take_input_planes(true); the layer before
-  // it, if it accepts feed_output_to(consumer), calls
-  // consumer->begin_input_planes(shape) and then, from any thread,
-  // consumer->input_planes(p0, count, planes) until every plane has come,
-  // and returns an empty tensor. The consumer's forward then returns the
-  // output those calls made. nullptr and false end it.
+  // take_input_planes(true); the layer before it, if it accepts
+  // feed_output_to(consumer), calls consumer->begin_input_planes(shape) and
+  // then, from any thread, consumer->input_planes(p0, count, planes) until
+  // every plane has come, and returns an empty tensor. The consumer's
+  // forward then returns the output those calls made. nullptr and false
+  // end it.
   virtual bool take_input_planes(bool take) { return !take; }
   virtual void begin_input_planes(const Shape& input) {
     (void)input;
