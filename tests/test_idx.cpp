@@ -287,13 +287,8 @@ TEST_CASE("MNIST: images and labels must pair up, labels must be digits") {
               "test images are 20x20");
 }
 
-TEST_CASE("MNIST: the real data set, when MNIST_DIR is set") {
-  const char* env = std::getenv("MNIST_DIR");
-  if (!env || !*env) {
-    MESSAGE("SKIPPED: set MNIST_DIR to the MNIST folder to check the real data set");
-    return;
-  }
-  const minidl::Mnist m = minidl::load_mnist(env);
+TEST_CASE("MNIST: the real data set" * doctest::test_suite("mnist_data")) {
+  const minidl::Mnist m = minidl::load_mnist(minidl::testing::mnist_dir_or_skip());
   CHECK(m.train.size() == 60000);
   CHECK(m.test.size() == 10000);
   CHECK(m.train.rows == 28);

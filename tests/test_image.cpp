@@ -198,14 +198,9 @@ TEST_CASE("to_mnist_format: a digit anywhere, any size, either polarity lands ce
   CHECK(minidl::to_mnist_format(already) == a);
 }
 
-TEST_CASE(
-    "to_mnist_format: real MNIST digits come back (nearly) unchanged, when MNIST_DIR is set") {
-  const char* env = std::getenv("MNIST_DIR");
-  if (!env || !*env) {
-    MESSAGE("SKIPPED: set MNIST_DIR to the MNIST folder to run to_mnist_format on real digits");
-    return;
-  }
-  const minidl::Mnist m = minidl::load_mnist(env);
+TEST_CASE("to_mnist_format: real MNIST digits come back (nearly) unchanged" *
+          doctest::test_suite("mnist_data")) {
+  const minidl::Mnist m = minidl::load_mnist(minidl::testing::mnist_dir_or_skip());
   int exact = 0, far = 0;
   double diff = 0;
   const int n = 2000;

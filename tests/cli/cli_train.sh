@@ -3,10 +3,8 @@
 # Usage: cli_train.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; skipped without it)
 set -euo pipefail
 mnist=$1 work=$2
-if [[ -z ${MNIST_DIR:-} ]]; then
-  echo "MNIST_DIR is not set: skipping the training smoke test"
-  exit 0
-fi
+source "$(dirname "$0")/../require.sh"
+require_mnist
 rm -rf "$work" && mkdir -p "$work"
 common=(--limit-train 2000 --val 1000 --epochs 2 --seed 5)
 

@@ -8,10 +8,9 @@ mnist=$1 ckpt=$2 work=$3
 here=$(cd "$(dirname "$0")" && pwd)
 tools=$here/../../tools
 py=/usr/bin/python3
-if [[ -z ${MNIST_DIR:-} ]] || ! $py -c "import torch" 2>/dev/null; then
-  echo "MNIST_DIR unset or python3-torch missing: skipping the interoperability test"
-  exit 0
-fi
+source "$here/../require.sh"
+require_mnist
+require_torch
 rm -rf "$work" && mkdir -p "$work"
 
 count_minidl() { "$mnist" evaluate --model "$1" --out "$work/eval" | sed -n 's/.*(\([0-9]*\)\/10000).*/\1/p'; }

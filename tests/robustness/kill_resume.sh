@@ -4,10 +4,8 @@
 # Usage: kill_resume.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; skipped without it)
 set -euo pipefail
 mnist=$1 work=$2
-if [[ -z ${MNIST_DIR:-} ]]; then
-  echo "MNIST_DIR is not set: skipping the kill-and-resume test"
-  exit 0
-fi
+source "$(dirname "$0")/../require.sh"
+require_mnist
 rm -rf "$work" && mkdir -p "$work"
 args=(--limit-train 3000 --val 1000 --epochs 3 --seed 11)
 
