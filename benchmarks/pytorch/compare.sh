@@ -123,6 +123,11 @@ def values(name, key, field):
     return [float(re.search(field + r"=([0-9.]+)", line).group(1)) for line in lines(name, key)]
 
 
+for n in programs:  # a program that ran another setting would make the ratios meaningless
+    for line in lines(n, "evaluate_test"):
+        if f"threads={threads} batch={eval_batch} " not in line:
+            sys.exit(f"compare.sh: error: {programs[n]} did not evaluate with threads={threads} "
+                     f"batch={eval_batch}: {line.strip()}")
 if limit_train or rounds < 3:
     print(f"PIPELINE CHECK ONLY (LIMIT_TRAIN={limit_train}, rounds={rounds}): not a measurement")
 print(f"threads={threads} eval_batch={eval_batch}; medians of {rounds} alternating rounds")
