@@ -63,8 +63,11 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     if args.data:
-        train_x, train_y = load_mnist_split(args.data, "train")
-        test_x, test_y = load_mnist_split(args.data, "t10k")
+        try:
+            train_x, train_y = load_mnist_split(args.data, "train")
+            test_x, test_y = load_mnist_split(args.data, "t10k")
+        except (OSError, ValueError) as e:
+            sys.exit(f"epoch.py: error: {e}")
     else:
         train_x, train_y, test_x, test_y = random_mnist()
     model = MnistCnn()

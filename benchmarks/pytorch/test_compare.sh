@@ -50,8 +50,9 @@ libtorch_result=$(sed -n 's/^LibTorch tuned \(mean_loss=.*\)/\1/p' "$out/report"
 status=0
 LD_LIBRARY_PATH=$reference_blas_dir LIMIT_TRAIN=64 benchmarks/pytorch/compare.sh 1 2 >"$out/report" 2>"$out/err" || status=$?
 ((status != 0)) || fail "compare.sh reported a comparison on the reference BLAS"
-[[ $(grep -c '^compare.sh: error: ' "$out/err") == 1 ]] &&
-  grep -q "refusing to compare: .* reference BLAS" "$out/err" ||
+if [[ $(grep -c '^compare.sh: error: ' "$out/err") != 1 ]] ||
+  ! grep -q "refusing to compare: .* reference BLAS" "$out/err"; then
   fail "compare.sh did not refuse in one clear line: $(tail -n1 "$out/err")"
+fi
 [[ ! -s $out/report ]] || fail "compare.sh printed a report before refusing"
 echo "test_compare: passed ($python_result for both twins; the reference BLAS refused)"
