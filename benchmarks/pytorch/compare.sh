@@ -131,8 +131,11 @@ for n in programs:  # a program that ran another setting would make the ratios m
 if limit_train or rounds < 3:
     print(f"PIPELINE CHECK ONLY (LIMIT_TRAIN={limit_train}, rounds={rounds}): not a measurement")
 print(f"threads={threads} eval_batch={eval_batch}; medians of {rounds} alternating rounds")
-for n in programs:
-    print(f"{programs[n]} epoch seconds per round: " + ", ".join(f"{v:.2f}" for v in values(n, "train_epoch", "seconds")))
+for n in programs:  # every round, so that one disturbed round can be told from a slow program
+    per_round = zip(values(n, "train_epoch", "seconds"), values(n, "evaluate_test", "seconds"),
+                    values(n, "latency_1_image", "median_ms"), values(n, "max_rss_kb", "max_rss_kb"))
+    print(f"{programs[n]} per round (epoch s, evaluation s, latency ms, peak RSS MB): "
+          + " | ".join(f"{e:.2f} {t:.3f} {l:.3f} {m / 1024:.1f}" for e, t, l, m in per_round))
 before = values("minidl", "flop_bound", "thread_round_trip_ns")
 after = values("minidl", "train_epoch", "thread_round_trip_after_ns")
 print("minidl threads' cache-line round trip per round, before / after the epoch (ns): "
