@@ -3,7 +3,8 @@
 // of classifying one image; prints seconds, images/s and peak memory.
 //
 //   benchmarks/epoch [--threads N] [--epochs E] [--data DIR] [--limit-train N]
-//                    [--profile STEPS] [--sustained-peak SECONDS]
+//                    [--eval-batch N] [--profile STEPS] [--sustained-peak SECONDS]
+// --eval-batch sets the batch of the test evaluation (64 unless given).
 // --profile times each layer's forward and backward, the loss and the
 // optimizer over STEPS training steps (after 20 warm-up steps) instead.
 // --sustained-peak runs the FMA loop without a break for SECONDS instead and
@@ -208,6 +209,7 @@ static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<
 int main(int argc, char** argv) {
   int threads = 0, epochs = 1;
   std::int64_t limit_train = 0;  // 0: all 60,000 images
+  std::int64_t eval_batch = 64;
   int profile_steps = 0;
   double sustained_seconds = 0;
   std::string data_dir = std::getenv("MNIST_DIR") ? std::getenv("MNIST_DIR") : "";
@@ -220,6 +222,8 @@ int main(int argc, char** argv) {
       data_dir = argv[i + 1];
     else if (!std::strcmp(argv[i], "--limit-train"))
       limit_train = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--eval-batch"))
+      eval_batch = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--profile"))
       profile_steps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--sustained-peak"))
@@ -227,9 +231,13 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: epoch [--threads N] [--epochs E] [--data DIR] [--limit-train N] "
-                   "[--profile STEPS] [--sustained-peak SECONDS]\n");
+                   "[--eval-batch N] [--profile STEPS] [--sustained-peak SECONDS]\n");
       return 2;
     }
+  }
+  if (eval_batch < 1) {
+    std::fprintf(stderr, "epoch: error: --eval-batch must be at least 1\n");
+    return 2;
   }
   if (threads > 0) set_num_threads(threads);
   if (sustained_seconds > 0) {
@@ -289,18 +297,19 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < test.size(); ++i) test[i] = static_cast<std::int64_t>(i);
     auto t0 = Clock::now();
     std::int64_t correct = 0;
-    for (std::int64_t b = 0; b < static_cast<std::int64_t>(test.size()); b += 64) {
+    for (std::int64_t b = 0; b < static_cast<std::int64_t>(test.size()); b += eval_batch) {
       const std::int64_t count =
-          std::min<std::int64_t>(64, static_cast<std::int64_t>(test.size()) - b);
+          std::min<std::int64_t>(eval_batch, static_cast<std::int64_t>(test.size()) - b);
       make_batch(data.test, test.data() + b, count, x, labels);
       const auto pred = argmax_rows(net.forward(x, Context{}));
       for (std::int64_t i = 0; i < count; ++i)
         correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
     }
     double s = seconds_since(t0);
-    std::printf("evaluate_test threads=%d seconds=%.3f images_per_s=%.0f accuracy=%.4f\n",
-                num_threads(), s, static_cast<double>(test.size()) / s,
-                static_cast<double>(correct) / static_cast<double>(test.size()));
+    std::printf(
+        "evaluate_test threads=%d batch=%lld seconds=%.3f images_per_s=%.0f accuracy=%.4f\n",
+        num_threads(), static_cast<long long>(eval_batch), s, static_cast<double>(test.size()) / s,
+        static_cast<double>(correct) / static_cast<double>(test.size()));
 
     // Latency: one image at a time, median of 200.
     std::vector<double> lat;
