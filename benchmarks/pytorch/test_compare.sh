@@ -18,11 +18,8 @@ fail() {
   echo "test_compare: FAILED: $*" >&2
   exit 1
 }
-skip() {
-  if [[ ${CI:-} == true ]]; then fail "$* (CI must run every test)"; fi
-  echo "test_compare: SKIPPED: $*"
-  exit 77
-}
+source tests/require.sh
+skip() { skip_or_fail "test_compare: $*"; }
 
 /usr/bin/python3 -c 'import torch' 2>/dev/null || skip "/usr/bin/python3 cannot import torch (apt-get install python3-torch)"
 [[ -f /usr/lib/$(gcc -dumpmachine)/cmake/Torch/TorchConfig.cmake ]] || skip "no libtorch-dev (apt-get install libtorch-dev)"
