@@ -4,16 +4,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "minidl/core/error.hpp"
+#include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/layers/layer.hpp"
 
 namespace minidl {
 
 namespace detail {
+
+// The slot of thread_scratch holding the chunks' partial results; no kernel uses it.
+inline constexpr int kClipScratchSlot = 8;
 
 // Sum of squares (norm_type 2) or largest magnitude (infinity) of one
 // gradient, in double. Each fixed chunk is reduced on its own and the chunks
@@ -22,7 +25,8 @@ template <typename T>
 double gradient_norm_part(const Tensor<T>& g, bool infinity) {
   const std::int64_t n = g.size();
   const std::int64_t chunks = (n + kElementwiseChunk - 1) / kElementwiseChunk;
-  std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
+  // Reused from call to call: a warm training step allocates nothing.
+  double* const partial = thread_scratch<double, kClipScratchSlot>(chunks);
   const T* data = g.data();
   parallel_for(chunks, [&](std::int64_t c) {
     const std::int64_t begin = c * kElementwiseChunk, end = std::min(n, begin + kElementwiseChunk);
@@ -31,10 +35,11 @@ double gradient_norm_part(const Tensor<T>& g, bool infinity) {
       const double x = static_cast<double>(data[j]);
       acc = infinity ? std::max(acc, std::fabs(x)) : acc + x * x;
     }
-    partial[static_cast<std::size_t>(c)] = acc;
+    partial[c] = acc;
   });
   double total = 0;
-  for (double p : partial) total = infinity ? std::max(total, p) : total + p;
+  for (std::int64_t c = 0; c < chunks; ++c)
+    total = infinity ? std::max(total, partial[c]) : total + partial[c];
   return total;
 }
 
