@@ -219,6 +219,36 @@ void check_optimizers() {
   }
 }
 
+// Clipping, AdamW with two groups and a one-cycle schedule in one loop.
+template <typename T>
+void check_recipe() {
+  TwoParams<T> f;
+  AdamWOptions o;
+  o.lr = 1e-2;
+  auto groups = split_weight_decay(f.params(), 0.1);
+  REQUIRE(groups.size() == 2);
+  groups[1].lr = 5e-3;
+  AdamW<T> opt(groups, o);
+  LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5));
+  const std::vector<Parameter<T>> params = f.params();
+  for (int t = 0; t < 4; ++t) {
+    f.load_gradients(t);
+    clip_grad_norm(params, 2.0);
+    opt.step();
+    scheduler.step();
+  }
+  for (const char* k : {"w", "b"}) {
+    const Tensor<T> init = get<T>(prefix<T>() + "opt.init." + k);
+    Tensor<T> ours = (std::string(k) == "w" ? f.w : f.b).clone();
+    Tensor<T> theirs = get<T>(prefix<T>() + "opt.recipe." + k);
+    for (std::int64_t i = 0; i < init.size(); ++i) {
+      ours[i] -= init[i];
+      theirs[i] -= init[i];
+    }
+    compare<T>(std::string("opt.recipe.") + k + " (change)", ours, theirs);
+  }
+}
+
 template <typename T>
 void check_clipping() {
   const std::string p = prefix<T>() + "clip.";
@@ -270,6 +300,11 @@ TEST_CASE("losses match torch.nn.functional in value and gradient (float and dou
 TEST_CASE("four optimizer steps match torch.optim (float and double)") {
   check_optimizers<float>();
   check_optimizers<double>();
+}
+
+TEST_CASE("clipping, AdamW with groups and one-cycle together match PyTorch's loop") {
+  check_recipe<float>();
+  check_recipe<double>();
 }
 
 TEST_CASE("gradient clipping matches torch.nn.utils (float and double)") {

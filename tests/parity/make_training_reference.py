@@ -6,7 +6,8 @@ targets, loss and the gradient with respect to the input.
 Optimizers: two parameters ("w" [6, 5], "b" [5]) and four steps of given
 gradients through Adam, Adam with L2 decay, AdamW, AdamW with two parameter
 groups, RMSprop (plain and with every option), and SGD with Nesterov: the
-initial values, the gradients and the values after the last step.
+initial values, the gradients and the values after the last step; and the
+same four steps through clipping, AdamW with groups and a one-cycle schedule.
 Clipping: clip_grad_norm_ (norm 2 clipping, norm 2 not clipping, norm inf)
 and clip_grad_value_: the norm returned and the gradients after.
 All of these once in float32 (prefix "f32.") and once in float64 ("f64.").
@@ -107,6 +108,22 @@ def optimizers(out, prefix, dtype):
             opt.step()
         out[f"{prefix}opt.{case}.w"] = w.detach()
         out[f"{prefix}opt.{case}.b"] = b.detach()
+
+    # The pieces together: clipping, AdamW with two groups and a one-cycle
+    # schedule (each group's peak is its own rate).
+    w = init["w"].clone().requires_grad_()
+    b = init["b"].clone().requires_grad_()
+    opt = torch.optim.AdamW([{"params": [w], "weight_decay": 0.1},
+                             {"params": [b], "weight_decay": 0.0, "lr": 5e-3}], lr=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[1e-2, 5e-3], total_steps=STEPS,
+                                                pct_start=0.5, cycle_momentum=False)
+    for g in grads:
+        w.grad, b.grad = g["w"].clone(), g["b"].clone()
+        torch.nn.utils.clip_grad_norm_([w, b], 2.0)
+        opt.step()
+        sched.step()
+    out[f"{prefix}opt.recipe.w"] = w.detach()
+    out[f"{prefix}opt.recipe.b"] = b.detach()
 
 
 def clipping(out, prefix, dtype):
