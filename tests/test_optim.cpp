@@ -297,6 +297,16 @@ TEST_CASE("optimizers reject a parameter given twice and an empty group list") {
   RmspropOptions bad;
   bad.alpha = 1.5;
   CHECK_THROWS_AS(RMSprop<double>(f.params(), bad), Error);
+  AdamWOptions negative_lr;
+  negative_lr.lr = -1e-3;
+  CHECK_THROWS_WITH_AS(AdamW<double>(f.params(), negative_lr),
+                       doctest::Contains("adamw: learning rate -0.001 of group 0 is negative"),
+                       Error);
+  AdamOptions beta_one;
+  beta_one.beta2 = 1.0;
+  CHECK_THROWS_WITH_AS(Adam<double>(f.params(), beta_one), doctest::Contains("betas"), Error);
+  CHECK_THROWS_WITH_AS(SGD<double>(std::vector<ParamGroup<double>>{{f.params(), 0.1, -0.5}}),
+                       doctest::Contains("weight decay -0.5 of group 0"), Error);
 }
 
 TEST_CASE("split_weight_decay puts biases and norm parameters in a group without decay") {

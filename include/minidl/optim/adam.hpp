@@ -30,11 +30,7 @@ class Adam : public Optimizer<T> {
       : Adam(std::vector<ParamGroup<T>>{ParamGroup<T>{std::move(params), {}, {}}}, options) {}
 
   Adam(std::vector<ParamGroup<T>> groups, AdamOptions options = {})
-      : Optimizer<T>(std::move(groups)), opt_(options) {
-    this->set_group_defaults(options.lr, options.weight_decay);
-    m_ = this->zeros_like_params();
-    v_ = this->zeros_like_params();
-  }
+      : Adam(std::move(groups), options, /*decoupled_weight_decay=*/false) {}
 
   std::string type() const override { return decoupled_ ? "adamw" : "adam"; }
   const AdamOptions& options() const { return opt_; }
@@ -90,14 +86,19 @@ class Adam : public Optimizer<T> {
   }
 
  protected:
-  // For AdamW: the same update with decoupled weight decay.
+  // AdamW passes decoupled_weight_decay: the same update with decoupled decay.
   Adam(std::vector<ParamGroup<T>> groups, AdamOptions options, bool decoupled_weight_decay)
-      : Adam(std::move(groups), options) {
-    decoupled_ = decoupled_weight_decay;
+      : Optimizer<T>(std::move(groups)), decoupled_(decoupled_weight_decay), opt_(options) {
+    if (!(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1))
+      fail(type(), ": betas must be in [0, 1), got ", options.beta1, " and ", options.beta2);
+    if (!(options.eps >= 0)) fail(type(), ": eps must be >= 0, got ", options.eps);
+    this->set_group_defaults(options.lr, options.weight_decay);
+    m_ = this->zeros_like_params();
+    v_ = this->zeros_like_params();
   }
 
  private:
-  bool decoupled_ = false;
+  bool decoupled_;
   AdamOptions opt_;
   std::vector<Tensor<T>> m_, v_;  // first and second moments, one per parameter
 };

@@ -78,11 +78,16 @@ class Optimizer {
     std::optional<double> lr, weight_decay;
   };
 
-  // Gives the groups that did not set them the optimizer's options.
+  // Gives the groups that did not set them the optimizer's options, and
+  // rejects a negative (or NaN) learning rate or weight decay, as PyTorch does.
   void set_group_defaults(double lr, double weight_decay) {
-    for (auto& g : groups_) {
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      GroupSettings& g = groups_[i];
       if (!g.lr) g.lr = lr;
       if (!g.weight_decay) g.weight_decay = weight_decay;
+      if (!(*g.lr >= 0)) fail(type(), ": learning rate ", *g.lr, " of group ", i, " is negative");
+      if (!(*g.weight_decay >= 0))
+        fail(type(), ": weight decay ", *g.weight_decay, " of group ", i, " is negative");
     }
   }
   double lr_of(std::size_t i) const { return *groups_[group_of_[i]].lr; }

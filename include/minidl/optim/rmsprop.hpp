@@ -36,6 +36,7 @@ class RMSprop : public Optimizer<T> {
     if (!(options.alpha >= 0 && options.alpha <= 1))
       fail("RMSprop: alpha must be in [0, 1], got ", options.alpha);
     if (!(options.momentum >= 0)) fail("RMSprop: momentum must be >= 0, got ", options.momentum);
+    if (!(options.eps >= 0)) fail("RMSprop: eps must be >= 0, got ", options.eps);
     this->set_group_defaults(options.lr, options.weight_decay);
     square_avg_ = this->zeros_like_params();
     if (opt_.momentum > 0) momentum_buf_ = this->zeros_like_params();

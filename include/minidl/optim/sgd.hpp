@@ -27,6 +27,7 @@ class SGD : public Optimizer<T> {
 
   SGD(std::vector<ParamGroup<T>> groups, SgdOptions options = {})
       : Optimizer<T>(std::move(groups)), opt_(options) {
+    if (!(opt_.momentum >= 0)) fail("SGD: momentum must be >= 0, got ", opt_.momentum);
     if (opt_.nesterov && (opt_.momentum <= 0 || opt_.dampening != 0))
       fail("SGD: Nesterov momentum needs momentum > 0 and zero dampening");
     this->set_group_defaults(options.lr, options.weight_decay);
