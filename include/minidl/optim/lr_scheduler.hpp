@@ -23,6 +23,7 @@ struct LrSchedulerState {
 // group's current learning rate as that group's base and sets the rate of
 // step 0; each step() then moves to the next step (call it after
 // optimizer.step(), once per batch or once per epoch, as the schedule wants).
+// It keeps a pointer to the optimizer, which must outlive it.
 template <typename T>
 class LrScheduler {
  public:
