@@ -99,3 +99,45 @@ TEST_CASE("the counter sees minidl's allocations (the check above can fail)") {
   Tensor<float> t({1000});
   CHECK(g_allocations.load() > before);
 }
+
+TEST_CASE("warm optimizer steps, clipping, losses and schedules allocate nothing") {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    // Large enough for several chunks and row blocks.
+    Tensor<float> w({300, 257}), b({300}), gw({300, 257}), gb({300});
+    Rng rng(2);
+    for (auto* t : {&w, &b, &gw, &gb})
+      for (auto& v : *t) v = static_cast<float>(rng.normal());
+    const std::vector<Parameter<float>> params = {{"w", &w, &gw}, {"b", &b, &gb}};
+    RmspropOptions rms_options;
+    rms_options.momentum = 0.9;
+    rms_options.centered = true;
+    SgdOptions sgd_options;
+    sgd_options.momentum = 0.9;
+    sgd_options.nesterov = true;
+    AdamW<float> adamw(split_weight_decay(params, 0.01));
+    RMSprop<float> rmsprop(params, rms_options);
+    SGD<float> sgd(params, sgd_options);
+    LrScheduler<float> scheduler(adamw, std::make_shared<OneCycleLR>(100));
+    Tensor<float> logits({64, 10}), target({64, 10});
+    std::vector<std::int32_t> labels(64, 3);
+    CrossEntropyLoss<float> xent(Reduction::sum, 0.1);
+    BCEWithLogitsLoss<float> bce;
+    auto step = [&] {
+      xent.forward(logits, labels.data());
+      bce.forward(logits, target);
+      clip_grad_norm(params, 1.0);
+      clip_grad_value(params, 0.5);
+      adamw.step();
+      rmsprop.step();
+      sgd.step();
+      scheduler.step();
+    };
+    step();  // warm-up: loss buffers, per-thread scratch
+    const long before = g_allocations.load();
+    step();
+    step();
+    CAPTURE(threads);
+    CHECK(g_allocations.load() - before == 0);
+  }
+}

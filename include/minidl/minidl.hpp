@@ -20,3 +20,15 @@
 #include "minidl/train/early_stopping.hpp"
 #include "minidl/train/metrics.hpp"
 #include "minidl/train/step.hpp"
+
+// Losses, optimizers, learning-rate schedules and gradient clipping.
+#include "minidl/loss/bce_with_logits.hpp"
+#include "minidl/loss/mse.hpp"
+#include "minidl/loss/nll.hpp"
+#include "minidl/loss/reduction.hpp"
+#include "minidl/optim/adamw.hpp"
+#include "minidl/optim/clip_grad.hpp"
+#include "minidl/optim/lr_schedule.hpp"
+#include "minidl/optim/lr_scheduler.hpp"
+#include "minidl/optim/param_groups.hpp"
+#include "minidl/optim/rmsprop.hpp"

@@ -5,16 +5,25 @@
 
 #include "minidl/core/error.hpp"
 #include "minidl/core/tensor.hpp"
+#include "minidl/kernels/losses.hpp"
 #include "minidl/kernels/softmax_xent.hpp"
+#include "minidl/loss/reduction.hpp"
 
 namespace minidl {
 
-// torch.nn.CrossEntropyLoss() (mean over the batch) on logits [N, K] and
-// integer labels in [0, K). forward() returns the loss and keeps the
+// torch.nn.CrossEntropyLoss(reduction, label_smoothing) on logits [N, K] and
+// integer labels in [0, K). With label_smoothing s the target is 1 - s + s/K
+// on the label and s/K elsewhere. forward() returns the loss and keeps the
 // gradient with respect to the logits for backward().
 template <typename T>
 class CrossEntropyLoss {
  public:
+  explicit CrossEntropyLoss(Reduction reduction = Reduction::mean, double label_smoothing = 0)
+      : reduction_(reduction), label_smoothing_(label_smoothing) {
+    if (!(label_smoothing >= 0 && label_smoothing <= 1))
+      fail("CrossEntropyLoss: label_smoothing must be in [0, 1], got ", label_smoothing);
+  }
+
   T forward(const Tensor<T>& logits, const std::int32_t* labels) {
     if (logits.rank() != 2 || logits.dim(0) == 0)
       fail("CrossEntropyLoss: expected logits [N, K] with N > 0, got ", logits.shape().str());
@@ -23,13 +32,20 @@ class CrossEntropyLoss {
       if (labels[i] < 0 || labels[i] >= k)
         fail("CrossEntropyLoss: label ", labels[i], " of sample ", i, " is outside [0, ", k, ")");
     dlogits_.resize(logits.shape());
-    return kernels::softmax_xent(n, k, logits.data(), labels, dlogits_.data());
+    // The plain mean keeps the kernel the training step has always used.
+    if (reduction_ == Reduction::mean && label_smoothing_ == 0)
+      return kernels::softmax_xent(n, k, logits.data(), labels, dlogits_.data());
+    return static_cast<T>(
+        kernels::softmax_xent_smoothed(n, k, logits.data(), labels, label_smoothing_,
+                                       reduction_scale(reduction_, n), dlogits_.data()));
   }
 
   // dL/dlogits of the last forward.
   const Tensor<T>& backward() const { return dlogits_; }
 
  private:
+  Reduction reduction_;
+  double label_smoothing_;
   Tensor<T> dlogits_;
 };
 

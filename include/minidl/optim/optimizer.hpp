@@ -1,7 +1,8 @@
-// minidl/optim/optimizer.hpp - what every optimizer shares: parameters, step count, state.
+// minidl/optim/optimizer.hpp - what every optimizer shares: parameters, groups, step count, state.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,16 +12,38 @@
 
 namespace minidl {
 
+// Parameters that share a learning rate and a weight decay, as a PyTorch
+// param_group. A value left unset takes the optimizer's option.
+template <typename T>
+struct ParamGroup {
+  std::vector<Parameter<T>> params;
+  std::optional<double> lr;
+  std::optional<double> weight_decay;
+};
+
 // An optimizer updates a list of named parameters from their gradients. Its
 // state (moment buffers and step count) is exposed as named tensors so that a
 // checkpoint can save it and a resumed run continue bit for bit.
 template <typename T>
 class Optimizer {
  public:
-  explicit Optimizer(std::vector<Parameter<T>> params) : params_(std::move(params)) {
-    for (const auto& p : params_)
-      if (!p.value || !p.grad || p.value->shape() != p.grad->shape())
-        fail("optimizer: parameter '", p.name, "' has no gradient of its own shape");
+  // One group holding every parameter.
+  explicit Optimizer(std::vector<Parameter<T>> params)
+      : Optimizer(std::vector<ParamGroup<T>>{ParamGroup<T>{std::move(params), {}, {}}}) {}
+
+  explicit Optimizer(std::vector<ParamGroup<T>> groups) {
+    if (groups.empty()) fail("optimizer: no parameter group");
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      groups_.push_back({groups[g].lr, groups[g].weight_decay});
+      for (auto& p : groups[g].params) {
+        if (!p.value || !p.grad || p.value->shape() != p.grad->shape())
+          fail("optimizer: parameter '", p.name, "' has no gradient of its own shape");
+        for (const auto& q : params_)
+          if (q.value == p.value) fail("optimizer: parameter '", p.name, "' is given twice");
+        params_.push_back(std::move(p));
+        group_of_.push_back(g);
+      }
+    }
   }
   virtual ~Optimizer() = default;
 
@@ -34,11 +57,42 @@ class Optimizer {
 
   std::int64_t step_count() const { return step_; }
   void set_step_count(std::int64_t step) { step_ = step; }
-  double learning_rate() const { return lr_; }
-  void set_learning_rate(double lr) { lr_ = lr; }
+
+  // The learning rate of the first group; setting it sets every group's.
+  double learning_rate() const { return group_learning_rate(0); }
+  void set_learning_rate(double lr) {
+    for (auto& g : groups_) g.lr = lr;
+  }
+
+  std::size_t group_count() const { return groups_.size(); }
+  double group_learning_rate(std::size_t group) const { return *groups_.at(group).lr; }
+  void set_group_learning_rate(std::size_t group, double lr) { groups_.at(group).lr = lr; }
+  double group_weight_decay(std::size_t group) const { return *groups_.at(group).weight_decay; }
+
   const std::vector<Parameter<T>>& parameters() const { return params_; }
+  // The group parameter i belongs to.
+  std::size_t group_of(std::size_t i) const { return group_of_.at(i); }
 
  protected:
+  struct GroupSettings {
+    std::optional<double> lr, weight_decay;
+  };
+
+  // Gives the groups that did not set them the optimizer's options, and
+  // rejects a negative (or NaN) learning rate or weight decay, as PyTorch does.
+  void set_group_defaults(double lr, double weight_decay) {
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      GroupSettings& g = groups_[i];
+      if (!g.lr) g.lr = lr;
+      if (!g.weight_decay) g.weight_decay = weight_decay;
+      if (!(*g.lr >= 0)) fail(type(), ": learning rate ", *g.lr, " of group ", i, " is negative");
+      if (!(*g.weight_decay >= 0))
+        fail(type(), ": weight decay ", *g.weight_decay, " of group ", i, " is negative");
+    }
+  }
+  double lr_of(std::size_t i) const { return *groups_[group_of_[i]].lr; }
+  double weight_decay_of(std::size_t i) const { return *groups_[group_of_[i]].weight_decay; }
+
   // Runs update(begin, end) over the elements of parameter i in parallel,
   // in blocks of whole rows (first dimension): parallel_row_blocks, the cut
   // the weight gradients and train_step's finite check use. Every element
@@ -56,8 +110,9 @@ class Optimizer {
   }
 
   std::vector<Parameter<T>> params_;
+  std::vector<std::size_t> group_of_;  // group index of each parameter
+  std::vector<GroupSettings> groups_;
   std::int64_t step_ = 0;
-  double lr_ = 0;
 };
 
 }  // namespace minidl

@@ -23,10 +23,14 @@ template <typename T>
 class SGD : public Optimizer<T> {
  public:
   SGD(std::vector<Parameter<T>> params, SgdOptions options = {})
-      : Optimizer<T>(std::move(params)), opt_(options) {
+      : SGD(std::vector<ParamGroup<T>>{ParamGroup<T>{std::move(params), {}, {}}}, options) {}
+
+  SGD(std::vector<ParamGroup<T>> groups, SgdOptions options = {})
+      : Optimizer<T>(std::move(groups)), opt_(options) {
+    if (!(opt_.momentum >= 0)) fail("SGD: momentum must be >= 0, got ", opt_.momentum);
     if (opt_.nesterov && (opt_.momentum <= 0 || opt_.dampening != 0))
       fail("SGD: Nesterov momentum needs momentum > 0 and zero dampening");
-    this->lr_ = options.lr;
+    this->set_group_defaults(options.lr, options.weight_decay);
     buf_ = this->zeros_like_params();
   }
 
@@ -36,9 +40,9 @@ class SGD : public Optimizer<T> {
   void step() override {
     const bool first = this->step_ == 0;
     ++this->step_;
-    const T lr = static_cast<T>(this->lr_), mu = static_cast<T>(opt_.momentum);
-    const T damp = static_cast<T>(1.0 - opt_.dampening), wd = static_cast<T>(opt_.weight_decay);
+    const T mu = static_cast<T>(opt_.momentum), damp = static_cast<T>(1.0 - opt_.dampening);
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      const T lr = static_cast<T>(this->lr_of(i)), wd = static_cast<T>(this->weight_decay_of(i));
       T* const p_data = this->params_[i].value->data();
       const T* const g_data = this->params_[i].grad->data();
       T* const b_data = buf_[i].data();

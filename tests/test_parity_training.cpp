@@ -1,0 +1,325 @@
+// minidl's losses, optimizers, gradient clipping and learning-rate schedules
+// against PyTorch on identical inputs: loss values and gradients, parameters
+// after four optimizer steps, clipped gradients, and learning-rate sequences.
+// The reference comes from tests/parity/make_training_reference.py, its path
+// in MINIDL_TRAINING_PARITY_FILE (set by CTest). Without it the test skips.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "minidl/io/safetensors.hpp"
+#include "minidl/minidl.hpp"
+
+#include "test_support.hpp"
+
+using namespace minidl;
+
+namespace {
+
+// Both sides do the same few operations per element in the same precision,
+// so they agree to a few roundings: float's unit is 6e-8, double's 1.1e-16.
+// The float bound is tight enough to see Adam's 1 - beta2 rounded in float
+// (6.4e-6 relative on every update).
+template <typename T>
+double tolerance() {
+  return sizeof(T) == 4 ? 1e-6 : 1e-12;
+}
+
+template <typename T>
+std::string prefix() {
+  return sizeof(T) == 4 ? "f32." : "f64.";
+}
+
+const SafetensorsFile& reference() {
+  static SafetensorsFile file;
+  static bool loaded = false;
+  if (!loaded) {
+    loaded = true;
+    const char* path = std::getenv("MINIDL_TRAINING_PARITY_FILE");
+    if (!path || !std::filesystem::exists(path))
+      minidl::testing::skip_program(
+          "no PyTorch reference (MINIDL_TRAINING_PARITY_FILE unset or missing; install "
+          "python3-torch)");
+    file = read_safetensors(path);
+  }
+  return file;
+}
+
+template <typename T>
+Tensor<T> get(const std::string& name) {
+  const NamedTensor* n = reference().find(name);
+  REQUIRE_MESSAGE(n != nullptr, "reference lacks " << name);
+  Tensor<T> t(Shape(n->shape.empty() ? std::vector<std::int64_t>{1} : n->shape));
+  if (n->dtype == DType::F32) {
+    const auto* p = reinterpret_cast<const float*>(n->bytes.data());
+    for (std::int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<T>(p[i]);
+  } else {
+    REQUIRE(n->dtype == DType::F64);
+    const auto* p = reinterpret_cast<const double*>(n->bytes.data());
+    for (std::int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<T>(p[i]);
+  }
+  return t;
+}
+
+std::vector<std::int32_t> labels(const std::string& name) {
+  const NamedTensor* n = reference().find(name);
+  REQUIRE_MESSAGE(n != nullptr, "reference lacks " << name);
+  REQUIRE(n->dtype == DType::I64);
+  std::vector<std::int32_t> out(n->bytes.size() / 8);
+  const auto* p = reinterpret_cast<const std::int64_t*>(n->bytes.data());
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::int32_t>(p[i]);
+  return out;
+}
+
+// Largest difference relative to the reference's largest magnitude.
+template <typename T>
+void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs,
+             double bound = tolerance<T>()) {
+  REQUIRE_MESSAGE(ours.size() == theirs.size(),
+                  what << ": " << ours.shape().str() << " vs " << theirs.shape().str());
+  double diff = 0, scale = 0;
+  for (std::int64_t i = 0; i < ours.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
+    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
+  }
+  const double rel = diff / std::max(scale, 1e-300);
+  MESSAGE(prefix<T>() << what << ": max relative difference " << rel);
+  CHECK_MESSAGE(rel <= bound, prefix<T>() << what << " differs from PyTorch: " << rel);
+}
+
+template <typename T>
+Tensor<T> scalar(T value) {
+  Tensor<T> t{1};
+  t[0] = value;
+  return t;
+}
+
+template <typename Loss, typename T, typename Target>
+void check_loss(const std::string& name, const Target& target, Reduction reduction, Loss loss) {
+  const std::string red = reduction == Reduction::mean ? "mean" : "sum";
+  const std::string at = prefix<T>() + name + ".";
+  const T value = loss.forward(get<T>(at + "x"), target);
+  compare<T>(name + "." + red + ".loss", scalar(value), get<T>(at + red + ".loss"));
+  compare<T>(name + "." + red + ".dx", loss.backward(), get<T>(at + red + ".dx"));
+}
+
+template <typename T>
+void check_losses() {
+  const std::string p = prefix<T>();
+  for (Reduction r : {Reduction::mean, Reduction::sum}) {
+    const Tensor<T> mse_target = get<T>(p + "mse.target"), bce_target = get<T>(p + "bce.target");
+    check_loss<MSELoss<T>, T>("mse", mse_target, r, MSELoss<T>(r));
+    check_loss<BCEWithLogitsLoss<T>, T>("bce", bce_target, r, BCEWithLogitsLoss<T>(r));
+    check_loss<NLLLoss<T>, T>("nll", labels(p + "nll.target").data(), r, NLLLoss<T>(r));
+    const auto y = labels(p + "xent.target");
+    check_loss<CrossEntropyLoss<T>, T>("xent_ls", y.data(), r, CrossEntropyLoss<T>(r, 0.1));
+    check_loss<CrossEntropyLoss<T>, T>("xent", y.data(), r, CrossEntropyLoss<T>(r));
+  }
+}
+
+// Two parameters and the gradients of each step, as the reference has them.
+template <typename T>
+struct TwoParams {
+  Tensor<T> w = get<T>(prefix<T>() + "opt.init.w"), b = get<T>(prefix<T>() + "opt.init.b");
+  Tensor<T> gw{w.shape()}, gb{b.shape()};
+  std::vector<Parameter<T>> params() { return {{"w", &w, &gw}, {"b", &b, &gb}}; }
+  void load_gradients(int t) {
+    gw.copy_from(get<T>(prefix<T>() + "opt.grad" + std::to_string(t) + ".w"));
+    gb.copy_from(get<T>(prefix<T>() + "opt.grad" + std::to_string(t) + ".b"));
+  }
+};
+
+// Compares what the steps moved the parameters, not the parameters: an
+// error of a few 1e-6 in the updates would drown in the initial values.
+template <typename T>
+void check_optimizer(const std::string& name, TwoParams<T>& f, Optimizer<T>& opt) {
+  for (int t = 0; t < 4; ++t) {
+    f.load_gradients(t);
+    opt.step();
+  }
+  for (const char* k : {"w", "b"}) {
+    const Tensor<T> init = get<T>(prefix<T>() + "opt.init." + k);
+    Tensor<T> ours = (std::string(k) == "w" ? f.w : f.b).clone();
+    Tensor<T> theirs = get<T>(prefix<T>() + "opt." + name + "." + k);
+    for (std::int64_t i = 0; i < init.size(); ++i) {
+      ours[i] -= init[i];
+      theirs[i] -= init[i];
+    }
+    compare<T>("opt." + name + "." + k + " (change)", ours, theirs);
+  }
+}
+
+template <typename T>
+void check_optimizers() {
+  {
+    TwoParams<T> f;
+    AdamOptions o;
+    o.lr = 1e-2;
+    Adam<T> opt(f.params(), o);
+    check_optimizer("adam", f, opt);
+  }
+  {
+    TwoParams<T> f;
+    AdamOptions o;
+    o.lr = 1e-2;
+    o.weight_decay = 0.1;
+    Adam<T> opt(f.params(), o);
+    check_optimizer("adam_l2", f, opt);
+  }
+  {
+    TwoParams<T> f;
+    AdamWOptions o;
+    o.lr = 1e-2;
+    o.weight_decay = 0.1;
+    AdamW<T> opt(f.params(), o);
+    check_optimizer("adamw", f, opt);
+  }
+  {
+    TwoParams<T> f;
+    AdamWOptions o;
+    o.lr = 1e-2;
+    auto groups = split_weight_decay(f.params(), 0.1);
+    REQUIRE(groups.size() == 2);
+    groups[1].lr = 5e-3;  // the biases
+    AdamW<T> opt(groups, o);
+    check_optimizer("adamw_groups", f, opt);
+  }
+  {
+    TwoParams<T> f;
+    RMSprop<T> opt(f.params(), RmspropOptions{});
+    check_optimizer("rmsprop", f, opt);
+  }
+  {
+    TwoParams<T> f;
+    RmspropOptions o;
+    o.alpha = 0.9;
+    o.eps = 1e-6;
+    o.weight_decay = 0.05;
+    o.momentum = 0.8;
+    o.centered = true;
+    RMSprop<T> opt(f.params(), o);
+    check_optimizer("rmsprop_all", f, opt);
+  }
+  {
+    TwoParams<T> f;
+    SgdOptions o;
+    o.lr = 0.05;
+    o.momentum = 0.9;
+    o.nesterov = true;
+    o.weight_decay = 0.01;
+    SGD<T> opt(f.params(), o);
+    check_optimizer("sgd_nesterov", f, opt);
+  }
+}
+
+// Clipping, AdamW with two groups and a one-cycle schedule in one loop.
+template <typename T>
+void check_recipe() {
+  TwoParams<T> f;
+  AdamWOptions o;
+  o.lr = 1e-2;
+  auto groups = split_weight_decay(f.params(), 0.1);
+  REQUIRE(groups.size() == 2);
+  groups[1].lr = 5e-3;
+  AdamW<T> opt(groups, o);
+  LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5));
+  const std::vector<Parameter<T>> params = f.params();
+  for (int t = 0; t < 4; ++t) {
+    f.load_gradients(t);
+    clip_grad_norm(params, 2.0);
+    opt.step();
+    scheduler.step();
+  }
+  for (const char* k : {"w", "b"}) {
+    const Tensor<T> init = get<T>(prefix<T>() + "opt.init." + k);
+    Tensor<T> ours = (std::string(k) == "w" ? f.w : f.b).clone();
+    Tensor<T> theirs = get<T>(prefix<T>() + "opt.recipe." + k);
+    for (std::int64_t i = 0; i < init.size(); ++i) {
+      ours[i] -= init[i];
+      theirs[i] -= init[i];
+    }
+    compare<T>(std::string("opt.recipe.") + k + " (change)", ours, theirs);
+  }
+}
+
+template <typename T>
+void check_clipping() {
+  const std::string p = prefix<T>() + "clip.";
+  struct Case {
+    const char* name;
+    double max_norm, norm_type;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const Case c :
+       {Case{"norm2", 1.0, 2.0}, Case{"norm2_loose", 100.0, 2.0}, Case{"norm_inf", 0.5, inf}}) {
+    Tensor<T> w{6, 5}, b{5}, gw = get<T>(p + "grad.w"), gb = get<T>(p + "grad.b");
+    std::vector<Parameter<T>> params = {{"w", &w, &gw}, {"b", &b, &gb}};
+    const double norm = clip_grad_norm(params, c.max_norm, c.norm_type);
+    compare<T>(std::string("clip.") + c.name + ".norm", scalar(static_cast<T>(norm)),
+               get<T>(p + c.name + ".norm"));
+    compare<T>(std::string("clip.") + c.name + ".w", gw, get<T>(p + c.name + ".w"));
+    compare<T>(std::string("clip.") + c.name + ".b", gb, get<T>(p + c.name + ".b"));
+  }
+  Tensor<T> w{6, 5}, b{5}, gw = get<T>(p + "grad.w"), gb = get<T>(p + "grad.b");
+  clip_grad_value(std::vector<Parameter<T>>{{"w", &w, &gw}, {"b", &b, &gb}}, 0.5);
+  compare<T>("clip.value.w", gw, get<T>(p + "value.w"));
+  compare<T>("clip.value.b", gb, get<T>(p + "value.b"));
+}
+
+// The learning rates of both groups (0.1 and 0.02) after each step.
+void check_schedule(const std::string& name, std::shared_ptr<const LrSchedule> schedule) {
+  const Tensor<double> expected = get<double>("sched." + name);
+  REQUIRE(expected.rank() == 2);
+  REQUIRE(expected.dim(1) == 2);
+  Tensor<double> p{1}, q{1}, gp{1}, gq{1};
+  SGD<double> opt({{{{"p", &p, &gp}}, 0.1, {}}, {{{"q", &q, &gq}}, 0.02, {}}});
+  LrScheduler<double> scheduler(opt, std::move(schedule));
+  Tensor<double> ours(expected.shape());
+  for (std::int64_t t = 0; t < expected.dim(0); ++t) {
+    if (t > 0) scheduler.step();
+    ours[2 * t] = opt.group_learning_rate(0);
+    ours[2 * t + 1] = opt.group_learning_rate(1);
+  }
+  compare<double>("sched." + name, ours, expected);
+}
+
+}  // namespace
+
+TEST_CASE("losses match torch.nn.functional in value and gradient (float and double)") {
+  check_losses<float>();
+  check_losses<double>();
+}
+
+TEST_CASE("four optimizer steps match torch.optim (float and double)") {
+  check_optimizers<float>();
+  check_optimizers<double>();
+}
+
+TEST_CASE("clipping, AdamW with groups and one-cycle together match PyTorch's loop") {
+  check_recipe<float>();
+  check_recipe<double>();
+}
+
+TEST_CASE("gradient clipping matches torch.nn.utils (float and double)") {
+  check_clipping<float>();
+  check_clipping<double>();
+}
+
+TEST_CASE("learning-rate schedules match torch.optim.lr_scheduler step by step") {
+  check_schedule("step", std::make_shared<StepLR>(3, 0.5));
+  check_schedule("multistep",
+                 std::make_shared<MultiStepLR>(std::vector<std::int64_t>{2, 5, 6}, 0.3));
+  check_schedule("exponential", std::make_shared<ExponentialLR>(0.9));
+  check_schedule("cosine", std::make_shared<CosineAnnealingLR>(6, 0.001));
+  check_schedule("warm_restarts", std::make_shared<CosineAnnealingWarmRestarts>(3, 2, 0.01));
+  check_schedule("onecycle", std::make_shared<OneCycleLR>(20));
+  check_schedule("warmup_cosine",
+                 std::make_shared<LinearWarmup>(0.1, 4, std::make_shared<CosineAnnealingLR>(12)));
+}
