@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "minidl/data/batch.hpp"
+#include "minidl/data/digit_preprocess.hpp"
 #include "minidl/io/checkpoint.hpp"
 #include "minidl/io/image.hpp"
 #include "minidl/minidl.hpp"
