@@ -18,6 +18,11 @@ struct Components {
 
 // Labels components in raster order of their first pixel with an explicit
 // stack (no recursion, so a mask of millions of pixels cannot overflow it).
+// Debian's stb_connected_components.h was the alternative, and does not fit:
+// it joins only orthogonal neighbours, fixes the largest grid (and its
+// memory) when compiled, and needs its implementation compiled into exactly
+// one translation unit, which a header-only library cannot promise (libstb
+// does not ship it).
 inline Components label_components(const std::vector<std::uint8_t>& mask, int W, int H) {
   if (W < 0 || H < 0 || mask.size() != static_cast<std::size_t>(W) * static_cast<std::size_t>(H))
     fail("label_components: mask of ", mask.size(), " pixels for ", W, "x", H);
