@@ -382,3 +382,24 @@ TEST_CASE(
   REQUIRE(stbi_write_png(dir.file("ga.png").c_str(), 200, 160, 2, ga.data(), 200 * 2));
   CHECK(minidl::load_gray_image(dir.file("ga.png")).pixels == paper.pixels);
 }
+
+TEST_CASE(
+    "to_mnist_format: a 12-megapixel photo is reduced first and gives what a small one does") {
+  const auto photo = [](int scale) {
+    minidl::GrayImage img{400 * scale, 300 * scale,
+                          Bytes(static_cast<std::size_t>(400 * scale) * (300 * scale), 190)};
+    for (int y = 60 * scale; y < 240 * scale; ++y)  // an L of two thick strokes
+      for (int x = 150 * scale; x < 260 * scale; ++x)
+        if (x < 180 * scale || y >= 210 * scale)
+          img.pixels[static_cast<std::size_t>(y) * img.width + x] = 40;
+    return img;
+  };
+  const minidl::GrayImage big = photo(10);
+  const minidl::GrayImage reduced = minidl::detail::reduced_for_ink(big);
+  CHECK(std::int64_t{reduced.width} * reduced.height <= minidl::detail::kMaxInkPixels);
+  CHECK(reduced.width == 1334);  // blocks of 3x3: 4000 / 3, rounded up
+  const Bytes a = minidl::to_mnist_format(big), b = minidl::to_mnist_format(photo(1));
+  MESSAGE("mean |difference| from the small photo: ", mean_abs_diff(a, b));
+  CHECK(mean_abs_diff(a, b) < 3);
+  CHECK(stats(a).box_h == 20);
+}
