@@ -32,7 +32,7 @@ inline void resample_line(const float* in, std::size_t in_stride, int n_in, doub
 
 // A photo of more than kMaxInkPixels is first reduced by a whole factor,
 // averaging blocks of f x f pixels: a 12-megapixel phone photo then needs
-// about 0.2 GB less memory to search for ink, and a digit of 28x28 pixels
+// about 150 MB less memory to search for ink, and a digit of 28x28 pixels
 // is made from it anyway.
 inline constexpr std::int64_t kMaxInkPixels = std::int64_t{1} << 21;
 
