@@ -78,7 +78,6 @@ inline std::size_t predict_files(minidl::Sequential<float>& net,
     std::string problem;
     try {
       std::fprintf(out, "%s\n", prediction_line(path, predict_image(net, path), classes).c_str());
-      std::fflush(out);
       continue;
     } catch (const std::bad_alloc&) {
       problem = path + ": not enough memory to read the image";
