@@ -119,6 +119,10 @@ inline int median_of_small(const std::vector<int>& values) {
 
 }  // namespace detail
 
+// Ink fainter than this many grey levels is no ink, whatever the grain: a
+// photo of blank paper is blank.
+inline constexpr int kMinInkContrast = 24;
+
 // Finds the ink of the one digit a picture shows, in either polarity:
 //  1. the paper's lighting is a smooth surface fitted to the pixels that are
 //     not ink (ink and outliers dropped over three rounds), so a gradient or
@@ -137,8 +141,6 @@ inline int median_of_small(const std::vector<int>& values) {
 //  5. the kept ink is stretched so that its strongest strokes reach 255.
 // A clean image (an MNIST digit) has no grain and keeps every inked pixel.
 // Errors name `name` (the file, for a user).
-inline constexpr int kMinInkContrast = 24;
-
 inline InkMap find_ink(const GrayImage& img, const std::string& name = "image") {
   const int W = img.width, H = img.height;
   const std::size_t n =
@@ -165,6 +167,7 @@ inline InkMap find_ink(const GrayImage& img, const std::string& name = "image") 
   std::vector<int> deviation(samples.size());
   for (std::size_t i = 0; i < samples.size(); ++i)
     deviation[i] = std::abs(samples[i].value - median);
+  // 1.4826 turns a median absolute deviation into a Gaussian's standard deviation.
   double spread = 1.4826 * detail::median_of_small(deviation);
   std::vector<std::uint8_t> keep(samples.size());
   for (std::size_t i = 0; i < samples.size(); ++i)
