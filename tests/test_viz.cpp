@@ -503,6 +503,22 @@ TEST_CASE("save_confusion_matrix_png: heatmap with every count written") {
   CHECK(dir.listing() == std::vector<std::string>{"confusion.png"});
 }
 
+TEST_CASE("save_confusion_matrix_png: the caller's title, e.g. naming the data set, is drawn") {
+  TempDir dir;
+  std::vector<std::int64_t> counts(100, 3);
+  const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                          "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                          "Bag",         "Ankle boot"};
+  const fs::path plain = dir.path / "plain.png", named = dir.path / "named.png";
+  minidl::viz::save_confusion_matrix_png(plain.string(), counts, 10, names);
+  minidl::viz::save_confusion_matrix_png(named.string(), counts, 10, names,
+                                         "Confusion matrix, Fashion-MNIST");
+  const Canvas a = load_png(plain), b = load_png(named);
+  REQUIRE(a.width() == b.width());
+  // Only the title differs, and the longer one has more black text.
+  CHECK(count_color(b, minidl::viz::black) > count_color(a, minidl::viz::black));
+}
+
 TEST_CASE("save_image_grid_png: every thumbnail upscaled in full, in a grid") {
   TempDir dir;
   const fs::path file = dir.path / "grid.png";

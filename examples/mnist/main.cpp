@@ -16,7 +16,7 @@ const char* kUsage =
     "commands:\n"
     "  train      train the CNN with early stopping (checkpoints, curves, confusion matrix)\n"
     "  evaluate   evaluate a checkpoint on the test set\n"
-    "  predict    classify your own images of digits\n\n"
+    "  predict    classify your own images (of digits, or of the classes --classes names)\n\n"
     "Run 'mnist <command> --help' for the options of each.\n";
 
 std::string default_data_dir() {
@@ -76,30 +76,34 @@ int evaluate(int argc, char** argv) {
   a.flag("model", "", "checkpoint to evaluate (a .safetensors file written by train)")
       .flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
       .flag("out", "results", "folder for confusion_matrix.png and wrong_predictions.png");
+  mnist::add_classes_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (a.str("model").empty()) throw mnist::UsageError("mnist evaluate: --model FILE is required");
   auto net = minidl::make_mnist_cnn<float>(0);
   minidl::load_checkpoint(a.str("model"), net);
-  const minidl::Mnist data = minidl::load_mnist(a.str("data"));
+  const mnist::ClassNames classes = mnist::classes_from_flag(a);
+  const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
   const mnist::Evaluation ev = mnist::evaluate(net, data.test, mnist::all_indices(data.test));
   std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s",
               ev.accuracy, static_cast<long long>(ev.confusion.correct()),
               static_cast<long long>(ev.confusion.total()), ev.loss,
-              mnist::most_confused_text(ev.confusion, 5).c_str());
+              mnist::most_confused_text(ev.confusion, 5, classes).c_str());
   std::filesystem::create_directories(a.str("out"));
-  mnist::save_confusion_png(a.str("out") + "/confusion_matrix.png", ev.confusion);
-  mnist::save_wrong_predictions_png(a.str("out") + "/wrong_predictions.png", data.test, ev);
+  mnist::save_confusion_png(a.str("out") + "/confusion_matrix.png", ev.confusion, classes);
+  mnist::save_wrong_predictions_png(a.str("out") + "/wrong_predictions.png", data.test, ev,
+                                    classes);
   return 0;
 }
 
 int predict(int argc, char** argv) {
   mnist::Args a("mnist predict", "mnist predict --model FILE IMAGE...");
   a.flag("model", "", "checkpoint to use (a .safetensors file written by train)");
+  mnist::add_classes_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (a.str("model").empty()) throw mnist::UsageError("mnist predict: --model FILE is required");
   if (a.positional().empty())
     throw mnist::UsageError("mnist predict: give at least one image file");
-  return mnist::run_predict(a.str("model"), a.positional());
+  return mnist::run_predict(a.str("model"), a.positional(), mnist::classes_from_flag(a));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "classes.hpp"
 #include "minidl/data/batch.hpp"
 #include "minidl/io/atomic_file.hpp"
 #include "minidl/minidl.hpp"
@@ -62,39 +63,61 @@ inline std::vector<std::int64_t> all_indices(const ImageDataset& data) {
 }
 
 // The k most-confused (true -> predicted) pairs, one per line.
-inline std::string most_confused_text(const minidl::ConfusionMatrix& cm, std::size_t k) {
+inline std::string most_confused_text(const minidl::ConfusionMatrix& cm, std::size_t k,
+                                      const ClassNames& classes = digit_classes()) {
   std::string out;
-  for (const auto& c : cm.most_confused(k)) {
-    char line[96];
-    std::snprintf(line, sizeof line, "  true %d predicted as %d: %lld times\n", c.truth,
-                  c.predicted, static_cast<long long>(c.count));
-    out += line;
-  }
+  for (const auto& c : cm.most_confused(k))
+    out += "  true " + classes.names.at(static_cast<std::size_t>(c.truth)) + " predicted as " +
+           classes.names.at(static_cast<std::size_t>(c.predicted)) + ": " +
+           std::to_string(c.count) + " times\n";
   return out;
 }
 
-inline void save_confusion_png(const std::string& path, const minidl::ConfusionMatrix& cm) {
-  std::vector<std::string> names;
-  for (int i = 0; i < 10; ++i) names.push_back(std::to_string(i));
-  minidl::viz::save_confusion_matrix_png(path, cm.counts(), 10, names);
+inline void save_confusion_png(const std::string& path, const minidl::ConfusionMatrix& cm,
+                               const ClassNames& classes = digit_classes()) {
+  minidl::viz::save_confusion_matrix_png(
+      path, cm.counts(), static_cast<int>(classes.names.size()), classes.names,
+      classes.dataset.empty() ? "Confusion matrix" : "Confusion matrix, " + classes.dataset);
 }
 
-// A grid of up to 16 misclassified images, captioned "T:<true> P:<predicted>".
-inline void save_wrong_predictions_png(const std::string& path, const ImageDataset& data,
-                                       const Evaluation& ev) {
-  std::vector<minidl::viz::Thumbnail> thumbs;
-  for (std::size_t i = 0; i < ev.indices.size() && thumbs.size() < 16; ++i) {
+// Up to `max_shown` misclassified images in dataset order, captioned
+// "T:<true> P:<predicted>", under a title that says how many there are in all.
+struct WrongPredictions {
+  std::vector<minidl::viz::Thumbnail> shown;
+  std::size_t total = 0;
+  std::string title;
+};
+
+inline WrongPredictions wrong_predictions(const ImageDataset& data, const Evaluation& ev,
+                                          const ClassNames& classes = digit_classes(),
+                                          std::size_t max_shown = 16) {
+  WrongPredictions w;
+  for (std::size_t i = 0; i < ev.indices.size(); ++i) {
     const auto idx = static_cast<std::size_t>(ev.indices[i]);
     const int truth = data.labels[idx], pred = ev.predictions[i];
     if (truth == pred) continue;
+    if (++w.total > max_shown) continue;
     minidl::viz::Thumbnail t;
     t.width = static_cast<int>(data.cols);
     t.height = static_cast<int>(data.rows);
     t.pixels.assign(data.image(idx), data.image(idx) + data.rows * data.cols);
-    t.caption = "T:" + std::to_string(truth) + " P:" + std::to_string(pred);
-    thumbs.push_back(std::move(t));
+    t.caption = "T:" + classes.names.at(static_cast<std::size_t>(truth)) +
+                " P:" + classes.names.at(static_cast<std::size_t>(pred));
+    w.shown.push_back(std::move(t));
   }
-  minidl::viz::save_image_grid_png(path, thumbs, 4, 4, "Wrong predictions (T true, P predicted)");
+  const std::string of = std::to_string(ev.indices.size());
+  w.title = w.total == 0
+                ? "No wrong predictions among " + of + " images"
+                : "Wrong predictions: showing " + std::to_string(w.shown.size()) + " of " +
+                      std::to_string(w.total) + " wrong (of " + of + "; T true, P predicted)";
+  return w;
+}
+
+inline void save_wrong_predictions_png(const std::string& path, const ImageDataset& data,
+                                       const Evaluation& ev,
+                                       const ClassNames& classes = digit_classes()) {
+  const WrongPredictions w = wrong_predictions(data, ev, classes);
+  minidl::viz::save_image_grid_png(path, w.shown, 4, 4, w.title);
 }
 
 }  // namespace mnist

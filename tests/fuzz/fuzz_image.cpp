@@ -1,6 +1,7 @@
 // libFuzzer target: image loading and MNIST-style preprocessing must reject
 // any bytes with a minidl::Error or return exactly 28x28 pixels.
 #include "fuzz_input.hpp"
+#include "minidl/data/digit_preprocess.hpp"
 #include "minidl/io/image.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -6,6 +6,7 @@ import gzip
 import os
 import struct
 import sys
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 import numpy as np  # noqa: E402
@@ -38,4 +39,17 @@ pixels = b"".join(digit[r].tobytes() + b"\0\0" for r in range(11, -1, -1))
 info = struct.pack("<IiiHHIIiiII", 40, 10, 12, 1, 8, 0, len(pixels), 2835, 2835, 256, 0)
 header = struct.pack("<2sIHHI", b"BM", 14 + 40 + 1024 + len(pixels), 0, 0, 14 + 40 + 1024)
 open(os.path.join(out, "image", "digit.bmp"), "wb").write(header + info + palette + pixels)
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+# A canvas export: black ink on transparent black (RGBA, colour type 6).
+rgba = np.zeros((12, 10, 4), np.uint8)
+rgba[..., 3] = digit
+raw = b"".join(b"\0" + rgba[r].tobytes() for r in range(12))
+open(os.path.join(out, "image", "canvas.png"), "wb").write(
+    b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 12, 8, 6, 0, 0, 0))
+    + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 print(f"seeds written to {out}")

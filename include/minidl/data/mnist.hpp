@@ -33,8 +33,10 @@ struct Mnist {
 
 // Path of the MNIST file `stem` (e.g. "train-images-idx3-ubyte") in `dir`. The
 // files circulate as "train-images-idx3-ubyte" and "train-images.idx3-ubyte",
-// gzipped or not; all four spellings are accepted.
-inline std::string find_mnist_file(const std::string& dir, const std::string& stem) {
+// gzipped or not; all four spellings are accepted. Messages call the data
+// `dataset` (Fashion-MNIST uses the same file names; empty: "data").
+inline std::string find_mnist_file(const std::string& dir, const std::string& stem,
+                                   const std::string& dataset = "MNIST") {
   namespace fs = std::filesystem;
   std::string dotted = stem;
   const std::size_t dash = dotted.find("-idx");
@@ -46,16 +48,18 @@ inline std::string find_mnist_file(const std::string& dir, const std::string& st
   for (const std::string& name : names)
     if (fs::is_regular_file(fs::path(dir) / name, ec)) return (fs::path(dir) / name).string();
 
+  const std::string what = dataset.empty() ? "data" : dataset;
   const std::string fix =
-      "; set MNIST_DIR or --data to the folder that holds the MNIST files, "
-      "or run scripts/download_mnist.sh " +
-      dir;
+      dataset == "MNIST" ? "; set MNIST_DIR or --data to the folder that holds the MNIST files, "
+                           "or run scripts/download_mnist.sh " +
+                               dir
+                         : "; set --data to the folder that holds the " + what + " files";
   if (!fs::is_directory(dir, ec))
-    fail("MNIST folder '", dir, "' ", fs::exists(dir, ec) ? "is not a folder" : "does not exist",
+    fail(what, " folder '", dir, "' ", fs::exists(dir, ec) ? "is not a folder" : "does not exist",
          fix);
   std::string tried;
   for (const std::string& name : names) tried += (tried.empty() ? "" : ", ") + name;
-  fail("MNIST file ", stem, " not found in folder '", dir, "' (tried ", tried, ")", fix);
+  fail(what, " file ", stem, " not found in folder '", dir, "' (tried ", tried, ")", fix);
 }
 
 // Loads an image file and its label file (IDX, raw or gzip), checking that
@@ -78,16 +82,17 @@ inline ImageDataset load_idx_dataset(const std::string& images_path, const std::
   return ds;
 }
 
-// Loads the MNIST training and test sets from `dir`.
-inline Mnist load_mnist(const std::string& dir) {
+// Loads the MNIST training and test sets from `dir` (or those of another
+// data set in MNIST's files, called `dataset` in messages).
+inline Mnist load_mnist(const std::string& dir, const std::string& dataset = "MNIST") {
   Mnist m;
-  m.train = load_idx_dataset(find_mnist_file(dir, "train-images-idx3-ubyte"),
-                             find_mnist_file(dir, "train-labels-idx1-ubyte"));
-  m.test = load_idx_dataset(find_mnist_file(dir, "t10k-images-idx3-ubyte"),
-                            find_mnist_file(dir, "t10k-labels-idx1-ubyte"));
+  m.train = load_idx_dataset(find_mnist_file(dir, "train-images-idx3-ubyte", dataset),
+                             find_mnist_file(dir, "train-labels-idx1-ubyte", dataset));
+  m.test = load_idx_dataset(find_mnist_file(dir, "t10k-images-idx3-ubyte", dataset),
+                            find_mnist_file(dir, "t10k-labels-idx1-ubyte", dataset));
   if (m.train.rows != m.test.rows || m.train.cols != m.test.cols)
-    fail("MNIST folder '", dir, "': training images are ", m.train.rows, "x", m.train.cols,
-         " but test images are ", m.test.rows, "x", m.test.cols);
+    fail(dataset.empty() ? "data" : dataset, " folder '", dir, "': training images are ",
+         m.train.rows, "x", m.train.cols, " but test images are ", m.test.rows, "x", m.test.cols);
   return m;
 }
 

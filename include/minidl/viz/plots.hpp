@@ -356,7 +356,8 @@ inline void save_training_curves_png(const std::string& path, const std::vector<
 // diagonal of a thousand; every cell also carries its exact count.
 inline void save_confusion_matrix_png(const std::string& path,
                                       const std::vector<std::int64_t>& counts, int n,
-                                      const std::vector<std::string>& class_names) {
+                                      const std::vector<std::string>& class_names,
+                                      const std::string& title = "Confusion matrix") {
   if (n < 1) fail("save_confusion_matrix_png '", path, "': n must be at least 1, got ", n);
   if (counts.size() != static_cast<std::size_t>(n) * n) {
     fail("save_confusion_matrix_png '", path, "': counts has ", counts.size(),
@@ -399,7 +400,6 @@ inline void save_confusion_matrix_png(const std::string& path,
   const bool vertical_columns = column_name_w > cell - gap;
   const int column_names_h = vertical_columns ? column_name_w : line_h;
 
-  const std::string title = "Confusion matrix";
   char accuracy_text[64];
   std::snprintf(
       accuracy_text, sizeof accuracy_text, "%.2f%%",
