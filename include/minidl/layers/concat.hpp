@@ -35,9 +35,19 @@ class Concat : public Merge<T> {
   }
 
   const Tensor<T>& forward(const std::vector<const Tensor<T>*>& xs) override {
-    shapes_.clear();  // keeps its capacity: no allocation once warm
-    for (const auto* x : xs) shapes_.push_back(x->shape());
-    output_.resize(output_shape(shapes_));
+    bool same = shapes_.size() == xs.size();  // as last time: no allocation once warm
+    for (std::size_t i = 0; same && i < xs.size(); ++i) same = shapes_[i] == xs[i]->shape();
+    if (!same) {
+      shapes_.clear();
+      for (const auto* x : xs) shapes_.push_back(x->shape());
+      try {
+        out_shape_ = output_shape(shapes_);
+      } catch (...) {
+        shapes_.clear();  // so that the same mistake is caught again
+        throw;
+      }
+    }
+    output_.resize(out_shape_);
     for_each_slice([&](std::int64_t n, std::size_t i, std::int64_t offset, std::int64_t len) {
       kernels::copy(len, xs[i]->data() + n * len, output_.data() + offset);
     });
@@ -72,7 +82,8 @@ class Concat : public Merge<T> {
     }
   }
 
-  std::vector<Shape> shapes_;
+  std::vector<Shape> shapes_;  // of the inputs of the last forward
+  Shape out_shape_;
   Tensor<T> output_;
   std::vector<Tensor<T>> dinputs_;
 };
