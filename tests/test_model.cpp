@@ -65,6 +65,16 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   const std::string summary = net.summary({64, 1, 28, 28});
   CHECK(summary.find("[64, 64, 7, 7]") != std::string::npos);
   CHECK(summary.find("total parameters: 421642") != std::string::npos);
+  // The plan, printed: per node, the kernels chosen and what was fused.
+  const auto line = [&](const std::string& node) {
+    const auto at = summary.find("\n" + node + " ", summary.find("plan for input"));
+    return at == std::string::npos ? std::string()
+                                   : summary.substr(at + 1, summary.find('\n', at + 1) - at - 1);
+  };
+  CHECK(line("conv1").find("rows/none/rows") != std::string::npos);
+  CHECK(line("conv1").find("planes to pool1; dy by planes from pool1") != std::string::npos);
+  CHECK(line("conv2").find("direct/direct/direct") != std::string::npos);
+  CHECK(line("relu2").find("forward done by conv2; backward done by pool2") != std::string::npos);
 }
 
 TEST_CASE("initialisation follows PyTorch's bounds: U(+-1/sqrt(fan_in))") {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "minidl/layers/conv2d.hpp"
+#include "minidl/layers/dropout.hpp"
 #include "minidl/layers/layer.hpp"
 #include "minidl/layers/maxpool2d.hpp"
 #include "minidl/layers/merge.hpp"
@@ -276,7 +277,9 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     NodePlan& p = node(i);
     const auto bytes = [](const Shape& s) { return s.numel() * std::int64_t(sizeof(T)); };
     const Shape in = n.layer ? shape_of(n.inputs[0]) : Shape{};
-    const bool view = n.layer && n.layer->output_aliases_input();
+    // A Dropout is a view in evaluation only; count what it holds in training.
+    const bool dropout = as<Dropout<T>>(n) != nullptr;
+    const bool view = n.layer && n.layer->output_aliases_input() && !dropout;
     p.output_bytes = (p.planes_to >= 0 || p.skip_forward || view) ? 0 : bytes(p.output);
     if (n.merge) {
       for (int v : n.inputs) p.grad_bytes += bytes(shape_of(v));
@@ -287,6 +290,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     if (const auto* relu = as<ReLU<T>>(n); relu && relu->inplace() && !p.skip_backward)
       p.cache_bytes = p.output.numel();                                        // a byte per element
     if (p.fed_planes || p.defer_input_grad) p.cache_bytes = p.output.numel();  // winners
+    if (dropout) p.cache_bytes = bytes(p.output);                              // its mask
   }
   return plan;
 }
