@@ -450,6 +450,14 @@ TEST_CASE("a graph: named inputs, residual additions, concatenations, and its mi
   shared.add("sum", Add<float>(), "relu", "a");
   CHECK_THROWS_WITH_AS(shared.plan({2, 3}),
                        doctest::Contains("relu (ReLU): works in place, but its input"), Error);
+  Graph<float> replanned;  // backward must follow a forward under the same plan
+  replanned.add("fc", Linear<float>(3, 2));
+  const Tensor<float> x23({2, 3});
+  const Tensor<float>& y23 = replanned.forward(x23, Context{});
+  const Tensor<float> dy = y23.clone();
+  replanned.plan({5, 3});
+  CHECK_THROWS_WITH_AS(replanned.backward(dy),
+                       "network: backward without a forward under the current plan", Error);
   Graph<float> mismatch;
   mismatch.add("a", Linear<float>(3, 4));
   mismatch.add("sum", Add<float>(), "a", "input");

@@ -100,6 +100,7 @@ class Graph {
       values_[i] = &forward_node(i, p.nodes[i], ctx);
       observer(i);
     }
+    forward_done_ = true;
     return *values_.back();
   }
 
@@ -110,7 +111,8 @@ class Graph {
   }
   template <typename Observer>
   const Tensor<T>& backward(const Tensor<T>& dy, Observer&& observer) {
-    if (!planned_) fail("network: backward before forward");
+    if (!planned_ || !forward_done_)
+      fail("network: backward without a forward under the current plan");
     for (std::size_t i = nodes_.size(); i-- > 0;) {
       const Tensor<T>& g = i + 1 == nodes_.size() ? dy : gradient(plan_.nodes[i].uses, sums_[i]);
       backward_node(i, plan_.nodes[i], g);
@@ -134,7 +136,7 @@ class Graph {
   // The plan for an input shape (made if the last one was for another).
   const Plan& plan(const Shape& input) {
     if (planned_ && plan_.input == input) return plan_;
-    planned_ = false;
+    planned_ = forward_done_ = false;
     plan_ = minidl::plan(nodes_, input, options_, input_grad_);
     for (std::size_t i = 0; i < nodes_.size(); ++i)
       if (nodes_[i].layer) nodes_[i].layer->set_needs_input_grad(plan_.nodes[i].needs_input_grad);
@@ -220,7 +222,7 @@ class Graph {
     return *n.layer;
   }
 
-  void invalidate() { planned_ = false; }
+  void invalidate() { planned_ = forward_done_ = false; }
 
   const Tensor<T>& value(int v) const {
     return v == kNetworkInput ? *input_ : *values_[static_cast<std::size_t>(v)];
@@ -315,6 +317,7 @@ class Graph {
   PlanOptions options_;
   bool input_grad_ = false;
   bool planned_ = false;
+  bool forward_done_ = false;  // under the current plan: what backward differentiates
   Plan plan_;
   // Per run, sized by plan() so that warm steps allocate nothing.
   const Tensor<T>* input_ = nullptr;
