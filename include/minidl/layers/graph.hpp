@@ -1,6 +1,7 @@
 // minidl/layers/graph.hpp - Graph: a network of named layers and merges; Sequential is its chain.
 #pragma once
 
+#include <algorithm>
 #include <iomanip>
 #include <memory>
 #include <sstream>
@@ -178,29 +179,27 @@ class Graph {
   // shape, then the plan.
   std::string summary(const Shape& input) {
     const Plan& p = plan(input);
+    std::vector<std::string> types;
+    std::size_t width = 12, type_width = 44;  // columns fit the longest name and type
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      types.push_back(type_text(i));
+      width = std::max(width, nodes_[i].name.size() + 2);
+      type_width = std::max(type_width, types.back().size() + 2);
+    }
+    const int w = static_cast<int>(width), tw = static_cast<int>(type_width);
     std::ostringstream os;
-    os << std::left << std::setw(12) << "node" << std::setw(44) << "type" << std::setw(20)
+    os << std::left << std::setw(w) << "node" << std::setw(tw) << "type" << std::setw(20)
        << "output" << std::right << std::setw(10) << "params"
        << "\n";
     std::int64_t total = 0;
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
-      const Node<T>& n = nodes_[i];
       std::int64_t count = 0;
-      std::string type = n.type();
-      if (n.layer) {
-        for (auto& q : n.layer->parameters()) count += q.value->size();
-        if (!n.layer->describe().empty()) type += "(" + n.layer->describe() + ")";
-      }
-      if (n.inputs.size() > 1 || n.inputs[0] != static_cast<int>(i) - 1) {
-        type += " <- ";
-        for (std::size_t k = 0; k < n.inputs.size(); ++k)
-          type += (k ? ", " : "") + (n.inputs[k] == kNetworkInput
-                                         ? std::string("input")
-                                         : nodes_[static_cast<std::size_t>(n.inputs[k])].name);
-      }
+      if (nodes_[i].layer)
+        for (auto& q : nodes_[i].layer->parameters()) count += q.value->size();
       total += count;
-      os << std::left << std::setw(12) << n.name << std::setw(44) << type << std::setw(20)
-         << p.nodes[i].output.str() << std::right << std::setw(10) << count << "\n";
+      os << std::left << std::setw(w) << nodes_[i].name << std::setw(tw) << types[i]
+         << std::setw(20) << p.nodes[i].output.str() << std::right << std::setw(10) << count
+         << "\n";
     }
     os << "total parameters: " << total << "\n\n" << p.summary(nodes_);
     return os.str();
@@ -214,6 +213,21 @@ class Graph {
     for (std::size_t i = 0; i < nodes_.size(); ++i)
       if (nodes_[i].name == name) return static_cast<int>(i);
     fail("network: no node named '", name, "'");
+  }
+
+  // "Conv2d(1 -> 32, ...)", and "<- a, b" when the node reads other than the node before.
+  std::string type_text(std::size_t i) const {
+    const Node<T>& n = nodes_[i];
+    std::string type = n.type();
+    if (n.layer && !n.layer->describe().empty()) type += "(" + n.layer->describe() + ")";
+    if (n.inputs.size() > 1 || n.inputs[0] != static_cast<int>(i) - 1) {
+      type += " <- ";
+      for (std::size_t k = 0; k < n.inputs.size(); ++k)
+        type += (k ? ", " : "") + (n.inputs[k] == kNetworkInput
+                                       ? std::string("input")
+                                       : nodes_[static_cast<std::size_t>(n.inputs[k])].name);
+    }
+    return type;
   }
 
   Layer<T>& layer_at(std::size_t i) {
