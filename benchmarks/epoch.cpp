@@ -150,7 +150,8 @@ static double thread_round_trip_ns() {
 #endif
 }
 
-// Milliseconds per training step spent in each layer's forward and backward,
+// Milliseconds per training step spent in each node's forward and backward
+// (as the plan runs them: a node fused into another shows next to nothing),
 // the loss, the check that the gradients are finite, and the optimizer (the
 // same work as train_step, timed piecewise).
 static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<float>& adam,
@@ -174,18 +175,11 @@ static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<
     make_batch(data.train, idx.data(), 64, x, labels);
     lap(batch_ms);
     const Context ctx{Mode::Train, static_cast<std::uint64_t>(adam.step_count())};
-    const Tensor<float>* h = &x;
-    for (std::size_t i = 0; i < L; ++i) {
-      h = &net.forward_layer(i, *h, ctx);
-      lap(fwd[i]);
-    }
-    benchmark_sink(static_cast<int>(xent.forward(*h, labels.data())));
-    const Tensor<float>* g = &xent.backward();
+    const Tensor<float>& logits = net.forward(x, ctx, [&](std::size_t i) { lap(fwd[i]); });
+    benchmark_sink(static_cast<int>(xent.forward(logits, labels.data())));
+    const Tensor<float>& dlogits = xent.backward();
     lap(loss_ms);
-    for (std::size_t i = L; i-- > 0;) {
-      g = &net.backward_layer(i, *g);
-      lap(bwd[i]);
-    }
+    net.backward(dlogits, [&](std::size_t i) { lap(bwd[i]); });
     for (const auto& p : adam.parameters()) {  // train_step's check that gradients are finite
       const Tensor<float>& grad = *p.grad;
       benchmark_sink(
@@ -198,7 +192,7 @@ static void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<
   double total = batch_ms + loss_ms + check_ms + optim_ms;
   std::printf("profile threads=%d steps=%d (ms per step)\n", num_threads(), steps);
   for (std::size_t i = 0; i < L; ++i) {
-    std::printf("  %-8s forward %7.3f  backward %7.3f\n", net[i].name().c_str(), fwd[i] / steps,
+    std::printf("  %-8s forward %7.3f  backward %7.3f\n", net.node_name(i).c_str(), fwd[i] / steps,
                 bwd[i] / steps);
     total += fwd[i] + bwd[i];
   }

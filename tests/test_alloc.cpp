@@ -94,6 +94,31 @@ TEST_CASE("a warm training step of the MNIST CNN allocates nothing, with 1 or 2 
   }
 }
 
+TEST_CASE("a warm training step of a residual graph allocates nothing") {
+  set_num_threads(2);
+  Graph<float> net;
+  net.add("conv1", Conv2d<float>(3, 8, 3, 1, 1));
+  net.add("relu1", ReLU<float>(false));  // read twice: not in place
+  net.add("conv2", Conv2d<float>(8, 3, 3, 1, 1));
+  net.add("add", Add<float>(), "conv2", "input");
+  net.add("cat", Concat<float>(), "add", "relu1");
+  net.add("pool", MaxPool2d<float>(2));
+  net.add("flatten", Flatten<float>());
+  net.add("fc", Linear<float>(11 * 8 * 8, 10));
+  net.reset_parameters(1);
+  Adam<float> adam(net.parameters());
+  CrossEntropyLoss<float> loss;
+  Tensor<float> x({8, 3, 16, 16});
+  Rng rng(2);
+  for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+  const std::int32_t labels[] = {0, 1, 2, 3, 4, 5, 6, 7};
+  train_step(net, loss, adam, x, labels);  // warm-up
+  train_step(net, loss, adam, x, labels);
+  const long before = g_allocations.load();
+  train_step(net, loss, adam, x, labels);
+  CHECK(g_allocations.load() - before == 0);
+}
+
 TEST_CASE("the counter sees minidl's allocations (the check above can fail)") {
   const long before = g_allocations.load();
   Tensor<float> t({1000});

@@ -1,7 +1,15 @@
 // Every layer's backward pass against finite differences, in double precision.
+//
+// Adding a layer? Two checks (minidl/testing/gradcheck.hpp), as for SiLU below:
+//   expect_ok(check_layer_gradients(layer, random_tensor(shape, seed), kTrain));
+//   expect_ok(check_layer_in_network([] { return MyLayer<double>(); }, shape));
 #include <doctest/doctest.h>
 
-#include "gradcheck.hpp"
+#include <cmath>
+
+#include "guide_silu.hpp"  // the "Your own layer" example of docs/guide.md, as written there
+#include "minidl/minidl.hpp"
+#include "minidl/testing/gradcheck.hpp"
 
 using namespace minidl;
 using namespace minidl::testing;
@@ -18,6 +26,38 @@ void expect_ok(const LayerGradCheck& r) {
   CHECK(r.input.checked > 0);
   CHECK(r.worst() < kTolerance);
 }
+
+void expect_ok(const NetworkGradCheck& r) {
+  INFO(r.report());
+  CHECK(r.option_sets == 6);
+  CHECK(r.same_bits);
+  CHECK(r.worst < kTolerance);
+}
+
+// tanh written by a user: backward reads the output. `declared` is what it
+// tells the plan pass about that; only true is honest.
+template <typename T>
+class UserTanh : public Layer<T> {
+ public:
+  explicit UserTanh(bool declared = true) : declared_(declared) {}
+  std::string type() const override { return "UserTanh"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  bool backward_reads_output() const override { return declared_; }
+  const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+    y_.resize(x.shape());
+    for (std::int64_t i = 0; i < x.size(); ++i) y_[i] = std::tanh(x[i]);
+    return y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    dx_.resize(dy.shape());
+    for (std::int64_t i = 0; i < dy.size(); ++i) dx_[i] = dy[i] * (1 - y_[i] * y_[i]);
+    return dx_;
+  }
+
+ private:
+  bool declared_;
+  Tensor<T> y_, dx_;
+};
 }  // namespace
 
 TEST_CASE("gradcheck: Conv2d") {
@@ -142,14 +182,15 @@ TEST_CASE("gradcheck: the MNIST network end to end, all eight parameters") {
   net.add("fc2", Linear<double>(8, 3));
   net.reset_parameters(21);
   net.set_input_grad(!defer);
-  net.set_fold_relu(fold);
-  CHECK(dynamic_cast<ReLU<double>&>(net.layer("relu1")).backward_folded() == fold);
-  CHECK(dynamic_cast<MaxPool2d<double>&>(net.layer("pool1")).input_grad_deferred() == defer);
-  // With in-place ReLUs, or ReLUs whose backward the pools do, the pools
-  // write their input gradients over their inputs.
-  CHECK(net.layer("pool1").may_overwrite_input() == (inplace || fold));
-  CHECK(net.layer("pool2").may_overwrite_input() == (inplace || fold));
+  net.set_plan_options({fold, defer, true});
   Tensor<double> x = random_tensor({3, 1, 8, 8}, 22);
+  const Plan& plan = net.plan(x.shape());
+  CHECK(plan.nodes[1].skip_backward == fold);
+  CHECK(plan.nodes[2].defer_input_grad == defer);
+  // With in-place ReLUs, or ReLUs whose backward the pools do, the pools
+  // write their input gradients over their inputs (unless planes come in).
+  CHECK(plan.nodes[2].overwrite_input == ((inplace || fold) && !defer));
+  CHECK(plan.nodes[5].overwrite_input == ((inplace || fold) && !defer));
   const std::int32_t labels[] = {0, 2, 1};
   CrossEntropyLoss<double> loss;
   auto f = [&]() { return loss.forward(net.forward(x, kTrain), labels); };
@@ -169,4 +210,77 @@ TEST_CASE("gradcheck: the MNIST network end to end, all eight parameters") {
     CHECK(rp.max_rel_error < kTolerance);
   }
   CHECK(i == 8);
+}
+
+// Every parameter and the input of a network against finite differences,
+// with the loss cross-entropy(net(x), labels).
+void check_network(Graph<double>& net, Tensor<double> x, const std::vector<std::int32_t>& labels) {
+  net.set_input_grad(true);
+  CrossEntropyLoss<double> loss;
+  auto f = [&]() { return loss.forward(net.forward(x, kTrain), labels.data()); };
+  f();
+  const Tensor<double> dx = net.backward(loss.backward()).clone();
+  std::vector<Tensor<double>> grads;
+  for (auto& p : net.parameters()) grads.push_back(p.grad->clone());
+  auto r = compare_with_finite_differences(x, dx, f, "input");
+  INFO(r.worst);
+  CHECK(r.max_rel_error < kTolerance);
+  std::size_t i = 0;
+  for (auto& p : net.parameters()) {
+    auto rp = compare_with_finite_differences(*p.value, grads[i++], f, p.name);
+    INFO(rp.worst);
+    CHECK(rp.max_rel_error < kTolerance);
+  }
+  CHECK(i > 0);
+}
+
+TEST_CASE("gradcheck: a residual network (two 3x3 convolutions and a skip, flatten, linear)") {
+  for (const bool fuse : {true, false}) {
+    CAPTURE(fuse);
+    Graph<double> net;
+    net.add("conv1", Conv2d<double>(3, 4, 3, 1, 1), "input");
+    net.add("relu1", ReLU<double>(true));
+    net.add("conv2", Conv2d<double>(4, 3, 3, 1, 1));
+    net.add("add", Add<double>(), "conv2", "input");
+    net.add("relu2", ReLU<double>(true));
+    net.add("flatten", Flatten<double>());
+    net.add("fc", Linear<double>(3 * 5 * 5, 4));
+    net.reset_parameters(31);
+    net.set_plan_options({fuse, fuse, fuse});
+    check_network(net, away_from_zero({2, 3, 5, 5}, 32), {1, 3});
+  }
+}
+
+TEST_CASE("gradcheck: a concatenation of two branches, one of them read twice") {
+  Graph<double> net;
+  net.add("a", Conv2d<double>(2, 3, 3, 1, 1), "input");
+  net.add("b", Conv2d<double>(2, 2, 1, 1, 0), "input");
+  net.add("cat", Concat<double>(), "a", "b", "a");
+  net.add("pool", MaxPool2d<double>(2));
+  net.add("flatten", Flatten<double>());
+  net.add("fc", Linear<double>(8 * 2 * 2, 3));
+  net.reset_parameters(41);
+  check_network(net, random_tensor({2, 2, 4, 4}, 42), {0, 2});
+}
+
+TEST_CASE("gradcheck inside a planned network: built-in layers, a user's tanh, the guide's SiLU") {
+  const Shape shape{2, 2, 6, 6};
+  expect_ok(check_layer_in_network([] { return ReLU<double>(true); }, shape));
+  expect_ok(check_layer_in_network([] { return ReLU<double>(false); }, shape));
+  expect_ok(check_layer_in_network([] { return Dropout<double>(0.3, 5); }, shape));
+  expect_ok(check_layer_in_network([] { return Conv2d<double>(3, 3, 3, 1, 1); }, shape));
+  // A user's layer whose backward reads its output, before a max-pool: the
+  // pool must not write its gradient over that output.
+  expect_ok(check_layer_in_network([] { return UserTanh<double>(); }, shape));
+  // The guide's example, alone and in a network.
+  SiLU<double> silu;
+  expect_ok(check_layer_gradients(silu, random_tensor({3, 2, 4, 5}, 43), kTrain));
+  expect_ok(check_layer_in_network([] { return SiLU<double>(); }, shape));
+}
+
+TEST_CASE("check_layer_in_network catches a layer that hides that backward reads its output") {
+  const auto r = check_layer_in_network([] { return UserTanh<double>(false); }, {2, 2, 6, 6});
+  INFO(r.report());
+  CHECK_FALSE(r.same_bits);  // sharing buffers on and off disagree
+  CHECK(r.worst > kTolerance);
 }

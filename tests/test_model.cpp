@@ -29,8 +29,7 @@ std::vector<float> train_a_few_steps(int threads, std::uint64_t seed, bool fold_
   const int saved = num_threads();
   set_num_threads(threads);
   auto net = make_mnist_cnn<float>(seed);
-  net.set_fold_relu(fold_relu);
-  net.set_pass_planes(pass_planes);
+  net.set_plan_options({fold_relu, pass_planes, true});
   CrossEntropyLoss<float> loss;
   Adam<float> adam(net.parameters());
   for (std::uint64_t s = 0; s < 4; ++s) {
@@ -66,6 +65,16 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   const std::string summary = net.summary({64, 1, 28, 28});
   CHECK(summary.find("[64, 64, 7, 7]") != std::string::npos);
   CHECK(summary.find("total parameters: 421642") != std::string::npos);
+  // The plan, printed: per node, the kernels chosen and what was fused.
+  const auto line = [&](const std::string& node) {
+    const auto at = summary.find("\n" + node + " ", summary.find("plan for input"));
+    return at == std::string::npos ? std::string()
+                                   : summary.substr(at + 1, summary.find('\n', at + 1) - at - 1);
+  };
+  CHECK(line("conv1").find("rows/none/rows") != std::string::npos);
+  CHECK(line("conv1").find("planes to pool1; dy by planes from pool1") != std::string::npos);
+  CHECK(line("conv2").find("direct/direct/direct") != std::string::npos);
+  CHECK(line("relu2").find("forward done by conv2; backward done by pool2") != std::string::npos);
 }
 
 TEST_CASE("initialisation follows PyTorch's bounds: U(+-1/sqrt(fan_in))") {
@@ -96,25 +105,36 @@ TEST_CASE("one thread and two threads give bit-identical weights") {
   CHECK(bit_identical(train_a_few_steps(1, 7), train_a_few_steps(2, 7)));
 }
 
+// The plan of a network for an input shape, node by node.
+template <typename T>
+const NodePlan& decided(Graph<T>& net, const Shape& input, const std::string& name) {
+  const Plan& plan = net.plan(input);
+  for (std::size_t i = 0; i < net.size(); ++i)
+    if (net.node_name(i) == name) return plan.nodes[i];
+  FAIL("no node " << name);
+  throw 0;
+}
+
 TEST_CASE("folding the ReLUs into the convolutions and max-pools changes no bit") {
   auto net = make_mnist_cnn<float>(1);
-  auto relu = [&](const char* name) -> ReLU<float>& {
-    return dynamic_cast<ReLU<float>&>(net.layer(name));
-  };
-  CHECK(relu("relu1").backward_folded());
-  CHECK(relu("relu2").backward_folded());
-  CHECK_FALSE(relu("relu3").backward_folded());  // dropout follows it, which cannot fold a ReLU
-  CHECK(relu("relu1").forward_folded());         // in place after a convolution...
-  CHECK(relu("relu2").forward_folded());
-  CHECK_FALSE(relu("relu3").forward_folded());  // ...but its backward still needs its mask
-  net.set_fold_relu(false);
-  CHECK_FALSE(relu("relu1").backward_folded());
-  CHECK_FALSE(relu("relu1").forward_folded());
+  const Shape in{64, 1, 28, 28};
+  CHECK(decided(net, in, "pool1").relu_in_backward);
+  CHECK(decided(net, in, "relu1").skip_backward);
+  CHECK(decided(net, in, "relu2").skip_backward);
+  CHECK_FALSE(decided(net, in, "relu3").skip_backward);  // dropout follows it, not a pool
+  CHECK(decided(net, in, "relu1").skip_forward);         // in place after a convolution...
+  CHECK(decided(net, in, "conv1").relu_in_store);
+  CHECK(decided(net, in, "relu2").skip_forward);
+  CHECK_FALSE(decided(net, in, "relu3").skip_forward);  // ...but its backward still needs its mask
+  net.set_plan_options({false, true, true});
+  CHECK_FALSE(decided(net, in, "relu1").skip_backward);
+  CHECK_FALSE(decided(net, in, "relu1").skip_forward);
+  CHECK_FALSE(decided(net, in, "conv1").relu_in_store);
   CHECK(train_a_few_steps(1, 5, true) == train_a_few_steps(1, 5, false));
 
   // The evaluation outputs too, and a ReLU that is not in place stays unfolded.
   auto a = make_mnist_cnn<float>(3), b = make_mnist_cnn<float>(3);
-  b.set_fold_relu(false);
+  b.set_plan_options({false, true, true});
   Tensor<float> x({5, 1, 28, 28});
   Rng rng(4);
   for (std::int64_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform(-1, 1));
@@ -126,42 +146,43 @@ TEST_CASE("folding the ReLUs into the convolutions and max-pools changes no bit"
   copy_relu.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
   copy_relu.add("relu", ReLU<float>(false));
   copy_relu.add("pool", MaxPool2d<float>(2));
-  CHECK(dynamic_cast<ReLU<float>&>(copy_relu.layer("relu")).backward_folded());
-  CHECK_FALSE(dynamic_cast<ReLU<float>&>(copy_relu.layer("relu")).forward_folded());
+  CHECK(decided(copy_relu, {2, 1, 8, 8}, "relu").skip_backward);
+  CHECK_FALSE(decided(copy_relu, {2, 1, 8, 8}, "relu").skip_forward);
 }
 
 TEST_CASE("conv1 and pool1 pass planes instead of whole tensors, changing no bit") {
   auto net = make_mnist_cnn<float>(1);
-  auto pool = [&](const char* name) -> MaxPool2d<float>& {
-    return dynamic_cast<MaxPool2d<float>&>(net.layer(name));
-  };
-  CHECK(pool("pool1").input_grad_deferred());
-  CHECK(pool("pool1").input_planes_taken());
-  CHECK_FALSE(pool("pool2").input_grad_deferred());  // conv2 needs its input gradient
-  CHECK(pool("pool2").input_planes_taken());
-  net.set_pass_planes(false);
-  CHECK_FALSE(pool("pool1").input_grad_deferred());
-  CHECK_FALSE(pool("pool1").input_planes_taken());
-  CHECK_FALSE(pool("pool2").input_planes_taken());
-  net.set_pass_planes(true);
+  const Shape in{64, 1, 28, 28};
+  CHECK(decided(net, in, "pool1").defer_input_grad);
+  CHECK(decided(net, in, "conv1").grad_planes_from == 2);
+  CHECK(decided(net, in, "pool1").fed_planes);
+  CHECK(decided(net, in, "conv1").planes_to == 2);
+  CHECK_FALSE(decided(net, in, "pool2").defer_input_grad);  // conv2 needs its input gradient
+  CHECK(decided(net, in, "pool2").fed_planes);
+  net.set_plan_options({true, false, true});
+  CHECK_FALSE(decided(net, in, "pool1").defer_input_grad);
+  CHECK_FALSE(decided(net, in, "pool1").fed_planes);
+  CHECK_FALSE(decided(net, in, "pool2").fed_planes);
+  net.set_plan_options({});
   net.set_input_grad(true);  // then conv1 computes an input gradient from dy whole
-  CHECK_FALSE(pool("pool1").input_grad_deferred());
-  CHECK(pool("pool1").input_planes_taken());
+  CHECK_FALSE(decided(net, in, "pool1").defer_input_grad);
+  CHECK(decided(net, in, "pool1").fed_planes);
   CHECK(train_a_few_steps(2, 6, true, true) == train_a_few_steps(2, 6, true, false));
   CHECK(train_a_few_steps(1, 6, false, true) == train_a_few_steps(1, 6, false, false));
 
-  // Odd sizes (a last row and column no window reaches), and rows narrower
-  // than a vector, where the convolution makes y and dy whole and passes
-  // them on as planes; a ReLU in place, one with its own buffer (which
-  // leaves the forward pass whole), and none. Training and evaluation.
+  // Odd sizes (a last row and column no window reaches); rows narrower than
+  // a vector, where the kernels work on whole tensors and the plan passes no
+  // planes; a ReLU in place, one with its own buffer (which leaves the
+  // forward pass whole), and none. Training and evaluation.
   enum Relu { kInPlace, kOwnBuffer, kNone };
-  for (const std::int64_t size : {13, 17})
+  for (const std::int64_t size : {13, 17, 33})
     for (const Relu relu : {kInPlace, kOwnBuffer, kNone}) {
       CAPTURE(size);
       CAPTURE(relu);
       Tensor<float> x({6, 1, size, size});
       Rng rng(9);
       for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+      const bool wide = size >= kernels::Simd<float>::width;  // the rows kernels apply
       auto train = [&](bool planes, std::vector<float>& logits) {
         Sequential<float> small;
         small.add("conv", Conv2d<float>(1, 3, 3, 1, 1));
@@ -170,10 +191,10 @@ TEST_CASE("conv1 and pool1 pass planes instead of whole tensors, changing no bit
         small.add("flatten", Flatten<float>());
         small.add("fc", Linear<float>(3 * (size / 2) * (size / 2), 4));
         small.reset_parameters(8);
-        small.set_pass_planes(planes);
-        const auto& p = dynamic_cast<MaxPool2d<float>&>(small.layer("pool"));
-        CHECK(p.input_grad_deferred() == planes);
-        CHECK(p.input_planes_taken() == (planes && relu != kOwnBuffer));
+        small.set_plan_options({true, planes, true});
+        const NodePlan& p = decided(small, x.shape(), "pool");
+        CHECK(p.defer_input_grad == (planes && wide));
+        CHECK(p.fed_planes == (planes && wide && relu != kOwnBuffer));
         CrossEntropyLoss<float> loss;
         Adam<float> adam(small.parameters());
         const std::int32_t labels[] = {0, 1, 2, 3, 0, 1};
@@ -188,6 +209,36 @@ TEST_CASE("conv1 and pool1 pass planes instead of whole tensors, changing no bit
       CHECK(bit_identical(train(true, logits_planes), train(false, logits_whole)));
       CHECK(bit_identical(logits_planes, logits_whole));
     }
+}
+
+TEST_CASE("a first convolution with many input channels: same bits with planes on or off") {
+  // With 32 input channels the weight kernel is the direct one; the plan must
+  // not read dy by planes then, which only the rows kernel can.
+  Tensor<float> x({4, 32, 16, 16});
+  Rng rng(6);
+  for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+  auto train = [&](bool planes) {
+    Sequential<float> net;
+    net.add("conv", Conv2d<float>(32, 16, 3, 1, 1));
+    net.add("relu", ReLU<float>(true));
+    net.add("pool", MaxPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(16 * 8 * 8, 4));
+    net.reset_parameters(5);
+    net.set_plan_options({true, planes, true});
+    const NodePlan& conv = decided(net, x.shape(), "conv");
+    REQUIRE(conv.kernels.backward_weights == kernels::ConvKernel::Direct);
+    CHECK(conv.planes_to == (planes ? 2 : -1));  // the forward planes still pay
+    CHECK(conv.grad_planes_from == -1);
+    const std::int32_t labels[] = {0, 1, 2, 3};
+    CrossEntropyLoss<float> xent;
+    Adam<float> adam(net.parameters());
+    for (int s = 0; s < 2; ++s) train_step(net, xent, adam, x, labels);
+    std::vector<float> all;
+    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+    return all;
+  };
+  CHECK(bit_identical(train(true), train(false)));
 }
 
 TEST_CASE("a small network learns a separable problem") {
@@ -285,32 +336,164 @@ TEST_CASE("a non-finite loss or gradient stops training before any parameter cha
   CHECK(adam.step_count() == 1);
 }
 
-TEST_CASE("a layer may overwrite its input only when nothing reads it after its backward") {
-  auto flags = [](Sequential<float>& net) {
-    std::string out;
-    for (std::size_t i = 0; i < net.size(); ++i) out += net[i].may_overwrite_input() ? '1' : '0';
-    return out;
+TEST_CASE("a max-pool writes its gradient over its input only when nothing reads it after") {
+  auto overwrites = [](Sequential<float>& net, const Shape& in) {
+    return decided(net, in, "pool").overwrite_input;
   };
-  // conv1 relu1 pool1 conv2 relu2 pool2 flatten fc1 relu3 dropout fc2: the
-  // in-place ReLUs keep masks, so the conv outputs are free once each pool
-  // has run backward.
+  // The MNIST CNN without planes: the in-place ReLUs keep masks, so the conv
+  // outputs are free once each pool has run backward.
   auto cnn = make_mnist_cnn<float>(1);
-  CHECK(flags(cnn) == "01111111111");
-  CHECK(cnn.layer("pool1").may_overwrite_input());
+  cnn.set_plan_options({false, false, true});
+  CHECK(decided(cnn, {4, 1, 28, 28}, "pool1").overwrite_input);
+  CHECK(decided(cnn, {4, 1, 28, 28}, "pool2").overwrite_input);
+  cnn.set_plan_options({false, false, false});
+  CHECK_FALSE(decided(cnn, {4, 1, 28, 28}, "pool1").overwrite_input);
 
+  const Shape in{2, 1, 8, 8};
   Sequential<float> reads_output;  // a ReLU with its own buffer reads it in backward...
   reads_output.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
   reads_output.add("relu", ReLU<float>());
   reads_output.add("pool", MaxPool2d<float>(2));
-  reads_output.set_fold_relu(false);
-  CHECK(flags(reads_output) == "010");
-  CHECK_FALSE(reads_output.layer("pool").may_overwrite_input());
-  reads_output.set_fold_relu(true);  // ...unless the pool does its backward
-  CHECK(flags(reads_output) == "011");
+  reads_output.set_plan_options({false, false, true});
+  CHECK_FALSE(overwrites(reads_output, in));
+  reads_output.set_plan_options({true, false, true});  // ...unless the pool does its backward
+  CHECK(overwrites(reads_output, in));
 
-  Sequential<float> network_input;  // the caller's tensor, through in-place views
-  network_input.add("relu", ReLU<float>(true));
-  network_input.add("flatten", Flatten<float>());
-  network_input.add("fc", Linear<float>(4, 2));
-  CHECK(flags(network_input) == "000");
+  Sequential<float> from_input;  // the caller's tensor, through an in-place view
+  from_input.add("relu", ReLU<float>(true));
+  from_input.add("pool", MaxPool2d<float>(2));
+  CHECK_FALSE(overwrites(from_input, in));
+}
+
+// A user's layer whose backward reads its output, written as the guide
+// says, without declaring it: backward_reads_output() is true by default.
+template <typename T>
+class UserTanh : public Layer<T> {
+ public:
+  std::string type() const override { return "UserTanh"; }
+  Shape output_shape(const Shape& in) const override { return in; }
+  const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+    y_.resize(x.shape());
+    for (std::int64_t i = 0; i < x.size(); ++i) y_[i] = std::tanh(x[i]);
+    return y_;
+  }
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    dx_.resize(dy.shape());
+    for (std::int64_t i = 0; i < dy.size(); ++i) dx_[i] = dy[i] * (1 - y_[i] * y_[i]);
+    return dx_;
+  }
+
+ private:
+  Tensor<T> y_, dx_;
+};
+
+TEST_CASE("a max-pool never writes over the output of a layer whose backward reads it") {
+  Sequential<float> net;
+  net.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
+  net.add("tanh", UserTanh<float>());
+  net.add("pool", MaxPool2d<float>(2));
+  CHECK_FALSE(decided(net, {2, 1, 8, 8}, "pool").overwrite_input);
+  // An in-place ReLU would write over it in forward: refused, by name.
+  Sequential<float> inplace;
+  inplace.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
+  inplace.add("tanh", UserTanh<float>());
+  inplace.add("relu", ReLU<float>(true));
+  CHECK_THROWS_WITH_AS(inplace.plan({2, 1, 8, 8}),
+                       doctest::Contains("relu (ReLU): works in place over the output of tanh "
+                                         "(UserTanh), whose backward reads it"),
+                       Error);
+}
+
+TEST_CASE("a graph: named inputs, residual additions, concatenations, and its mistakes") {
+  Graph<float> net;
+  net.add("stem", Conv2d<float>(1, 4, 3, 1, 1));
+  net.add("layer1.0.conv1", Conv2d<float>(4, 4, 3, 1, 1));
+  net.add("layer1.0.relu", ReLU<float>(true));
+  net.add("layer1.0.conv2", Conv2d<float>(4, 4, 3, 1, 1));
+  net.add("layer1.0.add", Add<float>(), "layer1.0.conv2", "stem");
+  net.add("cat", Concat<float>(), "layer1.0.add", "stem");
+  net.add("flatten", Flatten<float>());
+  net.add("fc", Linear<float>(8 * 6 * 6, 3));
+  const std::vector<std::string> names = {"stem.weight",
+                                          "stem.bias",
+                                          "layer1.0.conv1.weight",
+                                          "layer1.0.conv1.bias",
+                                          "layer1.0.conv2.weight",
+                                          "layer1.0.conv2.bias",
+                                          "fc.weight",
+                                          "fc.bias"};
+  const auto params = net.parameters();
+  REQUIRE(params.size() == names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) CHECK(params[i].name == names[i]);
+  const Plan& plan = net.plan({2, 1, 6, 6});
+  CHECK(plan.nodes[0].uses.size() == 2 + 1);  // conv1, the addition and the concatenation
+  CHECK(plan.nodes[5].output == Shape{2, 8, 6, 6});
+  const std::string summary = net.summary({2, 1, 6, 6});
+  CHECK(summary.find("Add <- layer1.0.conv2, stem") != std::string::npos);
+  CHECK(summary.find("activation memory") != std::string::npos);
+
+  Graph<float> unknown;
+  unknown.add("a", ReLU<float>());
+  CHECK_THROWS_WITH_AS(unknown.add("b", Add<float>(), "a", "nope"), "network: no node named 'nope'",
+                       Error);
+  CHECK_THROWS_WITH_AS(unknown.add("a", ReLU<float>()), "network: a node named 'a' already exists",
+                       Error);
+  Graph<float> dangling;
+  dangling.add("a", ReLU<float>());
+  dangling.add("b", ReLU<float>(), "input");
+  CHECK_THROWS_WITH_AS(dangling.plan({2, 3}),
+                       "network: nothing reads the output of 'a', and it is not the last node",
+                       Error);
+  Graph<float> shared;  // an in-place ReLU on a value the addition reads too
+  shared.add("a", Linear<float>(3, 3));
+  shared.add("relu", ReLU<float>(true));
+  shared.add("sum", Add<float>(), "relu", "a");
+  CHECK_THROWS_WITH_AS(shared.plan({2, 3}),
+                       doctest::Contains("relu (ReLU): works in place, but its input"), Error);
+  Graph<float> replanned;  // backward must follow a forward under the same plan
+  replanned.add("fc", Linear<float>(3, 2));
+  const Tensor<float> x23({2, 3});
+  const Tensor<float>& y23 = replanned.forward(x23, Context{});
+  const Tensor<float> dy = y23.clone();
+  replanned.plan({5, 3});
+  CHECK_THROWS_WITH_AS(replanned.backward(dy),
+                       "network: backward without a forward under the current plan", Error);
+  Graph<float> mismatch;
+  mismatch.add("a", Linear<float>(3, 4));
+  mismatch.add("sum", Add<float>(), "a", "input");
+  CHECK_THROWS_WITH_AS(mismatch.plan({2, 3}),
+                       "sum (Add): inputs must have one shape, got [2, 4], [2, 3]", Error);
+}
+
+TEST_CASE("a residual network: same bits with every plan option, and with one or two threads") {
+  auto run = [](PlanOptions options, int threads) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    Graph<float> net;
+    net.add("conv1", Conv2d<float>(3, 8, 3, 1, 1), "input");
+    net.add("relu1", ReLU<float>(true));
+    net.add("conv2", Conv2d<float>(8, 3, 3, 1, 1));
+    net.add("add", Add<float>(), "conv2", "input");
+    net.add("relu2", ReLU<float>(true));
+    net.add("pool", MaxPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(3 * 8 * 8, 4));
+    net.reset_parameters(2);
+    net.set_plan_options(options);
+    Tensor<float> x({4, 3, 16, 16});
+    Rng rng(3);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {0, 1, 2, 3};
+    CrossEntropyLoss<float> xent;
+    Adam<float> adam(net.parameters());
+    for (int s = 0; s < 3; ++s) train_step(net, xent, adam, x, labels);
+    set_num_threads(saved);
+    std::vector<float> all;
+    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+    return all;
+  };
+  const auto base = run({}, 1);
+  CHECK(bit_identical(base, run({}, 2)));
+  CHECK(bit_identical(base, run({false, false, false}, 1)));
+  CHECK(bit_identical(base, run({true, false, true}, 2)));
 }

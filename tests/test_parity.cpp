@@ -1,5 +1,6 @@
 // minidl against PyTorch on identical weights and inputs: logits, loss, every
-// gradient, the weights after 3 Adam and 3 SGD steps, and single layers.
+// gradient, the weights after 3 Adam and 3 SGD steps, a residual network
+// built as a Graph, and single layers.
 // The reference file comes from tests/parity/make_reference.py; its path is
 // in MINIDL_PARITY_FILE (set by CTest). Without it the test says it skipped.
 #include <doctest/doctest.h>
@@ -195,4 +196,43 @@ TEST_CASE_TEMPLATE(
   loss[0] = xent.forward(get<T>(pre + "xent.logits"), y.data());
   compare("xent.loss", loss, get<T>(pre + "xent.loss"));
   compare("xent.dlogits", xent.backward(), get<T>(pre + "xent.dlogits"));
+}
+
+// torch: layer1 = Sequential(Block(3, 8)), fc = Linear(192, 10), where
+// Block.forward(x) = relu(conv2(relu(conv1(x))) + x).
+template <typename T>
+Graph<T> residual_network() {
+  Graph<T> net;
+  net.add("layer1.0.conv1", Conv2d<T>(3, 8, 3, 1, 1), "input");
+  net.add("layer1.0.relu1", ReLU<T>(true));
+  net.add("layer1.0.conv2", Conv2d<T>(8, 3, 3, 1, 1));
+  net.add("layer1.0.add", Add<T>(), "layer1.0.conv2", "input");
+  net.add("layer1.0.relu2", ReLU<T>(true));
+  net.add("flatten", Flatten<T>());
+  net.add("fc", Linear<T>(3 * 8 * 8, 10));
+  return net;
+}
+
+TEST_CASE_TEMPLATE("parity: a residual network's logits, loss and gradients equal PyTorch's", T,
+                   float, double) {
+  if (skip_without_reference()) return;
+  const std::string pre = std::string(prefix<T>()) + "res.";
+  for (const bool fuse : {true, false}) {
+    CAPTURE(fuse);
+    auto net = residual_network<T>();
+    net.set_plan_options({fuse, fuse, fuse});
+    net.set_input_grad(true);
+    for (auto& p : net.parameters()) p.value->copy_from(get<T>(pre + p.name));
+    const Tensor<T> x = get<T>(pre + "x");
+    const auto y = labels(pre + "labels");
+    CrossEntropyLoss<T> xent;
+    const Tensor<T>& logits = net.forward(x, Context{Mode::Train, 0});
+    compare("res.logits", logits, get<T>(pre + "logits"));
+    Tensor<T> loss({1});
+    loss[0] = xent.forward(logits, y.data());
+    compare("res.loss", loss, get<T>(pre + "loss"));
+    compare("res.dx", net.backward(xent.backward()), get<T>(pre + "dx"));
+    for (auto& p : net.parameters())
+      compare("res.grad." + p.name, *p.grad, get<T>(pre + "grad." + p.name));
+  }
 }

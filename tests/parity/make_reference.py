@@ -3,7 +3,10 @@
 For the MNIST CNN (dropout disabled) with seeded random weights and a random
 batch of 64: the weights, inputs, labels, logits, loss, every parameter
 gradient, and the weights after 3 Adam steps and after 3 SGD-momentum steps
-on that batch; per layer: Conv2d (stride 2, no padding), MaxPool2d (odd
+on that batch; for a residual network (a block of two 3x3 convolutions with a
+skip connection, named layer1.0.*, then flatten and a linear layer): the
+weights, input, labels, logits, loss, every gradient and the input gradient;
+per layer: Conv2d (stride 2, no padding), MaxPool2d (odd
 sizes), Linear and cross-entropy, each with an upstream gradient and the
 resulting input and parameter gradients. Everything once in float32 (prefix
 "f32.") and once in float64 ("f64.").
@@ -71,6 +74,8 @@ def main(out_path):
             for k, v in model.state_dict().items():
                 out[f"{prefix}{opt_name}3.{k}"] = v.detach().clone()
 
+        residual_case(out, prefix + "res.", dtype)
+
         # Single layers with shapes the model does not exercise.
         torch.manual_seed(99)
         conv = torch.nn.Conv2d(3, 4, 3, stride=2, padding=0).to(dtype)
@@ -95,6 +100,48 @@ def main(out_path):
 
 def nn_loss(logits, labels):
     return torch.nn.functional.cross_entropy(logits, labels)
+
+
+class Block(torch.nn.Module):
+    """Two 3x3 convolutions and a skip connection, as in a ResNet's basic block (no batch norm)."""
+
+    def __init__(self, channels, hidden):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(channels, hidden, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(hidden, channels, 3, padding=1)
+
+    def forward(self, x):
+        out = torch.relu(self.conv1(x))
+        return torch.relu(self.conv2(out) + x)
+
+
+class ResidualNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer1 = torch.nn.Sequential(Block(3, 8))
+        self.fc = torch.nn.Linear(3 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.layer1(x), 1))
+
+
+def residual_case(out, prefix, dtype):
+    torch.manual_seed(77)
+    model = ResidualNet().to(dtype)
+    x = torch.randn(16, 3, 8, 8, dtype=dtype).requires_grad_()
+    labels = torch.randint(0, 10, (16,))
+    for k, v in model.state_dict().items():
+        out[prefix + k] = v.detach().clone()
+    out[prefix + "x"] = x.detach().clone()
+    out[prefix + "labels"] = labels
+    logits = model(x)
+    loss = nn_loss(logits, labels)
+    loss.backward()
+    out[prefix + "logits"] = logits.detach()
+    out[prefix + "loss"] = loss.detach().reshape(1)
+    out[prefix + "dx"] = x.grad
+    for k, g in grads_of(model).items():
+        out[prefix + "grad." + k] = g
 
 
 def layer_case(out, prefix, layer, x):

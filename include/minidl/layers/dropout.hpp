@@ -24,6 +24,7 @@ class Dropout : public Layer<T> {
   std::string describe() const override { return "p " + std::to_string(p_).substr(0, 4); }
   Shape output_shape(const Shape& in) const override { return in; }
   bool output_aliases_input() const override { return true; }  // in evaluation
+  bool backward_reads_output() const override { return false; }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
     training_ = ctx.training() && p_ > 0;

@@ -13,6 +13,7 @@ class Flatten : public Layer<T> {
  public:
   std::string type() const override { return "Flatten"; }
   bool output_aliases_input() const override { return true; }
+  bool backward_reads_output() const override { return false; }
   Shape output_shape(const Shape& in) const override {
     if (in.rank() < 2) this->shape_error("[N, ...] of rank 2 or more", in);
     return Shape{in[0], in.numel() / std::max<std::int64_t>(in[0], 1)};

@@ -29,11 +29,13 @@ struct Parameter {
   Tensor<T>* grad;
 };
 
-// A layer keeps its parameters, their gradients and what its backward needs
-// from the forward (documented per layer). forward() returns a reference to a
-// buffer the layer owns and reuses from call to call; backward() must follow
-// the forward it differentiates, and *writes* (does not accumulate) the
-// parameter gradients and the input gradient.
+// A layer is math: its shapes, its parameters, and forward and backward side
+// by side. forward() returns a reference to a buffer the layer owns and
+// reuses from call to call; backward() must follow the forward it
+// differentiates, and *writes* (does not accumulate) the parameter gradients
+// and the input gradient. Which layers are fused and which buffers are shared
+// is decided outside, by the plan pass (layers/plan.hpp), from the two traits
+// below; their defaults are the safe answers.
 template <typename T>
 class Layer {
  public:
@@ -54,95 +56,28 @@ class Layer {
   // Draws fresh initial values (and seeds) from rng.
   virtual void reset_parameters(Rng& rng) { (void)rng; }
 
-  // The first layer of a network has no use for its input gradient; turning
-  // it off skips that work (backward then returns an empty tensor).
+  // Whether backward reads the output forward returned. Say false only when
+  // it does not: the plan then lets a later layer write over that output.
+  virtual bool backward_reads_output() const { return true; }
+  // Whether the output shares the input's storage (a view, or in place).
+  virtual bool output_aliases_input() const { return false; }
+
+  // Off for a layer whose input gradient nothing uses (the first of a
+  // network): backward then skips that work and returns an empty tensor.
   void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
   bool needs_input_grad() const { return needs_input_grad_; }
 
-  // Memory planning (see Sequential): whether backward reads this layer's
-  // own output, and whether the output shares the input's storage.
-  virtual bool backward_reads_output() const { return false; }
-  virtual bool output_aliases_input() const { return false; }
-  // Set by Sequential when nothing reads this layer's input once its own
-  // backward has run: the layer may then write its input gradient over it.
-  void set_may_overwrite_input(bool allowed) { may_overwrite_input_ = allowed; }
-  bool may_overwrite_input() const { return may_overwrite_input_; }
-
-  // Folding a ReLU's backward into the next layer's (see Sequential). A
-  // layer that can do it (MaxPool2d) accepts fold_relu_backward(true) when
-  // its input is a ReLU's output; the ReLU then gets
-  // set_backward_folded(true), and neither keeps a mask nor makes a pass of
-  // its own in backward. Results are bit for bit those of the separate passes.
-  virtual bool is_relu() const { return false; }
-  virtual bool fold_relu_backward(bool fold) {
-    (void)fold;
-    return false;
-  }
-  virtual void set_backward_folded(bool folded) { (void)folded; }
-  // Folding a ReLU's forward into the layer before it: an in-place ReLU
-  // whose backward is folded accepts set_forward_folded(true), and a layer
-  // that can apply the ReLU as it stores its output (Conv2d) accepts
-  // fold_relu_forward(true). The ReLU's forward then hands its input on.
-  virtual bool set_forward_folded(bool folded) {
-    (void)folded;
-    return false;
-  }
-  virtual bool fold_relu_forward(bool fold) {
-    (void)fold;
-    return false;
-  }
-
-  // Passing [H, W] planes between two layers instead of whole tensors (see
-  // Sequential); planes are numbered in [N, C] order. Results are bit for
-  // bit those of the whole tensors.
-  //
-  // Backward: a layer that can make its input gradient a plane at a time
-  // (MaxPool2d with 2x2 windows) accepts defer_input_grad(true); its
-  // backward then only keeps dy and returns an empty tensor, and
-  // input_grad_plane(p, out) writes plane p of the gradient. A layer that
-  // needs no input gradient of its own (the first Conv2d) accepts
-  // take_output_grad_from(source) and ignores the dy its backward gets.
-  virtual bool defer_input_grad(bool defer) { return !defer; }
-  virtual void input_grad_plane(std::int64_t p, T* out) const {
-    (void)p;
-    (void)out;
-    fail(label(), ": its input gradient cannot be made plane by plane");
-  }
-  virtual bool take_output_grad_from(const Layer<T>* source) { return source == nullptr; }
-  // Forward: a layer that can work without its input stored (a MaxPool2d
-  // with 2x2 windows, which records its winners instead) accepts
-  // take_input_planes(true); the layer before it, if it accepts
-  // feed_output_to(consumer), calls consumer->begin_input_planes(shape) and
-  // then, from any thread, consumer->input_planes(p0, count, planes) until
-  // every plane has come, and returns an empty tensor. The consumer's
-  // forward then returns the output those calls made. nullptr and false
-  // end it.
-  virtual bool take_input_planes(bool take) { return !take; }
-  virtual void begin_input_planes(const Shape& input) {
-    (void)input;
-    fail(label(), ": it cannot take its input plane by plane");
-  }
-  virtual void input_planes(std::int64_t p0, std::int64_t count, const T* planes) {
-    (void)p0;
-    (void)count;
-    (void)planes;
-    fail(label(), ": it cannot take its input plane by plane");
-  }
-  virtual bool feed_output_to(Layer<T>* consumer) { return consumer == nullptr; }
-
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
-
- protected:
   // "conv1 (Conv2d)" or "Conv2d" when unnamed: the start of every error message.
   std::string label() const { return name_.empty() ? type() : name_ + " (" + type() + ")"; }
 
+ protected:
   [[noreturn]] void shape_error(const std::string& expected, const Shape& got) const {
     fail(label(), ": expected input ", expected, ", got ", got.str());
   }
 
   bool needs_input_grad_ = true;
-  bool may_overwrite_input_ = false;
   std::string name_;
 };
 

@@ -31,6 +31,8 @@ class Linear : public Layer<T> {
     return std::to_string(in_) + " -> " + std::to_string(out_);
   }
 
+  bool backward_reads_output() const override { return false; }
+
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 2 || in[1] != in_) this->shape_error("[N, " + std::to_string(in_) + "]", in);
     return Shape{in[0], out_};

@@ -16,14 +16,13 @@ namespace minidl {
 // overwrites its input and backward overwrites the incoming gradient. It
 // keeps a byte per element (x > 0) instead of reading the output back, so
 // that the layer after it may reuse the shared buffer for its gradient.
-// Safe after a layer whose backward does not read its own output (Conv2d,
-// Linear, MaxPool2d do not); the input tensor passed to forward is changed.
+// The plan pass refuses it after a layer whose backward reads its own
+// output, or on a value something else reads too.
 //
-// Before a MaxPool2d in a Sequential, the pool does this layer's backward
-// inside its own (set_backward_folded): forward then keeps no mask and
-// backward hands the gradient through untouched. In place and after a
-// Conv2d as well, the convolution applies it as it stores its output
-// (set_forward_folded), and forward hands its input on untouched too.
+// When the plan pass has the layer after it do this layer's backward (a
+// max-pool), it calls forward_unmasked() instead of forward() and skips
+// backward(); and when the layer before it also applies max(x, 0) as it
+// stores its output (a convolution), it skips this layer altogether.
 template <typename T>
 class ReLU : public Layer<T> {
  public:
@@ -31,34 +30,25 @@ class ReLU : public Layer<T> {
 
   std::string type() const override { return "ReLU"; }
   std::string describe() const override { return inplace_ ? "in place" : ""; }
-  bool backward_reads_output() const override { return !inplace_ && !folded_; }
+  bool backward_reads_output() const override { return !inplace_; }
   bool output_aliases_input() const override { return inplace_; }
   Shape output_shape(const Shape& in) const override { return in; }
 
-  bool is_relu() const override { return true; }
-  void set_backward_folded(bool folded) override { folded_ = folded; }
-  bool backward_folded() const { return folded_; }
-  // Only an in-place ReLU with its backward folded has nothing left to do:
-  // its output is its input's storage, and it keeps no mask.
-  bool set_forward_folded(bool folded) override {
-    forward_folded_ = folded && inplace_ && folded_;
-    return forward_folded_;
-  }
-  bool forward_folded() const { return forward_folded_; }
-
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+    if (!inplace_) return forward_unmasked(x);
+    output_ = x;  // a view of the same elements
+    mask_.resize(static_cast<std::size_t>(x.size()));
+    kernels::relu_forward_mask(x.size(), x.data(), output_.data(), mask_.data());
+    return output_;
+  }
+
+  // max(x, 0) without the mask an in-place backward needs.
+  const Tensor<T>& forward_unmasked(const Tensor<T>& x) {
     if (inplace_)
-      output_ = x;  // a view of the same elements
+      output_ = x;
     else
       output_.resize(x.shape());
-    if (forward_folded_) {
-      // The layer before has applied max(x, 0) already.
-    } else if (inplace_ && !folded_) {  // backward needs the sign, and x is overwritten
-      mask_.resize(static_cast<std::size_t>(x.size()));
-      kernels::relu_forward_mask(x.size(), x.data(), output_.data(), mask_.data());
-    } else {
-      kernels::relu_forward(x.size(), x.data(), output_.data());
-    }
+    kernels::relu_forward(x.size(), x.data(), output_.data());
     return output_;
   }
 
@@ -66,9 +56,7 @@ class ReLU : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    if (folded_) {
-      dinput_ = dy;  // the next layer's backward has applied this one already
-    } else if (inplace_) {
+    if (inplace_) {
       dinput_ = dy;
       kernels::relu_backward_mask(dy.size(), mask_.data(), dy.data(), dinput_.data());
     } else {
@@ -82,8 +70,6 @@ class ReLU : public Layer<T> {
 
  private:
   bool inplace_;
-  bool folded_ = false;          // backward done by the layer after
-  bool forward_folded_ = false;  // forward done by the layer before
   Tensor<T> output_, dinput_;
   std::vector<std::uint8_t> mask_;  // in place: 1 where x > 0
 };

@@ -1,0 +1,31 @@
+// minidl/kernels/add.hpp - elementwise sums over n elements, for residual additions.
+#pragma once
+
+#include <cstdint>
+
+#include "minidl/core/parallel.hpp"
+
+namespace minidl::kernels {
+
+// y = a + b; y may alias a or b. Each element is one addition, so the
+// result does not depend on how the work is split.
+template <typename T>
+void add(std::int64_t n, const T* a, const T* b, T* y) {
+  parallel_chunks(n, [a, b, y](std::int64_t s, std::int64_t e) {
+    const T* pa = a;
+    const T* pb = b;
+    T* out = y;
+    for (std::int64_t i = s; i < e; ++i) out[i] = pa[i] + pb[i];
+  });
+}
+
+template <typename T>
+void copy(std::int64_t n, const T* x, T* y) {
+  parallel_chunks(n, [x, y](std::int64_t s, std::int64_t e) {
+    const T* in = x;
+    T* out = y;
+    for (std::int64_t i = s; i < e; ++i) out[i] = in[i];
+  });
+}
+
+}  // namespace minidl::kernels

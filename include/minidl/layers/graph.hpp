@@ -1,0 +1,346 @@
+// minidl/layers/graph.hpp - Graph: a network of named layers and merges; Sequential is its chain.
+#pragma once
+
+#include <algorithm>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "minidl/kernels/add.hpp"
+#include "minidl/layers/layer.hpp"
+#include "minidl/layers/merge.hpp"
+#include "minidl/layers/plan.hpp"
+
+namespace minidl {
+
+// A network: nodes added in order, each reading the values of nodes added
+// before it (by name; "input" is the network's input). A node that names no
+// input reads the node added just before it, so a Graph built with add(name,
+// layer) alone is a chain: Sequential. The last node's value is the output.
+//
+//   Graph<float> net;
+//   net.add("conv1", Conv2d<float>(8, 8, 3, 1, 1));        // reads the input
+//   net.add("relu1", ReLU<float>(true));
+//   net.add("conv2", Conv2d<float>(8, 8, 3, 1, 1));
+//   net.add("add", Add<float>(), "conv2", "input");        // the skip connection
+//
+// Parameters are listed as "<node name>.<parameter>" ("conv1.weight"): name
+// nodes as PyTorch names the modules ("layer1.0.conv1") and the list is
+// PyTorch's state_dict. Unnamed nodes are named by their index, as in
+// torch.nn.Sequential.
+//
+// forward() and backward() follow the plan the plan pass (layers/plan.hpp)
+// makes for the input shape: fusions, shared buffers and kernels are decided
+// there, and plan_summary() prints them. The nodes reading only the
+// network's input compute no input gradient unless set_input_grad(true).
+// After backward, intermediate outputs may hold gradients (see the plan).
+// A value read by several nodes gets the sum of their gradients, added in
+// node order.
+template <typename T>
+class Graph {
+ public:
+  Graph() = default;
+  Graph(Graph&&) noexcept = default;
+  Graph& operator=(Graph&&) noexcept = default;
+
+  // Adds a layer or a merge reading the named nodes ("input": the network's
+  // input; none: the node added before) and returns it, in place in the
+  // network.
+  template <typename L, typename... Names>
+  L& add(std::string name, L layer, const Names&... inputs) {
+    constexpr bool is_layer = std::is_base_of<Layer<T>, L>::value;
+    static_assert(is_layer || std::is_base_of<Merge<T>, L>::value, "add() takes a Layer or Merge");
+    if (name.empty()) name = std::to_string(nodes_.size());
+    if (name == "input") fail("network: 'input' names the network's input, not a node");
+    for (const auto& n : nodes_)
+      if (n.name == name) fail("network: a node named '", name, "' already exists");
+    Node<T> node;
+    node.name = name;
+    (node.inputs.push_back(index_of(std::string(inputs))), ...);
+    if (node.inputs.empty()) node.inputs.push_back(static_cast<int>(nodes_.size()) - 1);
+    auto owned = std::make_unique<L>(std::move(layer));
+    L& ref = *owned;
+    ref.set_name(std::move(name));
+    if constexpr (is_layer) {
+      if (node.inputs.size() != 1) fail(ref.label(), ": a layer reads one input");
+      node.layer = std::move(owned);
+    } else {
+      if (node.inputs.size() < 2) fail(ref.label(), ": name the two inputs or more it merges");
+      node.merge = std::move(owned);
+    }
+    nodes_.push_back(std::move(node));
+    invalidate();
+    return ref;
+  }
+  template <typename L>
+  L& add(L layer) {
+    return add(std::string(), std::move(layer));
+  }
+
+  std::size_t size() const { return nodes_.size(); }
+  const std::string& node_name(std::size_t i) const { return nodes_.at(i).name; }
+  // The layer at node i or with a name (an Error for a merge).
+  Layer<T>& operator[](std::size_t i) { return layer_at(i); }
+  Layer<T>& layer(const std::string& name) {
+    return layer_at(static_cast<std::size_t>(index_of(name)));
+  }
+
+  // forward and backward call observer(i) after node i, if given: for
+  // callers that time nodes.
+  const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) {
+    return forward(x, ctx, [](std::size_t) {});
+  }
+  template <typename Observer>
+  const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx, Observer&& observer) {
+    const Plan& p = plan(x.shape());
+    input_ = &x;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      values_[i] = &forward_node(i, p.nodes[i], ctx);
+      observer(i);
+    }
+    forward_done_ = true;
+    return *values_.back();
+  }
+
+  // dy: gradient of the loss with respect to the output. Returns the input
+  // gradient (empty unless set_input_grad(true)).
+  const Tensor<T>& backward(const Tensor<T>& dy) {
+    return backward(dy, [](std::size_t) {});
+  }
+  template <typename Observer>
+  const Tensor<T>& backward(const Tensor<T>& dy, Observer&& observer) {
+    if (!planned_ || !forward_done_)
+      fail("network: backward without a forward under the current plan");
+    for (std::size_t i = nodes_.size(); i-- > 0;) {
+      const Tensor<T>& g = i + 1 == nodes_.size() ? dy : gradient(plan_.nodes[i].uses, sums_[i]);
+      backward_node(i, plan_.nodes[i], g);
+      observer(i);
+    }
+    return input_grad_ ? gradient(plan_.input_uses, input_sum_) : empty_;
+  }
+
+  void set_input_grad(bool needed) {
+    input_grad_ = needed;
+    invalidate();
+  }
+
+  // Fusions and shared buffers (all on by default; the bits are the same either way).
+  void set_plan_options(PlanOptions options) {
+    options_ = options;
+    invalidate();
+  }
+  const PlanOptions& plan_options() const { return options_; }
+
+  // The plan for an input shape (made if the last one was for another).
+  const Plan& plan(const Shape& input) {
+    if (planned_ && plan_.input == input) return plan_;
+    planned_ = forward_done_ = false;
+    plan_ = minidl::plan(nodes_, input, options_, input_grad_);
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (nodes_[i].layer) nodes_[i].layer->set_needs_input_grad(plan_.nodes[i].needs_input_grad);
+    values_.assign(nodes_.size(), nullptr);
+    sums_.resize(nodes_.size());
+    grads_.assign(nodes_.size(), {});
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      grads_[i].assign(nodes_[i].inputs.size(), nullptr);
+      merge_inputs_.reserve(nodes_[i].inputs.size());
+    }
+    planned_ = true;
+    return plan_;
+  }
+  std::string plan_summary(const Shape& input) { return plan(input).summary(nodes_); }
+
+  std::vector<Parameter<T>> parameters() {
+    std::vector<Parameter<T>> all;
+    for (auto& n : nodes_)
+      if (n.layer)
+        for (auto& p : n.layer->parameters())
+          all.push_back({n.name + "." + p.name, p.value, p.grad});
+    return all;
+  }
+
+  std::int64_t num_parameters() {
+    std::int64_t n = 0;
+    for (auto& p : parameters()) n += p.value->size();
+    return n;
+  }
+
+  // Initialises every layer from one seeded stream, in node order.
+  void reset_parameters(std::uint64_t seed) {
+    Rng rng(seed);
+    for (auto& n : nodes_)
+      if (n.layer) n.layer->reset_parameters(rng);
+  }
+
+  // A table of node, type, output shape and parameter count for an input
+  // shape, then the plan.
+  std::string summary(const Shape& input) {
+    const Plan& p = plan(input);
+    std::vector<std::string> types;
+    std::size_t width = 12, type_width = 44;  // columns fit the longest name and type
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      types.push_back(type_text(i));
+      width = std::max(width, nodes_[i].name.size() + 2);
+      type_width = std::max(type_width, types.back().size() + 2);
+    }
+    const int w = static_cast<int>(width), tw = static_cast<int>(type_width);
+    std::ostringstream os;
+    os << std::left << std::setw(w) << "node" << std::setw(tw) << "type" << std::setw(20)
+       << "output" << std::right << std::setw(10) << "params"
+       << "\n";
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      std::int64_t count = 0;
+      if (nodes_[i].layer)
+        for (auto& q : nodes_[i].layer->parameters()) count += q.value->size();
+      total += count;
+      os << std::left << std::setw(w) << nodes_[i].name << std::setw(tw) << types[i]
+         << std::setw(20) << p.nodes[i].output.str() << std::right << std::setw(10) << count
+         << "\n";
+    }
+    os << "total parameters: " << total << "\n\n" << p.summary(nodes_);
+    return os.str();
+  }
+
+  Shape output_shape(const Shape& input) { return plan(input).nodes.back().output; }
+
+ private:
+  int index_of(const std::string& name) const {
+    if (name == "input") return kNetworkInput;
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (nodes_[i].name == name) return static_cast<int>(i);
+    fail("network: no node named '", name, "'");
+  }
+
+  // "Conv2d(1 -> 32, ...)", and "<- a, b" when the node reads other than the node before.
+  std::string type_text(std::size_t i) const {
+    const Node<T>& n = nodes_[i];
+    std::string type = n.type();
+    if (n.layer && !n.layer->describe().empty()) type += "(" + n.layer->describe() + ")";
+    if (n.inputs.size() > 1 || n.inputs[0] != static_cast<int>(i) - 1) {
+      type += " <- ";
+      for (std::size_t k = 0; k < n.inputs.size(); ++k)
+        type += (k ? ", " : "") + (n.inputs[k] == kNetworkInput
+                                       ? std::string("input")
+                                       : nodes_[static_cast<std::size_t>(n.inputs[k])].name);
+    }
+    return type;
+  }
+
+  Layer<T>& layer_at(std::size_t i) {
+    const Node<T>& n = nodes_.at(i);
+    if (!n.layer) fail("network: node '", n.name, "' is a ", n.type(), ", not a layer");
+    return *n.layer;
+  }
+
+  void invalidate() { planned_ = forward_done_ = false; }
+
+  const Tensor<T>& value(int v) const {
+    return v == kNetworkInput ? *input_ : *values_[static_cast<std::size_t>(v)];
+  }
+
+  // One node's forward, as the plan says.
+  const Tensor<T>& forward_node(std::size_t i, const NodePlan& p, const Context& ctx) {
+    Node<T>& n = nodes_[i];
+    if (n.merge) {
+      merge_inputs_.resize(n.inputs.size());  // within the capacity plan() reserved
+      for (std::size_t k = 0; k < n.inputs.size(); ++k) merge_inputs_[k] = &value(n.inputs[k]);
+      return n.merge->forward(merge_inputs_);
+    }
+    const Tensor<T>& x = value(n.inputs[0]);
+    if (p.skip_forward) return x;  // the convolution before has applied this ReLU
+    if (p.is_conv) {
+      auto& conv = static_cast<Conv2d<T>&>(*n.layer);
+      if (p.planes_to < 0) return conv.forward_with(x, p.kernels, p.relu_in_store);
+      const auto j = static_cast<std::size_t>(p.planes_to);
+      PoolSink sink{&pool_at(j), plan_.nodes[j].relu_in_backward};
+      conv.forward_planes(x, p.kernels, p.relu_in_store, sink);
+      return empty_;
+    }
+    if (auto* pool = dynamic_cast<MaxPool2d<T>*>(n.layer.get())) {
+      if (p.fed_planes) return pool->output();  // made by the convolution's planes
+      return pool->forward_with(x, p.relu_in_backward, p.defer_input_grad);
+    }
+    if (p.skip_backward) return static_cast<ReLU<T>&>(*n.layer).forward_unmasked(x);
+    return n.layer->forward(x, ctx);
+  }
+
+  // One node's backward, as the plan says; records its input gradients.
+  void backward_node(std::size_t i, const NodePlan& p, const Tensor<T>& dy) {
+    Node<T>& n = nodes_[i];
+    auto& grads = grads_[i];
+    if (n.merge) {
+      const auto& d = n.merge->backward(dy);
+      for (std::size_t k = 0; k < grads.size(); ++k) grads[k] = &d[k];
+    } else if (p.skip_backward) {
+      grads[0] = &dy;  // the pool after has applied this ReLU
+    } else if (p.grad_planes_from >= 0) {
+      const MaxPool2d<T>* pool = &pool_at(static_cast<std::size_t>(p.grad_planes_from));
+      const auto planes = [pool, oc = p.output[1]](std::int64_t s, std::int64_t o, T* buffer) {
+        pool->input_grad_plane(s * oc + o, buffer);
+        return static_cast<const T*>(buffer);
+      };
+      static_cast<Conv2d<T>&>(*n.layer).backward_from_planes(planes);
+      grads[0] = &empty_;
+    } else if (p.defer_input_grad) {
+      pool_at(i).keep_output_grad(dy);  // the convolution before reads it by planes
+      grads[0] = &empty_;
+    } else if (auto* pool = dynamic_cast<MaxPool2d<T>*>(n.layer.get())) {
+      grads[0] = &pool->backward_with(dy, p.overwrite_input);
+    } else {
+      grads[0] = &n.layer->backward(dy);
+    }
+  }
+
+  // The gradient of a value: its one reader's, or the sum of all readers'
+  // in node order (into `sum`).
+  const Tensor<T>& gradient(const std::vector<Use>& uses, Tensor<T>& sum) {
+    auto grad = [&](const Use& u) -> const Tensor<T>& {
+      return *grads_[static_cast<std::size_t>(u.node)][static_cast<std::size_t>(u.slot)];
+    };
+    if (uses.size() == 1) return grad(uses[0]);
+    const Tensor<T>& first = grad(uses[0]);
+    sum.resize(first.shape());
+    kernels::copy(first.size(), first.data(), sum.data());
+    for (std::size_t k = 1; k < uses.size(); ++k) {
+      const Tensor<T>& g = grad(uses[k]);
+      if (g.shape() != sum.shape())
+        fail("network: gradients of one value differ in shape: ", g.shape().str(), " and ",
+             sum.shape().str());
+      kernels::add(sum.size(), sum.data(), g.data(), sum.data());
+    }
+    return sum;
+  }
+
+  MaxPool2d<T>& pool_at(std::size_t j) { return static_cast<MaxPool2d<T>&>(*nodes_[j].layer); }
+
+  // A convolution's output planes, handed to the max-pool after it.
+  struct PoolSink {
+    MaxPool2d<T>* pool;
+    bool relu_before;
+    void begin(const Shape& s) { pool->begin_planes(s, relu_before); }
+    void planes(std::int64_t p0, std::int64_t count, const T* planes) const {
+      pool->take_planes(p0, count, planes);
+    }
+  };
+
+  std::vector<Node<T>> nodes_;
+  PlanOptions options_;
+  bool input_grad_ = false;
+  bool planned_ = false;
+  bool forward_done_ = false;  // under the current plan: what backward differentiates
+  Plan plan_;
+  // Per run, sized by plan() so that warm steps allocate nothing.
+  const Tensor<T>* input_ = nullptr;
+  std::vector<const Tensor<T>*> values_;              // each node's output
+  std::vector<std::vector<const Tensor<T>*>> grads_;  // each node's input gradients
+  std::vector<Tensor<T>> sums_;                       // gradients of values read twice or more
+  Tensor<T> input_sum_;
+  std::vector<const Tensor<T>*> merge_inputs_;
+  Tensor<T> empty_;
+};
+
+}  // namespace minidl

@@ -1,0 +1,346 @@
+// minidl/layers/plan.hpp - the plan pass: fusions, shared buffers and kernels, decided once.
+//
+// A network (layers/graph.hpp) is a list of nodes, each a Layer with one
+// input or a Merge with several, in an order where every input comes first.
+// Before the first forward pass with an input shape, plan() reads the whole
+// network once and writes down every decision that is not a layer's own
+// math. The result is a value, Plan, that the executor follows and
+// summary() prints:
+//
+//   1. shapes and consumers of every value;
+//   2. which layers compute an input gradient (not those reading only the
+//      network's input, unless asked);
+//   3. the kernel of each convolution pass (direct, rows, im2col);
+//   4. ReLU -> MaxPool2d: the pool does the ReLU's backward in its own;
+//   5. Conv2d -> in-place ReLU (whose backward the pool does): the
+//      convolution applies max(y, 0) as it stores y, and the ReLU makes no
+//      pass at all;
+//   6. Conv2d -> [that ReLU] -> MaxPool2d 2x2: the convolution hands its
+//      output to the pool a few planes at a time, and it is never stored;
+//   7. the same chain backward, when the convolution needs no input gradient
+//      and its weight kernel reads dy by planes: the pool makes its input
+//      gradient a plane at a time for the convolution;
+//   8. which layers may write their input gradient over their input
+//      (MaxPool2d, when nothing reads that input after its backward);
+//   9. whether every in-place ReLU is safe where it stands (else an error);
+//  10. the memory each node holds.
+//
+// Fusions only join a value to its single consumer. Every fusion and
+// sharing gives the same bits as the plain passes; PlanOptions turns each
+// kind off.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "minidl/layers/conv2d.hpp"
+#include "minidl/layers/dropout.hpp"
+#include "minidl/layers/layer.hpp"
+#include "minidl/layers/maxpool2d.hpp"
+#include "minidl/layers/merge.hpp"
+#include "minidl/layers/relu.hpp"
+
+namespace minidl {
+
+// The value a node reads when it names no other: the network's input.
+inline constexpr int kNetworkInput = -1;
+
+// One node of a network: a layer (one input) or a merge (several).
+template <typename T>
+struct Node {
+  std::string name;
+  std::unique_ptr<Layer<T>> layer;
+  std::unique_ptr<Merge<T>> merge;
+  std::vector<int> inputs;  // node indices, or kNetworkInput
+  std::string type() const { return layer ? layer->type() : merge->type(); }
+};
+
+struct PlanOptions {
+  bool fold_relu = true;      // steps 4 and 5
+  bool pass_planes = true;    // steps 6 and 7
+  bool share_buffers = true;  // step 8
+};
+
+// Where a value goes: node `node` reads it as its input number `slot`.
+struct Use {
+  int node, slot;
+};
+
+// The decisions for one node. Fields that do not apply to its type stay off.
+struct NodePlan {
+  Shape output;
+  std::vector<Use> uses;  // consumers in node order: the order gradients are summed in
+  bool needs_input_grad = true;
+  // Conv2d
+  bool is_conv = false;
+  ConvKernels kernels{};
+  bool relu_in_store = false;  // stores max(y, 0) for the in-place ReLU after it (5)
+  int planes_to = -1;          // hands its output to this MaxPool2d node by planes (6)
+  int grad_planes_from = -1;   // reads dy by planes from this MaxPool2d node (7)
+  // MaxPool2d
+  bool relu_in_backward = false;  // does the backward of the ReLU before it (4)
+  bool fed_planes = false;        // its input comes from the convolution by planes (6)
+  bool defer_input_grad = false;  // its input gradient is made by planes (7)
+  bool overwrite_input = false;   // its input gradient goes over its input (8)
+  // ReLU
+  bool skip_forward = false;   // applied by the convolution before it: the value is its input (5)
+  bool skip_backward = false;  // applied by the pool after it: dy passes through (4)
+  // Bytes of buffers the node holds: its output, its input gradient, and
+  // what backward keeps (masks, winners). Shared or skipped ones count 0.
+  std::int64_t output_bytes = 0, grad_bytes = 0, cache_bytes = 0;
+};
+
+struct Plan {
+  Shape input;
+  PlanOptions options;
+  bool input_grad = false;
+  std::vector<NodePlan> nodes;
+  std::vector<Use> input_uses;
+
+  // Per node: type, output shape, kernels, what was fused, memory held.
+  template <typename T>
+  std::string summary(const std::vector<Node<T>>& graph) const;
+};
+
+namespace detail {
+
+template <typename L, typename T>
+L* as(const Node<T>& n) {
+  return n.layer ? dynamic_cast<L*>(n.layer.get()) : nullptr;
+}
+
+// The single consumer of node i's value, or -1.
+inline int only_use(const Plan& plan, int i) {
+  const auto& uses = plan.nodes[static_cast<std::size_t>(i)].uses;
+  return uses.size() == 1 ? uses[0].node : -1;
+}
+
+}  // namespace detail
+
+template <typename T>
+Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions options,
+          bool input_grad) {
+  using detail::as;
+  using detail::only_use;
+  if (graph.empty()) fail("network: no layers");
+  Plan plan;
+  plan.input = input;
+  plan.options = options;
+  plan.input_grad = input_grad;
+  plan.nodes.resize(graph.size());
+  const int count = static_cast<int>(graph.size());
+  auto node = [&](int i) -> NodePlan& { return plan.nodes[static_cast<std::size_t>(i)]; };
+  auto shape_of = [&](int v) { return v == kNetworkInput ? input : node(v).output; };
+  auto input_of = [&](int i) { return graph[static_cast<std::size_t>(i)].inputs[0]; };
+
+  // 1. Shapes and uses. A value nothing reads (except the output) is a mistake.
+  for (int i = 0; i < count; ++i) {
+    const Node<T>& n = graph[static_cast<std::size_t>(i)];
+    for (std::size_t s = 0; s < n.inputs.size(); ++s) {
+      const Use use{i, static_cast<int>(s)};
+      if (n.inputs[s] == kNetworkInput)
+        plan.input_uses.push_back(use);
+      else
+        node(n.inputs[s]).uses.push_back(use);
+    }
+    if (n.layer) {
+      node(i).output = n.layer->output_shape(shape_of(n.inputs[0]));
+    } else {
+      std::vector<Shape> shapes;
+      for (int v : n.inputs) shapes.push_back(shape_of(v));
+      node(i).output = n.merge->output_shape(shapes);
+    }
+  }
+  for (int i = 0; i + 1 < count; ++i)
+    if (node(i).uses.empty())
+      fail("network: nothing reads the output of '", graph[static_cast<std::size_t>(i)].name,
+           "', and it is not the last node");
+
+  // 2. Input gradients: not for layers that read only the network's input.
+  for (int i = 0; i < count; ++i) {
+    bool only_network_input = true;
+    for (int v : graph[static_cast<std::size_t>(i)].inputs)
+      only_network_input = only_network_input && v == kNetworkInput;
+    node(i).needs_input_grad = input_grad || !only_network_input;
+  }
+
+  // 3. Convolution kernels, from each convolution's input shape.
+  for (int i = 0; i < count; ++i)
+    if (const auto* conv = as<Conv2d<T>>(graph[static_cast<std::size_t>(i)])) {
+      node(i).is_conv = true;
+      node(i).kernels = conv->kernels_for(shape_of(input_of(i)));
+    }
+
+  // 4. A ReLU read only by a MaxPool2d: the pool does the ReLU's backward.
+  for (int i = 0; options.fold_relu && i < count; ++i) {
+    if (!as<MaxPool2d<T>>(graph[static_cast<std::size_t>(i)])) continue;
+    const int r = input_of(i);
+    if (r == kNetworkInput || !as<ReLU<T>>(graph[static_cast<std::size_t>(r)]) ||
+        only_use(plan, r) != i)
+      continue;
+    node(i).relu_in_backward = true;
+    node(r).skip_backward = true;
+  }
+
+  // 5. Such a ReLU, in place, read from a Conv2d read by nothing else: the
+  // convolution applies it as it stores its output (no mask is needed, as
+  // the pool does the backward).
+  for (int r = 0; options.fold_relu && r < count; ++r) {
+    const auto* relu = as<ReLU<T>>(graph[static_cast<std::size_t>(r)]);
+    if (!relu || !relu->inplace() || !node(r).skip_backward) continue;
+    const int c = input_of(r);
+    if (c == kNetworkInput || !node(c).is_conv || only_use(plan, c) != r) continue;
+    node(c).relu_in_store = true;
+    node(r).skip_forward = true;
+  }
+
+  // The 2x2 MaxPool2d a convolution's value reaches through single uses and
+  // skipped ReLUs (skip: which kind of skip may be crossed), or -1.
+  auto pool_after = [&](int c, bool NodePlan::*skip) {
+    int j = only_use(plan, c);
+    while (j >= 0 && node(j).*skip) j = only_use(plan, j);
+    const auto* pool = j >= 0 ? as<MaxPool2d<T>>(graph[static_cast<std::size_t>(j)]) : nullptr;
+    return pool && pool->is_2x2() ? j : -1;
+  };
+
+  // 6. Planes forward, for forward kernels that work sample by sample.
+  for (int c = 0; options.pass_planes && c < count; ++c) {
+    if (!node(c).is_conv || !kernels::conv2d_forward_passes_planes(node(c).kernels.forward))
+      continue;
+    const int p = pool_after(c, &NodePlan::skip_forward);
+    if (p < 0) continue;
+    node(c).planes_to = p;
+    node(p).fed_planes = true;
+  }
+
+  // 7. Planes backward: the convolution must need no input gradient, and its
+  // weight kernel must be the one that reads dy by planes (any other choice
+  // would change the bits).
+  for (int c = 0; options.pass_planes && c < count; ++c) {
+    if (!node(c).is_conv || node(c).needs_input_grad ||
+        node(c).kernels.backward_weights != kernels::ConvKernel::Rows)
+      continue;
+    const int p = pool_after(c, &NodePlan::skip_backward);
+    if (p < 0) continue;
+    node(c).grad_planes_from = p;
+    node(p).defer_input_grad = true;
+  }
+
+  // Whether the storage of value v is free once its one reader's backward
+  // has run: owned by a node (not the caller), read by one node only, and
+  // not read by its producer's backward; through views (in-place layers,
+  // Flatten) back to the node that owns it.
+  auto dead_after_use = [&](int v) {
+    for (;;) {
+      if (v == kNetworkInput || node(v).uses.size() != 1) return false;
+      const Node<T>& n = graph[static_cast<std::size_t>(v)];
+      if (n.merge) return true;
+      if (n.layer->backward_reads_output() && !node(v).skip_backward) return false;
+      if (!n.layer->output_aliases_input() && !node(v).skip_forward) return true;
+      v = n.inputs[0];
+    }
+  };
+
+  // 8. A MaxPool2d that still reads its stored input writes its input
+  // gradient over it when nothing else needs it.
+  for (int i = 0; options.share_buffers && i < count; ++i)
+    if (as<MaxPool2d<T>>(graph[static_cast<std::size_t>(i)]) && !node(i).fed_planes &&
+        !node(i).defer_input_grad)
+      node(i).overwrite_input = dead_after_use(input_of(i));
+
+  // 9. An in-place ReLU writes over its input in forward: that value must be
+  // read by nothing else, and its producer's backward must not read it.
+  for (int r = 0; r < count; ++r) {
+    const auto* relu = as<ReLU<T>>(graph[static_cast<std::size_t>(r)]);
+    if (!relu || !relu->inplace() || node(r).skip_forward) continue;
+    for (int v = input_of(r); v != kNetworkInput;) {
+      const Node<T>& n = graph[static_cast<std::size_t>(v)];
+      if (node(v).uses.size() != 1)
+        fail(relu->label(), ": works in place, but its input (from '", n.name,
+             "') is read by other nodes too; use ReLU(false)");
+      if (n.merge) break;
+      if (n.layer->backward_reads_output() && !node(v).skip_backward)
+        fail(relu->label(), ": works in place over the output of ", n.layer->label(),
+             ", whose backward reads it; use ReLU(false)");
+      if (!n.layer->output_aliases_input()) break;
+      v = n.inputs[0];
+    }
+  }
+
+  // 10. Memory: each buffer counted once, by the node that holds it.
+  for (int i = 0; i < count; ++i) {
+    const Node<T>& n = graph[static_cast<std::size_t>(i)];
+    NodePlan& p = node(i);
+    const auto bytes = [](const Shape& s) { return s.numel() * std::int64_t(sizeof(T)); };
+    const Shape in = n.layer ? shape_of(n.inputs[0]) : Shape{};
+    // A Dropout is a view in evaluation only; count what it holds in training.
+    const bool dropout = as<Dropout<T>>(n) != nullptr;
+    const bool view = n.layer && n.layer->output_aliases_input() && !dropout;
+    p.output_bytes = (p.planes_to >= 0 || p.skip_forward || view) ? 0 : bytes(p.output);
+    if (n.merge) {
+      for (int v : n.inputs) p.grad_bytes += bytes(shape_of(v));
+    } else if (p.needs_input_grad && !p.skip_backward && !p.defer_input_grad &&
+               !p.overwrite_input && !view) {
+      p.grad_bytes = bytes(in);
+    }
+    if (const auto* relu = as<ReLU<T>>(n); relu && relu->inplace() && !p.skip_backward)
+      p.cache_bytes = p.output.numel();                                        // a byte per element
+    if (p.fed_planes || p.defer_input_grad) p.cache_bytes = p.output.numel();  // winners
+    if (dropout) p.cache_bytes = bytes(p.output);                              // its mask
+  }
+  return plan;
+}
+
+template <typename T>
+std::string Plan::summary(const std::vector<Node<T>>& graph) const {
+  auto mb = [](std::int64_t b) {
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(2) << static_cast<double>(b) / 1e6;
+    return os.str();
+  };
+  auto name = [&](int i) { return graph[static_cast<std::size_t>(i)].name; };
+  std::size_t width = 12;  // the node column fits the longest name
+  for (const auto& n : graph) width = std::max(width, n.name.size() + 2);
+  const int w = static_cast<int>(width);
+  std::ostringstream os;
+  os << "plan for input " << input.str() << " (fold_relu " << options.fold_relu << ", pass_planes "
+     << options.pass_planes << ", share_buffers " << options.share_buffers << ")\n";
+  os << std::left << std::setw(w) << "node" << std::setw(10) << "type" << std::setw(36)
+     << "kernels (forward/data/weights)" << std::right << std::setw(8) << "out MB" << std::setw(8)
+     << "grad MB" << std::setw(8) << "kept MB"
+     << "  decisions\n";
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const NodePlan& p = nodes[i];
+    std::string kernels = "-", notes;
+    if (p.is_conv)
+      kernels = std::string(kernels::conv_kernel_name(p.kernels.forward)) + "/" +
+                (p.needs_input_grad ? kernels::conv_kernel_name(p.kernels.backward_data) : "none") +
+                "/" + kernels::conv_kernel_name(p.kernels.backward_weights);
+    auto note = [&](const std::string& s) { notes += (notes.empty() ? "" : "; ") + s; };
+    if (p.relu_in_store) note("stores max(y, 0)");
+    if (p.planes_to >= 0) note("planes to " + name(p.planes_to));
+    if (p.grad_planes_from >= 0) note("dy by planes from " + name(p.grad_planes_from));
+    if (p.relu_in_backward) note("does the ReLU's backward");
+    if (p.fed_planes) note("input by planes");
+    if (p.defer_input_grad) note("input gradient by planes");
+    if (p.overwrite_input) note("gradient over its input");
+    if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
+    if (p.skip_backward) note("backward done by " + name(p.uses[0].node));
+    if (!p.needs_input_grad) note("no input gradient");
+    total += p.output_bytes + p.grad_bytes + p.cache_bytes;
+    os << std::left << std::setw(w) << graph[i].name << std::setw(10) << graph[i].type()
+       << std::setw(36) << kernels << std::right << std::setw(8) << mb(p.output_bytes)
+       << std::setw(8) << mb(p.grad_bytes) << std::setw(8) << mb(p.cache_bytes) << "  "
+       << (notes.empty() ? "-" : notes) << "\n";
+  }
+  os << "activation memory: " << mb(total) << " MB\n";
+  return os.str();
+}
+
+}  // namespace minidl
