@@ -114,8 +114,8 @@ class StrictJsonBuilder {
     std::string name;
     if (!open_.empty())
       name = open_.back().value->is_array() ? std::to_string(open_.back().value->size()) : key_;
-    // Children of an open container are never moved while it is open: an
-    // array only grows after its open child has closed.
+    // The pointer kept in open_ stays valid: a container only grows once
+    // the child it points into has closed.
     Json* value = insert(std::move(v));
     open_.push_back({value, {}, std::move(name)});
     return true;
