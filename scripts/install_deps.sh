@@ -3,7 +3,8 @@
 # Usage: scripts/install_deps.sh [extra-package...]
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev libbenchmark-dev clang-format "$@")
+packages=(cmake g++ make nlohmann-json3-dev libeigen3-dev doctest-dev libstb-dev zlib1g-dev libbenchmark-dev
+  clang-format "$@")
 
 missing=()
 for p in "${packages[@]}"; do

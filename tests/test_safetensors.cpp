@@ -1,4 +1,4 @@
-// Tests of the JSON value/parser/writer and the safetensors reader and writer:
+// Tests of the strict JSON reader and the safetensors reader and writer:
 // bit-exact round trips, atomic writes, and one check per kind of bad file;
 // then checkpoints: network and Adam state round trips, refusals, and resuming.
 #include <doctest/doctest.h>
@@ -71,57 +71,84 @@ minidl::SafetensorsFile sample() {
 
 }  // namespace
 
-TEST_CASE("JSON: values, escapes and exact integers read back as written") {
-  const Json v = Json::parse(
+TEST_CASE("JSON: values, escapes, exact integers and key order read back as written") {
+  const Json v = minidl::parse_json(
       R"( {"a": [1, -2.5e3, true, false, null], "s": "tab\t quote\" \u00e9 \ud83d\ude00 \/",
            "big": 9007199254740993, "nested": {"x": {}}, "empty": []} )");
   REQUIRE(v.is_object());
   CHECK(v.size() == 5);
-  CHECK(v.at("a").as_array()[1].as_number() == -2500.0);
-  CHECK(v.at("a").as_array()[2].as_bool());
-  CHECK(v.at("a").as_array()[4].is_null());
-  CHECK(v.at("s").as_string() == "tab\t quote\" \xC3\xA9 \xF0\x9F\x98\x80 /");
-  CHECK(v.at("big").as_int64() == 9007199254740993);  // beyond a double's exact range
-  CHECK(v.find("missing") == nullptr);
-  CHECK(Json::parse(v.dump()).dump() == v.dump());
-  CHECK(Json::parse(v.dump(2)).dump() == v.dump());
-  CHECK(Json::parse("0.1").as_number() == 0.1);
+  CHECK(v.at("a")[1].get<double>() == -2500.0);
+  CHECK(v.at("a")[2].get<bool>());
+  CHECK(v.at("a")[4].is_null());
+  CHECK(v.at("s").get<std::string>() == "tab\t quote\" \xC3\xA9 \xF0\x9F\x98\x80 /");
+  CHECK(v.at("big").get<std::int64_t>() == 9007199254740993);  // beyond a double's exact range
+  CHECK(minidl::json_member(v, "missing") == nullptr);
+  CHECK(minidl::json_member(v.at("a"), "a") == nullptr);  // not an object
+  CHECK(minidl::json_type(v.at("nested")) == std::string("an object"));
+  CHECK(minidl::json_type(v.at("big")) == std::string("a number"));
+  // Keys stay in file order: a header read and written again keeps its bytes.
+  CHECK(minidl::parse_json(R"({"b":1,"a":{"d":2,"c":3}})").dump() ==
+        R"({"b":1,"a":{"d":2,"c":3}})");
+  CHECK(minidl::parse_json(v.dump()).dump() == v.dump());
+  CHECK(minidl::parse_json(v.dump(2)).dump() == v.dump());
+  CHECK(minidl::parse_json("0.1").get<double>() == 0.1);
   CHECK(Json(0.1).dump() == "0.1");  // shortest text that reads back exactly
   CHECK(Json(std::nan("")).dump() == "null");
 
   Json m;
-  m.set("epoch", 3);
-  m.set("name", "run \"1\"");
-  m.set("epoch", 4);  // replaces
-  m.set("list", Json::array()).push_back(1.25);
+  m["epoch"] = 3;
+  m["name"] = "run \"1\"";
+  m["epoch"] = 4;  // replaces
+  m["list"] = {1.25};
   CHECK(m.dump() == R"({"epoch":4,"name":"run \"1\"","list":[1.25]})");
   CHECK(m.dump(1) ==
         "{\n \"epoch\": 4,\n \"name\": \"run \\\"1\\\"\",\n \"list\": [\n  1.25\n ]\n}");
-  CHECK_ERROR(Json("x").as_number(), "expected a number, found a string");
-  CHECK_ERROR(Json(2.5).as_int64(), "is not an integer");
+  CHECK_ERROR(minidl::dump_json(Json(std::string("\xFF")), "out.json"),
+              "out.json: cannot write JSON", "invalid UTF-8");
 }
 
-TEST_CASE("JSON: malformed input is refused with the byte offset") {
-  CHECK_ERROR(Json::parse("[1,2,]", "f.json"), "f.json: invalid JSON at byte 5",
-              "unexpected character ']'");
-  CHECK_ERROR(Json::parse(R"({"a":1,"a":2})", "f.json"), "byte 7", "duplicate key \"a\"");
-  CHECK_ERROR(Json::parse(R"({"a" 1})"), "byte 5", "expected ':'");
-  CHECK_ERROR(Json::parse("012"), "byte 0", "leading zero");
-  CHECK_ERROR(Json::parse("1e999"), "number out of range");
-  CHECK_ERROR(Json::parse("NaN"), "unexpected character 'N'");
-  CHECK_ERROR(Json::parse("[1] x"), "byte 4", "unexpected data after the JSON value");
-  CHECK_ERROR(Json::parse("\"a\nb\""), "control character");
-  CHECK_ERROR(Json::parse("\"\xC3\x28\""), "invalid UTF-8");
-  CHECK_ERROR(Json::parse(R"("\ud800x")"), "high surrogate without a low surrogate");
-  CHECK_ERROR(Json::parse(R"("\udc00")"), "lone low surrogate");
-  CHECK_ERROR(Json::parse(R"("\u12G4")"), "4 hex digits");
-  CHECK_ERROR(Json::parse(R"("\q")"), "unknown escape");
-  CHECK_ERROR(Json::parse("\"abc"), "unterminated string");
-  CHECK_ERROR(Json::parse(""), "byte 0", "unexpected end of input");
-  CHECK_ERROR(Json::parse(std::string(1000, '[') + std::string(1000, ']')),
-              "nesting deeper than 128");
-  CHECK_NOTHROW(Json::parse(std::string(100, '[') + std::string(100, ']')));
-  CHECK_ERROR(Json(std::string("\xFF")).dump(), "not valid UTF-8");
+TEST_CASE("JSON: malformed input is refused with the source and the byte offset") {
+  using minidl::parse_json;
+  CHECK_ERROR(parse_json("[1,2,]", "f.json"), "f.json: invalid JSON at byte 5", "unexpected ']'");
+  CHECK_ERROR(parse_json(R"({"a" 1})", "f.json"), "f.json: invalid JSON at byte 5", "expected ':'");
+  CHECK_ERROR(parse_json(R"({"a":1,})"), "invalid JSON at byte 7");  // no trailing commas
+  CHECK_ERROR(parse_json("// note\n1"), "invalid JSON at byte 0");   // no comments
+  CHECK_ERROR(parse_json("012"), "expected end of input");           // no leading zeros
+  CHECK_ERROR(parse_json("1e999"), "number overflow");
+  CHECK_ERROR(parse_json("NaN"), "byte 0", "invalid literal");
+  CHECK_ERROR(parse_json("[1] x"), "byte 4", "expected end of input");
+  CHECK_ERROR(parse_json("\"a\nb\""), "control character");
+  CHECK_ERROR(parse_json("\"\xC3\x28\""), "ill-formed UTF-8");
+  CHECK_ERROR(parse_json(R"("\ud800x")"), "surrogate U+D800..U+DBFF must be followed");
+  CHECK_ERROR(parse_json(R"("\udc00")"), "surrogate U+DC00..U+DFFF must follow");
+  CHECK_ERROR(parse_json(R"("\u12G4")"), "4 hex digits");
+  CHECK_ERROR(parse_json(R"("\q")"), "forbidden character after backslash");
+  CHECK_ERROR(parse_json("\"abc"), "missing closing quote");
+  CHECK_ERROR(parse_json(""), "byte 0", "unexpected end of input");
+}
+
+TEST_CASE("JSON: duplicate keys and deep nesting, which nlohmann/json lets through, are refused") {
+  using minidl::parse_json;
+  CHECK_ERROR(parse_json(R"({"a":1,"a":2})", "f.json"),
+              "f.json: invalid JSON: duplicate key \"a\" in the top-level object");
+  CHECK_ERROR(parse_json(R"({"w": [{"x": 1}, {"y": 2, "x": {}, "x": 3}]})"),
+              "duplicate key \"x\" in /w/1");
+  CHECK_ERROR(
+      parse_json("{\"" + std::string(1000, 'k') + "\":1,\"" + std::string(1000, 'k') + "\":1}"),
+      "duplicate key \"" + std::string(64, 'k') + "...\" in");
+  // Each object has its own keys.
+  CHECK(parse_json(R"([{"a":1},{"a":2,"b":{"a":3}}])").dump() ==
+        R"([{"a":1},{"a":2,"b":{"a":3}}])");
+
+  const auto nested = [](std::size_t depth) {
+    return std::string(depth, '[') + std::string(depth, ']');
+  };
+  CHECK_NOTHROW(parse_json(nested(minidl::kJsonMaxDepth)));
+  CHECK_ERROR(parse_json(nested(minidl::kJsonMaxDepth + 1), "f.json"),
+              "f.json: invalid JSON: nesting deeper than 128 levels");
+  std::string objects;
+  for (int i = 0; i < 100000; ++i) objects += R"({"a":)";
+  CHECK_ERROR(parse_json(objects), "nesting deeper than 128 levels");
 }
 
 TEST_CASE("safetensors: float, double and int64 round trip bit-exactly") {
@@ -157,12 +184,12 @@ TEST_CASE("safetensors: float, double and int64 round trip bit-exactly") {
   for (int k = 7; k >= 0; --k)
     n = n << 8 | static_cast<unsigned char>(bytes[static_cast<std::size_t>(k)]);
   CHECK(n % 8 == 0);
-  const Json header = Json::parse(bytes.substr(8, n));
+  const Json header = minidl::parse_json(bytes.substr(8, n));
   CHECK(header.at("a.int64").at("data_offsets").dump() == "[0,32]");
   CHECK(header.at("b.double").at("data_offsets").dump() == "[32,56]");
   CHECK(header.at("empty").at("data_offsets").dump() == "[56,56]");
   CHECK(header.at("fc1.weight").at("data_offsets").dump() == "[56,80]");
-  CHECK(header.at("__metadata__").at("crc32:fc1.weight").as_string().size() == 8);
+  CHECK(header.at("__metadata__").at("crc32:fc1.weight").get<std::string>().size() == 8);
   CHECK(bytes.size() == 8 + n + 80);
 
   // Reading and writing again gives the same file.
@@ -274,6 +301,15 @@ TEST_CASE("safetensors: malformed headers name the file, the tensor and the prob
         12, {"gap in the data buffer: bytes [4, 8) belong to no tensor"});
   check(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}})", 10,
         {"data buffer holds 10 bytes but the tensors account for 4"});
+  check(R"({"w": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
+            "w": {"dtype": "U8", "shape": [2], "data_offsets": [2, 4]}})",
+        4, {"header: invalid JSON", "duplicate key \"w\" in the top-level object"});
+  check(R"({"w": {"dtype": "U8", "dtype": "F32", "shape": [2], "data_offsets": [0, 2]}})", 2,
+        {"header: invalid JSON", "duplicate key \"dtype\" in /w"});
+  check(R"({"w": {"dtype": "U8", "shape": [2.0], "data_offsets": [0, 2]}})", 2,
+        {"tensor 'w'", "must hold non-negative integers"});
+  check(R"({"w": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2e0]}})", 2,
+        {"tensor 'w'", "data_offsets must be non-negative integers, found 2.0"});
   check(R"({"__metadata__": {"epoch": 3}})", 0,
         {"metadata value of 'epoch' is a number, expected a string"});
 }

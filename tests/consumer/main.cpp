@@ -1,4 +1,5 @@
-// Trains a tiny network through the installed headers and prints its loss.
+// Trains a tiny network through the installed headers and prints its loss;
+// built against minidl::minidl and against minidl::core alone.
 #include <minidl/minidl.hpp>
 
 #include <cstdio>

@@ -1,6 +1,6 @@
 """Writes small valid inputs as seed corpora for the fuzz targets.
 
-Usage: make_seeds.py DIR   (creates DIR/idx, DIR/safetensors, DIR/image)
+Usage: make_seeds.py DIR   (creates DIR/idx, DIR/safetensors, DIR/image, DIR/json)
 """
 import gzip
 import os
@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import safetensors_np  # noqa: E402
 
 out = sys.argv[1]
-for d in ("idx", "safetensors", "image"):
+for d in ("idx", "safetensors", "image", "json"):
     os.makedirs(os.path.join(out, d), exist_ok=True)
 rng = np.random.default_rng(0)
 
@@ -28,6 +28,13 @@ safetensors_np.save(os.path.join(out, "safetensors", "small.safetensors"),
                     {"a.weight": rng.standard_normal((2, 3)).astype(np.float32),
                      "b": np.arange(4, dtype=np.int64), "c": np.zeros((0, 2), np.float64)},
                     {"format": "minidl", "note": "seed"})
+
+# A safetensors header's JSON alone, and one with every kind of value.
+header = open(os.path.join(out, "safetensors", "small.safetensors"), "rb").read()
+length = struct.unpack("<Q", header[:8])[0]
+open(os.path.join(out, "json", "header.json"), "wb").write(header[8:8 + length])
+open(os.path.join(out, "json", "values.json"), "w").write(
+    '{"a": [1, -2.5e3, true, false, null, 18446744073709551615], "s": "t\\u00e9\\n", "o": {"x": {}}}')
 
 digit = np.zeros((12, 10), np.uint8)
 digit[2:10, 4:6] = 255

@@ -15,7 +15,7 @@ fi
 /usr/bin/python3 "$here/make_seeds.py" "$work/seeds" >/dev/null
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root/include")
 status=0
-for target in idx safetensors image; do
+for target in idx safetensors image json; do
   clang++ "${flags[@]}" "$here/fuzz_$target.cpp" -o "$work/fuzz_$target" -lz -lstb
   mkdir -p "$work/corpus_$target"
   if "$work/fuzz_$target" "$work/corpus_$target" "$work/seeds/$target" -max_total_time="$seconds" \

@@ -212,22 +212,20 @@ inline void write_safetensors(const std::string& path, const SafetensorsFile& fi
     if (!detail::tensor_bytes(t.shape, t.dtype, bytes) || bytes != t.bytes.size())
       fail(path, ": tensor '", t.name, "' of shape ", shape_to_string(t.shape), " and dtype ",
            dtype_name(t.dtype), " needs ", bytes, " bytes but holds ", t.bytes.size());
-    Json shape = Json::array();
-    for (std::int64_t d : t.shape) shape.push_back(d);
     Json entry = Json::object();
-    entry.set("dtype", dtype_name(t.dtype));
-    entry.set("shape", std::move(shape));
-    entry.set("data_offsets", Json::Array{Json(offset), Json(offset + bytes)});
-    header.set(t.name, std::move(entry));
+    entry["dtype"] = dtype_name(t.dtype);
+    entry["shape"] = t.shape;
+    entry["data_offsets"] = {offset, offset + bytes};
+    header[t.name] = std::move(entry);
     offset += bytes;
     meta["crc32:" + t.name] = detail::crc32_hex(t.bytes);
   }
   if (!meta.empty()) {
     Json m = Json::object();
-    for (const auto& [k, v] : meta) m.set(k, v);
-    header.set("__metadata__", std::move(m));
+    for (const auto& [k, v] : meta) m[k] = v;
+    header["__metadata__"] = std::move(m);
   }
-  std::string text = header.dump();
+  std::string text = dump_json(header, path);
   text.append((8 - text.size() % 8) % 8, ' ');
 
   std::string out(8, '\0');
@@ -270,9 +268,9 @@ inline SafetensorsFile read_safetensors(const std::string& path) {
   std::string text(static_cast<std::size_t>(header_len), '\0');
   if (!in.read(text.data(), static_cast<std::streamsize>(header_len)))
     fail(path, ": read error in the header");
-  const Json root = Json::parse(text, path + ": header");
+  const Json root = parse_json(text, path + ": header");
   if (!root.is_object())
-    fail(path, ": the header is ", Json::type_name(root.type()), ", expected a JSON object");
+    fail(path, ": the header is ", json_type(root), ", expected a JSON object");
 
   SafetensorsFile file;
   const std::uint64_t buffer_size = size - 8 - header_len;
@@ -282,27 +280,26 @@ inline SafetensorsFile read_safetensors(const std::string& path) {
   };
   std::vector<Span> spans;
   const auto offset = [&](const Json& v, const std::string& name) {
-    if (!v.is_integer() || v.as_int64() < 0)
+    if (!v.is_number_unsigned())
       fail(path, ": tensor '", name, "': data_offsets must be non-negative integers, found ",
-           v.dump());
-    return static_cast<std::uint64_t>(v.as_int64());
+           dump_json(v, path));
+    return v.get<std::uint64_t>();
   };
-  for (const auto& [name, entry] : root.as_object()) {
+  for (const auto& [name, entry] : root.items()) {
     if (name == "__metadata__") {
       if (!entry.is_object())
-        fail(path, ": __metadata__ is ", Json::type_name(entry.type()), ", expected an object");
-      for (const auto& [k, v] : entry.as_object()) {
+        fail(path, ": __metadata__ is ", json_type(entry), ", expected an object");
+      for (const auto& [k, v] : entry.items()) {
         if (!v.is_string())
-          fail(path, ": metadata value of '", k, "' is ", Json::type_name(v.type()),
-               ", expected a string");
-        file.metadata[k] = v.as_string();
+          fail(path, ": metadata value of '", k, "' is ", json_type(v), ", expected a string");
+        file.metadata[k] = v.get_ref<const std::string&>();
       }
       continue;
     }
     if (!entry.is_object()) fail(path, ": entry of tensor '", name, "' is not an object");
-    const Json* dtype = entry.find("dtype");
-    const Json* shape = entry.find("shape");
-    const Json* offsets = entry.find("data_offsets");
+    const Json* dtype = json_member(entry, "dtype");
+    const Json* shape = json_member(entry, "shape");
+    const Json* offsets = json_member(entry, "data_offsets");
     if (!dtype || !shape || !offsets)
       fail(path, ": tensor '", name, "' lacks ",
            !dtype   ? "dtype"
@@ -310,21 +307,21 @@ inline SafetensorsFile read_safetensors(const std::string& path) {
                     : "data_offsets");
     NamedTensor t;
     t.name = name;
-    if (!dtype->is_string() || !parse_dtype(dtype->as_string(), t.dtype))
-      fail(path, ": tensor '", name, "' has unknown dtype ", dtype->dump(),
+    if (!dtype->is_string() || !parse_dtype(dtype->get_ref<const std::string&>(), t.dtype))
+      fail(path, ": tensor '", name, "' has unknown dtype ", dump_json(*dtype, path),
            " (known: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL)");
     if (!shape->is_array()) fail(path, ": tensor '", name, "': shape is not an array");
-    for (const Json& d : shape->as_array()) {
-      if (!d.is_integer() || d.as_int64() < 0)
-        fail(path, ": tensor '", name, "': shape ", shape->dump(),
+    for (const Json& d : *shape) {
+      if (!d.is_number_unsigned() || d.get<std::uint64_t>() > INT64_MAX)
+        fail(path, ": tensor '", name, "': shape ", dump_json(*shape, path),
              " must hold non-negative integers");
-      t.shape.push_back(d.as_int64());
+      t.shape.push_back(d.get<std::int64_t>());
     }
     if (!offsets->is_array() || offsets->size() != 2)
       fail(path, ": tensor '", name, "': data_offsets must be [begin, end], found ",
-           offsets->dump());
-    const std::uint64_t begin = offset(offsets->as_array()[0], name);
-    const std::uint64_t end = offset(offsets->as_array()[1], name);
+           dump_json(*offsets, path));
+    const std::uint64_t begin = offset((*offsets)[0], name);
+    const std::uint64_t end = offset((*offsets)[1], name);
     if (begin > end)
       fail(path, ": tensor '", name, "' has data_offsets [", begin, ", ", end,
            "] that end before they begin");

@@ -1,0 +1,3 @@
+// Stands in for <zlib.h> on the include path of the consumer that links only
+// minidl::core: a core header that includes it fails to compile.
+#error "minidl::core must not need <zlib.h>"
