@@ -96,6 +96,7 @@ int evaluate(int argc, char** argv) {
   auto net = minidl::make_mnist_cnn<float>(0);
   minidl::load_checkpoint(a.str("model"), net);
   const minidl::Mnist data = minidl::load_mnist(a.str("data"));
+  mnist::require_28x28(data, a.str("data"));
   const mnist::Evaluation ev = mnist::evaluate(net, data.test, mnist::all_indices(data.test));
   std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s",
               ev.accuracy, static_cast<long long>(ev.confusion.correct()),

@@ -125,6 +125,13 @@ inline void write_metrics_json(const std::string& path, const TrainConfig& c,
   minidl::write_file_atomic(path, j.str());
 }
 
+// The CNN's layer sizes are fixed for 28x28 inputs; say so before a layer does, less clearly.
+inline void require_28x28(const minidl::Mnist& data, const std::string& dir) {
+  if (data.train.rows != 28 || data.train.cols != 28)
+    minidl::fail(dir, ": images are ", data.train.rows, "x", data.train.cols,
+                 "; this model takes 28x28");
+}
+
 // Cores this process may run on.
 inline int hardware_threads() {
 #ifdef _OPENMP
@@ -198,7 +205,7 @@ struct Session {
     config = state.config;
     std::printf("loading data from %s\n", config.data_dir.c_str());
     data = minidl::load_mnist(config.data_dir);
-    check_image_size();
+    require_28x28(data, config.data_dir);
     split();
     state.monitor = has_val() ? "val_acc" : "test_acc";
     net = minidl::make_mnist_cnn<float>(config.seed);
@@ -208,12 +215,6 @@ struct Session {
       std::printf("resuming %s after epoch %d (optimizer step %lld)\n", last_path.c_str(),
                   state.epochs_done(), static_cast<long long>(optimizer->step_count()));
     }
-  }
-
-  void check_image_size() const {
-    if (data.train.rows != 28 || data.train.cols != 28)
-      minidl::fail(config.data_dir, ": images are ", data.train.rows, "x", data.train.cols,
-                   "; this model takes 28x28");
   }
 
   // Training images first, the last `val` for validation, all the test images for testing.
@@ -249,6 +250,7 @@ inline void print_banner(Session& s) {
         "warning: --val 0 selects the checkpoint by test accuracy (the reference recipe); the test "
         "accuracy reported is then optimistic\n");
   std::printf("\n");
+  std::fflush(stdout);  // a log file shows the run has started, not only after epoch 1
 }
 
 // One pass over the shuffled training images. Returns false, with the epoch unfinished, when
