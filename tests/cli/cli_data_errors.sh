@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
-# Data the model cannot take, and a machine without the memory to load it: one line naming
-# the problem, status 1, no output folder.
-# Usage: cli_data_errors.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; exits 77, skipped, without it)
+# Data the model cannot take: one line naming the problem, status 1, no output folder.
+# Usage: cli_data_errors.sh MNIST_BINARY WORK_DIR   (the data is generated here)
 set -euo pipefail
 mnist=$1 work=$2
-if [[ -z ${MNIST_DIR:-} ]]; then
-  echo "MNIST_DIR is not set: skipping the data-error test"
-  exit 77
-fi
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
 expect_error() {  # NAME PATTERN
@@ -33,8 +28,4 @@ status=0
 "$mnist" train --data "$work/d32" --val 10 --epochs 1 --out "$work/o32" >/dev/null 2>"$work/err" || status=$?
 expect_error o32 "$work/d32: images are 32x32; this model takes 28x28"
 
-# Too little address space to hold the 47 MB of training images.
-status=0
-(ulimit -v 60000 && exec "$mnist" train --limit-train 100 --epochs 1 --out "$work/oom") >/dev/null 2>"$work/err" || status=$?
-expect_error oom "train-images-idx3-ubyte.*: out of memory: cannot allocate 47.* MB"
 echo "1 passed, 0 failed: cli_data_errors"

@@ -20,7 +20,11 @@ one_line() { [[ $(wc -l <"$work/err") -eq 1 ]] || { cat "$work/err"; fail "stder
 #    run finishes undisturbed.
 "$mnist" train "${small[@]}" --out "$work/a" >"$work/a.log" 2>&1 &
 first=$!
-for _ in $(seq 6000); do [[ -e $work/a/train.lock ]] && break; sleep 0.05; done
+for _ in $(seq 1200); do
+  [[ -e $work/a/train.lock ]] && break
+  kill -0 "$first" 2>/dev/null || break
+  sleep 0.05
+done
 [[ -e $work/a/train.lock ]] || fail "the first run never locked its folder"
 got=$(status_of "$mnist" train "${small[@]}" --out "$work/a")
 [[ $got == 2 ]] || { cat "$work/err"; fail "second run into a busy folder: status $got, want 2"; }
