@@ -29,8 +29,8 @@ sleep 0.3
 kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
+[[ $status -eq 130 ]] || { cat "$work/int.err"; fail "SIGINT: status $status, want 130 ($(($(rows "$work/int") - 1)) epochs in the history)"; }
 [[ $(rows "$work/int") -eq 2 ]] || fail "the run finished epoch 2 before SIGINT arrived; nothing to test"
-[[ $status -eq 130 ]] || { cat "$work/int.err"; fail "SIGINT: status $status, want 130"; }
 grep -q "stopped by SIGINT during epoch 2" "$work/int.err" || fail "message: $(cat "$work/int.err")"
 grep -q "holds epoch 1" "$work/int.err" || fail "the message does not say what the checkpoint holds"
 grep -q "continue with: mnist train --resume --out $work/int" "$work/int.err" || fail "no --resume hint"
@@ -66,8 +66,8 @@ sleep 0.3
 kill -TERM "$pid"
 status=0
 wait "$pid" || status=$?
-[[ $(rows "$work/term") -eq 0 ]] || fail "epoch 1 finished before SIGTERM arrived; nothing to test"
 [[ $status -eq 143 ]] || { cat "$work/term.err"; fail "SIGTERM: status $status, want 143"; }
+[[ $(rows "$work/term") -eq 0 ]] || fail "epoch 1 finished before SIGTERM arrived; nothing to test"
 grep -q "stopped by SIGTERM during epoch 1; no checkpoint was written" "$work/term.err" ||
   fail "message: $(cat "$work/term.err")"
 ! grep -q -- "--resume" "$work/term.err" || fail "suggests --resume with nothing to resume"
