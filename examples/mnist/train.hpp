@@ -179,7 +179,6 @@ inline TrainConfig resumed_config(const TrainConfig& flags, const std::vector<st
 
 // What run_training works on: the run's state, the data and the model.
 struct Session {
-  TrainConfig config;
   RunState state;
   std::string last_path, best_path;
   minidl::Mnist data;
@@ -188,6 +187,7 @@ struct Session {
   std::unique_ptr<minidl::Optimizer<float>> optimizer;
 
   bool has_val() const { return !val_idx.empty(); }
+  const TrainConfig& config() const { return state.config; }
 
   Session(const TrainConfig& flags, const std::vector<std::string>& given, const OutputFolder& out)
       : last_path(out.file("last.safetensors")), best_path(out.file("best.safetensors")) {
@@ -202,14 +202,13 @@ struct Session {
       state.config.data_dir = std::filesystem::absolute(flags.data_dir).lexically_normal().string();
       state.stopper = minidl::EarlyStopping(flags.patience);
     }
-    config = state.config;
-    std::printf("loading data from %s\n", config.data_dir.c_str());
-    data = minidl::load_mnist(config.data_dir);
-    require_28x28(data, config.data_dir);
+    std::printf("loading data from %s\n", config().data_dir.c_str());
+    data = minidl::load_mnist(config().data_dir);
+    require_28x28(data, config().data_dir);
     split();
     state.monitor = has_val() ? "val_acc" : "test_acc";
-    net = minidl::make_mnist_cnn<float>(config.seed);
-    optimizer = make_optimizer(config, net);
+    net = minidl::make_mnist_cnn<float>(config().seed);
+    optimizer = make_optimizer(config(), net);
     if (flags.resume) {
       minidl::load_checkpoint(last_path, net, optimizer.get());
       std::printf("resuming %s after epoch %d (optimizer step %lld)\n", last_path.c_str(),
@@ -220,12 +219,13 @@ struct Session {
   // Training images first, the last `val` for validation, all the test images for testing.
   void split() {
     const auto n = static_cast<std::int64_t>(data.train.size());
-    if (config.val >= n)
-      minidl::fail("--val ", config.val, " leaves no training images (the set has ", n, ")");
-    for (std::int64_t i = 0; i < n - config.val; ++i) train_idx.push_back(i);
-    for (std::int64_t i = n - config.val; i < n; ++i) val_idx.push_back(i);
-    if (config.limit_train > 0 && config.limit_train < static_cast<std::int64_t>(train_idx.size()))
-      train_idx.resize(static_cast<std::size_t>(config.limit_train));
+    if (config().val >= n)
+      minidl::fail("--val ", config().val, " leaves no training images (the set has ", n, ")");
+    for (std::int64_t i = 0; i < n - config().val; ++i) train_idx.push_back(i);
+    for (std::int64_t i = n - config().val; i < n; ++i) val_idx.push_back(i);
+    if (config().limit_train > 0 &&
+        config().limit_train < static_cast<std::int64_t>(train_idx.size()))
+      train_idx.resize(static_cast<std::size_t>(config().limit_train));
     test_idx = all_indices(data.test);
   }
 
@@ -238,7 +238,7 @@ struct Session {
 };
 
 inline void print_banner(Session& s) {
-  const TrainConfig& c = s.config;
+  const TrainConfig& c = s.config();
   std::printf("\n%s\n", s.net.summary({c.batch, 1, 28, 28}).c_str());
   std::printf("data: %zu training, %zu validation, %zu test images\n", s.train_idx.size(),
               s.val_idx.size(), s.test_idx.size());
@@ -256,7 +256,7 @@ inline void print_banner(Session& s) {
 // One pass over the shuffled training images. Returns false, with the epoch unfinished, when
 // SIGINT or SIGTERM arrived: the parameters are then part-way through it and are not saved.
 inline bool train_epoch(Session& s, int epoch, EpochRecord& r) {
-  const TrainConfig& c = s.config;
+  const TrainConfig& c = s.config();
   const auto t_epoch = Clock::now();
   // The schedule depends on the epoch only, so a resumed run continues it.
   s.optimizer->set_learning_rate(c.lr * std::pow(c.lr_decay, epoch - 1));
@@ -322,20 +322,20 @@ inline void record_epoch(Session& s, const EpochRecord& r) {
   if (!diverged.empty())
     throw TrainingDiverged("training diverged in epoch " + std::to_string(r.epoch) + ": " +
                            diverged + "; " + s.checkpoint_note() + "; try a smaller --lr (now " +
-                           exact_decimal(s.config.lr) + ")");
+                           exact_decimal(s.config().lr) + ")");
   s.state.history.push_back(r);
   const bool improved = s.state.stopper.update(accuracy, r.epoch);
   char val_text[64] = "";
   if (s.has_val())
     std::snprintf(val_text, sizeof val_text, " | val loss %.4f acc %.4f", r.val_loss, r.val_acc);
   std::printf("epoch %2d/%d  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | %.1fs%s\n",
-              r.epoch, s.config.epochs, r.train_loss, r.train_acc, val_text, r.test_loss,
+              r.epoch, s.config().epochs, r.train_loss, r.train_acc, val_text, r.test_loss,
               r.test_acc, r.seconds, improved ? "  * best" : "");
   std::fflush(stdout);
   const auto meta = s.state.to_metadata();
   if (improved) minidl::save_checkpoint(s.best_path, s.net, s.optimizer.get(), meta);
   minidl::save_checkpoint(s.last_path, s.net, s.optimizer.get(), meta);
-  const std::string dir = s.config.out_dir;
+  const std::string dir = s.config().out_dir;
   minidl::write_file_atomic(dir + "/history.csv", history_csv(s.state.history));
   save_curves(dir + "/loss_acc_curves.png", s.state.history, s.state.stopper.best_epoch(),
               s.has_val());
@@ -343,9 +343,9 @@ inline void record_epoch(Session& s, const EpochRecord& r) {
 
 // The best checkpoint on the test set: accuracy, confusion matrix, wrong predictions, metrics.
 inline void report(Session& s, double wall_seconds) {
-  const std::string dir = s.config.out_dir;
+  const std::string dir = s.config().out_dir;
   minidl::load_checkpoint(s.best_path, s.net);
-  const Evaluation test = evaluate(s.net, s.data.test, s.test_idx, s.config.batch);
+  const Evaluation test = evaluate(s.net, s.data.test, s.test_idx, s.config().batch);
   std::printf("\nbest checkpoint (epoch %d): test accuracy %.4f (%lld/%lld), test loss %.4f\n",
               s.state.stopper.best_epoch(), test.accuracy,
               static_cast<long long>(test.confusion.correct()),
@@ -353,7 +353,7 @@ inline void report(Session& s, double wall_seconds) {
   std::printf("most confused pairs:\n%s", most_confused_text(test.confusion, 5).c_str());
   save_confusion_png(dir + "/confusion_matrix.png", test.confusion);
   save_wrong_predictions_png(dir + "/wrong_predictions.png", s.data.test, test);
-  write_metrics_json(dir + "/metrics.json", s.config, test, s.state.stopper.best_epoch(),
+  write_metrics_json(dir + "/metrics.json", s.config(), test, s.state.stopper.best_epoch(),
                      s.state.epochs_done(), wall_seconds);
   std::printf(
       "wrote %s/{best,last}.safetensors, history.csv, metrics.json, loss_acc_curves.png, "
@@ -375,7 +375,7 @@ inline int stopped_by_signal(const Session& s, int signal) {
                s.state.epochs_done() + 1, s.checkpoint_note().c_str());
   if (s.state.epochs_done() > 0)
     std::fprintf(stderr, "continue with: mnist train --resume --out %s\n",
-                 s.config.out_dir.c_str());
+                 s.config().out_dir.c_str());
   return 128 + signal;
 }
 
@@ -391,11 +391,11 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
   RunState& state = s.state;
   {
     const StopSignals signals;  // from here to the last epoch, Ctrl-C stops between steps
-    while (state.epochs_done() < s.config.epochs && !state.stopper.should_stop()) {
+    while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
       EpochRecord r;
       if (!train_epoch(s, state.epochs_done() + 1, r)) break;
       record_epoch(s, r);
-      if (r.epoch == s.config.stop_after) {
+      if (r.epoch == s.config().stop_after) {
         std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
                     r.epoch);
         return 0;
@@ -404,8 +404,8 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
     if (StopSignals::received()) return stopped_by_signal(s, StopSignals::received());
   }
   if (state.stopper.should_stop())
-    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n", s.config.patience,
-                state.stopper.best_epoch());
+    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
+                s.config().patience, state.stopper.best_epoch());
   report(s, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
