@@ -6,6 +6,8 @@
 #   MNIST_MIRROR=URL   download from URL/<file>.gz instead of the default mirrors
 #                      (any URL curl understands, file:///path included)
 # Files already in DIR with the right content (.gz or uncompressed) are kept.
+# On failure: one line on stderr, exit status 1, and nothing new left in DIR (a folder the
+# script created is removed again).
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
@@ -42,11 +44,23 @@ gz_md5() {
 }
 
 command -v curl >/dev/null 2>&1 || { echo "error: curl is needed to download MNIST" >&2; exit 1; }
-mkdir -p -- "$dir"
-part=""
-trap '[ -z "$part" ] || rm -f -- "$part"' EXIT
 
-failed=0
+# A failed download leaves nothing behind: not the files it fetched, not a folder it created.
+created_dir=0
+[ -d "$dir" ] || created_dir=1
+mkdir -p -- "$dir"
+fetched=()
+part=""
+cleanup() {
+  [ -z "$part" ] || rm -f -- "$part"
+  if [ "$ok_all" != 1 ]; then
+    for f in "${fetched[@]}"; do rm -f -- "$f"; done
+    [ "$created_dir" = 0 ] || rmdir -- "$dir" 2>/dev/null || true
+  fi
+}
+ok_all=0
+trap cleanup EXIT
+
 for name in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   want=$(expected_md5 "$name")
   gz=$dir/$name.gz
@@ -58,37 +72,30 @@ for name in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-uby
     echo "$dir/$name: present, checksum OK"
     continue
   fi
-  [ ! -f "$gz" ] || echo "$gz: present but its content has the wrong checksum; downloading it again"
-
-  ok=0
+  # Each mirror's failure is kept short and reported once, in the final message.
+  reasons=""
   part=$gz.part
   for mirror in "${mirrors[@]}"; do
     url=$mirror/$name.gz
-    echo "downloading $url"
-    if ! curl -fL --retry 2 --connect-timeout 20 -sS -o "$part" "$url"; then
-      echo "warning: could not download $url" >&2
+    if ! why=$(curl -fL --retry 2 --connect-timeout 20 -sS -o "$part" "$url" 2>&1); then
+      why=${why//$'\n'/ }
+      reasons+="${reasons:+; }$url: ${why#curl: }"
       continue
     fi
     got=$(gz_md5 "$part")
     if [ "$got" = "$want" ]; then
       mv -f -- "$part" "$gz"
-      echo "$gz: checksum OK"
-      ok=1
-      break
+      fetched+=("$gz")
+      echo "$gz: downloaded, checksum OK"
+      continue 2
     fi
-    echo "warning: $url: md5 of the decompressed data is ${got:-unavailable (not a valid gzip file)}, expected $want" >&2
+    reasons+="${reasons:+; }$url: wrong content (md5 of the decompressed data ${got:-unavailable, not a valid gzip file}, expected $want)"
   done
-  rm -f -- "$part"
-  part=""
-  if [ $ok = 0 ]; then
-    echo "error: no valid $name.gz from: ${mirrors[*]}" >&2
-    failed=1
-  fi
-done
-
-if [ $failed = 1 ]; then
-  echo "error: MNIST is incomplete in $dir. Check the network, or set MNIST_MIRROR to another" \
-       "mirror holding the .gz files, or copy the four files into $dir yourself." >&2
+  removed=""
+  ((${#fetched[@]} == 0)) || removed=" (the files fetched before it are removed again)"
+  echo "error: MNIST could not be downloaded into $dir ($reasons)$removed; check the network, set" \
+       "MNIST_MIRROR to a mirror holding the .gz files, or copy the four files into $dir" >&2
   exit 1
-fi
+done
+ok_all=1
 echo "MNIST is ready in $dir (use --data $dir or MNIST_DIR=$dir)"

@@ -16,6 +16,7 @@
 #include "minidl/optim/param_groups.hpp"
 #include "minidl/optim/rmsprop.hpp"
 #include "minidl/optim/sgd.hpp"
+#include "minidl/train/divergence.hpp"
 
 using namespace minidl;
 
@@ -411,4 +412,24 @@ TEST_CASE("AdamW, RMSprop and clip_grad_norm give the same bits for any thread c
       same = same && one.first[i] == three.first[i];
     CHECK(same);
   }
+
+TEST_CASE("divergence: an exploding loss or a fall to chance after learning, not slow learning") {
+  const minidl::DivergenceCheck check{10};
+  const double best_unknown = -INFINITY;
+  // Learning, slowly or well: not diverged.
+  CHECK(check.reason(2.30, 0.11, best_unknown).empty());  // the first epoch of a slow start
+  CHECK(check.reason(0.05, 0.99, 0.98).empty());
+  CHECK(check.reason(2.5, 0.30, 0.40).empty());  // worse, but above chance
+  // The loss of the --lr 10 run that stayed finite, and a NaN mean.
+  const std::string exploded = check.reason(4.6e9, 0.10, best_unknown);
+  CHECK(exploded.find("4.6e+09") != std::string::npos);
+  CHECK(exploded.find("ln 10") != std::string::npos);
+  CHECK_FALSE(check.reason(NAN, 0.5, 0.5).empty());
+  CHECK_FALSE(check.reason(9.3, 0.5, 0.5).empty());  // just above 4 ln 10 = 9.21
+  CHECK(check.reason(9.1, 0.5, 0.5).empty());
+  // At chance (below 0.2) after having reached 0.5 or more.
+  const std::string collapsed = check.reason(2.31, 0.1135, 0.97);
+  CHECK(collapsed.find("chance") != std::string::npos);
+  CHECK(collapsed.find("0.9700") != std::string::npos);
+  CHECK(check.reason(2.31, 0.1135, 0.45).empty());  // never learned much: not a fall
 }

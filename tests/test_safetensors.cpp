@@ -456,6 +456,23 @@ TEST_CASE("checkpoint: a model of another shape is refused and left untouched") 
   CHECK_ERROR(minidl::load_checkpoint(path, extra), path, "'fc3.weight'", "missing");
 }
 
+TEST_CASE("checkpoint: NaN or infinite weights are refused with the tensor's name") {
+  TempDir dir;
+  auto healthy = minidl::make_mnist_cnn<float>(2);
+  const auto before = parameter_bits(healthy);
+  for (const float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    const std::string path = dir.file("diverged.safetensors");
+    auto net = minidl::make_mnist_cnn<float>(1);
+    for (auto& p : net.parameters())
+      if (p.name == "conv2.bias") p.value->data()[5] = bad;
+    minidl::save_checkpoint(path, net);
+    CHECK_ERROR(minidl::load_checkpoint(path, healthy), path, "'conv2.bias'", "non-finite",
+                "index 5");
+    CHECK(parameter_bits(healthy) == before);  // nothing loaded
+  }
+}
+
 TEST_CASE("checkpoint: a safetensors file that is not a minidl checkpoint is refused") {
   TempDir dir;
   auto net = minidl::make_mnist_cnn<float>(1);

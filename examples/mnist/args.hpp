@@ -13,7 +13,16 @@
 
 namespace mnist {
 
-// Thrown for a usage mistake: the program prints it as one line and exits 2.
+// Exit statuses of the mnist command (docs/reliability.md). A run stopped by SIGINT or SIGTERM
+// exits with 128 + the signal's number (130, 143), as a shell reports a process it killed.
+enum ExitStatus : int {
+  kExitOk = 0,
+  kExitError = 1,     // a file, a folder or the machine failed: bad data, unwritable --out, memory
+  kExitUsage = 2,     // the command cannot run as given: a bad flag or value, --out busy or taken
+  kExitDiverged = 3,  // training diverged; the checkpoints keep the last good epoch
+};
+
+// Thrown for a usage mistake or a refusal: the program prints it as one line and exits 2.
 struct UsageError : minidl::Error {
   using minidl::Error::Error;
 };
@@ -63,6 +72,7 @@ class Args {
       if (spec->is_toggle) {
         if (inline_value) throw UsageError(command_ + ": --" + name + " takes no value");
         values_[name] = "1";
+        given_.push_back(name);
         continue;
       }
       if (!inline_value) {
@@ -121,6 +131,8 @@ class Args {
   }
 
   const std::vector<std::string>& positional() const { return positional_; }
+  // The flags on the command line, in order.
+  const std::vector<std::string>& given_flags() const { return given_; }
 
   std::string usage() const {
     std::ostringstream os;

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "args.hpp"
@@ -17,7 +18,10 @@ const char* kUsage =
     "  train      train the CNN with early stopping (checkpoints, curves, confusion matrix)\n"
     "  evaluate   evaluate a checkpoint on the test set\n"
     "  predict    classify your own images (of digits, or of the classes --classes names)\n\n"
-    "Run 'mnist <command> --help' for the options of each.\n";
+    "Run 'mnist <command> --help' for the options of each, 'mnist --version' for the version.\n\n"
+    "exit status: 0 done, 1 error (a file, folder or memory), 2 usage error or refusal (a bad\n"
+    "flag, --out in use or holding a run), 3 training diverged, 130/143 stopped by "
+    "SIGINT/SIGTERM\n";
 
 std::string default_data_dir() {
   const char* env = std::getenv("MNIST_DIR");
@@ -45,8 +49,9 @@ int train(int argc, char** argv) {
       .flag("stop-after", "0",
             "stop after this epoch as if interrupted (0: never); continue with --resume")
       .toggle("resume",
-              "continue the run whose last.safetensors is in --out (its own settings; --epochs may "
-              "extend it)");
+              "continue the run whose last.safetensors is in --out (its own settings and data; "
+              "--epochs may extend it)")
+      .toggle("overwrite", "replace the run already in --out (its files are removed first)");
   if (!a.parse(argc, argv, 2)) return 0;
   if (!a.positional().empty())
     throw mnist::UsageError("mnist train: unexpected argument '" + a.positional()[0] + "'");
@@ -66,23 +71,34 @@ int train(int argc, char** argv) {
   c.limit_train = a.integer("limit-train", 0, 60000);
   c.augment = a.on("augment");
   c.resume = a.on("resume");
+  c.overwrite = a.on("overwrite");
   c.stop_after = static_cast<int>(a.integer("stop-after", 0, 10000));
+  if (c.resume && c.overwrite)
+    throw mnist::UsageError(
+        "mnist train: --resume continues the run in --out, --overwrite "
+        "replaces it; give one of them");
   if (c.resume && a.given("epochs")) c.epochs_override = c.epochs;
-  return mnist::run_training(c);
+  return mnist::run_training(c, a.given_flags());
 }
 
 int evaluate(int argc, char** argv) {
   mnist::Args a("mnist evaluate", "mnist evaluate --model FILE [options]");
   a.flag("model", "", "checkpoint to evaluate (a .safetensors file written by train)")
       .flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
-      .flag("out", "results", "folder for confusion_matrix.png and wrong_predictions.png");
+      .flag("out", "evaluation",
+            "folder for confusion_matrix.png and wrong_predictions.png (not a training run's)");
   mnist::add_classes_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (a.str("model").empty()) throw mnist::UsageError("mnist evaluate: --model FILE is required");
+  const std::string taken = mnist::run_files_in(a.str("out"));
+  if (!taken.empty())
+    throw mnist::UsageError("mnist evaluate: " + a.str("out") + " holds a training run (" + taken +
+                            "); give evaluate a folder of its own with --out");
   auto net = minidl::make_mnist_cnn<float>(0);
   minidl::load_checkpoint(a.str("model"), net);
   const mnist::ClassNames classes = mnist::classes_from_flag(a);
   const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
+  mnist::require_28x28(data, a.str("data"));
   const mnist::Evaluation ev = mnist::evaluate(net, data.test, mnist::all_indices(data.test));
   std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s",
               ev.accuracy, static_cast<long long>(ev.confusion.correct()),
@@ -111,9 +127,13 @@ int predict(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(kUsage, stderr);
-    return 2;
+    return mnist::kExitUsage;
   }
   const std::string command = argv[1];
+  if (command == "--version") {
+    std::printf("mnist (minidl %s)\n", MINIDL_VERSION);
+    return mnist::kExitOk;
+  }
   try {
     if (command == "train") return train(argc, argv);
     if (command == "evaluate") return evaluate(argc, argv);
@@ -124,12 +144,18 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "mnist: unknown command '%s' (train, evaluate or predict)\n",
                  command.c_str());
-    return 2;
+    return mnist::kExitUsage;
   } catch (const mnist::UsageError& e) {
     std::fprintf(stderr, "%s\n", e.what());
-    return 2;
+    return mnist::kExitUsage;
+  } catch (const mnist::TrainingDiverged& e) {
+    std::fprintf(stderr, "mnist: %s\n", e.what());
+    return mnist::kExitDiverged;
+  } catch (const std::bad_alloc&) {  // from an allocation that does not say what it was for
+    std::fprintf(stderr, "mnist: error: out of memory\n");
+    return mnist::kExitError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist: error: %s\n", e.what());
-    return 2;
+    return mnist::kExitError;
   }
 }

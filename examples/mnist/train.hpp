@@ -1,130 +1,38 @@
-// examples/mnist/train.hpp - training with early stopping, checkpoints and --resume.
+// examples/mnist/train.hpp - training with early stopping, checkpoints, --resume and a clean stop
+// on Ctrl-C; run_training at the bottom reads top to bottom.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
 
+#include "args.hpp"
 #include "minidl/io/checkpoint.hpp"
+#include "minidl/train/divergence.hpp"
+#include "output_folder.hpp"
 #include "report.hpp"
+#include "run_state.hpp"
+#include "stop_signals.hpp"
 
 namespace mnist {
 
-struct TrainConfig {
-  std::string data_dir = "data/mnist";
-  std::string out_dir = "results";
-  int epochs = 20;
-  int patience = 3;
-  int batch = 64;
-  double lr = 1e-3;
-  double lr_decay = 1.0;  // learning rate of epoch e: lr * lr_decay^(e-1)
-  std::string optimizer = "adam";
-  double momentum = 0.9;
-  std::int64_t val = 5000;
-  std::uint64_t seed = 1;
-  int threads = 0;               // 0: OpenMP's default
-  std::int64_t limit_train = 0;  // 0: all training images
-  bool augment = false;
-  bool resume = false;
-  int stop_after = 0;       // > 0: return after this epoch, as if interrupted (tests resume)
-  int epochs_override = 0;  // > 0 with resume: extend or shorten the run to this many epochs
+using Clock = std::chrono::steady_clock;
+
+// Thrown when training goes wrong (non-finite or exploding loss); `mnist` exits with 3.
+struct TrainingDiverged : minidl::Error {
+  using minidl::Error::Error;
 };
-
-// One row of history.csv.
-struct EpochRecord {
-  int epoch = 0;
-  double train_loss = 0, train_acc = 0, val_loss = NAN, val_acc = NAN, test_loss = 0, test_acc = 0,
-         seconds = 0;
-};
-
-inline const char* kHistoryHeader =
-    "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds";
-
-inline std::string history_csv(const std::vector<EpochRecord>& h) {
-  std::string s = std::string(kHistoryHeader) + "\n";
-  char line[512];
-  for (const auto& r : h) {
-    // %.17g: the values round-trip exactly through a checkpoint.
-    std::snprintf(line, sizeof line, "%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", r.epoch,
-                  r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.test_loss, r.test_acc,
-                  r.seconds);
-    s += line;
-  }
-  return s;
-}
-
-inline std::vector<EpochRecord> parse_history(const std::string& csv, const std::string& path) {
-  std::vector<EpochRecord> h;
-  std::istringstream in(csv);
-  std::string line;
-  std::getline(in, line);
-  if (line != kHistoryHeader)
-    minidl::fail(path, ": metadata \"history\" does not start with the history.csv header");
-  while (std::getline(in, line)) {
-    EpochRecord r;
-    if (std::sscanf(line.c_str(), "%d,%lg,%lg,%lg,%lg,%lg,%lg,%lg", &r.epoch, &r.train_loss,
-                    &r.train_acc, &r.val_loss, &r.val_acc, &r.test_loss, &r.test_acc,
-                    &r.seconds) != 8)
-      minidl::fail(path, ": unreadable history row '", line, "'");
-    h.push_back(r);
-  }
-  return h;
-}
-
-// Hyper-parameters that define a run; stored in checkpoints as "hp.<name>".
-// The shortest decimal text that reads back as exactly `x`.
-inline std::string exact_decimal(double x) {
-  char buf[32];
-  for (int digits = 6; digits <= 17; ++digits) {
-    std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-    if (std::strtod(buf, nullptr) == x) break;
-  }
-  return buf;
-}
-
-inline std::map<std::string, std::string> hyperparameters(const TrainConfig& c) {
-  return {{"epochs", std::to_string(c.epochs)},    {"patience", std::to_string(c.patience)},
-          {"batch", std::to_string(c.batch)},      {"lr", exact_decimal(c.lr)},
-          {"lr_decay", exact_decimal(c.lr_decay)}, {"optimizer", c.optimizer},
-          {"momentum", exact_decimal(c.momentum)}, {"val", std::to_string(c.val)},
-          {"seed", std::to_string(c.seed)},        {"limit_train", std::to_string(c.limit_train)},
-          {"augment", c.augment ? "1" : "0"}};
-}
-
-inline void apply_hyperparameters(TrainConfig& c, const std::map<std::string, std::string>& meta,
-                                  const std::string& path) {
-  auto get = [&](const std::string& key) {
-    auto it = meta.find("hp." + key);
-    if (it == meta.end())
-      minidl::fail(path, ": metadata lacks \"hp.", key, "\" (not a training checkpoint?)");
-    return it->second;
-  };
-  try {
-    c.epochs = std::stoi(get("epochs"));
-    c.patience = std::stoi(get("patience"));
-    c.batch = std::stoi(get("batch"));
-    c.lr = std::stod(get("lr"));
-    // Checkpoints written before the schedule existed train at a constant rate.
-    c.lr_decay = meta.count("hp.lr_decay") ? std::stod(get("lr_decay")) : 1.0;
-    c.optimizer = get("optimizer");
-    c.momentum = std::stod(get("momentum"));
-    c.val = std::stoll(get("val"));
-    c.seed = std::stoull(get("seed"));
-    c.limit_train = std::stoll(get("limit_train"));
-    c.augment = get("augment") == "1";
-  } catch (const std::logic_error&) {
-    minidl::fail(path, ": a hyper-parameter in the metadata is not a number");
-  }
-}
 
 // Prints "\r[=====>    ] 12800/55000 loss 0.1234 5300 img/s ETA 8s" on terminals.
 class ProgressBar {
@@ -217,173 +125,288 @@ inline void write_metrics_json(const std::string& path, const TrainConfig& c,
   minidl::write_file_atomic(path, j.str());
 }
 
-inline int run_training(TrainConfig c) {
-  using clock = std::chrono::steady_clock;
-  const auto t_start = clock::now();
-  if (c.threads > 0) minidl::set_num_threads(c.threads);
-  const std::string last_path = c.out_dir + "/last.safetensors",
-                    best_path = c.out_dir + "/best.safetensors";
+// The CNN's layer sizes are fixed for 28x28 inputs; say so before a layer does, less clearly.
+inline void require_28x28(const minidl::Mnist& data, const std::string& dir) {
+  if (data.train.rows != 28 || data.train.cols != 28)
+    minidl::fail(dir, ": images are ", data.train.rows, "x", data.train.cols,
+                 "; this model takes 28x28");
+}
 
-  // Resuming: the run's own hyper-parameters come from its checkpoint.
-  std::map<std::string, std::string> resume_meta;
-  if (c.resume) {
-    if (!std::filesystem::exists(last_path))
-      minidl::fail(last_path, ": no checkpoint to resume from (train without --resume first)");
-    resume_meta = minidl::read_safetensors(last_path).metadata;
-    apply_hyperparameters(c, resume_meta, last_path);
-    if (c.epochs_override > 0) c.epochs = c.epochs_override;
+// Cores this process may run on.
+inline int hardware_threads() {
+#ifdef _OPENMP
+  return omp_get_num_procs();
+#else
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+#endif
+}
+
+// More threads than cores only make every parallel loop wait for the ones not running.
+inline void use_threads(int requested) {
+  const int cores = hardware_threads();
+  if (requested > cores) {
+    std::fprintf(stderr,
+                 "warning: --threads %d is more than the %d cores of this machine; using %d\n",
+                 requested, cores, cores);
+    requested = cores;
+  }
+  if (requested > 0) minidl::set_num_threads(requested);
+}
+
+// A resumed run continues with its own hyper-parameters; a flag asking for another value is
+// refused rather than ignored. `given` lists the flags on the command line.
+inline TrainConfig resumed_config(const TrainConfig& flags, const std::vector<std::string>& given,
+                                  TrainConfig saved) {
+  const auto asked = hyperparameters(flags), kept = hyperparameters(saved);
+  std::string refused;
+  for (std::string flag : given) {
+    std::string key = flag;
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (key == "epochs" || !kept.count(key) || asked.at(key) == kept.at(key)) continue;
+    refused += (refused.empty() ? "--" : ", --") + flag + " " + asked.at(key) + " (the run's is " +
+               kept.at(key) + ")";
+  }
+  if (!refused.empty())
+    throw UsageError("mnist train --resume: " + refused +
+                     ": a resumed run keeps its own hyper-parameters (only --epochs, --data, "
+                     "--threads and --stop-after may change); start a new run to change them");
+  if (flags.epochs_override > 0) saved.epochs = flags.epochs_override;
+  // Where the data lives now, when the user says so; else where the run found it.
+  for (const auto& flag : given)
+    if (flag == "data") saved.data_dir = flags.data_dir;
+  return saved;
+}
+
+// What run_training works on: the run's state, the data and the model.
+struct Session {
+  RunState state;
+  std::string last_path, best_path;
+  minidl::Mnist data;
+  std::vector<std::int64_t> train_idx, val_idx, test_idx;
+  Sequential<float> net;
+  std::unique_ptr<minidl::Optimizer<float>> optimizer;
+
+  bool has_val() const { return !val_idx.empty(); }
+  const TrainConfig& config() const { return state.config; }
+
+  Session(const TrainConfig& flags, const std::vector<std::string>& given, const OutputFolder& out)
+      : last_path(out.file("last.safetensors")), best_path(out.file("best.safetensors")) {
+    if (flags.resume) {
+      // The run's own settings, and the data folder it trained on, come from its checkpoint.
+      state =
+          RunState::from_metadata(minidl::read_safetensors(last_path).metadata, last_path, flags);
+      state.config = resumed_config(flags, given, state.config);
+    } else {
+      state.config = flags;
+      // Stored absolute, so that --resume finds the data from any working directory.
+      state.config.data_dir = std::filesystem::absolute(flags.data_dir).lexically_normal().string();
+      state.stopper = minidl::EarlyStopping(flags.patience);
+    }
+    std::printf("loading data from %s\n", config().data_dir.c_str());
+    data = minidl::load_mnist(config().data_dir);
+    require_28x28(data, config().data_dir);
+    split();
+    state.monitor = has_val() ? "val_acc" : "test_acc";
+    net = minidl::make_mnist_cnn<float>(config().seed);
+    optimizer = make_optimizer(config(), net);
+    if (flags.resume) {
+      minidl::load_checkpoint(last_path, net, optimizer.get());
+      std::printf("resuming %s after epoch %d (optimizer step %lld)\n", last_path.c_str(),
+                  state.epochs_done(), static_cast<long long>(optimizer->step_count()));
+    }
   }
 
-  std::printf("loading MNIST from %s\n", c.data_dir.c_str());
-  const minidl::Mnist data = minidl::load_mnist(c.data_dir);
-  const auto n_train_all = static_cast<std::int64_t>(data.train.size());
-  if (c.val >= n_train_all)
-    minidl::fail("--val ", c.val, " leaves no training images (the set has ", n_train_all, ")");
-  std::vector<std::int64_t> train_idx, val_idx;
-  for (std::int64_t i = 0; i < n_train_all - c.val; ++i) train_idx.push_back(i);
-  for (std::int64_t i = n_train_all - c.val; i < n_train_all; ++i) val_idx.push_back(i);
-  if (c.limit_train > 0 && c.limit_train < static_cast<std::int64_t>(train_idx.size()))
-    train_idx.resize(static_cast<std::size_t>(c.limit_train));
-  const std::vector<std::int64_t> test_idx = all_indices(data.test);
-  const bool has_val = !val_idx.empty();
-  std::filesystem::create_directories(c.out_dir);
-
-  auto net = minidl::make_mnist_cnn<float>(c.seed);
-  auto optimizer = make_optimizer(c, net);
-  minidl::CrossEntropyLoss<float> xent;
-  minidl::EarlyStopping stopper(c.patience);
-  std::vector<EpochRecord> history;
-  int start_epoch = 1;
-
-  if (c.resume) {
-    resume_meta = minidl::load_checkpoint(last_path, net, optimizer.get());
-    history = parse_history(resume_meta["history"], last_path);
-    stopper.restore(std::stod(resume_meta["early_stopping.best"]),
-                    std::stoi(resume_meta["early_stopping.best_epoch"]),
-                    std::stoi(resume_meta["early_stopping.bad_epochs"]));
-    start_epoch = static_cast<int>(history.size()) + 1;
-    std::printf("resuming %s after epoch %d (optimizer step %lld)\n", last_path.c_str(),
-                start_epoch - 1, static_cast<long long>(optimizer->step_count()));
+  // Training images first, the last `val` for validation, all the test images for testing.
+  void split() {
+    const auto n = static_cast<std::int64_t>(data.train.size());
+    if (config().val >= n)
+      minidl::fail("--val ", config().val, " leaves no training images (the set has ", n, ")");
+    for (std::int64_t i = 0; i < n - config().val; ++i) train_idx.push_back(i);
+    for (std::int64_t i = n - config().val; i < n; ++i) val_idx.push_back(i);
+    if (config().limit_train > 0 &&
+        config().limit_train < static_cast<std::int64_t>(train_idx.size()))
+      train_idx.resize(static_cast<std::size_t>(config().limit_train));
+    test_idx = all_indices(data.test);
   }
 
-  std::printf("\n%s\n", net.summary({c.batch, 1, 28, 28}).c_str());
-  std::printf("data: %zu training, %zu validation, %zu test images\n", train_idx.size(),
-              val_idx.size(), test_idx.size());
+  // Where the last good state is, for messages of a run that stops early.
+  std::string checkpoint_note() const {
+    if (state.epochs_done() == 0) return "no checkpoint was written (no epoch completed)";
+    return last_path + " holds epoch " + std::to_string(state.epochs_done()) + ", " + best_path +
+           " epoch " + std::to_string(state.stopper.best_epoch());
+  }
+};
+
+inline void print_banner(Session& s) {
+  const TrainConfig& c = s.config();
+  std::printf("\n%s\n", s.net.summary({c.batch, 1, 28, 28}).c_str());
+  std::printf("data: %zu training, %zu validation, %zu test images\n", s.train_idx.size(),
+              s.val_idx.size(), s.test_idx.size());
   std::printf("hyper-parameters:");
   for (const auto& [k, v] : hyperparameters(c)) std::printf(" %s=%s", k.c_str(), v.c_str());
   std::printf(" threads=%d\n", minidl::num_threads());
-  if (!has_val)
+  if (!s.has_val())
     std::printf(
         "warning: --val 0 selects the checkpoint by test accuracy (the reference recipe); the test "
         "accuracy reported is then optimistic\n");
   std::printf("\n");
+  std::fflush(stdout);  // a log file shows the run has started, not only after epoch 1
+}
 
+// One pass over the shuffled training images. Returns false, with the epoch unfinished, when
+// SIGINT or SIGTERM arrived: the parameters are then part-way through it and are not saved.
+inline bool train_epoch(Session& s, int epoch, EpochRecord& r) {
+  const TrainConfig& c = s.config();
+  const auto t_epoch = Clock::now();
+  // The schedule depends on the epoch only, so a resumed run continues it.
+  s.optimizer->set_learning_rate(c.lr * std::pow(c.lr_decay, epoch - 1));
+  // The order of epoch e depends on (seed, e) only: a resumed run replays it.
+  std::vector<std::int64_t> order = s.train_idx;
+  minidl::Rng(minidl::hash64(c.seed, 0x5A1F, static_cast<std::uint64_t>(epoch)))
+      .shuffle(order.begin(), order.end());
   const minidl::Augmentation augmentation;
+  minidl::CrossEntropyLoss<float> xent;
   Tensor<float> x;
   std::vector<std::int32_t> labels;
-  std::vector<std::int64_t> order = train_idx;
-  const auto n_train = static_cast<std::int64_t>(train_idx.size());
-
-  for (int epoch = start_epoch; epoch <= c.epochs && !stopper.should_stop(); ++epoch) {
-    const auto t_epoch = clock::now();
-    // The schedule depends on the epoch only, so a resumed run continues it.
-    optimizer->set_learning_rate(c.lr * std::pow(c.lr_decay, epoch - 1));
-    // The order of epoch e depends on (seed, e) only: a resumed run replays it.
-    order = train_idx;
-    minidl::Rng(minidl::hash64(c.seed, 0x5A1F, static_cast<std::uint64_t>(epoch)))
-        .shuffle(order.begin(), order.end());
-    ProgressBar bar(n_train);
-    double loss_sum = 0;
-    std::int64_t correct = 0, seen = 0;
-    for (std::int64_t b = 0; b < n_train; b += c.batch) {
-      const std::int64_t count = std::min<std::int64_t>(c.batch, n_train - b);
-      minidl::make_batch(data.train, order.data() + b, count, x, labels, {},
-                         c.augment ? &augmentation : nullptr, c.seed,
-                         static_cast<std::uint64_t>(epoch));
-      const Tensor<float>* logits = nullptr;
-      float loss = 0;
-      try {
-        loss = minidl::train_step(net, xent, *optimizer, x, labels.data(), &logits);
-      } catch (const minidl::Error& e) {
-        minidl::fail("epoch ", epoch, ", batch ", b / c.batch + 1, ": ", e.what(), " (", last_path,
-                     " holds the last completed epoch)");
-      }
-      const auto pred = minidl::argmax_rows(*logits);
-      for (std::int64_t i = 0; i < count; ++i)
-        correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
-      loss_sum += static_cast<double>(loss) * static_cast<double>(count);
-      seen += count;
-      if ((b / c.batch) % 20 == 0)
-        bar.update(seen, loss_sum / static_cast<double>(seen),
-                   std::chrono::duration<double>(clock::now() - t_epoch).count());
+  const auto n = static_cast<std::int64_t>(order.size());
+  ProgressBar bar(n);
+  double loss_sum = 0;
+  std::int64_t correct = 0, seen = 0;
+  for (std::int64_t b = 0; b < n; b += c.batch) {
+    if (StopSignals::received()) return false;
+    const std::int64_t count = std::min<std::int64_t>(c.batch, n - b);
+    minidl::make_batch(s.data.train, order.data() + b, count, x, labels, {},
+                       c.augment ? &augmentation : nullptr, c.seed,
+                       static_cast<std::uint64_t>(epoch));
+    const Tensor<float>* logits = nullptr;
+    float loss = 0;
+    try {
+      loss = minidl::train_step(s.net, xent, *s.optimizer, x, labels.data(), &logits);
+    } catch (const minidl::Error& e) {  // a non-finite loss or gradient
+      throw TrainingDiverged("epoch " + std::to_string(epoch) + ", batch " +
+                             std::to_string(b / c.batch + 1) + ": " + e.what() + "; " +
+                             s.checkpoint_note() + "; try a smaller --lr (now " +
+                             exact_decimal(c.lr) + ")");
     }
-    bar.finish();
-    EpochRecord r;
-    r.epoch = epoch;
-    r.seconds = std::chrono::duration<double>(clock::now() - t_epoch).count();
-    r.train_loss = loss_sum / static_cast<double>(seen);
-    r.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
-    if (has_val) {
-      const Evaluation v = evaluate(net, data.train, val_idx, c.batch);
-      r.val_loss = v.loss;
-      r.val_acc = v.accuracy;
-    }
-    const Evaluation t = evaluate(net, data.test, test_idx, c.batch);
-    r.test_loss = t.loss;
-    r.test_acc = t.accuracy;
-    history.push_back(r);
-
-    const bool improved = stopper.update(has_val ? r.val_acc : r.test_acc, epoch);
-    char val_text[64] = "";
-    if (has_val)
-      std::snprintf(val_text, sizeof val_text, " | val loss %.4f acc %.4f", r.val_loss, r.val_acc);
-    std::printf("epoch %2d/%d  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | %.1fs%s\n",
-                epoch, c.epochs, r.train_loss, r.train_acc, val_text, r.test_loss, r.test_acc,
-                r.seconds, improved ? "  * best" : "");
-    std::fflush(stdout);
-
-    auto meta = hyperparameters(c);
-    std::map<std::string, std::string> ckpt_meta;
-    for (auto& [k, v] : meta) ckpt_meta["hp." + k] = v;
-    ckpt_meta["epoch"] = std::to_string(epoch);
-    ckpt_meta["history"] = history_csv(history);
-    ckpt_meta["early_stopping.best"] = exact_decimal(stopper.best());
-    ckpt_meta["early_stopping.best_epoch"] = std::to_string(stopper.best_epoch());
-    ckpt_meta["early_stopping.bad_epochs"] = std::to_string(stopper.bad_epochs());
-    ckpt_meta["early_stopping.monitor"] = has_val ? "val_acc" : "test_acc";
-    ckpt_meta["rng.seed"] = std::to_string(c.seed);
-    ckpt_meta["rng.scheme"] =
-        "counter-based: shuffle keyed by (seed, epoch), dropout by (seed, step, element)";
-    if (improved) minidl::save_checkpoint(best_path, net, optimizer.get(), ckpt_meta);
-    minidl::save_checkpoint(last_path, net, optimizer.get(), ckpt_meta);
-    minidl::write_file_atomic(c.out_dir + "/history.csv", history_csv(history));
-    save_curves(c.out_dir + "/loss_acc_curves.png", history, stopper.best_epoch(), has_val);
-    if (epoch == c.stop_after) {
-      std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
-                  epoch);
-      return 0;
-    }
+    const auto pred = minidl::argmax_rows(*logits);
+    for (std::int64_t i = 0; i < count; ++i)
+      correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
+    loss_sum += static_cast<double>(loss) * static_cast<double>(count);
+    seen += count;
+    if ((b / c.batch) % 20 == 0)
+      bar.update(seen, loss_sum / static_cast<double>(seen),
+                 std::chrono::duration<double>(Clock::now() - t_epoch).count());
   }
-  if (stopper.should_stop())
-    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n", c.patience,
-                stopper.best_epoch());
+  bar.finish();
+  r.epoch = epoch;
+  r.train_loss = loss_sum / static_cast<double>(seen);
+  r.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
+  if (s.has_val()) {
+    const Evaluation v = evaluate(s.net, s.data.train, s.val_idx, c.batch);
+    r.val_loss = v.loss;
+    r.val_acc = v.accuracy;
+  }
+  const Evaluation t = evaluate(s.net, s.data.test, s.test_idx, c.batch);
+  r.test_loss = t.loss;
+  r.test_acc = t.accuracy;
+  r.seconds = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+  return true;
+}
 
-  // Report on the best checkpoint.
-  minidl::load_checkpoint(best_path, net);
-  const Evaluation test = evaluate(net, data.test, test_idx, c.batch);
-  const double wall = std::chrono::duration<double>(clock::now() - t_start).count();
+// Adds a finished epoch to the run: refuses a diverged one (the checkpoints keep the last good
+// epoch), updates early stopping, prints the line and saves checkpoints, history and curves.
+inline void record_epoch(Session& s, const EpochRecord& r) {
+  const double accuracy = s.has_val() ? r.val_acc : r.test_acc;
+  const std::string diverged =
+      minidl::DivergenceCheck{}.reason(r.train_loss, accuracy, s.state.stopper.best());
+  if (!diverged.empty())
+    throw TrainingDiverged("training diverged in epoch " + std::to_string(r.epoch) + ": " +
+                           diverged + "; " + s.checkpoint_note() + "; try a smaller --lr (now " +
+                           exact_decimal(s.config().lr) + ")");
+  s.state.history.push_back(r);
+  const bool improved = s.state.stopper.update(accuracy, r.epoch);
+  char val_text[64] = "";
+  if (s.has_val())
+    std::snprintf(val_text, sizeof val_text, " | val loss %.4f acc %.4f", r.val_loss, r.val_acc);
+  std::printf("epoch %2d/%d  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | %.1fs%s\n",
+              r.epoch, s.config().epochs, r.train_loss, r.train_acc, val_text, r.test_loss,
+              r.test_acc, r.seconds, improved ? "  * best" : "");
+  std::fflush(stdout);
+  const auto meta = s.state.to_metadata();
+  if (improved) minidl::save_checkpoint(s.best_path, s.net, s.optimizer.get(), meta);
+  minidl::save_checkpoint(s.last_path, s.net, s.optimizer.get(), meta);
+  const std::string dir = s.config().out_dir;
+  minidl::write_file_atomic(dir + "/history.csv", history_csv(s.state.history));
+  save_curves(dir + "/loss_acc_curves.png", s.state.history, s.state.stopper.best_epoch(),
+              s.has_val());
+}
+
+// The best checkpoint on the test set: accuracy, confusion matrix, wrong predictions, metrics.
+inline void report(Session& s, double wall_seconds) {
+  const std::string dir = s.config().out_dir;
+  minidl::load_checkpoint(s.best_path, s.net);
+  const Evaluation test = evaluate(s.net, s.data.test, s.test_idx, s.config().batch);
   std::printf("\nbest checkpoint (epoch %d): test accuracy %.4f (%lld/%lld), test loss %.4f\n",
-              stopper.best_epoch(), test.accuracy, static_cast<long long>(test.confusion.correct()),
+              s.state.stopper.best_epoch(), test.accuracy,
+              static_cast<long long>(test.confusion.correct()),
               static_cast<long long>(test.confusion.total()), test.loss);
   std::printf("most confused pairs:\n%s", most_confused_text(test.confusion, 5).c_str());
-  save_confusion_png(c.out_dir + "/confusion_matrix.png", test.confusion);
-  save_wrong_predictions_png(c.out_dir + "/wrong_predictions.png", data.test, test);
-  write_metrics_json(c.out_dir + "/metrics.json", c, test, stopper.best_epoch(),
-                     static_cast<int>(history.size()), wall);
+  save_confusion_png(dir + "/confusion_matrix.png", test.confusion);
+  save_wrong_predictions_png(dir + "/wrong_predictions.png", s.data.test, test);
+  write_metrics_json(dir + "/metrics.json", s.config(), test, s.state.stopper.best_epoch(),
+                     s.state.epochs_done(), wall_seconds);
   std::printf(
       "wrote %s/{best,last}.safetensors, history.csv, metrics.json, loss_acc_curves.png, "
       "confusion_matrix.png, wrong_predictions.png (%.0fs)\n",
-      c.out_dir.c_str(), wall);
+      dir.c_str(), wall_seconds);
+}
+
+// Disk space a run needs: best and last checkpoints (weights and two optimizer moments), a
+// temporary copy while one is replaced, and the pictures.
+inline std::uint64_t bytes_needed() {
+  auto net = minidl::make_mnist_cnn<float>(0);
+  const auto checkpoint = static_cast<std::uint64_t>(net.num_parameters()) * sizeof(float) * 3;
+  return 3 * checkpoint + (2u << 20);
+}
+
+// Exit status of a run stopped by `signal`: the shell's 128 + signal number.
+inline int stopped_by_signal(const Session& s, int signal) {
+  std::fprintf(stderr, "mnist train: stopped by %s during epoch %d; %s\n", signal_name(signal),
+               s.state.epochs_done() + 1, s.checkpoint_note().c_str());
+  if (s.state.epochs_done() > 0)
+    std::fprintf(stderr, "continue with: mnist train --resume --out %s\n",
+                 s.config().out_dir.c_str());
+  return 128 + signal;
+}
+
+inline int run_training(const TrainConfig& flags, const std::vector<std::string>& given) {
+  const auto t_start = Clock::now();
+  use_threads(flags.threads);
+  const auto use = flags.resume      ? OutputFolder::Use::Resume
+                   : flags.overwrite ? OutputFolder::Use::Overwrite
+                                     : OutputFolder::Use::NewRun;
+  const OutputFolder out(flags.out_dir, use, bytes_needed());
+  Session s(flags, given, out);
+  print_banner(s);
+  RunState& state = s.state;
+  {
+    const StopSignals signals;  // from here to the last epoch, Ctrl-C stops between steps
+    while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
+      EpochRecord r;
+      if (!train_epoch(s, state.epochs_done() + 1, r)) break;
+      record_epoch(s, r);
+      if (r.epoch == s.config().stop_after) {
+        std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
+                    r.epoch);
+        return 0;
+      }
+    }
+    if (StopSignals::received()) return stopped_by_signal(s, StopSignals::received());
+  }
+  if (state.stopper.should_stop())
+    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
+                s.config().patience, state.stopper.best_epoch());
+  report(s, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The mnist command's usage errors: exit status 2 and one readable line on stderr.
+# The mnist command's errors: one readable line on stderr and the documented exit status
+# (2 for a usage error, 1 for a bad file or folder).
 # Usage: cli_errors.sh MNIST_BINARY WORK_DIR
 set -uo pipefail
 mnist=$1 work=$2
@@ -31,13 +32,15 @@ expect 2 "\-\-epochs must be an integer from 1 to 10000, got 'many'" -- train --
 expect 2 "\-\-lr must be a number" -- train --lr -1
 expect 2 "\-\-optimizer must be one of adam, sgd, got 'rmsprop'" -- train --optimizer rmsprop
 expect 2 "\-\-batch needs a value" -- train --batch
-expect 2 "$work/nowhere" -- train --data "$work/nowhere" --out "$work/o1"
+expect 1 "$work/nowhere" -- train --data "$work/nowhere" --out "$work/o1"
 expect 2 "\-\-model FILE is required" -- evaluate
 expect 2 "give at least one image file" -- predict --model x.safetensors
-expect 2 "$work/missing.safetensors: file does not exist" -- predict --model "$work/missing.safetensors" a.png
+expect 1 "$work/missing.safetensors: file does not exist" -- predict --model "$work/missing.safetensors" a.png
 echo "not a checkpoint" >"$work/bad.safetensors"
-expect 2 "$work/bad.safetensors" -- evaluate --model "$work/bad.safetensors"
-expect 2 "no checkpoint to resume from" -- train --resume --out "$work/o2"
+expect 1 "$work/bad.safetensors" -- evaluate --model "$work/bad.safetensors"
+expect 1 "no checkpoint to resume from" -- train --resume --out "$work/o2"
+expect 2 "give one of them" -- train --resume --overwrite --out "$work/o3"
+expect 0 "^mnist (minidl [0-9][0-9.]*)$" -- --version
 expect 0 "usage: mnist train" -- train --help
 grep -q -- "--limit-train" "$work/out" || { echo "FAIL: train --help lacks --limit-train"; failures=$((failures + 1)); }
 

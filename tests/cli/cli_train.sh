@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short real training run on MNIST, then --resume equality and predict.
-# Usage: cli_train.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; skipped without it)
+# Usage: cli_train.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; exits 77, skipped, without it)
 set -euo pipefail
 mnist=$1 work=$2
 source "$(dirname "$0")/../require.sh"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Kills `mnist train` with SIGKILL during its second epoch, resumes it, and
 # requires the final weights to equal those of a run never interrupted.
-# Usage: kill_resume.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; skipped without it)
+# Usage: kill_resume.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; exits 77, skipped, without it)
 set -euo pipefail
 mnist=$1 work=$2
 source "$(dirname "$0")/../require.sh"

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -129,7 +130,7 @@ class Tensor {
   void resize(const Shape& shape) {
     const auto n = static_cast<std::size_t>(shape.numel());
     if (!storage_ || n > capacity_) {
-      std::shared_ptr<T> fresh(aligned_alloc_array<T>(n).release(), AlignedFree());
+      std::shared_ptr<T> fresh(allocate(shape, n).release(), AlignedFree());
       std::memset(static_cast<void*>(fresh.get()), 0, n * sizeof(T));
       storage_ = std::move(fresh);
       capacity_ = n;
@@ -180,6 +181,15 @@ class Tensor {
   }
 
  private:
+  // Out of memory is reported with what was being allocated, not only as std::bad_alloc.
+  static std::unique_ptr<T[], AlignedFree> allocate(const Shape& shape, std::size_t n) {
+    try {
+      return aligned_alloc_array<T>(n);
+    } catch (const std::bad_alloc&) {
+      fail("out of memory: cannot allocate a tensor of shape ", shape.str(), " (",
+           static_cast<double>(n * sizeof(T)) / 1e6, " MB)");
+    }
+  }
   std::int64_t offset(std::int64_t i0) const { return i0; }
   std::int64_t offset(std::int64_t i0, std::int64_t i1) const { return i0 * shape_[1] + i1; }
   std::int64_t offset(std::int64_t i0, std::int64_t i1, std::int64_t i2) const {

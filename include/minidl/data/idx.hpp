@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -138,6 +139,15 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
   const std::size_t ndims = images ? 3 : 1;
   const std::size_t header_size = 4 + 4 * ndims;
   const std::uint64_t file_size = idx_file_size(path);
+  // Runs an allocation of `bytes`; out of memory names the file and the size.
+  auto allocating = [&path](std::uint64_t bytes, auto&& allocate) {
+    try {
+      return allocate();
+    } catch (const std::bad_alloc&) {
+      fail(path, ": out of memory: cannot allocate ", static_cast<double>(bytes) / 1e6,
+           " MB to load this file");
+    }
+  };
 
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, ": cannot open file: ", std::strerror(errno));
@@ -151,7 +161,7 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
   if (gzip) {
     if (file_size > kIdxMaxBytes)
       fail(path, ": compressed file is ", file_size, " bytes, more than the 1 GiB limit");
-    gz.resize(static_cast<std::size_t>(file_size));
+    allocating(file_size, [&] { gz.resize(static_cast<std::size_t>(file_size)); });
     if (!in.read(reinterpret_cast<char*>(gz.data()), static_cast<std::streamsize>(gz.size())))
       fail(path, ": read error after ", in.gcount(), " of ", file_size, " bytes");
     head = idx_gunzip(path, gz, header_size);  // inflates only the first few bytes
@@ -197,7 +207,8 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
       ": header declares " + desc + " (" + std::to_string(declared) + " bytes) but " + holder;
 
   if (gzip) {
-    std::vector<std::uint8_t> all = idx_gunzip(path, gz, header_size + declared);
+    std::vector<std::uint8_t> all = allocating(
+        header_size + declared, [&] { return idx_gunzip(path, gz, header_size + declared); });
     if (all.size() > header_size + declared)
       fail(path, declares, " holds more data than that (trailing bytes after the last item)");
     if (all.size() < header_size + declared)
@@ -207,7 +218,8 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
   }
   if (file_size - header_size != declared)
     fail(path, declares, " holds ", file_size - header_size, " bytes of data");
-  std::vector<std::uint8_t> data(static_cast<std::size_t>(declared));
+  std::vector<std::uint8_t> data = allocating(
+      declared, [&] { return std::vector<std::uint8_t>(static_cast<std::size_t>(declared)); });
   in.seekg(static_cast<std::streamoff>(header_size));
   if (!in.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(data.size())))
     fail(path, ": read error after ", in.gcount(), " of ", declared, " data bytes");

@@ -1,6 +1,8 @@
 // minidl/io/checkpoint.hpp - a network (and optionally its optimizer) as a safetensors file.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <string>
@@ -54,6 +56,14 @@ void from_named(const SafetensorsFile& file, const std::string& path, const std:
     fail(path, ": tensor '", name, "' has shape ", shape_to_string(n->shape), ", expected ",
          t.shape().str());
   if (!n->bytes.empty()) std::memcpy(t.data(), n->bytes.data(), n->bytes.size());
+  // A NaN or an infinity would only turn every prediction into NaN later, silently.
+  std::int64_t bad = 0, first = -1;
+  for (std::int64_t i = 0; i < t.size(); ++i)
+    if (!std::isfinite(static_cast<double>(t[i])) && bad++ == 0) first = i;
+  if (bad > 0)
+    fail(path, ": tensor '", name, "' holds ", bad, " non-finite value", bad > 1 ? "s" : "",
+         " (the first, ", t[first], ", at index ", first,
+         "); the model diverged before it was saved: use an earlier checkpoint");
 }
 
 }  // namespace detail

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# What `mnist train` does with its output folder and --resume, run as a user would:
+# a second run into a busy folder, a folder holding a finished run, --overwrite, evaluate's
+# own folder, hyper-parameters refused on --resume, the data folder remembered, --threads.
+# Usage: cli_run_folder.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; exits 77, skipped, without it)
+set -euo pipefail
+mnist=$1 work=$2
+source "$(dirname "$0")/../require.sh"
+require_mnist
+rm -rf "$work" && mkdir -p "$work"
+small=(--limit-train 1500 --val 500 --epochs 2 --seed 3)
+fail() { echo "FAIL: $*"; exit 1; }
+# status_of CMD...: runs CMD with stdout and stderr in $work/out and $work/err, prints the status.
+status_of() { "$@" >"$work/out" 2>"$work/err" && echo 0 || echo $?; }
+one_line() { [[ $(wc -l <"$work/err") -eq 1 ]] || { cat "$work/err"; fail "stderr is not one line"; }; }
+
+# 1. A second run into a folder another run is writing into is refused (exit 2), and the first
+#    run finishes undisturbed.
+"$mnist" train "${small[@]}" --out "$work/a" >"$work/a.log" 2>&1 &
+first=$!
+for _ in $(seq 1200); do
+  [[ -e $work/a/train.lock ]] && break
+  kill -0 "$first" 2>/dev/null || break
+  sleep 0.05
+done
+[[ -e $work/a/train.lock ]] || fail "the first run never locked its folder"
+got=$(status_of "$mnist" train "${small[@]}" --out "$work/a")
+[[ $got == 2 ]] || { cat "$work/err"; fail "second run into a busy folder: status $got, want 2"; }
+grep -q "another training run (process $first) is writing into this folder" "$work/err" || fail "message: $(cat "$work/err")"
+one_line
+wait "$first" || { cat "$work/a.log"; fail "the first run failed"; }
+[[ $(wc -l <"$work/a/history.csv") -eq 3 ]] || fail "the first run's history is not 2 epochs"
+[[ ! -e $work/a/train.lock ]] || fail "the lock file stayed after the run"
+echo "ok: a second run into a busy folder is refused with status 2"
+
+# 2. A folder holding a finished run is refused and left as it was.
+sums() { (cd "$work/a" && md5sum -- *) ; }
+before=$(sums)
+got=$(status_of "$mnist" train "${small[@]}" --seed 4 --out "$work/a")
+[[ $got == 2 ]] || fail "new run into a finished run's folder: status $got, want 2"
+grep -q "already holds a training run" "$work/err" && grep -q -- "--overwrite" "$work/err" || fail "message: $(cat "$work/err")"
+one_line
+[[ $(sums) == "$before" ]] || fail "the refused run changed the folder"
+echo "ok: a finished run is not overwritten"
+
+# 3. evaluate writes into a folder of its own, never over a training run's pictures.
+got=$(status_of "$mnist" evaluate --model "$work/a/best.safetensors" --out "$work/a")
+[[ $got == 2 ]] || fail "evaluate into a training run's folder: status $got, want 2"
+grep -q "holds a training run" "$work/err" || fail "message: $(cat "$work/err")"
+(cd "$work" && "$mnist" evaluate --model a/best.safetensors >/dev/null)
+[[ -s $work/evaluation/confusion_matrix.png ]] || fail "evaluate's default folder lacks its pictures"
+[[ $(sums) == "$before" ]] || fail "evaluate changed the training run's folder"
+echo "ok: evaluate keeps to its own folder"
+
+# 4. --resume refuses a hyper-parameter it would not apply; an unchanged one is accepted.
+got=$(status_of "$mnist" train --resume --lr 0.5 --out "$work/a")
+[[ $got == 2 ]] || fail "--resume --lr 0.5: status $got, want 2"
+grep -q -- "--lr 0.5 (the run's is 0.001)" "$work/err" || fail "message: $(cat "$work/err")"
+one_line
+got=$(status_of "$mnist" train --resume --augment --batch 32 --out "$work/a")
+[[ $got == 2 ]] && grep -q -- "--augment 1 (the run's is 0)" "$work/err" && grep -q -- "--batch 32" "$work/err" ||
+  fail "--resume --augment --batch 32: status $got: $(cat "$work/err")"
+[[ $(sums) == "$before" ]] || fail "a refused --resume changed the folder"
+echo "ok: --resume refuses hyper-parameters it would not apply"
+
+# 5. --overwrite removes the old run's files first: a new run stopped after epoch 1 leaves no
+#    metrics or pictures of the old one beside its checkpoints.
+"$mnist" train "${small[@]}" --seed 4 --stop-after 1 --overwrite --out "$work/a" >/dev/null
+for f in metrics.json confusion_matrix.png wrong_predictions.png; do
+  [[ ! -e $work/a/$f ]] || fail "$f of the old run is still there after --overwrite"
+done
+[[ $(wc -l <"$work/a/history.csv") -eq 2 ]] || fail "the new run's history is not 1 epoch"
+echo "ok: --overwrite leaves nothing of the old run"
+
+# 6. --resume trains on the data folder the run started with, whatever MNIST_DIR says now;
+#    --threads above the machine's cores is capped with a warning.
+mkdir -p "$work/digits"
+ln -s "$MNIST_DIR"/* "$work/digits/"
+"$mnist" train "${small[@]}" --data "$work/digits" --stop-after 1 --out "$work/b" >/dev/null
+cores=$(nproc)
+MNIST_DIR=$work/nowhere "$mnist" train --resume --threads 1000 --out "$work/b" >"$work/out" 2>"$work/err" ||
+  { cat "$work/err"; fail "resume without --data did not find the run's data folder"; }
+grep -q "loading data from $work/digits" "$work/out" || fail "resume did not use the run's data folder"
+grep -q "warning: --threads 1000 is more than the $cores cores of this machine; using $cores" "$work/err" ||
+  fail "no warning for --threads 1000: $(cat "$work/err")"
+grep -q "threads=$cores\$" "$work/out" || fail "--threads 1000 was not capped to $cores"
+[[ $(wc -l <"$work/b/history.csv") -eq 3 ]] || fail "the resumed run did not finish its 2 epochs"
+echo "ok: --resume remembers the data folder; --threads is capped to $cores"
+echo "1 passed, 0 failed: cli_run_folder"

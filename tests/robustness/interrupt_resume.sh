@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Ctrl-C and `kill` during training: SIGINT in the second epoch must stop the run with status
+# 130, say how to continue, leave a checkpoint that loads and no temporary file; --resume then
+# ends with the weights of a run never interrupted. SIGTERM in the first epoch: status 143 and
+# no claim of a checkpoint that does not exist.
+# Usage: interrupt_resume.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; exits 77, skipped, without it)
+set -euo pipefail
+mnist=$1 work=$2
+source "$(dirname "$0")/../require.sh"
+require_mnist
+rm -rf "$work" && mkdir -p "$work"
+args=(--limit-train 2000 --val 500 --epochs 2 --seed 7)
+fail() { echo "FAIL: $*"; exit 1; }
+rows() { if [[ -f $1/history.csv ]]; then wc -l <"$1/history.csv"; else echo 0; fi; }
+
+"$mnist" train "${args[@]}" --out "$work/straight" >/dev/null
+
+# SIGINT during epoch 2.
+"$mnist" train "${args[@]}" --out "$work/int" >"$work/int.out" 2>"$work/int.err" &
+pid=$!
+for _ in $(seq 12000); do
+  [[ $(rows "$work/int") -ge 2 ]] && break
+  kill -0 "$pid" 2>/dev/null || fail "the run ended before its first epoch: $(cat "$work/int.err")"
+  sleep 0.05
+done
+sleep 0.3
+kill -INT "$pid"
+status=0
+wait "$pid" || status=$?
+[[ $status -eq 130 ]] || { cat "$work/int.err"; fail "SIGINT: status $status, want 130 ($(($(rows "$work/int") - 1)) epochs in the history)"; }
+[[ $(rows "$work/int") -eq 2 ]] || fail "the run finished epoch 2 before SIGINT arrived; nothing to test"
+grep -q "stopped by SIGINT during epoch 2" "$work/int.err" || fail "message: $(cat "$work/int.err")"
+grep -q "holds epoch 1" "$work/int.err" || fail "the message does not say what the checkpoint holds"
+grep -q "continue with: mnist train --resume --out $work/int" "$work/int.err" || fail "no --resume hint"
+leftover=$(find "$work/int" -name '*.tmp*')
+[[ -z $leftover ]] || fail "temporary files left: $leftover"
+"$mnist" evaluate --model "$work/int/last.safetensors" --out "$work/int_eval" >/dev/null ||
+  fail "the checkpoint left by SIGINT does not load"
+echo "ok: SIGINT stops with 130, a checkpoint that loads, no temporary file"
+
+# A temporary file a killed writer left behind is removed by the next run in the folder.
+echo partial >"$work/int/last.safetensors.tmp.99999"
+"$mnist" train --resume --out "$work/int" >/dev/null
+[[ ! -e $work/int/last.safetensors.tmp.99999 ]] || fail "a stale temporary file survived --resume"
+python3 - "$work/straight/last.safetensors" "$work/int/last.safetensors" <<'PY'
+import struct, sys
+def tensors(path):
+    b = open(path, "rb").read()
+    return b[8 + struct.unpack("<Q", b[:8])[0]:]
+a, b = (tensors(p) for p in sys.argv[1:3])
+assert a == b, "the resumed run's weights differ from the uninterrupted run's"
+PY
+echo "ok: resumed after SIGINT, identical to the uninterrupted run"
+
+# SIGTERM during epoch 1: nothing to resume, and the message says so.
+"$mnist" train "${args[@]}" --out "$work/term" >"$work/term.out" 2>"$work/term.err" &
+pid=$!
+for _ in $(seq 12000); do
+  grep -q "hyper-parameters:" "$work/term.out" 2>/dev/null && break
+  kill -0 "$pid" 2>/dev/null || fail "the run ended early: $(cat "$work/term.err")"
+  sleep 0.05
+done
+sleep 0.3
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+[[ $status -eq 143 ]] || { cat "$work/term.err"; fail "SIGTERM: status $status, want 143"; }
+[[ $(rows "$work/term") -eq 0 ]] || fail "epoch 1 finished before SIGTERM arrived; nothing to test"
+grep -q "stopped by SIGTERM during epoch 1; no checkpoint was written" "$work/term.err" ||
+  fail "message: $(cat "$work/term.err")"
+! grep -q -- "--resume" "$work/term.err" || fail "suggests --resume with nothing to resume"
+[[ -z $(find "$work/term" -name '*.safetensors*' 2>/dev/null) ]] || fail "a checkpoint appeared"
+echo "ok: SIGTERM in epoch 1 stops with 143 and claims no checkpoint"
+echo "1 passed, 0 failed: interrupt_resume"
