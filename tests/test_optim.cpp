@@ -412,6 +412,7 @@ TEST_CASE("AdamW, RMSprop and clip_grad_norm give the same bits for any thread c
       same = same && one.first[i] == three.first[i];
     CHECK(same);
   }
+}
 
 TEST_CASE("divergence: an exploding loss or a fall to chance after learning, not slow learning") {
   const minidl::DivergenceCheck check{10};
