@@ -90,7 +90,7 @@ int evaluate(int argc, char** argv) {
   mnist::add_classes_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (a.str("model").empty()) throw mnist::UsageError("mnist evaluate: --model FILE is required");
-  const std::string taken = mnist::run_files_in(a.str("out"));
+  const std::string taken = mnist::training_files_in(a.str("out"));
   if (!taken.empty())
     throw mnist::UsageError("mnist evaluate: " + a.str("out") + " holds a training run (" + taken +
                             "); give evaluate a folder of its own with --out");

@@ -39,6 +39,19 @@ inline std::string run_files_in(const std::string& dir) {
   return found;
 }
 
+// The files only `mnist train` writes, as run_files_in: a folder holding one of them holds a
+// training run. The two pictures `mnist evaluate` also draws do not count, so that evaluating
+// again into an evaluation folder replaces that evaluation's own pictures.
+inline std::string training_files_in(const std::string& dir) {
+  std::string found;
+  std::error_code ec;
+  for (const auto& name : run_file_names())
+    if (name != "confusion_matrix.png" && name != "wrong_predictions.png" &&
+        std::filesystem::exists(std::filesystem::path(dir) / name, ec))
+      found += (found.empty() ? "" : ", ") + name;
+  return found;
+}
+
 class OutputFolder {
  public:
   enum class Use { NewRun, Overwrite, Resume };

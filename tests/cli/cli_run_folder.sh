@@ -49,6 +49,9 @@ got=$(status_of "$mnist" evaluate --model "$work/a/best.safetensors" --out "$wor
 grep -q "holds a training run" "$work/err" || fail "message: $(cat "$work/err")"
 (cd "$work" && "$mnist" evaluate --model a/best.safetensors >/dev/null)
 [[ -s $work/evaluation/confusion_matrix.png ]] || fail "evaluate's default folder lacks its pictures"
+# Its own pictures are not a training run: evaluating again into that folder works.
+got=$(cd "$work" && status_of "$mnist" evaluate --model a/best.safetensors)
+[[ $got == 0 ]] || fail "a second evaluate into its own folder: status $got, want 0"
 [[ $(sums) == "$before" ]] || fail "evaluate changed the training run's folder"
 echo "ok: evaluate keeps to its own folder"
 
