@@ -60,7 +60,9 @@ def save(path, tensors, metadata=None):
     """Writes {name: numpy array} atomically (temporary file, then rename)."""
     header, chunks, offset = {}, [], 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        a = np.asarray(tensors[name])
+        if not a.flags.c_contiguous:  # not np.ascontiguousarray: it turns a 0-d array into 1-d
+            a = a.copy(order="C")
         raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": NAMES[a.dtype.newbyteorder("=")], "shape": list(a.shape),
                         "data_offsets": [offset, offset + len(raw)]}

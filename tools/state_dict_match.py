@@ -45,7 +45,7 @@ def load_torch_state(path):
     except FileNotFoundError:
         raise ConversionError(f"{path}: no such file") from None
     except Exception as e:  # torch raises many kinds on damaged files
-        raise ConversionError(f"{path}: not a readable PyTorch file ({first_line(e)})") from None
+        raise ConversionError(f"{path}: not a readable PyTorch file, damaged or truncated? ({first_line(e)})") from None
     if isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
     if not isinstance(obj, dict):
@@ -136,7 +136,8 @@ def check_against_target(source, found, args):
     lines = mismatches(found, expected)
     if lines:
         what = args.reference or f"{args.module_class} of {args.module_file}"
-        raise ConversionError(f"{source}: {len(lines)} names do not match {what}:\n" + "\n".join(lines))
+        count = "1 tensor does" if len(lines) == 1 else f"{len(lines)} tensors do"
+        raise ConversionError(f"{source}: {count} not match {what}:\n" + "\n".join(lines))
 
 
 def run(main):
