@@ -13,6 +13,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import torch
@@ -86,6 +87,8 @@ def round_trip(label, net, module_class):
     check(meta.get("format") == "minidl", f"{label}: the checkpoint says format minidl")
     state = net.state_dict()
     check(set(header) == set(state), f"{label}: the checkpoint has every state_dict name, buffers included")
+    check(all(meta.get("crc32:" + k) == f"{zlib.crc32(v.numpy().tobytes()):08x}" for k, v in state.items()),
+          f"{label}: each tensor's crc32, which minidl verifies on load, is right")
     kinds = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
     check(all(header[k]["dtype"] == kinds[v.dtype] and header[k]["shape"] == list(v.shape)
               for k, v in state.items() if k in header), f"{label}: every tensor keeps its dtype and shape")
