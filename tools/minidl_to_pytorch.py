@@ -30,7 +30,8 @@ def main():
     args = parser.parse_args()
 
     model, optimizer, _ = match.load_minidl_checkpoint(args.checkpoint)
-    unsupported = [f"{k} ({v.dtype})" for k, v in model.items() if v.dtype.type not in match.TORCH_TO_NUMPY.values()]
+    written = match.TORCH_TO_NUMPY.values()
+    unsupported = [f"{k} ({v.dtype})" for k, v in model.items() if v.dtype.type not in written]
     if unsupported:
         raise match.ConversionError(f"{args.checkpoint}: tensors of a dtype minidl does not write: "
                                     + ", ".join(sorted(unsupported)))

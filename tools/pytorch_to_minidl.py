@@ -20,9 +20,8 @@ CNN: --module-file tools/reference_model.py --module-class MnistCnn.
 import argparse
 import zlib
 
-import state_dict_match as match
-
 import safetensors_np
+import state_dict_match as match
 
 
 def main():

@@ -33,7 +33,8 @@ def first_line(error):
 
 def add_target_arguments(parser):
     parser.add_argument("--module-file", help="Python file defining the PyTorch module to match")
-    parser.add_argument("--module-class", help="class in --module-file, constructed without arguments")
+    parser.add_argument("--module-class",
+                        help="class in --module-file, constructed without arguments")
     parser.add_argument("--reference", help="checkpoint whose names and shapes to match "
                         "(.safetensors of minidl, or a torch.save'd state_dict or module)")
 
@@ -45,7 +46,8 @@ def load_torch_state(path):
     except FileNotFoundError:
         raise ConversionError(f"{path}: no such file") from None
     except Exception as e:  # torch raises many kinds on damaged files
-        raise ConversionError(f"{path}: not a readable PyTorch file, damaged or truncated? ({first_line(e)})") from None
+        raise ConversionError(f"{path}: not a readable PyTorch file, damaged or truncated? "
+                              f"({first_line(e)})") from None
     if isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
     if not isinstance(obj, dict):
@@ -66,7 +68,8 @@ def load_minidl_checkpoint(path):
     except ValueError as e:
         raise ConversionError(str(e)) from None
     if meta.get("format") != "minidl":
-        raise ConversionError(f"{path}: not a minidl checkpoint (metadata 'format' is {meta.get('format')!r})")
+        raise ConversionError(f"{path}: not a minidl checkpoint "
+                              f"(metadata 'format' is {meta.get('format')!r})")
     model = {k: v for k, v in tensors.items() if not k.startswith(OPTIMIZER_PREFIX)}
     optimizer = {k: v for k, v in tensors.items() if k.startswith(OPTIMIZER_PREFIX)}
     return model, optimizer, meta

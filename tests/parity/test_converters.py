@@ -63,7 +63,8 @@ def write_safetensors(file, tensors, meta):
     for name, a in tensors.items():
         raw = a.astype(a.dtype.newbyteorder("<")).tobytes()
         kind = {np.float32: "F32", np.float64: "F64", np.int64: "I64"}[a.dtype.type]
-        header[name] = {"dtype": kind, "shape": list(a.shape), "data_offsets": [len(data), len(data) + len(raw)]}
+        header[name] = {"dtype": kind, "shape": list(a.shape),
+                        "data_offsets": [len(data), len(data) + len(raw)]}
         data += raw
     text = json.dumps(header).encode()
     with open(file, "wb") as f:
@@ -87,7 +88,8 @@ def round_trip(label, net, module_class):
     check(meta.get("format") == "minidl", f"{label}: the checkpoint says format minidl")
     state = net.state_dict()
     check(set(header) == set(state), f"{label}: the checkpoint has every state_dict name, buffers included")
-    check(all(meta.get("crc32:" + k) == f"{zlib.crc32(v.numpy().tobytes()):08x}" for k, v in state.items()),
+    crc = {k: f"{zlib.crc32(v.numpy().tobytes()):08x}" for k, v in state.items()}
+    check(all(meta.get("crc32:" + k) == c for k, c in crc.items()),
           f"{label}: each tensor's crc32, which minidl verifies on load, is right")
     kinds = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
     check(all(header[k]["dtype"] == kinds[v.dtype] and header[k]["shape"] == list(v.shape)
@@ -128,7 +130,8 @@ def test_mnist_cnn():
     status, _ = run("minidl_to_pytorch.py", path("training.safetensors"), path("training.pt"))
     check(status == 0, "training checkpoint: minidl_to_pytorch succeeds")
     state = torch.load(path("training.pt"))
-    check(sorted(state) == sorted(net.state_dict()), "training checkpoint: only the model's tensors are written")
+    check(sorted(state) == sorted(net.state_dict()),
+          "training checkpoint: only the model's tensors are written")
     MnistCnn().load_state_dict(state, strict=True)
 
 
@@ -142,7 +145,8 @@ def test_residual_network():
     x = torch.randn(2, 1, 9, 9)
     check(torch.equal(loaded(x), net(x)), "residual net: the converted state computes the same outputs")
 
-    round_trip("residual_double", converter_nets.trained(converter_nets.ResidualNetDouble()), "ResidualNetDouble")
+    double = converter_nets.trained(converter_nets.ResidualNetDouble())
+    round_trip("residual_double", double, "ResidualNetDouble")
 
     # A whole module saved with torch.save converts like its state_dict.
     torch.save(net, path("whole_module.pt"))
@@ -159,11 +163,13 @@ def test_mismatch_report():
     status, err = run("pytorch_to_minidl.py", path("mismatch.pt"), path("mismatch.safetensors"),
                       "--module-file", NETS, "--module-class", "ResidualNetRenamed")
     check(status == 1, "mismatch: pytorch_to_minidl exits 1")
-    for line in ("missing:    head.weight [5, 8]", "missing:    head.bias [5]", "unexpected: fc.weight [5, 8]",
-                 "unexpected: fc.bias [5]", "shape:      conv1.weight is [4, 1, 3, 3], expected [4, 1, 5, 5]"):
+    for line in ("missing:    head.weight [5, 8]", "missing:    head.bias [5]",
+                 "unexpected: fc.weight [5, 8]", "unexpected: fc.bias [5]",
+                 "shape:      conv1.weight is [4, 1, 3, 3], expected [4, 1, 5, 5]"):
         check(line in err, f"mismatch: the report lists '{line}'")
     check(len([ln for ln in err.splitlines() if ln.startswith("  ")]) == 5, "mismatch: and nothing else")
-    check(open(path("mismatch.safetensors")).read() == "an earlier result", "mismatch: the output is not replaced")
+    check(open(path("mismatch.safetensors")).read() == "an earlier result",
+          "mismatch: the output is not replaced")
 
     # The other way, against a reference checkpoint.
     round_trip("reference", net, "ResidualNet")
