@@ -190,6 +190,15 @@ def test_mismatch_report():
           "mismatch: a float num_batches_tracked is reported")
 
 
+    # A dtype minidl checkpoints do not hold is refused by name, not converted silently.
+    state = net.state_dict()
+    state["fc.weight"] = state["fc.weight"].half()
+    torch.save(state, path("half.pt"))
+    status, err = run("pytorch_to_minidl.py", path("half.pt"), path("never.safetensors"))
+    check(status == 1 and "fc.weight (torch.float16)" in err and not os.path.exists(path("never.safetensors")),
+          "a float16 tensor is refused, naming it")
+
+
 def one_line_error(label, tool, src, dst, words):
     status, err = run(tool, src, dst)
     lines = err.strip().splitlines()
@@ -215,6 +224,9 @@ def test_damaged_files():
     pt = open(path("residual.pt"), "rb").read()
     with open(path("truncated.pt"), "wb") as f:
         f.write(pt[:len(pt) // 2])
+    torch.save([1, 2, 3], path("list.pt"))
+    one_line_error("a list, not a state_dict", "pytorch_to_minidl.py", path("list.pt"),
+                   path("damaged5.safetensors"), ["list", "not a state_dict"])
     one_line_error("truncated state_dict", "pytorch_to_minidl.py", path("truncated.pt"),
                    path("damaged4.safetensors"), ["not a readable PyTorch file"])
 
