@@ -1,43 +1,50 @@
 #!/usr/bin/python3
-"""Converts a minidl checkpoint to a PyTorch state_dict of the MNIST CNN.
+"""Converts a minidl checkpoint to a PyTorch state_dict file (torch.save).
 
 Usage: minidl_to_pytorch.py CKPT.safetensors OUT.pt
+           [--module-file F.py --module-class C | --reference REF]
 
-Only the model's parameters are converted (conv1.weight ... fc2.bias);
-optimizer state and metadata stay behind. Load the result with
-    model = MnistCnn(); model.load_state_dict(torch.load("OUT.pt"))
-(MnistCnn is in tools/reference_model.py).
+Every model tensor is carried over under its own name (PyTorch's state_dict
+names, such as layer1.0.bn1.running_mean), with its dtype (float32, float64,
+int64) and shape. Optimizer state ("optimizer.*") and metadata stay behind.
+Load the result with  model.load_state_dict(torch.load("OUT.pt")).
+
+With --module-file/--module-class (the class is constructed without
+arguments) or --reference (a minidl checkpoint or a PyTorch state_dict), the
+names and shapes are checked first: what is missing, unexpected or of another
+shape is listed, nothing is written, and the exit status is 1.
 """
+import argparse
 import os
-import sys
 
 import torch
 
-import safetensors_np
-
-PARAMETERS = {"conv1.weight": (32, 1, 3, 3), "conv1.bias": (32,), "conv2.weight": (64, 32, 3, 3),
-              "conv2.bias": (64,), "fc1.weight": (128, 3136), "fc1.bias": (128,),
-              "fc2.weight": (10, 128), "fc2.bias": (10,)}
+import state_dict_match as match
 
 
-def main(src, dst):
-    tensors, meta = safetensors_np.load(src)
-    if meta.get("format") != "minidl":
-        sys.exit(f"{src}: not a minidl checkpoint (metadata 'format' is {meta.get('format')!r})")
-    state = {}
-    for name, shape in PARAMETERS.items():
-        if name not in tensors:
-            sys.exit(f"{src}: tensor {name} {list(shape)} is missing")
-        if tuple(tensors[name].shape) != shape:
-            sys.exit(f"{src}: tensor {name} has shape {list(tensors[name].shape)}, expected {list(shape)}")
-        state[name] = torch.from_numpy(tensors[name].astype("float32"))
-    tmp = dst + ".tmp"
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("output")
+    match.add_target_arguments(parser)
+    args = parser.parse_args()
+
+    model, optimizer, _ = match.load_minidl_checkpoint(args.checkpoint)
+    written = match.TORCH_TO_NUMPY.values()
+    unsupported = [f"{k} ({v.dtype})" for k, v in model.items() if v.dtype.type not in written]
+    if unsupported:
+        raise match.ConversionError(f"{args.checkpoint}: tensors of a dtype minidl does not write: "
+                                    + ", ".join(sorted(unsupported)))
+    found = {k: (tuple(v.shape), str(v.dtype)) for k, v in model.items()}
+    match.check_against_target(args.checkpoint, found, args)
+
+    state = {name: torch.from_numpy(model[name]) for name in sorted(model)}
+    tmp = args.output + ".tmp"
     torch.save(state, tmp)
-    os.replace(tmp, dst)
-    print(f"wrote {dst}: {len(state)} tensors")
+    os.replace(tmp, args.output)
+    left = f"; {len(optimizer)} optimizer tensors left behind" if optimizer else ""
+    print(f"wrote {args.output}: {len(state)} tensors{left}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    match.run(main)
