@@ -425,6 +425,18 @@ TEST_CASE("checkpoint: the MNIST CNN and its Adam state round trip exactly") {
   CHECK_ERROR(minidl::load_checkpoint(path64, plain), path64, "F64", "F32");
 }
 
+TEST_CASE("checkpoint: weights and metadata without an optimizer are one plain call") {
+  TempDir dir;
+  auto net = minidl::make_mnist_cnn<float>(1);
+  minidl::save_checkpoint(dir.file("a.safetensors"), net, nullptr, {{"note", "a"}});
+  minidl::save_checkpoint(dir.file("b.safetensors"), net, {{"note", "b"}});
+  auto again = minidl::make_mnist_cnn<float>(2);
+  CHECK(minidl::load_checkpoint(dir.file("a.safetensors"), again).at("note") == "a");
+  CHECK(parameter_bits(again) == parameter_bits(net));
+  CHECK(minidl::load_checkpoint(dir.file("b.safetensors"), again).at("note") == "b");
+  CHECK(minidl::read_safetensors(dir.file("b.safetensors")).metadata.count("optimizer.type") == 0);
+}
+
 TEST_CASE("checkpoint: a model of another shape is refused and left untouched") {
   TempDir dir;
   const std::string path = dir.file("cnn.safetensors");

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "minidl/io/safetensors.hpp"
 #include "minidl/layers/sequential.hpp"
@@ -24,6 +25,12 @@ inline constexpr const char* kCheckpointFormat = "minidl";
 inline constexpr const char* kCheckpointVersion = "1";
 
 namespace detail {
+
+// Names a type without letting a template argument be deduced from it.
+template <typename U>
+struct NotDeduced {
+  using type = U;
+};
 
 template <typename T>
 constexpr DType dtype_of() {
@@ -70,8 +77,11 @@ void from_named(const SafetensorsFile& file, const std::string& path, const std:
 
 // Writes the parameters, the optimizer's state (when given) and `metadata`
 // atomically: a crash leaves the previous file or the new one, never a mix.
+// The optimizer argument does not take part in deducing T, so that `nullptr` (no optimizer
+// state) can be passed as it is.
 template <typename T>
-void save_checkpoint(const std::string& path, Sequential<T>& net, Optimizer<T>* optimizer = nullptr,
+void save_checkpoint(const std::string& path, Sequential<T>& net,
+                     typename detail::NotDeduced<Optimizer<T>>::type* optimizer = nullptr,
                      std::map<std::string, std::string> metadata = {}) {
   SafetensorsFile file;
   for (auto& p : net.parameters()) file.tensors.push_back(detail::to_named(p.name, *p.value));
@@ -85,6 +95,13 @@ void save_checkpoint(const std::string& path, Sequential<T>& net, Optimizer<T>* 
   }
   file.metadata = std::move(metadata);
   write_safetensors(path, file);
+}
+
+// The parameters and `metadata`, without optimizer state.
+template <typename T>
+void save_checkpoint(const std::string& path, Sequential<T>& net,
+                     std::map<std::string, std::string> metadata) {
+  save_checkpoint(path, net, nullptr, std::move(metadata));
 }
 
 // Reads a checkpoint into `net` (and `optimizer`, when given) and returns its
