@@ -67,11 +67,15 @@ inline void add_classes_flag(Args& a) {
          "class names: digits (MNIST), fashion (Fashion-MNIST) or a file with one name per line");
 }
 
+// The names that a --classes value stands for.
+inline ClassNames classes_from_spec(const std::string& spec, std::size_t count = 10) {
+  if (spec == "digits") return digit_classes();
+  if (spec == "fashion") return fashion_classes();
+  return read_class_names(spec, count);
+}
+
 inline ClassNames classes_from_flag(const Args& a, std::size_t count = 10) {
-  const std::string v = a.str("classes");
-  if (v == "digits") return digit_classes();
-  if (v == "fashion") return fashion_classes();
-  return read_class_names(v, count);
+  return classes_from_spec(a.str("classes"), count);
 }
 
 }  // namespace mnist

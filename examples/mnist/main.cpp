@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <new>
 #include <string>
 
@@ -52,6 +53,7 @@ int train(int argc, char** argv) {
               "continue the run whose last.safetensors is in --out (its own settings and data; "
               "--epochs may extend it)")
       .toggle("overwrite", "replace the run already in --out (its files are removed first)");
+  mnist::add_classes_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (!a.positional().empty())
     throw mnist::UsageError("mnist train: unexpected argument '" + a.positional()[0] + "'");
@@ -73,6 +75,12 @@ int train(int argc, char** argv) {
   c.resume = a.on("resume");
   c.overwrite = a.on("overwrite");
   c.stop_after = static_cast<int>(a.integer("stop-after", 0, 10000));
+  // A names file is read now, so that a bad one stops the run before it starts, and kept by
+  // its absolute path, so that --resume finds it from any working directory.
+  mnist::classes_from_flag(a);
+  c.classes = a.str("classes");
+  if (c.classes != "digits" && c.classes != "fashion")
+    c.classes = std::filesystem::absolute(c.classes).lexically_normal().string();
   if (c.resume && c.overwrite)
     throw mnist::UsageError(
         "mnist train: --resume continues the run in --out, --overwrite "

@@ -19,6 +19,7 @@ namespace mnist {
 
 struct TrainConfig {
   std::string data_dir = "data/mnist";
+  std::string classes = "digits";  // --classes: digits, fashion or a names file (absolute)
   std::string out_dir = "results";
   int epochs = 20;
   int patience = 3;
@@ -102,7 +103,8 @@ inline std::map<std::string, std::string> hyperparameters(const TrainConfig& c) 
 
 // Version 0: checkpoints without "run.version" (hp.lr_decay optional, no data folder).
 // Version 1: adds "run.version" and "run.data_dir".
-inline constexpr int kRunStateVersion = 1;
+// Version 2: adds "run.classes", the names the run's reports use.
+inline constexpr int kRunStateVersion = 2;
 
 // The state of a training run after a completed epoch, as stored in a checkpoint's metadata.
 // The weights and the optimizer's moments and step count are the checkpoint's tensors; every
@@ -120,6 +122,7 @@ struct RunState {
     for (const auto& [k, v] : hyperparameters(config)) m["hp." + k] = v;
     m["run.version"] = std::to_string(kRunStateVersion);
     m["run.data_dir"] = config.data_dir;
+    m["run.classes"] = config.classes;
     m["epoch"] = std::to_string(epochs_done());
     m["history"] = history_csv(history);
     m["early_stopping.best"] = exact_decimal(stopper.best());
@@ -163,6 +166,7 @@ struct RunState {
       c.limit_train = std::stoll(get("hp.limit_train"));
       c.augment = get("hp.augment") == "1";
       if (version >= 1) c.data_dir = get("run.data_dir");
+      if (version >= 2) c.classes = get("run.classes");
       s.history = parse_history(get("history"), path);
       s.stopper = minidl::EarlyStopping(c.patience);
       s.stopper.restore(std::stod(get("early_stopping.best")),

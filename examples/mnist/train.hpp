@@ -169,11 +169,14 @@ inline TrainConfig resumed_config(const TrainConfig& flags, const std::vector<st
   if (!refused.empty())
     throw UsageError("mnist train --resume: " + refused +
                      ": a resumed run keeps its own hyper-parameters (only --epochs, --data, "
-                     "--threads and --stop-after may change); start a new run to change them");
+                     "--classes, --threads and --stop-after may change); start a new run to "
+                     "change them");
   if (flags.epochs_override > 0) saved.epochs = flags.epochs_override;
   // Where the data lives now, when the user says so; else where the run found it.
-  for (const auto& flag : given)
+  for (const auto& flag : given) {
     if (flag == "data") saved.data_dir = flags.data_dir;
+    if (flag == "classes") saved.classes = flags.classes;
+  }
   return saved;
 }
 
@@ -182,6 +185,7 @@ struct Session {
   RunState state;
   std::string last_path, best_path;
   minidl::Mnist data;
+  ClassNames classes;
   std::vector<std::int64_t> train_idx, val_idx, test_idx;
   Sequential<float> net;
   std::unique_ptr<minidl::Optimizer<float>> optimizer;
@@ -202,8 +206,10 @@ struct Session {
       state.config.data_dir = std::filesystem::absolute(flags.data_dir).lexically_normal().string();
       state.stopper = minidl::EarlyStopping(flags.patience);
     }
-    std::printf("loading data from %s\n", config().data_dir.c_str());
-    data = minidl::load_mnist(config().data_dir);
+    classes = classes_from_spec(config().classes);
+    std::printf("loading %s from %s\n", classes.dataset.empty() ? "data" : classes.dataset.c_str(),
+                config().data_dir.c_str());
+    data = minidl::load_mnist(config().data_dir, classes.dataset);
     require_28x28(data, config().data_dir);
     split();
     state.monitor = has_val() ? "val_acc" : "test_acc";
@@ -350,9 +356,9 @@ inline void report(Session& s, double wall_seconds) {
               s.state.stopper.best_epoch(), test.accuracy,
               static_cast<long long>(test.confusion.correct()),
               static_cast<long long>(test.confusion.total()), test.loss);
-  std::printf("most confused pairs:\n%s", most_confused_text(test.confusion, 5).c_str());
-  save_confusion_png(dir + "/confusion_matrix.png", test.confusion);
-  save_wrong_predictions_png(dir + "/wrong_predictions.png", s.data.test, test);
+  std::printf("most confused pairs:\n%s", most_confused_text(test.confusion, 5, s.classes).c_str());
+  save_confusion_png(dir + "/confusion_matrix.png", test.confusion, s.classes);
+  save_wrong_predictions_png(dir + "/wrong_predictions.png", s.data.test, test, s.classes);
   write_metrics_json(dir + "/metrics.json", s.config(), test, s.state.stopper.best_epoch(),
                      s.state.epochs_done(), wall_seconds);
   std::printf(
