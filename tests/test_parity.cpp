@@ -13,7 +13,7 @@
 #include "minidl/io/safetensors.hpp"
 #include "minidl/minidl.hpp"
 
-#include "test_support.hpp"
+#include "parity_support.hpp"
 
 using namespace minidl;
 
@@ -30,47 +30,20 @@ double tolerance() {
 
 template <typename T>
 const char* prefix() {
-  return sizeof(T) == 4 ? "f32." : "f64.";
+  return minidl::testing::precision_prefix<T>();
 }
 
-const SafetensorsFile* reference() {
-  static SafetensorsFile file;
-  static bool loaded = false, available = false;
-  if (!loaded) {
-    loaded = true;
-    const char* path = std::getenv("MINIDL_PARITY_FILE");
-    if (path && std::filesystem::exists(path)) {
-      file = read_safetensors(path);
-      available = true;
-    }
-  }
-  return available ? &file : nullptr;
+const SafetensorsFile& reference() {
+  return minidl::testing::parity_reference("MINIDL_PARITY_FILE");
 }
 
 template <typename T>
 Tensor<T> get(const std::string& name) {
-  const NamedTensor* n = reference()->find(name);
-  REQUIRE_MESSAGE(n != nullptr, "reference lacks " << name);
-  Tensor<T> t(Shape(n->shape.empty() ? std::vector<std::int64_t>{1} : n->shape));
-  if (n->dtype == DType::F32) {
-    const auto* p = reinterpret_cast<const float*>(n->bytes.data());
-    for (std::int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<T>(p[i]);
-  } else {
-    REQUIRE(n->dtype == DType::F64);
-    const auto* p = reinterpret_cast<const double*>(n->bytes.data());
-    for (std::int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<T>(p[i]);
-  }
-  return t;
+  return minidl::testing::reference_tensor<T>(reference(), name);
 }
 
 std::vector<std::int32_t> labels(const std::string& name) {
-  const NamedTensor* n = reference()->find(name);
-  REQUIRE(n != nullptr);
-  REQUIRE(n->dtype == DType::I64);
-  std::vector<std::int32_t> out(n->bytes.size() / 8);
-  const auto* p = reinterpret_cast<const std::int64_t*>(n->bytes.data());
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::int32_t>(p[i]);
-  return out;
+  return minidl::testing::reference_labels(reference(), name);
 }
 
 // Largest difference relative to the reference tensor's largest magnitude.
@@ -116,9 +89,7 @@ Sequential<T> reference_model() {
 
 // Every case needs the reference, so without it the whole program ends as skipped.
 bool skip_without_reference() {
-  if (!reference())
-    minidl::testing::skip_program(
-        "no PyTorch reference (MINIDL_PARITY_FILE unset or missing; install python3-torch)");
+  reference();
   return false;
 }
 

@@ -25,18 +25,12 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 
-# A reference left by an earlier run must not stand in for this one's.
-if len(sys.argv) == 2 and os.path.exists(sys.argv[1]):
-    os.remove(sys.argv[1])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_setup  # noqa: E402
 
-try:
-    import torch
-except ImportError:
-    if os.environ.get("CI", "") not in ("", "0", "false", "False", "FALSE"):
-        print("error: python3-torch is not installed (CI=true requires every test to run)")
-        sys.exit(1)
-    print("SKIPPED: python3-torch is not installed: no training parity reference written")
-    sys.exit(77)
+if len(sys.argv) != 2:
+    sys.exit(f"usage: {sys.argv[0]} OUT.safetensors")
+torch = reference_setup.start(sys.argv[1])
 
 import safetensors_np  # noqa: E402
 
