@@ -21,35 +21,40 @@
 
 namespace mnist {
 
-// The files `mnist train` writes into its folder; a folder holding any of them holds a run.
-inline const std::vector<std::string>& run_file_names() {
+// The files only `mnist train` writes: a folder holding any of them holds a training run.
+inline const std::vector<std::string>& training_file_names() {
   static const std::vector<std::string> names = {
-      "best.safetensors",    "last.safetensors",     "history.csv",          "metrics.json",
-      "loss_acc_curves.png", "confusion_matrix.png", "wrong_predictions.png"};
+      "best.safetensors", "last.safetensors", "history.csv", "metrics.json", "loss_acc_curves.png"};
   return names;
 }
 
-// The run files present in `dir`, as "a, b, c" (empty when none).
-inline std::string run_files_in(const std::string& dir) {
+// Every file a run writes: the training files and the two pictures `mnist evaluate` draws too.
+inline const std::vector<std::string>& run_file_names() {
+  static const std::vector<std::string> names = [] {
+    auto all = training_file_names();
+    all.insert(all.end(), {"confusion_matrix.png", "wrong_predictions.png"});
+    return all;
+  }();
+  return names;
+}
+
+// Those of `names` present in `dir`, as "a, b, c" (empty when none).
+inline std::string files_in(const std::string& dir, const std::vector<std::string>& names) {
   std::string found;
   std::error_code ec;
-  for (const auto& name : run_file_names())
+  for (const auto& name : names)
     if (std::filesystem::exists(std::filesystem::path(dir) / name, ec))
       found += (found.empty() ? "" : ", ") + name;
   return found;
 }
 
-// The files only `mnist train` writes, as run_files_in: a folder holding one of them holds a
-// training run. The two pictures `mnist evaluate` also draws do not count, so that evaluating
-// again into an evaluation folder replaces that evaluation's own pictures.
+// A new training run refuses a folder holding any run file; `mnist evaluate` only one holding
+// training files, so that evaluating again into an evaluation folder replaces its own pictures.
+inline std::string run_files_in(const std::string& dir) {
+  return files_in(dir, run_file_names());
+}
 inline std::string training_files_in(const std::string& dir) {
-  std::string found;
-  std::error_code ec;
-  for (const auto& name : run_file_names())
-    if (name != "confusion_matrix.png" && name != "wrong_predictions.png" &&
-        std::filesystem::exists(std::filesystem::path(dir) / name, ec))
-      found += (found.empty() ? "" : ", ") + name;
-  return found;
+  return files_in(dir, training_file_names());
 }
 
 class OutputFolder {
