@@ -29,4 +29,6 @@ build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMINIDL_WERROR=ON -DMINIDL_SLOW_CHECKS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
-ctest --output-on-failure -j1
+# Two tests at a time, one per core; those that use every core themselves (the sanitizer
+# build, the fuzzers, the benchmarks) run alone (RUN_SERIAL).
+ctest --output-on-failure -j"$(nproc)"
