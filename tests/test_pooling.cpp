@@ -491,23 +491,35 @@ TEST_CASE("a ReLU before a padded 3x3 max-pool: its backward folds in, no planes
 }
 
 TEST_CASE("a 2x2 max-pool with stride 2 but padding or ceil mode gets no planes") {
+  // conv -> in-place ReLU -> pool on 8x8 planes: the shape where the plain 2x2 pool gets them.
+  auto build = [](Pool2dArg padding, bool ceil) {
+    return [=](Graph<double>& net) {
+      net.add("conv", Conv2d<double>(1, 2, 3, 1, 1));
+      net.add("relu", ReLU<double>(true));
+      net.add("pool", MaxPool2d<double>(2, 2, padding, 1, ceil));
+      net.add("flatten", Flatten<double>());
+      const std::int64_t side = padding.h ? 5 : 4;
+      net.add("fc", Linear<double>(2 * side * side, 3));
+    };
+  };
+  const Shape shape{2, 1, 8, 8};
+  Graph<double> plain;
+  build(0, false)(plain);
+  plain.set_input_grad(false);
+  REQUIRE(plain.plan(shape).nodes[0].planes_to == 2);
+  REQUIRE(plain.plan(shape).nodes[2].fed_planes);
   for (const bool ceil : {false, true}) {
     CAPTURE(ceil);
     Graph<double> net;
-    net.add("conv", Conv2d<double>(1, 2, 3, 1, 1));
-    net.add("relu", ReLU<double>(true));
-    net.add("pool", MaxPool2d<double>(2, 2, ceil ? 0 : 1, 1, ceil));
+    build(ceil ? 0 : 1, ceil)(net);
     net.set_input_grad(false);
-    const Plan& plan = net.plan({2, 1, 7, 7});
+    const Plan& plan = net.plan(shape);
     CHECK(plan.nodes[0].planes_to < 0);
     CHECK(plan.nodes[0].grad_planes_from < 0);
     CHECK_FALSE(plan.nodes[2].fed_planes);
+    CHECK_FALSE(plan.nodes[2].defer_input_grad);
   }
-  Graph<double> plain;  // the plain 2x2 pool still gets them
-  plain.add("conv", Conv2d<double>(1, 2, 3, 1, 1));
-  plain.add("relu", ReLU<double>(true));
-  plain.add("pool", MaxPool2d<double>(2));
-  CHECK(plain.plan({2, 1, 8, 8}).nodes[2].fed_planes);
+  check_every_plan(build(1, false), shape, 80);  // padded: gradients and bits under every plan
 }
 
 TEST_CASE("global average pooling ends a network: gradients and bits under every plan") {
