@@ -113,11 +113,12 @@ void adaptive_avgpool2d_forward(const AdaptivePool2dShape& s, const T* x, T* y) 
   }
   if (adaptive_bins_tile(s)) {
     const Pool2dShape windows = adaptive_as_windows(s);
+    const Pool2dSpans spans = pool_spans(windows);
     const T kh = static_cast<T>(windows.h.k), kw = static_cast<T>(windows.w.k);
     parallel_for(s.planes, [=, &windows](std::int64_t p) {
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         T* out = y + (p * s.OH + oh) * s.OW;
-        pool_window_sums_row(windows, x + p * area, oh, out);
+        pool_window_sums_row(windows, spans, x + p * area, oh, out);
         for (std::int64_t ow = 0; ow < s.OW; ++ow) out[ow] = out[ow] / kh / kw;
       }
     });
@@ -141,6 +142,7 @@ void adaptive_avgpool2d_backward(const AdaptivePool2dShape& s, const T* dy, T* d
   }
   if (adaptive_bins_tile(s)) {
     const Pool2dShape windows = adaptive_as_windows(s);
+    const Pool2dSpans spans = pool_spans(windows);
     const T kh = static_cast<T>(windows.h.k), kw = static_cast<T>(windows.w.k);
     parallel_for(s.planes, [=, &windows](std::int64_t p) {
       T* dxp = dx + p * area;
@@ -149,7 +151,7 @@ void adaptive_avgpool2d_backward(const AdaptivePool2dShape& s, const T* dy, T* d
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         const T* d = dy + (p * s.OH + oh) * s.OW;
         for (std::int64_t ow = 0; ow < s.OW; ++ow) g[ow] = d[ow] / kh / kw;
-        pool_scatter_row(windows, g, oh, dxp);
+        pool_scatter_row(windows, spans, g, oh, dxp);
       }
     });
     return;

@@ -87,13 +87,14 @@ void scatter_add_strided(std::int64_t n, const T* g, std::int64_t step, T* out) 
 // over its taps inside the input in row-major order from 0: one tap at a
 // time over all the windows that reach the input with it.
 template <typename T>
-void pool_window_sums_row(const Pool2dShape& s, const T* xp, std::int64_t oh, T* sums) {
+void pool_window_sums_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp,
+                          std::int64_t oh, T* sums) {
   const PoolAxis& w = s.w;
   std::fill_n(sums, w.out, T(0));
-  for (std::int64_t i = s.h.first_tap(oh); i < s.h.end_tap(oh); ++i) {
+  for (std::int64_t i = spans.h.first_tap(oh); i < spans.h.end_tap(oh); ++i) {
     const T* row = xp + s.h.at(oh, i) * w.in;
     for (std::int64_t j = 0; j < w.k; ++j) {
-      const std::int64_t o0 = w.first_out(j), o1 = w.end_out(j);
+      const std::int64_t o0 = spans.w.first_out(j), o1 = spans.w.end_out(j);
       if (o0 < o1) add_strided(o1 - o0, row + w.at(o0, j), w.s, sums + o0);
     }
   }
@@ -105,28 +106,44 @@ void pool_window_sums_row(const Pool2dShape& s, const T* xp, std::int64_t oh, T*
 // for one row of windows, a later tap j of a window reaches the element
 // from an earlier window, so taps go from last to first.
 template <typename T>
-void pool_scatter_row(const Pool2dShape& s, const T* g, std::int64_t oh, T* dxp) {
+void pool_scatter_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* g, std::int64_t oh,
+                      T* dxp) {
   const PoolAxis& w = s.w;
-  for (std::int64_t i = s.h.first_tap(oh); i < s.h.end_tap(oh); ++i) {
+  for (std::int64_t i = spans.h.first_tap(oh); i < spans.h.end_tap(oh); ++i) {
     T* row = dxp + s.h.at(oh, i) * w.in;
     for (std::int64_t j = w.k - 1; j >= 0; --j) {
-      const std::int64_t o0 = w.first_out(j), o1 = w.end_out(j);
+      const std::int64_t o0 = spans.w.first_out(j), o1 = spans.w.end_out(j);
       if (o0 < o1) scatter_add_strided(o1 - o0, g + o0, w.s, row + w.at(o0, j));
     }
   }
+}
+
+// The divisors of the windows of output row oh, as avgpool2d_divisor gives
+// them (products of small integers: exact in T).
+template <typename T>
+void avgpool2d_divisor_row(const Pool2dShape& s, const Pool2dSpans& spans, bool count_include_pad,
+                           std::int64_t oh, T* div) {
+  const auto count = [&](const PoolAxis& a, const AxisSpans& sp, std::int64_t o) {
+    return count_include_pad ? a.inside_padded(o) : sp.end_tap(o) - sp.first_tap(o);
+  };
+  const std::int64_t dh = count(s.h, spans.h, oh);
+  for (std::int64_t ow = 0; ow < s.OW(); ++ow)
+    div[ow] = static_cast<T>(dh * count(s.w, spans.w, ow));
 }
 
 // y = the window averages, parallel over planes: the naive twin's bits.
 template <typename T>
 void avgpool2d_forward(const Pool2dShape& s, bool count_include_pad, const T* x, T* y) {
   if (s.h.d != 1 || s.w.d != 1) fail("avgpool2d_forward: average pooling has no dilation");
+  const Pool2dSpans spans = pool_spans(s);
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const Pool2dShape sh = s;  // a local copy: stores through y cannot change it
+    T* div = thread_scratch<T, 0>(sh.OW());
     for (std::int64_t oh = 0; oh < sh.OH(); ++oh) {
       T* out = y + (p * sh.OH() + oh) * sh.OW();
-      pool_window_sums_row(sh, x + p * sh.H() * sh.W(), oh, out);
-      for (std::int64_t ow = 0; ow < sh.OW(); ++ow)
-        out[ow] /= static_cast<T>(avgpool2d_divisor(sh, count_include_pad, oh, ow));
+      pool_window_sums_row(sh, spans, x + p * sh.H() * sh.W(), oh, out);
+      avgpool2d_divisor_row(sh, spans, count_include_pad, oh, div);
+      for (std::int64_t ow = 0; ow < sh.OW(); ++ow) out[ow] /= div[ow];
     }
   });
 }
@@ -136,16 +153,18 @@ void avgpool2d_forward(const Pool2dShape& s, bool count_include_pad, const T* x,
 template <typename T>
 void avgpool2d_backward(const Pool2dShape& s, bool count_include_pad, const T* dy, T* dx) {
   if (s.h.d != 1 || s.w.d != 1) fail("avgpool2d_backward: average pooling has no dilation");
+  const Pool2dSpans spans = pool_spans(s);
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const Pool2dShape sh = s;
     T* dxp = dx + p * sh.H() * sh.W();
     std::fill_n(dxp, sh.H() * sh.W(), T(0));
-    T* g = thread_scratch<T, 0>(sh.OW());  // one row of dy / divisor
+    T* g = thread_scratch<T, 0>(2 * sh.OW());  // one row of dy / divisor, and the divisors
+    T* div = g + sh.OW();
     for (std::int64_t oh = 0; oh < sh.OH(); ++oh) {
       const T* d = dy + (p * sh.OH() + oh) * sh.OW();
-      for (std::int64_t ow = 0; ow < sh.OW(); ++ow)
-        g[ow] = d[ow] / static_cast<T>(avgpool2d_divisor(sh, count_include_pad, oh, ow));
-      pool_scatter_row(sh, g, oh, dxp);
+      avgpool2d_divisor_row(sh, spans, count_include_pad, oh, div);
+      for (std::int64_t ow = 0; ow < sh.OW(); ++ow) g[ow] = d[ow] / div[ow];
+      pool_scatter_row(sh, spans, g, oh, dxp);
     }
   });
 }

@@ -382,19 +382,19 @@ void maxpool2d_backward_naive(const Pool2dShape& s, const T* dy, const std::int3
 // window sees its taps in the naive loop's order (its first one twice,
 // which changes nothing): the same winners and bits.
 template <typename T>
-void max_window_row(const Pool2dShape& s, const T* xp, std::int64_t oh, T* best,
-                    std::int32_t* winner) {
+void max_window_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp, std::int64_t oh,
+                    T* best, std::int32_t* winner) {
   const PoolAxis& w = s.w;
-  const std::int64_t i0 = s.h.first_tap(oh), row0 = s.h.at(oh, i0) * w.in;
+  const std::int64_t i0 = spans.h.first_tap(oh), row0 = s.h.at(oh, i0) * w.in;
   for (std::int64_t ow = 0; ow < w.out; ++ow) {
-    const std::int64_t at = row0 + w.at(ow, w.first_tap(ow));
+    const std::int64_t at = row0 + w.at(ow, spans.w.first_tap(ow));
     best[ow] = xp[at];
     if (winner) winner[ow] = static_cast<std::int32_t>(at);
   }
-  for (std::int64_t i = i0; i < s.h.end_tap(oh); ++i) {
+  for (std::int64_t i = i0; i < spans.h.end_tap(oh); ++i) {
     const std::int64_t row = s.h.at(oh, i) * w.in;
     for (std::int64_t j = 0; j < w.k; ++j) {
-      const std::int64_t o0 = w.first_out(j), o1 = w.end_out(j), step = w.s;
+      const std::int64_t o0 = spans.w.first_out(j), o1 = spans.w.end_out(j), step = w.s;
       const T* in = xp + row + w.at(o0, j);
       T* out = best + o0;
       if (!winner) {
@@ -423,14 +423,14 @@ void max_window_row(const Pool2dShape& s, const T* xp, std::int64_t oh, T* best,
 // that dx may be x, then dy added at the winners in row-major order of the
 // windows, as the naive loop adds it. relu_before: as maxpool2d_backward.
 template <typename T>
-void max_window_plane_backward(const Pool2dShape& s, const T* xp, const T* dyp, T* dxp,
-                               bool relu_before) {
+void max_window_plane_backward(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp,
+                               const T* dyp, T* dxp, bool relu_before) {
   const std::int64_t OH = s.OH(), OW = s.OW();
   std::int32_t* winner = thread_scratch<std::int32_t, 0>(OH * OW);
   T* best = thread_scratch<T, 2>(OW);
   for (std::int64_t oh = 0; oh < OH; ++oh) {
     std::int32_t* won = winner + oh * OW;
-    max_window_row(s, xp, oh, best, won);
+    max_window_row(s, spans, xp, oh, best, won);
     if (relu_before)  // -1: routes nothing (the ReLU's output was 0 at the maximum)
       for (std::int64_t ow = 0; ow < OW; ++ow) won[ow] = best[ow] > T(0) ? won[ow] : -1;
   }
@@ -442,10 +442,11 @@ void max_window_plane_backward(const Pool2dShape& s, const T* xp, const T* dyp, 
 // y = the window maxima, parallel over planes: the naive twin's bits.
 template <typename T>
 void maxpool2d_forward(const Pool2dShape& s, const T* x, T* y) {
+  const Pool2dSpans spans = pool_spans(s);
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const Pool2dShape sh = s;  // a local copy: stores through y cannot change it
     for (std::int64_t oh = 0; oh < sh.OH(); ++oh)
-      max_window_row(sh, x + p * sh.H() * sh.W(), oh, y + (p * sh.OH() + oh) * sh.OW(),
+      max_window_row(sh, spans, x + p * sh.H() * sh.W(), oh, y + (p * sh.OH() + oh) * sh.OW(),
                      static_cast<std::int32_t*>(nullptr));
   });
 }
@@ -456,8 +457,9 @@ template <typename T>
 void maxpool2d_backward(const Pool2dShape& s, const T* x, const T* dy, T* dx,
                         bool relu_before = false) {
   const std::int64_t in = s.H() * s.W(), out = s.OH() * s.OW();
+  const Pool2dSpans spans = pool_spans(s);
   parallel_for(s.planes, [=, &s](std::int64_t p) {
-    max_window_plane_backward(s, x + p * in, dy + p * out, dx + p * in, relu_before);
+    max_window_plane_backward(s, spans, x + p * in, dy + p * out, dx + p * in, relu_before);
   });
 }
 
@@ -474,6 +476,9 @@ void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::uint8_t* 
   const std::int64_t OH = s.OH(), OW = s.OW();
   if (winners && !(s.K == 2 && s.stride == 2))
     fail("maxpool2d_forward: winners are recorded for 2x2 windows with stride 2 only");
+  // Other windows: the general kernels, their spans worked out once.
+  const Pool2dShape windows = as_pool2d_shape(s);
+  const Pool2dSpans spans = s.K == 2 && s.stride == 2 ? Pool2dSpans{} : pool_spans(windows);
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const MaxPool2dShape sh = s;  // a local copy: stores through yp cannot change it
     const T* xp = x + p * sh.H * sh.W;
@@ -483,9 +488,8 @@ void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::uint8_t* 
                            relu_before);
       return;
     }
-    const Pool2dShape windows = as_pool2d_shape(sh);
     for (std::int64_t oh = 0; oh < OH; ++oh)
-      max_window_row(windows, xp, oh, yp + oh * OW, static_cast<std::int32_t*>(nullptr));
+      max_window_row(windows, spans, xp, oh, yp + oh * OW, static_cast<std::int32_t*>(nullptr));
   });
 }
 
@@ -546,6 +550,9 @@ template <typename T>
 void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx,
                         bool relu_before = false) {
   const std::int64_t OH = s.OH(), OW = s.OW(), in = s.H * s.W;
+  // Other windows: the general kernels, their spans worked out once.
+  const Pool2dShape windows = as_pool2d_shape(s);
+  const Pool2dSpans spans = s.K == 2 && s.stride == 2 ? Pool2dSpans{} : pool_spans(windows);
   parallel_for(s.planes, [=, &s](std::int64_t p) {
     const MaxPool2dShape sh = s;
     const T* xp = x + p * in;
@@ -564,7 +571,7 @@ void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx,
       if (grad != dxp) std::copy_n(grad, in, dxp);
       return;
     }
-    max_window_plane_backward(as_pool2d_shape(sh), xp, dyp, dxp, relu_before);
+    max_window_plane_backward(windows, spans, xp, dyp, dxp, relu_before);
   });
 }
 

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "minidl/core/memory.hpp"
+
 namespace minidl::kernels {
 
 // a / b rounded down and up, for b > 0 and any sign of a.
@@ -85,5 +87,43 @@ struct Pool2dShape {
   std::int64_t OH() const { return h.out; }
   std::int64_t OW() const { return w.out; }
 };
+
+// The spans of PoolAxis in a table, worked out once per kernel call: an
+// integer division per window and tap would cost more than the pooling.
+// For window o, its taps inside the input [first_tap(o), end_tap(o)); for
+// tap j, the windows it reaches inside the input [first_out(j), end_out(j)).
+struct AxisSpans {
+  const std::int64_t* taps;     // [out][2]
+  const std::int64_t* windows;  // [k][2]
+  std::int64_t first_tap(std::int64_t o) const { return taps[2 * o]; }
+  std::int64_t end_tap(std::int64_t o) const { return taps[2 * o + 1]; }
+  std::int64_t first_out(std::int64_t j) const { return windows[2 * j]; }
+  std::int64_t end_out(std::int64_t j) const { return windows[2 * j + 1]; }
+};
+
+// In per-thread scratch of the calling thread (Slot: one per axis), which
+// the threads of the kernel's loop then only read.
+template <int Slot>
+AxisSpans axis_spans(const PoolAxis& a) {
+  std::int64_t* t = thread_scratch<std::int64_t, Slot>(2 * (a.out + a.k));
+  std::int64_t* w = t + 2 * a.out;
+  for (std::int64_t o = 0; o < a.out; ++o) {
+    t[2 * o] = a.first_tap(o);
+    t[2 * o + 1] = std::max(a.end_tap(o), t[2 * o]);
+  }
+  for (std::int64_t j = 0; j < a.k; ++j) {
+    w[2 * j] = a.first_out(j);
+    w[2 * j + 1] = std::max(a.end_out(j), w[2 * j]);
+  }
+  return {t, w};
+}
+
+struct Pool2dSpans {
+  AxisSpans h, w;
+};
+
+inline Pool2dSpans pool_spans(const Pool2dShape& s) {
+  return {axis_spans<0>(s.h), axis_spans<1>(s.w)};
+}
 
 }  // namespace minidl::kernels
