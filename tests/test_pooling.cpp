@@ -570,6 +570,16 @@ TEST_CASE("Identity as the skip branch of a residual block: gradients, and a ski
   CHECK(same_bits(out[0], out[1]));
 }
 
+TEST_CASE(
+    "the plan sees through Identity: an in-place ReLU after it may not overwrite a shared value") {
+  Graph<float> net;
+  net.add("conv", Conv2d<float>(1, 2, 3, 1, 1));
+  net.add("shortcut", Identity<float>());
+  net.add("relu", ReLU<float>(true));  // would write over conv's output, which "add" reads too
+  net.add("add", Add<float>(), "relu", "conv");
+  CHECK_ERROR(net.plan({1, 1, 4, 4}), "relu (ReLU)", "in place", "'conv'");
+}
+
 // ---- Errors -----------------------------------------------------------------------------------
 
 TEST_CASE("pooling layers name themselves and the numbers in their errors") {
