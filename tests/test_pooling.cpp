@@ -487,6 +487,7 @@ TEST_CASE("a ReLU before a padded 3x3 max-pool: its backward folds in, no planes
   CHECK(plan.nodes[0].planes_to < 0);  // planes are for 2x2 windows with stride 2 only
   CHECK_FALSE(plan.nodes[2].fed_planes);
   CHECK_FALSE(plan.nodes[2].defer_input_grad);
+  CHECK(plan.nodes[2].overwrite_input);  // the general kernel finds the winners, then writes
   check_every_plan(build, shape, 50);
 }
 
