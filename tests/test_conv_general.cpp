@@ -363,12 +363,12 @@ namespace {
 Graph<double> grouped_network(PlanOptions options, bool input_grad) {
   Graph<double> net;
   net.add("dw", Conv2d<double>(Conv2dOptions(2, 4, 3).padding(1).groups(2)));
-  net.add("relu1", ReLU<double>());
+  net.add("relu1", ReLU<double>(true));  // in place: stored by "dw" when fold_relu is on
   net.add("pool1", MaxPool2d<double>(2));
   net.add("grouped",
           Conv2d<double>(
               Conv2dOptions(4, 6, 3, 5).padding(2, 2).dilation(2, 1).stride(1, 2).groups(2)));
-  net.add("relu2", ReLU<double>());
+  net.add("relu2", ReLU<double>(true));
   net.add("pool2", MaxPool2d<double>(2));
   net.add("flatten", Flatten<double>());
   net.add("fc", Linear<double>(6 * 2 * 1, 3));
@@ -431,5 +431,6 @@ TEST_CASE("the plan summary names the depthwise and general kernels") {
   INFO(s);
   CHECK(s.find("depthwise/none/depthwise") != std::string::npos);
   CHECK(s.find("general/general/general") != std::string::npos);
+  CHECK(s.find("stores max(y, 0)") != std::string::npos);  // the ReLU folded into "dw"
   CHECK(s.find("groups 2") != std::string::npos);
 }
