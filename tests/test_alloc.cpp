@@ -124,6 +124,36 @@ TEST_CASE("a warm training step of a residual graph allocates nothing") {
   CHECK(g_allocations.load() - before == 0);
 }
 
+TEST_CASE("a warm training step of depthwise, grouped and dilated convolutions allocates nothing") {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    Sequential<float> net;
+    net.add("conv", Conv2d<float>(3, 8, 3, 1, 1));
+    net.add("depthwise", Conv2d<float>(Conv2dOptions(8, 8, 3).padding(1).groups(8)));
+    net.add("relu1", ReLU<float>());
+    net.add("grouped",
+            Conv2d<float>(
+                Conv2dOptions(8, 8, 3, 5).padding(2, 2).dilation(2, 1).stride(1, 2).groups(2)));
+    net.add("relu2", ReLU<float>());
+    net.add("pool", MaxPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(8 * 8 * 4, 10));
+    net.reset_parameters(1);
+    Adam<float> adam(net.parameters());
+    CrossEntropyLoss<float> loss;
+    Tensor<float> x({8, 3, 16, 16});
+    Rng rng(2);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {0, 1, 2, 3, 4, 5, 6, 7};
+    train_step(net, loss, adam, x, labels);  // warm-up
+    train_step(net, loss, adam, x, labels);
+    const long before = g_allocations.load();
+    train_step(net, loss, adam, x, labels);
+    CAPTURE(threads);
+    CHECK(g_allocations.load() - before == 0);
+  }
+}
+
 TEST_CASE("the counter sees minidl's allocations (the check above can fail)") {
   const long before = g_allocations.load();
   Tensor<float> t({1000});

@@ -1,17 +1,24 @@
 // minidl/kernels/conv2d.hpp - 2-D convolution forward, backward-data, backward-weights.
 //
 // Layouts are PyTorch's (see conv2d_naive.hpp, which also holds the naive
-// references). Each pass picks its kernel from the shape: for stride 1 the
-// direct kernels of conv2d_direct.hpp, or with few input channels the row
-// kernels of conv2d_rows.hpp; the im2col kernels of conv2d_im2col.hpp
-// otherwise. All are checked against the naive references in the tests.
+// references). Each pass picks its kernel from the shape. The square case
+// (one group, no dilation, square kernel, one stride and padding for both
+// axes: Conv2dShape) has the classic kernels: for stride 1 the direct
+// kernels of conv2d_direct.hpp, or with few input channels the row kernels
+// of conv2d_rows.hpp; the im2col kernels of conv2d_im2col.hpp otherwise.
+// Any other convolution (Conv2dGeometry) runs the depthwise kernels of
+// conv2d_depthwise.hpp when each input channel is its own group, the
+// general kernels of conv2d_general.hpp otherwise. All are checked against
+// the naive references in the tests.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 
 #include "minidl/core/error.hpp"
+#include "minidl/kernels/conv2d_depthwise.hpp"
 #include "minidl/kernels/conv2d_direct.hpp"
+#include "minidl/kernels/conv2d_general.hpp"
 #include "minidl/kernels/conv2d_im2col.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/conv2d_rows.hpp"
@@ -50,12 +57,65 @@ std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
 
 // The algorithm a convolution pass runs. Each pass has one chooser below,
 // used by the passes here and by the plan pass (layers/plan.hpp), so that
-// whoever asks gets the same answer and the same bits.
-enum class ConvKernel { Direct, Rows, Im2col };
+// whoever asks gets the same answer and the same bits. Direct, Rows and
+// Im2col take the square case only (a Conv2dShape); Depthwise and General
+// take the rest (a Conv2dGeometry), and conv2d_kernels_for() below never
+// gives them a square one.
+enum class ConvKernel { Direct, Rows, Im2col, Depthwise, General };
 
 inline const char* conv_kernel_name(ConvKernel k) {
-  return k == ConvKernel::Direct ? "direct" : k == ConvKernel::Rows ? "rows" : "im2col";
+  switch (k) {
+    case ConvKernel::Direct:
+      return "direct";
+    case ConvKernel::Rows:
+      return "rows";
+    case ConvKernel::Im2col:
+      return "im2col";
+    case ConvKernel::Depthwise:
+      return "depthwise";
+    case ConvKernel::General:
+      return "general";
+  }
+  return "?";
 }
+
+// Whether a kernel takes the square case (a Conv2dShape).
+inline bool conv_kernel_is_square(ConvKernel k) {
+  return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Im2col;
+}
+
+// The passes of a convolution.
+enum class ConvPass { Forward, BackwardData, BackwardWeights };
+
+// Whether the classic kernel k can run pass p on s: direct and rows need
+// stride 1 and padding of at most kernel - 1 (conv2d_direct_applies), rows
+// output rows at least a vector wide, and its weight gradient a 3x3 kernel;
+// im2col takes any square case. The dispatchers below refuse any other
+// request, so that a wrong choice fails instead of reading out of bounds.
+template <typename T>
+bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
+  switch (k) {
+    case ConvKernel::Im2col:
+      return true;
+    case ConvKernel::Direct:
+      return conv2d_direct_applies(s);
+    case ConvKernel::Rows:
+      return p == ConvPass::Forward           ? conv2d_forward_rows_applies<T>(s)
+             : p == ConvPass::BackwardWeights ? conv2d_weights_rows_applies<T>(s)
+                                              : false;
+    default:
+      return false;  // Depthwise, General: a Conv2dGeometry's kernels
+  }
+}
+
+namespace detail {
+template <typename T>
+void require_square_kernel(ConvKernel k, ConvPass p, const Conv2dShape& s, const char* pass) {
+  if (!conv_kernel_applies<T>(k, p, s))
+    fail(pass, ": the ", conv_kernel_name(k), " kernel does not take kernel ", s.KH, "x", s.KW,
+         ", stride ", s.stride, ", padding ", s.pad, " on a ", s.H, "x", s.W, " input");
+}
+}  // namespace detail
 
 template <typename T>
 ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
@@ -83,12 +143,15 @@ ConvKernel conv2d_backward_weights_kernel(const Conv2dShape& s) {
 template <typename T>
 void conv2d_forward_with(ConvKernel k, const Conv2dShape& s, const T* x, const T* w, const T* b,
                          T* y, T* workspace, bool relu = false) {
+  detail::require_square_kernel<T>(k, ConvPass::Forward, s, "conv2d forward");
   if (k == ConvKernel::Direct)
     conv2d_forward_direct(s, x, w, b, y, workspace, relu);
   else if (k == ConvKernel::Rows)
     conv2d_forward_rows(s, x, w, b, y, workspace, relu);
-  else
+  else if (k == ConvKernel::Im2col)
     conv2d_forward_im2col(s, x, w, b, y, workspace, relu);
+  else
+    fail("conv2d_forward_with: the ", conv_kernel_name(k), " kernel takes a Conv2dGeometry");
 }
 
 template <typename T>
@@ -100,7 +163,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
 // Whether a forward kernel works sample by sample and can hand its output
 // to a sink a few channel planes at a time (conv2d_forward_samples).
 inline bool conv2d_forward_passes_planes(ConvKernel k) {
-  return k != ConvKernel::Im2col;
+  return k == ConvKernel::Direct || k == ConvKernel::Rows;
 }
 
 // conv2d_forward handed to an output sink (StoredOutput in
@@ -109,22 +172,27 @@ inline bool conv2d_forward_passes_planes(ConvKernel k) {
 template <typename T, typename Output>
 void conv2d_forward_samples(ConvKernel k, const Conv2dShape& s, const T* x, const T* w, const T* b,
                             T* workspace, bool relu, const Output& output) {
+  if (conv2d_forward_passes_planes(k))
+    detail::require_square_kernel<T>(k, ConvPass::Forward, s, "conv2d forward");
   if (k == ConvKernel::Direct)
     conv2d_forward_direct_samples(s, x, w, b, relu, output);
   else if (k == ConvKernel::Rows)
     conv2d_forward_rows_groups(s, x, w, b, workspace, relu, output);
   else
-    fail("conv2d_forward_samples: the im2col kernel works on the whole batch");
+    fail("conv2d_forward_samples: the ", conv_kernel_name(k), " kernel works on the whole batch");
 }
 
 // dx = dL/dx (overwritten).
 template <typename T>
 void conv2d_backward_data_with(ConvKernel k, const Conv2dShape& s, const T* dy, const T* w, T* dx,
                                T* workspace) {
+  detail::require_square_kernel<T>(k, ConvPass::BackwardData, s, "conv2d backward-data");
   if (k == ConvKernel::Direct)
     conv2d_backward_data_direct(s, dy, w, dx, workspace);
-  else
+  else if (k == ConvKernel::Im2col)
     conv2d_backward_data_im2col(s, dy, w, dx, workspace);
+  else
+    fail("conv2d_backward_data_with: no ", conv_kernel_name(k), " kernel for a Conv2dShape");
 }
 
 template <typename T>
@@ -136,18 +204,109 @@ void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, 
 template <typename T>
 void conv2d_backward_weights_with(ConvKernel k, const Conv2dShape& s, const T* x, const T* dy,
                                   T* dw, T* db, T* partials) {
+  detail::require_square_kernel<T>(k, ConvPass::BackwardWeights, s, "conv2d backward-weights");
   if (k == ConvKernel::Direct)
     conv2d_backward_weights_direct(s, x, dy, dw, db, partials);
   else if (k == ConvKernel::Rows)
     conv2d_backward_weights_rows(s, x, dy, dw, db, partials);
-  else
+  else if (k == ConvKernel::Im2col)
     conv2d_backward_weights_im2col(s, x, dy, dw, db, partials);
+  else
+    fail("conv2d_backward_weights_with: the ", conv_kernel_name(k),
+         " kernel takes a Conv2dGeometry");
 }
 
 template <typename T>
 void conv2d_backward_weights(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
                              T* partials) {
   conv2d_backward_weights_with(conv2d_backward_weights_kernel<T>(s), s, x, dy, dw, db, partials);
+}
+
+// ---- any convolution (Conv2dGeometry) ---------------------------------------
+
+// The kernels of the three passes of a convolution, one choice per pass.
+struct Conv2dKernels {
+  ConvKernel forward, backward_data, backward_weights;
+};
+
+// The square case gets exactly the classic choosers' answers (the same
+// kernels, bits and speed as before geometries existed); any other
+// convolution the depthwise kernels when each input channel is its own
+// group, and the general ones otherwise, in all three passes.
+template <typename T>
+Conv2dKernels conv2d_kernels_for(const Conv2dGeometry& g) {
+  if (g.is_square()) {
+    const Conv2dShape s = g.square();
+    return {conv2d_forward_kernel<T>(s), conv2d_backward_data_kernel(s),
+            conv2d_backward_weights_kernel<T>(s)};
+  }
+  const ConvKernel k = conv2d_depthwise_applies(g) ? ConvKernel::Depthwise : ConvKernel::General;
+  return {k, k, k};
+}
+
+// Elements of the workspace the forward and backward-data passes of any
+// kernel of conv2d_kernels_for(g) take.
+template <typename T>
+std::int64_t conv2d_workspace_size(const Conv2dGeometry& g) {
+  return g.is_square() ? conv2d_workspace_size<T>(g.square()) : conv2d_general_workspace_size<T>(g);
+}
+
+// Elements of the partials any weight-gradient kernel of conv2d_kernels_for(g) takes.
+template <typename T>
+std::int64_t conv2d_weight_partials_size(const Conv2dGeometry& g) {
+  return g.is_square() ? conv2d_weight_partials_size<T>(g.square())
+                       : conv2d_general_partials_size<T>(g);
+}
+
+namespace detail {
+inline void require_kernel_fits(ConvKernel k, const Conv2dGeometry& g, const char* pass) {
+  const bool fits = conv_kernel_is_square(k)     ? g.is_square()
+                    : k == ConvKernel::Depthwise ? conv2d_depthwise_applies(g)
+                                                 : true;
+  if (!fits)
+    fail(pass, ": the ", conv_kernel_name(k), " kernel does not take groups ", g.G, ", kernel ",
+         g.KH, "x", g.KW, ", stride (", g.SH, ", ", g.SW, "), padding (", g.PH, ", ", g.PW,
+         "), dilation (", g.DH, ", ", g.DW, ")");
+}
+}  // namespace detail
+
+// y = conv(x, w) + b (b may be null; then max(y, 0) with relu) with kernel k.
+template <typename T>
+void conv2d_forward_run(ConvKernel k, const Conv2dGeometry& g, const T* x, const T* w, const T* b,
+                        T* y, T* workspace, bool relu = false) {
+  detail::require_kernel_fits(k, g, "conv2d forward");
+  if (k == ConvKernel::Depthwise)
+    conv2d_forward_depthwise(g, x, w, b, y, relu);
+  else if (k == ConvKernel::General)
+    conv2d_forward_general(g, x, w, b, y, workspace, relu);
+  else
+    conv2d_forward_with(k, g.square(), x, w, b, y, workspace, relu);
+}
+
+// dx = dL/dx (overwritten) with kernel k.
+template <typename T>
+void conv2d_backward_data_run(ConvKernel k, const Conv2dGeometry& g, const T* dy, const T* w, T* dx,
+                              T* workspace) {
+  detail::require_kernel_fits(k, g, "conv2d backward-data");
+  if (k == ConvKernel::Depthwise)
+    conv2d_backward_data_depthwise(g, dy, w, dx);
+  else if (k == ConvKernel::General)
+    conv2d_backward_data_general(g, dy, w, dx, workspace);
+  else
+    conv2d_backward_data_with(k, g.square(), dy, w, dx, workspace);
+}
+
+// dw, db = dL/dw, dL/db (overwritten; db may be null) with kernel k.
+template <typename T>
+void conv2d_backward_weights_run(ConvKernel k, const Conv2dGeometry& g, const T* x, const T* dy,
+                                 T* dw, T* db, T* partials) {
+  detail::require_kernel_fits(k, g, "conv2d backward-weights");
+  if (k == ConvKernel::Depthwise)
+    conv2d_backward_weights_depthwise(g, x, dy, dw, db);
+  else if (k == ConvKernel::General)
+    conv2d_backward_weights_general(g, x, dy, dw, db, partials);
+  else
+    conv2d_backward_weights_with(k, g.square(), x, dy, dw, db, partials);
 }
 
 }  // namespace minidl::kernels

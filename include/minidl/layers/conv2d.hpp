@@ -10,64 +10,149 @@
 namespace minidl {
 
 // The kernel each pass of a convolution runs (see kernels/conv2d.hpp).
-struct ConvKernels {
-  kernels::ConvKernel forward, backward_data, backward_weights;
+using ConvKernels = kernels::Conv2dKernels;
+
+// The arguments of a Conv2d, named as torch.nn.Conv2d names them. Each
+// setter returns the options, so that they read as one expression:
+//   Conv2d<float>(Conv2dOptions(32, 32, 3).padding(1).groups(32))   // depthwise
+//   Conv2d<float>(Conv2dOptions(16, 8, 3, 5).stride(2, 1).padding(1, 2).dilation(2))
+// A setter with one number sets both axes (height, width); with two, each.
+// Padding is zeros, PyTorch's padding_mode "zeros" (there is no other mode).
+class Conv2dOptions {
+ public:
+  Conv2dOptions(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size)
+      : Conv2dOptions(in_channels, out_channels, kernel_size, kernel_size) {}
+  Conv2dOptions(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_h,
+                std::int64_t kernel_w)
+      : in_(in_channels), out_(out_channels), kh_(kernel_h), kw_(kernel_w) {}
+
+  Conv2dOptions& stride(std::int64_t s) { return stride(s, s); }
+  Conv2dOptions& stride(std::int64_t h, std::int64_t w) {
+    sh_ = h;
+    sw_ = w;
+    return *this;
+  }
+  Conv2dOptions& padding(std::int64_t p) { return padding(p, p); }
+  Conv2dOptions& padding(std::int64_t h, std::int64_t w) {
+    ph_ = h;
+    pw_ = w;
+    return *this;
+  }
+  Conv2dOptions& dilation(std::int64_t d) { return dilation(d, d); }
+  Conv2dOptions& dilation(std::int64_t h, std::int64_t w) {
+    dh_ = h;
+    dw_ = w;
+    return *this;
+  }
+  Conv2dOptions& groups(std::int64_t g) {
+    groups_ = g;
+    return *this;
+  }
+  Conv2dOptions& bias(bool b) {
+    bias_ = b;
+    return *this;
+  }
+
+  std::int64_t in_channels() const { return in_; }
+  std::int64_t out_channels() const { return out_; }
+  std::int64_t kernel_h() const { return kh_; }
+  std::int64_t kernel_w() const { return kw_; }
+  std::int64_t stride_h() const { return sh_; }
+  std::int64_t stride_w() const { return sw_; }
+  std::int64_t padding_h() const { return ph_; }
+  std::int64_t padding_w() const { return pw_; }
+  std::int64_t dilation_h() const { return dh_; }
+  std::int64_t dilation_w() const { return dw_; }
+  std::int64_t groups() const { return groups_; }
+  bool bias() const { return bias_; }
+
+ private:
+  std::int64_t in_, out_, kh_, kw_;
+  std::int64_t sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, dh_ = 1, dw_ = 1, groups_ = 1;
+  bool bias_ = true;
 };
 
-// Input [N, C, H, W] -> output [N, OC, OH, OW]; weight [OC, C, KH, KW] and
-// bias [OC] as in torch.nn.Conv2d (square kernel, same stride and padding on
-// both axes). Cached for backward: a view of the input (the previous layer's
-// output buffer, untouched until the next forward).
+// Input [N, C, H, W] -> output [N, OC, OH, OW]; weight [OC, C/groups, KH,
+// KW] and bias [OC] as in torch.nn.Conv2d, with its groups, dilation and
+// stride and padding per axis (Conv2dOptions). Cached for backward: a view
+// of the input (the previous layer's output buffer, untouched until the
+// next forward).
 //
-// forward() and backward() run the kernels kernels_for() picks. The plan
-// pass (layers/plan.hpp) may instead call forward_with() to apply a ReLU as
-// the output is stored, forward_planes() to hand the output to a 2x2
-// max-pool a few planes at a time (it is then never stored), and
-// backward_from_planes() to read dy from that pool plane by plane.
+// forward() and backward() run the kernels kernels_for() picks: the classic
+// ones (direct, rows, im2col) for one group, no dilation, a square kernel
+// and the same stride and padding on both axes; depthwise or general
+// otherwise (kernels/conv2d.hpp). The plan pass (layers/plan.hpp) may
+// instead call forward_with() to apply a ReLU as the output is stored,
+// forward_planes() to hand the output to a 2x2 max-pool a few planes at a
+// time (it is then never stored), and backward_from_planes() to read dy
+// from that pool plane by plane.
 template <typename T>
 class Conv2d : public Layer<T> {
  public:
+  // The classic constructor: a square kernel, one stride and padding for both axes.
   Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size,
          std::int64_t stride = 1, std::int64_t padding = 0, bool bias = true)
-      : in_(in_channels),
-        out_(out_channels),
-        k_(kernel_size),
-        stride_(stride),
-        pad_(padding),
-        has_bias_(bias) {
-    if (in_ <= 0 || out_ <= 0 || k_ <= 0 || stride_ <= 0 || pad_ < 0)
-      fail("Conv2d: invalid arguments (in ", in_, ", out ", out_, ", kernel ", k_, ", stride ",
-           stride_, ", padding ", pad_, ")");
-    weight_ = Tensor<T>({out_, in_, k_, k_});
-    dweight_ = Tensor<T>({out_, in_, k_, k_});
-    if (has_bias_) {
-      bias_ = Tensor<T>({out_});
-      dbias_ = Tensor<T>({out_});
+      : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)
+                   .stride(stride)
+                   .padding(padding)
+                   .bias(bias)) {}
+
+  explicit Conv2d(const Conv2dOptions& options) : opt_(options) {
+    const Conv2dOptions& o = opt_;
+    if (o.in_channels() <= 0 || o.out_channels() <= 0 || o.kernel_h() <= 0 || o.kernel_w() <= 0 ||
+        o.stride_h() <= 0 || o.stride_w() <= 0 || o.padding_h() < 0 || o.padding_w() < 0 ||
+        o.dilation_h() <= 0 || o.dilation_w() <= 0 || o.groups() <= 0)
+      fail("Conv2d: invalid arguments (in ", o.in_channels(), ", out ", o.out_channels(),
+           ", kernel ", pair(o.kernel_h(), o.kernel_w(), "x"), ", stride ",
+           pair(o.stride_h(), o.stride_w(), ", "), ", padding ",
+           pair(o.padding_h(), o.padding_w(), ", "), ", dilation ",
+           pair(o.dilation_h(), o.dilation_w(), ", "), ", groups ", o.groups(), ")");
+    if (o.in_channels() % o.groups() != 0 || o.out_channels() % o.groups() != 0)
+      fail("Conv2d: groups ", o.groups(), " must divide both in_channels ", o.in_channels(),
+           " and out_channels ", o.out_channels());
+    const Shape w{o.out_channels(), o.in_channels() / o.groups(), o.kernel_h(), o.kernel_w()};
+    weight_ = Tensor<T>(w);
+    dweight_ = Tensor<T>(w);
+    if (o.bias()) {
+      bias_ = Tensor<T>({o.out_channels()});
+      dbias_ = Tensor<T>({o.out_channels()});
     }
   }
 
   std::string type() const override { return "Conv2d"; }
+  // "1 -> 32, kernel 3, stride 1, pad 1", and what differs from that form.
   std::string describe() const override {
-    return std::to_string(in_) + " -> " + std::to_string(out_) + ", kernel " + std::to_string(k_) +
-           ", stride " + std::to_string(stride_) + ", pad " + std::to_string(pad_);
+    const Conv2dOptions& o = opt_;
+    std::string d = std::to_string(o.in_channels()) + " -> " + std::to_string(o.out_channels()) +
+                    ", kernel " + pair(o.kernel_h(), o.kernel_w(), "x") + ", stride " +
+                    pair(o.stride_h(), o.stride_w(), ", ") + ", pad " +
+                    pair(o.padding_h(), o.padding_w(), ", ");
+    if (o.dilation_h() != 1 || o.dilation_w() != 1)
+      d += ", dilation " + pair(o.dilation_h(), o.dilation_w(), ", ");
+    if (o.groups() != 1) d += ", groups " + std::to_string(o.groups());
+    return d;
   }
   bool backward_reads_output() const override { return false; }
+  const Conv2dOptions& options() const { return opt_; }
 
   Shape output_shape(const Shape& in) const override {
-    const std::string expected = "[N, " + std::to_string(in_) + ", H, W]";
-    if (in.rank() != 4 || in[1] != in_) this->shape_error(expected, in);
-    if (in[2] + 2 * pad_ < k_ || in[3] + 2 * pad_ < k_)
-      fail(this->label(), ": input ", in.str(), " is smaller than the kernel ", k_, "x", k_,
-           " with padding ", pad_);
-    const auto s = conv_shape(in);
-    return Shape{in[0], out_, s.OH(), s.OW()};
+    const Conv2dOptions& o = opt_;
+    const std::string expected = "[N, " + std::to_string(o.in_channels()) + ", H, W]";
+    if (in.rank() != 4 || in[1] != o.in_channels()) this->shape_error(expected, in);
+    const auto g = geometry(in);
+    const std::int64_t reach_h = g.DH * (g.KH - 1) + 1, reach_w = g.DW * (g.KW - 1) + 1;
+    if (in[2] + 2 * g.PH < reach_h || in[3] + 2 * g.PW < reach_w)
+      fail(this->label(), ": input ", in.str(), " is smaller than the kernel ", g.KH, "x", g.KW,
+           (g.DH != 1 || g.DW != 1
+                ? " (" + std::to_string(reach_h) + "x" + std::to_string(reach_w) + " dilated)"
+                : ""),
+           " with padding ", pair(g.PH, g.PW, ", "));
+    return Shape{in[0], o.out_channels(), g.OH(), g.OW()};
   }
 
   // The kernels of each pass for an input shape: one choice per pass.
   ConvKernels kernels_for(const Shape& in) const {
-    const auto s = conv_shape(in);
-    return {kernels::conv2d_forward_kernel<T>(s), kernels::conv2d_backward_data_kernel(s),
-            kernels::conv2d_backward_weights_kernel<T>(s)};
+    return kernels::conv2d_kernels_for<T>(geometry(in));
   }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
@@ -80,21 +165,24 @@ class Conv2d : public Layer<T> {
   const Tensor<T>& forward_with(const Tensor<T>& x, const ConvKernels& k, bool relu) {
     begin_forward(x, k);
     output_.resize(out_shape_);
-    kernels::conv2d_forward_with(k.forward, shape_, x.data(), weight_.data(), bias_data(),
-                                 output_.data(), workspace_.data(), relu);
+    kernels::conv2d_forward_run(k.forward, geometry_, x.data(), weight_.data(), bias_data(),
+                                output_.data(), workspace_.data(), relu);
     return output_;
   }
 
   // forward_with() handing the output to `sink` instead of storing it:
   // sink.begin(output shape), then sink.planes(p0, count, planes) from any
   // thread with planes p0.. in [N, OC] order, until every plane has come.
-  // Needs a forward kernel that works sample by sample (not im2col).
+  // Needs a forward kernel that works sample by sample (direct, rows).
   template <typename Sink>
   void forward_planes(const Tensor<T>& x, const ConvKernels& k, bool relu, Sink& sink) {
     begin_forward(x, k);
+    if (!kernels::conv2d_forward_passes_planes(k.forward))
+      fail(this->label(), ": the ", kernels::conv_kernel_name(k.forward),
+           " kernel cannot hand its output over by planes");
     output_ = Tensor<T>();
     sink.begin(out_shape_);
-    const std::int64_t OC = out_, P = shape_.OH() * shape_.OW();
+    const std::int64_t OC = geometry_.OC, P = geometry_.OH() * geometry_.OW();
     struct ToSink {
       Sink* sink;
       std::int64_t OC, P;
@@ -105,24 +193,24 @@ class Conv2d : public Layer<T> {
         sink->planes(n * OC + oc0, count, planes);
       }
     };
-    kernels::conv2d_forward_samples(k.forward, shape_, x.data(), weight_.data(), bias_data(),
-                                    workspace_.data(), relu, ToSink{&sink, OC, P});
+    kernels::conv2d_forward_samples(k.forward, geometry_.square(), x.data(), weight_.data(),
+                                    bias_data(), workspace_.data(), relu, ToSink{&sink, OC, P});
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     if (dy.shape() != out_shape_)
       fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
-    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(shape_)});
-    kernels::conv2d_backward_weights_with(kernels_.backward_weights, shape_, input_.data(),
-                                          dy.data(), dweight_.data(), bias_grad_data(),
-                                          partials_.data());
+    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(geometry_)});
+    kernels::conv2d_backward_weights_run(kernels_.backward_weights, geometry_, input_.data(),
+                                         dy.data(), dweight_.data(), bias_grad_data(),
+                                         partials_.data());
     if (!this->needs_input_grad_) {
       dinput_ = Tensor<T>();
       return dinput_;
     }
     dinput_.resize(input_.shape());
-    kernels::conv2d_backward_data_with(kernels_.backward_data, shape_, dy.data(), weight_.data(),
-                                       dinput_.data(), workspace_.data());
+    kernels::conv2d_backward_data_run(kernels_.backward_data, geometry_, dy.data(), weight_.data(),
+                                      dinput_.data(), workspace_.data());
     return dinput_;
   }
 
@@ -133,21 +221,25 @@ class Conv2d : public Layer<T> {
   void backward_from_planes(const Planes& planes) {
     if (this->needs_input_grad_ || kernels_.backward_weights != kernels::ConvKernel::Rows)
       fail(this->label(), ": dy plane by plane needs the rows kernel and no input gradient");
-    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(shape_)});
-    kernels::conv2d_backward_weights_rows_planes(shape_, input_.data(), planes, dweight_.data(),
-                                                 bias_grad_data(), partials_.data());
+    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(geometry_)});
+    kernels::conv2d_backward_weights_rows_planes(geometry_.square(), input_.data(), planes,
+                                                 dweight_.data(), bias_grad_data(),
+                                                 partials_.data());
   }
 
   std::vector<Parameter<T>> parameters() override {
     std::vector<Parameter<T>> p{{"weight", &weight_, &dweight_}};
-    if (has_bias_) p.push_back({"bias", &bias_, &dbias_});
+    if (opt_.bias()) p.push_back({"bias", &bias_, &dbias_});
     return p;
   }
 
+  // PyTorch's default: U(+-1/sqrt(fan_in)), fan_in = in_channels/groups * KH * KW.
   void reset_parameters(Rng& rng) override {
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in_ * k_ * k_));
+    const double fan_in =
+        static_cast<double>(opt_.in_channels() / opt_.groups() * opt_.kernel_h() * opt_.kernel_w());
+    const double bound = 1.0 / std::sqrt(fan_in);
     fill_uniform(weight_, bound, rng);
-    if (has_bias_) fill_uniform(bias_, bound, rng);
+    if (opt_.bias()) fill_uniform(bias_, bound, rng);
   }
 
   Tensor<T>& weight() { return weight_; }
@@ -158,27 +250,48 @@ class Conv2d : public Layer<T> {
  private:
   void begin_forward(const Tensor<T>& x, const ConvKernels& k) {
     out_shape_ = output_shape(x.shape());
-    shape_ = conv_shape(x.shape());
+    geometry_ = geometry(x.shape());
     kernels_ = k;
-    workspace_.resize(Shape{kernels::conv2d_workspace_size<T>(shape_)});
+    workspace_.resize(Shape{kernels::conv2d_workspace_size<T>(geometry_)});
     input_ = x;
   }
 
-  const T* bias_data() const { return has_bias_ ? bias_.data() : nullptr; }
-  T* bias_grad_data() { return has_bias_ ? dbias_.data() : nullptr; }
+  const T* bias_data() const { return opt_.bias() ? bias_.data() : nullptr; }
+  T* bias_grad_data() { return opt_.bias() ? dbias_.data() : nullptr; }
 
-  kernels::Conv2dShape conv_shape(const Shape& in) const {
-    return {in[0], in_, in[2], in[3], out_, k_, k_, stride_, pad_};
+  kernels::Conv2dGeometry geometry(const Shape& in) const {
+    kernels::Conv2dGeometry g;
+    g.N = in[0];
+    g.C = opt_.in_channels();
+    g.H = in[2];
+    g.W = in[3];
+    g.OC = opt_.out_channels();
+    g.KH = opt_.kernel_h();
+    g.KW = opt_.kernel_w();
+    g.SH = opt_.stride_h();
+    g.SW = opt_.stride_w();
+    g.PH = opt_.padding_h();
+    g.PW = opt_.padding_w();
+    g.DH = opt_.dilation_h();
+    g.DW = opt_.dilation_w();
+    g.G = opt_.groups();
+    return g;
   }
 
-  std::int64_t in_, out_, k_, stride_, pad_;
-  bool has_bias_;
+  // "3" when both axes agree, else "3x5" or "(2, 1)".
+  static std::string pair(std::int64_t h, std::int64_t w, const char* sep) {
+    if (h == w) return std::to_string(h);
+    const bool x = std::string(sep) == "x";
+    return (x ? "" : "(") + std::to_string(h) + sep + std::to_string(w) + (x ? "" : ")");
+  }
+
+  Conv2dOptions opt_;
   Tensor<T> weight_, bias_, dweight_, dbias_;
   Tensor<T> input_, output_, dinput_;
   Tensor<T> workspace_;    // the weights packed for the GEMM, once per pass
   Tensor<T> partials_;     // per-chunk weight gradients, reduced in a fixed order
   ConvKernels kernels_{};  // of the last forward, for its backward
-  kernels::Conv2dShape shape_{};
+  kernels::Conv2dGeometry geometry_{};
   Shape out_shape_;  // of the last forward, stored or not
 };
 

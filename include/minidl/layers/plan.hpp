@@ -10,7 +10,9 @@
 //   1. shapes and consumers of every value;
 //   2. which layers compute an input gradient (not those reading only the
 //      network's input, unless asked);
-//   3. the kernel of each convolution pass (direct, rows, im2col);
+//   3. the kernel of each convolution pass (direct, rows, im2col for one
+//      group, no dilation, square kernel and stride; depthwise or general
+//      otherwise);
 //   4. ReLU -> MaxPool2d: the pool does the ReLU's backward in its own;
 //   5. Conv2d -> in-place ReLU (whose backward the pool does): the
 //      convolution applies max(y, 0) as it stores y, and the ReLU makes no
@@ -170,7 +172,9 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     node(i).needs_input_grad = input_grad || !only_network_input;
   }
 
-  // 3. Convolution kernels, from each convolution's input shape.
+  // 3. Convolution kernels, from each convolution's input shape
+  // (kernels::conv2d_kernels_for). Only direct and rows pass planes (6), and
+  // only rows reads dy by planes (7).
   for (int i = 0; i < count; ++i)
     if (const auto* conv = as<Conv2d<T>>(graph[static_cast<std::size_t>(i)])) {
       node(i).is_conv = true;

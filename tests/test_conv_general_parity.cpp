@@ -1,0 +1,91 @@
+// The general convolution against torch.nn.Conv2d on identical weights and
+// inputs: output, input gradient, weight and bias gradients, in float32 and
+// float64, for groups, depthwise (with a channel multiplier), dilation,
+// KH x KW kernels and stride and padding per axis.
+// The reference comes from tests/parity/make_conv_reference.py; its path is
+// in MINIDL_CONV_PARITY_FILE (set by CTest). Without it the test says it
+// skipped.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "minidl/minidl.hpp"
+
+#include "parity_support.hpp"
+
+using namespace minidl;
+
+namespace {
+
+const SafetensorsFile& reference() {
+  return minidl::testing::parity_reference("MINIDL_CONV_PARITY_FILE");
+}
+
+// float: both sides sum up to a few hundred float products in different
+// orders, a few units of 1e-7 of the tensor's scale; a wrong formula is
+// off by O(1). double: the same argument at 1e-16.
+template <typename T>
+double tolerance() {
+  return sizeof(T) == 4 ? 1e-5 : 1e-12;
+}
+
+// Largest difference relative to the reference tensor's largest magnitude.
+template <typename T>
+void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs) {
+  REQUIRE_MESSAGE(ours.shape() == theirs.shape(),
+                  what << ": " << ours.shape().str() << " vs " << theirs.shape().str());
+  double diff = 0, scale = 0;
+  for (std::int64_t i = 0; i < ours.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
+    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
+  }
+  const double rel = diff / std::max(scale, 1e-30);
+  MESSAGE(minidl::testing::precision_prefix<T>() << what << ": max relative difference " << rel);
+  CHECK_MESSAGE(rel <= tolerance<T>(), what << " differs from PyTorch: " << rel);
+}
+
+// The cases make_conv_reference.py writes.
+const char* const kCases[] = {"groups2",   "depthwise",    "depthwise_x2_3x5", "depthwise_stride2",
+                              "dilation2", "k3x5_s21_p12", "groups2_mixed"};
+
+template <typename T>
+void check_case(const std::string& name) {
+  CAPTURE(name);
+  const auto& file = reference();
+  // in, out, kh, kw, sh, sw, ph, pw, dh, dw, groups, bias, N, H, W
+  const auto c = minidl::testing::reference_labels(file, name + ".config");
+  REQUIRE(c.size() == 15);
+  const bool bias = c[11] != 0;
+  Conv2d<T> conv(Conv2dOptions(c[0], c[1], c[2], c[3])
+                     .stride(c[4], c[5])
+                     .padding(c[6], c[7])
+                     .dilation(c[8], c[9])
+                     .groups(c[10])
+                     .bias(bias));
+  const std::string key = std::string(minidl::testing::precision_prefix<T>()) + name + ".";
+  auto get = [&](const char* what) {
+    return minidl::testing::reference_tensor<T>(file, key + what);
+  };
+  const Tensor<T> x = get("x");
+  REQUIRE(x.shape() == Shape{c[12], c[0], c[13], c[14]});
+  const Tensor<T> w = get("weight");
+  REQUIRE(w.shape() == conv.weight().shape());
+  std::copy(w.begin(), w.end(), conv.weight().begin());
+  if (bias) {
+    const Tensor<T> b = get("bias");
+    std::copy(b.begin(), b.end(), conv.bias().begin());
+  }
+  compare(name + ".y", conv.forward(x, Context{Mode::Train, 0}), get("y"));
+  compare(name + ".dx", conv.backward(get("dy")), get("dx"));
+  compare(name + ".dweight", conv.weight_grad(), get("dweight"));
+  if (bias) compare(name + ".dbias", conv.bias_grad(), get("dbias"));
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("general Conv2d matches torch.nn.Conv2d: output and every gradient", T, float,
+                   double) {
+  for (const char* name : kCases) check_case<T>(name);
+}
