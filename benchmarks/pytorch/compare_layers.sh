@@ -13,12 +13,13 @@
 #   env: THREADS (default 2), KERNELS_BIN (default build/benchmarks/kernels),
 #        TORCH_REPS (timed passes per PyTorch case, default 20), TORCH_WARMUP (3),
 #        FILTER (a regex that case names must match from their start, default
-#        all), CASES_DIR (where
-#        layer_cases_*.py are, default beside this script),
-#        BENCHMARK_ARGS (more flags for kernels, e.g. --benchmark_min_time=0.001
-#        for a quick check of the pipeline: not a measurement).
-# Build minidl's first (cmake --build build --target kernels). Run it on an
-# otherwise idle machine: nothing else may build or run meanwhile.
+#        all), CASES_DIR (where the layer_cases_*.py are, default beside this
+#        script), BENCHMARK_ARGS (more flags for kernels, e.g.
+#        --benchmark_min_time=0.001 for a quick check of the pipeline: not a
+#        measurement).
+# Installs what it needs (OpenBLAS, python3-torch); build minidl's first
+# (cmake --build build --target kernels). Run it on an otherwise idle
+# machine: nothing else may build or run meanwhile.
 set -euo pipefail
 
 die() {
@@ -38,6 +39,10 @@ cases_dir=${CASES_DIR:-$here}
 [[ -d $cases_dir ]] || die "CASES_DIR=$cases_dir is not a folder"
 cases_dir=$(cd "$cases_dir" && pwd)
 cd "$here/../.."
+
+# libopenblas0-pthread makes OpenBLAS the libblas.so.3 that torch loads (as
+# compare.sh says); readelf (binutils) tells it from the reference BLAS.
+scripts/install_deps.sh libopenblas0-pthread python3-torch binutils >&2
 
 kernels_bin=${KERNELS_BIN:-build/benchmarks/kernels}
 [[ -x $kernels_bin ]] || die "$kernels_bin does not exist: build it first (cmake --build build --target kernels)"
