@@ -154,6 +154,46 @@ TEST_CASE("a warm training step of depthwise, grouped and dilated convolutions a
   }
 }
 
+TEST_CASE("a warm training step through every activation layer allocates nothing, 1 or 2 threads") {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    Sequential<float> net;
+    net.add("conv", Conv2d<float>(3, 8, 3, 1, 1));
+    net.add("sigmoid", Sigmoid<float>());
+    net.add("tanh", Tanh<float>());
+    net.add("leaky", LeakyReLU<float>(0.1));
+    net.add("leaky_inplace", LeakyReLU<float>(0.1, true));
+    net.add("gelu", GELU<float>());
+    net.add("gelu_tanh", GELU<float>(GeluApproximate::tanh));
+    net.add("silu", SiLU<float>());
+    net.add("softmax", Softmax<float>());  // over the channels of (N, C, H, W)
+    net.add("pool", MaxPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(8 * 8 * 8, 10));
+    net.add("log_softmax", LogSoftmax<float>());  // over the features of (N, C)
+    net.reset_parameters(1);
+    Adam<float> adam(net.parameters());
+    NLLLoss<float> loss;
+    // Large enough for several elementwise chunks and softmax work items.
+    Tensor<float> x({32, 3, 16, 16});
+    Rng rng(3);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    std::vector<std::int32_t> labels(32);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int32_t>(i % 10);
+    auto step = [&] {  // train_step's, with NLLLoss after the LogSoftmax layer
+      loss.forward(net.forward(x, Context{Mode::Train, 0}), labels.data());
+      net.backward(loss.backward());
+      adam.step();
+    };
+    step();  // warm-up
+    step();
+    const long before = g_allocations.load();
+    step();
+    CAPTURE(threads);
+    CHECK(g_allocations.load() - before == 0);
+  }
+}
+
 TEST_CASE("the counter sees minidl's allocations (the check above can fail)") {
   const long before = g_allocations.load();
   Tensor<float> t({1000});

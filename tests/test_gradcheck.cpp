@@ -272,10 +272,11 @@ TEST_CASE("gradcheck inside a planned network: built-in layers, a user's tanh, t
   // A user's layer whose backward reads its output, before a max-pool: the
   // pool must not write its gradient over that output.
   expect_ok(check_layer_in_network([] { return UserTanh<double>(); }, shape));
-  // The guide's example, alone and in a network.
-  SiLU<double> silu;
+  // The guide's example, alone and in a network. It lives in the global
+  // namespace, beside minidl's own SiLU: ::SiLU names the guide's.
+  ::SiLU<double> silu;
   expect_ok(check_layer_gradients(silu, random_tensor({3, 2, 4, 5}, 43), kTrain));
-  expect_ok(check_layer_in_network([] { return SiLU<double>(); }, shape));
+  expect_ok(check_layer_in_network([] { return ::SiLU<double>(); }, shape));
 }
 
 TEST_CASE("check_layer_in_network catches a layer that hides that backward reads its output") {

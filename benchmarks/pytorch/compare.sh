@@ -73,25 +73,12 @@ run() {  # run NAME COMMAND...: appends the program's lines plus max_rss to $log
   awk -F': ' '/Maximum resident set size/ {printf "max_rss_kb=%s\n", $2}' "$log/time" >>"$log/$name"
 }
 
-# netlib's reference BLAS: a libblas.so* that is not the front of an optimised
-# BLAS (Debian's OpenBLAS and BLIS each ship a libblas.so.3 that links them).
-is_reference_blas() {
-  [[ $(basename "$1") == libblas.so* ]] &&
-    ! readelf -d "$1" 2>/dev/null | grep -qiE 'NEEDED.*(openblas|blis|mkl)'
-}
+source benchmarks/pytorch/blas.sh  # is_reference_blas, blas_refusal
 
 check_blas() {  # check_blas NAME: refuses the comparison if run NAME mapped the reference BLAS
-  local line blas path paths
+  local line reason
   line=$(grep '^libraries ' "$log/out") || die "$1 printed no 'libraries' line: cannot tell which BLAS it ran on"
-  blas=${line#* blas=}
-  blas=${blas%% *}
-  [[ $blas != none ]] || die "refusing to compare: $1 mapped no BLAS library, so which one it ran on cannot be told"
-  IFS=, read -ra paths <<<"$blas"
-  for path in "${paths[@]}"; do
-    if is_reference_blas "$path"; then
-      die "refusing to compare: $1 ran on netlib's reference BLAS ($path), not OpenBLAS; select OpenBLAS with update-alternatives --config libblas.so.3-$(gcc -dumpmachine)"
-    fi
-  done
+  reason=$(blas_refusal "$1" "$line") || die "$reason"
 }
 
 for r in $(seq "$rounds"); do

@@ -20,25 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from reference_model import MnistCnn, load_mnist_split, normalise  # noqa: E402
-
-
-def loaded_libraries():
-    """The BLAS, LAPACK and oneDNN libraries mapped into this process, from its
-    own memory map: what torch really runs on, whatever was asked for."""
-    found = {"blas": set(), "dnnl": set(), "lapack": set()}
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            fields = line.split()
-            if len(fields) < 6:
-                continue
-            name = os.path.basename(fields[5])
-            if "lapack" in name:
-                found["lapack"].add(fields[5])
-            elif "blas" in name or "blis" in name or "mkl_rt" in name:
-                found["blas"].add(fields[5])
-            elif "dnnl" in name or "mkldnn" in name:
-                found["dnnl"].add(fields[5])
-    return "libraries " + " ".join(f"{k}={','.join(sorted(v)) or 'none'}" for k, v in sorted(found.items()))
+from torch_libraries import loaded_libraries  # noqa: E402
 
 
 def random_mnist():

@@ -39,3 +39,11 @@
 #include "minidl/optim/lr_scheduler.hpp"
 #include "minidl/optim/param_groups.hpp"
 #include "minidl/optim/rmsprop.hpp"
+
+// Activations: Sigmoid, Tanh, LeakyReLU, GELU, SiLU; Softmax and LogSoftmax as layers.
+#include "minidl/layers/gelu.hpp"
+#include "minidl/layers/leaky_relu.hpp"
+#include "minidl/layers/sigmoid.hpp"
+#include "minidl/layers/silu.hpp"
+#include "minidl/layers/softmax.hpp"
+#include "minidl/layers/tanh.hpp"

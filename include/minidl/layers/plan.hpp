@@ -25,7 +25,8 @@
 //      gradient a plane at a time for the convolution;
 //   8. which layers may write their input gradient over their input
 //      (MaxPool2d, when nothing reads that input after its backward);
-//   9. whether every in-place ReLU is safe where it stands (else an error);
+//   9. whether every in-place ReLU and LeakyReLU is safe where it stands
+//      (else an error);
 //  10. the memory each node holds.
 //
 // Fusions only join a value to its single consumer. Every fusion and
@@ -44,6 +45,7 @@
 #include "minidl/layers/conv2d.hpp"
 #include "minidl/layers/dropout.hpp"
 #include "minidl/layers/layer.hpp"
+#include "minidl/layers/leaky_relu.hpp"
 #include "minidl/layers/maxpool2d.hpp"
 #include "minidl/layers/merge.hpp"
 #include "minidl/layers/relu.hpp"
@@ -258,20 +260,25 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
         !node(i).defer_input_grad)
       node(i).overwrite_input = dead_after_use(input_of(i));
 
-  // 9. An in-place ReLU writes over its input in forward: that value must be
-  // read by nothing else, and its producer's backward must not read it.
+  // 9. An in-place ReLU or LeakyReLU writes over its input in forward: that
+  // value must be read by nothing else, and its producer's backward must not
+  // read it.
   for (int r = 0; r < count; ++r) {
-    const auto* relu = as<ReLU<T>>(graph[static_cast<std::size_t>(r)]);
-    if (!relu || !relu->inplace() || node(r).skip_forward) continue;
+    const Node<T>& in_place = graph[static_cast<std::size_t>(r)];
+    const auto* relu = as<ReLU<T>>(in_place);
+    const auto* leaky = as<LeakyReLU<T>>(in_place);
+    if (!((relu && relu->inplace()) || (leaky && leaky->inplace())) || node(r).skip_forward)
+      continue;
+    const std::string instead = relu ? "ReLU(false)" : "LeakyReLU(negative_slope, false)";
     for (int v = input_of(r); v != kNetworkInput;) {
       const Node<T>& n = graph[static_cast<std::size_t>(v)];
       if (node(v).uses.size() != 1)
-        fail(relu->label(), ": works in place, but its input (from '", n.name,
-             "') is read by other nodes too; use ReLU(false)");
+        fail(in_place.layer->label(), ": works in place, but its input (from '", n.name,
+             "') is read by other nodes too; use ", instead);
       if (n.merge) break;
       if (n.layer->backward_reads_output() && !node(v).skip_backward)
-        fail(relu->label(), ": works in place over the output of ", n.layer->label(),
-             ", whose backward reads it; use ReLU(false)");
+        fail(in_place.layer->label(), ": works in place over the output of ", n.layer->label(),
+             ", whose backward reads it; use ", instead);
       if (!n.layer->output_aliases_input()) break;
       v = n.inputs[0];
     }
