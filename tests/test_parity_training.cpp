@@ -201,7 +201,8 @@ void check_recipe() {
   REQUIRE(groups.size() == 2);
   groups[1].lr = 5e-3;
   AdamW<T> opt(groups, o);
-  LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5));
+  // PyTorch's loop turns cycle_momentum off.
+  LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5, 25, 1e4, false));
   const std::vector<Parameter<T>> params = f.params();
   for (int t = 0; t < 4; ++t) {
     f.load_gradients(t);
@@ -291,7 +292,7 @@ TEST_CASE("learning-rate schedules match torch.optim.lr_scheduler step by step")
   check_schedule("exponential", std::make_shared<ExponentialLR>(0.9));
   check_schedule("cosine", std::make_shared<CosineAnnealingLR>(6, 0.001));
   check_schedule("warm_restarts", std::make_shared<CosineAnnealingWarmRestarts>(3, 2, 0.01));
-  check_schedule("onecycle", std::make_shared<OneCycleLR>(20));
+  check_schedule("onecycle", std::make_shared<OneCycleLR>(20, 0.3, 25, 1e4, false));
   check_schedule("warmup_cosine",
                  std::make_shared<LinearWarmup>(0.1, 4, std::make_shared<CosineAnnealingLR>(12)));
 }

@@ -105,7 +105,7 @@ TEST_CASE("a schedule restored from its saved state continues with the same rate
       std::make_shared<ExponentialLR>(0.93),
       std::make_shared<CosineAnnealingLR>(11, 1e-4),
       std::make_shared<CosineAnnealingWarmRestarts>(2, 3, 1e-3),
-      std::make_shared<OneCycleLR>(20),
+      std::make_shared<OneCycleLR>(20, 0.3, 25, 1e4, /*cycle_momentum=*/false),
       std::make_shared<LinearWarmup>(0.1, 5, std::make_shared<CosineAnnealingLR>(15))};
   for (std::size_t i = 0; i < schedules.size(); ++i) {
     CAPTURE(i);
