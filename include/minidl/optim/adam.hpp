@@ -16,7 +16,8 @@ struct AdamOptions {
   double weight_decay = 0;  // L2 penalty added to the gradient (AdamW decouples it)
 };
 
-// At step t (from 1), for each element with gradient g:
+// At step t (from 1: the updates this parameter received), for each element
+// with gradient g (beta1: the group's, which OneCycleLR may cycle):
 //   g  += weight_decay * p
 //   m   = m + (1 - beta1) * (g - m)          (torch: exp_avg.lerp_(g, 1 - beta1))
 //   v   = beta2 * v + (1 - beta2) * g^2
