@@ -1,6 +1,8 @@
-// minidl's losses, optimizers, gradient clipping and learning-rate schedules
-// against PyTorch on identical inputs: loss values and gradients, parameters
-// after four optimizer steps, clipped gradients, and learning-rate sequences.
+// minidl's losses, optimizers, gradient clipping, learning-rate schedules and
+// freezing against PyTorch on identical inputs: loss values and gradients,
+// parameters after four optimizer steps (also under a one-cycle schedule that
+// cycles momentum), clipped gradients, learning-rate and momentum sequences,
+// and a small network trained with frozen parameters.
 // The reference comes from tests/parity/make_training_reference.py, its path
 // in MINIDL_TRAINING_PARITY_FILE (set by CTest). Without it the test skips.
 #include <doctest/doctest.h>
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -111,10 +114,13 @@ struct TwoParams {
 // Compares what the steps moved the parameters, not the parameters: an
 // error of a few 1e-6 in the updates would drown in the initial values.
 template <typename T>
-void check_optimizer(const std::string& name, TwoParams<T>& f, Optimizer<T>& opt) {
+void check_optimizer(
+    const std::string& name, TwoParams<T>& f, Optimizer<T>& opt,
+    const std::function<void()>& after_step = [] {}) {
   for (int t = 0; t < 4; ++t) {
     f.load_gradients(t);
     opt.step();
+    after_step();
   }
   for (const char* k : {"w", "b"}) {
     const Tensor<T> init = get<T>(prefix<T>() + "opt.init." + k);
@@ -201,7 +207,8 @@ void check_recipe() {
   REQUIRE(groups.size() == 2);
   groups[1].lr = 5e-3;
   AdamW<T> opt(groups, o);
-  LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5));
+  // PyTorch's loop turns cycle_momentum off.
+  LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5, 25, 1e4, false));
   const std::vector<Parameter<T>> params = f.params();
   for (int t = 0; t < 4; ++t) {
     f.load_gradients(t);
@@ -218,6 +225,116 @@ void check_recipe() {
       theirs[i] -= init[i];
     }
     compare<T>(std::string("opt.recipe.") + k + " (change)", ours, theirs);
+  }
+}
+
+// Four steps of SGD with momentum and of Adam under OneCycleLR with
+// cycle_momentum on, as PyTorch's defaults have it.
+template <typename T>
+void check_onecycle_momentum() {
+  {
+    TwoParams<T> f;
+    SgdOptions o;
+    o.lr = 0.05;
+    o.momentum = 0.9;
+    SGD<T> opt(f.params(), o);
+    LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5, 25, 1e4, true, 0.8, 0.9));
+    check_optimizer("sgd_onecycle", f, opt, [&] { scheduler.step(); });
+  }
+  {
+    TwoParams<T> f;
+    AdamOptions o;
+    o.lr = 1e-2;
+    Adam<T> opt(f.params(), o);
+    LrScheduler<T> scheduler(opt, std::make_shared<OneCycleLR>(4, 0.5));
+    check_optimizer("adam_onecycle", f, opt, [&] { scheduler.step(); });
+  }
+}
+
+// Names as PyTorch's torch.nn.Sequential gives them: "0.weight", ...
+template <typename T>
+Sequential<T> freeze_net() {
+  Sequential<T> net;
+  net.add(Linear<T>(5, 7));
+  net.add(ReLU<T>());
+  net.add(Linear<T>(7, 6));
+  net.add(ReLU<T>());
+  net.add(Linear<T>(6, 3));
+  for (auto& p : net.parameters())
+    p.value->copy_from(get<T>(prefix<T>() + "freeze.init." + p.name));
+  return net;
+}
+
+// Six steps of cross-entropy training; `always` frozen throughout,
+// `first_three` for the first three steps (as make_training_reference.py).
+template <typename T>
+void check_freeze_case(const std::string& name, Optimizer<T>& opt, Sequential<T>& net,
+                       const std::vector<std::string>& always,
+                       const std::vector<std::string>& first_three) {
+  const Tensor<T> x = get<T>(prefix<T>() + "freeze.x");
+  const auto y = labels(prefix<T>() + "freeze.labels");
+  for (const auto& n : always) net.freeze(n);
+  for (const auto& n : first_three) net.freeze(n);
+  CrossEntropyLoss<T> loss;
+  for (int step = 0; step < 6; ++step) {
+    if (step == 3)
+      for (const auto& n : first_three) net.unfreeze(n);
+    train_step(net, loss, opt, x, y.data());
+  }
+  for (auto& p : net.parameters()) {
+    const Tensor<T> init = get<T>(prefix<T>() + "freeze.init." + p.name);
+    Tensor<T> ours = p.value->clone(),
+              theirs = get<T>(prefix<T>() + "freeze." + name + "." + p.name);
+    bool unchanged = true;
+    for (std::int64_t i = 0; i < init.size(); ++i) {
+      unchanged &= ours[i] == init[i];
+      ours[i] -= init[i];
+      theirs[i] -= init[i];
+    }
+    if (!p.trainable()) {
+      CHECK_MESSAGE(unchanged, prefix<T>() << "freeze." << name << "." << p.name << " moved");
+      continue;
+    }
+    compare<T>("freeze." + name + "." + p.name + " (change)", ours, theirs);
+  }
+}
+
+template <typename T>
+void check_freezing() {
+  {
+    auto net = freeze_net<T>();
+    AdamOptions o;
+    o.lr = 5e-2;
+    o.weight_decay = 0.1;
+    Adam<T> opt(net.parameters(), o);
+    check_freeze_case<T>("adam", opt, net, {"4.bias"}, {"2"});
+  }
+  {
+    auto net = freeze_net<T>();
+    SgdOptions o;
+    o.lr = 0.05;
+    o.momentum = 0.9;
+    o.dampening = 0.5;
+    o.weight_decay = 0.01;
+    SGD<T> opt(net.parameters(), o);
+    check_freeze_case<T>("sgd", opt, net, {}, {"0"});
+  }
+  {
+    auto net = freeze_net<T>();
+    AdamWOptions o;
+    o.lr = 5e-2;
+    o.weight_decay = 0.1;
+    AdamW<T> opt(net.parameters(), o);
+    check_freeze_case<T>("adamw", opt, net, {"2"}, {});
+  }
+  {
+    auto net = freeze_net<T>();
+    RmspropOptions o;
+    o.lr = 1e-2;
+    o.momentum = 0.5;
+    o.weight_decay = 0.01;
+    RMSprop<T> opt(net.parameters(), o);
+    check_freeze_case<T>("rmsprop", opt, net, {"0.weight"}, {"2"});
   }
 }
 
@@ -262,6 +379,25 @@ void check_schedule(const std::string& name, std::shared_ptr<const LrSchedule> s
   compare<double>("sched." + name, ours, expected);
 }
 
+// OneCycleLR with cycle_momentum on: both groups' rates and momenta
+// (SGD's momentum, Adam's beta1) at each step.
+template <typename Opt>
+void check_momentum_sequence(const std::string& name, Opt& opt) {
+  const Tensor<double> expected = get<double>("sched.onecycle_momentum." + name);
+  REQUIRE(expected.rank() == 3);
+  LrScheduler<double> scheduler(opt,
+                                std::make_shared<OneCycleLR>(20, 0.25, 25, 1e4, true, 0.8, 0.92));
+  Tensor<double> ours(expected.shape());
+  for (std::int64_t t = 0; t < expected.dim(0); ++t) {
+    if (t > 0) scheduler.step();
+    for (std::size_t g = 0; g < 2; ++g) {
+      ours[4 * t + 2 * static_cast<std::int64_t>(g)] = opt.group_learning_rate(g);
+      ours[4 * t + 2 * static_cast<std::int64_t>(g) + 1] = opt.group_momentum(g).value_or(-1);
+    }
+  }
+  compare<double>("sched.onecycle_momentum." + name, ours, expected);
+}
+
 }  // namespace
 
 TEST_CASE("losses match torch.nn.functional in value and gradient (float and double)") {
@@ -291,7 +427,28 @@ TEST_CASE("learning-rate schedules match torch.optim.lr_scheduler step by step")
   check_schedule("exponential", std::make_shared<ExponentialLR>(0.9));
   check_schedule("cosine", std::make_shared<CosineAnnealingLR>(6, 0.001));
   check_schedule("warm_restarts", std::make_shared<CosineAnnealingWarmRestarts>(3, 2, 0.01));
-  check_schedule("onecycle", std::make_shared<OneCycleLR>(20));
+  check_schedule("onecycle", std::make_shared<OneCycleLR>(20, 0.3, 25, 1e4, false));
   check_schedule("warmup_cosine",
                  std::make_shared<LinearWarmup>(0.1, 4, std::make_shared<CosineAnnealingLR>(12)));
+}
+
+TEST_CASE("one-cycle cycles SGD's momentum and Adam's beta1 as torch.optim.lr_scheduler does") {
+  Tensor<double> p{1}, q{1}, gp{1}, gq{1};
+  std::vector<ParamGroup<double>> groups{{{{"p", &p, &gp}}, 0.1, {}}, {{{"q", &q, &gq}}, 0.02, {}}};
+  SgdOptions o;
+  o.momentum = 0.9;
+  SGD<double> sgd(groups, o);
+  check_momentum_sequence("sgd", sgd);
+  Adam<double> adam(groups);
+  check_momentum_sequence("adam", adam);
+}
+
+TEST_CASE("four steps of SGD and Adam under one-cycle momentum match PyTorch (float and double)") {
+  check_onecycle_momentum<float>();
+  check_onecycle_momentum<double>();
+}
+
+TEST_CASE("training with frozen parameters matches requires_grad_(False) (float and double)") {
+  check_freezing<float>();
+  check_freezing<double>();
 }

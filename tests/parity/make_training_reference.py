@@ -11,10 +11,19 @@ same four steps through clipping, AdamW with groups and a one-cycle schedule.
 Clipping: clip_grad_norm_ (norm 2 clipping, norm 2 not clipping, norm inf)
 and clip_grad_value_: the norm returned and the gradients after.
 All of these once in float32 (prefix "f32.") and once in float64 ("f64.").
+One-cycle momentum: the same four steps through SGD with momentum and
+through Adam under OneCycleLR with cycle_momentum on ("opt.sgd_onecycle.",
+"opt.adam_onecycle.").
+Freezing ("freeze."): a Linear-ReLU-Linear-ReLU-Linear network, its initial
+weights, a batch and the weights after six steps of cross-entropy training
+in which some parameters are frozen (requires_grad_(False)) throughout or
+for the first three steps (Adam, SGD with dampening, AdamW, RMSprop).
 Schedules ("sched."): the learning rate of each group after each
 scheduler.step() for StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR,
 CosineAnnealingWarmRestarts, OneCycleLR and a linear warm-up chained with
-cosine annealing.
+cosine annealing; and OneCycleLR's learning rates and momenta with
+cycle_momentum on, for SGD's momentum and Adam's beta1
+("sched.onecycle_momentum.").
 
 Usage: make_training_reference.py OUT.safetensors
 Exits 77 without writing when torch is not importable, which CTest reports as
@@ -119,6 +128,80 @@ def optimizers(out, prefix, dtype):
     out[f"{prefix}opt.recipe.w"] = w.detach()
     out[f"{prefix}opt.recipe.b"] = b.detach()
 
+    # OneCycleLR with cycle_momentum on: SGD's momentum and Adam's beta1 follow it.
+    S = torch.optim.lr_scheduler
+    onecycle_cases = {
+        "sgd_onecycle": (lambda w, b: torch.optim.SGD([w, b], lr=0.05, momentum=0.9),
+                         lambda o: S.OneCycleLR(o, max_lr=0.05, total_steps=STEPS, pct_start=0.5,
+                                                base_momentum=0.8, max_momentum=0.9)),
+        "adam_onecycle": (lambda w, b: torch.optim.Adam([w, b], lr=1e-2),
+                          lambda o: S.OneCycleLR(o, max_lr=1e-2, total_steps=STEPS,
+                                                 pct_start=0.5)),
+    }
+    for case, (make, make_sched) in onecycle_cases.items():
+        w = init["w"].clone().requires_grad_()
+        b = init["b"].clone().requires_grad_()
+        opt = make(w, b)
+        sched = make_sched(opt)
+        for g in grads:
+            w.grad, b.grad = g["w"].clone(), g["b"].clone()
+            opt.step()
+            sched.step()
+        out[f"{prefix}opt.{case}.w"] = w.detach()
+        out[f"{prefix}opt.{case}.b"] = b.detach()
+
+
+FREEZE_STEPS = 6
+
+
+def freeze_cases():
+    """Per case: the optimizer, the parameters frozen throughout and those
+    frozen for the first three steps only (by state_dict name). The rates are
+    large enough that six steps move the weights (about 0.4 in magnitude) far
+    beyond their rounding: the test compares the moves."""
+    return {
+        "adam": (lambda ps: torch.optim.Adam(ps, lr=5e-2, weight_decay=0.1), ["4.bias"], ["2"]),
+        "sgd": (lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.5,
+                                           weight_decay=0.01), [], ["0"]),
+        "adamw": (lambda ps: torch.optim.AdamW(ps, lr=5e-2, weight_decay=0.1), ["2"], []),
+        "rmsprop": (lambda ps: torch.optim.RMSprop(ps, lr=1e-2, momentum=0.5, weight_decay=0.01),
+                    ["0.weight"], ["2"]),
+    }
+
+
+def freezing(out, prefix, dtype):
+    torch.manual_seed(14)
+    make = lambda: torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(),  # noqa: E731
+                                       torch.nn.Linear(7, 6), torch.nn.ReLU(),
+                                       torch.nn.Linear(6, 3)).to(dtype)
+    init = make().state_dict()
+    x = torch.randn(4, 5, dtype=dtype)
+    labels = torch.randint(0, 3, (4,))
+    out[f"{prefix}freeze.x"] = x
+    out[f"{prefix}freeze.labels"] = labels
+    for name, v in init.items():
+        out[f"{prefix}freeze.init.{name}"] = v
+    for case, (make_opt, always, first_three) in freeze_cases().items():
+        net = make()
+        net.load_state_dict(init)
+        params = dict(net.named_parameters())
+        opt = make_opt(list(params.values()))
+
+        def set_frozen(prefixes, frozen):
+            for name, p in params.items():
+                if any(name == q or name.startswith(q + ".") for q in prefixes):
+                    p.requires_grad_(not frozen)
+
+        set_frozen(always + first_three, True)
+        for step in range(FREEZE_STEPS):
+            if step == 3:
+                set_frozen(first_three, False)
+            opt.zero_grad(set_to_none=True)  # a frozen parameter's grad stays None
+            F.cross_entropy(net(x), labels).backward()
+            opt.step()
+        for name, p in params.items():
+            out[f"{prefix}freeze.{case}.{name}"] = p.detach()
+
 
 def clipping(out, prefix, dtype):
     torch.manual_seed(13)
@@ -167,6 +250,28 @@ def schedules(out):
             lrs.append([g["lr"] for g in opt.param_groups])
         out[f"sched.{case}"] = torch.tensor(lrs, dtype=torch.float64)  # [steps, groups]
 
+    # One-cycle with cycle_momentum on: each step's learning rates and momenta
+    # ([steps, 2 groups, lr and momentum]) for SGD's momentum and Adam's beta1.
+    for case, make_opt in {
+        "sgd": lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+        "adam": lambda ps: torch.optim.Adam(ps, lr=0.1),
+    }.items():
+        p, q = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+        opt = make_opt([{"params": [p]}, {"params": [q], "lr": 0.02}])
+        sched = S.OneCycleLR(opt, max_lr=[0.1, 0.02], total_steps=20, pct_start=0.25,
+                             base_momentum=0.8, max_momentum=0.92)
+
+        def momenta():
+            return [[g["lr"], g["betas"][0] if "betas" in g else g["momentum"]]
+                    for g in opt.param_groups]
+
+        rows = [momenta()]
+        for _ in range(19):
+            opt.step()
+            sched.step()
+            rows.append(momenta())
+        out[f"sched.onecycle_momentum.{case}"] = torch.tensor(rows, dtype=torch.float64)
+
 
 def main(out_path):
     out = {}
@@ -174,6 +279,7 @@ def main(out_path):
         losses(out, prefix, dtype)
         optimizers(out, prefix, dtype)
         clipping(out, prefix, dtype)
+        freezing(out, prefix, dtype)
     schedules(out)
     arrays = {k: v.detach().numpy() for k, v in out.items()}
     safetensors_np.save(out_path, arrays, {"torch_version": torch.__version__})

@@ -3,14 +3,17 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "minidl/io/safetensors.hpp"
 #include "minidl/layers/sequential.hpp"
+#include "minidl/optim/lr_scheduler.hpp"
 #include "minidl/optim/optimizer.hpp"
 
 namespace minidl {
@@ -19,7 +22,12 @@ namespace minidl {
 //   "<layer>.<param>"            every parameter, PyTorch's name and layout
 //   "optimizer.<state name>"     optimizer buffers ("optimizer.exp_avg.fc1.weight")
 //   __metadata__: "format" = "minidl", "format_version" = "1",
-//     "optimizer.type", "optimizer.step", plus whatever the caller adds.
+//     "optimizer.type", "optimizer.step", plus whatever the caller adds;
+//     "optimizer.updates.<param>" for a parameter whose update count differs
+//     from the step (it was frozen for some steps);
+//     with a scheduler: "scheduler.type", "scheduler.settings",
+//     "scheduler.last_epoch" and "scheduler.base_lrs" (one exact decimal per
+//     group, 17 digits: they read back as the same doubles).
 // Parameters are F32 for Tensor<float> and F64 for Tensor<double>.
 inline constexpr const char* kCheckpointFormat = "minidl";
 inline constexpr const char* kCheckpointVersion = "1";
@@ -73,6 +81,72 @@ void from_named(const SafetensorsFile& file, const std::string& path, const std:
          "); the model diverged before it was saved: use an earlier checkpoint");
 }
 
+// Reads metadata `key` as an integer in [lo, hi].
+inline std::int64_t metadata_integer(const std::string& path,
+                                     const std::map<std::string, std::string>& meta,
+                                     const std::string& key, std::int64_t lo, std::int64_t hi) {
+  const auto it = meta.find(key);
+  const std::string text = it == meta.end() ? "" : it->second;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < lo || v > hi)
+    fail(path, ": metadata \"", key, "\" is '", text, "', expected an integer from ", lo, " to ",
+         hi);
+  return v;
+}
+
+// The scheduler's metadata entries.
+template <typename T>
+std::map<std::string, std::string> scheduler_metadata(const LrScheduler<T>& scheduler) {
+  std::string lrs;
+  for (double lr : scheduler.state().base_lrs) lrs += (lrs.empty() ? "" : " ") + exact_decimal(lr);
+  return {{"scheduler.type", scheduler.schedule().type()},
+          {"scheduler.settings", scheduler.schedule().describe()},
+          {"scheduler.last_epoch", std::to_string(scheduler.state().last_epoch)},
+          {"scheduler.base_lrs", lrs}};
+}
+
+// The scheduler state the metadata holds, checked against `scheduler`'s schedule and groups.
+template <typename T>
+LrSchedulerState read_scheduler_state(const std::string& path,
+                                      const std::map<std::string, std::string>& meta,
+                                      const LrScheduler<T>& scheduler, std::size_t groups) {
+  const LrSchedule& schedule = scheduler.schedule();
+  const auto type = meta.find("scheduler.type");
+  if (type == meta.end())
+    fail(path, ": holds no learning-rate scheduler state (saved without a scheduler), expected ",
+         schedule.type());
+  if (type->second != schedule.type())
+    fail(path, ": holds the state of a ", type->second, " schedule, expected ", schedule.type());
+  const auto settings = meta.find("scheduler.settings");
+  if (settings == meta.end() || settings->second != schedule.describe())
+    fail(path, ": its ", schedule.type(), " schedule had settings '",
+         settings == meta.end() ? "" : settings->second, "', this one has '", schedule.describe(),
+         "'");
+  LrSchedulerState state;
+  state.last_epoch = metadata_integer(path, meta, "scheduler.last_epoch", 0, INT64_MAX);
+  const auto lrs = meta.find("scheduler.base_lrs");
+  const std::string text = lrs == meta.end() ? "" : lrs->second;
+  const char* at = text.c_str();
+  while (*at != '\0') {
+    char* end = nullptr;
+    const double lr = std::strtod(at, &end);
+    if (end == at || !(lr >= 0) || (*end != ' ' && *end != '\0'))
+      fail(path, ": metadata \"scheduler.base_lrs\" is not a list of learning rates: '", text, "'");
+    state.base_lrs.push_back(lr);
+    at = *end == ' ' ? end + 1 : end;
+  }
+  if (state.base_lrs.size() != groups)
+    fail(path, ": holds scheduler state for ", state.base_lrs.size(),
+         " parameter groups, the optimizer has ", groups);
+  return state;
+}
+
+template <typename T>
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequential<T>& net,
+                                                   Optimizer<T>* optimizer,
+                                                   LrScheduler<T>* scheduler);
+
 }  // namespace detail
 
 // Writes the parameters, the optimizer's state (when given) and `metadata`
@@ -92,6 +166,10 @@ void save_checkpoint(const std::string& path, Sequential<T>& net,
       file.tensors.push_back(detail::to_named("optimizer." + name, *tensor));
     metadata["optimizer.type"] = optimizer->type();
     metadata["optimizer.step"] = std::to_string(optimizer->step_count());
+    for (std::size_t i = 0; i < optimizer->parameters().size(); ++i)
+      if (optimizer->update_count(i) != optimizer->step_count())
+        metadata["optimizer.updates." + optimizer->parameters()[i].name] =
+            std::to_string(optimizer->update_count(i));
   }
   file.metadata = std::move(metadata);
   write_safetensors(path, file);
@@ -104,12 +182,43 @@ void save_checkpoint(const std::string& path, Sequential<T>& net,
   save_checkpoint(path, net, nullptr, std::move(metadata));
 }
 
+// The same with the learning-rate scheduler's state, so that a resumed run
+// continues the schedule exactly: load it with the load_checkpoint that
+// takes the scheduler.
+template <typename T>
+void save_checkpoint(const std::string& path, Sequential<T>& net,
+                     typename detail::NotDeduced<Optimizer<T>>::type* optimizer,
+                     const typename detail::NotDeduced<LrScheduler<T>>::type& scheduler,
+                     std::map<std::string, std::string> metadata = {}) {
+  for (auto& [key, value] : detail::scheduler_metadata(scheduler)) metadata[key] = value;
+  save_checkpoint(path, net, optimizer, std::move(metadata));
+}
+
 // Reads a checkpoint into `net` (and `optimizer`, when given) and returns its
 // metadata. Every parameter must be present with the network's shape; the
 // network is only modified once the whole file has been validated.
 template <typename T>
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequential<T>& net,
                                                    Optimizer<T>* optimizer = nullptr) {
+  return detail::load_checkpoint(path, net, optimizer, static_cast<LrScheduler<T>*>(nullptr));
+}
+
+// The same, and the scheduler's state, which the file must hold for the same
+// schedule (type and settings) and the same number of parameter groups.
+// `scheduler` must drive `optimizer`: loading sets the optimizer's rates.
+template <typename T>
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequential<T>& net,
+                                                   Optimizer<T>* optimizer,
+                                                   LrScheduler<T>& scheduler) {
+  return detail::load_checkpoint(path, net, optimizer, &scheduler);
+}
+
+namespace detail {
+
+template <typename T>
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequential<T>& net,
+                                                   Optimizer<T>* optimizer,
+                                                   LrScheduler<T>* scheduler) {
   const SafetensorsFile file = read_safetensors(path);
   auto meta = file.metadata;
   if (meta["format"] != kCheckpointFormat)
@@ -119,17 +228,18 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequ
   std::vector<std::pair<Tensor<T>*, Tensor<T>>> staged;
   for (auto& p : net.parameters()) {
     Tensor<T> t(p.value->shape());
-    detail::from_named(file, path, p.name, t);
+    from_named(file, path, p.name, t);
     staged.emplace_back(p.value, std::move(t));
   }
   std::int64_t step = 0;
+  std::vector<std::int64_t> updates;
   if (optimizer) {
     if (meta["optimizer.type"] != optimizer->type())
       fail(path, ": holds optimizer state of type '", meta["optimizer.type"], "', expected '",
            optimizer->type(), "'");
     for (auto& [name, tensor] : optimizer->state()) {
       Tensor<T> t(tensor->shape());
-      detail::from_named(file, path, "optimizer." + name, t);
+      from_named(file, path, "optimizer." + name, t);
       staged.emplace_back(tensor, std::move(t));
     }
     try {
@@ -137,10 +247,25 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequ
     } catch (const std::exception&) {
       fail(path, ": metadata \"optimizer.step\" is not an integer: '", meta["optimizer.step"], "'");
     }
+    for (const auto& p : optimizer->parameters()) {
+      const std::string key = "optimizer.updates." + p.name;
+      updates.push_back(meta.count(key) ? metadata_integer(path, meta, key, 0, step) : step);
+    }
+  }
+  LrSchedulerState schedule_state;
+  if (scheduler) {
+    if (!optimizer) fail(path, ": loading a scheduler's state needs its optimizer");
+    schedule_state = read_scheduler_state(path, meta, *scheduler, optimizer->group_count());
   }
   for (auto& [dst, src] : staged) dst->copy_from(src);
-  if (optimizer) optimizer->set_step_count(step);
+  if (optimizer) {
+    optimizer->set_step_count(step);
+    for (std::size_t i = 0; i < updates.size(); ++i) optimizer->set_update_count(i, updates[i]);
+  }
+  if (scheduler) scheduler->load_state(schedule_state);
   return meta;
 }
+
+}  // namespace detail
 
 }  // namespace minidl

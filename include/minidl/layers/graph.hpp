@@ -158,9 +158,19 @@ class Graph {
     for (auto& n : nodes_)
       if (n.layer)
         for (auto& p : n.layer->parameters())
-          all.push_back({n.name + "." + p.name, p.value, p.grad});
+          all.push_back({n.name + "." + p.name, p.value, p.grad, n.layer->frozen_flag(p.name)});
     return all;
   }
+
+  // Freezes parameters, as requires_grad_(False) does in PyTorch: optimizers
+  // and clipping skip them (even an optimizer made before), checkpoints still
+  // save them, and gradients still flow through their layers to the layers
+  // before. `name` is a parameter ("fc1.weight"), a node ("fc1": all its
+  // parameters) or a prefix of node names ending at a dot ("layer1" for
+  // "layer1.0.conv1", not "layer10"); "" names every parameter. A name that
+  // matches no parameter is an error.
+  void freeze(const std::string& name) { set_frozen(name, true); }
+  void unfreeze(const std::string& name) { set_frozen(name, false); }
 
   std::int64_t num_parameters() {
     std::int64_t n = 0;
@@ -237,6 +247,29 @@ class Graph {
   }
 
   void invalidate() { planned_ = forward_done_ = false; }
+
+  void set_frozen(const std::string& name, bool frozen) {
+    auto matches = [&](const std::string& full) {
+      return name.empty() || full == name ||
+             (full.size() > name.size() && full.compare(0, name.size(), name) == 0 &&
+              full[name.size()] == '.');
+    };
+    int count = 0;
+    for (auto& n : nodes_)
+      if (n.layer)
+        for (auto& p : n.layer->parameters())
+          if (matches(n.name + "." + p.name)) {
+            n.layer->set_frozen(p.name, frozen);
+            ++count;
+          }
+    if (count > 0) return;
+    const char* verb = frozen ? "freeze" : "unfreeze";
+    for (auto& n : nodes_)
+      if (n.name == name)
+        fail("network: cannot ", verb, " '", name, "': the node has no parameters");
+    fail("network: cannot ", verb, " '", name,
+         "': no parameter is named so or lies under a node of that name");
+  }
 
   const Tensor<T>& value(int v) const {
     return v == kNetworkInput ? *input_ : *values_[static_cast<std::size_t>(v)];

@@ -1,7 +1,9 @@
 // minidl/layers/layer.hpp - the interface every layer implements.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,11 +24,17 @@ struct Context {
 };
 
 // A trainable tensor and its gradient, named like PyTorch's state_dict.
+// `frozen` points at the flag Graph::freeze sets (requires_grad = False in
+// PyTorch): optimizers and clipping skip a parameter that is not trainable().
+// The flag lives in the layer, so freezing after an optimizer was made still
+// counts; null (a parameter made by hand) means always trainable.
 template <typename T>
 struct Parameter {
   std::string name;
   Tensor<T>* value;
   Tensor<T>* grad;
+  const bool* frozen = nullptr;
+  bool trainable() const { return frozen == nullptr || !*frozen; }
 };
 
 // A layer is math: its shapes, its parameters, and forward and backward side
@@ -67,6 +75,21 @@ class Layer {
   void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
   bool needs_input_grad() const { return needs_input_grad_; }
 
+  // Freezing of the parameter `param` ("weight"); networks freeze by name
+  // (Graph::freeze). frozen_flag() is what Parameter::frozen points at.
+  void set_frozen(const std::string& param, bool frozen) {
+    const auto params = parameters();
+    if (std::none_of(params.begin(), params.end(), [&](const auto& p) { return p.name == param; }))
+      fail(label(), ": no parameter named '", param, "'");
+    frozen_[param] = frozen;
+    needs_param_grad_ = false;
+    for (const auto& p : params) needs_param_grad_ |= !frozen_[p.name];
+  }
+  const bool* frozen_flag(const std::string& param) { return &frozen_[param]; }
+  // False once every parameter is frozen: backward may then skip the
+  // parameter gradients (their tensors keep what they held).
+  bool needs_param_grad() const { return needs_param_grad_; }
+
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
   // "conv1 (Conv2d)" or "Conv2d" when unnamed: the start of every error message.
@@ -78,7 +101,11 @@ class Layer {
   }
 
   bool needs_input_grad_ = true;
+  bool needs_param_grad_ = true;
   std::string name_;
+
+ private:
+  std::map<std::string, bool> frozen_;  // node-based: the flags' addresses stay put
 };
 
 // U(-bound, bound) for every element: PyTorch's kaiming_uniform_(a=sqrt(5))

@@ -51,8 +51,9 @@ class Linear : public Layer<T> {
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
     const std::int64_t n = dy.dim(0);
-    kernels::linear_backward_weights(n, in_, out_, input_.data(), dy.data(), dweight_.data(),
-                                     has_bias_ ? dbias_.data() : nullptr);
+    if (this->needs_param_grad())  // not when all are frozen
+      kernels::linear_backward_weights(n, in_, out_, input_.data(), dy.data(), dweight_.data(),
+                                       has_bias_ ? dbias_.data() : nullptr);
     if (!this->needs_input_grad_) {
       dinput_ = Tensor<T>();
       return dinput_;

@@ -16,7 +16,8 @@ struct AdamOptions {
   double weight_decay = 0;  // L2 penalty added to the gradient (AdamW decouples it)
 };
 
-// At step t (from 1), for each element with gradient g:
+// At step t (from 1: the updates this parameter received), for each element
+// with gradient g (beta1: the group's, which OneCycleLR may cycle):
 //   g  += weight_decay * p
 //   m   = m + (1 - beta1) * (g - m)          (torch: exp_avg.lerp_(g, 1 - beta1))
 //   v   = beta2 * v + (1 - beta2) * g^2
@@ -36,15 +37,20 @@ class Adam : public Optimizer<T> {
   const AdamOptions& options() const { return opt_; }
 
   void step() override {
-    const std::int64_t t = ++this->step_;
-    // 1 - beta is computed in double and rounded once, as PyTorch does: in
-    // float, 1.0f - 0.999f is 0.00099998713, not 0.001.
+    ++this->step_;
     const T b2 = static_cast<T>(opt_.beta2), eps = static_cast<T>(opt_.eps);
-    const T b1_rest = static_cast<T>(1.0 - opt_.beta1), b2_rest = static_cast<T>(1.0 - opt_.beta2);
-    const double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(t));
-    const double bc2 = 1.0 - std::pow(opt_.beta2, static_cast<double>(t));
-    const T bc2_sqrt = static_cast<T>(std::sqrt(bc2));
+    const T b2_rest = static_cast<T>(1.0 - opt_.beta2);
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      if (!this->begin_update(i)) continue;  // frozen
+      // The parameter's own update count and its group's beta1 (which
+      // OneCycleLR may cycle), as PyTorch's per-parameter state.
+      const double t = static_cast<double>(this->update_count(i));
+      const double beta1 = this->momentum_of(i);
+      // 1 - beta is computed in double and rounded once, as PyTorch does: in
+      // float, 1.0f - 0.999f is 0.00099998713, not 0.001.
+      const T b1_rest = static_cast<T>(1.0 - beta1);
+      const double bc1 = 1.0 - std::pow(beta1, t);
+      const T bc2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(opt_.beta2, t)));
       const T step_size = static_cast<T>(this->lr_of(i) / bc1);
       // L2 decay joins the gradient; decoupled decay shrinks the parameter first,
       // by 1 - lr * weight_decay computed in double.
@@ -93,8 +99,13 @@ class Adam : public Optimizer<T> {
       fail(type(), ": betas must be in [0, 1), got ", options.beta1, " and ", options.beta2);
     if (!(options.eps >= 0)) fail(type(), ": eps must be >= 0, got ", options.eps);
     this->set_group_defaults(options.lr, options.weight_decay);
+    this->set_group_momentum_defaults(options.beta1);  // what OneCycleLR cycles
     m_ = this->zeros_like_params();
     v_ = this->zeros_like_params();
+  }
+
+  void check_momentum(double beta1) const override {
+    if (!(beta1 >= 0 && beta1 < 1)) fail(type(), ": beta1 must be in [0, 1), got ", beta1);
   }
 
  private:

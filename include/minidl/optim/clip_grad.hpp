@@ -48,6 +48,7 @@ double gradient_norm_part(const Tensor<T>& g, bool infinity) {
 // torch.nn.utils.clip_grad_norm_: the norm of all gradients together, as if
 // they were one vector, and when it exceeds max_norm every gradient is
 // multiplied by max_norm / (norm + 1e-6). norm_type is 2 or infinity.
+// Frozen parameters (not trainable(): PyTorch's grad None) take no part.
 // Returns the norm before clipping (computed in double). A non-finite norm
 // is returned as it is, and the gradients are then scaled by NaN or zero,
 // as PyTorch does by default: check the result when that matters.
@@ -60,6 +61,7 @@ double clip_grad_norm(const std::vector<Parameter<T>>& params, double max_norm,
   if (!(max_norm >= 0)) fail("clip_grad_norm: max_norm must be >= 0, got ", max_norm);
   double total = 0;
   for (const auto& p : params) {
+    if (!p.trainable()) continue;
     const double part = detail::gradient_norm_part(*p.grad, infinity);
     total = infinity ? std::max(total, part) : total + part;
   }
@@ -68,6 +70,7 @@ double clip_grad_norm(const std::vector<Parameter<T>>& params, double max_norm,
   if (coef < 1.0 || std::isnan(coef)) {
     const T scale = static_cast<T>(coef);
     for (const auto& p : params) {
+      if (!p.trainable()) continue;
       T* g = p.grad->data();
       parallel_chunks(p.grad->size(), [=](std::int64_t b, std::int64_t e) {
         for (std::int64_t j = b; j < e; ++j) g[j] *= scale;
@@ -78,12 +81,13 @@ double clip_grad_norm(const std::vector<Parameter<T>>& params, double max_norm,
 }
 
 // torch.nn.utils.clip_grad_value_: every gradient element clamped to
-// [-clip_value, clip_value].
+// [-clip_value, clip_value]; frozen parameters are left alone.
 template <typename T>
 void clip_grad_value(const std::vector<Parameter<T>>& params, double clip_value) {
   if (!(clip_value >= 0)) fail("clip_grad_value: clip_value must be >= 0, got ", clip_value);
   const T hi = static_cast<T>(clip_value), lo = -hi;
   for (const auto& p : params) {
+    if (!p.trainable()) continue;
     T* g = p.grad->data();
     parallel_chunks(p.grad->size(), [=](std::int64_t b, std::int64_t e) {
       for (std::int64_t j = b; j < e; ++j) g[j] = std::min(std::max(g[j], lo), hi);

@@ -24,6 +24,12 @@ struct ParamGroup {
 // An optimizer updates a list of named parameters from their gradients. Its
 // state (moment buffers and step count) is exposed as named tensors so that a
 // checkpoint can save it and a resumed run continue bit for bit.
+//
+// A frozen parameter (Parameter::trainable() false) is skipped as PyTorch
+// skips one whose grad is None: no update, no weight decay, no change of its
+// state. Each parameter counts the updates it received (PyTorch's per-
+// parameter "step"): Adam's bias correction and SGD's first momentum step use
+// that count, so a parameter unfrozen later starts as it would in PyTorch.
 template <typename T>
 class Optimizer {
  public:
@@ -34,7 +40,7 @@ class Optimizer {
   explicit Optimizer(std::vector<ParamGroup<T>> groups) {
     if (groups.empty()) fail("optimizer: no parameter group");
     for (std::size_t g = 0; g < groups.size(); ++g) {
-      groups_.push_back({groups[g].lr, groups[g].weight_decay});
+      groups_.push_back({groups[g].lr, groups[g].weight_decay, std::nullopt});
       for (auto& p : groups[g].params) {
         if (!p.value || !p.grad || p.value->shape() != p.grad->shape())
           fail("optimizer: parameter '", p.name, "' has no gradient of its own shape");
@@ -44,6 +50,7 @@ class Optimizer {
         group_of_.push_back(g);
       }
     }
+    updates_.assign(params_.size(), 0);
   }
   virtual ~Optimizer() = default;
 
@@ -55,8 +62,20 @@ class Optimizer {
   // restores the state.
   virtual std::vector<std::pair<std::string, Tensor<T>*>> state() = 0;
 
+  // Steps taken; setting it (resuming) sets every parameter's update count too.
   std::int64_t step_count() const { return step_; }
-  void set_step_count(std::int64_t step) { step_ = step; }
+  void set_step_count(std::int64_t step) {
+    step_ = step;
+    updates_.assign(params_.size(), step);
+  }
+  // The updates parameter i received: step_count() unless it was frozen for some steps.
+  std::int64_t update_count(std::size_t i) const { return updates_.at(i); }
+  void set_update_count(std::size_t i, std::int64_t count) {
+    if (count < 0 || count > step_)
+      fail(type(), ": update count ", count, " of '", params_.at(i).name, "' is outside 0..",
+           step_);
+    updates_.at(i) = count;
+  }
 
   // The learning rate of the first group; setting it sets every group's.
   double learning_rate() const { return group_learning_rate(0); }
@@ -69,14 +88,35 @@ class Optimizer {
   void set_group_learning_rate(std::size_t group, double lr) { groups_.at(group).lr = lr; }
   double group_weight_decay(std::size_t group) const { return *groups_.at(group).weight_decay; }
 
+  // The momentum a schedule may cycle (OneCycleLR): SGD's and RMSprop's
+  // momentum, Adam's beta1; none when the optimizer was made without one.
+  std::optional<double> group_momentum(std::size_t group) const {
+    return groups_.at(group).momentum;
+  }
+  void set_group_momentum(std::size_t group, double momentum) {
+    GroupSettings& g = groups_.at(group);
+    if (!g.momentum) fail(type(), ": made without momentum, so it has none to set");
+    check_momentum(momentum);
+    g.momentum = momentum;
+  }
+
   const std::vector<Parameter<T>>& parameters() const { return params_; }
   // The group parameter i belongs to.
   std::size_t group_of(std::size_t i) const { return group_of_.at(i); }
 
  protected:
   struct GroupSettings {
-    std::optional<double> lr, weight_decay;
+    std::optional<double> lr, weight_decay, momentum;
   };
+
+  // Rejects a momentum (or beta1) the update cannot use.
+  virtual void check_momentum(double momentum) const {
+    if (!(momentum >= 0)) fail(type(), ": momentum must be >= 0, got ", momentum);
+  }
+  // Gives every group the momentum (or beta1) the optimizer was made with.
+  void set_group_momentum_defaults(double momentum) {
+    for (auto& g : groups_) g.momentum = momentum;
+  }
 
   // Gives the groups that did not set them the optimizer's options, and
   // rejects a negative (or NaN) learning rate or weight decay, as PyTorch does.
@@ -92,6 +132,13 @@ class Optimizer {
   }
   double lr_of(std::size_t i) const { return *groups_[group_of_[i]].lr; }
   double weight_decay_of(std::size_t i) const { return *groups_[group_of_[i]].weight_decay; }
+  double momentum_of(std::size_t i) const { return groups_[group_of_[i]].momentum.value_or(0.0); }
+  // Whether step() updates parameter i; counts the update when it does.
+  bool begin_update(std::size_t i) {
+    if (!params_[i].trainable()) return false;
+    ++updates_[i];
+    return true;
+  }
 
   // Runs update(begin, end) over the elements of parameter i in parallel,
   // in blocks of whole rows (first dimension): parallel_row_blocks, the cut
@@ -113,6 +160,7 @@ class Optimizer {
   std::vector<std::size_t> group_of_;  // group index of each parameter
   std::vector<GroupSettings> groups_;
   std::int64_t step_ = 0;
+  std::vector<std::int64_t> updates_;  // updates each parameter received
 };
 
 }  // namespace minidl

@@ -38,6 +38,7 @@ class RMSprop : public Optimizer<T> {
     if (!(options.momentum >= 0)) fail("RMSprop: momentum must be >= 0, got ", options.momentum);
     if (!(options.eps >= 0)) fail("RMSprop: eps must be >= 0, got ", options.eps);
     this->set_group_defaults(options.lr, options.weight_decay);
+    if (opt_.momentum > 0) this->set_group_momentum_defaults(opt_.momentum);
     square_avg_ = this->zeros_like_params();
     if (opt_.momentum > 0) momentum_buf_ = this->zeros_like_params();
     if (opt_.centered) grad_avg_ = this->zeros_like_params();
@@ -50,9 +51,14 @@ class RMSprop : public Optimizer<T> {
     ++this->step_;
     // 1 - alpha in double, rounded once, as PyTorch does.
     const T alpha = static_cast<T>(opt_.alpha), rest = static_cast<T>(1.0 - opt_.alpha);
-    const T eps = static_cast<T>(opt_.eps), mu = static_cast<T>(opt_.momentum);
-    const bool centered = opt_.centered, with_momentum = opt_.momentum > 0;
+    const T eps = static_cast<T>(opt_.eps);
+    const bool centered = opt_.centered;
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      if (!this->begin_update(i)) continue;  // frozen
+      // The group's momentum, which OneCycleLR may cycle; a step with
+      // momentum 0 leaves the buffer alone, as PyTorch's.
+      const T mu = static_cast<T>(this->momentum_of(i));
+      const bool with_momentum = opt_.momentum > 0 && mu > T(0);
       const T lr = static_cast<T>(this->lr_of(i)), wd = static_cast<T>(this->weight_decay_of(i));
       T* const p_data = this->params_[i].value->data();
       const T* const g_data = this->params_[i].grad->data();

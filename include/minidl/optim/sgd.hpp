@@ -16,9 +16,10 @@ struct SgdOptions {
 
 // For each element with gradient g:
 //   g += weight_decay * p
-//   b  = g at the first step, else momentum * b + (1 - dampening) * g
+//   b  = g at the parameter's first update, else momentum * b + (1 - dampening) * g
 //   g  = g + momentum * b if nesterov, else b        (when momentum != 0)
 //   p -= lr * g
+// momentum is the group's: OneCycleLR may cycle it (only when SGD was made with momentum).
 template <typename T>
 class SGD : public Optimizer<T> {
  public:
@@ -31,6 +32,7 @@ class SGD : public Optimizer<T> {
     if (opt_.nesterov && (opt_.momentum <= 0 || opt_.dampening != 0))
       fail("SGD: Nesterov momentum needs momentum > 0 and zero dampening");
     this->set_group_defaults(options.lr, options.weight_decay);
+    if (opt_.momentum != 0) this->set_group_momentum_defaults(opt_.momentum);
     buf_ = this->zeros_like_params();
   }
 
@@ -38,11 +40,13 @@ class SGD : public Optimizer<T> {
   const SgdOptions& options() const { return opt_; }
 
   void step() override {
-    const bool first = this->step_ == 0;
     ++this->step_;
-    const T mu = static_cast<T>(opt_.momentum), damp = static_cast<T>(1.0 - opt_.dampening);
+    const T damp = static_cast<T>(1.0 - opt_.dampening);
     for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      const bool first = this->update_count(i) == 0;
+      if (!this->begin_update(i)) continue;  // frozen
       const T lr = static_cast<T>(this->lr_of(i)), wd = static_cast<T>(this->weight_decay_of(i));
+      const T mu = static_cast<T>(this->momentum_of(i));
       T* const p_data = this->params_[i].value->data();
       const T* const g_data = this->params_[i].grad->data();
       T* const b_data = buf_[i].data();
@@ -61,6 +65,11 @@ class SGD : public Optimizer<T> {
         }
       });
     }
+  }
+
+  void check_momentum(double momentum) const override {
+    Optimizer<T>::check_momentum(momentum);
+    if (opt_.nesterov && momentum <= 0) fail("SGD: Nesterov momentum needs momentum > 0");
   }
 
   std::vector<std::pair<std::string, Tensor<T>*>> state() override {

@@ -28,6 +28,7 @@ T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimi
          optimizer.step_count() + 1);
   net.backward(loss.backward());
   for (const auto& p : optimizer.parameters()) {
+    if (!p.trainable()) continue;  // frozen: its gradient is not used (nor always computed)
     const Tensor<T>& g = *p.grad;
     const std::int64_t bad =
         kernels::first_non_finite_rows(g.size(), g.rank() > 0 ? g.dim(0) : 1, g.data());
