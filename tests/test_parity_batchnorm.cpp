@@ -49,7 +49,7 @@ std::unique_ptr<BatchNorm<T>> make(const Case& c) {
   return std::make_unique<BatchNorm1d<T>>(c.features, c.eps, c.momentum, c.affine, c.track);
 }
 
-// Float rounding in float32 (values are O(1); a wrong formula is off by far more) and
+// Float rounding in float32 (the largest seen is 3e-7; a wrong formula is off by far more) and
 // ~1e-12 in float64, relative to the tensor's largest magnitude (and at least 1).
 template <typename T>
 void expect_close(const Tensor<T>& got, const std::string& name) {
@@ -61,7 +61,7 @@ void expect_close(const Tensor<T>& got, const std::string& name) {
     scale = std::max(scale, std::fabs(double(want[i])));
   for (std::int64_t i = 0; i < want.size(); ++i)
     worst = std::max(worst, std::fabs(double(got[i]) - double(want[i])) / scale);
-  const double bound = sizeof(T) == 4 ? 1e-5 : 1e-12;
+  const double bound = sizeof(T) == 4 ? 4e-6 : 1e-12;
   INFO(name << ": largest difference " << worst << " of the largest magnitude " << scale);
   CHECK(worst < bound);
 }
