@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "minidl/io/checkpoint.hpp"
 #include "minidl/minidl.hpp"
 #include "parity_support.hpp"
 
@@ -106,4 +107,40 @@ void run_case(const Case& c) {
 TEST_CASE_TEMPLATE("BatchNorm parity with PyTorch: training steps, running statistics, evaluation",
                    T, float, double) {
   for (const Case& c : kCases) run_case<T>(c);
+}
+
+// A PyTorch network's state_dict, running statistics and num_batches_tracked included, as a
+// minidl checkpoint: load_checkpoint takes it as it is, and the evaluation output matches
+// PyTorch's with each batch norm folded into its convolution and without.
+TEST_CASE_TEMPLATE("BatchNorm parity with PyTorch: a state_dict with buffers, loaded and evaluated",
+                   T, float, double) {
+  const std::string p = std::string(precision_prefix<T>()) + "net.";
+  const std::string state = p + "state.";
+  SafetensorsFile file;
+  for (const NamedTensor& t : reference().tensors)
+    if (t.name.rfind(state, 0) == 0) {
+      file.tensors.push_back(t);
+      file.tensors.back().name = t.name.substr(state.size());
+    }
+  file.metadata["format"] = kCheckpointFormat;
+  TempDir dir("bn_parity_");
+  write_safetensors(dir.file("net.safetensors"), file);
+  for (const bool fold : {true, false}) {
+    CAPTURE(fold);
+    Sequential<T> net;
+    net.add("conv1", Conv2d<T>(2, 4, 3, 1, 1, false));
+    net.add("bn1", BatchNorm2d<T>(4));
+    net.add("relu1", ReLU<T>(true));
+    net.add("conv2", Conv2d<T>(4, 3, 3, 2, 1));
+    net.add("bn2", BatchNorm2d<T>(3));
+    PlanOptions options;
+    options.fold_batchnorm = fold;
+    net.set_plan_options(options);
+    load_checkpoint(dir.file("net.safetensors"), net);
+    CHECK(static_cast<BatchNorm2d<T>&>(net.layer("bn2")).num_batches_tracked() == 3);
+    const Tensor<T> x = reference_tensor<T>(reference(), p + "x");
+    CHECK((net.plan_summary(x.shape()).find("applies bn1 in evaluation") != std::string::npos) ==
+          fold);
+    expect_close(net.forward(x, Context{Mode::Eval, 0}), p + "y");
+  }
 }

@@ -9,6 +9,11 @@ input shape), once in float32 (prefix "f32.") and once in float64 ("f64."), unde
   dweight0.., dbias0..  the parameter gradients of each step (affine cases)
   running_mean, running_var, num_batches_tracked   after the three steps (tracking cases)
   x_eval, dy_eval, y_eval, dx_eval, dweight_eval, dbias_eval   one evaluation step after
+and under "<prefix>net.": a small network, Conv2d(2, 4, 3, padding 1, no bias) ->
+BatchNorm2d(4) -> ReLU -> Conv2d(4, 3, 3, stride 2, padding 1) -> BatchNorm2d(3), after
+three training forward passes: its state_dict ("net.state.<name>", buffers included,
+num_batches_tracked as int64 of shape []), an input "net.x" and its evaluation output
+"net.y" (which minidl computes with each batch norm folded into its convolution).
 
 Usage: make_batchnorm_reference.py OUT.safetensors
 Exits 77 without writing when torch is not importable, which CTest reports as
@@ -79,11 +84,35 @@ def case(out, prefix, name, dtype):
     step("_eval", 2 * torch.randn(shape, dtype=dtype) + 0.5)
 
 
+def network(out, prefix, dtype):
+    torch.manual_seed(5)
+    net = torch.nn.Sequential()
+    net.add_module("conv1", torch.nn.Conv2d(2, 4, 3, padding=1, bias=False))
+    net.add_module("bn1", torch.nn.BatchNorm2d(4))
+    net.add_module("relu1", torch.nn.ReLU())
+    net.add_module("conv2", torch.nn.Conv2d(4, 3, 3, stride=2, padding=1))
+    net.add_module("bn2", torch.nn.BatchNorm2d(3))
+    net = net.to(dtype)
+    with torch.no_grad():
+        for bn in (net.bn1, net.bn2):
+            bn.weight.copy_(1 + 0.5 * torch.randn(bn.num_features, dtype=dtype))
+            bn.bias.copy_(torch.randn(bn.num_features, dtype=dtype))
+        net.train()
+        for k in range(STEPS):
+            net(2 * torch.randn(5, 2, 7, 7, dtype=dtype) + k)
+        net.eval()
+        x = torch.randn(3, 2, 7, 7, dtype=dtype)
+        out[prefix + "net.x"], out[prefix + "net.y"] = x, net(x)
+    for name, value in net.state_dict().items():
+        out[prefix + "net.state." + name] = value.clone()
+
+
 def main(out_path):
     out = {}
     for prefix, dtype in (("f32.", torch.float32), ("f64.", torch.float64)):
         for name in CASES:
             case(out, prefix, name, dtype)
+        network(out, prefix, dtype)
     arrays = {k: v.detach().numpy() for k, v in out.items()}
     safetensors_np.save(out_path, arrays, {"torch_version": torch.__version__})
     print(f"wrote {len(arrays)} tensors to {out_path} (torch {torch.__version__})")
