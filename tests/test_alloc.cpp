@@ -194,6 +194,37 @@ TEST_CASE("a warm training step through every activation layer allocates nothing
   }
 }
 
+TEST_CASE("warm training steps and folded evaluations with BatchNorm allocate nothing") {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    Sequential<float> net;
+    net.add("conv1", Conv2d<float>(3, 8, 3, 1, 1, false));
+    net.add("bn1", BatchNorm2d<float>(8));  // folded into conv1 in evaluation
+    net.add("relu1", ReLU<float>(true));
+    net.add("pool1", MaxPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc1", Linear<float>(8 * 8 * 8, 16));
+    net.add("bn2", BatchNorm1d<float>(16));
+    net.add("fc2", Linear<float>(16, 10));
+    net.reset_parameters(1);
+    Adam<float> adam(net.parameters());
+    CrossEntropyLoss<float> loss;
+    Tensor<float> x({8, 3, 16, 16});
+    Rng rng(2);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {0, 1, 2, 3, 4, 5, 6, 7};
+    const Context eval{Mode::Eval, 0};
+    train_step(net, loss, adam, x, labels);  // warm-up
+    net.forward(x, eval);
+    train_step(net, loss, adam, x, labels);
+    const long before = g_allocations.load();
+    train_step(net, loss, adam, x, labels);
+    net.forward(x, eval);
+    CAPTURE(threads);
+    CHECK(g_allocations.load() - before == 0);
+  }
+}
+
 TEST_CASE("the counter sees minidl's allocations (the check above can fail)") {
   const long before = g_allocations.load();
   Tensor<float> t({1000});

@@ -9,6 +9,7 @@
 #include "minidl/layers/adaptive_avgpool2d.hpp"
 #include "minidl/layers/add.hpp"
 #include "minidl/layers/avgpool2d.hpp"
+#include "minidl/layers/batchnorm.hpp"
 #include "minidl/layers/concat.hpp"
 #include "minidl/layers/conv2d.hpp"
 #include "minidl/layers/dropout.hpp"
