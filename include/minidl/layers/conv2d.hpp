@@ -177,8 +177,8 @@ class Conv2d : public Layer<T> {
                                         const T* bias) {
     begin_forward(x, k);
     output_.resize(out_shape_);
-    kernels::conv2d_forward_with(k.forward, shape_, x.data(), weight, bias, output_.data(),
-                                 workspace_.data(), false);
+    kernels::conv2d_forward_run(k.forward, geometry_, x.data(), weight, bias, output_.data(),
+                                workspace_.data(), false);
     return output_;
   }
 
