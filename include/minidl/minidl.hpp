@@ -7,6 +7,7 @@
 #include "minidl/core/rng.hpp"
 #include "minidl/core/tensor.hpp"
 #include "minidl/layers/add.hpp"
+#include "minidl/layers/batchnorm.hpp"
 #include "minidl/layers/concat.hpp"
 #include "minidl/layers/conv2d.hpp"
 #include "minidl/layers/dropout.hpp"

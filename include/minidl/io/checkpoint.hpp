@@ -17,10 +17,12 @@ namespace minidl {
 
 // Layout of a checkpoint (docs/interop.md):
 //   "<layer>.<param>"            every parameter, PyTorch's name and layout
+//   "<layer>.<buffer>"           every buffer ("bn1.running_mean"), as in
+//                                PyTorch's state_dict; counters as I64 of shape []
 //   "optimizer.<state name>"     optimizer buffers ("optimizer.exp_avg.fc1.weight")
 //   __metadata__: "format" = "minidl", "format_version" = "1",
 //     "optimizer.type", "optimizer.step", plus whatever the caller adds.
-// Parameters are F32 for Tensor<float> and F64 for Tensor<double>.
+// Parameters and buffer tensors are F32 for Tensor<float> and F64 for Tensor<double>.
 inline constexpr const char* kCheckpointFormat = "minidl";
 inline constexpr const char* kCheckpointVersion = "1";
 
@@ -73,6 +75,27 @@ void from_named(const SafetensorsFile& file, const std::string& path, const std:
          "); the model diverged before it was saved: use an earlier checkpoint");
 }
 
+// A counter buffer (num_batches_tracked) as PyTorch stores it: I64, shape [].
+inline NamedTensor count_to_named(const std::string& name, std::int64_t count) {
+  return minidl::make_tensor(name, &count, 1, {});
+}
+
+// Reads counter buffer `name`, which must be an I64 of shape [] holding a count >= 0.
+inline std::int64_t count_from_named(const SafetensorsFile& file, const std::string& path,
+                                     const std::string& name) {
+  const NamedTensor* n = file.find(name);
+  if (!n)
+    fail(path, ": buffer '", name,
+         "' is missing (a checkpoint of a network without this layer's running statistics?)");
+  if (n->dtype != DType::I64 || !n->shape.empty())
+    fail(path, ": buffer '", name, "' has dtype ", dtype_name(n->dtype), " and shape ",
+         shape_to_string(n->shape), ", expected I64 and shape []");
+  std::int64_t count = 0;
+  std::memcpy(&count, n->bytes.data(), sizeof count);
+  if (count < 0) fail(path, ": buffer '", name, "' holds ", count, ", expected a count >= 0");
+  return count;
+}
+
 }  // namespace detail
 
 // Writes the parameters, the optimizer's state (when given) and `metadata`
@@ -85,6 +108,9 @@ void save_checkpoint(const std::string& path, Sequential<T>& net,
                      std::map<std::string, std::string> metadata = {}) {
   SafetensorsFile file;
   for (auto& p : net.parameters()) file.tensors.push_back(detail::to_named(p.name, *p.value));
+  for (auto& b : net.buffers())
+    file.tensors.push_back(b.value ? detail::to_named(b.name, *b.value)
+                                   : detail::count_to_named(b.name, *b.count));
   metadata["format"] = kCheckpointFormat;
   metadata["format_version"] = kCheckpointVersion;
   if (optimizer) {
@@ -105,8 +131,9 @@ void save_checkpoint(const std::string& path, Sequential<T>& net,
 }
 
 // Reads a checkpoint into `net` (and `optimizer`, when given) and returns its
-// metadata. Every parameter must be present with the network's shape; the
-// network is only modified once the whole file has been validated.
+// metadata. Every parameter and buffer must be present with the network's
+// shape; the network is only modified once the whole file has been
+// validated.
 template <typename T>
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequential<T>& net,
                                                    Optimizer<T>* optimizer = nullptr) {
@@ -121,6 +148,19 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequ
     Tensor<T> t(p.value->shape());
     detail::from_named(file, path, p.name, t);
     staged.emplace_back(p.value, std::move(t));
+  }
+  std::vector<std::pair<std::int64_t*, std::int64_t>> staged_counts;
+  for (auto& b : net.buffers()) {
+    if (b.count) {
+      staged_counts.emplace_back(b.count, detail::count_from_named(file, path, b.name));
+      continue;
+    }
+    if (!file.find(b.name))
+      fail(path, ": buffer '", b.name, "' ", b.value->shape().str(),
+           " is missing (a checkpoint of a network without this layer's running statistics?)");
+    Tensor<T> t(b.value->shape());
+    detail::from_named(file, path, b.name, t);
+    staged.emplace_back(b.value, std::move(t));
   }
   std::int64_t step = 0;
   if (optimizer) {
@@ -139,6 +179,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Sequ
     }
   }
   for (auto& [dst, src] : staged) dst->copy_from(src);
+  for (auto& [dst, count] : staged_counts) *dst = count;
   if (optimizer) optimizer->set_step_count(step);
   return meta;
 }

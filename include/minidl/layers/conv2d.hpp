@@ -85,6 +85,18 @@ class Conv2d : public Layer<T> {
     return output_;
   }
 
+  // forward_with() with other weights and bias of the layer's shapes (bias
+  // given even when the layer has none): the plan's BatchNorm folding. The
+  // layer's parameters are not touched.
+  const Tensor<T>& forward_with_weights(const Tensor<T>& x, const ConvKernels& k, const T* weight,
+                                        const T* bias) {
+    begin_forward(x, k);
+    output_.resize(out_shape_);
+    kernels::conv2d_forward_with(k.forward, shape_, x.data(), weight, bias, output_.data(),
+                                 workspace_.data(), false);
+    return output_;
+  }
+
   // forward_with() handing the output to `sink` instead of storing it:
   // sink.begin(output shape), then sink.planes(p0, count, planes) from any
   // thread with planes p0.. in [N, OC] order, until every plane has come.

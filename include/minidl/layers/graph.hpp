@@ -97,6 +97,7 @@ class Graph {
   const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx, Observer&& observer) {
     const Plan& p = plan(x.shape());
     input_ = &x;
+    folded_ = false;
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       values_[i] = &forward_node(i, p.nodes[i], ctx);
       observer(i);
@@ -114,6 +115,10 @@ class Graph {
   const Tensor<T>& backward(const Tensor<T>& dy, Observer&& observer) {
     if (!planned_ || !forward_done_)
       fail("network: backward without a forward under the current plan");
+    if (folded_)
+      fail(
+          "network: backward after an evaluation forward that folded BatchNorm2d into a "
+          "convolution; turn PlanOptions::fold_batchnorm off to differentiate in evaluation");
     for (std::size_t i = nodes_.size(); i-- > 0;) {
       const Tensor<T>& g = i + 1 == nodes_.size() ? dy : gradient(plan_.nodes[i].uses, sums_[i]);
       backward_node(i, plan_.nodes[i], g);
@@ -159,6 +164,16 @@ class Graph {
       if (n.layer)
         for (auto& p : n.layer->parameters())
           all.push_back({n.name + "." + p.name, p.value, p.grad});
+    return all;
+  }
+
+  // Every layer's buffers, named "<node name>.<buffer>" ("bn1.running_mean")
+  // as in PyTorch's state_dict.
+  std::vector<Buffer<T>> buffers() {
+    std::vector<Buffer<T>> all;
+    for (auto& n : nodes_)
+      if (n.layer)
+        for (auto& b : n.layer->buffers()) all.push_back({n.name + "." + b.name, b.value, b.count});
     return all;
   }
 
@@ -252,8 +267,10 @@ class Graph {
     }
     const Tensor<T>& x = value(n.inputs[0]);
     if (p.skip_forward) return x;  // the convolution before has applied this ReLU
+    if (p.folded_in_eval && !ctx.training()) return x;  // so has this batch norm
     if (p.is_conv) {
       auto& conv = static_cast<Conv2d<T>&>(*n.layer);
+      if (p.batchnorm_folded >= 0 && !ctx.training()) return forward_folded(conv, x, p);
       if (p.planes_to < 0) return conv.forward_with(x, p.kernels, p.relu_in_store);
       const auto j = static_cast<std::size_t>(p.planes_to);
       PoolSink sink{&pool_at(j), plan_.nodes[j].relu_in_backward};
@@ -266,6 +283,23 @@ class Graph {
     }
     if (p.skip_backward) return static_cast<ReLU<T>&>(*n.layer).forward_unmasked(x);
     return n.layer->forward(x, ctx);
+  }
+
+  // A convolution with the batch norm after it folded in (plan step 10),
+  // from the current weights and running statistics.
+  const Tensor<T>& forward_folded(Conv2d<T>& conv, const Tensor<T>& x, const NodePlan& p) {
+    const auto& bn = static_cast<const BatchNorm2d<T>&>(
+        *nodes_[static_cast<std::size_t>(p.batchnorm_folded)].layer);
+    bn.eval_statistics(fold_mean_, fold_invstd_);
+    const Tensor<T>& w = conv.weight();
+    const std::int64_t OC = w.dim(0), K = w.size() / OC;
+    folded_weight_.resize(w.shape());
+    folded_bias_.resize(Shape{OC});
+    kernels::batchnorm_fold_into_conv(
+        OC, K, w.data(), conv.bias().empty() ? nullptr : conv.bias().data(), fold_mean_.data(),
+        fold_invstd_.data(), bn.gamma(), bn.beta(), folded_weight_.data(), folded_bias_.data());
+    folded_ = true;
+    return conv.forward_with_weights(x, p.kernels, folded_weight_.data(), folded_bias_.data());
   }
 
   // One node's backward, as the plan says; records its input gradients.
@@ -339,6 +373,10 @@ class Graph {
   std::vector<std::vector<const Tensor<T>*>> grads_;  // each node's input gradients
   std::vector<Tensor<T>> sums_;                       // gradients of values read twice or more
   Tensor<T> input_sum_;
+  // Plan step 10: the folded weights and bias of the convolution being run,
+  // and whether the last forward folded (then it cannot be differentiated).
+  Tensor<T> folded_weight_, folded_bias_, fold_mean_, fold_invstd_;
+  bool folded_ = false;
   std::vector<const Tensor<T>*> merge_inputs_;
   Tensor<T> empty_;
 };

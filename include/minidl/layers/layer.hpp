@@ -29,6 +29,17 @@ struct Parameter {
   Tensor<T>* grad;
 };
 
+// State that is saved with the parameters but not trained (BatchNorm's
+// running statistics), named like PyTorch's state_dict buffers: a tensor of
+// the layer's type, or an integer counter (`count`; an int64 tensor of shape
+// [] in PyTorch, "num_batches_tracked"). Exactly one of the two is set.
+template <typename T>
+struct Buffer {
+  std::string name;
+  Tensor<T>* value;
+  std::int64_t* count;
+};
+
 // A layer is math: its shapes, its parameters, and forward and backward side
 // by side. forward() returns a reference to a buffer the layer owns and
 // reuses from call to call; backward() must follow the forward it
@@ -53,6 +64,8 @@ class Layer {
 
   // Parameters with names relative to the layer ("weight", "bias").
   virtual std::vector<Parameter<T>> parameters() { return {}; }
+  // Buffers with names relative to the layer ("running_mean").
+  virtual std::vector<Buffer<T>> buffers() { return {}; }
   // Draws fresh initial values (and seeds) from rng.
   virtual void reset_parameters(Rng& rng) { (void)rng; }
 

@@ -23,11 +23,15 @@
 //   8. which layers may write their input gradient over their input
 //      (MaxPool2d, when nothing reads that input after its backward);
 //   9. whether every in-place ReLU is safe where it stands (else an error);
-//  10. the memory each node holds.
+//  10. Conv2d -> BatchNorm2d: in evaluation, the convolution runs with the
+//      batch norm folded into its weights and bias, and the batch norm makes
+//      no pass;
+//  11. the memory each node holds.
 //
 // Fusions only join a value to its single consumer. Every fusion and
-// sharing gives the same bits as the plain passes; PlanOptions turns each
-// kind off.
+// sharing gives the same bits as the plain passes, except the folding of
+// step 10, which rounds differently (to float rounding); PlanOptions turns
+// each kind off.
 #pragma once
 
 #include <algorithm>
@@ -38,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "minidl/layers/batchnorm.hpp"
 #include "minidl/layers/conv2d.hpp"
 #include "minidl/layers/dropout.hpp"
 #include "minidl/layers/layer.hpp"
@@ -61,9 +66,10 @@ struct Node {
 };
 
 struct PlanOptions {
-  bool fold_relu = true;      // steps 4 and 5
-  bool pass_planes = true;    // steps 6 and 7
-  bool share_buffers = true;  // step 8
+  bool fold_relu = true;       // steps 4 and 5
+  bool pass_planes = true;     // steps 6 and 7
+  bool share_buffers = true;   // step 8
+  bool fold_batchnorm = true;  // step 10
 };
 
 // Where a value goes: node `node` reads it as its input number `slot`.
@@ -82,6 +88,7 @@ struct NodePlan {
   bool relu_in_store = false;  // stores max(y, 0) for the in-place ReLU after it (5)
   int planes_to = -1;          // hands its output to this MaxPool2d node by planes (6)
   int grad_planes_from = -1;   // reads dy by planes from this MaxPool2d node (7)
+  int batchnorm_folded = -1;   // in evaluation, applies this BatchNorm2d node too (10)
   // MaxPool2d
   bool relu_in_backward = false;  // does the backward of the ReLU before it (4)
   bool fed_planes = false;        // its input comes from the convolution by planes (6)
@@ -90,6 +97,8 @@ struct NodePlan {
   // ReLU
   bool skip_forward = false;   // applied by the convolution before it: the value is its input (5)
   bool skip_backward = false;  // applied by the pool after it: dy passes through (4)
+  // BatchNorm2d
+  bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
   // Bytes of buffers the node holds: its output, its input gradient, and
   // what backward keeps (masks, winners). Shared or skipped ones count 0.
   std::int64_t output_bytes = 0, grad_bytes = 0, cache_bytes = 0;
@@ -272,7 +281,23 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     }
   }
 
-  // 10. Memory: each buffer counted once, by the node that holds it.
+  // 10. A BatchNorm2d with running statistics reading a Conv2d read by
+  // nothing else: in evaluation the executor runs the convolution with
+  // w * gamma / sqrt(var + eps) and (b - mean) * gamma / sqrt(var + eps) +
+  // beta, computed from the current weights and statistics at each such
+  // forward, and skips the batch norm. Training never folds.
+  for (int b = 0; options.fold_batchnorm && b < count; ++b) {
+    const auto* bn = as<BatchNorm2d<T>>(graph[static_cast<std::size_t>(b)]);
+    if (!bn || !bn->track_running_stats()) continue;
+    const int c = input_of(b);
+    if (c == kNetworkInput || !node(c).is_conv || only_use(plan, c) != b || node(c).relu_in_store ||
+        node(c).planes_to >= 0)
+      continue;
+    node(c).batchnorm_folded = b;
+    node(b).folded_in_eval = true;
+  }
+
+  // 11. Memory: each buffer counted once, by the node that holds it.
   for (int i = 0; i < count; ++i) {
     const Node<T>& n = graph[static_cast<std::size_t>(i)];
     NodePlan& p = node(i);
@@ -309,7 +334,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
   const int w = static_cast<int>(width);
   std::ostringstream os;
   os << "plan for input " << input.str() << " (fold_relu " << options.fold_relu << ", pass_planes "
-     << options.pass_planes << ", share_buffers " << options.share_buffers << ")\n";
+     << options.pass_planes << ", share_buffers " << options.share_buffers << ", fold_batchnorm "
+     << options.fold_batchnorm << ")\n";
   os << std::left << std::setw(w) << "node" << std::setw(10) << "type" << std::setw(36)
      << "kernels (forward/data/weights)" << std::right << std::setw(8) << "out MB" << std::setw(8)
      << "grad MB" << std::setw(8) << "kept MB"
@@ -330,6 +356,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.fed_planes) note("input by planes");
     if (p.defer_input_grad) note("input gradient by planes");
     if (p.overwrite_input) note("gradient over its input");
+    if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
+    if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
     if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
     if (p.skip_backward) note("backward done by " + name(p.uses[0].node));
     if (!p.needs_input_grad) note("no input gradient");

@@ -1,0 +1,271 @@
+// minidl/kernels/batchnorm.hpp - batch normalisation over [N, C, P]: statistics, forward, backward.
+//
+// Shapes: x, y, dy, dx are [N, C, P] (P = H * W for BatchNorm2d, L or 1 for
+// BatchNorm1d); every per-channel array (gamma, beta, mean, var, invstd,
+// running statistics, dgamma, dbeta) holds C values. A channel's M = N * P
+// elements lie in N rows of P at a stride of C * P. gamma and beta may be
+// null (affine off): then gamma is 1 and beta 0, and dgamma, dbeta are not
+// written (they may be null too).
+//
+// The fast kernels give each channel to one thread (parallel over
+// channels) and sum its M elements in an order fixed by N and P alone:
+// 4 vector accumulators along each row, the row's tail in a scalar, the
+// vector lanes added up in lane order at the end. So the result is the
+// same bits for any number of threads. The naive twins sum in plain (n, p)
+// order, so the two agree to rounding, not bit for bit, where they sum;
+// where they do not sum (evaluation forward, the affine map) they agree
+// exactly.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "minidl/core/parallel.hpp"
+#include "minidl/kernels/simd.hpp"
+
+namespace minidl::kernels {
+
+// ---------------------------------------------------------------- naive twins
+
+// mean and biased variance (divided by M) of each channel, two passes; invstd
+// = 1 / sqrt(var + eps).
+template <typename T>
+void batchnorm_stats_naive(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,
+                           T* mean, T* var, T* invstd) {
+  const T M = static_cast<T>(N * P);
+  for (std::int64_t c = 0; c < C; ++c) {
+    T sum = 0;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t p = 0; p < P; ++p) sum += x[(n * C + c) * P + p];
+    const T m = sum / M;
+    T sq = 0;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t p = 0; p < P; ++p) {
+        const T d = x[(n * C + c) * P + p] - m;
+        sq += d * d;
+      }
+    mean[c] = m;
+    var[c] = sq / M;
+    invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
+  }
+}
+
+// y = (x - mean) * invstd * gamma + beta, computed as PyTorch's CPU kernel
+// does: y = x * a + b with a = invstd * gamma and b = beta - mean * a.
+template <typename T>
+void batchnorm_normalize_naive(std::int64_t N, std::int64_t C, std::int64_t P, const T* x,
+                               const T* mean, const T* invstd, const T* gamma, const T* beta,
+                               T* y) {
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T a = invstd[c] * (gamma ? gamma[c] : T(1));
+      const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
+      for (std::int64_t p = 0; p < P; ++p) y[(n * C + c) * P + p] = x[(n * C + c) * P + p] * a + b;
+    }
+}
+
+// The gradients. With batch_stats (training, or no running statistics),
+// mean and invstd came from this batch and dx goes through them (PyTorch's
+// formula):
+//   dx = (dy - sum(dy) / M - (x - mean) * invstd^2 * sum(dy * (x - mean)) / M) * invstd * gamma
+// else they are constants and dx = dy * invstd * gamma. In both cases
+// dbeta = sum(dy) and dgamma = sum(dy * (x - mean)) * invstd. dx may be
+// null (no input gradient).
+template <typename T>
+void batchnorm_backward_naive(std::int64_t N, std::int64_t C, std::int64_t P, bool batch_stats,
+                              const T* x, const T* dy, const T* mean, const T* invstd,
+                              const T* gamma, T* dx, T* dgamma, T* dbeta) {
+  const T M = static_cast<T>(N * P);
+  for (std::int64_t c = 0; c < C; ++c) {
+    T sum_dy = 0, sum_dy_xmu = 0;
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t p = 0; p < P; ++p) {
+        const std::int64_t i = (n * C + c) * P + p;
+        sum_dy += dy[i];
+        sum_dy_xmu += dy[i] * (x[i] - mean[c]);
+      }
+    if (dgamma) dgamma[c] = sum_dy_xmu * invstd[c];
+    if (dbeta) dbeta[c] = sum_dy;
+    if (!dx) continue;
+    const T w = invstd[c] * (gamma ? gamma[c] : T(1));
+    const T mean_dy = batch_stats ? sum_dy / M : T(0);
+    const T k = batch_stats ? sum_dy_xmu * invstd[c] * invstd[c] / M : T(0);
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t p = 0; p < P; ++p) {
+        const std::int64_t i = (n * C + c) * P + p;
+        dx[i] = (dy[i] - mean_dy - (x[i] - mean[c]) * k) * w;
+      }
+  }
+}
+
+// ------------------------------------------------------ shared by both twins
+
+// running = (1 - momentum) * running + momentum * batch, with the batch's
+// variance made unbiased (times M / (M - 1)) as PyTorch does.
+template <typename T>
+void batchnorm_update_running(std::int64_t C, std::int64_t M, double momentum, const T* mean,
+                              const T* var, T* running_mean, T* running_var) {
+  const T m = static_cast<T>(momentum), keep = static_cast<T>(1 - momentum);
+  const T unbias = static_cast<T>(M) / static_cast<T>(M - 1);
+  for (std::int64_t c = 0; c < C; ++c) {
+    running_mean[c] = keep * running_mean[c] + m * mean[c];
+    running_var[c] = keep * running_var[c] + m * (var[c] * unbias);
+  }
+}
+
+// invstd = 1 / sqrt(var + eps) of the running variance, for evaluation.
+template <typename T>
+void batchnorm_invstd(std::int64_t C, double eps, const T* var, T* invstd) {
+  for (std::int64_t c = 0; c < C; ++c) invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
+}
+
+// A convolution followed by a batch norm in evaluation, as one convolution:
+// w' = w * a, b' = (b - mean) * a + beta with a = gamma / sqrt(var + eps).
+// w: [OC, K] (K = IC * KH * KW); bias may be null (none), gamma/beta too.
+template <typename T>
+void batchnorm_fold_into_conv(std::int64_t OC, std::int64_t K, const T* w, const T* bias,
+                              const T* mean, const T* invstd, const T* gamma, const T* beta,
+                              T* folded_w, T* folded_bias) {
+  for (std::int64_t o = 0; o < OC; ++o) {
+    const T a = invstd[o] * (gamma ? gamma[o] : T(1));
+    for (std::int64_t k = 0; k < K; ++k) folded_w[o * K + k] = w[o * K + k] * a;
+    folded_bias[o] = ((bias ? bias[o] : T(0)) - mean[o]) * a + (beta ? beta[o] : T(0));
+  }
+}
+
+// ---------------------------------------------------------------- fast kernels
+
+namespace detail {
+
+// Sums over one channel's N rows of P elements (row n at x + n * stride):
+// 2 vector accumulators along each row, the row's tail in a scalar, the
+// lanes added up in lane order at the end, so the order depends on N and P
+// only. add(acc, tail, offset, count) adds `count` elements (a vector's
+// worth, or 1 into the tail) from `offset` into acc or tail; an
+// Accumulator holds as many sums as the caller needs.
+template <typename T, int Sums, typename Add>
+void channel_sums(std::int64_t N, std::int64_t P, std::int64_t stride, Add add, T (&out)[Sums]) {
+  using S = Simd<T>;
+  using vec = typename S::vec;
+  constexpr std::int64_t W = S::width;
+  vec acc0[Sums] = {}, acc1[Sums] = {};
+  T tail[Sums] = {};
+  for (std::int64_t n = 0; n < N; ++n) {
+    const std::int64_t row = n * stride;
+    std::int64_t p = 0;
+    for (; p + 2 * W <= P; p += 2 * W) {
+      add(acc0, row + p);
+      add(acc1, row + p + W);
+    }
+    for (; p + W <= P; p += W) add(acc0, row + p);
+    for (; p < P; ++p) add(tail, row + p);
+  }
+  for (int s = 0; s < Sums; ++s) {
+    const vec v = acc0[s] + acc1[s];
+    T sum = 0;
+    for (int l = 0; l < W; ++l) sum += v[l];
+    out[s] = sum + tail[s];
+  }
+}
+
+// Loads a vector (for a vec accumulator) or one element (for a scalar one).
+template <typename T>
+typename Simd<T>::vec load_as(const typename Simd<T>::vec*, const T* p) {
+  return Simd<T>::load(p);
+}
+template <typename T>
+T load_as(const T*, const T* p) {
+  return *p;
+}
+
+// y = x * a + b over one channel's N rows of P elements (dx's form too).
+template <typename T>
+void channel_affine(std::int64_t N, std::int64_t P, std::int64_t stride, const T* x, T a, T b,
+                    T* y) {
+  for (std::int64_t n = 0; n < N; ++n) {
+    const T* in = x + n * stride;
+    T* out = y + n * stride;
+    for (std::int64_t p = 0; p < P; ++p) out[p] = in[p] * a + b;
+  }
+}
+
+}  // namespace detail
+
+// batchnorm_stats_naive, parallel over channels, vectorised along rows.
+template <typename T>
+void batchnorm_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,
+                     T* mean, T* var, T* invstd) {
+  const T M = static_cast<T>(N * P);
+  parallel_for(C, [=](std::int64_t c) {
+    const T* xc = x + c * P;
+    T sum[1];
+    detail::channel_sums<T, 1>(
+        N, P, C * P, [xc](auto* acc, std::int64_t i) { acc[0] += detail::load_as<T>(acc, xc + i); },
+        sum);
+    const T m = sum[0] / M;
+    T sq[1];
+    detail::channel_sums<T, 1>(
+        N, P, C * P,
+        [xc, m](auto* acc, std::int64_t i) {
+          const auto d = detail::load_as<T>(acc, xc + i) - m;
+          acc[0] += d * d;
+        },
+        sq);
+    mean[c] = m;
+    var[c] = sq[0] / M;
+    invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
+  });
+}
+
+// batchnorm_normalize_naive, parallel over planes; the same bits (no sums).
+template <typename T>
+void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
+                         const T* invstd, const T* gamma, const T* beta, T* y) {
+  const auto plane = [=](std::int64_t c) {
+    const T a = invstd[c] * (gamma ? gamma[c] : T(1));
+    const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
+    detail::channel_affine(N, P, C * P, x + c * P, a, b, y + c * P);
+  };
+  // Small planes (BatchNorm1d) are not worth a thread each.
+  parallel_for(C, plane, N * P >= 4096 ? 2 : C + 1);
+}
+
+// batchnorm_backward_naive, parallel over channels: each channel's two sums
+// and then its dx, while the channel is still in cache.
+template <typename T>
+void batchnorm_backward(std::int64_t N, std::int64_t C, std::int64_t P, bool batch_stats,
+                        const T* x, const T* dy, const T* mean, const T* invstd, const T* gamma,
+                        T* dx, T* dgamma, T* dbeta) {
+  const T M = static_cast<T>(N * P);
+  parallel_for(
+      C,
+      [=](std::int64_t c) {
+        const T mc = mean[c];
+        const T *xc = x + c * P, *dyc = dy + c * P;
+        T sums[2];  // sum(dy), sum(dy * (x - mean))
+        detail::channel_sums<T, 2>(
+            N, P, C * P,
+            [xc, dyc, mc](auto* acc, std::int64_t i) {
+              const auto d = detail::load_as<T>(acc, dyc + i);
+              acc[0] += d;
+              acc[1] += d * (detail::load_as<T>(acc, xc + i) - mc);
+            },
+            sums);
+        const T sum_dy = sums[0], sum_dy_xmu = sums[1];
+        if (dgamma) dgamma[c] = sum_dy_xmu * invstd[c];
+        if (dbeta) dbeta[c] = sum_dy;
+        if (!dx) return;
+        const T w = invstd[c] * (gamma ? gamma[c] : T(1));
+        const T mean_dy = batch_stats ? sum_dy / M : T(0);
+        const T k = batch_stats ? sum_dy_xmu * invstd[c] * invstd[c] / M : T(0);
+        for (std::int64_t n = 0; n < N; ++n) {
+          const T* d = dy + (n * C + c) * P;
+          const T* v = x + (n * C + c) * P;
+          T* out = dx + (n * C + c) * P;
+          for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
+        }
+      },
+      N * P >= 4096 ? 2 : C + 1);
+}
+
+}  // namespace minidl::kernels

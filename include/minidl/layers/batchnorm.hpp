@@ -1,0 +1,222 @@
+// minidl/layers/batchnorm.hpp - BatchNorm2d and BatchNorm1d: normalisation by batch statistics.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "minidl/kernels/batchnorm.hpp"
+#include "minidl/layers/layer.hpp"
+
+namespace minidl {
+
+// What torch.nn.BatchNorm1d/2d compute, over an input seen as [N, C, P]:
+// in training (or always, without running statistics) each channel is
+// normalised by the mean and biased variance of its N * P values in this
+// batch, then scaled by weight (gamma, init 1) and shifted by bias (beta,
+// init 0); running_mean and running_var follow the batch statistics with
+// `momentum` (running_var with the unbiased variance, as PyTorch), and
+// num_batches_tracked counts the batches. momentum std::nullopt is
+// PyTorch's momentum=None: a cumulative average (momentum 1 /
+// num_batches_tracked). In evaluation the running statistics are used
+// instead and the layer is an affine map per channel.
+//
+// Cached for backward: a view of the input, and the mean and 1/sqrt(var +
+// eps) it was normalised with. The plan pass may fold a BatchNorm2d into the
+// Conv2d before it for evaluation (layers/plan.hpp); the layer then makes no
+// pass at all.
+template <typename T>
+class BatchNorm : public Layer<T> {
+ public:
+  std::string describe() const override {
+    std::string s = std::to_string(C_) + ", eps " + number(eps_) + ", momentum " +
+                    (momentum_ ? number(*momentum_) : std::string("None"));
+    if (!affine_) s += ", affine off";
+    if (!track_) s += ", no running stats";
+    return s;
+  }
+  bool backward_reads_output() const override { return false; }
+
+  const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
+    const Shape out = this->output_shape(x.shape());
+    const auto [N, P] = batch_and_positions(out);
+    batch_stats_ = ctx.training() || !track_;
+    mean_.resize(Shape{C_});
+    invstd_.resize(Shape{C_});
+    if (batch_stats_) {
+      if (N * P == 1)
+        fail(this->label(), ": expected more than 1 value per channel when training, got input ",
+             out.str());
+      var_.resize(Shape{C_});
+      kernels::batchnorm_stats(N, C_, P, eps_, x.data(), mean_.data(), var_.data(), invstd_.data());
+      if (ctx.training() && track_) {
+        ++num_batches_tracked_;
+        const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(num_batches_tracked_);
+        kernels::batchnorm_update_running(C_, N * P, m, mean_.data(), var_.data(),
+                                          running_mean_.data(), running_var_.data());
+      }
+    } else {
+      mean_.copy_from(running_mean_);
+      kernels::batchnorm_invstd(C_, eps_, running_var_.data(), invstd_.data());
+    }
+    input_ = x;
+    output_.resize(out);
+    kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(), beta(),
+                                 output_.data());
+    return output_;
+  }
+
+  // Through the batch statistics when forward used them, else as the affine
+  // map it was.
+  const Tensor<T>& backward(const Tensor<T>& dy) override {
+    if (dy.shape() != input_.shape())
+      fail(this->label(), ": backward expected dy ", input_.shape().str(), ", got ",
+           dy.shape().str());
+    const auto [N, P] = batch_and_positions(dy.shape());
+    T* dx = nullptr;
+    if (this->needs_input_grad_) {
+      dinput_.resize(dy.shape());
+      dx = dinput_.data();
+    } else {
+      dinput_ = Tensor<T>();
+    }
+    kernels::batchnorm_backward(N, C_, P, batch_stats_, input_.data(), dy.data(), mean_.data(),
+                                invstd_.data(), gamma(), dx, affine_ ? dweight_.data() : nullptr,
+                                affine_ ? dbias_.data() : nullptr);
+    return dinput_;
+  }
+
+  std::vector<Parameter<T>> parameters() override {
+    if (!affine_) return {};
+    return {{"weight", &weight_, &dweight_}, {"bias", &bias_, &dbias_}};
+  }
+  std::vector<Buffer<T>> buffers() override {
+    if (!track_) return {};
+    return {{"running_mean", &running_mean_, nullptr},
+            {"running_var", &running_var_, nullptr},
+            {"num_batches_tracked", nullptr, &num_batches_tracked_}};
+  }
+
+  // PyTorch's reset_parameters(): weight 1, bias 0, running mean 0 and
+  // variance 1, no batches counted. Draws nothing from rng.
+  void reset_parameters(Rng&) override {
+    if (affine_) {
+      weight_.fill(T(1));
+      bias_.fill(T(0));
+    }
+    if (track_) {
+      running_mean_.fill(T(0));
+      running_var_.fill(T(1));
+      num_batches_tracked_ = 0;
+    }
+  }
+
+  std::int64_t num_features() const { return C_; }
+  double eps() const { return eps_; }
+  bool affine() const { return affine_; }
+  bool track_running_stats() const { return track_; }
+  Tensor<T>& weight() { return weight_; }
+  Tensor<T>& bias() { return bias_; }
+  Tensor<T>& weight_grad() { return dweight_; }
+  Tensor<T>& bias_grad() { return dbias_; }
+  Tensor<T>& running_mean() { return running_mean_; }
+  Tensor<T>& running_var() { return running_var_; }
+  std::int64_t num_batches_tracked() const { return num_batches_tracked_; }
+
+  // The running statistics as the (mean, 1/sqrt(var + eps)) an evaluation
+  // pass normalises with: what the plan folds into a convolution.
+  void eval_statistics(Tensor<T>& mean, Tensor<T>& invstd) const {
+    mean.resize(Shape{C_});
+    invstd.resize(Shape{C_});
+    mean.copy_from(running_mean_);
+    kernels::batchnorm_invstd(C_, eps_, running_var_.data(), invstd.data());
+  }
+  const T* gamma() const { return affine_ ? weight_.data() : nullptr; }
+  const T* beta() const { return affine_ ? bias_.data() : nullptr; }
+
+ protected:
+  BatchNorm(std::int64_t num_features, double eps, std::optional<double> momentum, bool affine,
+            bool track_running_stats, const char* type)
+      : C_(num_features),
+        eps_(eps),
+        momentum_(momentum),
+        affine_(affine),
+        track_(track_running_stats) {
+    if (C_ <= 0 || !(eps_ > 0) || (momentum_ && !(*momentum_ >= 0 && *momentum_ <= 1)))
+      fail(type, ": invalid arguments (num_features ", C_, ", eps ", eps_, ", momentum ",
+           momentum_ ? number(*momentum_) : std::string("None"), "): need num_features > 0, ",
+           "eps > 0 and momentum in [0, 1]");
+    if (affine_) {
+      weight_ = Tensor<T>::full({C_}, T(1));
+      bias_ = Tensor<T>({C_});
+      dweight_ = Tensor<T>({C_});
+      dbias_ = Tensor<T>({C_});
+    }
+    if (track_) {
+      running_mean_ = Tensor<T>({C_});
+      running_var_ = Tensor<T>::full({C_}, T(1));
+    }
+  }
+
+  // N and P of an input seen as [N, C, P].
+  static std::pair<std::int64_t, std::int64_t> batch_and_positions(const Shape& s) {
+    std::int64_t P = 1;
+    for (int d = 2; d < s.rank(); ++d) P *= s[d];
+    return {s[0], P};
+  }
+
+  static std::string number(double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  }
+
+  std::int64_t C_;
+  double eps_;
+  std::optional<double> momentum_;
+  bool affine_, track_;
+  Tensor<T> weight_, bias_, dweight_, dbias_;
+  Tensor<T> running_mean_, running_var_;
+  std::int64_t num_batches_tracked_ = 0;
+  bool batch_stats_ = true;        // the last forward normalised with this batch's statistics
+  Tensor<T> mean_, var_, invstd_;  // of the last forward, for its backward
+  Tensor<T> input_, output_, dinput_;
+};
+
+// torch.nn.BatchNorm2d: input [N, C, H, W].
+template <typename T>
+class BatchNorm2d : public BatchNorm<T> {
+ public:
+  explicit BatchNorm2d(std::int64_t num_features, double eps = 1e-5,
+                       std::optional<double> momentum = 0.1, bool affine = true,
+                       bool track_running_stats = true)
+      : BatchNorm<T>(num_features, eps, momentum, affine, track_running_stats, "BatchNorm2d") {}
+  std::string type() const override { return "BatchNorm2d"; }
+  Shape output_shape(const Shape& in) const override {
+    if (in.rank() != 4 || in[1] != this->C_)
+      this->shape_error("[N, " + std::to_string(this->C_) + ", H, W]", in);
+    return in;
+  }
+};
+
+// torch.nn.BatchNorm1d: input [N, C] or [N, C, L].
+template <typename T>
+class BatchNorm1d : public BatchNorm<T> {
+ public:
+  explicit BatchNorm1d(std::int64_t num_features, double eps = 1e-5,
+                       std::optional<double> momentum = 0.1, bool affine = true,
+                       bool track_running_stats = true)
+      : BatchNorm<T>(num_features, eps, momentum, affine, track_running_stats, "BatchNorm1d") {}
+  std::string type() const override { return "BatchNorm1d"; }
+  Shape output_shape(const Shape& in) const override {
+    if ((in.rank() != 2 && in.rank() != 3) || in[1] != this->C_)
+      this->shape_error(
+          "[N, " + std::to_string(this->C_) + "] or [N, " + std::to_string(this->C_) + ", L]", in);
+    return in;
+  }
+};
+
+}  // namespace minidl
