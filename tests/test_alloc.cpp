@@ -166,3 +166,34 @@ TEST_CASE("warm optimizer steps, clipping, losses and schedules allocate nothing
     CHECK(g_allocations.load() - before == 0);
   }
 }
+
+TEST_CASE("warm training steps through the pooling layers and Identity allocate nothing") {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    Graph<float> net;
+    net.add("conv1", Conv2d<float>(3, 8, 3, 1, 1));
+    net.add("relu1", ReLU<float>(true));
+    net.add("pool1", MaxPool2d<float>(3, 2, 1));  // any window: the general kernels
+    net.add("shortcut", Identity<float>());
+    net.add("conv2", Conv2d<float>(8, 8, 3, 1, 1));
+    net.add("add", Add<float>(), "conv2", "shortcut");
+    net.add("avg", AvgPool2d<float>(3, 1, 1, false, false));
+    net.add("adaptive", AdaptiveAvgPool2d<float>(3));  // 8 -> 3: bins that overlap
+    net.add("gap", AdaptiveAvgPool2d<float>(1));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(8, 10));
+    net.reset_parameters(1);
+    Adam<float> adam(net.parameters());
+    CrossEntropyLoss<float> loss;
+    Tensor<float> x({8, 3, 16, 16});
+    Rng rng(2);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {0, 1, 2, 3, 4, 5, 6, 7};
+    train_step(net, loss, adam, x, labels);  // warm-up
+    train_step(net, loss, adam, x, labels);
+    const long before = g_allocations.load();
+    train_step(net, loss, adam, x, labels);
+    CAPTURE(threads);
+    CHECK(g_allocations.load() - before == 0);
+  }
+}

@@ -1,7 +1,11 @@
 // minidl/kernels/maxpool2d.hpp - max pooling forward and backward, and their naive twins.
 //
-// Sizes: P = N*C independent planes of H x W, window K x K moved by `stride`,
-// no padding, output OH x OW with OH = (H - K) / stride + 1 (floor, as PyTorch).
+// Two descriptions of the windows. MaxPool2dShape: P = N*C independent
+// planes of H x W, window K x K moved by `stride`, no padding, output
+// OH x OW with OH = (H - K) / stride + 1 (floor, as PyTorch); 2x2 windows
+// with stride 2 take kernels of their own. Pool2dShape
+// (kernels/pool2d_window.hpp): any window, stride, padding (taps in it are
+// left out, as if it held -inf), dilation and ceil mode, per axis.
 // x [P,H,W], y [P,OH,OW]. The naive forward also records argmax [P,OH,OW],
 // the index (ih*W + iw) within its plane of the element that won; ties go to
 // the first element in row-major order, as in PyTorch. The fast backward
@@ -19,6 +23,7 @@
 #include "minidl/core/error.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
+#include "minidl/kernels/pool2d_window.hpp"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -331,10 +336,136 @@ inline void max2x2_backward_plane<float>(const float* x, const float* dy, std::i
 }
 #endif
 
+// ---- Any window (Pool2dShape): padding, dilation, sizes per axis, ceil mode.
+
+inline Pool2dShape as_pool2d_shape(const MaxPool2dShape& s) {
+  return {s.planes, pool_axis(s.H, s.K, s.stride, 0), pool_axis(s.W, s.K, s.stride, 0)};
+}
+
+// Each window's maximum over its taps inside the input, in row-major order:
+// the first tap, replaced only by a strictly greater one, so the first
+// maximum wins ties (as PyTorch's backward routes it). argmax [P,OH,OW]
+// gets the winner's index (ih*W + iw) within its plane.
+template <typename T>
+void maxpool2d_forward_naive(const Pool2dShape& s, const T* x, T* y, std::int32_t* argmax) {
+  for (std::int64_t p = 0; p < s.planes; ++p) {
+    const T* xp = x + p * s.H() * s.W();
+    for (std::int64_t oh = 0; oh < s.OH(); ++oh)
+      for (std::int64_t ow = 0; ow < s.OW(); ++ow) {
+        std::int64_t best = -1;
+        for (std::int64_t i = s.h.first_tap(oh); i < s.h.end_tap(oh); ++i)
+          for (std::int64_t j = s.w.first_tap(ow); j < s.w.end_tap(ow); ++j) {
+            const std::int64_t at = s.h.at(oh, i) * s.W() + s.w.at(ow, j);
+            if (best < 0 || xp[at] > xp[best]) best = at;
+          }
+        y[(p * s.OH() + oh) * s.OW() + ow] = xp[best];
+        argmax[(p * s.OH() + oh) * s.OW() + ow] = static_cast<std::int32_t>(best);
+      }
+  }
+}
+
+// dx = 0 except dx[argmax] += dy (overwritten), windows in row-major order.
+template <typename T>
+void maxpool2d_backward_naive(const Pool2dShape& s, const T* dy, const std::int32_t* argmax,
+                              T* dx) {
+  const std::int64_t out = s.OH() * s.OW(), in = s.H() * s.W();
+  std::fill_n(dx, s.planes * in, T(0));
+  for (std::int64_t p = 0; p < s.planes; ++p)
+    for (std::int64_t i = 0; i < out; ++i) dx[p * in + argmax[p * out + i]] += dy[p * out + i];
+}
+
+// The maxima of the windows of output row oh of plane xp, and, unless
+// winner is null, each one's argmax as the naive loop finds it. Each window
+// starts from its first tap inside the input; then one tap at a time, in
+// row-major order, a select over all the windows that reach the input with
+// it (a strided load when the stride is not 1), so that it vectorises. Each
+// window sees its taps in the naive loop's order (its first one twice,
+// which changes nothing): the same winners and bits.
+template <typename T>
+void max_window_row(const Pool2dShape& s, const T* xp, std::int64_t oh, T* best,
+                    std::int32_t* winner) {
+  const PoolAxis& w = s.w;
+  const std::int64_t i0 = s.h.first_tap(oh), row0 = s.h.at(oh, i0) * w.in;
+  for (std::int64_t ow = 0; ow < w.out; ++ow) {
+    const std::int64_t at = row0 + w.at(ow, w.first_tap(ow));
+    best[ow] = xp[at];
+    if (winner) winner[ow] = static_cast<std::int32_t>(at);
+  }
+  for (std::int64_t i = i0; i < s.h.end_tap(oh); ++i) {
+    const std::int64_t row = s.h.at(oh, i) * w.in;
+    for (std::int64_t j = 0; j < w.k; ++j) {
+      const std::int64_t o0 = w.first_out(j), o1 = w.end_out(j), step = w.s;
+      const T* in = xp + row + w.at(o0, j);
+      T* out = best + o0;
+      if (!winner) {
+#pragma GCC ivdep  // the output row never overlaps the input plane
+        for (std::int64_t n = 0; n < o1 - o0; ++n) {
+          const T v = in[n * step];
+          out[n] = v > out[n] ? v : out[n];
+        }
+        continue;
+      }
+      std::int32_t* won = winner + o0;
+      const auto first = static_cast<std::int32_t>(row + w.at(o0, j));
+      const auto gap = static_cast<std::int32_t>(step);
+#pragma GCC ivdep
+      for (std::int64_t n = 0; n < o1 - o0; ++n) {
+        const T v = in[n * step];
+        const bool greater = v > out[n];
+        out[n] = greater ? v : out[n];
+        won[n] = greater ? first + static_cast<std::int32_t>(n) * gap : won[n];
+      }
+    }
+  }
+}
+
+// One plane's dx (overwritten) from x and dy: every winner found first, so
+// that dx may be x, then dy added at the winners in row-major order of the
+// windows, as the naive loop adds it. relu_before: as maxpool2d_backward.
+template <typename T>
+void max_window_plane_backward(const Pool2dShape& s, const T* xp, const T* dyp, T* dxp,
+                               bool relu_before) {
+  const std::int64_t OH = s.OH(), OW = s.OW();
+  std::int32_t* winner = thread_scratch<std::int32_t, 0>(OH * OW);
+  T* best = thread_scratch<T, 2>(OW);
+  for (std::int64_t oh = 0; oh < OH; ++oh) {
+    std::int32_t* won = winner + oh * OW;
+    max_window_row(s, xp, oh, best, won);
+    if (relu_before)  // -1: routes nothing (the ReLU's output was 0 at the maximum)
+      for (std::int64_t ow = 0; ow < OW; ++ow) won[ow] = best[ow] > T(0) ? won[ow] : -1;
+  }
+  std::fill_n(dxp, s.H() * s.W(), T(0));
+  for (std::int64_t i = 0; i < OH * OW; ++i)
+    if (winner[i] >= 0) dxp[winner[i]] += dyp[i];
+}
+
+// y = the window maxima, parallel over planes: the naive twin's bits.
+template <typename T>
+void maxpool2d_forward(const Pool2dShape& s, const T* x, T* y) {
+  parallel_for(s.planes, [=, &s](std::int64_t p) {
+    const Pool2dShape sh = s;  // a local copy: stores through y cannot change it
+    for (std::int64_t oh = 0; oh < sh.OH(); ++oh)
+      max_window_row(sh, x + p * sh.H() * sh.W(), oh, y + (p * sh.OH() + oh) * sh.OW(),
+                     static_cast<std::int32_t*>(nullptr));
+  });
+}
+
+// dx (overwritten) from x and dy, parallel over planes: the naive twin's
+// bits. dx may be x (the same buffer), but must not overlap it otherwise.
+template <typename T>
+void maxpool2d_backward(const Pool2dShape& s, const T* x, const T* dy, T* dx,
+                        bool relu_before = false) {
+  const std::int64_t in = s.H() * s.W(), out = s.OH() * s.OW();
+  parallel_for(s.planes, [=, &s](std::int64_t p) {
+    max_window_plane_backward(s, x + p * in, dy + p * out, dx + p * in, relu_before);
+  });
+}
+
 // y = the window maxima, parallel over planes; no arg-max is stored (the
 // backward pass finds it again). 2x2 windows with stride 2, the usual case,
 // take a loop over output rows that vectorises; other shapes go row by row
-// and one window offset at a time, a select over the output row each.
+// and one window offset at a time, a select over the output row each
+// (max_window_row).
 // winners (2x2 windows with stride 2 only; null: not recorded) gets each
 // window's max2x2_winner, for maxpool2x2_input_grad_plane.
 template <typename T>
@@ -352,19 +483,9 @@ void maxpool2d_forward(const MaxPool2dShape& s, const T* x, T* y, std::uint8_t* 
                            relu_before);
       return;
     }
-    for (std::int64_t oh = 0; oh < OH; ++oh) {
-      T* out = yp + oh * OW;
-      const T* first = xp + oh * sh.stride * sh.W;
-      for (std::int64_t ow = 0; ow < OW; ++ow) out[ow] = first[ow * sh.stride];
-      for (std::int64_t kh = 0; kh < sh.K; ++kh)
-        for (std::int64_t kw = kh == 0 ? 1 : 0; kw < sh.K; ++kw) {
-          const T* in = first + kh * sh.W + kw;
-          for (std::int64_t ow = 0; ow < OW; ++ow) {
-            const T v = in[ow * sh.stride];
-            out[ow] = v > out[ow] ? v : out[ow];  // strictly greater: the first maximum wins
-          }
-        }
-    }
+    const Pool2dShape windows = as_pool2d_shape(sh);
+    for (std::int64_t oh = 0; oh < OH; ++oh)
+      max_window_row(windows, xp, oh, yp + oh * OW, static_cast<std::int32_t*>(nullptr));
   });
 }
 
@@ -443,28 +564,7 @@ void maxpool2d_backward(const MaxPool2dShape& s, const T* x, const T* dy, T* dx,
       if (grad != dxp) std::copy_n(grad, in, dxp);
       return;
     }
-    // Any window: find all the winners of the plane before writing, so that
-    // dx may alias x and overlapping windows (stride < K) sum in a fixed order.
-    std::int32_t* winner = thread_scratch<std::int32_t, 0>(OH * OW);
-    for (std::int64_t oh = 0; oh < OH; ++oh)
-      for (std::int64_t ow = 0; ow < OW; ++ow) {
-        const std::int64_t corner = oh * sh.stride * sh.W + ow * sh.stride;
-        std::int64_t found = corner;
-        T best = xp[corner];
-        for (std::int64_t kh = 0; kh < sh.K; ++kh)
-          for (std::int64_t kw = 0; kw < sh.K; ++kw) {
-            const std::int64_t i = corner + kh * sh.W + kw;
-            const bool greater = xp[i] > best;
-            best = greater ? xp[i] : best;
-            found = greater ? i : found;
-          }
-        // -1: no gradient (with relu_before, a maximum that is not positive).
-        winner[oh * OW + ow] =
-            relu_before && !(best > T(0)) ? -1 : static_cast<std::int32_t>(found);
-      }
-    std::fill_n(dxp, in, T(0));
-    for (std::int64_t i = 0; i < OH * OW; ++i)
-      if (winner[i] >= 0) dxp[winner[i]] += dyp[i];
+    max_window_plane_backward(as_pool2d_shape(sh), xp, dyp, dxp, relu_before);
   });
 }
 

@@ -15,7 +15,8 @@
 //   5. Conv2d -> in-place ReLU (whose backward the pool does): the
 //      convolution applies max(y, 0) as it stores y, and the ReLU makes no
 //      pass at all;
-//   6. Conv2d -> [that ReLU] -> MaxPool2d 2x2: the convolution hands its
+//   6. Conv2d -> [that ReLU] -> MaxPool2d 2x2 (stride 2, no padding,
+//      dilation or ceil mode: MaxPool2d::is_2x2): the convolution hands its
 //      output to the pool a few planes at a time, and it is never stored;
 //   7. the same chain backward, when the convolution needs no input gradient
 //      and its weight kernel reads dy by planes: the pool makes its input

@@ -1,0 +1,93 @@
+// The pooling layers and Identity against PyTorch on identical inputs: the output and the
+// input gradient of each case of tests/parity/make_pooling_reference.py, in float32 and
+// float64. The reference's path is in MINIDL_POOLING_PARITY_FILE (set by CTest); without it
+// the test skips.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "minidl/minidl.hpp"
+#include "parity_support.hpp"
+
+using namespace minidl;
+
+namespace {
+
+// Both sides do the same few operations per element in the same precision (PyTorch sums a
+// global average in another order): a few roundings apart, float's unit 6e-8, double's 1.1e-16.
+template <typename T>
+double tolerance() {
+  return sizeof(T) == 4 ? 1e-6 : 1e-12;
+}
+
+template <typename T>
+Tensor<T> get(const std::string& name) {
+  return minidl::testing::reference_tensor<T>(
+      minidl::testing::parity_reference("MINIDL_POOLING_PARITY_FILE"), name);
+}
+
+// Largest difference relative to the reference's largest magnitude.
+template <typename T>
+double rel_diff(const Tensor<T>& ours, const Tensor<T>& theirs) {
+  REQUIRE_MESSAGE(ours.shape() == theirs.shape(), ours.shape().str()
+                                                      << " vs " << theirs.shape().str());
+  double diff = 0, scale = 1e-300;
+  for (std::int64_t i = 0; i < ours.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
+    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
+  }
+  return diff / scale;
+}
+
+// The cases of make_pooling_reference.py, built with minidl's layers.
+template <typename T>
+std::vector<std::pair<std::string, std::function<std::unique_ptr<Layer<T>>()>>> cases() {
+  auto make = [](auto layer) {
+    return
+        [layer]() -> std::unique_ptr<Layer<T>> { return std::make_unique<decltype(layer)>(layer); };
+  };
+  return {
+      {"avg_k2", make(AvgPool2d<T>(2))},
+      {"avg_k3s2p1", make(AvgPool2d<T>(3, 2, 1))},
+      {"avg_k3s2p1_nopad", make(AvgPool2d<T>(3, 2, 1, false, false))},
+      {"avg_ceil", make(AvgPool2d<T>(3, 2, 1, true))},
+      {"avg_ceil_nopad", make(AvgPool2d<T>(2, 2, 1, true, false))},
+      {"avg_axes", make(AvgPool2d<T>({3, 2}, {2, 1}, {1, 0}))},
+      {"adaptive_7to3", make(AdaptiveAvgPool2d<T>(3))},
+      {"adaptive_5to2x3", make(AdaptiveAvgPool2d<T>(2, 3))},
+      {"adaptive_8to4", make(AdaptiveAvgPool2d<T>(4))},
+      {"adaptive_global", make(AdaptiveAvgPool2d<T>(1))},
+      {"adaptive_3to5x4", make(AdaptiveAvgPool2d<T>(5, 4))},
+      {"max_k3s2p1", make(MaxPool2d<T>(3, 2, 1))},
+      {"max_axes_dilated", make(MaxPool2d<T>({3, 2}, {2, 1}, {1, 0}, {1, 2}))},
+      {"max_ceil", make(MaxPool2d<T>(3, 2, 0, 1, true))},
+      {"max_k3s1p1_ties", make(MaxPool2d<T>(3, 1, 1))},
+      {"max_k2_ties", make(MaxPool2d<T>(2))},
+      {"identity", make(Identity<T>())},
+  };
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("parity: pooling layers and Identity, output and input gradient", T, float,
+                   double) {
+  const std::string pre = minidl::testing::precision_prefix<T>();
+  for (auto& [name, make] : cases<T>()) {
+    CAPTURE(name);
+    const std::string at = pre + name + ".";
+    auto layer = make();
+    const Tensor<T> x = get<T>(at + "x");
+    const Tensor<T>& y = layer->forward(x, Context{Mode::Train, 0});
+    const double y_rel = rel_diff(y, get<T>(at + "y"));
+    const Tensor<T>& dx = layer->backward(get<T>(at + "dy"));
+    const double dx_rel = rel_diff(dx, get<T>(at + "dx"));
+    MESSAGE(at << " y: " << y_rel << ", dx: " << dx_rel);
+    CHECK(y_rel <= tolerance<T>());
+    CHECK(dx_rel <= tolerance<T>());
+  }
+}
