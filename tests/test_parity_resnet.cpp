@@ -57,7 +57,8 @@ void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& th
     scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
   }
   const double rel = diff / std::max(scale, 1e-30);
-  MESSAGE(std::string(testing::precision_prefix<T>()) << what << ": max relative difference " << rel);
+  MESSAGE(std::string(testing::precision_prefix<T>())
+          << what << ": max relative difference " << rel);
   CHECK_MESSAGE(rel <= tolerance<T>(), what << " differs from PyTorch: " << rel);
 }
 

@@ -169,6 +169,15 @@ def load_minidl_weights(model, path):
     import state_dict_match as match
     tensors, _, _ = match.load_minidl_checkpoint(path)
     state = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    reshaped = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or reshaped:
+        sys.exit(f"{path}: not a checkpoint of this ResNet (--depth/--width): "
+                 f"{len(missing)} tensors missing (first: {missing[:1]}), "
+                 f"{len(unexpected)} unexpected (first: {unexpected[:1]}), "
+                 f"{len(reshaped)} of another shape (first: {reshaped[:1]})")
     model.load_state_dict(state, strict=True)
 
 
