@@ -2,7 +2,7 @@
 # The resnet command's short run, as CI can afford it: a ResNet-8 of width 4 on 200
 # Fashion-MNIST images for 2 epochs writes every output; --stop-after 1 then --resume (with
 # another thread count) ends with the bits of the straight run; 1 and 2 threads give the same
-# bits; a bad flag is one line and exit 2; evaluate reads the checkpoint.
+# bits; SIGTERM stops it cleanly; a bad flag is one line and exit 2; evaluate reads the checkpoint.
 # Usage: resnet_short.sh RESNET_BINARY WORK_DIR   (needs Fashion-MNIST: FASHION_MNIST_DIR or
 # Debian's dataset-fashion-mnist; skipped without it, a failure under CI=true)
 set -euo pipefail
@@ -63,6 +63,26 @@ same_tensors "$work/straight/last.safetensors" "$work/resumed/last.safetensors" 
 same_tensors "$work/straight/best.safetensors" "$work/resumed/best.safetensors" ||
   fail "the resumed run's best checkpoint differs from the straight one's"
 echo "ok: --stop-after 1 and --resume end with the bits of the straight run"
+
+# SIGTERM in epoch 2 stops between two steps: exit 143, the last checkpoint named, no
+# temporary file, the command to continue.
+"$resnet" train "${common[@]}" --limit-train 3000 --out "$work/term" >"$work/term.txt" \
+  2>"$work/term.err" &
+pid=$!
+until grep -q "^epoch  1/" "$work/term.txt" 2>/dev/null; do
+  kill -0 $pid 2>/dev/null || fail "the run ended before its first epoch was reported"
+  sleep 0.05
+done
+kill -TERM $pid
+status=0
+wait $pid || status=$?
+[[ $status == 143 ]] || fail "SIGTERM: exit $status, not 143"
+grep -q "stopped by SIGTERM during epoch 2; .*last.safetensors holds epoch 1" "$work/term.err" ||
+  fail "SIGTERM: unclear message: $(cat "$work/term.err")"
+grep -q "continue with: resnet train --resume --out $work/term" "$work/term.err" ||
+  fail "SIGTERM: no command to continue"
+compgen -G "$work/term/*.tmp*" >/dev/null && fail "SIGTERM left a temporary file"
+echo "ok: SIGTERM stops the run between steps, keeping epoch 1"
 
 # A resumed run keeps its hyper-parameters: another --lr is refused.
 status=0
