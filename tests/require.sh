@@ -34,3 +34,12 @@ require_torch() {
     skip_or_fail "/usr/bin/python3 cannot import torch; install python3-torch"
   fi
 }
+
+# require_fashion: sets FASHION_DIR to $FASHION_MNIST_DIR, else to the folder of Debian's
+# dataset-fashion-mnist, when it holds the training images.
+require_fashion() {
+  FASHION_DIR=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+  if [[ ! -f $FASHION_DIR/train-images-idx3-ubyte.gz && ! -f $FASHION_DIR/train-images-idx3-ubyte ]]; then
+    skip_or_fail "no Fashion-MNIST in $FASHION_DIR; set FASHION_MNIST_DIR or apt-get install dataset-fashion-mnist"
+  fi
+}

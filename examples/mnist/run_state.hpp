@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "history.hpp"
 #include "minidl/core/error.hpp"
 #include "minidl/train/early_stopping.hpp"
 
@@ -38,57 +39,6 @@ struct TrainConfig {
   int stop_after = 0;       // > 0: return after this epoch, as if interrupted (tests resume)
   int epochs_override = 0;  // > 0 with resume: extend or shorten the run to this many epochs
 };
-
-// One row of history.csv.
-struct EpochRecord {
-  int epoch = 0;
-  double train_loss = 0, train_acc = 0, val_loss = NAN, val_acc = NAN, test_loss = 0, test_acc = 0,
-         seconds = 0;
-};
-
-inline const char* kHistoryHeader =
-    "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds";
-
-inline std::string history_csv(const std::vector<EpochRecord>& h) {
-  std::string s = std::string(kHistoryHeader) + "\n";
-  char line[512];
-  for (const auto& r : h) {
-    // %.17g: the values round-trip exactly through a checkpoint.
-    std::snprintf(line, sizeof line, "%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", r.epoch,
-                  r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.test_loss, r.test_acc,
-                  r.seconds);
-    s += line;
-  }
-  return s;
-}
-
-inline std::vector<EpochRecord> parse_history(const std::string& csv, const std::string& path) {
-  std::vector<EpochRecord> h;
-  std::istringstream in(csv);
-  std::string line;
-  std::getline(in, line);
-  if (line != kHistoryHeader)
-    minidl::fail(path, ": metadata \"history\" does not start with the history.csv header");
-  while (std::getline(in, line)) {
-    EpochRecord r;
-    if (std::sscanf(line.c_str(), "%d,%lg,%lg,%lg,%lg,%lg,%lg,%lg", &r.epoch, &r.train_loss,
-                    &r.train_acc, &r.val_loss, &r.val_acc, &r.test_loss, &r.test_acc,
-                    &r.seconds) != 8)
-      minidl::fail(path, ": unreadable history row '", line, "'");
-    h.push_back(r);
-  }
-  return h;
-}
-
-// The shortest decimal text that reads back as exactly `x`.
-inline std::string exact_decimal(double x) {
-  char buf[32];
-  for (int digits = 6; digits <= 17; ++digits) {
-    std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-    if (std::strtod(buf, nullptr) == x) break;
-  }
-  return buf;
-}
 
 // The hyper-parameters that define a run, by the names checkpoints store them under ("hp.lr")
 // and metrics.json lists them.

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -12,10 +11,7 @@
 #include <new>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
-
-#include <unistd.h>
 
 #include "args.hpp"
 #include "minidl/io/checkpoint.hpp"
@@ -24,41 +20,11 @@
 #include "report.hpp"
 #include "run_state.hpp"
 #include "stop_signals.hpp"
+#include "training.hpp"
 
 namespace mnist {
 
 using Clock = std::chrono::steady_clock;
-
-// Thrown when training goes wrong (non-finite or exploding loss); `mnist` exits with 3.
-struct TrainingDiverged : minidl::Error {
-  using minidl::Error::Error;
-};
-
-// Prints "\r[=====>    ] 12800/55000 loss 0.1234 5300 img/s ETA 8s" on terminals.
-class ProgressBar {
- public:
-  explicit ProgressBar(std::int64_t total)
-      : total_(total), enabled_(::isatty(::fileno(stdout)) != 0) {}
-  void update(std::int64_t done, double running_loss, double seconds) {
-    if (!enabled_) return;
-    const int width = 30,
-              filled = static_cast<int>(width * done / std::max<std::int64_t>(total_, 1));
-    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-    std::printf("\r  [%s%s] %6" PRId64 "/%" PRId64 " loss %.4f %6.0f img/s ETA %3.0fs ",
-                std::string(static_cast<std::size_t>(filled), '=').c_str(),
-                std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), done, total_,
-                running_loss, rate, eta);
-    std::fflush(stdout);
-  }
-  void finish() {
-    if (enabled_) std::printf("\r%100s\r", "");
-  }
-
- private:
-  std::int64_t total_;
-  bool enabled_;
-};
 
 inline std::unique_ptr<minidl::Optimizer<float>> make_optimizer(const TrainConfig& c,
                                                                 Sequential<float>& net) {
@@ -73,56 +39,11 @@ inline std::unique_ptr<minidl::Optimizer<float>> make_optimizer(const TrainConfi
   return std::make_unique<minidl::Adam<float>>(net.parameters(), o);
 }
 
-inline void save_curves(const std::string& path, const std::vector<EpochRecord>& h, int best_epoch,
-                        bool has_val) {
-  using minidl::viz::Series;
-  Series tl{"train", {}, {31, 119, 180}}, vl{"validation", {}, {255, 127, 14}},
-      sl{"test", {}, {44, 160, 44}};
-  Series ta = tl, va = vl, sa = sl;
-  for (const auto& r : h) {
-    tl.values.push_back(r.train_loss);
-    vl.values.push_back(r.val_loss);
-    sl.values.push_back(r.test_loss);
-    ta.values.push_back(r.train_acc);
-    va.values.push_back(r.val_acc);
-    sa.values.push_back(r.test_acc);
-  }
-  std::vector<Series> loss{tl}, acc{ta};
-  if (has_val) {
-    loss.push_back(vl);
-    acc.push_back(va);
-  }
-  loss.push_back(sl);
-  acc.push_back(sa);
-  minidl::viz::save_training_curves_png(path, loss, acc, best_epoch);
-}
-
 inline void write_metrics_json(const std::string& path, const TrainConfig& c,
                                const Evaluation& test, int best_epoch, int epochs_run,
                                double wall_seconds) {
-  std::ostringstream j;
-  j.precision(10);
-  j << "{\n  \"test_accuracy\": " << test.accuracy << ",\n  \"test_loss\": " << test.loss
-    << ",\n  \"best_epoch\": " << best_epoch << ",\n  \"epochs_run\": " << epochs_run
-    << ",\n  \"per_class_accuracy\": [";
-  const auto pca = test.confusion.per_class_accuracy();
-  for (std::size_t i = 0; i < pca.size(); ++i) j << (i ? ", " : "") << pca[i];
-  j << "],\n  \"confusion_matrix\": [";
-  for (int t = 0; t < 10; ++t) {
-    j << (t ? ",\n    [" : "\n    [");
-    for (int p = 0; p < 10; ++p) j << (p ? ", " : "") << test.confusion.at(t, p);
-    j << "]";
-  }
-  j << "\n  ],\n  \"hyperparameters\": {";
-  bool first = true;
-  for (const auto& [k, v] : hyperparameters(c)) {
-    const bool numeric = k != "optimizer";
-    j << (first ? "\n" : ",\n") << "    \"" << k << "\": " << (numeric ? v : "\"" + v + "\"");
-    first = false;
-  }
-  j << "\n  },\n  \"seed\": " << c.seed << ",\n  \"threads\": " << minidl::num_threads()
-    << ",\n  \"wall_seconds\": " << wall_seconds << "\n}\n";
-  minidl::write_file_atomic(path, j.str());
+  cli::write_metrics_json(path, hyperparameters(c), {"optimizer"}, test, best_epoch, epochs_run,
+                          c.seed, wall_seconds);
 }
 
 // The CNN's layer sizes are fixed for 28x28 inputs; say so before a layer does, less clearly.
@@ -132,45 +53,12 @@ inline void require_28x28(const minidl::Mnist& data, const std::string& dir) {
                  "; this model takes 28x28");
 }
 
-// Cores this process may run on.
-inline int hardware_threads() {
-#ifdef _OPENMP
-  return omp_get_num_procs();
-#else
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-#endif
-}
-
-// More threads than cores only make every parallel loop wait for the ones not running.
-inline void use_threads(int requested) {
-  const int cores = hardware_threads();
-  if (requested > cores) {
-    std::fprintf(stderr,
-                 "warning: --threads %d is more than the %d cores of this machine; using %d\n",
-                 requested, cores, cores);
-    requested = cores;
-  }
-  if (requested > 0) minidl::set_num_threads(requested);
-}
-
 // A resumed run continues with its own hyper-parameters; a flag asking for another value is
 // refused rather than ignored. `given` lists the flags on the command line.
 inline TrainConfig resumed_config(const TrainConfig& flags, const std::vector<std::string>& given,
                                   TrainConfig saved) {
-  const auto asked = hyperparameters(flags), kept = hyperparameters(saved);
-  std::string refused;
-  for (std::string flag : given) {
-    std::string key = flag;
-    std::replace(key.begin(), key.end(), '-', '_');
-    if (key == "epochs" || !kept.count(key) || asked.at(key) == kept.at(key)) continue;
-    refused += (refused.empty() ? "--" : ", --") + flag + " " + asked.at(key) + " (the run's is " +
-               kept.at(key) + ")";
-  }
-  if (!refused.empty())
-    throw UsageError("mnist train --resume: " + refused +
-                     ": a resumed run keeps its own hyper-parameters (only --epochs, --data, "
-                     "--classes, --threads and --stop-after may change); start a new run to "
-                     "change them");
+  refuse_changed_hyperparameters("mnist train", hyperparameters(flags), hyperparameters(saved),
+                                 given, "--epochs, --data, --classes, --threads and --stop-after");
   if (flags.epochs_override > 0) saved.epochs = flags.epochs_override;
   // Where the data lives now, when the user says so; else where the run found it.
   for (const auto& flag : given) {

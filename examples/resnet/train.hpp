@@ -1,0 +1,370 @@
+// examples/resnet/train.hpp - training the ResNet: crops and flips, SGD with Nesterov momentum or
+// AdamW, a per-step schedule, label smoothing, early stopping on a validation split, checkpoints
+// that resume bit for bit, a clean stop on Ctrl-C; run_training at the bottom reads top to
+// bottom.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common/args.hpp"
+#include "../common/output_folder.hpp"
+#include "../common/report.hpp"
+#include "../common/stop_signals.hpp"
+#include "../common/training.hpp"
+#include "minidl/data/crop_flip.hpp"
+#include "minidl/io/checkpoint.hpp"
+#include "minidl/models/resnet.hpp"
+#include "minidl/optim/adamw.hpp"
+#include "minidl/optim/lr_scheduler.hpp"
+#include "minidl/optim/param_groups.hpp"
+#include "minidl/optim/sgd.hpp"
+#include "minidl/train/divergence.hpp"
+#include "run_state.hpp"
+
+namespace resnet {
+
+using Clock = std::chrono::steady_clock;
+using minidl::Graph;
+
+// Fashion-MNIST's pixel mean and standard deviation (of x / 255 over the training set).
+inline minidl::Normalization fashion_normalization() {
+  return {0.2860f, 0.3530f};
+}
+
+inline minidl::ResNetOptions network_options(const TrainConfig& c) {
+  minidl::ResNetOptions o;
+  o.depth = c.depth;
+  o.width = c.width;
+  return o;
+}
+
+// Weight decay on the weights only: biases and batch-norm scales and shifts are left alone.
+inline std::unique_ptr<minidl::Optimizer<float>> make_optimizer(const TrainConfig& c,
+                                                                Graph<float>& net) {
+  auto groups = minidl::split_weight_decay(net.parameters(), c.weight_decay);
+  if (c.optimizer == "sgd") {
+    minidl::SgdOptions o;
+    o.lr = c.lr;
+    o.momentum = c.momentum;
+    o.nesterov = true;
+    return std::make_unique<minidl::SGD<float>>(std::move(groups), o);
+  }
+  minidl::AdamWOptions o;
+  o.lr = c.lr;
+  return std::make_unique<minidl::AdamW<float>>(std::move(groups), o);
+}
+
+// Steps of an epoch: one per batch, except that a last batch of a single image is left out
+// (batch normalisation needs two values per channel).
+inline std::int64_t steps_per_epoch(std::int64_t images, std::int64_t batch) {
+  const std::int64_t steps = (images + batch - 1) / batch;
+  return images % batch == 1 ? steps - 1 : steps;
+}
+
+// The learning rate of every step of the run, from the peak --lr.
+inline std::shared_ptr<const minidl::LrSchedule> make_schedule(const TrainConfig& c,
+                                                               std::int64_t steps_per_epoch) {
+  const std::int64_t total = std::max<std::int64_t>(1, c.epochs * steps_per_epoch);
+  // Momentum stays at --momentum (the PyTorch twin passes cycle_momentum=False as well).
+  if (c.schedule == "onecycle")
+    return std::make_shared<minidl::OneCycleLR>(total, c.pct_start, 25, 1e4,
+                                                /*cycle_momentum=*/false);
+  const std::int64_t warmup = c.warmup_steps > 0 ? c.warmup_steps : steps_per_epoch;
+  return std::make_shared<minidl::LinearWarmup>(0.1, std::max<std::int64_t>(1, warmup),
+                                                std::make_shared<minidl::CosineAnnealingLR>(total));
+}
+
+// A resumed run continues with its own hyper-parameters; a flag asking for another value is
+// refused rather than ignored. --epochs too: the schedule spans the run's epochs.
+inline TrainConfig resumed_config(const TrainConfig& flags, const std::vector<std::string>& given,
+                                  TrainConfig saved) {
+  std::vector<std::string> checked;
+  for (const auto& flag : given) {
+    if (flag == "epochs" && flags.epochs != saved.epochs)
+      throw UsageError("resnet train --resume: --epochs " + std::to_string(flags.epochs) +
+                       " (the run's is " + std::to_string(saved.epochs) +
+                       "): the learning-rate schedule spans the run's epochs; start a new run "
+                       "to change them");
+    checked.push_back(flag);
+  }
+  refuse_changed_hyperparameters("resnet train", hyperparameters(flags), hyperparameters(saved),
+                                 checked, "--data, --classes, --threads and --stop-after");
+  for (const auto& flag : given) {
+    if (flag == "data") saved.data_dir = flags.data_dir;
+    if (flag == "classes") saved.classes = flags.classes;
+  }
+  return saved;
+}
+
+// What run_training works on: the run's state, the data, the model and its optimizer.
+struct Session {
+  RunState state;
+  std::string last_path, best_path;
+  minidl::Mnist data;
+  ClassNames classes;
+  std::vector<std::int64_t> train_idx, val_idx, test_idx;
+  Graph<float> net;
+  std::unique_ptr<minidl::Optimizer<float>> optimizer;
+  std::unique_ptr<minidl::LrScheduler<float>> scheduler;
+  std::int64_t steps = 0;  // per epoch
+
+  bool has_val() const { return !val_idx.empty(); }
+  const TrainConfig& config() const { return state.config; }
+
+  Session(const TrainConfig& flags, const std::vector<std::string>& given, const OutputFolder& out)
+      : last_path(out.file("last.safetensors")), best_path(out.file("best.safetensors")) {
+    if (flags.resume) {
+      state =
+          RunState::from_metadata(minidl::read_safetensors(last_path).metadata, last_path, flags);
+      state.config = resumed_config(flags, given, state.config);
+    } else {
+      state.config = flags;
+      // Stored absolute, so that --resume finds the data from any working directory.
+      state.config.data_dir = std::filesystem::absolute(flags.data_dir).lexically_normal().string();
+      state.stopper = minidl::EarlyStopping(flags.patience);
+    }
+    classes = classes_from_spec(config().classes);
+    std::printf("loading %s from %s\n", classes.dataset.empty() ? "data" : classes.dataset.c_str(),
+                config().data_dir.c_str());
+    data = minidl::load_mnist(config().data_dir, classes.dataset);
+    split();
+    state.monitor = has_val() ? "val_acc" : "test_acc";
+    net = minidl::make_resnet<float>(config().seed, network_options(config()));
+    optimizer = make_optimizer(config(), net);
+    scheduler =
+        std::make_unique<minidl::LrScheduler<float>>(*optimizer, make_schedule(config(), steps));
+    if (flags.resume) {
+      minidl::load_checkpoint(last_path, net, optimizer.get());
+      if (state.scheduler_step != optimizer->step_count())
+        minidl::fail(last_path, ": the schedule is at step ", state.scheduler_step,
+                     " but the optimizer at step ", optimizer->step_count());
+      minidl::LrSchedulerState s = scheduler->state();
+      s.last_epoch = state.scheduler_step;
+      scheduler->load_state(s);
+      std::printf("resuming %s after epoch %d (optimizer step %lld)\n", last_path.c_str(),
+                  state.epochs_done(), static_cast<long long>(optimizer->step_count()));
+    }
+  }
+
+  // Training images first, the last `val` for validation, all the test images for testing.
+  void split() {
+    const auto n = static_cast<std::int64_t>(data.train.size());
+    if (config().val >= n)
+      minidl::fail("--val ", config().val, " leaves no training images (the set has ", n, ")");
+    for (std::int64_t i = 0; i < n - config().val; ++i) train_idx.push_back(i);
+    for (std::int64_t i = n - config().val; i < n; ++i) val_idx.push_back(i);
+    if (config().limit_train > 0 &&
+        config().limit_train < static_cast<std::int64_t>(train_idx.size()))
+      train_idx.resize(static_cast<std::size_t>(config().limit_train));
+    test_idx = all_indices(data.test);
+    if (config().limit_test > 0 && config().limit_test < static_cast<std::int64_t>(test_idx.size()))
+      test_idx.resize(static_cast<std::size_t>(config().limit_test));
+    steps = steps_per_epoch(static_cast<std::int64_t>(train_idx.size()), config().batch);
+    if (steps < 1)
+      minidl::fail("--limit-train ", train_idx.size(),
+                   ": batch normalisation needs at least 2 training images");
+  }
+
+  std::string checkpoint_note() const {
+    if (state.epochs_done() == 0) return "no checkpoint was written (no epoch completed)";
+    return last_path + " holds epoch " + std::to_string(state.epochs_done()) + ", " + best_path +
+           " epoch " + std::to_string(state.stopper.best_epoch());
+  }
+};
+
+inline void print_banner(Session& s) {
+  const TrainConfig& c = s.config();
+  std::printf("\nResNet-%d, width %lld-%lld-%lld, %lld parameters\n", c.depth,
+              static_cast<long long>(c.width), static_cast<long long>(2 * c.width),
+              static_cast<long long>(4 * c.width), static_cast<long long>(s.net.num_parameters()));
+  std::printf("%s\n", s.net.summary({c.batch, 1, s.data.train.rows, s.data.train.cols}).c_str());
+  std::printf("data: %zu training, %zu validation, %zu test images; %lld steps per epoch\n",
+              s.train_idx.size(), s.val_idx.size(), s.test_idx.size(),
+              static_cast<long long>(s.steps));
+  std::printf("hyper-parameters:");
+  for (const auto& [k, v] : hyperparameters(c)) std::printf(" %s=%s", k.c_str(), v.c_str());
+  std::printf(" threads=%d\n\n", minidl::num_threads());
+  std::fflush(stdout);
+}
+
+// One pass over the shuffled training images. Returns false, with the epoch unfinished, when
+// SIGINT or SIGTERM arrived: the parameters are then part-way through it and are not saved.
+inline bool train_epoch(Session& s, int epoch, EpochRecord& r, double& train_seconds) {
+  const TrainConfig& c = s.config();
+  const auto t_epoch = Clock::now();
+  // The order of epoch e depends on (seed, e) only: a resumed run replays it.
+  std::vector<std::int64_t> order = s.train_idx;
+  minidl::Rng(minidl::hash64(c.seed, 0x5A1F, static_cast<std::uint64_t>(epoch)))
+      .shuffle(order.begin(), order.end());
+  minidl::CropFlip crop_flip;
+  crop_flip.padding = c.crop_padding;
+  crop_flip.flip = c.flip;
+  minidl::CrossEntropyLoss<float> xent(minidl::Reduction::mean, c.label_smoothing);
+  Tensor<float> x;
+  std::vector<std::int32_t> labels;
+  const auto n = static_cast<std::int64_t>(order.size());
+  ProgressBar bar(std::min<std::int64_t>(s.steps * c.batch, n));
+  double loss_sum = 0;
+  std::int64_t correct = 0, seen = 0;
+  for (std::int64_t step = 0; step < s.steps; ++step) {
+    if (StopSignals::received()) return false;
+    const std::int64_t b = step * c.batch;
+    const std::int64_t count = std::min<std::int64_t>(c.batch, n - b);
+    minidl::make_crop_flip_batch(s.data.train, order.data() + b, count, x, labels,
+                                 fashion_normalization(), c.augment ? &crop_flip : nullptr, c.seed,
+                                 static_cast<std::uint64_t>(epoch));
+    const Tensor<float>* logits = nullptr;
+    float loss = 0;
+    try {
+      loss = minidl::train_step(s.net, xent, *s.optimizer, x, labels.data(), &logits);
+    } catch (const minidl::Error& e) {  // a non-finite loss or gradient
+      throw TrainingDiverged("epoch " + std::to_string(epoch) + ", batch " +
+                             std::to_string(step + 1) + ": " + e.what() + "; " +
+                             s.checkpoint_note() + "; try a smaller --lr (now " +
+                             exact_decimal(c.lr) + ")");
+    }
+    s.scheduler->step();
+    const auto pred = minidl::argmax_rows(*logits);
+    for (std::int64_t i = 0; i < count; ++i)
+      correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
+    loss_sum += static_cast<double>(loss) * static_cast<double>(count);
+    seen += count;
+    if (step % 10 == 0)
+      bar.update(seen, loss_sum / static_cast<double>(seen),
+                 std::chrono::duration<double>(Clock::now() - t_epoch).count());
+  }
+  bar.finish();
+  train_seconds = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+  r.epoch = epoch;
+  r.train_loss = loss_sum / static_cast<double>(seen);
+  r.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
+  if (s.has_val()) {
+    const Evaluation v = evaluate(s.net, s.data.train, s.val_idx, c.batch, fashion_normalization());
+    r.val_loss = v.loss;
+    r.val_acc = v.accuracy;
+  }
+  const Evaluation t = evaluate(s.net, s.data.test, s.test_idx, c.batch, fashion_normalization());
+  r.test_loss = t.loss;
+  r.test_acc = t.accuracy;
+  r.seconds = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+  return true;
+}
+
+// Adds a finished epoch to the run: refuses a diverged one (the checkpoints keep the last good
+// epoch), updates early stopping, prints the line and saves checkpoints, history and curves.
+inline void record_epoch(Session& s, const EpochRecord& r, double train_seconds) {
+  const double accuracy = s.has_val() ? r.val_acc : r.test_acc;
+  const std::string diverged =
+      minidl::DivergenceCheck{}.reason(r.train_loss, accuracy, s.state.stopper.best());
+  if (!diverged.empty())
+    throw TrainingDiverged("training diverged in epoch " + std::to_string(r.epoch) + ": " +
+                           diverged + "; " + s.checkpoint_note() + "; try a smaller --lr (now " +
+                           exact_decimal(s.config().lr) + ")");
+  s.state.history.push_back(r);
+  s.state.train_seconds.push_back(train_seconds);
+  s.state.scheduler_step = s.scheduler->last_epoch();
+  const bool improved = s.state.stopper.update(accuracy, r.epoch);
+  char val_text[64] = "";
+  if (s.has_val())
+    std::snprintf(val_text, sizeof val_text, " | val loss %.4f acc %.4f", r.val_loss, r.val_acc);
+  std::printf(
+      "epoch %2d/%d  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | lr %.3g | train "
+      "%.1fs, all %.1fs%s\n",
+      r.epoch, s.config().epochs, r.train_loss, r.train_acc, val_text, r.test_loss, r.test_acc,
+      s.optimizer->learning_rate(), train_seconds, r.seconds, improved ? "  * best" : "");
+  std::fflush(stdout);
+  const auto meta = s.state.to_metadata();
+  if (improved) minidl::save_checkpoint(s.best_path, s.net, s.optimizer.get(), meta);
+  minidl::save_checkpoint(s.last_path, s.net, s.optimizer.get(), meta);
+  const std::string dir = s.config().out_dir;
+  minidl::write_file_atomic(dir + "/history.csv", history_csv(s.state.history));
+  save_curves(dir + "/loss_acc_curves.png", s.state.history, s.state.stopper.best_epoch(),
+              s.has_val());
+}
+
+// The best checkpoint on the test set: accuracy, confusion matrix, wrong predictions, metrics.
+inline void report(Session& s, double wall_seconds) {
+  const std::string dir = s.config().out_dir;
+  minidl::load_checkpoint(s.best_path, s.net);
+  const Evaluation test =
+      evaluate(s.net, s.data.test, s.test_idx, s.config().batch, fashion_normalization());
+  std::printf("\nbest checkpoint (epoch %d): test accuracy %.4f (%lld/%lld), test loss %.4f\n",
+              s.state.stopper.best_epoch(), test.accuracy,
+              static_cast<long long>(test.confusion.correct()),
+              static_cast<long long>(test.confusion.total()), test.loss);
+  std::printf("most confused pairs:\n%s", most_confused_text(test.confusion, 5, s.classes).c_str());
+  save_confusion_png(dir + "/confusion_matrix.png", test.confusion, s.classes);
+  save_wrong_predictions_png(dir + "/wrong_predictions.png", s.data.test, test, s.classes);
+  std::string seconds = "[";
+  for (double t : s.state.train_seconds)
+    seconds += (seconds.size() > 1 ? ", " : "") + exact_decimal(t);
+  seconds += "]";
+  write_metrics_json(dir + "/metrics.json", hyperparameters(s.config()), text_hyperparameters(),
+                     test, s.state.stopper.best_epoch(), s.state.epochs_done(), s.config().seed,
+                     wall_seconds,
+                     {{"model", "\"ResNet-" + std::to_string(s.config().depth) + "\""},
+                      {"parameters", std::to_string(s.net.num_parameters())},
+                      {"train_seconds_per_epoch", seconds}});
+  std::printf(
+      "wrote %s/{best,last}.safetensors, history.csv, metrics.json, loss_acc_curves.png, "
+      "confusion_matrix.png, wrong_predictions.png (%.0fs)\n",
+      dir.c_str(), wall_seconds);
+}
+
+// Disk space a run needs: best and last checkpoints (weights, buffers and up to two optimizer
+// buffers per weight), a temporary copy while one is replaced, and the pictures.
+inline std::uint64_t bytes_needed(const TrainConfig& c) {
+  auto net = minidl::make_resnet<float>(0, network_options(c));
+  const auto checkpoint = static_cast<std::uint64_t>(net.num_parameters()) * sizeof(float) * 3;
+  return 3 * checkpoint + (2u << 20);
+}
+
+inline int stopped_by_signal(const Session& s, int signal) {
+  std::fprintf(stderr, "resnet train: stopped by %s during epoch %d; %s\n", signal_name(signal),
+               s.state.epochs_done() + 1, s.checkpoint_note().c_str());
+  if (s.state.epochs_done() > 0)
+    std::fprintf(stderr, "continue with: resnet train --resume --out %s\n",
+                 s.config().out_dir.c_str());
+  return 128 + signal;
+}
+
+inline int run_training(const TrainConfig& flags, const std::vector<std::string>& given) {
+  const auto t_start = Clock::now();
+  use_threads(flags.threads);
+  const auto use = flags.resume      ? OutputFolder::Use::Resume
+                   : flags.overwrite ? OutputFolder::Use::Overwrite
+                                     : OutputFolder::Use::NewRun;
+  const OutputFolder out(flags.out_dir, use, bytes_needed(flags));
+  Session s(flags, given, out);
+  print_banner(s);
+  RunState& state = s.state;
+  {
+    const StopSignals signals;  // from here to the last epoch, Ctrl-C stops between steps
+    while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
+      EpochRecord r;
+      double train_seconds = 0;
+      if (!train_epoch(s, state.epochs_done() + 1, r, train_seconds)) break;
+      record_epoch(s, r, train_seconds);
+      if (r.epoch == s.config().stop_after) {
+        std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
+                    r.epoch);
+        return 0;
+      }
+    }
+    if (StopSignals::received()) return stopped_by_signal(s, StopSignals::received());
+  }
+  if (state.stopper.should_stop())
+    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
+                s.config().patience, state.stopper.best_epoch());
+  report(s, std::chrono::duration<double>(Clock::now() - t_start).count());
+  return 0;
+}
+
+}  // namespace resnet
