@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/core/rng.hpp"
 #include "minidl/kernels/conv2d.hpp"
@@ -24,33 +25,10 @@ using namespace minidl::kernels;
 
 namespace {
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
-  std::vector<float> v(n);
-  Rng rng(seed);
-  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
-  return v;
-}
-
-bool close(const std::vector<float>& a, const std::vector<float>& b, double tol) {
-  double diff = 0, scale = 1e-30;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
-    if (std::isnan(d)) return false;
-    diff = std::max(diff, d);
-    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  }
-  return diff <= tol * scale;
-}
-
-void set_flops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-void set_bytes(benchmark::State& state, double bytes_per_iteration) {
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
+using minidl::bench::close;
+using minidl::bench::random_values;
+using minidl::bench::set_bytes;
+using minidl::bench::set_flops;
 
 // ---- peak: independent FMA chains in registers, one per thread -------------
 
@@ -73,10 +51,10 @@ struct ConvData {
   Conv2dShape s;
   std::vector<float> x, w, b, y, dy, dx, dw, db, workspace, partials;
   explicit ConvData(Conv2dShape shape) : s(shape) {
-    x = random_vector(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 1);
-    w = random_vector(static_cast<std::size_t>(s.OC * s.col_rows()), 2);
-    b = random_vector(static_cast<std::size_t>(s.OC), 3);
-    dy = random_vector(static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW()), 4);
+    x = random_values(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 1);
+    w = random_values(static_cast<std::size_t>(s.OC * s.col_rows()), 2);
+    b = random_values(static_cast<std::size_t>(s.OC), 3);
+    dy = random_values(static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW()), 4);
     y.resize(dy.size());
     dx.resize(x.size());
     dw.resize(w.size());
@@ -186,10 +164,10 @@ CONV_BENCH(conv2_backward_weights, 2, Pass::BackwardWeights)
 void run_linear(benchmark::State& state, Pass pass, bool naive) {
   const std::int64_t N = state.range(0), I = 3136, O = 128;
   set_num_threads(static_cast<int>(state.range(1)));
-  auto x = random_vector(static_cast<std::size_t>(N * I), 1),
-       w = random_vector(static_cast<std::size_t>(O * I), 2);
-  auto b = random_vector(static_cast<std::size_t>(O), 3),
-       dy = random_vector(static_cast<std::size_t>(N * O), 4);
+  auto x = random_values(static_cast<std::size_t>(N * I), 1),
+       w = random_values(static_cast<std::size_t>(O * I), 2);
+  auto b = random_values(static_cast<std::size_t>(O), 3),
+       dy = random_values(static_cast<std::size_t>(N * O), 4);
   std::vector<float> y(static_cast<std::size_t>(N * O)), ref(y.size()), dx(x.size()), dw(w.size()),
       db(b.size());
   linear_forward(N, I, O, x.data(), w.data(), b.data(), y.data());
@@ -248,7 +226,7 @@ void BM_pool_forward(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   set_num_threads(static_cast<int>(state.range(1)));
   const MaxPool2dShape s{n * C, H, H, 2, 2};
-  auto x = random_vector(static_cast<std::size_t>(s.planes * H * H), 1);
+  auto x = random_values(static_cast<std::size_t>(s.planes * H * H), 1);
   std::vector<float> y(static_cast<std::size_t>(s.planes * s.OH() * s.OW())), ref(y.size());
   std::vector<std::int32_t> am_ref(y.size());
   maxpool2d_forward(s, x.data(), y.data());
@@ -263,8 +241,8 @@ void BM_pool_backward(benchmark::State& state) {
   const std::int64_t n = state.range(0);
   set_num_threads(static_cast<int>(state.range(1)));
   const MaxPool2dShape s{n * C, H, H, 2, 2};
-  auto x = random_vector(static_cast<std::size_t>(s.planes * H * H), 1);
-  auto dy = random_vector(static_cast<std::size_t>(s.planes * s.OH() * s.OW()), 2);
+  auto x = random_values(static_cast<std::size_t>(s.planes * H * H), 1);
+  auto dy = random_values(static_cast<std::size_t>(s.planes * s.OH() * s.OW()), 2);
   std::vector<float> y(dy.size()), dx(x.size()), ref(x.size());
   std::vector<std::int32_t> am(y.size());
   maxpool2d_forward_naive(s, x.data(), y.data(), am.data());
@@ -304,7 +282,7 @@ void BM_relu1_forward(benchmark::State& state) {
   const std::int64_t n = state.range(0) * 32 * 28 * 28;
   set_num_threads(static_cast<int>(state.range(1)));
   const bool inplace = state.range(2) != 0;
-  auto x = random_vector(static_cast<std::size_t>(n), 1);
+  auto x = random_values(static_cast<std::size_t>(n), 1);
   std::vector<float> y(x.size()), ref(x.size());
   std::vector<std::uint8_t> mask(x.size());
   relu_forward_naive(n, x.data(), ref.data());
@@ -337,8 +315,8 @@ void BM_relu1_backward(benchmark::State& state) {
   const std::int64_t n = state.range(0) * 32 * 28 * 28;
   set_num_threads(static_cast<int>(state.range(1)));
   const bool inplace = state.range(2) != 0;
-  auto x = random_vector(static_cast<std::size_t>(n), 1),
-       dy = random_vector(static_cast<std::size_t>(n), 2);
+  auto x = random_values(static_cast<std::size_t>(n), 1),
+       dy = random_values(static_cast<std::size_t>(n), 2);
   std::vector<float> y(x.size()), dx(x.size()), ref(x.size());
   std::vector<std::uint8_t> mask(x.size());
   relu_forward_mask(n, x.data(), y.data(), mask.data());
@@ -370,7 +348,7 @@ BENCHMARK(BM_relu1_backward)
 
 void BM_softmax_xent(benchmark::State& state) {
   const std::int64_t n = state.range(0), k = 10;
-  auto z = random_vector(static_cast<std::size_t>(n * k), 1);
+  auto z = random_values(static_cast<std::size_t>(n * k), 1);
   std::vector<std::int32_t> labels(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i)
     labels[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i % k);

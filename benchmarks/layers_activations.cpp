@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/core/rng.hpp"
 #include "minidl/kernels/activations.hpp"
@@ -31,36 +32,17 @@ using namespace minidl;
 
 namespace {
 
+using minidl::bench::close;
+using minidl::bench::random_values;
+using minidl::bench::set_bytes;
+using minidl::bench::set_flops;
+
 constexpr std::int64_t kN = 64, kC = 32, kH = 28, kW = 28;
 constexpr std::int64_t kElements = kN * kC * kH * kW;
 
 // Kernels run on 1 and 2 threads (their naive twins on one); layers on the
 // threads minidl starts with (OMP_NUM_THREADS), whatever the kernel cases set.
 const int kDefaultThreads = num_threads();
-
-std::vector<float> random_values(std::int64_t n, std::uint64_t seed, float scale) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  Rng rng(seed);
-  for (float& x : v) x = scale * rng.uniform(-1.0f, 1.0f);
-  return v;
-}
-
-// Largest difference relative to the largest magnitude of the reference.
-bool close(const std::vector<float>& a, const std::vector<float>& b, double tol) {
-  double diff = 0, scale = 1e-30;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
-    if (std::isnan(d)) return false;
-    diff = std::max(diff, d);
-    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  }
-  return diff <= tol * scale;
-}
-
-void set_bytes(benchmark::State& state, double bytes_per_iteration) {
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 using Map = std::function<void(std::int64_t, const float*, float*)>;
 using Map2 = std::function<void(std::int64_t, const float*, const float*, float*)>;

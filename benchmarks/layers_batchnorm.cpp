@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/core/rng.hpp"
 #include "minidl/kernels/batchnorm.hpp"
@@ -20,14 +21,12 @@ using namespace minidl;
 
 namespace {
 
-constexpr std::int64_t kN = 64, kC = 32, kP = 28 * 28, kCount = kN * kC * kP;
+using minidl::bench::close;
+using minidl::bench::random_values;
+using minidl::bench::set_bytes;
+using minidl::bench::set_flops;
 
-std::vector<float> bn_random(std::size_t n, std::uint64_t seed, float offset = 0) {
-  std::vector<float> v(n);
-  Rng rng(seed);
-  for (float& x : v) x = offset + rng.uniform(-1.0f, 1.0f);
-  return v;
-}
+constexpr std::int64_t kN = 64, kC = 32, kP = 28 * 28, kCount = kN * kC * kP;
 
 bool bn_close(const std::vector<float>& a, const std::vector<float>& b, double tol) {
   for (std::size_t i = 0; i < a.size(); ++i)
@@ -36,16 +35,12 @@ bool bn_close(const std::vector<float>& a, const std::vector<float>& b, double t
   return true;
 }
 
-void bn_bytes(benchmark::State& state, double bytes) {
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
 // Statistics and normalisation of a training forward pass.
 template <bool Naive>
 void BM_batchnorm_forward(benchmark::State& state) {
   set_num_threads(static_cast<int>(state.range(0)));
-  const auto x = bn_random(kCount, 1, 0.5f), gamma = bn_random(kC, 2, 1), beta = bn_random(kC, 3);
+  const auto x = random_values(kCount, 1, 1.0f, 0.5f), gamma = random_values(kC, 2, 1.0f, 1),
+             beta = random_values(kC, 3);
   std::vector<float> y(x.size()), ref(x.size()), mean(kC), var(kC), invstd(kC);
   auto run = [&](bool naive, std::vector<float>& out) {
     if (naive) {
@@ -63,14 +58,15 @@ void BM_batchnorm_forward(benchmark::State& state) {
   run(false, y);
   if (!bn_close(y, ref, 1e-4)) state.SkipWithError("batchnorm forward differs from the naive twin");
   for (auto _ : state) run(Naive, y);
-  bn_bytes(state, 16.0 * kCount);
+  set_bytes(state, 16.0 * kCount);
 }
 
 // The training backward pass: per-channel sums, then dx through the batch statistics.
 template <bool Naive>
 void BM_batchnorm_backward(benchmark::State& state) {
   set_num_threads(static_cast<int>(state.range(0)));
-  const auto x = bn_random(kCount, 1, 0.5f), dy = bn_random(kCount, 4), gamma = bn_random(kC, 2, 1);
+  const auto x = random_values(kCount, 1, 1.0f, 0.5f), dy = random_values(kCount, 4),
+             gamma = random_values(kC, 2, 1.0f, 1);
   std::vector<float> dx(x.size()), ref(x.size()), mean(kC), var(kC), invstd(kC), dgamma(kC),
       dbeta(kC);
   kernels::batchnorm_stats(kN, kC, kP, 1e-5, x.data(), mean.data(), var.data(), invstd.data());
@@ -85,7 +81,7 @@ void BM_batchnorm_backward(benchmark::State& state) {
   if (!bn_close(dx, ref, 1e-4))
     state.SkipWithError("batchnorm backward differs from the naive twin");
   for (auto _ : state) run(Naive, dx);
-  bn_bytes(state, 20.0 * kCount);
+  set_bytes(state, 20.0 * kCount);
 }
 
 // BatchNorm2d(32) in training: forward (with the running statistics' update) and backward.
@@ -93,7 +89,7 @@ void BM_layer_batchnorm2d_64x32x28x28(benchmark::State& state) {
   set_num_threads(static_cast<int>(state.range(0)));
   BatchNorm2d<float> bn(kC);
   Tensor<float> x({kN, kC, 28, 28}), dy({kN, kC, 28, 28});
-  const auto xs = bn_random(kCount, 1, 0.5f), dys = bn_random(kCount, 4);
+  const auto xs = random_values(kCount, 1, 1.0f, 0.5f), dys = random_values(kCount, 4);
   std::copy(xs.begin(), xs.end(), x.begin());
   std::copy(dys.begin(), dys.end(), dy.begin());
   const Context train{Mode::Train, 0};
@@ -101,7 +97,7 @@ void BM_layer_batchnorm2d_64x32x28x28(benchmark::State& state) {
     bn.forward(x, train);
     benchmark::DoNotOptimize(bn.backward(dy).data());
   }
-  bn_bytes(state, 36.0 * kCount);
+  set_bytes(state, 36.0 * kCount);
 }
 
 }  // namespace

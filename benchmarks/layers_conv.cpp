@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/core/rng.hpp"
 #include "minidl/kernels/conv2d.hpp"
@@ -18,6 +19,11 @@ using namespace minidl;
 using namespace minidl::kernels;
 
 namespace {
+
+using minidl::bench::close;
+using minidl::bench::random_values;
+using minidl::bench::set_bytes;
+using minidl::bench::set_flops;
 
 struct ConvCase {
   std::int64_t N, C, H, W, OC, K, P, D, G;  // square kernel, stride 1
@@ -42,33 +48,9 @@ struct ConvCase {
 constexpr ConvCase kDepthwise{64, 32, 28, 28, 32, 3, 1, 1, 32};
 constexpr ConvCase kGroups2{64, 32, 14, 14, 32, 3, 1, 1, 2};
 constexpr ConvCase kDilation2{64, 32, 14, 14, 32, 3, 2, 2, 1};
-
-std::vector<float> random_vector(std::int64_t n, std::uint64_t seed) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  Rng rng(seed);
-  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
-  return v;
-}
-
-bool close(const std::vector<float>& a, const std::vector<float>& b, double tol) {
-  double diff = 0, scale = 1e-30;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
-    if (std::isnan(d)) return false;
-    diff = std::max(diff, d);
-    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  }
-  return diff <= tol * scale;
-}
-
 // Multiply-adds of one pass, counted as two floating-point operations.
 double pass_flops(const Conv2dGeometry& g) {
   return 2.0 * static_cast<double>(g.N * g.OC * g.OH() * g.OW() * g.group_col_rows());
-}
-
-void set_flops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 enum class Pass { Forward, BackwardData, BackwardWeights };
@@ -77,10 +59,10 @@ struct ConvData {
   Conv2dGeometry g;
   std::vector<float> x, w, b, y, dy, dx, dw, db, workspace, partials;
   explicit ConvData(const Conv2dGeometry& geometry) : g(geometry) {
-    x = random_vector(g.N * g.C * g.H * g.W, 1);
-    w = random_vector(g.weight_size(), 2);
-    b = random_vector(g.OC, 3);
-    dy = random_vector(g.N * g.OC * g.OH() * g.OW(), 4);
+    x = random_values(g.N * g.C * g.H * g.W, 1);
+    w = random_values(g.weight_size(), 2);
+    b = random_values(g.OC, 3);
+    dy = random_values(g.N * g.OC * g.OH() * g.OW(), 4);
     y.resize(dy.size());
     dx.resize(x.size());
     dw.resize(w.size());

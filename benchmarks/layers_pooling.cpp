@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/core/rng.hpp"
 #include "minidl/kernels/adaptive_avgpool2d.hpp"
@@ -29,12 +30,9 @@ using namespace minidl::kernels;
 
 namespace {
 
-std::vector<float> random_floats(std::int64_t n, std::uint64_t seed) {
-  std::vector<float> v(static_cast<std::size_t>(n));
-  Rng rng(seed);
-  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
-  return v;
-}
+using minidl::bench::random_values;
+using minidl::bench::set_bytes;
+using minidl::bench::set_flops;
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -46,11 +44,6 @@ bool close(const std::vector<float>& a, const std::vector<float>& b) {
   for (std::size_t i = 0; i < a.size(); ++i)
     if (!(std::fabs(a[i] - b[i]) <= 1e-5f * (1.0f + std::fabs(b[i])))) return false;
   return true;
-}
-
-void set_bytes(benchmark::State& state, double bytes_per_iteration) {
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes_per_iteration * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Runs `run` once per iteration with state.range(0) threads, after `check` (which returns an
@@ -76,8 +69,8 @@ struct Buffers {
   std::vector<float> x, dy, y, y_ref, dx, dx_ref;
   std::vector<std::int32_t> argmax;
   Buffers(std::int64_t in, std::int64_t out)
-      : x(random_floats(in, 1)),
-        dy(random_floats(out, 2)),
+      : x(random_values(in, 1)),
+        dy(random_values(out, 2)),
         y(static_cast<std::size_t>(out)),
         y_ref(y.size()),
         dx(x.size()),
