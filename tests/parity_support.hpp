@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -66,6 +68,32 @@ inline std::vector<std::int32_t> reference_labels(const SafetensorsFile& file,
   const auto* p = reinterpret_cast<const std::int64_t*>(n->bytes.data());
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::int32_t>(p[i]);
   return out;
+}
+
+// The largest difference between ours and PyTorch's `theirs`, relative to the largest magnitude
+// of theirs; a NaN or an infinity in ours makes it infinite, so that no bound passes it.
+template <typename T>
+double max_relative_difference(const Tensor<T>& ours, const Tensor<T>& theirs) {
+  REQUIRE_MESSAGE(ours.size() == theirs.size(), ours.shape().str()
+                                                    << " vs " << theirs.shape().str());
+  double diff = 0, scale = 1e-300;
+  for (std::int64_t i = 0; i < ours.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i]));
+    if (!std::isfinite(d)) return HUGE_VAL;
+    diff = std::max(diff, d);
+    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
+  }
+  return diff / scale;
+}
+
+// Checks ours against PyTorch's `theirs` to `bound` (relative, as above) and prints the
+// difference, so that a run shows how close each quantity came.
+template <typename T>
+void compare_to_reference(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs,
+                          double bound) {
+  const double rel = max_relative_difference(ours, theirs);
+  MESSAGE(precision_prefix<T>() << what << ": max relative difference " << rel);
+  CHECK_MESSAGE(rel <= bound, precision_prefix<T>() << what << " differs from PyTorch: " << rel);
 }
 
 }  // namespace minidl::testing

@@ -34,16 +34,7 @@ double tolerance() {
 // Largest difference relative to the reference tensor's largest magnitude.
 template <typename T>
 void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs) {
-  REQUIRE_MESSAGE(ours.shape() == theirs.shape(),
-                  what << ": " << ours.shape().str() << " vs " << theirs.shape().str());
-  double diff = 0, scale = 0;
-  for (std::int64_t i = 0; i < ours.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
-    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
-  }
-  const double rel = diff / std::max(scale, 1e-30);
-  MESSAGE(minidl::testing::precision_prefix<T>() << what << ": max relative difference " << rel);
-  CHECK_MESSAGE(rel <= tolerance<T>(), what << " differs from PyTorch: " << rel);
+  minidl::testing::compare_to_reference(what, ours, theirs, tolerance<T>());
 }
 
 // The cases make_conv_reference.py writes.

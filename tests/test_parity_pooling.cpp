@@ -31,19 +31,6 @@ Tensor<T> get(const std::string& name) {
       minidl::testing::parity_reference("MINIDL_POOLING_PARITY_FILE"), name);
 }
 
-// Largest difference relative to the reference's largest magnitude.
-template <typename T>
-double rel_diff(const Tensor<T>& ours, const Tensor<T>& theirs) {
-  REQUIRE_MESSAGE(ours.shape() == theirs.shape(), ours.shape().str()
-                                                      << " vs " << theirs.shape().str());
-  double diff = 0, scale = 1e-300;
-  for (std::int64_t i = 0; i < ours.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
-    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
-  }
-  return diff / scale;
-}
-
 // The cases of make_pooling_reference.py, built with minidl's layers.
 template <typename T>
 std::vector<std::pair<std::string, std::function<std::unique_ptr<Layer<T>>()>>> cases() {
@@ -83,9 +70,9 @@ TEST_CASE_TEMPLATE("parity: pooling layers and Identity, output and input gradie
     auto layer = make();
     const Tensor<T> x = get<T>(at + "x");
     const Tensor<T>& y = layer->forward(x, Context{Mode::Train, 0});
-    const double y_rel = rel_diff(y, get<T>(at + "y"));
+    const double y_rel = minidl::testing::max_relative_difference(y, get<T>(at + "y"));
     const Tensor<T>& dx = layer->backward(get<T>(at + "dy"));
-    const double dx_rel = rel_diff(dx, get<T>(at + "dx"));
+    const double dx_rel = minidl::testing::max_relative_difference(dx, get<T>(at + "dx"));
     MESSAGE(at << " y: " << y_rel << ", dx: " << dx_rel);
     CHECK(y_rel <= tolerance<T>());
     CHECK(dx_rel <= tolerance<T>());

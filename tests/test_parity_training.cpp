@@ -57,16 +57,7 @@ std::vector<std::int32_t> labels(const std::string& name) {
 template <typename T>
 void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& theirs,
              double bound = tolerance<T>()) {
-  REQUIRE_MESSAGE(ours.size() == theirs.size(),
-                  what << ": " << ours.shape().str() << " vs " << theirs.shape().str());
-  double diff = 0, scale = 0;
-  for (std::int64_t i = 0; i < ours.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(ours[i]) - static_cast<double>(theirs[i])));
-    scale = std::max(scale, std::fabs(static_cast<double>(theirs[i])));
-  }
-  const double rel = diff / std::max(scale, 1e-300);
-  MESSAGE(prefix<T>() << what << ": max relative difference " << rel);
-  CHECK_MESSAGE(rel <= bound, prefix<T>() << what << " differs from PyTorch: " << rel);
+  minidl::testing::compare_to_reference(what, ours, theirs, bound);
 }
 
 template <typename T>
