@@ -96,25 +96,22 @@ void tanh_backward(std::int64_t n, const T* y, const T* dy, T* dx) {
 }
 
 // ---- LeakyReLU: y = x > 0 ? x : slope x; dx = x > 0 ? dy : slope dy, from the input -----
-// (PyTorch's choice at x = 0 is the slope side.) Plain loops of selects,
-// which the compiler vectorises as it does ReLU's.
+// (PyTorch's choice at x = 0 is the slope side.) The fast kernels select
+// between both candidates computed in full, so that no branch depends on a
+// sign that is random.
 
 template <typename T>
 void leaky_relu_forward_naive(std::int64_t n, T slope, const T* x, T* y) {
   for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : x[i] * slope;
 }
 
-// y may alias x.
+// y may alias x. A vector select, not a branch: the sign of x is random, and a branch that
+// mispredicts half the time made this loop twenty times slower than the select.
 template <typename T>
 void leaky_relu_forward(std::int64_t n, T slope, const T* x, T* y) {
-  parallel_chunks(n, [slope, x, y](std::int64_t b, std::int64_t e) {
-    const T* in = x;
-    T* out = y;
-    for (std::int64_t i = b; i < e; ++i) {
-      const T v = in[i];
-      out[i] = v > T(0) ? v : v * slope;
-    }
-  });
+  using V = typename Simd<T>::vec;
+  map_vectors(n, x, static_cast<const T*>(nullptr), y,
+              [slope](V v, V) { return v > T(0) ? v : v * slope; });
 }
 
 // The same, and mask = (x > 0) as bytes for an in-place layer's backward.
@@ -125,9 +122,9 @@ void leaky_relu_forward_mask(std::int64_t n, T slope, const T* x, T* y, std::uin
     T* out = y;
     std::uint8_t* m = mask;
     for (std::int64_t i = b; i < e; ++i) {
-      const T v = in[i];
+      const T v = in[i], scaled = v * slope;
       m[i] = v > T(0);
-      out[i] = v > T(0) ? v : v * slope;
+      out[i] = v > T(0) ? v : scaled;
     }
   });
 }
@@ -139,15 +136,8 @@ void leaky_relu_backward_naive(std::int64_t n, T slope, const T* x, const T* dy,
 
 template <typename T>
 void leaky_relu_backward(std::int64_t n, T slope, const T* x, const T* dy, T* dx) {
-  parallel_chunks(n, [slope, x, dy, dx](std::int64_t b, std::int64_t e) {
-    const T* in = x;
-    const T* grad = dy;
-    T* din = dx;
-    for (std::int64_t i = b; i < e; ++i) {
-      const T g = grad[i];
-      din[i] = in[i] > T(0) ? g : g * slope;
-    }
-  });
+  using V = typename Simd<T>::vec;
+  map_vectors(n, x, dy, dx, [slope](V v, V g) { return v > T(0) ? g : g * slope; });
 }
 
 // From the mask of leaky_relu_forward_mask; dx may alias dy.
@@ -159,8 +149,8 @@ void leaky_relu_backward_mask(std::int64_t n, T slope, const std::uint8_t* mask,
     const T* grad = dy;
     T* din = dx;
     for (std::int64_t i = b; i < e; ++i) {
-      const T g = grad[i];
-      din[i] = m[i] ? g : g * slope;
+      const T g = grad[i], scaled = g * slope;
+      din[i] = m[i] ? g : scaled;
     }
   });
 }
