@@ -1,4 +1,4 @@
-// minidl/kernels/conv2d_bias.hpp - the bias gradient of a convolution.
+// minidl/kernels/conv2d_bias.hpp - the bias of a convolution: added after a GEMM, and its gradient.
 //
 // dL/db[o] is the sum of dy over the batch and the output plane of channel
 // o. The weight-gradient kernels compute it in the same pass as the weights,
@@ -18,6 +18,20 @@
 #include "minidl/kernels/simd.hpp"
 
 namespace minidl::kernels {
+
+// After a GEMM wrote a sample's output planes y[OC][P]: adds each channel's bias (when b is
+// given), then stores max(y, 0) when relu (the same bits as a ReLU after it).
+template <typename T>
+void add_bias_then_relu(std::int64_t OC, std::int64_t P, const T* b, bool relu, T* y) {
+  if (b)
+    for (std::int64_t o = 0; o < OC; ++o) {
+      const T bias = b[o];
+      T* row = y + o * P;
+      for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
+    }
+  if (relu)
+    for (std::int64_t i = 0; i < OC * P; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+}
 
 // The running sum of one channel's dy: four vector accumulators, since a
 // plain loop would be one chain of dependent additions (four cycles each),

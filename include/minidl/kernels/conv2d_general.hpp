@@ -162,15 +162,7 @@ void conv2d_forward_general(const Conv2dGeometry& g, const T* x, const T* w, con
       gemm_packed<T>(OCG, P, K, workspace + gi * packed, packed_col, y + (n * g.OC + gi * OCG) * P,
                      P, false);
     }
-    T* y_n = y + n * g.OC * P;
-    if (b)
-      for (std::int64_t o = 0; o < g.OC; ++o) {
-        const T bias = b[o];
-        T* row = y_n + o * P;
-        for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
-      }
-    if (relu)
-      for (std::int64_t i = 0; i < g.OC * P; ++i) y_n[i] = y_n[i] > T(0) ? y_n[i] : T(0);
+    add_bias_then_relu(g.OC, P, b, relu, y + n * g.OC * P);
   });
 }
 

@@ -141,14 +141,7 @@ void conv2d_forward_im2col(const Conv2dShape& s, const T* x, const T* w, const T
     im2col_packed(s, x + n * s.C * s.H * s.W, packed_col);
     T* y_n = y + n * s.OC * P;
     gemm_packed<T>(s.OC, P, K, workspace, packed_col, y_n, P, false);
-    if (b)
-      for (std::int64_t o = 0; o < s.OC; ++o) {
-        const T bias = b[o];
-        T* row = y_n + o * P;
-        for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
-      }
-    if (relu)
-      for (std::int64_t i = 0; i < s.OC * P; ++i) y_n[i] = y_n[i] > T(0) ? y_n[i] : T(0);
+    add_bias_then_relu(s.OC, P, b, relu, y_n);
   });
 }
 
