@@ -46,6 +46,7 @@ int train(int argc, char** argv) {
       .flag("seed", "1", "seed of initialisation, shuffling, dropout and augmentation")
       .flag("threads", "0", "threads (0: all cores); results do not depend on it")
       .flag("limit-train", "0", "train on the first N training images only (0: all)")
+      .flag("limit-test", "0", "test on the first N test images only (0: all)")
       .toggle("augment", "random shifts of up to 2 pixels and rotations of up to 10 degrees")
       .flag("stop-after", "0",
             "stop after this epoch as if interrupted (0: never); continue with --resume")
@@ -71,6 +72,7 @@ int train(int argc, char** argv) {
   c.seed = static_cast<std::uint64_t>(a.integer("seed", 0, (1LL << 62)));
   c.threads = static_cast<int>(a.integer("threads", 0, 1024));
   c.limit_train = a.integer("limit-train", 0, 60000);
+  c.limit_test = a.integer("limit-test", 0, 10000);
   c.augment = a.on("augment");
   c.resume = a.on("resume");
   c.overwrite = a.on("overwrite");
@@ -94,7 +96,8 @@ int evaluate(int argc, char** argv) {
   a.flag("model", "", "checkpoint to evaluate (a .safetensors file written by train)")
       .flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
       .flag("out", "evaluation",
-            "folder for confusion_matrix.png and wrong_predictions.png (not a training run's)");
+            "folder for confusion_matrix.png and wrong_predictions.png (not a training run's)")
+      .flag("limit-test", "0", "evaluate the first N test images only (0: all)");
   mnist::add_classes_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (a.str("model").empty()) throw mnist::UsageError("mnist evaluate: --model FILE is required");
@@ -107,7 +110,11 @@ int evaluate(int argc, char** argv) {
   const mnist::ClassNames classes = mnist::classes_from_flag(a);
   const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
   mnist::require_28x28(data, a.str("data"));
-  const mnist::Evaluation ev = mnist::evaluate(net, data.test, mnist::all_indices(data.test));
+  std::vector<std::int64_t> test_idx = mnist::all_indices(data.test);
+  const std::int64_t limit_test = a.integer("limit-test", 0, 10000);
+  if (limit_test > 0 && limit_test < static_cast<std::int64_t>(test_idx.size()))
+    test_idx.resize(static_cast<std::size_t>(limit_test));
+  const mnist::Evaluation ev = mnist::evaluate(net, data.test, test_idx);
   std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s",
               ev.accuracy, static_cast<long long>(ev.confusion.correct()),
               static_cast<long long>(ev.confusion.total()), ev.loss,

@@ -33,6 +33,7 @@ struct TrainConfig {
   std::uint64_t seed = 1;
   int threads = 0;               // 0: OpenMP's default
   std::int64_t limit_train = 0;  // 0: all training images
+  std::int64_t limit_test = 0;   // 0: all test images
   bool augment = false;
   bool resume = false;
   bool overwrite = false;   // replace a finished run in out_dir
@@ -43,11 +44,17 @@ struct TrainConfig {
 // The hyper-parameters that define a run, by the names checkpoints store them under ("hp.lr")
 // and metrics.json lists them.
 inline std::map<std::string, std::string> hyperparameters(const TrainConfig& c) {
-  return {{"epochs", std::to_string(c.epochs)},    {"patience", std::to_string(c.patience)},
-          {"batch", std::to_string(c.batch)},      {"lr", exact_decimal(c.lr)},
-          {"lr_decay", exact_decimal(c.lr_decay)}, {"optimizer", c.optimizer},
-          {"momentum", exact_decimal(c.momentum)}, {"val", std::to_string(c.val)},
-          {"seed", std::to_string(c.seed)},        {"limit_train", std::to_string(c.limit_train)},
+  return {{"epochs", std::to_string(c.epochs)},
+          {"patience", std::to_string(c.patience)},
+          {"batch", std::to_string(c.batch)},
+          {"lr", exact_decimal(c.lr)},
+          {"lr_decay", exact_decimal(c.lr_decay)},
+          {"optimizer", c.optimizer},
+          {"momentum", exact_decimal(c.momentum)},
+          {"val", std::to_string(c.val)},
+          {"seed", std::to_string(c.seed)},
+          {"limit_train", std::to_string(c.limit_train)},
+          {"limit_test", std::to_string(c.limit_test)},
           {"augment", c.augment ? "1" : "0"}};
 }
 
@@ -114,6 +121,8 @@ struct RunState {
       c.val = std::stoll(get("hp.val"));
       c.seed = std::stoull(get("hp.seed"));
       c.limit_train = std::stoll(get("hp.limit_train"));
+      // Checkpoints written before --limit-test existed tested on every image.
+      c.limit_test = meta.count("hp.limit_test") ? std::stoll(get("hp.limit_test")) : 0;
       c.augment = get("hp.augment") == "1";
       if (version >= 1) c.data_dir = get("run.data_dir");
       if (version >= 2) c.classes = get("run.classes");

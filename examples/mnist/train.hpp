@@ -110,7 +110,8 @@ struct Session {
     }
   }
 
-  // Training images first, the last `val` for validation, all the test images for testing.
+  // Training images first, the last `val` for validation, the test images (or the first
+  // `limit_test` of them) for testing.
   void split() {
     const auto n = static_cast<std::int64_t>(data.train.size());
     if (config().val >= n)
@@ -121,6 +122,8 @@ struct Session {
         config().limit_train < static_cast<std::int64_t>(train_idx.size()))
       train_idx.resize(static_cast<std::size_t>(config().limit_train));
     test_idx = all_indices(data.test);
+    if (config().limit_test > 0 && config().limit_test < static_cast<std::int64_t>(test_idx.size()))
+      test_idx.resize(static_cast<std::size_t>(config().limit_test));
   }
 
   // Where the last good state is, for messages of a run that stops early.

@@ -14,7 +14,7 @@ fail() {
   exit 1
 }
 
-common=(--data "$data" --limit-train 1000 --val 200 --batch 50 --seed 3)
+common=(--data "$data" --limit-train 1000 --val 200 --limit-test 500 --batch 50 --seed 3)
 "$mnist" train "${common[@]}" --epochs 1 --classes fashion --out "$work/run" >"$work/first.txt"
 grep -q "loading Fashion-MNIST from" "$work/first.txt" || fail "the run does not name its data set"
 grep -Eq "(^|[^-])MNIST" "$work/first.txt" && fail "the run calls Fashion-MNIST 'MNIST'"

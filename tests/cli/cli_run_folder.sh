@@ -8,7 +8,7 @@ mnist=$1 work=$2
 source "$(dirname "$0")/../require.sh"
 require_mnist
 rm -rf "$work" && mkdir -p "$work"
-small=(--limit-train 1500 --val 500 --epochs 2 --seed 3)
+small=(--limit-train 1500 --val 500 --limit-test 500 --epochs 2 --seed 3)
 fail() { echo "FAIL: $*"; exit 1; }
 # status_of CMD...: runs CMD with stdout and stderr in $work/out and $work/err, prints the status.
 status_of() { "$@" >"$work/out" 2>"$work/err" && echo 0 || echo $?; }
@@ -47,10 +47,10 @@ echo "ok: a finished run is not overwritten"
 got=$(status_of "$mnist" evaluate --model "$work/a/best.safetensors" --out "$work/a")
 [[ $got == 2 ]] || fail "evaluate into a training run's folder: status $got, want 2"
 grep -q "holds a training run" "$work/err" || fail "message: $(cat "$work/err")"
-(cd "$work" && "$mnist" evaluate --model a/best.safetensors >/dev/null)
+(cd "$work" && "$mnist" evaluate --model a/best.safetensors --limit-test 500 >/dev/null)
 [[ -s $work/evaluation/confusion_matrix.png ]] || fail "evaluate's default folder lacks its pictures"
 # Its own pictures are not a training run: evaluating again into that folder works.
-got=$(cd "$work" && status_of "$mnist" evaluate --model a/best.safetensors)
+got=$(cd "$work" && status_of "$mnist" evaluate --model a/best.safetensors --limit-test 500)
 [[ $got == 0 ]] || fail "a second evaluate into its own folder: status $got, want 0"
 [[ $(sums) == "$before" ]] || fail "evaluate changed the training run's folder"
 echo "ok: evaluate keeps to its own folder"

@@ -6,7 +6,7 @@ mnist=$1 work=$2
 source "$(dirname "$0")/../require.sh"
 require_mnist
 rm -rf "$work" && mkdir -p "$work"
-common=(--limit-train 2000 --val 1000 --epochs 2 --seed 5)
+common=(--limit-train 2000 --val 1000 --limit-test 2000 --epochs 2 --seed 5)
 
 # 1. Uninterrupted: two epochs; every output file appears.
 "$mnist" train "${common[@]}" --out "$work/full" | tail -12
@@ -32,7 +32,7 @@ print(f"resume: {len(a)} bytes of weights and optimizer state identical")
 PY
 
 # 3. evaluate reproduces the test accuracy of metrics.json.
-"$mnist" evaluate --model "$work/full/best.safetensors" --out "$work/eval" | tee "$work/eval.txt" | head -1
+"$mnist" evaluate --model "$work/full/best.safetensors" --limit-test 2000 --out "$work/eval" | tee "$work/eval.txt" | head -1
 want=$(python3 -c "import json,sys; print('%.4f' % json.load(open(sys.argv[1]))['test_accuracy'])" "$work/full/metrics.json")
 grep -q "test accuracy $want" "$work/eval.txt" || { echo "FAIL: evaluate disagrees with metrics.json ($want)"; exit 1; }
 # 4. predict on test images written out as PNG files the way a user would

@@ -9,7 +9,7 @@ require_mnist
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
 run() { MNIST_BIN=$mnist RESULTS_DIR=$work/results "$repo/scripts/run_mnist.sh" \
-          --limit-train 500 --val 100 --epochs 1 "$@" >"$work/log" 2>&1 || { cat "$work/log"; fail "run_mnist.sh $*"; }; }
+          --limit-train 500 --val 100 --limit-test 500 --epochs 1 "$@" >"$work/log" 2>&1 || { cat "$work/log"; fail "run_mnist.sh $*"; }; }
 run
 first=$(md5sum <"$work/results/best.safetensors")
 run --seed 2

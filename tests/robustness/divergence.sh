@@ -8,7 +8,7 @@ mnist=$1 work=$2
 source "$(dirname "$0")/../require.sh"
 require_mnist
 rm -rf "$work" && mkdir -p "$work"
-small=(--limit-train 1000 --val 500 --epochs 2)
+small=(--limit-train 1000 --val 500 --limit-test 500 --epochs 2)
 fail() { echo "FAIL: $*"; exit 1; }
 check_stopped() {  # NAME PATTERN: status 3, one line on stderr matching PATTERN, no checkpoint
   [[ $status -eq 3 ]] || { cat "$work/err"; fail "$1: status $status, want 3"; }

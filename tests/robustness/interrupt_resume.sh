@@ -35,7 +35,7 @@ grep -q "holds epoch 1" "$work/int.err" || fail "the message does not say what t
 grep -q "continue with: mnist train --resume --out $work/int" "$work/int.err" || fail "no --resume hint"
 leftover=$(find "$work/int" -name '*.tmp*')
 [[ -z $leftover ]] || fail "temporary files left: $leftover"
-"$mnist" evaluate --model "$work/int/last.safetensors" --out "$work/int_eval" >/dev/null ||
+"$mnist" evaluate --model "$work/int/last.safetensors" --limit-test 500 --out "$work/int_eval" >/dev/null ||
   fail "the checkpoint left by SIGINT does not load"
 echo "ok: SIGINT stops with 130, a checkpoint that loads, no temporary file"
 
@@ -54,7 +54,7 @@ PY
 echo "ok: resumed after SIGINT, identical to the uninterrupted run"
 
 # SIGTERM during epoch 1: nothing to resume, and the message says so.
-"$mnist" train --limit-train 20000 --val 500 --epochs 1 --seed 7 --out "$work/term" >"$work/term.out" 2>"$work/term.err" &
+"$mnist" train --limit-train 20000 --val 500 --limit-test 500 --epochs 1 --seed 7 --out "$work/term" >"$work/term.out" 2>"$work/term.err" &
 pid=$!
 for _ in $(seq 12000); do
   grep -q "hyper-parameters:" "$work/term.out" 2>/dev/null && break

@@ -7,7 +7,7 @@ mnist=$1 work=$2
 source "$(dirname "$0")/../require.sh"
 require_mnist
 rm -rf "$work" && mkdir -p "$work"
-args=(--limit-train 3000 --val 1000 --epochs 3 --seed 11)
+args=(--limit-train 3000 --val 1000 --limit-test 500 --epochs 3 --seed 11)
 
 "$mnist" train "${args[@]}" --out "$work/straight" >/dev/null
 

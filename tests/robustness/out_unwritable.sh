@@ -31,7 +31,7 @@ echo "a file" >"$work/file"
 
 check() {  # OUT PATTERN
   local status=0
-  "$mnist" train --limit-train 500 --val 100 --epochs 1 --out "$1" >"$work/out" 2>"$work/err" || status=$?
+  "$mnist" train --limit-train 500 --val 100 --limit-test 500 --epochs 1 --out "$1" >"$work/out" 2>"$work/err" || status=$?
   [[ $status -eq 1 ]] || { cat "$work/err"; fail "--out $1: status $status, want 1"; }
   [[ $(wc -l <"$work/err") -eq 1 ]] || { cat "$work/err"; fail "--out $1: stderr is not one line"; }
   grep -q -- "$2" "$work/err" || fail "--out $1: message: $(cat "$work/err")"
