@@ -18,6 +18,10 @@
 #include "minidl/testing/gradcheck.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_activations {
+
 using namespace minidl;
 using namespace minidl::testing;
 using minidl::kernels::Simd;
@@ -501,3 +505,5 @@ TEST_CASE("softmax along another axis equals softmax of the transposed tensor") 
   for (int j = 0; j < 4; ++j) total += y(1, 2, j);
   CHECK(total == doctest::Approx(1.0).epsilon(1e-15));
 }
+
+}  // namespace test_activations

@@ -18,6 +18,10 @@
 
 #include "parity_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_activations_parity {
+
 using namespace minidl;
 
 namespace {
@@ -73,3 +77,5 @@ TEST_CASE_TEMPLATE("activation layers match PyTorch: forward and backward", T, f
     }
   }
 }
+
+}  // namespace test_activations_parity

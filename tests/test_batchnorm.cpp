@@ -13,6 +13,10 @@
 #include "minidl/testing/gradcheck.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_batchnorm {
+
 using namespace minidl;
 using namespace minidl::testing;
 
@@ -463,3 +467,5 @@ TEST_CASE(
   CHECK(s2.find("applies bn1") == std::string::npos);
   CHECK(s2.find("applies bn2") != std::string::npos);
 }
+
+}  // namespace test_batchnorm

@@ -18,6 +18,10 @@
 #include "minidl/minidl.hpp"
 #include "minidl/testing/gradcheck.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_conv_general {
+
 using namespace minidl;
 using namespace minidl::kernels;
 
@@ -437,3 +441,5 @@ TEST_CASE("the plan summary names the depthwise and general kernels") {
   CHECK(s.find("stores max(y, 0)") != std::string::npos);  // the ReLU folded into "dw"
   CHECK(s.find("groups 2") != std::string::npos);
 }
+
+}  // namespace test_conv_general

@@ -15,6 +15,10 @@
 
 #include "parity_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_conv_general_parity {
+
 using namespace minidl;
 
 namespace {
@@ -80,3 +84,5 @@ TEST_CASE_TEMPLATE("general Conv2d matches torch.nn.Conv2d: output and every gra
                    double) {
   for (const char* name : kCases) check_case<T>(name);
 }
+
+}  // namespace test_conv_general_parity

@@ -10,6 +10,10 @@
 #include "minidl/core/parallel.hpp"
 #include "minidl/data/crop_flip.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_crop_flip {
+
 using namespace minidl;
 
 namespace {
@@ -167,3 +171,5 @@ TEST_CASE("make_crop_flip_batch: a padding larger than the image is refused") {
   CHECK_THROWS_WITH(make_crop_flip_batch(d, idx.data(), 2, x, labels, kRaw, &aug, 1, 1),
                     doctest::Contains("padding 5"));
 }
+
+}  // namespace test_crop_flip

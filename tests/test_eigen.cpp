@@ -15,6 +15,10 @@
 #include "minidl/kernels/gemm.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_eigen {
+
 using minidl::as_eigen_matrix;
 using minidl::as_eigen_vector;
 using minidl::Tensor;
@@ -96,3 +100,5 @@ TEST_CASE_TEMPLATE("eigen: gemm matches Eigen's product within the rounding boun
           CHECK((error.array() <= bound.array()).all());
         }
 }
+
+}  // namespace test_eigen

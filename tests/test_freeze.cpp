@@ -17,6 +17,10 @@
 #include "minidl/testing/gradcheck.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_freeze {
+
 using namespace minidl;
 
 namespace {
@@ -379,3 +383,5 @@ TEST_CASE("training with a frozen layer gives the same bits on 1 and 2 threads")
   set_num_threads(saved);
   CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
 }
+
+}  // namespace test_freeze

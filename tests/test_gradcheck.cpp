@@ -11,6 +11,10 @@
 #include "minidl/minidl.hpp"
 #include "minidl/testing/gradcheck.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_gradcheck {
+
 using namespace minidl;
 using namespace minidl::testing;
 
@@ -285,3 +289,5 @@ TEST_CASE("check_layer_in_network catches a layer that hides that backward reads
   CHECK_FALSE(r.same_bits);  // sharing buffers on and off disagree
   CHECK(r.worst > kTolerance);
 }
+
+}  // namespace test_gradcheck

@@ -17,6 +17,10 @@
 #include "minidl/data/mnist.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_idx {
+
 using Bytes = std::vector<std::uint8_t>;
 
 namespace {
@@ -391,3 +395,5 @@ TEST_CASE("MNIST: each of the four spellings works for all four files") {
     CHECK(m.test.labels == Bytes(contents[3].begin() + 8, contents[3].end()));
   }
 }
+
+}  // namespace test_idx

@@ -17,6 +17,10 @@
 #include "photo_digits.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_image {
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 
@@ -403,3 +407,5 @@ TEST_CASE(
   CHECK(mean_abs_diff(a, b) < 3);
   CHECK(stats(a).box_h == 20);
 }
+
+}  // namespace test_image

@@ -17,6 +17,10 @@
 #include "minidl/kernels/relu.hpp"
 #include "minidl/kernels/softmax_xent.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_kernels {
+
 using namespace minidl;
 using namespace minidl::kernels;
 
@@ -601,3 +605,5 @@ TEST_CASE("dropout masks depend on (seed, step, element) only and scale by 1/(1-
   // 75% kept within 5 standard deviations (sd = sqrt(n p (1-p)) ~ 115).
   CHECK(std::fabs(static_cast<double>(kept) - 0.75 * n) < 5 * 115);
 }
+
+}  // namespace test_kernels

@@ -16,6 +16,10 @@
 #include "minidl/loss/mse.hpp"
 #include "minidl/loss/nll.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_losses {
+
 using namespace minidl;
 
 namespace {
@@ -223,3 +227,5 @@ TEST_CASE("losses reject inputs they cannot score, naming the problem") {
   const std::int32_t ok[] = {0, 1};
   CHECK_THROWS_AS(NLLLoss<double>().forward(flat, ok), Error);
 }
+
+}  // namespace test_losses

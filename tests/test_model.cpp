@@ -8,6 +8,10 @@
 
 #include "minidl/minidl.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_model {
+
 using namespace minidl;
 
 namespace {
@@ -497,3 +501,5 @@ TEST_CASE("a residual network: same bits with every plan option, and with one or
   CHECK(bit_identical(base, run({false, false, false}, 1)));
   CHECK(bit_identical(base, run({true, false, true}, 2)));
 }
+
+}  // namespace test_model

@@ -18,6 +18,10 @@
 #include "minidl/optim/sgd.hpp"
 #include "minidl/train/divergence.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_optim {
+
 using namespace minidl;
 
 namespace {
@@ -434,3 +438,5 @@ TEST_CASE("divergence: an exploding loss or a fall to chance after learning, not
   CHECK(collapsed.find("0.9700") != std::string::npos);
   CHECK(check.reason(2.31, 0.1135, 0.45).empty());  // never learned much: not a fall
 }
+
+}  // namespace test_optim

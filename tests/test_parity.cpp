@@ -15,6 +15,10 @@
 
 #include "parity_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_parity {
+
 using namespace minidl;
 
 namespace {
@@ -198,3 +202,5 @@ TEST_CASE_TEMPLATE("parity: a residual network's logits, loss and gradients equa
       compare("res.grad." + p.name, *p.grad, get<T>(pre + "grad." + p.name));
   }
 }
+
+}  // namespace test_parity

@@ -14,6 +14,10 @@
 #include "minidl/minidl.hpp"
 #include "parity_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_parity_batchnorm {
+
 using namespace minidl;
 using namespace minidl::testing;
 
@@ -144,3 +148,5 @@ TEST_CASE_TEMPLATE("BatchNorm parity with PyTorch: a state_dict with buffers, lo
     expect_close(net.forward(x, Context{Mode::Eval, 0}), p + "y");
   }
 }
+
+}  // namespace test_parity_batchnorm

@@ -14,6 +14,10 @@
 #include "minidl/minidl.hpp"
 #include "parity_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_parity_pooling {
+
 using namespace minidl;
 
 namespace {
@@ -78,3 +82,5 @@ TEST_CASE_TEMPLATE("parity: pooling layers and Identity, output and input gradie
     CHECK(dx_rel <= tolerance<T>());
   }
 }
+
+}  // namespace test_parity_pooling

@@ -19,6 +19,10 @@
 #include "minidl/optim/param_groups.hpp"
 #include "parity_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_parity_resnet {
+
 using namespace minidl;
 
 namespace {
@@ -160,3 +164,5 @@ TEST_CASE_TEMPLATE("resnet parity: 3 SGD-Nesterov steps under OneCycleLR equal P
     compare("sgd3." + p.name, *p.value, get<T>(pre + "sgd3." + p.name));
   compare_buffers(net, pre + "sgd3.");
 }
+
+}  // namespace test_parity_resnet

@@ -22,6 +22,10 @@
 
 #include "parity_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_parity_training {
+
 using namespace minidl;
 
 namespace {
@@ -443,3 +447,5 @@ TEST_CASE("training with frozen parameters matches requires_grad_(False) (float 
   check_freezing<float>();
   check_freezing<double>();
 }
+
+}  // namespace test_parity_training

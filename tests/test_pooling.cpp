@@ -20,6 +20,10 @@
 #include "minidl/testing/gradcheck.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_pooling {
+
 using namespace minidl;
 using namespace minidl::kernels;
 using namespace minidl::testing;
@@ -642,3 +646,5 @@ TEST_CASE("the plan summary describes the pooling layers") {
   CHECK(s.find("AdaptiveAvgPool2d(output 1x1)") != std::string::npos);
   CHECK(s.find("[1, 2, 1, 1]") != std::string::npos);
 }
+
+}  // namespace test_pooling

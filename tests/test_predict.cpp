@@ -15,6 +15,10 @@
 #include "photo_digits.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_predict {
+
 using Bytes = std::vector<std::uint8_t>;
 using minidl::testing::read_all;
 using minidl::testing::write_all;
@@ -183,3 +187,5 @@ TEST_CASE("data: messages about another data set in MNIST's files do not say MNI
   CHECK(files.find("MNIST") == std::string::npos);
   CHECK_ERROR(minidl::load_mnist(dir.path.string()), "MNIST file train-", "MNIST_DIR");
 }
+
+}  // namespace test_predict

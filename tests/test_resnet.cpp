@@ -15,6 +15,10 @@
 #include "minidl/optim/param_groups.hpp"
 #include "minidl/testing/gradcheck.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_resnet {
+
 using namespace minidl;
 
 namespace {
@@ -157,3 +161,5 @@ TEST_CASE("resnet: a depth that is not 6n + 2 is refused with the list of valid 
   CHECK(resnet_blocks_per_stage(20) == 3);
   CHECK(resnet_blocks_per_stage(8) == 1);
 }
+
+}  // namespace test_resnet

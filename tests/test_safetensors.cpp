@@ -27,6 +27,10 @@
 #include "minidl/train/step.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_safetensors {
+
 namespace fs = std::filesystem;
 using minidl::Json;
 
@@ -597,3 +601,5 @@ TEST_CASE("safetensors: U8 round trip, and writing into a missing folder") {
   CHECK_ERROR(minidl::write_safetensors(nowhere, file), nowhere, "cannot write");
   CHECK(dir.listing() == std::vector<std::string>{"bytes.safetensors"});
 }
+
+}  // namespace test_safetensors

@@ -17,6 +17,10 @@
 #include "minidl/optim/sgd.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_schedules {
+
 using namespace minidl;
 
 namespace {
@@ -341,3 +345,5 @@ TEST_CASE("a checkpoint's scheduler state loads only into the same schedule") {
               "scheduler.last_epoch", "'-2'");
   CHECK(untouched(same));
 }
+
+}  // namespace test_schedules

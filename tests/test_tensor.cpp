@@ -7,6 +7,10 @@
 #include "minidl/core/rng.hpp"
 #include "minidl/core/tensor.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_tensor {
+
 using namespace minidl;
 
 TEST_CASE("a tensor is zero-filled, 64-byte aligned and indexed row-major") {
@@ -87,3 +91,5 @@ TEST_CASE("Rng: uniform values lie in range with the right mean; shuffle is a pe
   for (int i = 0; i < 1000; ++i) fixed += v[static_cast<std::size_t>(i)] == i;
   CHECK(fixed < 10);
 }
+
+}  // namespace test_tensor

@@ -20,6 +20,10 @@
 #include "minidl/viz/plots.hpp"
 #include "test_support.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_viz {
+
 namespace fs = std::filesystem;
 using minidl::viz::Canvas;
 using minidl::viz::Color;
@@ -545,3 +549,5 @@ TEST_CASE("save_image_grid_png: every thumbnail upscaled in full, in a grid") {
   CHECK_THROWS_AS(minidl::viz::save_image_grid_png(file.string(), {}, 0, 3, "x"), minidl::Error);
   CHECK(dir.listing() == std::vector<std::string>{"grid.png"});
 }
+
+}  // namespace test_viz
