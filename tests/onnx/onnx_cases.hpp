@@ -95,23 +95,31 @@ std::vector<Case<T>> small_cases() {
     g.reset_parameters(21);
     cases.push_back({"conv_pool", std::move(g), Shape{2, 4, 13, 16}});
   }
-  {  // activations and the softmaxes
+  // Each activation alone after a convolution, so that any error in its operators shows.
+  const auto activation = [&](const std::string& name, auto layer) {
+    Graph<T> g;
+    g.add("conv", Conv2d<T>(3, 4, 3, 1, 1));
+    g.add(name, std::move(layer));
+    g.reset_parameters(22);
+    cases.push_back({name, std::move(g), Shape{2, 3, 5, 6}});
+  };
+  activation("gelu", GELU<T>());
+  activation("gelu_tanh", GELU<T>(GeluApproximate::tanh));
+  activation("silu", SiLU<T>());
+  activation("tanh", Tanh<T>());
+  activation("sigmoid", Sigmoid<T>());
+  activation("relu", ReLU<T>());
+  activation("softmax", Softmax<T>(1));
+  {  // a classifier's head: linear without bias, dropout, log-softmax
     Graph<T> g;
     g.add("conv", Conv2d<T>(3, 6, 3, 1, 1));
-    g.add("gelu", GELU<T>());
-    g.add("conv2", Conv2d<T>(6, 6, 1));
-    g.add("silu", SiLU<T>());
-    g.add("tanh", Tanh<T>());
-    g.add("gelu_tanh", GELU<T>(GeluApproximate::tanh));
-    g.add("sigmoid", Sigmoid<T>());
-    g.add("softmax", Softmax<T>(1));
     g.add("pool", AdaptiveAvgPool2d<T>(2));
     g.add("flatten", Flatten<T>());
     g.add("fc", Linear<T>(24, 7, false));
     g.add("dropout", Dropout<T>(0.3));
     g.add("logsoftmax", LogSoftmax<T>(1));
-    g.reset_parameters(22);
-    cases.push_back({"activations", std::move(g), Shape{3, 3, 8, 8}});
+    g.reset_parameters(23);
+    cases.push_back({"head", std::move(g), Shape{3, 3, 8, 8}});
   }
   {  // branches: concat, add, batch norms (2-D and 1-D, without affine)
     Graph<T> g;
