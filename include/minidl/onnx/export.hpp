@@ -277,18 +277,21 @@ class Exporter {
     set_float(n, "epsilon", bn.eps());
   }
 
-  // GELU has no operator before opset 20: x * 0.5 * (1 + erf(x / sqrt 2)),
+  // GELU has no operator before opset 20: x (1 + erf(x / sqrt 2)) 0.5,
   // or with approximate "tanh" 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
   void add_gelu(const std::string& name, const std::string& in, const std::string& out,
                 GeluApproximate approximate) {
     const std::string p = name + "/";
     const std::string half = add_scalar(p + "half", 0.5), one = add_scalar(p + "one", 1.0);
     std::string inner;
-    if (approximate == GeluApproximate::none) {
-      const std::string scale = add_scalar(p + "inv_sqrt2", 1.0 / std::sqrt(2.0));
-      add_node("Mul", p + "scaled", {in, scale}, p + "scaled");
+    if (approximate == GeluApproximate::none) {  // as torch.onnx.export writes it
+      const std::string sqrt2 = add_scalar(p + "sqrt2", std::sqrt(2.0));
+      add_node("Div", p + "scaled", {in, sqrt2}, p + "scaled");
       add_node("Erf", p + "erf", {p + "scaled"}, p + "erf");
-      inner = p + "erf";
+      add_node("Add", p + "plus1", {p + "erf", one}, p + "plus1");
+      add_node("Mul", p + "times_x", {in, p + "plus1"}, p + "times_x");
+      add_node("Mul", name, {p + "times_x", half}, out);
+      return;
     } else {
       const std::string c = add_scalar(p + "c", 0.044715);
       const std::string k = add_scalar(p + "k", std::sqrt(2.0 / 3.14159265358979323846));

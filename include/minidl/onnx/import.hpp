@@ -18,6 +18,7 @@
 #include "minidl/layers/concat.hpp"
 #include "minidl/layers/conv2d.hpp"
 #include "minidl/layers/flatten.hpp"
+#include "minidl/layers/gelu.hpp"
 #include "minidl/layers/graph.hpp"
 #include "minidl/layers/identity.hpp"
 #include "minidl/layers/leaky_relu.hpp"
@@ -63,6 +64,7 @@ class Importer {
     }
     find_input();
     count_uses();
+    find_gelus();
     for (int i = 0; i < graph_.node_size(); ++i) import_node(i);
     finish_output();
     return std::move(result_);
@@ -139,6 +141,55 @@ class Importer {
       }
     }
   }
+  // GELU as torch.onnx.export writes it before opset 20:
+  //   Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(0.5)
+  // each value read by the next node only. Recorded as first node -> last node.
+  void find_gelus() {
+    for (int i = 0; i < graph_.node_size(); ++i) {
+      const auto& div = graph_.node(i);
+      if (div.op_type() != "Div" || div.input_size() != 2 ||
+          !is_scalar(div.input(1), std::sqrt(2.0)))
+        continue;
+      const std::string& x = div.input(0);
+      const int erf = only_reader(div.output(0));
+      if (erf < 0 || graph_.node(erf).op_type() != "Erf") continue;
+      const int plus = only_reader(graph_.node(erf).output(0));
+      if (plus < 0 || !is_op_with_scalar(graph_.node(plus), "Add", 1.0)) continue;
+      const int times = only_reader(graph_.node(plus).output(0));
+      if (times < 0 || graph_.node(times).op_type() != "Mul" ||
+          graph_.node(times).input_size() != 2 ||
+          (graph_.node(times).input(0) != x && graph_.node(times).input(1) != x))
+        continue;
+      const int half = only_reader(graph_.node(times).output(0));
+      if (half < 0 || !is_op_with_scalar(graph_.node(half), "Mul", 0.5)) continue;
+      gelu_end_[i] = half;
+      for (int j : {erf, plus, times, half}) gelu_inner_.insert(j);
+    }
+  }
+  // The one node that reads `value`, when exactly one does (and no graph output).
+  int only_reader(const std::string& value) {
+    if (uses_[value] != 1) return -1;
+    for (int j = 0; j < graph_.node_size(); ++j)
+      for (const auto& in : graph_.node(j).input())
+        if (in == value) return j;
+    return -1;
+  }
+  bool is_scalar(const std::string& value, double want) const {
+    const auto it = constants_.find(value);
+    if (it == constants_.end() || it->second->data_location() == ::onnx::TensorProto::EXTERNAL)
+      return false;
+    try {
+      const auto v = tensor_values<double>(*it->second, source_);
+      return v.size() == 1 && std::abs(v[0] - want) <= 1e-6 * want;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  bool is_op_with_scalar(const ::onnx::NodeProto& n, const std::string& op, double want) const {
+    return n.op_type() == op && n.input_size() == 2 &&
+           (is_scalar(n.input(0), want) || is_scalar(n.input(1), want));
+  }
+
   static bool is_sigmoid_of(const ::onnx::NodeProto& s, const std::string& x) {
     return s.op_type() == "Sigmoid" && s.input_size() == 1 && s.input(0) == x;
   }
@@ -311,6 +362,8 @@ class Importer {
       node_error(n, "operator of domain '" + n.domain() + "' is not supported");
     const std::string& op = n.op_type();
     if (op == "Constant") return import_constant(n);
+    if (gelu_inner_.count(index)) return;  // imported with the Div that starts it
+    if (gelu_end_.count(index)) return import_gelu(n, index);
     if (op == "Identity" || op == "Dropout") return import_passthrough(n);
     if (op == "Conv") return import_conv(n, index);
     if (op == "Gemm") return import_gemm(n, index);
@@ -348,6 +401,12 @@ class Importer {
     } else {
       node_error(n, "operator not supported");
     }
+  }
+
+  void import_gelu(const ::onnx::NodeProto& div, int index) {
+    const Value x = value(div, 0);
+    const ::onnx::NodeProto& last = graph_.node(gelu_end_.at(index));
+    add(last, index, GELU<T>(), {x.node}, {x.shape});
   }
 
   void import_constant(const ::onnx::NodeProto& n) {
@@ -648,6 +707,8 @@ class Importer {
   std::map<std::string, int> uses_;
   std::set<std::string> taken_;
   std::set<const ::onnx::NodeProto*> folded_adds_;
+  std::map<int, int> gelu_end_;    // GELU chains: the Div's index -> the last Mul's
+  std::set<int> gelu_inner_;       // the chains' other nodes
   std::set<int> sigmoid_of_silu_;  // Sigmoids read only by x * sigmoid(x): SiLU, with the Mul
   ImportedModel<T> result_;
 };
@@ -657,13 +718,12 @@ class Importer {
 // Builds a network from an ONNX model: one input, one output, and the
 // operators Conv (2-D, any group, dilation, stride, symmetric pads), Gemm and
 // MatMul (+ Add of a bias), Relu, LeakyRelu, Sigmoid, Tanh, x * Sigmoid(x)
-// (SiLU), MaxPool, AveragePool, GlobalAveragePool, BatchNormalization
-// (inference), Flatten, a Reshape to [N, features], Add/Sum of equal shapes,
-// Concat along the channels, Softmax, LogSoftmax, Identity, Dropout and
-// Constant. Weights become parameters: a node whose weight is named
-// "conv1.weight" is named "conv1", so torch.onnx.export's files keep
-// PyTorch's state_dict names. Anything else is an Error naming `source` and,
-// for an operator or attribute, the node.
+// (SiLU), GELU's decomposition x (1 + erf(x / sqrt 2)) 0.5, MaxPool, AveragePool,
+// GlobalAveragePool, BatchNormalization (inference), Flatten, a Reshape to [N, features], Add/Sum
+// of equal shapes, Concat along the channels, Softmax, LogSoftmax, Identity, Dropout and Constant.
+// Weights become parameters: a node whose weight is named "conv1.weight" is named "conv1", so
+// torch.onnx.export's files keep PyTorch's state_dict names. Anything else is an Error naming
+// `source` and, for an operator or attribute, the node.
 template <typename T>
 ImportedModel<T> import_model(const ::onnx::ModelProto& model, const std::string& source) {
   return detail::Importer<T>(model, source).run();
