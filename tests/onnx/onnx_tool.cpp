@@ -4,6 +4,8 @@
 //       holding the input "x" and minidl's output "y" (and "labels" for MNIST)
 //   onnx_tool run MODEL.onnx IN.safetensors OUT.safetensors
 //       imports MODEL.onnx and writes its output "y" for the input "x"
+//   onnx_tool names MODEL.onnx
+//       imports MODEL.onnx and prints the names of its parameters and buffers
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -76,6 +78,14 @@ int run(const std::string& model, const std::string& in, const std::string& out)
   return 0;
 }
 
+int names(const std::string& model) {
+  auto imported = minidl::onnx::import_model<float>(model);
+  for (auto& p : imported.graph.parameters()) std::printf("%s\n", p.name.c_str());
+  for (auto& b : imported.graph.buffers())
+    if (b.value) std::printf("%s\n", b.name.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,9 +93,10 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "cases" && (argc == 3 || argc == 4)) return cases(argv[2], argc == 4 ? argv[3] : "");
     if (cmd == "run" && argc == 5) return run(argv[2], argv[3], argv[4]);
+    if (cmd == "names" && argc == 3) return names(argv[2]);
     std::fprintf(stderr,
                  "usage: onnx_tool cases DIR [CHECKPOINT] | run MODEL.onnx IN.safetensors "
-                 "OUT.safetensors\n");
+                 "OUT.safetensors | names MODEL.onnx\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "onnx_tool: error: %s\n", e.what());

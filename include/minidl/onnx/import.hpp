@@ -64,6 +64,9 @@ class Importer {
     }
     find_input();
     count_uses();
+    for (const auto& n : graph_.node())  // constants first: the patterns below look at them
+      if (n.op_type() == "Constant" && (n.domain().empty() || n.domain() == "ai.onnx"))
+        import_constant(n);
     find_gelus();
     for (int i = 0; i < graph_.node_size(); ++i) import_node(i);
     finish_output();
@@ -361,7 +364,7 @@ class Importer {
     if (!n.domain().empty() && n.domain() != "ai.onnx")
       node_error(n, "operator of domain '" + n.domain() + "' is not supported");
     const std::string& op = n.op_type();
-    if (op == "Constant") return import_constant(n);
+    if (op == "Constant") return;  // read before the other nodes
     if (gelu_inner_.count(index)) return;  // imported with the Div that starts it
     if (gelu_end_.count(index)) return import_gelu(n, index);
     if (op == "Identity" || op == "Dropout") return import_passthrough(n);
@@ -370,6 +373,7 @@ class Importer {
     if (op == "MatMul") return import_matmul(n, index);
     if (op == "BatchNormalization") return import_batchnorm(n, index);
     if (op == "MaxPool" || op == "AveragePool") return import_pool(n, index);
+    if (op == "Pad") return import_pad(n, index);
     if (op == "Flatten" || op == "Reshape") return import_flatten(n, index);
     if (op == "Add" || op == "Sum") return import_add(n, index);
     if (op == "Mul") return import_mul(n, index);
@@ -560,6 +564,39 @@ class Importer {
     set_tensor(n, "running_var", var);
   }
 
+  // Zero padding: nothing when the pads are all 0, else the padding of the
+  // AveragePool that alone reads it (torch's AvgPool2d with count_include_pad).
+  void import_pad(const ::onnx::NodeProto& n, int index) {
+    const Attributes a(*this, n, {"mode", "pads", "value"});
+    if (a.text("mode", "constant") != "constant")
+      node_error(n, "mode " + a.text("mode", "") + " is not supported (zero padding only)");
+    std::vector<std::int64_t> pads = a.ints("pads", {});
+    if (has_input(n, 1))
+      pads = int64_values(constant(n, 1), source_ + ": pads of '" + n.name() + "'");
+    double fill = a.real("value", 0.0);
+    if (has_input(n, 2)) {
+      const auto v =
+          tensor_values<double>(constant(n, 2), source_ + ": value of '" + n.name() + "'");
+      fill = v.empty() ? 0.0 : v[0];
+    }
+    const Value& x = value(n, 0);
+    if (static_cast<int>(pads.size()) != 2 * x.shape.rank() || fill != 0.0)
+      node_error(n, "only zero padding of every axis is supported");
+    if (std::all_of(pads.begin(), pads.end(), [](std::int64_t p) { return p == 0; })) {
+      values_[n.output(0)] = x;
+      return;
+    }
+    const int reader = only_reader(n.output(0));
+    const bool spatial_only = x.shape.rank() == 4 && pads[0] == 0 && pads[1] == 0 && pads[4] == 0 &&
+                              pads[5] == 0 && pads[2] == pads[6] && pads[3] == pads[7];
+    if (reader < 0 || graph_.node(reader).op_type() != "AveragePool" || !spatial_only)
+      node_error(n,
+                 "padding is supported only as the padding of an AveragePool that alone reads it");
+    pad_before_pool_.insert_or_assign(reader, Pool2dArg(pads[2], pads[3]));
+    values_[n.output(0)] = x;
+    (void)index;
+  }
+
   void import_pool(const ::onnx::NodeProto& n, int index) {
     const bool max = n.op_type() == "MaxPool";
     const Attributes a(
@@ -573,14 +610,20 @@ class Importer {
     const Value& x = value(n, 0);
     if (x.shape.rank() != 4)
       node_error(n, "minidl pools [N, C, H, W] inputs, got " + x.shape.str());
-    const Window w = window(n, a, {});
+    Window w = window(n, a, {});
     const bool ceil = a.integer("ceil_mode", 0) != 0;
+    bool count_pad = a.integer("count_include_pad", 0) != 0;
+    const auto pad = pad_before_pool_.find(index);
+    if (pad != pad_before_pool_.end()) {  // the zeros of a Pad before it count
+      if (!(w.pad == Pool2dArg(0)) || ceil)
+        node_error(n, "padded twice (a Pad before it), or in ceil mode, which is not supported");
+      w.pad = pad->second;
+      count_pad = true;
+    }
     if (max)
       add(n, index, MaxPool2d<T>(w.kernel, w.stride, w.pad, w.dilation, ceil), {x.node}, {x.shape});
     else
-      add(n, index,
-          AvgPool2d<T>(w.kernel, w.stride, w.pad, ceil, a.integer("count_include_pad", 0) != 0),
-          {x.node}, {x.shape});
+      add(n, index, AvgPool2d<T>(w.kernel, w.stride, w.pad, ceil, count_pad), {x.node}, {x.shape});
   }
 
   // Flatten(axis 1), and a Reshape to [N, rest] (torch's x.view(x.size(0), -1)
@@ -707,8 +750,9 @@ class Importer {
   std::map<std::string, int> uses_;
   std::set<std::string> taken_;
   std::set<const ::onnx::NodeProto*> folded_adds_;
-  std::map<int, int> gelu_end_;    // GELU chains: the Div's index -> the last Mul's
-  std::set<int> gelu_inner_;       // the chains' other nodes
+  std::map<int, int> gelu_end_;               // GELU chains: the Div's index -> the last Mul's
+  std::set<int> gelu_inner_;                  // the chains' other nodes
+  std::map<int, Pool2dArg> pad_before_pool_;  // AveragePool index -> the Pad before it
   std::set<int> sigmoid_of_silu_;  // Sigmoids read only by x * sigmoid(x): SiLU, with the Mul
   ImportedModel<T> result_;
 };
