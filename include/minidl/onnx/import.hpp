@@ -68,7 +68,15 @@ class Importer {
       if (n.op_type() == "Constant" && (n.domain().empty() || n.domain() == "ai.onnx"))
         import_constant(n);
     find_gelus();
-    for (int i = 0; i < graph_.node_size(); ++i) import_node(i);
+    for (int i = 0; i < graph_.node_size(); ++i) {
+      try {
+        import_node(i);
+      } catch (const Error& e) {  // a layer's own message (its arguments): add file and node
+        const std::string m = e.what();
+        if (m.compare(0, source_.size() + 2, source_ + ": ") == 0) throw;
+        node_error(graph_.node(i), m);
+      }
+    }
     finish_output();
     return std::move(result_);
   }
@@ -80,7 +88,15 @@ class Importer {
   };
 
   [[noreturn]] void node_error(const ::onnx::NodeProto& n, const std::string& what) const {
-    fail(source_, ": node '", n.name(), "' (", n.op_type(), "): ", what);
+    fail(source_, ": node ", node_label(n), " (", n.op_type(), "): ", what);
+  }
+
+  // 'conv1', or #3 (its place in the graph) for a node without a name.
+  std::string node_label(const ::onnx::NodeProto& n) const {
+    if (!n.name().empty()) return "'" + n.name() + "'";
+    for (int i = 0; i < graph_.node_size(); ++i)
+      if (&graph_.node(i) == &n) return "#" + std::to_string(i);
+    return "''";
   }
 
   void check_opset() {
@@ -364,7 +380,7 @@ class Importer {
     if (!n.domain().empty() && n.domain() != "ai.onnx")
       node_error(n, "operator of domain '" + n.domain() + "' is not supported");
     const std::string& op = n.op_type();
-    if (op == "Constant") return;  // read before the other nodes
+    if (op == "Constant") return;          // read before the other nodes
     if (gelu_inner_.count(index)) return;  // imported with the Div that starts it
     if (gelu_end_.count(index)) return import_gelu(n, index);
     if (op == "Identity" || op == "Dropout") return import_passthrough(n);

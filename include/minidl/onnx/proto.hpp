@@ -20,8 +20,10 @@ namespace minidl::onnx {
 // The operator set the export writes: 13 is supported by Debian's onnx 1.12,
 // OpenCV 4.6 and onnxruntime alike, and has Softmax along one axis.
 inline constexpr std::int64_t kExportOpset = 13;
-// The opsets the import reads (ONNX 1.1 to 1.12).
-inline constexpr std::int64_t kMinImportOpset = 7, kMaxImportOpset = 17;
+// The opsets the import reads (ONNX 1.0 to 1.12). Older operator versions
+// differ in attributes (Gemm's broadcast, BatchNormalization's is_test...),
+// which the import refuses by name.
+inline constexpr std::int64_t kMinImportOpset = 1, kMaxImportOpset = 17;
 
 // The ONNX element type of float and double.
 template <typename T>
