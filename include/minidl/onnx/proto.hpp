@@ -130,16 +130,19 @@ std::vector<T> tensor_values(const ::onnx::TensorProto& p, const std::string& wh
   return out;
 }
 
-// The elements of an INT64 (or INT32) TensorProto, such as Reshape's shape.
+// The elements of an INT64 (or INT32, or BOOL) TensorProto, such as Reshape's shape.
 inline std::vector<std::int64_t> int64_values(const ::onnx::TensorProto& p,
                                               const std::string& where) {
   if (p.data_location() == ::onnx::TensorProto::EXTERNAL || p.external_data_size() > 0)
     fail(where, ": data in an external file is not supported (save the model as one file)");
   const auto n = static_cast<std::size_t>(element_count(checked_dims(p, where)));
   const int type = p.data_type();
-  if (type != ::onnx::TensorProto::INT64 && type != ::onnx::TensorProto::INT32)
+  if (type != ::onnx::TensorProto::INT64 && type != ::onnx::TensorProto::INT32 &&
+      type != ::onnx::TensorProto::BOOL)
     fail(where, ": element type ", element_type_name(type), ", expected INT64");
-  const std::size_t width = type == ::onnx::TensorProto::INT64 ? 8 : 4;
+  const std::size_t width = type == ::onnx::TensorProto::INT64   ? 8
+                            : type == ::onnx::TensorProto::INT32 ? 4
+                                                                 : 1;
   std::vector<std::int64_t> out(n);
   if (p.has_raw_data()) {
     if (p.raw_data().size() != n * width)
@@ -148,6 +151,8 @@ inline std::vector<std::int64_t> int64_values(const ::onnx::TensorProto& p,
     for (std::size_t i = 0; i < n; ++i) {
       if (width == 8) {
         std::memcpy(&out[i], p.raw_data().data() + i * 8, 8);
+      } else if (width == 1) {
+        out[i] = p.raw_data()[i] != 0;
       } else {
         std::int32_t v;
         std::memcpy(&v, p.raw_data().data() + i * 4, 4);
