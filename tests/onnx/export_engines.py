@@ -32,7 +32,7 @@ try:
 except ImportError as e:
     skip_or_fail(f"{e.name} is missing: apt-get install python3-onnx python3-opencv python3-numpy")
 
-tool, mnist, checkpoint, work = sys.argv[1:5]
+tool, mnist, checkpoint, work = (os.path.abspath(a) for a in sys.argv[1:5])
 if not os.path.isdir(os.environ.get("MNIST_DIR", "")):
     skip_or_fail("MNIST_DIR is not set to the MNIST folder")
 os.makedirs(work, exist_ok=True)
@@ -45,6 +45,31 @@ failures = []
 # The command writes the file the library writes.
 if open(cli_file, "rb").read() != open(os.path.join(work, "mnist_cnn.onnx"), "rb").read():
     failures.append("mnist export: the file differs from export_model's")
+
+# mnist evaluate and predict read the exported file as they read the checkpoint.
+def mnist_output(*args):
+    run = subprocess.run([mnist, *args], capture_output=True, text=True, cwd=work)
+    return run.returncode, run.stdout.splitlines()[:1] if run.returncode == 0 else run.stderr
+
+
+from_onnx = mnist_output("evaluate", "--model", cli_file, "--out", "eval_onnx")
+from_checkpoint = mnist_output("evaluate", "--model", checkpoint, "--out", "eval_checkpoint")
+print(f"mnist evaluate: {from_onnx[1]} from the ONNX file, {from_checkpoint[1]} from the checkpoint")
+if from_onnx[0] != 0 or from_onnx != from_checkpoint:
+    failures.append("mnist evaluate: the ONNX file and the checkpoint disagree")
+images = safetensors_np.load(os.path.join(work, "mnist_cnn.safetensors"))[0]["x"][:3]
+pngs = []
+for i, image in enumerate(images):
+    pngs.append(os.path.join(work, f"digit{i}.png"))
+    cv2.imwrite(pngs[-1], np.round((image[0] * 0.5 + 0.5) * 255).astype(np.uint8))
+predicted = [mnist_output("predict", "--model", m, *pngs) for m in (cli_file, checkpoint)]
+if predicted[0][0] != 0 or predicted[0] != predicted[1]:
+    failures.append(f"mnist predict: {predicted[0]} from the ONNX file, {predicted[1]} from the checkpoint")
+bad = os.path.join(work, "truncated.onnx")
+open(bad, "wb").write(open(cli_file, "rb").read()[:5000])
+status, message = mnist_output("evaluate", "--model", bad, "--out", "eval_bad")
+if status != 1 or message.count("\n") != 1 or bad not in message:
+    failures.append(f"mnist evaluate of a truncated ONNX file: exit {status}, {message!r}")
 
 cases = ["conv_pool", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid", "relu", "softmax", "head",
          "branches", "mnist_cnn", "resnet"]
@@ -83,5 +108,5 @@ for case in cases:
 
 for f in failures:
     print("FAILED:", f)
-print(f"{len(cases) + 1 - len(failures)} passed, {len(failures)} failed")
+print(f"{len(cases) + 4 - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
