@@ -483,9 +483,14 @@ class Importer {
         .dilation(win.dilation.h, win.dilation.w)
         .groups(groups)
         .bias(bias);
+    // The data is read (and checked against the dims) before the layer allocates for it.
+    const std::vector<T> weight = tensor_values<T>(w, where(w));
+    std::vector<T> bias_values;
+    if (bias) bias_values = tensor_values<T>(constant(n, 2), where(constant(n, 2)));
     add(n, index, Conv2d<T>(o), {x.node}, {x.shape}, w.name());
-    set_tensor(n, "weight", w);
-    if (bias) set_tensor(n, "bias", constant(n, 2));
+    set_tensor(n, "weight", weight, wd);
+    if (bias)
+      set_tensor(n, "bias", bias_values, checked_dims(constant(n, 2), where(constant(n, 2))));
   }
 
   // Gemm(x, W, C) = alpha x W^T + beta C (transB = 1, torch's Linear), or
@@ -537,8 +542,8 @@ class Importer {
     const std::int64_t in = trans_b ? wd[1] : wd[0], out = trans_b ? wd[0] : wd[1];
     if (in != x.shape[1])
       node_error(n, "weight " + shape_to_string(wd) + " does not fit input " + x.shape.str());
+    const std::vector<T> values = tensor_values<T>(w, where(w));  // checked before allocating
     add(n, index, Linear<T>(in, out, bias != nullptr), {x.node}, {x.shape}, w.name());
-    std::vector<T> values = tensor_values<T>(w, where(w));
     std::vector<T> layout(values.size());
     for (std::int64_t o = 0; o < out; ++o)  // [out, in], scaled by alpha
       for (std::int64_t i = 0; i < in; ++i)
@@ -570,6 +575,11 @@ class Importer {
     const std::int64_t rank = x.shape.rank();
     if (rank < 2) node_error(n, "input " + x.shape.str() + " has no channel axis");
     const std::int64_t C = x.shape[1];
+    for (const auto* t : {&scale, &b, &mean, &var})
+      if (element_count(checked_dims(*t, where(*t))) != C)
+        node_error(n, "'" + t->name() + "' has " + shape_to_string(checked_dims(*t, where(*t))) +
+                          " elements, the input " + x.shape.str() + " has " + std::to_string(C) +
+                          " channels");
     if (rank == 4)
       add(n, index, BatchNorm2d<T>(C, eps), {x.node}, {x.shape}, scale.name());
     else if (rank <= 3)
@@ -655,6 +665,7 @@ class Importer {
       const Attributes a(*this, n, {"allowzero"});
       const ::onnx::TensorProto& s = constant(n, 1);
       const auto shape = int64_values(s, where(s));
+      if (x.shape[0] <= 0) node_error(n, "input " + x.shape.str() + " is empty");
       const std::int64_t rest = x.shape.numel() / x.shape[0], batch = result_.input_shape[0];
       const bool same_batch = shape.size() == 2 && (shape[0] == 0 || shape[0] == batch);
       const bool to_rows =
