@@ -9,6 +9,7 @@
 #   minidl::image       io/image.hpp: loading images for prediction          stb
 #   minidl::viz         viz/: charts, heatmaps and image grids as PNG        stb
 #   minidl::eigen       eigen.hpp: Eigen::Map views of tensors               Eigen3
+#   minidl::onnx        onnx/: ONNX export and import                        ONNX (onnx_proto), Protobuf
 #   minidl::minidl      core, checkpoint, data, image and viz in one target
 #
 # Each component links minidl::core. The main project needs every
@@ -26,6 +27,12 @@ find_package(nlohmann_json 3 ${minidl_dependency_required})
 find_package(ZLIB ${minidl_dependency_required})
 find_package(stb ${minidl_dependency_required})  # cmake/Findstb.cmake
 find_package(Eigen3 3.3 ${minidl_dependency_required} NO_MODULE)
+# ONNX is optional even for the main project: the ONNX project's generated protobuf classes
+# (Debian's libonnx-dev, which needs libprotobuf-dev). Without them minidl::onnx is left out.
+find_package(Protobuf QUIET)
+if(Protobuf_FOUND)
+  find_package(ONNX CONFIG QUIET)
+endif()
 
 add_library(minidl_core INTERFACE)
 add_library(minidl::core ALIAS minidl_core)
@@ -60,8 +67,12 @@ minidl_add_component(data ZLIB_FOUND ZLIB::ZLIB)
 minidl_add_component(image stb_FOUND stb::stb)
 minidl_add_component(viz stb_FOUND stb::stb)
 minidl_add_component(eigen Eigen3_FOUND Eigen3::Eigen)
+if(TARGET onnx_proto)
+  set(minidl_onnx_dependencies_found TRUE)
+endif()
+minidl_add_component(onnx minidl_onnx_dependencies_found onnx_proto)
 
-# The all-in-one target of earlier releases: everything but Eigen.
+# The all-in-one target of earlier releases: everything but Eigen (and ONNX, which came later).
 set(MINIDL_ALL_IN_ONE core checkpoint data image viz)
 set(minidl_all_in_one_complete TRUE)
 foreach(component IN LISTS MINIDL_ALL_IN_ONE)

@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "../common/onnx_model.hpp"
 #include "args.hpp"
 #include "predict.hpp"
 #include "report.hpp"
@@ -18,7 +19,8 @@ const char* kUsage =
     "commands:\n"
     "  train      train the CNN with early stopping (checkpoints, curves, confusion matrix)\n"
     "  evaluate   evaluate a checkpoint on the test set\n"
-    "  predict    classify your own images (of digits, or of the classes --classes names)\n\n"
+    "  predict    classify your own images (of digits, or of the classes --classes names)\n"
+    "  export     write a checkpoint as an ONNX model, for other engines\n\n"
     "Run 'mnist <command> --help' for the options of each, 'mnist --version' for the version.\n\n"
     "exit status: 0 done, 1 error (a file, folder or memory), 2 usage error or refusal (a bad\n"
     "flag, --out in use or holding a run), 3 training diverged, 130/143 stopped by "
@@ -91,9 +93,19 @@ int train(int argc, char** argv) {
   return mnist::run_training(c, a.given_flags());
 }
 
+// A checkpoint of the CNN, or an ONNX model that maps 28x28 images to one score per class.
+minidl::Sequential<float> load_model(const std::string& path, const mnist::ClassNames& classes) {
+  if (cli::is_onnx_file(path))
+    return cli::import_onnx(path, 28, 28, static_cast<std::int64_t>(classes.names.size()));
+  auto net = minidl::make_mnist_cnn<float>(0);
+  minidl::load_checkpoint(path, net);
+  return net;
+}
+
 int evaluate(int argc, char** argv) {
   mnist::Args a("mnist evaluate", "mnist evaluate --model FILE [options]");
-  a.flag("model", "", "checkpoint to evaluate (a .safetensors file written by train)")
+  a.flag("model", "",
+         "model to evaluate: a .safetensors checkpoint written by train, or an .onnx model")
       .flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
       .flag("out", "evaluation",
             "folder for confusion_matrix.png and wrong_predictions.png (not a training run's)")
@@ -105,9 +117,8 @@ int evaluate(int argc, char** argv) {
   if (!taken.empty())
     throw mnist::UsageError("mnist evaluate: " + a.str("out") + " holds a training run (" + taken +
                             "); give evaluate a folder of its own with --out");
-  auto net = minidl::make_mnist_cnn<float>(0);
-  minidl::load_checkpoint(a.str("model"), net);
   const mnist::ClassNames classes = mnist::classes_from_flag(a);
+  auto net = load_model(a.str("model"), classes);
   const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
   mnist::require_28x28(data, a.str("data"));
   std::vector<std::int64_t> test_idx = mnist::all_indices(data.test);
@@ -128,13 +139,39 @@ int evaluate(int argc, char** argv) {
 
 int predict(int argc, char** argv) {
   mnist::Args a("mnist predict", "mnist predict --model FILE IMAGE...");
-  a.flag("model", "", "checkpoint to use (a .safetensors file written by train)");
+  a.flag("model", "",
+         "model to use: a .safetensors checkpoint written by train, or an .onnx model");
   mnist::add_classes_flag(a);
   if (!a.parse(argc, argv, 2)) return 0;
   if (a.str("model").empty()) throw mnist::UsageError("mnist predict: --model FILE is required");
   if (a.positional().empty())
     throw mnist::UsageError("mnist predict: give at least one image file");
-  return mnist::run_predict(a.str("model"), a.positional(), mnist::classes_from_flag(a));
+  const mnist::ClassNames classes = mnist::classes_from_flag(a);
+  if (!cli::is_onnx_file(a.str("model")))
+    return mnist::run_predict(a.str("model"), a.positional(), classes);
+  auto net = load_model(a.str("model"), classes);
+  const std::size_t failed = mnist::predict_files(net, a.positional(), classes, stdout, stderr);
+  if (failed == 0) return 0;
+  std::fprintf(stderr, "mnist predict: %zu of %zu images could not be classified\n", failed,
+               a.positional().size());
+  return 1;
+}
+
+int export_model(int argc, char** argv) {
+  mnist::Args a("mnist export", "mnist export --model CHECKPOINT --onnx FILE");
+  a.flag("model", "", "checkpoint to export (a .safetensors file written by train)")
+      .flag("onnx", "",
+            "ONNX file to write (opset 13, batch size free; replaced only once complete)");
+  if (!a.parse(argc, argv, 2)) return 0;
+  if (a.str("model").empty() || a.str("onnx").empty())
+    throw mnist::UsageError("mnist export: --model CHECKPOINT and --onnx FILE are required");
+  if (!a.positional().empty())
+    throw mnist::UsageError("mnist export: unexpected argument '" + a.positional()[0] + "'");
+  auto net = minidl::make_mnist_cnn<float>(0);
+  minidl::load_checkpoint(a.str("model"), net);
+  cli::export_onnx(net, 28, 28, a.str("onnx"));
+  std::printf("wrote %s\n", a.str("onnx").c_str());
+  return 0;
 }
 
 }  // namespace
@@ -153,11 +190,12 @@ int main(int argc, char** argv) {
     if (command == "train") return train(argc, argv);
     if (command == "evaluate") return evaluate(argc, argv);
     if (command == "predict") return predict(argc, argv);
+    if (command == "export") return export_model(argc, argv);
     if (command == "--help" || command == "-h" || command == "help") {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    std::fprintf(stderr, "mnist: unknown command '%s' (train, evaluate or predict)\n",
+    std::fprintf(stderr, "mnist: unknown command '%s' (train, evaluate, predict or export)\n",
                  command.c_str());
     return mnist::kExitUsage;
   } catch (const mnist::UsageError& e) {

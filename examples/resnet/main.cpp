@@ -8,6 +8,7 @@
 
 #include "../common/args.hpp"
 #include "../common/classes.hpp"
+#include "../common/onnx_model.hpp"
 #include "../common/report.hpp"
 #include "train.hpp"
 
@@ -17,7 +18,8 @@ const char* kUsage =
     "usage: resnet <command> [options]\n\n"
     "commands:\n"
     "  train      train a ResNet on Fashion-MNIST (checkpoints, curves, confusion matrix)\n"
-    "  evaluate   evaluate a checkpoint on the test set\n\n"
+    "  evaluate   evaluate a checkpoint on the test set\n"
+    "  export     write a checkpoint as an ONNX model, for other engines\n\n"
     "Run 'resnet <command> --help' for the options of each, 'resnet --version' for the version.\n\n"
     "exit status: 0 done, 1 error (a file, folder or memory), 2 usage error or refusal (a bad\n"
     "flag, --out in use or holding a run), 3 training diverged, 130/143 stopped by "
@@ -127,6 +129,23 @@ int train(int argc, char** argv) {
   return resnet::run_training(c, given);
 }
 
+// The network of a checkpoint written by `resnet train`, whose run state holds its shape.
+minidl::Graph<float> load_resnet(const std::string& path) {
+  const auto meta = minidl::read_safetensors(path).metadata;
+  resnet::TrainConfig shape;
+  try {
+    shape.depth = std::stoi(meta.at("hp.depth"));
+    shape.width = std::stoll(meta.at("hp.width"));
+  } catch (const std::exception&) {
+    minidl::fail(path,
+                 ": metadata lacks a readable hp.depth and hp.width (not a checkpoint written by "
+                 "resnet train?)");
+  }
+  auto net = minidl::make_resnet<float>(0, resnet::network_options(shape));
+  minidl::load_checkpoint(path, net);
+  return net;
+}
+
 int evaluate(int argc, char** argv) {
   cli::Args a("resnet evaluate", "resnet evaluate --model FILE [options]");
   a.flag("model", "", "checkpoint to evaluate (a .safetensors file written by resnet train)")
@@ -141,19 +160,7 @@ int evaluate(int argc, char** argv) {
   if (!taken.empty())
     throw cli::UsageError("resnet evaluate: " + a.str("out") + " holds a training run (" + taken +
                           "); give evaluate a folder of its own with --out");
-  // The network's shape is in the checkpoint's run state.
-  const auto meta = minidl::read_safetensors(a.str("model")).metadata;
-  resnet::TrainConfig shape;
-  try {
-    shape.depth = std::stoi(meta.at("hp.depth"));
-    shape.width = std::stoll(meta.at("hp.width"));
-  } catch (const std::exception&) {
-    minidl::fail(a.str("model"),
-                 ": metadata lacks a readable hp.depth and hp.width (not a checkpoint written by "
-                 "resnet train?)");
-  }
-  auto net = minidl::make_resnet<float>(0, resnet::network_options(shape));
-  minidl::load_checkpoint(a.str("model"), net);
+  auto net = load_resnet(a.str("model"));
   const cli::ClassNames classes = cli::classes_from_flag(a);
   const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
   const cli::Evaluation ev = cli::evaluate(net, data.test, cli::all_indices(data.test), 128,
@@ -165,6 +172,22 @@ int evaluate(int argc, char** argv) {
   std::filesystem::create_directories(a.str("out"));
   cli::save_confusion_png(a.str("out") + "/confusion_matrix.png", ev.confusion, classes);
   cli::save_wrong_predictions_png(a.str("out") + "/wrong_predictions.png", data.test, ev, classes);
+  return 0;
+}
+
+int export_model(int argc, char** argv) {
+  cli::Args a("resnet export", "resnet export --model CHECKPOINT --onnx FILE");
+  a.flag("model", "", "checkpoint to export (a .safetensors file written by resnet train)")
+      .flag("onnx", "",
+            "ONNX file to write (opset 13, batch size free; replaced only once complete)");
+  if (!a.parse(argc, argv, 2)) return 0;
+  if (a.str("model").empty() || a.str("onnx").empty())
+    throw cli::UsageError("resnet export: --model CHECKPOINT and --onnx FILE are required");
+  if (!a.positional().empty())
+    throw cli::UsageError("resnet export: unexpected argument '" + a.positional()[0] + "'");
+  auto net = load_resnet(a.str("model"));
+  cli::export_onnx(net, 28, 28, a.str("onnx"));
+  std::printf("wrote %s\n", a.str("onnx").c_str());
   return 0;
 }
 
@@ -183,11 +206,13 @@ int main(int argc, char** argv) {
   try {
     if (command == "train") return train(argc, argv);
     if (command == "evaluate") return evaluate(argc, argv);
+    if (command == "export") return export_model(argc, argv);
     if (command == "--help" || command == "-h" || command == "help") {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    std::fprintf(stderr, "resnet: unknown command '%s' (train or evaluate)\n", command.c_str());
+    std::fprintf(stderr, "resnet: unknown command '%s' (train, evaluate or export)\n",
+                 command.c_str());
     return cli::kExitUsage;
   } catch (const cli::UsageError& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -40,4 +40,6 @@ cmake --build "$work/consumer" >/dev/null
 if [[ $mode != core_only ]]; then
   "$work/consumer/consumer"
   for component in checkpoint data image viz eigen; do "$work/consumer/consumer_$component"; done
+  # minidl::onnx is optional: built where libonnx-dev and libprotobuf-dev are installed.
+  if [[ -x $work/consumer/consumer_onnx ]]; then "$work/consumer/consumer_onnx"; fi
 fi

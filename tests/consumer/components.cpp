@@ -1,7 +1,8 @@
 // Uses one component besides the core, the one named by the macro it is
 // built with, through that component's target alone: a checkpoint
 // (nlohmann/json, zlib's CRC-32), a gzip IDX file (zlib), a PNG read back
-// (stb), a PNG chart canvas (stb) or an Eigen view of a tensor.
+// (stb), a PNG chart canvas (stb), an Eigen view of a tensor or an ONNX file
+// written and read back (libonnx, protobuf).
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,6 +22,9 @@
 #include <minidl/viz/canvas.hpp>
 #elif defined(MINIDL_CONSUMER_EIGEN)
 #include <minidl/eigen.hpp>
+#elif defined(MINIDL_CONSUMER_ONNX)
+#include <minidl/onnx/export.hpp>
+#include <minidl/onnx/import.hpp>
 #endif
 
 using namespace minidl;
@@ -56,8 +60,17 @@ bool use_component(const std::filesystem::path& dir) {
   Tensor<float> t({2, 3});
   as_eigen_matrix(t)(1, 2) = 5.0f;
   return t(1, 2) == 5.0f && as_eigen_matrix(t).sum() == 5.0f;
+#elif defined(MINIDL_CONSUMER_ONNX)
+  // minidl::onnx in full: `onnx` alone is also the ONNX library's own namespace.
+  Sequential<float> net;
+  net.add("fc", Linear<float>(3, 2));
+  net.reset_parameters(7);
+  minidl::onnx::export_model(net, Shape{1, 3}, (dir / "net.onnx").string());
+  auto again = minidl::onnx::import_model<float>((dir / "net.onnx").string());
+  return again.graph.parameters()[0].name == "fc.weight" &&
+         again.graph.parameters()[0].value->data()[5] == net.parameters()[0].value->data()[5];
 #else
-#error "build with one of MINIDL_CONSUMER_{CHECKPOINT,DATA,IMAGE,VIZ,EIGEN}"
+#error "build with one of MINIDL_CONSUMER_{CHECKPOINT,DATA,IMAGE,VIZ,EIGEN,ONNX}"
 #endif
 }
 

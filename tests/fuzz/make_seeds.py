@@ -1,6 +1,6 @@
 """Writes small valid inputs as seed corpora for the fuzz targets.
 
-Usage: make_seeds.py DIR   (creates DIR/idx, DIR/safetensors, DIR/image, DIR/json)
+Usage: make_seeds.py DIR   (creates DIR/idx, DIR/safetensors, DIR/image, DIR/json, DIR/onnx)
 """
 import gzip
 import os
@@ -60,3 +60,41 @@ open(os.path.join(out, "image", "canvas.png"), "wb").write(
     b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 12, 8, 6, 0, 0, 0))
     + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
 print(f"seeds written to {out}")
+
+# ONNX models of the operators the import reads (needs python3-onnx; no seeds without it).
+os.makedirs(os.path.join(out, "onnx"), exist_ok=True)
+try:
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError:
+    helper = None
+if helper:
+    def weights(name, *shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    def model(name, nodes, inits, in_shape, out_shape):
+        graph = helper.make_graph(
+            nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], inits)
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        open(os.path.join(out, "onnx", name + ".onnx"), "wb").write(m.SerializeToString())
+
+    model("cnn", [
+        helper.make_node("Conv", ["x", "c.weight", "c.bias"], ["c"], name="c", pads=[1, 1, 1, 1],
+                         kernel_shape=[3, 3], group=1),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], axis=1),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], transB=1)],
+        [weights("c.weight", 2, 1, 3, 3), weights("c.bias", 2), weights("fc.weight", 3, 8),
+         weights("fc.bias", 3)], ["N", 1, 4, 4], ["N", 3])
+    model("branches", [
+        helper.make_node("BatchNormalization", ["x", "bn.weight", "bn.bias", "bn.mean", "bn.var"],
+                         ["b"], epsilon=1e-5),
+        helper.make_node("Sigmoid", ["b"], ["s"]),
+        helper.make_node("Mul", ["b", "s"], ["silu"]),
+        helper.make_node("Concat", ["silu", "b"], ["cat"], axis=1),
+        helper.make_node("AveragePool", ["cat"], ["a"], kernel_shape=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["a"], ["g"]),
+        helper.make_node("Add", ["g", "g"], ["y"])],
+        [weights("bn.weight", 2), weights("bn.bias", 2), weights("bn.mean", 2),
+         numpy_helper.from_array(np.ones(2, np.float32), "bn.var")], [1, 2, 4, 4], [1, 4, 1, 1])

@@ -17,8 +17,10 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 # One target per core at a time: each still runs for SECONDS, and the whole takes half as long
 # on two cores. Each writes its verdict to result_<target>, printed in order at the end.
 fuzz_one() {
-  local target=$1
-  clang++ "${flags[@]}" "$here/fuzz_$target.cpp" -o "$work/fuzz_$target" -lz -lstb
+  local target=$1 libs=(-lz -lstb)
+  # The ONNX import links the ONNX project's protobuf classes (libonnx-dev, libprotobuf-dev).
+  if [[ $target == onnx ]]; then libs=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 -lonnx_proto -lprotobuf); fi
+  clang++ "${flags[@]}" "$here/fuzz_$target.cpp" -o "$work/fuzz_$target" "${libs[@]}"
   mkdir -p "$work/corpus_$target"
   if "$work/fuzz_$target" "$work/corpus_$target" "$work/seeds/$target" -max_total_time="$seconds" \
        -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
@@ -31,7 +33,7 @@ fuzz_one() {
     return 1
   fi
 }
-targets=(idx safetensors image json)
+targets=(idx safetensors image json onnx)
 slots=$(nproc) running=0
 for target in "${targets[@]}"; do
   rm -f "$work/result_$target"

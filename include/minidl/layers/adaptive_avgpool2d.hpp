@@ -30,6 +30,8 @@ class AdaptiveAvgPool2d : public Layer<T> {
     return "output " + std::to_string(out_h_) + "x" + std::to_string(out_w_);
   }
   bool backward_reads_output() const override { return false; }
+  std::int64_t output_h() const { return out_h_; }
+  std::int64_t output_w() const { return out_w_; }
 
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 4) this->shape_error("[N, C, H, W]", in);

@@ -46,6 +46,11 @@ class AvgPool2d : public Layer<T> {
     return d;
   }
   bool backward_reads_output() const override { return false; }
+  Pool2dArg kernel() const { return kernel_; }
+  Pool2dArg stride() const { return stride_; }
+  Pool2dArg padding() const { return padding_; }
+  bool ceil_mode() const { return ceil_mode_; }
+  bool count_include_pad() const { return count_include_pad_; }
 
   Shape output_shape(const Shape& in) const override {
     if (in.rank() != 4) this->shape_error("[N, C, H, W]", in);

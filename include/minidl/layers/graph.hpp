@@ -51,6 +51,12 @@ class Graph {
   // network.
   template <typename L, typename... Names>
   L& add(std::string name, L layer, const Names&... inputs) {
+    return add(std::move(name), std::move(layer), std::vector<std::string>{std::string(inputs)...});
+  }
+  // The same with the input names in a list, for code that builds networks
+  // from a description (an ONNX file).
+  template <typename L>
+  L& add(std::string name, L layer, const std::vector<std::string>& inputs) {
     constexpr bool is_layer = std::is_base_of<Layer<T>, L>::value;
     static_assert(is_layer || std::is_base_of<Merge<T>, L>::value, "add() takes a Layer or Merge");
     if (name.empty()) name = std::to_string(nodes_.size());
@@ -59,7 +65,7 @@ class Graph {
       if (n.name == name) fail("network: a node named '", name, "' already exists");
     Node<T> node;
     node.name = name;
-    (node.inputs.push_back(index_of(std::string(inputs))), ...);
+    for (const auto& input : inputs) node.inputs.push_back(index_of(input));
     if (node.inputs.empty()) node.inputs.push_back(static_cast<int>(nodes_.size()) - 1);
     auto owned = std::make_unique<L>(std::move(layer));
     L& ref = *owned;
@@ -81,6 +87,9 @@ class Graph {
   }
 
   std::size_t size() const { return nodes_.size(); }
+  // Node i as it stands: its layer or merge and the nodes it reads, for code
+  // that walks the network (the ONNX export).
+  const Node<T>& node(std::size_t i) const { return nodes_.at(i); }
   const std::string& node_name(std::size_t i) const { return nodes_.at(i).name; }
   // The layer at node i or with a name (an Error for a merge).
   Layer<T>& operator[](std::size_t i) { return layer_at(i); }

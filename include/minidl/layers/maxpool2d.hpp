@@ -61,6 +61,11 @@ class MaxPool2d : public Layer<T> {
     return d;
   }
   bool backward_reads_output() const override { return false; }
+  Pool2dArg kernel() const { return kernel_; }
+  Pool2dArg stride() const { return stride_; }
+  Pool2dArg padding() const { return padding_; }
+  Pool2dArg dilation() const { return dilation_; }
+  bool ceil_mode() const { return ceil_mode_; }
   // 2x2 windows, stride 2, no padding, dilation or ceil mode: the windows
   // whose winners fit a byte, which the plane fusions of the plan need.
   bool is_2x2() const {
