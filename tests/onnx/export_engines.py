@@ -52,8 +52,8 @@ def mnist_output(*args):
     return run.returncode, run.stdout.splitlines()[:1] if run.returncode == 0 else run.stderr
 
 
-from_onnx = mnist_output("evaluate", "--model", cli_file, "--out", "eval_onnx")
-from_checkpoint = mnist_output("evaluate", "--model", checkpoint, "--out", "eval_checkpoint")
+from_onnx = mnist_output("evaluate", "--model", cli_file, "--limit-test", "1000", "--out", "eval_onnx")
+from_checkpoint = mnist_output("evaluate", "--model", checkpoint, "--limit-test", "1000", "--out", "eval_checkpoint")
 print(f"mnist evaluate: {from_onnx[1]} from the ONNX file, {from_checkpoint[1]} from the checkpoint")
 if from_onnx[0] != 0 or from_onnx != from_checkpoint:
     failures.append("mnist evaluate: the ONNX file and the checkpoint disagree")

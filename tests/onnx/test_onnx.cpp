@@ -14,6 +14,10 @@
 #include "minidl/optim/sgd.hpp"
 #include "onnx_cases.hpp"
 
+// Every test file keeps its names in a namespace of its own, so that the suite can also be
+// compiled as one program (MINIDL_UNITY_TESTS).
+namespace test_onnx {
+
 namespace {
 
 using minidl::Shape;
@@ -237,3 +241,5 @@ TEST_CASE("import: bad files are one-line Errors naming the file and the problem
     CHECK(import_error(m, "inputs.onnx").find("several inputs") != std::string::npos);
   }
 }
+
+}  // namespace test_onnx
