@@ -9,6 +9,7 @@
 #   minidl::image       io/image.hpp: loading images for prediction          stb
 #   minidl::viz         viz/: charts, heatmaps and image grids as PNG        stb
 #   minidl::eigen       eigen.hpp: Eigen::Map views of tensors               Eigen3
+#   minidl::mpi         mpi/: data-parallel training over MPI                MPI (optional)
 #   minidl::minidl      core, checkpoint, data, image and viz in one target
 #
 # Each component links minidl::core. The main project needs every
@@ -60,6 +61,9 @@ minidl_add_component(data ZLIB_FOUND ZLIB::ZLIB)
 minidl_add_component(image stb_FOUND stb::stb)
 minidl_add_component(viz stb_FOUND stb::stb)
 minidl_add_component(eigen Eigen3_FOUND Eigen3::Eigen)
+# Optional even here: without MPI the commands train in one process only.
+find_package(MPI COMPONENTS CXX QUIET)
+minidl_add_component(mpi MPI_CXX_FOUND MPI::MPI_CXX)
 
 # The all-in-one target of earlier releases: everything but Eigen.
 set(MINIDL_ALL_IN_ONE core checkpoint data image viz)

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 
 # python3-torch is the judge of the PyTorch parity tests; clang builds the fuzzers.
 # libtorch-dev, OpenBLAS and netlib's BLAS serve the check of the PyTorch/LibTorch comparison.
+# Open MPI builds minidl::mpi and runs the data-parallel tests under mpirun.
 scripts/install_deps.sh python3-torch python3-numpy clang libclang-rt-14-dev \
-  libopenblas0-pthread libblas3 libtorch-dev time binutils curl dataset-fashion-mnist
+  libopenblas0-pthread libblas3 libtorch-dev time binutils curl dataset-fashion-mnist \
+  libopenmpi-dev openmpi-bin
 
 # The tests on real MNIST use $MNIST_DIR, else data/mnist when scripts/run_mnist.sh has
 # downloaded it there; without data they are reported as skipped (failed under CI=true).
