@@ -129,9 +129,10 @@ class DataParallel {
 #endif
     return code;
   }
-  // Marks a stop that every rank takes at the same point (a signal, --stop-after, the end).
+  // Marks a stop that every rank takes at the same point (a signal): rank 0 alone says so.
   void ending_together() {
     agreed_ = true;
+    quiet_unless_leader();
   }
   // The same for a refusal every rank reaches on its own: rank 0 alone says why.
   void refusing_together() {
