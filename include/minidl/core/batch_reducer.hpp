@@ -130,4 +130,29 @@ void fold_over_batch(const BatchShare& share, std::initializer_list<FoldState> s
   for (const FoldState& s : states) share.reducer->take_total(s.data, s.bytes);
 }
 
+// fold_over_batch for a fold that can do most of its work before it needs
+// the carry (a convolution computes its chunks' partials first):
+// fold(carried, receive) calls receive() just before it first reads the
+// states (on the thread that called this function), so that the processes
+// compute at the same time and wait only for the short sums. Every process
+// but the first gets a carry, so `carried` is known before it arrives.
+template <typename Fold>
+void fold_over_batch_late(const BatchShare& share, std::initializer_list<FoldState> states,
+                          Fold&& fold) {
+  if (!share.distributed()) {
+    fold(false, [] {});
+    return;
+  }
+  bool received = false;
+  const auto receive = [&] {
+    if (received) return;
+    received = true;
+    for (const FoldState& s : states) share.reducer->receive_carry(s.data, s.bytes);
+  };
+  fold(share.reducer->rank() > 0, receive);
+  receive();  // a fold that never read the states still takes the carries in turn
+  for (const FoldState& s : states) share.reducer->pass_on(s.data, s.bytes);
+  for (const FoldState& s : states) share.reducer->take_total(s.data, s.bytes);
+}
+
 }  // namespace minidl

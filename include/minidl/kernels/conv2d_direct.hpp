@@ -404,9 +404,10 @@ std::int64_t conv2d_direct_partials_size(const Conv2dShape& s) {
 // With `carried`, dw and db hold on entry the sums over the samples of the
 // processes before this one (core/batch_reducer.hpp), which this batch's
 // chunks continue.
-template <typename T>
+template <typename T, typename Wait = NoWait>
 void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
-                                             T* db, T* partials, bool carried) {
+                                             T* db, T* partials, bool carried,
+                                             const Wait& wait_for_carry = Wait{}) {
   constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>();
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, taps = s.KH * s.KW;
   const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
@@ -457,6 +458,7 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
       },
       [&](std::int64_t o, T* sum) {  // the carry into the padded layout, padding zero
         if (!carried) return false;
+        if (o == 0) wait_for_carry();
         const T* row = dw + o * s.col_rows();
         std::fill_n(sum, weights, T(0));
         for (std::int64_t tap = 0; tap < taps; ++tap)

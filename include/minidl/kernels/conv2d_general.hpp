@@ -194,9 +194,10 @@ void conv2d_backward_data_general(const Conv2dGeometry& g, const T* dy, const T*
 // With `carried`, dw and db hold on entry the sums over the samples of the
 // processes before this one (core/batch_reducer.hpp), which this batch's
 // chunks continue.
-template <typename T>
+template <typename T, typename Wait = NoWait>
 void conv2d_backward_weights_general_continue(const Conv2dGeometry& g, const T* x, const T* dy,
-                                              T* dw, T* db, T* partials, bool carried) {
+                                              T* dw, T* db, T* partials, bool carried,
+                                              const Wait& wait_for_carry = Wait{}) {
   const std::int64_t K = g.group_col_rows(), P = g.OH() * g.OW(), OCG = g.group_out();
   const std::int64_t chunks = (g.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t block = K + kBiasSlot<T>;  // a channel's weights, then its bias slot
@@ -224,6 +225,7 @@ void conv2d_backward_weights_general_continue(const Conv2dGeometry& g, const T* 
       },
       [&](std::int64_t o, T* sum) {
         if (!carried) return false;
+        if (o == 0) wait_for_carry();
         std::copy_n(dw + o * K, K, sum);
         load_bias_slot(db, o, sum + K);
         return true;

@@ -174,9 +174,10 @@ std::int64_t conv2d_im2col_partials_size(const Conv2dShape& s) {
 // With `carried`, dw and db hold on entry the sums over the samples of the
 // processes before this one (core/batch_reducer.hpp), which this batch's
 // chunks continue.
-template <typename T>
+template <typename T, typename Wait = NoWait>
 void conv2d_backward_weights_im2col_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
-                                             T* db, T* partials, bool carried) {
+                                             T* db, T* partials, bool carried,
+                                             const Wait& wait_for_carry = Wait{}) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t block = K + kBiasSlot<T>;  // a channel's weights, then its bias slot
@@ -202,6 +203,7 @@ void conv2d_backward_weights_im2col_continue(const Conv2dShape& s, const T* x, c
       },
       [&](std::int64_t o, T* sum) {
         if (!carried) return false;
+        if (o == 0) wait_for_carry();
         std::copy_n(dw + o * K, K, sum);
         load_bias_slot(db, o, sum + K);
         return true;

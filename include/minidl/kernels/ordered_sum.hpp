@@ -82,6 +82,13 @@ void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int
   });
 }
 
+// What a kernel that continues a carry calls just before it first reads it:
+// nothing in one process; under MPI, the receive of the carry, which can so
+// wait until the chunks' partials are computed (core/batch_reducer.hpp).
+struct NoWait {
+  void operator()() const {}
+};
+
 // The same without a carry: the sum starts from the first chunk's partial.
 template <typename T, typename Compute, typename Emit>
 void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int64_t blocks,
