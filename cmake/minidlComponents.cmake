@@ -10,6 +10,7 @@
 #   minidl::viz         viz/: charts, heatmaps and image grids as PNG        stb
 #   minidl::eigen       eigen.hpp: Eigen::Map views of tensors               Eigen3
 #   minidl::onnx        onnx/: ONNX export and import                        ONNX (onnx_proto), Protobuf
+#   minidl::mpi         mpi/: data-parallel training over MPI                MPI (optional)
 #   minidl::minidl      core, checkpoint, data, image and viz in one target
 #
 # Each component links minidl::core. The main project needs every
@@ -71,6 +72,10 @@ if(TARGET onnx_proto)
   set(minidl_onnx_dependencies_found TRUE)
 endif()
 minidl_add_component(onnx minidl_onnx_dependencies_found onnx_proto)
+
+# Optional even here: without MPI the commands train in one process only.
+find_package(MPI COMPONENTS CXX QUIET)
+minidl_add_component(mpi MPI_CXX_FOUND MPI::MPI_CXX)
 
 # The all-in-one target of earlier releases: everything but Eigen (and ONNX, which came later).
 set(MINIDL_ALL_IN_ONE core checkpoint data image viz)

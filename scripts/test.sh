@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 # python3-torch is the judge of the PyTorch parity tests; clang builds the fuzzers.
 # libtorch-dev, OpenBLAS and netlib's BLAS serve the check of the PyTorch/LibTorch comparison.
 # libonnx-dev and libprotobuf-dev build minidl::onnx; python3-onnx and python3-opencv judge its
-# files, libonnx-testdata holds ONNX's conformance tests.
+# files, libonnx-testdata holds ONNX's conformance tests. Open MPI builds minidl::mpi and runs
+# the data-parallel tests under mpirun.
 scripts/install_deps.sh python3-torch python3-numpy clang libclang-rt-14-dev \
   libopenblas0-pthread libblas3 libtorch-dev time binutils curl dataset-fashion-mnist \
-  libonnx-dev libprotobuf-dev python3-onnx python3-opencv libonnx-testdata
+  libonnx-dev libprotobuf-dev python3-onnx python3-opencv libonnx-testdata libopenmpi-dev openmpi-bin
 
 # The tests on real MNIST use $MNIST_DIR, else data/mnist when scripts/run_mnist.sh has
 # downloaded it there; without data they are reported as skipped (failed under CI=true).

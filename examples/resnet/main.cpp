@@ -193,7 +193,7 @@ int export_model(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_command(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return cli::kExitUsage;
@@ -227,4 +227,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "resnet: error: %s\n", e.what());
     return cli::kExitError;
   }
+}
+
+int main(int argc, char** argv) {
+  cli::DataParallel ranks(&argc, &argv);  // under mpirun: this rank of a data-parallel run
+  return ranks.finish(run_command(argc, argv));
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../common/args.hpp"
+#include "../common/data_parallel.hpp"
 #include "../common/output_folder.hpp"
 #include "../common/report.hpp"
 #include "../common/stop_signals.hpp"
@@ -118,8 +119,10 @@ struct Session {
   bool has_val() const { return !val_idx.empty(); }
   const TrainConfig& config() const { return state.config; }
 
-  Session(const TrainConfig& flags, const std::vector<std::string>& given, const OutputFolder& out)
-      : last_path(out.file("last.safetensors")), best_path(out.file("best.safetensors")) {
+  // `out` is the output folder (on rank 0 of a data-parallel run, which alone writes to it).
+  Session(const TrainConfig& flags, const std::vector<std::string>& given, const std::string& out)
+      : last_path((std::filesystem::path(out) / "last.safetensors").string()),
+        best_path((std::filesystem::path(out) / "best.safetensors").string()) {
     if (flags.resume) {
       state =
           RunState::from_metadata(minidl::read_safetensors(last_path).metadata, last_path, flags);
@@ -213,17 +216,23 @@ inline bool train_epoch(Session& s, int epoch, EpochRecord& r, double& train_sec
   ProgressBar bar(std::min<std::int64_t>(s.steps * c.batch, n));
   double loss_sum = 0;
   std::int64_t correct = 0, seen = 0;
+  DataParallel& ranks = data_parallel();
   for (std::int64_t step = 0; step < s.steps; ++step) {
-    if (StopSignals::received()) return false;
+    // Every rank stops after the same step, whichever received the signal.
+    if (ranks.ranks() > 1 ? ranks.any(StopSignals::received() != 0) : StopSignals::received())
+      return false;
     const std::int64_t b = step * c.batch;
     const std::int64_t count = std::min<std::int64_t>(c.batch, n - b);
-    minidl::make_crop_flip_batch(s.data.train, order.data() + b, count, x, labels,
+    // This rank's samples of the batch (all of them in a single process).
+    const minidl::SampleRange mine = ranks.range(count);
+    minidl::make_crop_flip_batch(s.data.train, order.data() + b + mine.first, mine.count, x, labels,
                                  fashion_normalization(), c.augment ? &crop_flip : nullptr, c.seed,
                                  static_cast<std::uint64_t>(epoch));
     const Tensor<float>* logits = nullptr;
     float loss = 0;
     try {
-      loss = minidl::train_step(s.net, xent, *s.optimizer, x, labels.data(), &logits);
+      loss = minidl::train_step(s.net, xent, *s.optimizer, x, labels.data(), &logits,
+                                ranks.share(count));
     } catch (const minidl::Error& e) {  // a non-finite loss or gradient
       throw TrainingDiverged("epoch " + std::to_string(epoch) + ", batch " +
                              std::to_string(step + 1) + ": " + e.what() + "; " +
@@ -232,7 +241,7 @@ inline bool train_epoch(Session& s, int epoch, EpochRecord& r, double& train_sec
     }
     s.scheduler->step();
     const auto pred = minidl::argmax_rows(*logits);
-    for (std::int64_t i = 0; i < count; ++i)
+    for (std::int64_t i = 0; i < mine.count; ++i)
       correct += pred[static_cast<std::size_t>(i)] == labels[static_cast<std::size_t>(i)];
     loss_sum += static_cast<double>(loss) * static_cast<double>(count);
     seen += count;
@@ -244,15 +253,26 @@ inline bool train_epoch(Session& s, int epoch, EpochRecord& r, double& train_sec
   train_seconds = std::chrono::duration<double>(Clock::now() - t_epoch).count();
   r.epoch = epoch;
   r.train_loss = loss_sum / static_cast<double>(seen);
+  ranks.reducer().sum_counts(&correct, 1);
   r.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
-  if (s.has_val()) {
-    const Evaluation v = evaluate(s.net, s.data.train, s.val_idx, c.batch, fashion_normalization());
-    r.val_loss = v.loss;
-    r.val_acc = v.accuracy;
+  // Rank 0 evaluates (every rank holds the same weights) and tells the others.
+  if (ranks.leader()) {
+    if (s.has_val()) {
+      const Evaluation v =
+          evaluate(s.net, s.data.train, s.val_idx, c.batch, fashion_normalization());
+      r.val_loss = v.loss;
+      r.val_acc = v.accuracy;
+    }
+    const Evaluation t = evaluate(s.net, s.data.test, s.test_idx, c.batch, fashion_normalization());
+    r.test_loss = t.loss;
+    r.test_acc = t.accuracy;
   }
-  const Evaluation t = evaluate(s.net, s.data.test, s.test_idx, c.batch, fashion_normalization());
-  r.test_loss = t.loss;
-  r.test_acc = t.accuracy;
+  double results[4] = {r.val_loss, r.val_acc, r.test_loss, r.test_acc};
+  ranks.reducer().broadcast(results, sizeof results);
+  r.val_loss = results[0];
+  r.val_acc = results[1];
+  r.test_loss = results[2];
+  r.test_acc = results[3];
   r.seconds = std::chrono::duration<double>(Clock::now() - t_epoch).count();
   return true;
 }
@@ -280,6 +300,7 @@ inline void record_epoch(Session& s, const EpochRecord& r, double train_seconds)
       r.epoch, s.config().epochs, r.train_loss, r.train_acc, val_text, r.test_loss, r.test_acc,
       s.optimizer->learning_rate(), train_seconds, r.seconds, improved ? "  * best" : "");
   std::fflush(stdout);
+  if (!data_parallel().leader()) return;  // rank 0 writes the run's files
   const auto meta = s.state.to_metadata();
   if (improved) minidl::save_checkpoint(s.best_path, s.net, s.optimizer.get(), meta);
   minidl::save_checkpoint(s.last_path, s.net, s.optimizer.get(), meta);
@@ -335,22 +356,66 @@ inline int stopped_by_signal(const Session& s, int signal) {
   return 128 + signal;
 }
 
+// What ranks of a data-parallel run must agree on: the run's settings and its data.
+inline std::string run_description(const Session& s) {
+  std::string d;
+  for (const auto& [k, v] : hyperparameters(s.config())) d += k + "=" + v + "\n";
+  d += "resume=" + std::to_string(s.config().resume) + "\n";
+  d += "classes=" + s.config().classes + "\n";
+  for (const auto* set : {&s.data.train, &s.data.test})
+    d += "data=" + std::to_string(set->size()) + " images, fingerprint " +
+         std::to_string(fingerprint(set->labels.data(), set->labels.size(),
+                                    fingerprint(set->images.data(), set->images.size()))) +
+         "\n";
+  if (s.config().resume) d += "optimizer_step=" + std::to_string(s.optimizer->step_count()) + "\n";
+  return d;
+}
+
 inline int run_training(const TrainConfig& flags, const std::vector<std::string>& given) {
   const auto t_start = Clock::now();
   use_threads(flags.threads);
   const auto use = flags.resume      ? OutputFolder::Use::Resume
                    : flags.overwrite ? OutputFolder::Use::Overwrite
                                      : OutputFolder::Use::NewRun;
-  const OutputFolder out(flags.out_dir, use, bytes_needed(flags));
-  Session s(flags, given, out);
+  // Each rank sets up on its own (rank 0 alone takes the output folder); then all check that
+  // every one of them did, with the same settings and data.
+  DataParallel& ranks = data_parallel();
+  std::unique_ptr<OutputFolder> out;
+  std::unique_ptr<Session> session;
+  std::string error;
+  bool usage = false;
+  try {
+    if (ranks.leader())
+      out = std::make_unique<OutputFolder>(flags.out_dir, use, bytes_needed(flags));
+    session = std::make_unique<Session>(flags, given, flags.out_dir);
+  } catch (const UsageError& e) {
+    if (ranks.ranks() == 1) throw;
+    error = e.what();
+    usage = true;
+  } catch (const std::exception& e) {
+    if (ranks.ranks() == 1) throw;
+    error = e.what();
+  }
+  ranks.require_all_started(error, usage);
+  Session& s = *session;
+  ranks.require_same_run("resnet train", run_description(s));
+  // (An epoch leaves out a last batch of one image.)
+  const auto images = static_cast<std::int64_t>(s.train_idx.size());
+  require_chunk_per_rank(ranks, images % s.config().batch == 1 ? images - 1 : images,
+                         s.config().batch, "resnet train");
   print_banner(s);
+  if (ranks.ranks() > 1)
+    std::printf("data-parallel: %d ranks, each a share of every batch of %d\n\n", ranks.ranks(),
+                s.config().batch);
   RunState& state = s.state;
+  bool interrupted = false;  // by a signal, on this rank or another
   {
     const StopSignals signals;  // from here to the last epoch, Ctrl-C stops between steps
     while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
       EpochRecord r;
       double train_seconds = 0;
-      if (!train_epoch(s, state.epochs_done() + 1, r, train_seconds)) break;
+      interrupted = !train_epoch(s, state.epochs_done() + 1, r, train_seconds);
+      if (interrupted) break;
       record_epoch(s, r, train_seconds);
       if (r.epoch == s.config().stop_after) {
         std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
@@ -358,12 +423,16 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
         return 0;
       }
     }
-    if (StopSignals::received()) return stopped_by_signal(s, StopSignals::received());
+    if (StopSignals::received() || interrupted) {
+      ranks.ending_together();  // every rank stopped after the same step
+      // A rank that did not receive the signal itself reports the one that did.
+      return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM);
+    }
   }
   if (state.stopper.should_stop())
     std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
                 s.config().patience, state.stopper.best_epoch());
-  report(s, std::chrono::duration<double>(Clock::now() - t_start).count());
+  if (ranks.leader()) report(s, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
 

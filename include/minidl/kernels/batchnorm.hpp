@@ -137,34 +137,45 @@ void batchnorm_fold_into_conv(std::int64_t OC, std::int64_t K, const T* w, const
 
 namespace detail {
 
-// Sums over one channel's N rows of P elements (row n at x + n * stride):
-// 2 vector accumulators along each row, the row's tail in a scalar, the
-// lanes added up in lane order at the end, so the order depends on N and P
-// only. add(acc, tail, offset, count) adds `count` elements (a vector's
-// worth, or 1 into the tail) from `offset` into acc or tail; an
-// Accumulator holds as many sums as the caller needs.
+// The running state of channel_sums: two vector accumulators and a scalar
+// tail per sum. Plain data, so that a process can pass it to the next one,
+// which continues the sums over its own rows (core/batch_reducer.hpp).
+template <typename T, int Sums>
+struct ChannelSums {
+  typename Simd<T>::vec acc0[Sums], acc1[Sums];
+  T tail[Sums];
+};
+
+// Sums over one channel's N rows of P elements (row n at x + n * stride),
+// continuing `state`: 2 vector accumulators along each row, the row's tail
+// in a scalar, so the order depends on N and P only. add(acc, tail,
+// offset, count) adds `count` elements (a vector's worth, or 1 into the
+// tail) from `offset` into acc or tail; an Accumulator holds as many sums
+// as the caller needs.
 template <typename T, int Sums, typename Add>
-void channel_sums(std::int64_t N, std::int64_t P, std::int64_t stride, Add add, T (&out)[Sums]) {
-  using S = Simd<T>;
-  using vec = typename S::vec;
-  constexpr std::int64_t W = S::width;
-  vec acc0[Sums] = {}, acc1[Sums] = {};
-  T tail[Sums] = {};
+void channel_sums_continue(std::int64_t N, std::int64_t P, std::int64_t stride, Add add,
+                           ChannelSums<T, Sums>& state) {
+  constexpr std::int64_t W = Simd<T>::width;
   for (std::int64_t n = 0; n < N; ++n) {
     const std::int64_t row = n * stride;
     std::int64_t p = 0;
     for (; p + 2 * W <= P; p += 2 * W) {
-      add(acc0, row + p);
-      add(acc1, row + p + W);
+      add(state.acc0, row + p);
+      add(state.acc1, row + p + W);
     }
-    for (; p + W <= P; p += W) add(acc0, row + p);
-    for (; p < P; ++p) add(tail, row + p);
+    for (; p + W <= P; p += W) add(state.acc0, row + p);
+    for (; p < P; ++p) add(state.tail, row + p);
   }
+}
+
+// The sums of a state: the vector lanes added up in lane order, then the tail.
+template <typename T, int Sums>
+void channel_sums_total(const ChannelSums<T, Sums>& state, T (&out)[Sums]) {
   for (int s = 0; s < Sums; ++s) {
-    const vec v = acc0[s] + acc1[s];
+    const typename Simd<T>::vec v = state.acc0[s] + state.acc1[s];
     T sum = 0;
-    for (int l = 0; l < W; ++l) sum += v[l];
-    out[s] = sum + tail[s];
+    for (int l = 0; l < Simd<T>::width; ++l) sum += v[l];
+    out[s] = sum + state.tail[s];
   }
 }
 
@@ -189,6 +200,67 @@ void channel_affine(std::int64_t N, std::int64_t P, std::int64_t stride, const T
   }
 }
 
+// One channel's sums, continuing `state`: sum(x); sum((x - m)^2); sum(dy)
+// and sum(dy * (x - m)). Not inlined, so that one compiled body serves the
+// single-process kernels and the split ones below: inlined into two callers,
+// the compiler may fuse a multiply and an add (FMA) in one and not in the
+// other, or vectorise one across channels, and the bits would differ.
+template <typename T>
+[[gnu::noinline]] void channel_mean_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
+                                         const T* xc, ChannelSums<T, 1>& state) {
+  channel_sums_continue<T, 1>(
+      N, P, stride, [xc](auto* acc, std::int64_t i) { acc[0] += load_as<T>(acc, xc + i); }, state);
+}
+
+template <typename T>
+[[gnu::noinline]] void channel_var_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
+                                        const T* xc, T m, ChannelSums<T, 1>& state) {
+  channel_sums_continue<T, 1>(
+      N, P, stride,
+      [xc, m](auto* acc, std::int64_t i) {
+        const auto d = load_as<T>(acc, xc + i) - m;
+        acc[0] += d * d;
+      },
+      state);
+}
+
+template <typename T>
+[[gnu::noinline]] void channel_grad_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
+                                         const T* xc, const T* dyc, T mc,
+                                         ChannelSums<T, 2>& state) {
+  channel_sums_continue<T, 2>(
+      N, P, stride,
+      [xc, dyc, mc](auto* acc, std::int64_t i) {
+        const auto d = load_as<T>(acc, dyc + i);
+        acc[0] += d;
+        acc[1] += d * (load_as<T>(acc, xc + i) - mc);
+      },
+      state);
+}
+
+// dgamma, dbeta and dx of channel c from its sums (sum(dy), sum(dy * (x -
+// mean))) over a batch of M values per channel.
+template <typename T>
+[[gnu::noinline]] void channel_backward(std::int64_t N, std::int64_t C, std::int64_t P, T M,
+                                        bool batch_stats, const T* x, const T* dy, const T* mean,
+                                        const T* invstd, const T* gamma, std::int64_t c,
+                                        const T (&sums)[2], T* dx, T* dgamma, T* dbeta) {
+  const T mc = mean[c];
+  const T sum_dy = sums[0], sum_dy_xmu = sums[1];
+  if (dgamma) dgamma[c] = sum_dy_xmu * invstd[c];
+  if (dbeta) dbeta[c] = sum_dy;
+  if (!dx) return;
+  const T w = invstd[c] * (gamma ? gamma[c] : T(1));
+  const T mean_dy = batch_stats ? sum_dy / M : T(0);
+  const T k = batch_stats ? sum_dy_xmu * invstd[c] * invstd[c] / M : T(0);
+  for (std::int64_t n = 0; n < N; ++n) {
+    const T* d = dy + (n * C + c) * P;
+    const T* v = x + (n * C + c) * P;
+    T* out = dx + (n * C + c) * P;
+    for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
+  }
+}
+
 }  // namespace detail
 
 // batchnorm_stats_naive, parallel over channels, vectorised along rows.
@@ -198,19 +270,15 @@ void batchnorm_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps,
   const T M = static_cast<T>(N * P);
   parallel_for(C, [=](std::int64_t c) {
     const T* xc = x + c * P;
+    detail::ChannelSums<T, 1> state{};
+    detail::channel_mean_sums(N, P, C * P, xc, state);
     T sum[1];
-    detail::channel_sums<T, 1>(
-        N, P, C * P, [xc](auto* acc, std::int64_t i) { acc[0] += detail::load_as<T>(acc, xc + i); },
-        sum);
+    detail::channel_sums_total(state, sum);
     const T m = sum[0] / M;
+    state = {};
+    detail::channel_var_sums(N, P, C * P, xc, m, state);
     T sq[1];
-    detail::channel_sums<T, 1>(
-        N, P, C * P,
-        [xc, m](auto* acc, std::int64_t i) {
-          const auto d = detail::load_as<T>(acc, xc + i) - m;
-          acc[0] += d * d;
-        },
-        sq);
+    detail::channel_sums_total(state, sq);
     mean[c] = m;
     var[c] = sq[0] / M;
     invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
@@ -240,32 +308,85 @@ void batchnorm_backward(std::int64_t N, std::int64_t C, std::int64_t P, bool bat
   parallel_for(
       C,
       [=](std::int64_t c) {
-        const T mc = mean[c];
-        const T *xc = x + c * P, *dyc = dy + c * P;
+        detail::ChannelSums<T, 2> state{};
+        detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P, mean[c], state);
         T sums[2];  // sum(dy), sum(dy * (x - mean))
-        detail::channel_sums<T, 2>(
-            N, P, C * P,
-            [xc, dyc, mc](auto* acc, std::int64_t i) {
-              const auto d = detail::load_as<T>(acc, dyc + i);
-              acc[0] += d;
-              acc[1] += d * (detail::load_as<T>(acc, xc + i) - mc);
-            },
-            sums);
-        const T sum_dy = sums[0], sum_dy_xmu = sums[1];
-        if (dgamma) dgamma[c] = sum_dy_xmu * invstd[c];
-        if (dbeta) dbeta[c] = sum_dy;
-        if (!dx) return;
-        const T w = invstd[c] * (gamma ? gamma[c] : T(1));
-        const T mean_dy = batch_stats ? sum_dy / M : T(0);
-        const T k = batch_stats ? sum_dy_xmu * invstd[c] * invstd[c] / M : T(0);
-        for (std::int64_t n = 0; n < N; ++n) {
-          const T* d = dy + (n * C + c) * P;
-          const T* v = x + (n * C + c) * P;
-          T* out = dx + (n * C + c) * P;
-          for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
-        }
+        detail::channel_sums_total(state, sums);
+        detail::channel_backward(N, C, P, M, batch_stats, x, dy, mean, invstd, gamma, c, sums, dx,
+                                 dgamma, dbeta);
       },
       N * P >= 4096 ? 2 : C + 1);
+}
+
+// ------------------------------------ a batch split between processes
+// The same sums, cut in passes that another process may continue: each
+// continues the running states of channel_sums (C of them) over this
+// process's rows; once the states hold the whole batch the *_from_sums
+// functions finish with the formulas of the kernels above, so the bits are
+// those one process gets. M is the global number of values per channel.
+
+template <typename T>
+void batchnorm_mean_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x,
+                         detail::ChannelSums<T, 1>* states, bool carried) {
+  parallel_for(C, [=](std::int64_t c) {
+    if (!carried) states[c] = {};
+    detail::channel_mean_sums(N, P, C * P, x + c * P, states[c]);
+  });
+}
+
+template <typename T>
+void batchnorm_var_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
+                        detail::ChannelSums<T, 1>* states, bool carried) {
+  parallel_for(C, [=](std::int64_t c) {
+    if (!carried) states[c] = {};
+    detail::channel_var_sums(N, P, C * P, x + c * P, mean[c], states[c]);
+  });
+}
+
+template <typename T>
+void batchnorm_mean_from_sums(std::int64_t C, std::int64_t M,
+                              const detail::ChannelSums<T, 1>* states, T* mean) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    T sum[1];
+    detail::channel_sums_total(states[c], sum);
+    mean[c] = sum[0] / static_cast<T>(M);
+  }
+}
+
+template <typename T>
+void batchnorm_var_from_sums(std::int64_t C, std::int64_t M, double eps,
+                             const detail::ChannelSums<T, 1>* states, T* var, T* invstd) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    T sq[1];
+    detail::channel_sums_total(states[c], sq);
+    var[c] = sq[0] / static_cast<T>(M);
+    invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
+  }
+}
+
+// sum(dy) and sum(dy * (x - mean)) per channel, continued over this share.
+template <typename T>
+void batchnorm_grad_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* dy,
+                         const T* mean, detail::ChannelSums<T, 2>* states, bool carried) {
+  parallel_for(C, [=](std::int64_t c) {
+    if (!carried) states[c] = {};
+    detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P, mean[c], states[c]);
+  });
+}
+
+// batchnorm_backward's gradients from the states of the whole batch.
+template <typename T>
+void batchnorm_backward_from_sums(std::int64_t N, std::int64_t C, std::int64_t P, std::int64_t M,
+                                  bool batch_stats, const T* x, const T* dy, const T* mean,
+                                  const T* invstd, const T* gamma,
+                                  const detail::ChannelSums<T, 2>* states, T* dx, T* dgamma,
+                                  T* dbeta) {
+  parallel_for(C, [=](std::int64_t c) {
+    T sums[2];
+    detail::channel_sums_total(states[c], sums);
+    detail::channel_backward(N, C, P, static_cast<T>(M), batch_stats, x, dy, mean, invstd, gamma, c,
+                             sums, dx, dgamma, dbeta);
+  });
 }
 
 }  // namespace minidl::kernels

@@ -201,16 +201,17 @@ void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, 
 }
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null).
-template <typename T>
+template <typename T, typename Wait = NoWait>
 void conv2d_backward_weights_with(ConvKernel k, const Conv2dShape& s, const T* x, const T* dy,
-                                  T* dw, T* db, T* partials) {
+                                  T* dw, T* db, T* partials, bool carried = false,
+                                  const Wait& wait_for_carry = Wait{}) {
   detail::require_square_kernel<T>(k, ConvPass::BackwardWeights, s, "conv2d backward-weights");
   if (k == ConvKernel::Direct)
-    conv2d_backward_weights_direct(s, x, dy, dw, db, partials);
+    conv2d_backward_weights_direct_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
   else if (k == ConvKernel::Rows)
-    conv2d_backward_weights_rows(s, x, dy, dw, db, partials);
+    conv2d_backward_weights_rows_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
   else if (k == ConvKernel::Im2col)
-    conv2d_backward_weights_im2col(s, x, dy, dw, db, partials);
+    conv2d_backward_weights_im2col_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
   else
     fail("conv2d_backward_weights_with: the ", conv_kernel_name(k),
          " kernel takes a Conv2dGeometry");
@@ -296,17 +297,25 @@ void conv2d_backward_data_run(ConvKernel k, const Conv2dGeometry& g, const T* dy
     conv2d_backward_data_with(k, g.square(), dy, w, dx, workspace);
 }
 
-// dw, db = dL/dw, dL/db (overwritten; db may be null) with kernel k.
-template <typename T>
+// dw, db = dL/dw, dL/db (overwritten; db may be null) with kernel k. With
+// `carried`, dw and db hold the sums over earlier processes' samples, which
+// this batch continues (all kernels but the depthwise one, whose sums run
+// over the whole batch in vector lanes).
+template <typename T, typename Wait = NoWait>
 void conv2d_backward_weights_run(ConvKernel k, const Conv2dGeometry& g, const T* x, const T* dy,
-                                 T* dw, T* db, T* partials) {
+                                 T* dw, T* db, T* partials, bool carried = false,
+                                 const Wait& wait_for_carry = Wait{}) {
   detail::require_kernel_fits(k, g, "conv2d backward-weights");
+  if (carried && k == ConvKernel::Depthwise)
+    fail(
+        "conv2d backward-weights: the depthwise kernel cannot continue a sum from another "
+        "process; data-parallel training does not support depthwise convolutions yet");
   if (k == ConvKernel::Depthwise)
     conv2d_backward_weights_depthwise(g, x, dy, dw, db);
   else if (k == ConvKernel::General)
-    conv2d_backward_weights_general(g, x, dy, dw, db, partials);
+    conv2d_backward_weights_general_continue(g, x, dy, dw, db, partials, carried, wait_for_carry);
   else
-    conv2d_backward_weights_with(k, g.square(), x, dy, dw, db, partials);
+    conv2d_backward_weights_with(k, g.square(), x, dy, dw, db, partials, carried, wait_for_carry);
 }
 
 }  // namespace minidl::kernels

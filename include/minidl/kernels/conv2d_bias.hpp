@@ -83,6 +83,14 @@ void store_bias_slot(const BiasSum<T>& sum, T* slot) {
   std::fill(slot + 1, slot + kBiasSlot<T>, T(0));
 }
 
+// The slot of a running sum carried in from another process: db[o] (0
+// without a bias), the rest zero as store_bias_slot leaves it.
+template <typename T>
+void load_bias_slot(const T* db, std::int64_t o, T* slot) {
+  slot[0] = db ? db[o] : T(0);
+  std::fill(slot + 1, slot + kBiasSlot<T>, T(0));
+}
+
 // dL/db[o] computed alone, serially, to the bits the weight-gradient
 // kernels give: the reference the tests hold them to.
 template <typename T>

@@ -400,9 +400,14 @@ std::int64_t conv2d_direct_partials_size(const Conv2dShape& s) {
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null). `partials` is
 // scratch of conv2d_direct_partials_size<T>(s) elements.
-template <typename T>
-void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
-                                    T* partials) {
+//
+// With `carried`, dw and db hold on entry the sums over the samples of the
+// processes before this one (core/batch_reducer.hpp), which this batch's
+// chunks continue.
+template <typename T, typename Wait = NoWait>
+void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
+                                             T* db, T* partials, bool carried,
+                                             const Wait& wait_for_carry = Wait{}) {
   constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>();
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, taps = s.KH * s.KW;
   const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
@@ -443,14 +448,31 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
     for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
   };
   // Summed over the chunks one output channel at a time, into PyTorch's layout.
-  sum_partials_in_order(chunks, part_size, s.OC, block, partials, chunk_gradient,
-                        [&](std::int64_t o, const T* sum) {
-                          T* row = dw + o * s.col_rows();
-                          for (std::int64_t tap = 0; tap < taps; ++tap)
-                            for (std::int64_t c = 0; c < s.C; ++c)
-                              row[c * taps + tap] = sum[tap * Cp + c];
-                          if (db) db[o] = sum[weights];
-                        });
+  sum_partials_in_order(
+      chunks, part_size, s.OC, block, partials, chunk_gradient,
+      [&](std::int64_t o, const T* sum) {
+        T* row = dw + o * s.col_rows();
+        for (std::int64_t tap = 0; tap < taps; ++tap)
+          for (std::int64_t c = 0; c < s.C; ++c) row[c * taps + tap] = sum[tap * Cp + c];
+        if (db) db[o] = sum[weights];
+      },
+      [&](std::int64_t o, T* sum) {  // the carry into the padded layout, padding zero
+        if (!carried) return false;
+        if (o == 0) wait_for_carry();
+        const T* row = dw + o * s.col_rows();
+        std::fill_n(sum, weights, T(0));
+        for (std::int64_t tap = 0; tap < taps; ++tap)
+          for (std::int64_t c = 0; c < s.C; ++c) sum[tap * Cp + c] = row[c * taps + tap];
+        load_bias_slot(db, o, sum + weights);
+        return true;
+      });
+}
+
+// The same without a carry (one process, or the first of several).
+template <typename T>
+void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                    T* partials) {
+  conv2d_backward_weights_direct_continue(s, x, dy, dw, db, partials, false);
 }
 
 }  // namespace minidl::kernels

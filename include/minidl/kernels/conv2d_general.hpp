@@ -190,9 +190,14 @@ void conv2d_backward_data_general(const Conv2dGeometry& g, const T* dy, const T*
 // dw = sum_n dy_ng * im2col(x_ng)^T per group, db = sum of dy (both
 // overwritten; db may be null). `partials` holds
 // conv2d_general_partials_size<T>(g) elements.
-template <typename T>
-void conv2d_backward_weights_general(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* db,
-                                     T* partials) {
+//
+// With `carried`, dw and db hold on entry the sums over the samples of the
+// processes before this one (core/batch_reducer.hpp), which this batch's
+// chunks continue.
+template <typename T, typename Wait = NoWait>
+void conv2d_backward_weights_general_continue(const Conv2dGeometry& g, const T* x, const T* dy,
+                                              T* dw, T* db, T* partials, bool carried,
+                                              const Wait& wait_for_carry = Wait{}) {
   const std::int64_t K = g.group_col_rows(), P = g.OH() * g.OW(), OCG = g.group_out();
   const std::int64_t chunks = (g.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t block = K + kBiasSlot<T>;  // a channel's weights, then its bias slot
@@ -212,11 +217,26 @@ void conv2d_backward_weights_general(const Conv2dGeometry& g, const T* x, const 
       }
     for (std::int64_t o = 0; o < g.OC; ++o) store_bias_slot(bias[o], part + o * block + K);
   };
-  sum_partials_in_order(chunks, g.OC * block, g.OC, block, partials, chunk_gradient,
-                        [&](std::int64_t o, const T* sum) {
-                          std::copy_n(sum, K, dw + o * K);
-                          if (db) db[o] = sum[K];
-                        });
+  sum_partials_in_order(
+      chunks, g.OC * block, g.OC, block, partials, chunk_gradient,
+      [&](std::int64_t o, const T* sum) {
+        std::copy_n(sum, K, dw + o * K);
+        if (db) db[o] = sum[K];
+      },
+      [&](std::int64_t o, T* sum) {
+        if (!carried) return false;
+        if (o == 0) wait_for_carry();
+        std::copy_n(dw + o * K, K, sum);
+        load_bias_slot(db, o, sum + K);
+        return true;
+      });
+}
+
+// The same without a carry (one process, or the first of several).
+template <typename T>
+void conv2d_backward_weights_general(const Conv2dGeometry& g, const T* x, const T* dy, T* dw, T* db,
+                                     T* partials) {
+  conv2d_backward_weights_general_continue(g, x, dy, dw, db, partials, false);
 }
 
 }  // namespace minidl::kernels

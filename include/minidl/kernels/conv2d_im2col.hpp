@@ -170,9 +170,14 @@ std::int64_t conv2d_im2col_partials_size(const Conv2dShape& s) {
 
 // dw = sum_n dy_n * im2col(x_n)^T, db = sum of dy (both overwritten; db may
 // be null). `partials` is scratch of conv2d_im2col_partials_size<T>(s) elements.
-template <typename T>
-void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
-                                    T* partials) {
+//
+// With `carried`, dw and db hold on entry the sums over the samples of the
+// processes before this one (core/batch_reducer.hpp), which this batch's
+// chunks continue.
+template <typename T, typename Wait = NoWait>
+void conv2d_backward_weights_im2col_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
+                                             T* db, T* partials, bool carried,
+                                             const Wait& wait_for_carry = Wait{}) {
   const std::int64_t K = s.col_rows(), P = s.col_cols();
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   const std::int64_t block = K + kBiasSlot<T>;  // a channel's weights, then its bias slot
@@ -190,11 +195,26 @@ void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* d
     }
     for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + K);
   };
-  sum_partials_in_order(chunks, s.OC * block, s.OC, block, partials, chunk_gradient,
-                        [&](std::int64_t o, const T* sum) {
-                          std::copy_n(sum, K, dw + o * K);
-                          if (db) db[o] = sum[K];
-                        });
+  sum_partials_in_order(
+      chunks, s.OC * block, s.OC, block, partials, chunk_gradient,
+      [&](std::int64_t o, const T* sum) {
+        std::copy_n(sum, K, dw + o * K);
+        if (db) db[o] = sum[K];
+      },
+      [&](std::int64_t o, T* sum) {
+        if (!carried) return false;
+        if (o == 0) wait_for_carry();
+        std::copy_n(dw + o * K, K, sum);
+        load_bias_slot(db, o, sum + K);
+        return true;
+      });
+}
+
+// The same without a carry (one process, or the first of several).
+template <typename T>
+void conv2d_backward_weights_im2col(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                    T* partials) {
+  conv2d_backward_weights_im2col_continue(s, x, dy, dw, db, partials, false);
 }
 
 }  // namespace minidl::kernels

@@ -200,9 +200,10 @@ std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
 // above): each plane is made and read once per input channel, in
 // one pass that also sums it for the bias. `partials`:
 // conv2d_rows_partials_size<T>(s).
-template <typename T, typename Planes>
+template <typename T, typename Planes, typename Wait = NoWait>
 void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes,
-                                         T* dw, T* db, T* partials) {
+                                         T* dw, T* db, T* partials, bool carried = false,
+                                         const Wait& wait_for_carry = Wait{}) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width, MR = detail::kRowsTile, K = detail::kRowsKernel, taps = K * K;
@@ -286,19 +287,35 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
     for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
   };
   // Summed over the chunks one output channel at a time: [c][tap] is PyTorch's row.
-  sum_partials_in_order(chunks, part_size, s.OC, block, partials, chunk_gradient,
-                        [&](std::int64_t o, const T* sum) {
-                          std::copy_n(sum, weights, dw + o * s.col_rows());
-                          if (db) db[o] = sum[weights];
-                        });
+  sum_partials_in_order(
+      chunks, part_size, s.OC, block, partials, chunk_gradient,
+      [&](std::int64_t o, const T* sum) {
+        std::copy_n(sum, weights, dw + o * s.col_rows());
+        if (db) db[o] = sum[weights];
+      },
+      [&](std::int64_t o, T* sum) {
+        if (!carried) return false;
+        if (o == 0) wait_for_carry();
+        std::copy_n(dw + o * s.col_rows(), weights, sum);
+        load_bias_slot(db, o, sum + weights);
+        return true;
+      });
 }
 
 // The same with dy stored whole, [N, OC, OH, OW].
+template <typename T, typename Wait = NoWait>
+void conv2d_backward_weights_rows_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
+                                           T* db, T* partials, bool carried,
+                                           const Wait& wait_for_carry = Wait{}) {
+  conv2d_backward_weights_rows_planes(s, x, StoredPlanes<T>{dy, s.OC, s.OH() * s.OW()}, dw, db,
+                                      partials, carried, wait_for_carry);
+}
+
+// The same without a carry (one process, or the first of several).
 template <typename T>
 void conv2d_backward_weights_rows(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
                                   T* partials) {
-  conv2d_backward_weights_rows_planes(s, x, StoredPlanes<T>{dy, s.OC, s.OH() * s.OW()}, dw, db,
-                                      partials);
+  conv2d_backward_weights_rows_continue(s, x, dy, dw, db, partials, false);
 }
 
 }  // namespace minidl::kernels

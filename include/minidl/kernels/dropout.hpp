@@ -9,18 +9,19 @@
 namespace minidl::kernels {
 
 // mask[i] = 0 with probability p, else 1/(1-p); y = x * mask. Each element's
-// draw is hash(seed, step, i), so the mask is the same whatever the thread
-// count and can be recomputed from three integers.
+// draw is hash(seed, step, first + i), so the mask is the same whatever the
+// thread count and can be recomputed from three integers; `first` is the
+// global index of x[0] when x is one process's share of a batch.
 template <typename T>
 void dropout_forward(std::int64_t n, T p, std::uint64_t seed, std::uint64_t step, const T* x, T* y,
-                     T* mask) {
+                     T* mask, std::uint64_t first = 0) {
   const T scale = T(1) / (T(1) - p);
   parallel_chunks(n, [=](std::int64_t b, std::int64_t e) {
     const T* __restrict in = x;
     T* __restrict out = y;
     T* __restrict m = mask;
     for (std::int64_t i = b; i < e; ++i) {
-      const T u = uniform01<T>(hash64(seed, step, static_cast<std::uint64_t>(i)));
+      const T u = uniform01<T>(hash64(seed, step, first + static_cast<std::uint64_t>(i)));
       m[i] = u < p ? T(0) : scale;
       out[i] = in[i] * m[i];
     }

@@ -145,21 +145,42 @@ void pack_b(MatRef<T> B, std::int64_t k0, std::int64_t kc, std::int64_t j0, std:
 // accumulators stay in registers; each k costs two vector loads, MR
 // broadcasts and 2*MR fused multiply-adds. With PackedA, a is a packed
 // sliver (a[k * MR + r]); without, MR whole rows of a row-major A, lda
-// apart (a[r * lda + k]), read in place.
+// apart (a[r * lda + k]), read in place. With `continued` the accumulators
+// start from C and end there, so that each element of C is one running sum
+// over k, ((c + a0 b0) + a1 b1) + ..., which a later call may continue.
 template <typename T, bool PackedA = true>
 void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* C, std::int64_t ldc,
-                  int rows, int cols, bool accumulate) {
+                  int rows, int cols, bool accumulate, bool continued = false) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int MR = GemmBlocking<T>::MR;
   constexpr int W = S::width;
   V acc0[MR], acc1[MR];
+  const bool full = rows == MR && cols == 2 * W;
+  alignas(64) T tile[MR][2 * W];
   // Loops over the tile's rows unrolled from the start, so that GCC keeps
   // the accumulators in registers only: otherwise it gave them stack slots,
   // zeroed on entry and filled on exit, which cost fc1's passes (kc of 64
   // to 256) 3-8%.
+  if (continued && full) {
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V{};
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = S::load(C + r * ldc);
+      acc1[r] = S::load(C + r * ldc + W);
+    }
+  } else if (continued) {
+    for (int r = 0; r < MR; ++r)
+      for (int c = 0; c < 2 * W; ++c) tile[r][c] = r < rows && c < cols ? C[r * ldc + c] : T(0);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = S::load(tile[r]);
+      acc1[r] = S::load(tile[r] + W);
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V{};
+  }
+  if (continued) accumulate = false;  // the sums already include C
   for (std::int64_t k = 0; k < kc; ++k) {
     const V b0 = S::load(b);
     const V b1 = S::load(b + W);
@@ -172,7 +193,7 @@ void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* 
     a += PackedA ? MR : 1;
     b += 2 * W;
   }
-  if (rows == MR && cols == 2 * W) {
+  if (full) {
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       T* c = C + r * ldc;
@@ -186,7 +207,6 @@ void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* 
     }
     return;
   }
-  alignas(64) T tile[MR][2 * W];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     S::store(tile[r], acc0[r]);
@@ -215,10 +235,14 @@ GemmWorkspace<T>& thread_gemm_workspace() {
 // C[M,N] = A[M,K] * B[K,N], or C += A*B when accumulate. Single-threaded;
 // callers parallelise over independent outputs. Every element of C is summed
 // over k in the same order whatever the matrix sizes around it, so results
-// are reproducible bit for bit.
+// are reproducible bit for bit. With `continued`, each element of C is one
+// running sum over all of k (the panels of KC continue it rather than add
+// their own sums to it), started from C when accumulate: a sum over a batch
+// cut between processes then continues exactly where the previous process
+// stopped.
 template <typename T>
 void gemm(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B, T* C,
-          std::int64_t ldc, bool accumulate) {
+          std::int64_t ldc, bool accumulate, bool continued = false) {
   using Blk = detail::GemmBlocking<T>;
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
@@ -234,6 +258,7 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T>
     for (std::int64_t pc = 0; pc < K; pc += Blk::KC) {
       const std::int64_t kc = std::min(Blk::KC, K - pc);
       const bool acc = accumulate || pc > 0;
+      const bool cont = continued && acc;
       detail::pack_b(B, pc, kc, jc, nc, packed_b);
       for (std::int64_t ic = 0; ic < M; ic += Blk::MC) {
         const std::int64_t mc = std::min(Blk::MC, M - ic);
@@ -250,10 +275,10 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T>
             T* c = C + (ic + ir) * ldc + jc + jr;
             if (ir < in_place)
               detail::micro_kernel<T, false>(kc, A.data + (ic + ir) * A.ld + pc, A.ld,
-                                             packed_b + jr * kc, c, ldc, rows, cols, acc);
+                                             packed_b + jr * kc, c, ldc, rows, cols, acc, cont);
             else
               detail::micro_kernel<T>(kc, packed_a + ir * kc, 0, packed_b + jr * kc, c, ldc, rows,
-                                      cols, acc);
+                                      cols, acc, cont);
           }
         }
       }
@@ -356,7 +381,7 @@ void gemm_parallel_columns(std::int64_t M, std::int64_t N, std::int64_t K, MatRe
 // every thread's rows either way.
 template <typename T>
 void gemm_parallel_rows(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T> B,
-                        T* C, std::int64_t ldc, bool accumulate) {
+                        T* C, std::int64_t ldc, bool accumulate, bool continued = false) {
   constexpr int MR = gemm_rows<T>();
   const std::int64_t slivers = (M + MR - 1) / MR;
   const int max_threads = static_cast<int>(std::min<std::int64_t>(slivers, 1 << 10));
@@ -364,7 +389,7 @@ void gemm_parallel_rows(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T
     const std::int64_t i0 = s0 * MR, i1 = std::min(M, s1 * MR);
     if (i0 >= i1) return;
     const MatRef<T> a{A.transposed ? A.data + i0 : A.data + i0 * A.ld, A.ld, A.transposed};
-    gemm<T>(i1 - i0, N, K, a, B, C + i0 * ldc, ldc, accumulate);
+    gemm<T>(i1 - i0, N, K, a, B, C + i0 * ldc, ldc, accumulate, continued);
   });
 }
 

@@ -70,13 +70,17 @@ void linear_backward_data(std::int64_t N, std::int64_t I, std::int64_t O, const 
   gemm_parallel_columns<T>(N, I, O, {dy, O, false}, {w, I, false}, dx, I, false);
 }
 
+// Each element of dw and db is one running sum over the samples in order,
+// so that with `carried` (dw and db hold the sums over the samples of the
+// processes before this one, core/batch_reducer.hpp) the batch's samples
+// continue them to the bits one process would get.
 template <typename T>
 void linear_backward_weights(std::int64_t N, std::int64_t I, std::int64_t O, const T* x,
-                             const T* dy, T* dw, T* db) {
-  gemm_parallel_rows<T>(O, I, N, {dy, O, true}, {x, I, false}, dw, I, false);
+                             const T* dy, T* dw, T* db, bool carried = false) {
+  gemm_parallel_rows<T>(O, I, N, {dy, O, true}, {x, I, false}, dw, I, carried, true);
   if (db)
     for (std::int64_t o = 0; o < O; ++o) {
-      T sum = 0;
+      T sum = carried ? db[o] : T(0);
       for (std::int64_t n = 0; n < N; ++n) sum += dy[n * O + o];
       db[o] = sum;
     }

@@ -95,11 +95,12 @@ double softmax_xent_smoothed_naive(std::int64_t N, std::int64_t K, const T* logi
 // row losses are summed in double in row order. Shifting every logit by the
 // row maximum first (the targets sum to 1, so the loss is unchanged) keeps
 // exp() from overflowing and the subtraction from cancelling.
+// softmax_xent_smoothed_sum returns the unscaled sum of the row losses,
+// continuing `total` (the sum over earlier rows, on another process).
 template <typename T>
-double softmax_xent_smoothed(std::int64_t N, std::int64_t K, const T* logits,
-                             const std::int32_t* labels, double smoothing, double scale,
-                             T* dlogits) {
-  double total = 0;
+double softmax_xent_smoothed_sum(std::int64_t N, std::int64_t K, const T* logits,
+                                 const std::int32_t* labels, double smoothing, double scale,
+                                 T* dlogits, double total) {
   const T s = static_cast<T>(scale), keep = static_cast<T>(1.0 - smoothing);
   const T spread = static_cast<T>(smoothing / static_cast<double>(K));
   for (std::int64_t n = 0; n < N; ++n) {
@@ -119,7 +120,14 @@ double softmax_xent_smoothed(std::int64_t N, std::int64_t K, const T* logits,
       d[labels[n]] -= keep * s;
     }
   }
-  return total * scale;
+  return total;
+}
+
+template <typename T>
+double softmax_xent_smoothed(std::int64_t N, std::int64_t K, const T* logits,
+                             const std::int32_t* labels, double smoothing, double scale,
+                             T* dlogits) {
+  return softmax_xent_smoothed_sum(N, K, logits, labels, smoothing, scale, dlogits, 0.0) * scale;
 }
 
 }  // namespace minidl::kernels

@@ -28,18 +28,27 @@ namespace minidl::kernels {
 // next, where summing each block over all partials on one thread would read
 // half of them from the other: a cache line at a time, and slowly when a
 // virtual machine's two CPUs sit far apart.
-template <typename T, typename Compute, typename Emit>
+//
+// start(b, sum) continues a sum that another process began (a fold over the
+// samples before this batch's share, core/batch_reducer.hpp): it writes the
+// running sum of block b into `sum` and returns true, and the chunks are
+// then added to it, ((carry + p0) + p1) + ..., or it returns false and the
+// sum starts from p0. Called by the first thread only, block by block.
+template <typename T, typename Compute, typename Emit, typename Start>
 void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int64_t blocks,
-                           std::int64_t block, T* partials, Compute&& compute, Emit&& emit) {
+                           std::int64_t block, T* partials, Compute&& compute, Emit&& emit,
+                           Start&& start) {
   constexpr int kMaxStages = 64;
   struct alignas(64) Progress {  // blocks a thread has summed, one cache line each
     std::atomic<std::int64_t> blocks{0};
   };
   Progress done[kMaxStages];
-  if (chunks <= 0) {  // nothing to sum: zeros
+  if (chunks <= 0) {  // nothing to sum: zeros, or the carry as it came
     T* const zeros = thread_scratch<T, 4>(block);
-    std::fill_n(zeros, block, T(0));
-    for (std::int64_t b = 0; b < blocks; ++b) emit(b, static_cast<const T*>(zeros));
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      if (!start(b, zeros)) std::fill_n(zeros, block, T(0));
+      emit(b, static_cast<const T*>(zeros));
+    }
     return;
   }
   // At most one thread per chunk, so that every stage has a chunk.
@@ -55,8 +64,10 @@ void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int
       if (t > 0)
         while (done[t - 1].blocks.load(std::memory_order_acquire) <= b) spin_pause();
       const std::int64_t offset = b * block;
-      for (std::int64_t j = 0; j < block; ++j) sum[j] = from[offset + j];
-      for (std::int64_t c = first; c < c1; ++c) {
+      const bool carried = t == 0 && start(b, sum);
+      if (!carried)
+        for (std::int64_t j = 0; j < block; ++j) sum[j] = from[offset + j];
+      for (std::int64_t c = carried ? c0 : first; c < c1; ++c) {
         const T* part = partials + c * part_size + offset;
         for (std::int64_t j = 0; j < block; ++j) sum[j] += part[j];
       }
@@ -69,6 +80,21 @@ void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int
       }
     }
   });
+}
+
+// What a kernel that continues a carry calls just before it first reads it:
+// nothing in one process; under MPI, the receive of the carry, which can so
+// wait until the chunks' partials are computed (core/batch_reducer.hpp).
+struct NoWait {
+  void operator()() const {}
+};
+
+// The same without a carry: the sum starts from the first chunk's partial.
+template <typename T, typename Compute, typename Emit>
+void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int64_t blocks,
+                           std::int64_t block, T* partials, Compute&& compute, Emit&& emit) {
+  sum_partials_in_order(chunks, part_size, blocks, block, partials, compute, emit,
+                        [](std::int64_t, T*) { return false; });
 }
 
 }  // namespace minidl::kernels

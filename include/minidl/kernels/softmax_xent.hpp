@@ -33,13 +33,13 @@ T softmax_xent_naive(std::int64_t N, std::int64_t K, const T* logits, const std:
   return static_cast<T>(total / static_cast<double>(N));
 }
 
-// Per-row log-probabilities in T's precision with one exp per element; the
-// batch mean is accumulated in double in row order.
+// The sum of the row losses of rows [0, N), continuing `total` (a sum over
+// earlier rows, on another process, core/batch_reducer.hpp), with dlogits
+// divided by `count`, the rows of the whole batch.
 template <typename T>
-T softmax_xent(std::int64_t N, std::int64_t K, const T* logits, const std::int32_t* labels,
-               T* dlogits) {
-  double total = 0;
-  const T inv_n = T(1) / static_cast<T>(N);
+double softmax_xent_sum(std::int64_t N, std::int64_t K, const T* logits, const std::int32_t* labels,
+                        std::int64_t count, T* dlogits, double total) {
+  const T inv_n = T(1) / static_cast<T>(count);
   for (std::int64_t n = 0; n < N; ++n) {
     const T* z = logits + n * K;
     const T zmax = *std::max_element(z, z + K);
@@ -54,6 +54,15 @@ T softmax_xent(std::int64_t N, std::int64_t K, const T* logits, const std::int32
       d[labels[n]] -= inv_n;
     }
   }
+  return total;
+}
+
+// Per-row log-probabilities in T's precision with one exp per element; the
+// batch mean is accumulated in double in row order.
+template <typename T>
+T softmax_xent(std::int64_t N, std::int64_t K, const T* logits, const std::int32_t* labels,
+               T* dlogits) {
+  const double total = softmax_xent_sum(N, K, logits, labels, N, dlogits, 0.0);
   return static_cast<T>(total / static_cast<double>(N));
 }
 

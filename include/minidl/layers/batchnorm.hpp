@@ -44,19 +44,26 @@ class BatchNorm : public Layer<T> {
     const Shape out = this->output_shape(x.shape());
     const auto [N, P] = batch_and_positions(out);
     batch_stats_ = ctx.training() || !track_;
+    this->set_batch_share(ctx.share);
+    // Values per channel in the whole batch, which may span processes.
+    const std::int64_t M = this->batch_share_.global_count(N) * P;
     mean_.resize(Shape{C_});
     invstd_.resize(Shape{C_});
     if (batch_stats_) {
-      if (N * P == 1)
+      if (M == 1)
         fail(this->label(), ": expected more than 1 value per channel when training, got input ",
              out.str());
       var_.resize(Shape{C_});
-      kernels::batchnorm_stats(N, C_, P, eps_, x.data(), mean_.data(), var_.data(), invstd_.data());
+      if (this->batch_share_.distributed())
+        batch_stats_over_processes(N, P, M, x.data());
+      else
+        kernels::batchnorm_stats(N, C_, P, eps_, x.data(), mean_.data(), var_.data(),
+                                 invstd_.data());
       if (ctx.training() && track_) {
         ++num_batches_tracked_;
         const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(num_batches_tracked_);
-        kernels::batchnorm_update_running(C_, N * P, m, mean_.data(), var_.data(),
-                                          running_mean_.data(), running_var_.data());
+        kernels::batchnorm_update_running(C_, M, m, mean_.data(), var_.data(), running_mean_.data(),
+                                          running_var_.data());
       }
     } else {
       mean_.copy_from(running_mean_);
@@ -83,9 +90,22 @@ class BatchNorm : public Layer<T> {
     } else {
       dinput_ = Tensor<T>();
     }
-    kernels::batchnorm_backward(N, C_, P, batch_stats_, input_.data(), dy.data(), mean_.data(),
-                                invstd_.data(), gamma(), dx, affine_ ? dweight_.data() : nullptr,
-                                affine_ ? dbias_.data() : nullptr);
+    T* dgamma = affine_ ? dweight_.data() : nullptr;
+    T* dbeta = affine_ ? dbias_.data() : nullptr;
+    if (!this->batch_share_.distributed()) {
+      kernels::batchnorm_backward(N, C_, P, batch_stats_, input_.data(), dy.data(), mean_.data(),
+                                  invstd_.data(), gamma(), dx, dgamma, dbeta);
+      return dinput_;
+    }
+    // dx needs the sums over the whole batch: they go round the processes first.
+    grad_sums_.resize(static_cast<std::size_t>(C_));
+    fold_over_batch(this->batch_share_, {fold_state(grad_sums_.data(), C_)}, [&](bool carried) {
+      kernels::batchnorm_grad_sums(N, C_, P, input_.data(), dy.data(), mean_.data(),
+                                   grad_sums_.data(), carried);
+    });
+    kernels::batchnorm_backward_from_sums(
+        N, C_, P, this->batch_share_.global_count(N) * P, batch_stats_, input_.data(), dy.data(),
+        mean_.data(), invstd_.data(), gamma(), grad_sums_.data(), dx, dgamma, dbeta);
     return dinput_;
   }
 
@@ -168,6 +188,21 @@ class BatchNorm : public Layer<T> {
     return {s[0], P};
   }
 
+  // The batch's mean and variance when other processes hold part of the
+  // batch: the sums of x, then of (x - mean)^2, go round the processes.
+  void batch_stats_over_processes(std::int64_t N, std::int64_t P, std::int64_t M, const T* x) {
+    stat_sums_.resize(static_cast<std::size_t>(C_));
+    const BatchShare& share = this->batch_share_;
+    fold_over_batch(share, {fold_state(stat_sums_.data(), C_)}, [&](bool carried) {
+      kernels::batchnorm_mean_sums(N, C_, P, x, stat_sums_.data(), carried);
+    });
+    kernels::batchnorm_mean_from_sums(C_, M, stat_sums_.data(), mean_.data());
+    fold_over_batch(share, {fold_state(stat_sums_.data(), C_)}, [&](bool carried) {
+      kernels::batchnorm_var_sums(N, C_, P, x, mean_.data(), stat_sums_.data(), carried);
+    });
+    kernels::batchnorm_var_from_sums(C_, M, eps_, stat_sums_.data(), var_.data(), invstd_.data());
+  }
+
   static std::string number(double v) {
     std::ostringstream os;
     os << v;
@@ -184,6 +219,9 @@ class BatchNorm : public Layer<T> {
   bool batch_stats_ = true;        // the last forward normalised with this batch's statistics
   Tensor<T> mean_, var_, invstd_;  // of the last forward, for its backward
   Tensor<T> input_, output_, dinput_;
+  // Running sums passed between processes (data-parallel training only).
+  std::vector<kernels::detail::ChannelSums<T, 1>> stat_sums_;
+  std::vector<kernels::detail::ChannelSums<T, 2>> grad_sums_;
 };
 
 // torch.nn.BatchNorm2d: input [N, C, H, W].

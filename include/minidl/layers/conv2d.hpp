@@ -155,8 +155,9 @@ class Conv2d : public Layer<T> {
     return kernels::conv2d_kernels_for<T>(geometry(in));
   }
 
-  const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+  const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
     output_shape(x.shape());  // throws on a bad shape before a kernel is chosen
+    this->set_batch_share(ctx.share);
     return forward_with(x, kernels_for(x.shape()), false);
   }
 
@@ -213,9 +214,11 @@ class Conv2d : public Layer<T> {
     if (dy.shape() != out_shape_)
       fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
     partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(geometry_)});
-    kernels::conv2d_backward_weights_run(kernels_.backward_weights, geometry_, input_.data(),
-                                         dy.data(), dweight_.data(), bias_grad_data(),
-                                         partials_.data());
+    fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
+      kernels::conv2d_backward_weights_run(kernels_.backward_weights, geometry_, input_.data(),
+                                           dy.data(), dweight_.data(), bias_grad_data(),
+                                           partials_.data(), carried, wait_for_carry);
+    });
     if (!this->needs_input_grad_) {
       dinput_ = Tensor<T>();
       return dinput_;
@@ -234,9 +237,23 @@ class Conv2d : public Layer<T> {
     if (this->needs_input_grad_ || kernels_.backward_weights != kernels::ConvKernel::Rows)
       fail(this->label(), ": dy plane by plane needs the rows kernel and no input gradient");
     partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(geometry_)});
-    kernels::conv2d_backward_weights_rows_planes(geometry_.square(), input_.data(), planes,
-                                                 dweight_.data(), bias_grad_data(),
-                                                 partials_.data());
+    fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
+      kernels::conv2d_backward_weights_rows_planes(geometry_.square(), input_.data(), planes,
+                                                   dweight_.data(), bias_grad_data(),
+                                                   partials_.data(), carried, wait_for_carry);
+    });
+  }
+
+  // Runs the weight-gradient kernel as part of the sums over the whole
+  // batch, which may have begun on other processes (core/batch_reducer.hpp);
+  // the kernel computes its chunks' partials before it waits for the carry.
+  template <typename Kernel>
+  void fold_weight_sums(Kernel&& kernel) {
+    T* db = bias_grad_data();
+    fold_over_batch_late(
+        this->batch_share_,
+        {fold_state(dweight_.data(), dweight_.size()), fold_state(db, db ? geometry_.OC : 0)},
+        kernel);
   }
 
   std::vector<Parameter<T>> parameters() override {

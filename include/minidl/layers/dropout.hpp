@@ -31,8 +31,11 @@ class Dropout : public Layer<T> {
     if (!training_) return x;
     output_.resize(x.shape());
     mask_.resize(x.shape());
+    // Keyed by the element's index in the whole batch, which may span processes.
+    const std::int64_t per_sample = x.rank() > 0 && x.dim(0) > 0 ? x.size() / x.dim(0) : 0;
     kernels::dropout_forward(x.size(), static_cast<T>(p_), seed_, ctx.step, x.data(),
-                             output_.data(), mask_.data());
+                             output_.data(), mask_.data(),
+                             static_cast<std::uint64_t>(ctx.share.first * per_sample));
     return output_;
   }
 

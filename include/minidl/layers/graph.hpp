@@ -107,6 +107,8 @@ class Graph {
     const Plan& p = plan(x.shape());
     input_ = &x;
     folded_ = false;
+    for (auto& n : nodes_)
+      if (n.layer) n.layer->set_batch_share(ctx.share);
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       values_[i] = &forward_node(i, p.nodes[i], ctx);
       observer(i);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "minidl/core/batch_reducer.hpp"
 #include "minidl/core/error.hpp"
 #include "minidl/core/rng.hpp"
 #include "minidl/core/tensor.hpp"
@@ -16,10 +17,13 @@ namespace minidl {
 enum class Mode { Train, Eval };
 
 // What a forward pass needs to know besides its input: training or
-// evaluation, and the global step that keys dropout masks.
+// evaluation, the global step that keys dropout masks, and which share of
+// the batch this process holds when training is data-parallel (layers that
+// sum over the batch keep it for their backward).
 struct Context {
   Mode mode = Mode::Eval;
   std::uint64_t step = 0;
+  BatchShare share{};
   bool training() const { return mode == Mode::Train; }
 };
 
@@ -103,6 +107,12 @@ class Layer {
   // parameter gradients (their tensors keep what they held).
   bool needs_param_grad() const { return needs_param_grad_; }
 
+  // Which share of the batch the next forward and backward see (a network
+  // sets it on all its layers from the forward's Context): layers that sum
+  // over the batch continue the sums of the processes before this one.
+  void set_batch_share(const BatchShare& share) { batch_share_ = share; }
+  const BatchShare& batch_share() const { return batch_share_; }
+
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
   // "conv1 (Conv2d)" or "Conv2d" when unnamed: the start of every error message.
@@ -115,6 +125,7 @@ class Layer {
 
   bool needs_input_grad_ = true;
   bool needs_param_grad_ = true;
+  BatchShare batch_share_{};
   std::string name_;
 
  private:

@@ -38,9 +38,10 @@ class Linear : public Layer<T> {
     return Shape{in[0], out_};
   }
 
-  const Tensor<T>& forward(const Tensor<T>& x, const Context&) override {
+  const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
     output_.resize(output_shape(x.shape()));
     input_ = x;
+    this->set_batch_share(ctx.share);
     kernels::linear_forward(x.dim(0), in_, out_, x.data(), weight_.data(),
                             has_bias_ ? bias_.data() : nullptr, output_.data());
     return output_;
@@ -51,9 +52,15 @@ class Linear : public Layer<T> {
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
     const std::int64_t n = dy.dim(0);
-    if (this->needs_param_grad())  // not when all are frozen
-      kernels::linear_backward_weights(n, in_, out_, input_.data(), dy.data(), dweight_.data(),
-                                       has_bias_ ? dbias_.data() : nullptr);
+    if (this->needs_param_grad()) {  // not when all are frozen
+      T* db = has_bias_ ? dbias_.data() : nullptr;
+      fold_over_batch(this->batch_share_,
+                      {fold_state(dweight_.data(), dweight_.size()), fold_state(db, db ? out_ : 0)},
+                      [&](bool carried) {
+                        kernels::linear_backward_weights(n, in_, out_, input_.data(), dy.data(),
+                                                         dweight_.data(), db, carried);
+                      });
+    }
     if (!this->needs_input_grad_) {
       dinput_ = Tensor<T>();
       return dinput_;

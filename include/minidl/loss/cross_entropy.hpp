@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "minidl/core/batch_reducer.hpp"
 #include "minidl/core/error.hpp"
 #include "minidl/core/tensor.hpp"
 #include "minidl/kernels/losses.hpp"
@@ -24,7 +25,10 @@ class CrossEntropyLoss {
       fail("CrossEntropyLoss: label_smoothing must be in [0, 1], got ", label_smoothing);
   }
 
-  T forward(const Tensor<T>& logits, const std::int32_t* labels) {
+  // With `share`, logits are one process's rows of a batch split between
+  // processes: the loss and the gradient are the whole batch's, on every
+  // process (the sum goes round them in row order).
+  T forward(const Tensor<T>& logits, const std::int32_t* labels, const BatchShare& share = {}) {
     if (logits.rank() != 2 || logits.dim(0) == 0)
       fail("CrossEntropyLoss: expected logits [N, K] with N > 0, got ", logits.shape().str());
     const std::int64_t n = logits.dim(0), k = logits.dim(1);
@@ -32,12 +36,21 @@ class CrossEntropyLoss {
       if (labels[i] < 0 || labels[i] >= k)
         fail("CrossEntropyLoss: label ", labels[i], " of sample ", i, " is outside [0, ", k, ")");
     dlogits_.resize(logits.shape());
+    const std::int64_t count = share.global_count(n);
+    const double scale = reduction_scale(reduction_, count);
     // The plain mean keeps the kernel the training step has always used.
-    if (reduction_ == Reduction::mean && label_smoothing_ == 0)
-      return kernels::softmax_xent(n, k, logits.data(), labels, dlogits_.data());
-    return static_cast<T>(
-        kernels::softmax_xent_smoothed(n, k, logits.data(), labels, label_smoothing_,
-                                       reduction_scale(reduction_, n), dlogits_.data()));
+    const bool plain = reduction_ == Reduction::mean && label_smoothing_ == 0;
+    double total = 0;
+    fold_over_batch(share, {fold_state(&total, 1)}, [&](bool carried) {
+      const double start = carried ? total : 0.0;
+      total =
+          plain ? kernels::softmax_xent_sum(n, k, logits.data(), labels, count, dlogits_.data(),
+                                            start)
+                : kernels::softmax_xent_smoothed_sum(n, k, logits.data(), labels, label_smoothing_,
+                                                     scale, dlogits_.data(), start);
+    });
+    if (plain) return static_cast<T>(total / static_cast<double>(count));
+    return static_cast<T>(total * scale);
   }
 
   // dL/dlogits of the last forward.

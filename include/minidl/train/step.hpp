@@ -16,13 +16,20 @@ namespace minidl {
 // pass the optimizer's step count so a resumed run draws the same masks.
 // A non-finite loss or gradient throws before the parameters are touched, so
 // the last good state (and checkpoint) survives a diverging run.
+//
+// With `share` (data-parallel training), x and labels are this process's
+// samples of a global batch: every sum over the batch continues those of
+// the processes before it, so the loss, the gradients and the step are the
+// same bits on every process and as one process training on the whole
+// batch (core/batch_reducer.hpp).
 template <typename T>
 T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimizer,
-             const Tensor<T>& x, const std::int32_t* labels,
-             const Tensor<T>** logits_out = nullptr) {
-  const Context ctx{Mode::Train, static_cast<std::uint64_t>(optimizer.step_count())};
+             const Tensor<T>& x, const std::int32_t* labels, const Tensor<T>** logits_out = nullptr,
+             const BatchShare& share = {}) {
+  Context ctx{Mode::Train, static_cast<std::uint64_t>(optimizer.step_count())};
+  ctx.share = share;
   const Tensor<T>& logits = net.forward(x, ctx);
-  const T value = loss.forward(logits, labels);
+  const T value = loss.forward(logits, labels, share);
   if (!std::isfinite(static_cast<double>(value)))
     fail("training diverged: the loss is ", value, " at optimizer step ",
          optimizer.step_count() + 1);
