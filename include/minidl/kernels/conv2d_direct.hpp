@@ -48,7 +48,8 @@ inline constexpr int kDirectRows = kGemmRows;
 // Output pixels per tile of one vector of output channels: the same number
 // of accumulators, so each weight vector serves as many multiply-adds.
 inline constexpr int kDirectRowsNarrow = 2 * kDirectRows;
-// Elements past a padded sample that the last tile of a row may read.
+// Elements past a padded sample that the last tile of a row may read, per
+// unit of stride.
 inline constexpr int kDirectSlack = kDirectRowsNarrow;
 
 // dst[0, W) = src[0, W): whole vectors, then a masked one for AVX-512
@@ -90,13 +91,14 @@ void pad_planes(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, st
 }
 
 // tile[r][j] = sum over taps (c, kh, kw), in that order, of
-// a[c*plane + kh*WP + kw + r] * b[tap][j]: MR output pixels x NV vectors of
-// output channels (NR = NV * width columns, the row length of b and tile).
+// a[c*plane + kh*WP + kw + STRIDE*r] * b[tap][j]: MR output pixels x NV
+// vectors of output channels (NR = NV * width columns, the row length of b
+// and tile).
 // KSIZE > 0 fixes KH = KW = KSIZE at compile time: the tap loops of a
 // 3 x 3 kernel then unroll, which makes conv2 9-11% faster on one thread.
 // The pixel and vector loops are unrolled by pragma, so that -O2 (which
 // does not unroll them by itself) keeps the accumulators in registers.
-template <typename T, int MR, int NV, int KSIZE>
+template <typename T, int MR, int NV, int KSIZE, int STRIDE>
 void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::int64_t KW,
                  std::int64_t plane, std::int64_t WP, T* tile) {
   using S = Simd<T>;
@@ -117,7 +119,7 @@ void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::i
         for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * W);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
-          const V xr = S::broadcast(x[r]);
+          const V xr = S::broadcast(x[STRIDE * r]);
 #pragma GCC unroll 16
           for (int v = 0; v < NV; ++v) acc[v][r] += xr * bv[v];
         }
@@ -212,7 +214,7 @@ void store_tile_rows(const T* tile, std::int64_t rows, std::int64_t cols, const 
 // where xpad is the padded input from pad_planes (plus kDirectSlack
 // elements, read by the last tile and discarded) and packed_w is
 // w^T [C*KH*KW, OC] in slivers of NV vectors of columns.
-template <typename T, int MR, int NV>
+template <typename T, int MR, int NV, int STRIDE>
 void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
                        bool relu, T* y_n) {
   constexpr int NR = NV * Simd<T>::width;
@@ -224,11 +226,13 @@ void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, c
     const std::int64_t cols = std::min<std::int64_t>(NR, s.OC - oc0);
     for (std::int64_t oh = 0; oh < OH; ++oh)
       for (std::int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
-        const T* a = xpad + oh * WP + ow0;
+        const T* a = xpad + (oh * WP + ow0) * STRIDE;
         if (s.KH == 3 && s.KW == 3)
-          direct_tile<T, MR, NV, 3>(a, w_sliver, s.C, 3, 3, plane, WP, tile);
+          direct_tile<T, MR, NV, 3, STRIDE>(a, w_sliver, s.C, 3, 3, plane, WP, tile);
+        else if (s.KH == 1 && s.KW == 1)
+          direct_tile<T, MR, NV, 1, STRIDE>(a, w_sliver, s.C, 1, 1, plane, WP, tile);
         else
-          direct_tile<T, MR, NV, 0>(a, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
+          direct_tile<T, MR, NV, 0, STRIDE>(a, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
         // The tile is pixel-major; y is channel-major: store it transposed.
         store_tile_rows<T, MR, NR>(tile, std::min<std::int64_t>(MR, OW - ow0), cols,
                                    b ? b + oc0 : nullptr, relu, y_n + oc0 * P + oh * OW + ow0, P);
@@ -257,10 +261,15 @@ constexpr std::int64_t direct_cols(std::int64_t OC) {
 template <typename T>
 void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
                         bool relu, T* y_n) {
-  if (direct_vectors<T>(s.OC) == 1)
-    direct_conv_tiles<T, kDirectRowsNarrow, 1>(s, xpad, packed_w, b, relu, y_n);
+  const bool narrow = direct_vectors<T>(s.OC) == 1;
+  if (s.stride == 1 && narrow)
+    direct_conv_tiles<T, kDirectRowsNarrow, 1, 1>(s, xpad, packed_w, b, relu, y_n);
+  else if (s.stride == 1)
+    direct_conv_tiles<T, kDirectRows, 2, 1>(s, xpad, packed_w, b, relu, y_n);
+  else if (narrow)
+    direct_conv_tiles<T, kDirectRowsNarrow, 1, 2>(s, xpad, packed_w, b, relu, y_n);
   else
-    direct_conv_tiles<T, kDirectRows, 2>(s, xpad, packed_w, b, relu, y_n);
+    direct_conv_tiles<T, kDirectRows, 2, 2>(s, xpad, packed_w, b, relu, y_n);
 }
 
 // The input gradient of a stride-1 convolution is a stride-1 convolution of
@@ -271,8 +280,8 @@ inline Conv2dShape transposed_conv_shape(const Conv2dShape& s) {
 }
 
 // part[r][v * W + j] (rows `ld` apart) (+)= sum over output pixels q of
-// dy[r*P + q] * xcl[q + tap][v * W + j]: MR output channels x NV vectors for
-// one tap. dy points at channel o0 of one sample (planes P apart); xcl is
+// dy[r*P + q] * xcl[stride * q + tap][v * W + j]: MR output channels x NV
+// vectors for one tap. dy points at channel o0 of one sample (planes P apart); xcl is
 // the padded input with channels last (Cp per pixel, WP pixels per row),
 // already offset by the tap. With Cp = 2W the two vectors are the two
 // halves of 32 input channels; with Cp = W (16 input channels or fewer) the
@@ -280,7 +289,8 @@ inline Conv2dShape transposed_conv_shape(const Conv2dShape& s) {
 // which sit W apart in xcl and in the partial alike.
 template <typename T, int MR, int NV>
 void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std::int64_t OW,
-                 std::int64_t WP, std::int64_t Cp, T* part, std::int64_t ld, bool accumulate) {
+                 std::int64_t WP, std::int64_t Cp, std::int64_t stride, T* part, std::int64_t ld,
+                 bool accumulate) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
@@ -291,8 +301,8 @@ void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std
     for (int v = 0; v < NV; ++v) acc[v][r] = accumulate ? S::load(part + r * ld + v * W) : V{};
   for (std::int64_t oh = 0; oh < OH; ++oh) {
     const T* g = dy + oh * OW;
-    const T* x = xcl + oh * WP * Cp;
-    for (std::int64_t ow = 0; ow < OW; ++ow, ++g, x += Cp) {
+    const T* x = xcl + oh * stride * WP * Cp;
+    for (std::int64_t ow = 0; ow < OW; ++ow, ++g, x += stride * Cp) {
       V xv[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) xv[v] = S::load(x + v * W);
@@ -357,6 +367,14 @@ inline bool conv2d_direct_applies(const Conv2dShape& s) {
   return s.stride == 1 && s.KH == s.KW && s.pad <= s.KH - 1;
 }
 
+// Whether the direct forward and weight-gradient kernels handle this shape:
+// as above, but stride 2 too (ResNet's downsampling convolutions), where
+// the tile's pixels are two input pixels apart. Backward-data stays at
+// stride 1: its transposed convolution would have a stride of 1/2.
+inline bool conv2d_direct_strided_applies(const Conv2dShape& s) {
+  return (s.stride == 1 || s.stride == 2) && s.KH == s.KW && s.pad <= s.KH - 1;
+}
+
 // Elements of the workspace the direct forward and backward-data passes
 // take: none, since each thread packs the weights into its own scratch.
 template <typename T>
@@ -389,7 +407,7 @@ namespace detail {
 template <typename T, typename Pack, typename Output>
 void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
                  const T* b, bool relu, const Output& output) {
-  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectSlack;
+  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectSlack * s.stride;
   parallel_blocks(s.N, num_threads(), [&](int, std::int64_t n0, std::int64_t n1) {
     if (n0 >= n1) return;
     T* packed_w = thread_scratch<T, 2>(packed_size);
@@ -504,7 +522,7 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
         T* part_o = part + o0 * block;
         if (Cp == W && s.KW == 3) {  // one vector of channels at three taps per tile
           for (std::int64_t kh = 0; kh < s.KH; ++kh)
-            detail::weight_tile<T, MR, 3>(g, P, xcl + kh * WP * Cp, OH, OW, WP, Cp,
+            detail::weight_tile<T, MR, 3>(g, P, xcl + kh * WP * Cp, OH, OW, WP, Cp, s.stride,
                                           part_o + kh * 3 * Cp, block, n > n0);
         } else {
           constexpr int NV = NR / W;
@@ -515,9 +533,11 @@ void conv2d_backward_weights_direct(const Conv2dShape& s, const T* x, const T* d
                 const T* xt = xcl + (kh * WP + kw) * Cp + c0;
                 T* pt = part_o + (kh * s.KW + kw) * Cp + c0;
                 if (nv == 1)
-                  detail::weight_tile<T, MR, 1>(g, P, xt, OH, OW, WP, Cp, pt, block, n > n0);
+                  detail::weight_tile<T, MR, 1>(g, P, xt, OH, OW, WP, Cp, s.stride, pt, block,
+                                                n > n0);
                 else
-                  detail::weight_tile<T, MR, NV>(g, P, xt, OH, OW, WP, Cp, pt, block, n > n0);
+                  detail::weight_tile<T, MR, NV>(g, P, xt, OH, OW, WP, Cp, s.stride, pt, block,
+                                                 n > n0);
               }
         }
         for (std::int64_t o = o0; o < std::min(o0 + MR, s.OC); ++o)  // while still in cache
