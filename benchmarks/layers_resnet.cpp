@@ -5,14 +5,16 @@
 // the benchmark's label). Each kernel is checked against the naive loops
 // before it is timed. Besides GFLOP/s, each case reports "%peak": its
 // throughput as a share of the peak FMA throughput on the same number of
-// threads, measured in the same process (peak_fma.hpp). Part of the
+// threads, measured in the same process just before it (peak_fma.hpp). Part of the
 // `kernels` executable. Arguments: batch size, threads.
 //
 //   build/benchmarks/kernels --benchmark_filter=resnet --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,21 +45,19 @@ constexpr ResnetConv kDown3{32, 14, 64, 3, 2, 1};   // layer3.0.conv1
 constexpr ResnetConv kProj3{32, 14, 64, 1, 2, 0};   // layer3.0.downsample.0
 constexpr ResnetConv kStage3{64, 7, 64, 3, 1, 1};   // layer3.*.conv2, layer3.1+
 
-// Peak FP32 throughput (FLOP/s) on `threads` threads, measured once per
-// thread count in this process: the best of five 0.05 s rounds.
+// Peak FP32 throughput (FLOP/s) on `threads` threads, measured just before
+// each case (the best of three rounds of about 2 ms), so that a case and
+// its peak see the same load on a shared machine.
 double peak_flops(int threads) {
-  static double peak[3] = {0, 0, 0};
-  const int t = threads < 1 ? 1 : threads > 2 ? 2 : threads;
-  if (peak[t] == 0) {
-    const std::int64_t iters = 1 << 20;
-    for (int round = 0; round < 5; ++round) {
-      const auto start = std::chrono::steady_clock::now();
-      benchmark::DoNotOptimize(bench::run_peak_fma(threads, iters));
-      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-      peak[t] = std::max(peak[t], bench::peak_fma_flops(threads, iters) / took.count());
-    }
+  const std::int64_t iters = 1 << 18;
+  double peak = 0;
+  for (int round = 0; round < 3; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(bench::run_peak_fma(threads, iters));
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    peak = std::max(peak, bench::peak_fma_flops(threads, iters) / took.count());
   }
-  return peak[t];
+  return peak;
 }
 
 enum class Pass { Forward, BackwardData, BackwardWeights };
@@ -111,13 +111,21 @@ void run_resnet_conv(benchmark::State& state, const ResnetConv& c, Pass pass) {
   const double peak = peak_flops(threads);
   set_num_threads(threads);
   Data d(c.shape(state.range(0)));
-  {  // verify the timed kernel once against the naive loops
+  // Verify the timed kernel against the naive loops, once per shape and
+  // pass in this process (not again for every repetition).
+  static std::map<std::string, bool> verified;
+  const std::string key = std::to_string(d.s.N) + "/" + std::to_string(d.s.C) + "/" +
+                          std::to_string(d.s.H) + "/" + std::to_string(d.s.OC) + "/" +
+                          std::to_string(d.s.KH) + "/" + std::to_string(d.s.stride) + "/" +
+                          std::to_string(static_cast<int>(pass));
+  if (verified.count(key) == 0) {
     Data ref(d.s);
     d.run(pass);
     ref.run_naive(pass);
-    if (!close(d.result(pass), ref.result(pass), pass == Pass::BackwardWeights ? 1e-4 : 1e-5))
-      state.SkipWithError("the kernel differs from the naive reference");
+    verified[key] =
+        close(d.result(pass), ref.result(pass), pass == Pass::BackwardWeights ? 1e-4 : 1e-5);
   }
+  if (!verified[key]) state.SkipWithError("the kernel differs from the naive reference");
   for (auto _ : state) {
     d.run(pass);
     benchmark::ClobberMemory();
