@@ -121,6 +121,24 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 3, 5, 40, 11, 3, 3, 1, 1},    // an odd number of vectors per row, 8 + 3 channels
       {1, 2, 7, 20, 3, 5, 5, 1, 2},     // 5x5 kernel on rows of more than a vector
       {2, 1, 9, 20, 3, 5, 5, 1, 2},     // the same with one input channel (rows kernel)
+      // The convolutions of ResNet-20 on 28x28 images (models/resnet.hpp).
+      {2, 1, 28, 28, 16, 3, 3, 1, 1},   // stem
+      {3, 16, 28, 28, 16, 3, 3, 1, 1},  // stage 1: one-vector tiles
+      {2, 16, 28, 28, 32, 3, 3, 2, 1},  // stride 2 into stage 2
+      {2, 16, 28, 28, 32, 1, 1, 2, 0},  // its 1x1 projection
+      {2, 32, 14, 14, 32, 3, 3, 1, 1},  // stage 2
+      {2, 32, 14, 14, 64, 3, 3, 2, 1},  // stride 2 into stage 3
+      {2, 32, 14, 14, 64, 1, 1, 2, 0},  // its 1x1 projection
+      {2, 64, 7, 7, 64, 3, 3, 1, 1},    // stage 3
+      // One-vector tiles with partial slivers, ragged rows and padded channels.
+      {2, 13, 9, 30, 12, 3, 3, 1, 1},
+      {2, 7, 6, 11, 6, 3, 3, 1, 1},
+      {2, 12, 8, 17, 10, 5, 5, 1, 2},
+      // Stride 2 through the direct kernels: ragged rows, odd sizes, 5x5.
+      {2, 20, 13, 11, 40, 3, 3, 2, 1},
+      {3, 9, 15, 30, 7, 3, 3, 2, 0},
+      {2, 6, 11, 9, 5, 5, 5, 2, 2},
+      {2, 40, 9, 9, 24, 1, 1, 2, 0},
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -186,11 +204,11 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       check_data(conv2d_backward_data_im2col<T>);
     }
     SUBCASE("direct kernels") {
-      if (conv2d_direct_applies(s)) {
+      if (conv2d_direct_strided_applies(s)) {  // stride 1 or 2
         check_forward(conv2d_forward_direct<T>);
         check_weights(conv2d_backward_weights_direct<T>);  // also with padded channels
-        check_data(conv2d_backward_data_direct<T>);
       }
+      if (conv2d_direct_applies(s)) check_data(conv2d_backward_data_direct<T>);
       if (conv2d_weights_rows_applies<T>(s)) check_weights(conv2d_backward_weights_rows<T>);
       if (conv2d_forward_rows_applies<T>(s)) check_forward(conv2d_forward_rows<T>);
     }
@@ -320,15 +338,19 @@ TEST_CASE_TEMPLATE("partials are summed in chunk order on any number of threads"
 TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any number of threads", T,
                    float, double) {
   // Several weight chunks, the last one short, for each kernel: direct
-  // (MNIST's conv2), rows (conv1) and im2col (stride 2).
+  // (MNIST's conv2, ResNet's 16-channel stage and its stride-2 convolution),
+  // rows (conv1) and im2col (stride 2).
   const Conv2dShape shapes[] = {{13, 32, 14, 14, 64, 3, 3, 1, 1},
+                                {9, 16, 28, 28, 16, 3, 3, 1, 1},
+                                {9, 16, 28, 28, 32, 3, 3, 2, 1},
                                 {13, 1, 28, 28, 32, 3, 3, 1, 1},
                                 {9, 3, 9, 8, 5, 3, 3, 2, 1}};
   using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
-  const Kernel kernels[] = {conv2d_backward_weights_direct<T>, conv2d_backward_weights_rows<T>,
+  const Kernel kernels[] = {conv2d_backward_weights_direct<T>, conv2d_backward_weights_direct<T>,
+                            conv2d_backward_weights_direct<T>, conv2d_backward_weights_rows<T>,
                             conv2d_backward_weights_im2col<T>};
   const int saved = num_threads();
-  for (int k = 0; k < 3; ++k) {
+  for (int k = 0; k < 5; ++k) {
     const auto& s = shapes[k];
     CAPTURE(k);
     const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 14);

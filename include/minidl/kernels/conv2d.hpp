@@ -31,7 +31,7 @@ namespace minidl::kernels {
 // im2col kernel the rest.
 template <typename T>
 bool conv2d_weights_direct(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && 4 * detail::padded_in_channels<T>(s) <= 5 * s.C &&
+  return conv2d_direct_strided_applies(s) && 4 * detail::padded_in_channels<T>(s) <= 5 * s.C &&
          4 * detail::padded_out_channels<T>(s) <= 5 * s.OC;
 }
 
@@ -39,7 +39,7 @@ bool conv2d_weights_direct(const Conv2dShape& s) {
 // results; with few taps to sum (conv1 has 9) that store dominates, and the
 // rows kernel (or, for rows narrower than a vector, im2col) is faster.
 inline bool conv2d_forward_direct_pays(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && s.col_rows() >= 32;
+  return conv2d_direct_strided_applies(s) && s.col_rows() >= 32;
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
@@ -88,7 +88,8 @@ inline bool conv_kernel_is_square(ConvKernel k) {
 enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
 // Whether the classic kernel k can run pass p on s: direct and rows need
-// stride 1 and padding of at most kernel - 1 (conv2d_direct_applies), rows
+// stride 1 (direct's forward and weight gradient stride 1 or 2) and padding
+// of at most kernel - 1 (conv2d_direct_applies), rows
 // output rows at least a vector wide, and its weight gradient a 3x3 kernel;
 // im2col takes any square case. The dispatchers below refuse any other
 // request, so that a wrong choice fails instead of reading out of bounds.
@@ -98,7 +99,8 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
     case ConvKernel::Im2col:
       return true;
     case ConvKernel::Direct:
-      return conv2d_direct_applies(s);
+      return p == ConvPass::BackwardData ? conv2d_direct_applies(s)
+                                         : conv2d_direct_strided_applies(s);
     case ConvKernel::Rows:
       return p == ConvPass::Forward           ? conv2d_forward_rows_applies<T>(s)
              : p == ConvPass::BackwardWeights ? conv2d_weights_rows_applies<T>(s)

@@ -5,12 +5,15 @@
 // pixels it needs sit side by side in a zero-padded copy of the input plane,
 // so they are broadcast from there and multiplied by NR packed weights. No
 // multiply-add is wasted when MR divides the output width (7 divides MNIST's
-// 28- and 14-pixel rows) and NR the number of output channels.
-// Backward-data is the same kernel run on dy, with the kernel flipped and its
-// channel axes swapped. The weight gradient's tile is MR output channels
-// (broadcast from dy's planes) x NR input channels (loaded from a
-// channels-last copy of x) for one tap. With few input channels these tiles
-// would be mostly padding; conv2d_rows.hpp has the kernels for that case.
+// 28- and 14-pixel rows) and NR the number of output channels; with at most
+// one vector of output channels (ResNet's 16) the tile is 2 x 7 pixels x
+// one vector instead. Backward-data is the same kernel run on dy, with the
+// kernel flipped and its channel axes swapped. The weight gradient's tile is
+// MR output channels (broadcast from dy's planes) x NR input channels
+// (loaded from a channels-last copy of x) for one tap, or with at most one
+// vector of input channels, that vector at three neighbouring taps. With
+// few input channels these tiles would be mostly padding; conv2d_rows.hpp
+// has the kernels for that case.
 // Summation orders are fixed, so results do not depend on the number of
 // threads.
 #pragma once
@@ -42,6 +45,12 @@ inline constexpr int kDirectRows = 7;
 #else
 inline constexpr int kDirectRows = kGemmRows;
 #endif
+// Output pixels per tile of one vector of output channels: the same number
+// of accumulators, so each weight vector serves as many multiply-adds.
+inline constexpr int kDirectRowsNarrow = 2 * kDirectRows;
+// Elements past a padded sample that the last tile of a row may read, per
+// unit of stride.
+inline constexpr int kDirectSlack = kDirectRowsNarrow;
 
 // dst[0, W) = src[0, W): whole vectors, then a masked one for AVX-512
 // floats. MNIST's rows are 14 and 28 floats, for which a call to memcpy per
@@ -82,33 +91,55 @@ void pad_planes(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, st
 }
 
 // tile[r][j] = sum over taps (c, kh, kw), in that order, of
-// a[c*plane + kh*WP + kw + r] * b[tap][j]: MR output pixels x NR channels.
+// a[c*plane + kh*WP + kw + STRIDE*r] * b[tap][j]: MR output pixels x NV
+// vectors of output channels (NR = NV * width columns, the row length of b
+// and tile).
 // KSIZE > 0 fixes KH = KW = KSIZE at compile time: the tap loops of a
 // 3 x 3 kernel then unroll, which makes conv2 9-11% faster on one thread.
-template <typename T, int MR, int KSIZE>
+// The pixel and vector loops are unrolled by pragma, so that -O2 (which
+// does not unroll them by itself) keeps the accumulators in registers.
+template <typename T, int MR, int NV, int KSIZE, int STRIDE>
 void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::int64_t KW,
                  std::int64_t plane, std::int64_t WP, T* tile) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
   if constexpr (KSIZE > 0) KH = KW = KSIZE;
-  V acc0[MR], acc1[MR];
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V{};
-  for (std::int64_t c = 0; c < C; ++c, a += plane)
-    for (std::int64_t kh = 0; kh < KH; ++kh)
-      for (std::int64_t kw = 0; kw < KW; ++kw, b += 2 * W) {
-        const T* x = a + kh * WP + kw;
-        const V b0 = S::load(b), b1 = S::load(b + W);
-        for (int r = 0; r < MR; ++r) {
-          const V xr = S::broadcast(x[r]);
-          acc0[r] += xr * b0;
-          acc1[r] += xr * b1;
-        }
-      }
-  for (int r = 0; r < MR; ++r) {
-    S::store(tile + r * 2 * W, acc0[r]);
-    S::store(tile + r * 2 * W + W, acc1[r]);
+  V acc[NV][MR];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v)
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) acc[v][r] = V{};
+  // One tap: the input pixels at x times the weights at b.
+  auto tap = [&](const T* x, const T* b) {
+    V bv[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * W);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const V xr = S::broadcast(x[STRIDE * r]);
+#pragma GCC unroll 16
+      for (int v = 0; v < NV; ++v) acc[v][r] += xr * bv[v];
+    }
+  };
+  if constexpr (NV == 1) {
+    // Unrolled by pragma: at -O2 the one-vector tile's 3 x 3 taps are not
+    // unrolled by themselves and ran at half speed. (The two-vector tile
+    // is as fast at -O2 without it, and 5-10% slower at -O3 with it.)
+    for (std::int64_t c = 0; c < C; ++c, a += plane)
+#pragma GCC unroll 3
+      for (std::int64_t kh = 0; kh < KH; ++kh)
+#pragma GCC unroll 3
+        for (std::int64_t kw = 0; kw < KW; ++kw, b += NV * W) tap(a + kh * WP + kw, b);
+  } else {
+    for (std::int64_t c = 0; c < C; ++c, a += plane)
+      for (std::int64_t kh = 0; kh < KH; ++kh)
+        for (std::int64_t kw = 0; kw < KW; ++kw, b += NV * W) tap(a + kh * WP + kw, b);
   }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) S::store(tile + (r * NV + v) * W, acc[v][r]);
 }
 
 // GCC 12 takes the never-read pass-through operand inside the AVX-512 shuffle
@@ -176,14 +207,29 @@ void store_tile_transposed(const T* tile, std::int64_t rows, std::int64_t cols, 
 #pragma GCC diagnostic pop
 #endif
 
-// One sample: y_n [OC, OH, OW] = conv(xpad, w) + b, where xpad is the padded
-// input from pad_planes (plus kDirectRows elements of slack, read by the
-// last tile and discarded) and packed_w is w^T [C*KH*KW, OC] in NR-column
-// slivers (pack_b_whole).
-template <typename T>
-void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
-                        bool relu, T* y_n) {
-  constexpr int MR = kDirectRows, NR = gemm_cols<T>();
+// store_tile_transposed for any MR: the transposing store takes at most 8
+// rows at a time, so a taller tile goes in groups of 8 rows.
+template <typename T, int MR, int NR>
+void store_tile_rows(const T* tile, std::int64_t rows, std::int64_t cols, const T* bias, bool relu,
+                     T* out, std::int64_t P) {
+  if constexpr (MR > 8) {
+    store_tile_transposed<T, 8, NR>(tile, std::min<std::int64_t>(rows, 8), cols, bias, relu, out,
+                                    P);
+    if (rows > 8)
+      store_tile_rows<T, MR - 8, NR>(tile + 8 * NR, rows - 8, cols, bias, relu, out + 8, P);
+  } else {
+    store_tile_transposed<T, MR, NR>(tile, rows, cols, bias, relu, out, P);
+  }
+}
+
+// One sample with MR x NV-vector tiles: y_n [OC, OH, OW] = conv(xpad, w) + b,
+// where xpad is the padded input from pad_planes (plus kDirectSlack
+// elements, read by the last tile and discarded) and packed_w is
+// w^T [C*KH*KW, OC] in slivers of NV vectors of columns.
+template <typename T, int MR, int NV, int STRIDE>
+void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
+                       bool relu, T* y_n) {
+  constexpr int NR = NV * Simd<T>::width;
   const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, K = s.col_rows();
   alignas(64) T tile[MR * NR];
@@ -192,17 +238,50 @@ void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, 
     const std::int64_t cols = std::min<std::int64_t>(NR, s.OC - oc0);
     for (std::int64_t oh = 0; oh < OH; ++oh)
       for (std::int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
-        const T* a = xpad + oh * WP + ow0;
+        const T* a = xpad + (oh * WP + ow0) * STRIDE;
         if (s.KH == 3 && s.KW == 3)
-          direct_tile<T, MR, 3>(a, w_sliver, s.C, 3, 3, plane, WP, tile);
+          direct_tile<T, MR, NV, 3, STRIDE>(a, w_sliver, s.C, 3, 3, plane, WP, tile);
+        else if (s.KH == 1 && s.KW == 1)
+          direct_tile<T, MR, NV, 1, STRIDE>(a, w_sliver, s.C, 1, 1, plane, WP, tile);
         else
-          direct_tile<T, MR, 0>(a, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
+          direct_tile<T, MR, NV, 0, STRIDE>(a, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
         // The tile is pixel-major; y is channel-major: store it transposed.
-        store_tile_transposed<T, MR, NR>(tile, std::min<std::int64_t>(MR, OW - ow0), cols,
-                                         b ? b + oc0 : nullptr, relu, y_n + oc0 * P + oh * OW + ow0,
-                                         P);
+        store_tile_rows<T, MR, NR>(tile, std::min<std::int64_t>(MR, OW - ow0), cols,
+                                   b ? b + oc0 : nullptr, relu, y_n + oc0 * P + oh * OW + ow0, P);
       }
   }
+}
+
+// Vectors of output channels per forward tile: one when the channels fit
+// one vector (16 floats for AVX-512: the ResNet's first stage, and its
+// input gradients), where a tile of two would be half zeros; two otherwise.
+template <typename T>
+constexpr int direct_vectors(std::int64_t OC) {
+  return OC <= Simd<T>::width ? 1 : 2;
+}
+
+// Columns of a sliver of packed weights for OC output channels.
+template <typename T>
+constexpr std::int64_t direct_cols(std::int64_t OC) {
+  return direct_vectors<T>(OC) * Simd<T>::width;
+}
+
+// One sample: y_n = conv(xpad, w) + b with the tile for its channel count.
+// A one-vector tile takes twice the pixels (14 with AVX-512, which divides
+// rows of 28 and 14), so each weight vector loaded still serves 14
+// multiply-adds.
+template <typename T>
+void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
+                        bool relu, T* y_n) {
+  const bool narrow = direct_vectors<T>(s.OC) == 1;
+  if (s.stride == 1 && narrow)
+    direct_conv_tiles<T, kDirectRowsNarrow, 1, 1>(s, xpad, packed_w, b, relu, y_n);
+  else if (s.stride == 1)
+    direct_conv_tiles<T, kDirectRows, 2, 1>(s, xpad, packed_w, b, relu, y_n);
+  else if (narrow)
+    direct_conv_tiles<T, kDirectRowsNarrow, 1, 2>(s, xpad, packed_w, b, relu, y_n);
+  else
+    direct_conv_tiles<T, kDirectRows, 2, 2>(s, xpad, packed_w, b, relu, y_n);
 }
 
 // The input gradient of a stride-1 convolution is a stride-1 convolution of
@@ -212,41 +291,45 @@ inline Conv2dShape transposed_conv_shape(const Conv2dShape& s) {
   return {s.N, s.OC, s.OH(), s.OW(), s.C, s.KH, s.KW, 1, s.KH - 1 - s.pad};
 }
 
-// part[r][j] (rows `ld` apart) (+)= sum over output pixels q of
-// dy[r*P + q] * xcl[q + tap][j]: MR output channels x NR input channels for
-// one tap. dy points at channel o0 of one sample (planes P apart); xcl is the
-// padded input with channels last (Cp per pixel, WP pixels per row), already
-// offset by the tap.
-template <typename T, int MR>
+// part[r][v * W + j] (rows `ld` apart) (+)= sum over output pixels q of
+// dy[r*P + q] * xcl[stride * q + tap][v * W + j]: MR output channels x NV
+// vectors for one tap. dy points at channel o0 of one sample (planes P apart); xcl is
+// the padded input with channels last (Cp per pixel, WP pixels per row),
+// already offset by the tap. With Cp = 2W the two vectors are the two
+// halves of 32 input channels; with Cp = W (16 input channels or fewer) the
+// NV vectors are the same channels at NV neighbouring taps (kw, kw+1, ...),
+// which sit W apart in xcl and in the partial alike.
+template <typename T, int MR, int NV>
 void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std::int64_t OW,
-                 std::int64_t WP, std::int64_t Cp, T* part, std::int64_t ld, bool accumulate) {
+                 std::int64_t WP, std::int64_t Cp, std::int64_t stride, T* part, std::int64_t ld,
+                 bool accumulate) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
-  V acc0[MR], acc1[MR];  // row loops unrolled: see micro_kernel in gemm.hpp
+  V acc[NV][MR];  // row loops unrolled: see micro_kernel in gemm.hpp
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    acc0[r] = accumulate ? S::load(part + r * ld) : V{};
-    acc1[r] = accumulate ? S::load(part + r * ld + W) : V{};
-  }
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[v][r] = accumulate ? S::load(part + r * ld + v * W) : V{};
   for (std::int64_t oh = 0; oh < OH; ++oh) {
     const T* g = dy + oh * OW;
-    const T* x = xcl + oh * WP * Cp;
-    for (std::int64_t ow = 0; ow < OW; ++ow, ++g, x += Cp) {
-      const V x0 = S::load(x), x1 = S::load(x + W);
+    const T* x = xcl + oh * stride * WP * Cp;
+    for (std::int64_t ow = 0; ow < OW; ++ow, ++g, x += stride * Cp) {
+      V xv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) xv[v] = S::load(x + v * W);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const V gr = S::broadcast(g[r * P]);
-        acc0[r] += gr * x0;
-        acc1[r] += gr * x1;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[v][r] += gr * xv[v];
       }
     }
   }
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    S::store(part + r * ld, acc0[r]);
-    S::store(part + r * ld + W, acc1[r]);
-  }
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) S::store(part + r * ld + v * W, acc[v][r]);
 }
 
 // Row h of one sample's x [C, H, W] into the channels-last copy: out[w * Cp
@@ -277,9 +360,11 @@ void channels_last_row(const T* x, std::int64_t C, std::int64_t H, std::int64_t 
 // Channel counts of the weight gradient rounded up to whole tiles: input
 // channels to vectors (the extra channels of the copy of x are zeros),
 // output channels to tile rows (the extra rows of the partials are unused).
+// A single vector when the input channels fit one (the tile then spans
+// neighbouring taps instead, see weight_tile).
 template <typename T>
 std::int64_t padded_in_channels(const Conv2dShape& s) {
-  return round_up(s.C, gemm_cols<T>());
+  return s.C <= Simd<T>::width ? Simd<T>::width : round_up(s.C, gemm_cols<T>());
 }
 template <typename T>
 std::int64_t padded_out_channels(const Conv2dShape& s) {
@@ -292,6 +377,14 @@ std::int64_t padded_out_channels(const Conv2dShape& s) {
 // and padding of at most kernel - 1 (backward-data pads dy by kernel-1-pad).
 inline bool conv2d_direct_applies(const Conv2dShape& s) {
   return s.stride == 1 && s.KH == s.KW && s.pad <= s.KH - 1;
+}
+
+// Whether the direct forward and weight-gradient kernels handle this shape:
+// as above, but stride 2 too (ResNet's downsampling convolutions), where
+// the tile's pixels are two input pixels apart. Backward-data stays at
+// stride 1: its transposed convolution would have a stride of 1/2.
+inline bool conv2d_direct_strided_applies(const Conv2dShape& s) {
+  return (s.stride == 1 || s.stride == 2) && s.KH == s.KW && s.pad <= s.KH - 1;
 }
 
 // Elements of the workspace the direct forward and backward-data passes
@@ -326,7 +419,7 @@ namespace detail {
 template <typename T, typename Pack, typename Output>
 void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
                  const T* b, bool relu, const Output& output) {
-  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectRows;
+  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectSlack * s.stride;
   parallel_blocks(s.N, num_threads(), [&](int, std::int64_t n0, std::int64_t n1) {
     if (n0 >= n1) return;
     T* packed_w = thread_scratch<T, 2>(packed_size);
@@ -350,11 +443,20 @@ void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pac
 template <typename T, typename Output>
 void conv2d_forward_direct_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
                                    bool relu, const Output& output) {
-  const std::int64_t K = s.col_rows();
+  const std::int64_t K = s.col_rows(), NR = detail::direct_cols<T>(s.OC);
+  const std::int64_t packed_size = K * round_up(s.OC, NR);
   detail::direct_conv(
-      s, x, packed_b_size<T>(K, s.OC),
+      s, x, packed_size,
       [&](T* dst) {
-        pack_b_whole<T>({w, K, true}, K, s.OC, dst);
+        if (NR == gemm_cols<T>()) {
+          pack_b_whole<T>({w, K, true}, K, s.OC, dst);
+          return;
+        }
+        // w^T in slivers of NR columns: dst[oc0 * K + k * NR + j] = w[oc0 + j][k].
+        for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += NR)
+          for (std::int64_t k = 0; k < K; ++k, dst += NR)
+            for (std::int64_t j = 0; j < NR; ++j)
+              dst[j] = oc0 + j < s.OC ? w[(oc0 + j) * K + k] : T(0);
       },
       b, relu, output);
 }
@@ -374,7 +476,7 @@ template <typename T>
 void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx,
                                  T* workspace) {
   (void)workspace;
-  constexpr int NR = gemm_cols<T>();
+  const std::int64_t NR = detail::direct_cols<T>(s.C);  // dx's channels are the tile's columns
   const std::int64_t taps = s.KH * s.KW;
   // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
   auto pack = [&](T* dst) {
@@ -384,9 +486,8 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
           for (std::int64_t j = 0; j < NR; ++j)
             dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
   };
-  detail::direct_conv(detail::transposed_conv_shape(s), dy, packed_b_size<T>(s.OC * taps, s.C),
-                      pack, static_cast<const T*>(nullptr), false,
-                      StoredOutput<T>{dx, s.C, s.H * s.W});
+  detail::direct_conv(detail::transposed_conv_shape(s), dy, s.OC * taps * round_up(s.C, NR), pack,
+                      static_cast<const T*>(nullptr), false, StoredOutput<T>{dx, s.C, s.H * s.W});
 }
 
 // Elements of the partials conv2d_backward_weights_direct takes: one weight
@@ -408,7 +509,7 @@ template <typename T, typename Wait = NoWait>
 void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
                                              T* db, T* partials, bool carried,
                                              const Wait& wait_for_carry = Wait{}) {
-  constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>();
+  constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>(), W = Simd<T>::width;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, taps = s.KH * s.KW;
   const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
   const std::int64_t Cp = detail::padded_in_channels<T>(s), OCp = detail::padded_out_channels<T>(s);
@@ -435,12 +536,27 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
           std::fill(tail + (s.OC - o0) * P, tail + MR * P, T(0));
           g = tail;
         }
-        for (std::int64_t c0 = 0; c0 < Cp; c0 += NR)
+        T* part_o = part + o0 * block;
+        if (Cp == W && s.KW == 3) {  // one vector of channels at three taps per tile
           for (std::int64_t kh = 0; kh < s.KH; ++kh)
-            for (std::int64_t kw = 0; kw < s.KW; ++kw)
-              detail::weight_tile<T, MR>(g, P, xcl + (kh * WP + kw) * Cp + c0, OH, OW, WP, Cp,
-                                         part + o0 * block + (kh * s.KW + kw) * Cp + c0, block,
-                                         n > n0);
+            detail::weight_tile<T, MR, 3>(g, P, xcl + kh * WP * Cp, OH, OW, WP, Cp, s.stride,
+                                          part_o + kh * 3 * Cp, block, n > n0);
+        } else {
+          constexpr int NV = NR / W;
+          const int nv = Cp == W ? 1 : NV;
+          for (std::int64_t c0 = 0; c0 < Cp; c0 += nv * W)
+            for (std::int64_t kh = 0; kh < s.KH; ++kh)
+              for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+                const T* xt = xcl + (kh * WP + kw) * Cp + c0;
+                T* pt = part_o + (kh * s.KW + kw) * Cp + c0;
+                if (nv == 1)
+                  detail::weight_tile<T, MR, 1>(g, P, xt, OH, OW, WP, Cp, s.stride, pt, block,
+                                                n > n0);
+                else
+                  detail::weight_tile<T, MR, NV>(g, P, xt, OH, OW, WP, Cp, s.stride, pt, block,
+                                                 n > n0);
+              }
+        }
         for (std::int64_t o = o0; o < std::min(o0 + MR, s.OC); ++o)  // while still in cache
           bias[o].add_plane(dy_n + o * P, P);
       }
