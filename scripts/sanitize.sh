@@ -9,6 +9,8 @@
 # same code with ranks simulated by threads), and out_of_memory (AddressSanitizer cannot run under its
 # address-space cap). -O1 (the optimisation AddressSanitizer's authors recommend)
 # and -g1 (the line tables that reports need) build a third faster than -O2 -g.
+# The doctest files are compiled together, a few to a unit, into one program (MINIDL_UNITY_TESTS):
+# each instrumented template is then compiled once per unit instead of once per file.
 # The tests run two at a time, one per core.
 # Usage: scripts/sanitize.sh [BUILD_DIR=build-sanitize]
 set -euo pipefail
