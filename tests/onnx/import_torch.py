@@ -10,16 +10,7 @@ import os
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-
-
-def skip_or_fail(reason):
-    if os.environ.get("CI", "") not in ("", "0", "false", "False", "FALSE"):
-        print(f"error: {reason} (CI=true requires every test to run)")
-        sys.exit(1)
-    print(f"SKIPPED: {reason}")
-    sys.exit(77)
+from test_setup import skip_or_fail
 
 
 try:
