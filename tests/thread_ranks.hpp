@@ -34,7 +34,7 @@ class ThreadWorld {
     std::unique_lock<std::mutex> lock(mutex_);
     auto& box = mailbox_[static_cast<std::size_t>(rank)];
     changed_.wait(lock, [&] { return !box.empty(); });
-    std::memcpy(data, box.front().data(), bytes);
+    if (bytes > 0) std::memcpy(data, box.front().data(), bytes);  // an empty state may be null
     box.erase(box.begin());
   }
   // Exchange number `round`: deposits this rank's bytes, waits for all, returns them in rank
@@ -83,7 +83,7 @@ class ThreadRankReducer : public BatchReducer {
   }
   void take_total(void* state, std::size_t bytes) override {
     const auto parts = world_.exchange(round_++, rank_, state, bytes);
-    std::memcpy(state, parts.back().data(), bytes);
+    if (bytes > 0) std::memcpy(state, parts.back().data(), bytes);
   }
   void sum_counts(std::int64_t* values, std::size_t count) override {
     const auto parts = world_.exchange(round_++, rank_, values, count * sizeof(std::int64_t));
@@ -105,7 +105,7 @@ class ThreadRankReducer : public BatchReducer {
   }
   void broadcast(void* data, std::size_t bytes) override {
     const auto parts = world_.exchange(round_++, rank_, data, bytes);
-    std::memcpy(data, parts.front().data(), bytes);
+    if (bytes > 0) std::memcpy(data, parts.front().data(), bytes);
   }
 
  private:

@@ -42,7 +42,8 @@ class BatchNorm : public Layer<T> {
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
     const Shape out = this->output_shape(x.shape());
-    const auto [N, P] = batch_and_positions(out);
+    const auto batch_positions = batch_and_positions(out);
+    const std::int64_t N = batch_positions.first, P = batch_positions.second;
     batch_stats_ = ctx.training() || !track_;
     this->set_batch_share(ctx.share);
     // Values per channel in the whole batch, which may span processes.
@@ -82,7 +83,10 @@ class BatchNorm : public Layer<T> {
     if (dy.shape() != input_.shape())
       fail(this->label(), ": backward expected dy ", input_.shape().str(), ", got ",
            dy.shape().str());
-    const auto [N, P] = batch_and_positions(dy.shape());
+    // Plain variables, not a structured binding: C++17 lambdas cannot capture one (Clang
+    // refuses; C++20 allows it).
+    const auto batch_positions = batch_and_positions(dy.shape());
+    const std::int64_t N = batch_positions.first, P = batch_positions.second;
     T* dx = nullptr;
     if (this->needs_input_grad_) {
       dinput_.resize(dy.shape());
