@@ -63,10 +63,10 @@ void avgpool2d_backward_naive(const Pool2dShape& s, bool count_include_pad, cons
 template <typename T>
 void add_strided(std::int64_t n, const T* in, std::int64_t step, T* out) {
   if (step == 1) {
-#pragma GCC ivdep  // out (the output row) and in (the input plane) never overlap
+    MINIDL_LOOP_NO_OVERLAP  // out (the output row) and in (the input plane) never overlap
     for (std::int64_t i = 0; i < n; ++i) out[i] += in[i];
   } else {
-#pragma GCC ivdep
+    MINIDL_LOOP_NO_OVERLAP
     for (std::int64_t i = 0; i < n; ++i) out[i] += in[i * step];
   }
 }
@@ -75,10 +75,10 @@ void add_strided(std::int64_t n, const T* in, std::int64_t step, T* out) {
 template <typename T>
 void scatter_add_strided(std::int64_t n, const T* g, std::int64_t step, T* out) {
   if (step == 1) {
-#pragma GCC ivdep
+    MINIDL_LOOP_NO_OVERLAP
     for (std::int64_t i = 0; i < n; ++i) out[i] += g[i];
   } else {
-#pragma GCC ivdep
+    MINIDL_LOOP_NO_OVERLAP
     for (std::int64_t i = 0; i < n; ++i) out[i * step] += g[i];
   }
 }

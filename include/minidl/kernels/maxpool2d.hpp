@@ -169,7 +169,7 @@ void max2x2_backward_plane(const T* x, const T* dy, std::int64_t W, std::int64_t
   for (std::int64_t oh = 0; oh < OH; ++oh, x += 2 * W, dx += 2 * W, dy += OW) {
     const T* r1 = x + W;
     T* d1 = dx + W;
-#pragma GCC ivdep  // the gradient rows do not overlap the input rows
+    MINIDL_LOOP_NO_OVERLAP  // the gradient rows do not overlap the input rows
     for (std::int64_t ow = 0; ow < OW; ++ow)
       max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow], relu_before,
                       dx[2 * ow], dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
@@ -398,7 +398,7 @@ void max_window_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp,
       const T* in = xp + row + w.at(o0, j);
       T* out = best + o0;
       if (!winner) {
-#pragma GCC ivdep  // the output row never overlaps the input plane
+        MINIDL_LOOP_NO_OVERLAP  // the output row never overlaps the input plane
         for (std::int64_t n = 0; n < o1 - o0; ++n) {
           const T v = in[n * step];
           out[n] = v > out[n] ? v : out[n];
@@ -408,7 +408,7 @@ void max_window_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp,
       std::int32_t* won = winner + o0;
       const auto first = static_cast<std::int32_t>(row + w.at(o0, j));
       const auto gap = static_cast<std::int32_t>(step);
-#pragma GCC ivdep
+      MINIDL_LOOP_NO_OVERLAP
       for (std::int64_t n = 0; n < o1 - o0; ++n) {
         const T v = in[n * step];
         const bool greater = v > out[n];
