@@ -84,7 +84,7 @@ for _ in $(seq 3000); do
 done
 [[ $(wc -l <"$work/killed/history.csv") == 2 ]] || fail "epoch 1 did not end alone in time"
 victim=""
-for pid in $(pgrep -f "$mnist train"); do
+for pid in $(pgrep -f "$mnist train.*--out $work/killed"); do  # this job only: other tests may run
   if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
     victim=$pid
   fi
