@@ -255,7 +255,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     for (;;) {
       if (v == kNetworkInput || node(v).uses.size() != 1) return false;
       const Node<T>& n = graph[static_cast<std::size_t>(v)];
-      if (n.merge) return true;
+      if (n.merge) return !n.merge->backward_reads_output();
       if (n.layer->backward_reads_output() && !node(v).skip_backward) return false;
       if (!n.layer->output_aliases_input() && !node(v).skip_forward) return true;
       v = n.inputs[0];
@@ -284,7 +284,12 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       if (node(v).uses.size() != 1)
         fail(in_place.layer->label(), ": works in place, but its input (from '", n.name,
              "') is read by other nodes too; use ", instead);
-      if (n.merge) break;
+      if (n.merge) {
+        if (n.merge->backward_reads_output())
+          fail(in_place.layer->label(), ": works in place over the output of ", n.merge->label(),
+               ", whose backward reads it; use ", instead);
+        break;
+      }
       if (n.layer->backward_reads_output() && !node(v).skip_backward)
         fail(in_place.layer->label(), ": works in place over the output of ", n.layer->label(),
              ", whose backward reads it; use ", instead);
