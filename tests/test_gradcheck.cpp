@@ -3,6 +3,7 @@
 // Adding a layer? Two checks (minidl/testing/gradcheck.hpp), as for SiLU below:
 //   expect_ok(check_layer_gradients(layer, random_tensor(shape, seed), kTrain));
 //   expect_ok(check_layer_in_network([] { return MyLayer<double>(); }, shape));
+// and for a merge, check_merge_in_network([] { return MyMerge<double>(); }, shape).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -10,9 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "guide_silu.hpp"  // the "Your own layer" example of docs/guide.md, as written there
 #include "minidl/minidl.hpp"
 #include "minidl/testing/gradcheck.hpp"
+// The "Your own layer" example of docs/guide.md, the layer and its checks, as written there.
+#include "my_layers/silu_check.hpp"
 
 // Every test file keeps its names in a namespace of its own, so that the suite can also be
 // compiled as one program (MINIDL_UNITY_TESTS).
@@ -321,6 +323,7 @@ TEST_CASE("gradcheck inside a planned network: built-in layers, a user's tanh, t
   ::SiLU<double> silu;
   expect_ok(check_layer_gradients(silu, random_tensor({3, 2, 4, 5}, 43), kTrain));
   expect_ok(check_layer_in_network([] { return ::SiLU<double>(); }, shape));
+  CHECK(::silu_passes_checks());  // the guide's own checks of it
 }
 
 TEST_CASE("check_layer_in_network catches a layer that hides that backward reads its output") {
