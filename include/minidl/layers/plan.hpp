@@ -30,7 +30,8 @@
 //  10. Conv2d -> BatchNorm2d: in evaluation, the convolution runs with the
 //      batch norm folded into its weights and bias, and the batch norm makes
 //      no pass;
-//  11. the memory each node holds.
+//  11. the activation memory each node holds (outputs, input gradients,
+//      masks and winners; not parameters or the kernels' scratch).
 //
 // Fusions only join a value to its single consumer. Every fusion and
 // sharing gives the same bits as the plain passes, except the folding of
@@ -116,7 +117,10 @@ struct Plan {
   std::vector<NodePlan> nodes;
   std::vector<Use> input_uses;
 
-  // Per node: type, output shape, kernels, what was fused, memory held.
+  // Per node: type, output shape, kernels, what was fused, and the
+  // activation memory it holds; then the network's total. Parameters, their
+  // gradients, optimizer state and the kernels' per-thread scratch are not
+  // counted.
   template <typename T>
   std::string summary(const std::vector<Node<T>>& graph) const;
 };
@@ -384,7 +388,7 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
        << std::setw(8) << mb(p.grad_bytes) << std::setw(8) << mb(p.cache_bytes) << "  "
        << (notes.empty() ? "-" : notes) << "\n";
   }
-  os << "activation memory: " << mb(total) << " MB\n";
+  os << "activation memory (outputs, input gradients, masks and winners): " << mb(total) << " MB\n";
   return os.str();
 }
 
