@@ -424,7 +424,7 @@ TEST_CASE(
     for (std::size_t i = 0; i < results.size(); ++i) {
       CAPTURE(i);
       INFO(results[i].report());
-      CHECK(results[i].option_sets == 6);
+      CHECK(results[i].option_sets == 9);
       CHECK(results[i].same_bits);
       CHECK(results[i].worst < kGradTolerance);
     }

@@ -212,7 +212,7 @@ TEST_CASE("gradcheck: BatchNorm2d inside a network, with the plan's options on a
     CAPTURE(shape.str());
     const auto r = check_layer_in_network([] { return BatchNorm2d<double>(3); }, shape);
     INFO(r.report());
-    CHECK(r.option_sets == 6);
+    CHECK(r.option_sets == 9);
     CHECK(r.same_bits);
     CHECK(r.worst < kGradTolerance);
   }

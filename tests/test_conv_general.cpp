@@ -371,7 +371,7 @@ TEST_CASE("Conv2d inside a planned network: gradients right and the same bits fo
     const auto result =
         minidl::testing::check_layer_in_network([&] { return Conv2d<double>(c.options); }, c.input);
     INFO(result.report());
-    CHECK(result.option_sets == 6);
+    CHECK(result.option_sets == 9);
     CHECK(result.same_bits);
     CHECK(result.worst < kGradTolerance);
   }

@@ -3,13 +3,18 @@
 // Adding a layer? Two checks (minidl/testing/gradcheck.hpp), as for SiLU below:
 //   expect_ok(check_layer_gradients(layer, random_tensor(shape, seed), kTrain));
 //   expect_ok(check_layer_in_network([] { return MyLayer<double>(); }, shape));
+// and for a merge, check_merge_in_network([] { return MyMerge<double>(); }, shape).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
-#include "guide_silu.hpp"  // the "Your own layer" example of docs/guide.md, as written there
 #include "minidl/minidl.hpp"
 #include "minidl/testing/gradcheck.hpp"
+// The "Your own layer" example of docs/guide.md, the layer and its checks, as written there.
+#include "my_layers/silu_check.hpp"
 
 // Every test file keeps its names in a namespace of its own, so that the suite can also be
 // compiled as one program (MINIDL_UNITY_TESTS).
@@ -33,7 +38,7 @@ void expect_ok(const LayerGradCheck& r) {
 
 void expect_ok(const NetworkGradCheck& r) {
   INFO(r.report());
-  CHECK(r.option_sets == 6);
+  CHECK(r.option_sets == 9);
   CHECK(r.same_bits);
   CHECK(r.worst < kTolerance);
 }
@@ -61,6 +66,43 @@ class UserTanh : public Layer<T> {
  private:
   bool declared_;
   Tensor<T> y_, dx_;
+};
+
+// The elementwise maximum of two inputs, written by a user: backward finds
+// the winner by comparing the first input with the output, so it reads the
+// output. `declared` is what it tells the plan pass; only the default
+// (true) is honest.
+template <typename T>
+class UserMaximum : public Merge<T> {
+ public:
+  UserMaximum() = default;
+  explicit UserMaximum(bool declared) : declared_(declared) {}
+  std::string type() const override { return "UserMaximum"; }
+  Shape output_shape(const std::vector<Shape>& in) const override { return in[0]; }
+  bool backward_reads_output() const override {
+    return declared_ ? Merge<T>::backward_reads_output() : false;
+  }
+  const Tensor<T>& forward(const std::vector<const Tensor<T>*>& xs) override {
+    a_ = *xs[0];
+    y_.resize(a_.shape());
+    for (std::int64_t i = 0; i < y_.size(); ++i) y_[i] = std::max((*xs[0])[i], (*xs[1])[i]);
+    return y_;
+  }
+  const std::vector<Tensor<T>>& backward(const Tensor<T>& dy) override {
+    d_.resize(2);
+    for (auto& d : d_) d.resize(dy.shape());
+    for (std::int64_t i = 0; i < dy.size(); ++i) {
+      const bool first = a_[i] == y_[i];
+      d_[0][i] = first ? dy[i] : 0;
+      d_[1][i] = first ? 0 : dy[i];
+    }
+    return d_;
+  }
+
+ private:
+  bool declared_ = true;
+  Tensor<T> a_, y_;
+  std::vector<Tensor<T>> d_;
 };
 }  // namespace
 
@@ -281,10 +323,53 @@ TEST_CASE("gradcheck inside a planned network: built-in layers, a user's tanh, t
   ::SiLU<double> silu;
   expect_ok(check_layer_gradients(silu, random_tensor({3, 2, 4, 5}, 43), kTrain));
   expect_ok(check_layer_in_network([] { return ::SiLU<double>(); }, shape));
+  CHECK(::silu_passes_checks());  // the guide's own checks of it
 }
 
 TEST_CASE("check_layer_in_network catches a layer that hides that backward reads its output") {
   const auto r = check_layer_in_network([] { return UserTanh<double>(false); }, {2, 2, 6, 6});
+  INFO(r.report());
+  CHECK_FALSE(r.same_bits);  // sharing buffers on and off disagree
+  CHECK(r.worst > kTolerance);
+}
+
+TEST_CASE("gradcheck inside a planned network: merges, built-in and a user's") {
+  const Shape shape{2, 2, 6, 6};
+  expect_ok(check_merge_in_network([] { return Add<double>(); }, shape));
+  expect_ok(check_merge_in_network([] { return Concat<double>(); }, shape));
+  // A merge whose backward reads its output, before a max-pool, relying on
+  // the default trait: the pool must not write its gradient over that output.
+  expect_ok(check_merge_in_network([] { return UserMaximum<double>(); }, shape));
+}
+
+TEST_CASE("the plan never writes over the output of a merge whose backward reads it") {
+  const Shape in{2, 1, 8, 8};
+  auto branches = [](Graph<double>& net) {
+    net.add("a", Conv2d<double>(1, 2, 3, 1, 1), "input");
+    net.add("b", Conv2d<double>(1, 2, 3, 1, 1), "input");
+  };
+  Graph<double> user;  // a max-pool after it keeps its gradient to itself
+  branches(user);
+  user.add("max", UserMaximum<double>(), "a", "b");
+  user.add("pool", MaxPool2d<double>(2));
+  CHECK_FALSE(user.plan(in).nodes[3].overwrite_input);
+  Graph<double> add;  // after an Add, whose backward only copies dy, it may
+  branches(add);
+  add.add("sum", Add<double>(), "a", "b");
+  add.add("pool", MaxPool2d<double>(2));
+  CHECK(add.plan(in).nodes[3].overwrite_input);
+  Graph<double> inplace;  // an in-place ReLU would write over it in forward: refused, by name
+  branches(inplace);
+  inplace.add("max", UserMaximum<double>(), "a", "b");
+  inplace.add("relu", ReLU<double>(true));
+  CHECK_THROWS_WITH_AS(inplace.plan(in),
+                       doctest::Contains("relu (ReLU): works in place over the output of max "
+                                         "(UserMaximum), whose backward reads it"),
+                       Error);
+}
+
+TEST_CASE("check_merge_in_network catches a merge that hides that backward reads its output") {
+  const auto r = check_merge_in_network([] { return UserMaximum<double>(false); }, {2, 2, 6, 6});
   INFO(r.report());
   CHECK_FALSE(r.same_bits);  // sharing buffers on and off disagree
   CHECK(r.worst > kTolerance);

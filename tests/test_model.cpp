@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <iomanip>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -79,6 +81,28 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   CHECK(line("conv1").find("planes to pool1; dy by planes from pool1") != std::string::npos);
   CHECK(line("conv2").find("direct/direct/direct") != std::string::npos);
   CHECK(line("relu2").find("forward done by conv2; backward done by pool2") != std::string::npos);
+
+  // The activation memory at batch 64 in float, from the shapes: every buffer
+  // the plan keeps, a byte per pool winner and per in-place ReLU's mask element.
+  const std::int64_t f = static_cast<std::int64_t>(sizeof(float)), pool1_out = 64 * 32 * 14 * 14,
+                     pool2_in = 64 * 64 * 14 * 14, pool2_out = 64 * 64 * 7 * 7, fc1_in = 64 * 3136,
+                     fc1_out = 64 * 128, fc2_out = 64 * 10;
+  const std::int64_t activation_bytes =
+      pool1_out * f + pool1_out +                 // pool1: output and winners (conv1 has none)
+      pool1_out * f +                             // conv2: input gradient
+      pool2_out * f + pool2_in * f + pool2_out +  // pool2: output, input gradient, winners
+      fc1_out * f + fc1_in * f +                  // fc1 (flatten is a view)
+      fc1_out +                                   // relu3's mask
+      3 * fc1_out * f +                           // dropout: output, input gradient, mask
+      fc2_out * f + fc1_out * f;                  // fc2
+  std::int64_t planned = 0;
+  for (const NodePlan& p : net.plan({64, 1, 28, 28}).nodes)
+    planned += p.output_bytes + p.grad_bytes + p.cache_bytes;
+  CHECK(planned == activation_bytes);
+  std::ostringstream mb;
+  mb << std::fixed << std::setprecision(2) << static_cast<double>(activation_bytes) / 1e6;
+  CHECK(summary.find("\nactivation memory (outputs, input gradients, masks and winners): " +
+                     mb.str() + " MB\n") != std::string::npos);
 }
 
 TEST_CASE("initialisation follows PyTorch's bounds: U(+-1/sqrt(fan_in))") {

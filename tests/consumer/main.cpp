@@ -1,6 +1,8 @@
-// Trains a tiny network through the installed headers and prints its loss;
-// built against minidl::minidl and against minidl::core alone.
+// Trains a tiny network through the installed headers and prints its loss,
+// then runs the layer authors' gradient check on a layer; built against
+// minidl::minidl and against minidl::core alone.
 #include <minidl/minidl.hpp>
+#include <minidl/testing/gradcheck.hpp>
 
 #include <cstdio>
 
@@ -20,5 +22,13 @@ int main() {
   float l = 0;
   for (int step = 0; step < 300; ++step) l = train_step(net, loss, adam, x, labels);
   std::printf("consumer: XOR loss after 300 steps %.4f\n", static_cast<double>(l));
-  return l < 0.1f ? 0 : 1;
+
+  Linear<double> layer(3, 2);
+  Rng rng(2);
+  layer.reset_parameters(rng);
+  const auto check = testing::check_layer_gradients(layer, testing::random_tensor({4, 3}, 3),
+                                                    Context{Mode::Train, 0});
+  std::printf("consumer: gradient check of Linear, worst relative error %.1e\n", check.worst());
+  const bool checked = check.input.checked > 0 && check.params.size() == 2;
+  return l < 0.1f && checked && check.worst() < 1e-6 ? 0 : 1;
 }

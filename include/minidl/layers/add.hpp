@@ -47,6 +47,9 @@ class Add : public Merge<T> {
     return dinputs_;
   }
 
+  // Backward copies dy; it reads only the output's shape.
+  bool backward_reads_output() const override { return false; }
+
  private:
   static std::vector<Shape> shape_list(const std::vector<const Tensor<T>*>& xs) {
     std::vector<Shape> s;

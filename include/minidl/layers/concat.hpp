@@ -66,6 +66,9 @@ class Concat : public Merge<T> {
     return dinputs_;
   }
 
+  // Backward copies dy; it reads only the output's shape.
+  bool backward_reads_output() const override { return false; }
+
  private:
   // f(n, input, offset in the output, length) for each sample's slice of each input.
   template <typename F>

@@ -26,6 +26,11 @@ class Merge {
   virtual const Tensor<T>& forward(const std::vector<const Tensor<T>*>& xs) = 0;
   virtual const std::vector<Tensor<T>>& backward(const Tensor<T>& dy) = 0;
 
+  // Whether backward reads the output forward returned. The safe default:
+  // the plan pass then lets no later layer write over that output (a
+  // max-pool's gradient, an in-place ReLU). Say false only when it does not.
+  virtual bool backward_reads_output() const { return true; }
+
   const std::string& name() const { return name_; }
   void set_name(std::string name) { name_ = std::move(name); }
   std::string label() const { return name_.empty() ? type() : name_ + " (" + type() + ")"; }

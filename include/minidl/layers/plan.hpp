@@ -30,7 +30,8 @@
 //  10. Conv2d -> BatchNorm2d: in evaluation, the convolution runs with the
 //      batch norm folded into its weights and bias, and the batch norm makes
 //      no pass;
-//  11. the memory each node holds.
+//  11. the activation memory each node holds (outputs, input gradients,
+//      masks and winners; not parameters or the kernels' scratch).
 //
 // Fusions only join a value to its single consumer. Every fusion and
 // sharing gives the same bits as the plain passes, except the folding of
@@ -116,7 +117,10 @@ struct Plan {
   std::vector<NodePlan> nodes;
   std::vector<Use> input_uses;
 
-  // Per node: type, output shape, kernels, what was fused, memory held.
+  // Per node: type, output shape, kernels, what was fused, and the
+  // activation memory it holds; then the network's total. Parameters, their
+  // gradients, optimizer state and the kernels' per-thread scratch are not
+  // counted.
   template <typename T>
   std::string summary(const std::vector<Node<T>>& graph) const;
 };
@@ -255,7 +259,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     for (;;) {
       if (v == kNetworkInput || node(v).uses.size() != 1) return false;
       const Node<T>& n = graph[static_cast<std::size_t>(v)];
-      if (n.merge) return true;
+      if (n.merge) return !n.merge->backward_reads_output();
       if (n.layer->backward_reads_output() && !node(v).skip_backward) return false;
       if (!n.layer->output_aliases_input() && !node(v).skip_forward) return true;
       v = n.inputs[0];
@@ -284,7 +288,12 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       if (node(v).uses.size() != 1)
         fail(in_place.layer->label(), ": works in place, but its input (from '", n.name,
              "') is read by other nodes too; use ", instead);
-      if (n.merge) break;
+      if (n.merge) {
+        if (n.merge->backward_reads_output())
+          fail(in_place.layer->label(), ": works in place over the output of ", n.merge->label(),
+               ", whose backward reads it; use ", instead);
+        break;
+      }
       if (n.layer->backward_reads_output() && !node(v).skip_backward)
         fail(in_place.layer->label(), ": works in place over the output of ", n.layer->label(),
              ", whose backward reads it; use ", instead);
@@ -379,7 +388,7 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
        << std::setw(8) << mb(p.grad_bytes) << std::setw(8) << mb(p.cache_bytes) << "  "
        << (notes.empty() ? "-" : notes) << "\n";
   }
-  os << "activation memory: " << mb(total) << " MB\n";
+  os << "activation memory (outputs, input gradients, masks and winners): " << mb(total) << " MB\n";
   return os.str();
 }
 

@@ -4,6 +4,7 @@
 //   check_layer_gradients(layer, x, ctx)        the layer alone;
 //   check_layer_in_network(make_layer, shape)   inside a planned network,
 //       with every plan option on and off: gradients right, bits the same.
+// For a new merge (several inputs), check_merge_in_network(make_merge, shape).
 #pragma once
 
 #include <algorithm>
@@ -157,34 +158,36 @@ struct NetworkGradCheck {
   }
 };
 
-// Runs the layer make_layer() returns inside
-//   Conv2d(C -> 3, 3x3, pad 1) -> layer -> MaxPool2d(2) -> Flatten -> Linear(-> 3)
-// on an input of `shape` [N, C, H, W], where the plan pass fuses and shares
-// buffers around it, with the loss L = sum(output * R). Each set of plan
-// options (all on, all off, each off alone, and all on without an input
-// gradient) must give the same bits, and every gradient must match finite
-// differences. The layer must keep the shape's rank 4.
-template <typename MakeLayer>
-NetworkGradCheck check_layer_in_network(MakeLayer make_layer, const Shape& shape,
-                                        std::uint64_t seed = 1) {
+namespace detail {
+
+// Builds `shape` -> add_middle(net) -> MaxPool2d(2) -> Flatten -> Linear(-> 3)
+// under every set of plan options, runs it with the loss L = sum(output * R),
+// and checks every gradient against finite differences and the bits of
+// every set against those of the first.
+template <typename AddMiddle>
+NetworkGradCheck check_in_network(AddMiddle add_middle, const Shape& shape, std::uint64_t seed) {
   struct Run {
     PlanOptions options;
     bool input_grad;
-    const char* name;
+    std::string name;
   };
-  const Run runs[] = {{{true, true, true}, true, "all on"},
-                      {{false, false, false}, true, "all off"},
-                      {{false, true, true}, true, "fold_relu off"},
-                      {{true, false, true}, true, "pass_planes off"},
-                      {{true, true, false}, true, "share_buffers off"},
-                      {{true, true, true}, false, "all on, no input gradient"}};
+  // The 8 combinations of the options that act in training, all on first,
+  // then all on without an input gradient (which changes the plan too).
+  std::vector<Run> runs;
+  for (int off = 0; off < 8; ++off) {
+    const PlanOptions o{(off & 1) == 0, (off & 2) == 0, (off & 4) == 0};
+    runs.push_back({o, true,
+                    std::string("fold_relu ") + (o.fold_relu ? "on" : "off") + ", pass_planes " +
+                        (o.pass_planes ? "on" : "off") + ", share_buffers " +
+                        (o.share_buffers ? "on" : "off")});
+  }
+  runs.push_back({PlanOptions{}, false, "all on, no input gradient"});
   NetworkGradCheck out;
   std::vector<double> reference;
   const Tensor<double> x0 = random_tensor(shape, seed);
   for (const Run& run : runs) {
     Graph<double> net;
-    net.add("conv", Conv2d<double>(shape[1], 3, 3, 1, 1));
-    net.add("layer", make_layer());
+    add_middle(net);
     net.add("pool", MaxPool2d<double>(2));
     net.add("flatten", Flatten<double>());
     const std::int64_t features = net.output_shape(shape)[1];
@@ -217,7 +220,7 @@ NetworkGradCheck check_layer_in_network(MakeLayer make_layer, const Shape& shape
     auto note = [&](const GradCheckResult& r, const std::string& what) {
       if (r.max_rel_error >= out.worst) {
         out.worst = r.max_rel_error;
-        out.where = std::string(run.name) + ": " + what + " " + r.worst;
+        out.where = run.name + ": " + what + " " + r.worst;
       }
     };
     if (run.input_grad) note(compare_with_finite_differences(x, dx, loss, "input"), "input");
@@ -235,6 +238,41 @@ NetworkGradCheck check_layer_in_network(MakeLayer make_layer, const Shape& shape
     }
   }
   return out;
+}
+
+}  // namespace detail
+
+// Runs the layer make_layer() returns inside
+//   Conv2d(C -> 3, 3x3, pad 1) -> layer -> MaxPool2d(2) -> Flatten -> Linear(-> 3)
+// on an input of `shape` [N, C, H, W], where the plan pass fuses and shares
+// buffers around it. Each set of plan options (the 8 combinations of
+// fold_relu, pass_planes and share_buffers, and all on without an input
+// gradient) must give the same bits, and every gradient must match finite
+// differences. The layer must keep the shape's rank 4.
+template <typename MakeLayer>
+NetworkGradCheck check_layer_in_network(MakeLayer make_layer, const Shape& shape,
+                                        std::uint64_t seed = 1) {
+  return detail::check_in_network(
+      [&](Graph<double>& net) {
+        net.add("conv", Conv2d<double>(shape[1], 3, 3, 1, 1));
+        net.add("layer", make_layer());
+      },
+      shape, seed);
+}
+
+// The same for a merge of two inputs: make_merge() joins two branches,
+//   a = Conv2d(C -> 3, 3x3, pad 1)(x) and b = Conv2d(C -> 3, 3x3, pad 1)(x),
+// and a MaxPool2d(2) reads its output (which must have rank 4).
+template <typename MakeMerge>
+NetworkGradCheck check_merge_in_network(MakeMerge make_merge, const Shape& shape,
+                                        std::uint64_t seed = 1) {
+  return detail::check_in_network(
+      [&](Graph<double>& net) {
+        net.add("a", Conv2d<double>(shape[1], 3, 3, 1, 1), "input");
+        net.add("b", Conv2d<double>(shape[1], 3, 3, 1, 1), "input");
+        net.add("merge", make_merge(), "a", "b");
+      },
+      shape, seed);
 }
 
 }  // namespace minidl::testing
