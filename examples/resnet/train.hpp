@@ -233,7 +233,7 @@ inline bool train_epoch(Session& s, int epoch, EpochRecord& r, double& train_sec
     try {
       loss = minidl::train_step(s.net, xent, *s.optimizer, x, labels.data(), &logits,
                                 ranks.share(count));
-    } catch (const minidl::Error& e) {  // a non-finite loss or gradient
+    } catch (const minidl::NonFiniteError& e) {  // divergence; out of memory is not (exit 1)
       throw TrainingDiverged("epoch " + std::to_string(epoch) + ", batch " +
                              std::to_string(step + 1) + ": " + e.what() + "; " +
                              s.checkpoint_note() + "; try a smaller --lr (now " +
