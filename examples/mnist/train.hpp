@@ -258,11 +258,15 @@ inline void record_epoch(Session& s, const EpochRecord& r) {
               s.has_val());
 }
 
-// The best checkpoint on the test set: accuracy, confusion matrix, wrong predictions, metrics.
-inline void report(Session& s, double wall_seconds) {
-  const std::string dir = s.config().out_dir;
+// The best checkpoint on the test set, for the final report.
+inline Evaluation evaluate_best(Session& s) {
   minidl::load_checkpoint(s.best_path, s.net);
-  const Evaluation test = evaluate(s.net, s.data.test, s.test_idx, s.config().batch);
+  return evaluate(s.net, s.data.test, s.test_idx, s.config().batch);
+}
+
+// The final report of the best checkpoint: accuracy, confusion matrix, wrong predictions, metrics.
+inline void report(Session& s, const Evaluation& test, double wall_seconds) {
+  const std::string dir = s.config().out_dir;
   std::printf("\nbest checkpoint (epoch %d): test accuracy %.4f (%lld/%lld), test loss %.4f\n",
               s.state.stopper.best_epoch(), test.accuracy,
               static_cast<long long>(test.confusion.correct()),
@@ -286,13 +290,20 @@ inline std::uint64_t bytes_needed() {
   return 3 * checkpoint + (2u << 20);
 }
 
-// Exit status of a run stopped by `signal`: the shell's 128 + signal number.
-inline int stopped_by_signal(const Session& s, int signal) {
-  std::fprintf(stderr, "mnist train: stopped by %s during epoch %d; %s\n", signal_name(signal),
-               s.state.epochs_done() + 1, s.checkpoint_note().c_str());
+// Exit status of a run stopped by `signal`: the shell's 128 + signal number. `in_epoch`: the
+// signal cut an epoch short (it is dropped); else the epochs were all done, the report not yet.
+inline int stopped_by_signal(const Session& s, int signal, bool in_epoch) {
+  if (in_epoch)
+    std::fprintf(stderr, "mnist train: stopped by %s during epoch %d; %s\n", signal_name(signal),
+                 s.state.epochs_done() + 1, s.checkpoint_note().c_str());
+  else
+    std::fprintf(stderr,
+                 "mnist train: stopped by %s after the last epoch (%d), before the final report; "
+                 "%s\n",
+                 signal_name(signal), s.state.epochs_done(), s.checkpoint_note().c_str());
   if (s.state.epochs_done() > 0)
-    std::fprintf(stderr, "continue with: mnist train --resume --out %s\n",
-                 s.config().out_dir.c_str());
+    std::fprintf(stderr, "%s with: mnist train --resume --out %s\n",
+                 in_epoch ? "continue" : "write the report", s.config().out_dir.c_str());
   return 128 + signal;
 }
 
@@ -345,9 +356,11 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
     std::printf("data-parallel: %d ranks, each a share of every batch of %d\n\n", ranks.ranks(),
                 s.config().batch);
   RunState& state = s.state;
-  bool interrupted = false;  // by a signal, on this rank or another
+  bool interrupted = false;  // in an epoch, by a signal on this rank or another
+  Evaluation test;
   {
-    const StopSignals signals;  // from here to the last epoch, Ctrl-C stops between steps
+    // From here to the report's evaluation, Ctrl-C stops between steps (or before the report).
+    const StopSignals signals;
     while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
       EpochRecord r;
       interrupted = !train_epoch(s, state.epochs_done() + 1, r);
@@ -359,16 +372,19 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
         return 0;
       }
     }
+    if (!interrupted && state.stopper.should_stop())
+      std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
+                  s.config().patience, state.stopper.best_epoch());
+    if (ranks.leader() && !interrupted && !StopSignals::received()) test = evaluate_best(s);
     if (StopSignals::received() || interrupted) {
       ranks.ending_together();  // every rank stopped after the same step
       // A rank that did not receive the signal itself reports the one that did.
-      return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM);
+      return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM,
+                               interrupted);
     }
   }
-  if (state.stopper.should_stop())
-    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
-                s.config().patience, state.stopper.best_epoch());
-  if (ranks.leader()) report(s, std::chrono::duration<double>(Clock::now() - t_start).count());
+  if (ranks.leader())
+    report(s, test, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
 
