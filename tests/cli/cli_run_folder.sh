@@ -54,6 +54,15 @@ got=$(cd "$work" && status_of "$mnist" evaluate --model a/best.safetensors --lim
 [[ $got == 0 ]] || fail "a second evaluate into its own folder: status $got, want 0"
 [[ $(sums) == "$before" ]] || fail "evaluate changed the training run's folder"
 echo "ok: evaluate keeps to its own folder"
+# A new run into a folder of evaluate's pictures is refused, and not told to --resume: there is
+# no checkpoint to resume from.
+got=$(status_of "$mnist" train "${small[@]}" --out "$work/evaluation")
+[[ $got == 2 ]] || fail "new run into evaluate's folder: status $got, want 2"
+grep -q "confusion_matrix.png, wrong_predictions.png" "$work/err" && grep -q -- "--overwrite" "$work/err" ||
+  fail "message: $(cat "$work/err")"
+! grep -q -- "--resume" "$work/err" || fail "suggests --resume with no checkpoint: $(cat "$work/err")"
+one_line
+echo "ok: a folder of pictures only is refused without a --resume hint"
 
 # 4. --resume refuses a hyper-parameter it would not apply; an unchanged one is accepted.
 got=$(status_of "$mnist" train --resume --lr 0.5 --out "$work/a")
