@@ -92,7 +92,7 @@ ln -s "$MNIST_DIR"/* "$work/digits/"
 cores=$(nproc)
 MNIST_DIR=$work/nowhere "$mnist" train --resume --threads 1000 --out "$work/b" >"$work/out" 2>"$work/err" ||
   { cat "$work/err"; fail "resume without --data did not find the run's data folder"; }
-grep -q "loading MNIST from $work/digits" "$work/out" || fail "resume did not use the run's data folder"
+grep -q "loading data from $work/digits" "$work/out" || fail "resume did not use the run's data folder"
 grep -q "warning: --threads 1000 is more than the $cores cores of this machine; using $cores" "$work/err" ||
   fail "no warning for --threads 1000: $(cat "$work/err")"
 grep -q "threads=$cores\$" "$work/out" || fail "--threads 1000 was not capped to $cores"
