@@ -359,32 +359,32 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
     std::printf("data-parallel: %d ranks, each a share of every batch of %d\n\n", ranks.ranks(),
                 s.config().batch);
   RunState& state = s.state;
+  // From here to the end, the first SIGINT or SIGTERM is only recorded: it stops the run between
+  // two steps, or after the last epoch before the final report writes anything. Once the report's
+  // files are being written (a moment), the run completes them.
+  const StopSignals signals;
   bool interrupted = false;  // in an epoch, by a signal on this rank or another
+  while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
+    EpochRecord r;
+    interrupted = !train_epoch(s, state.epochs_done() + 1, r);
+    if (interrupted) break;
+    record_epoch(s, r);
+    if (r.epoch == s.config().stop_after) {
+      std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
+                  r.epoch);
+      return 0;
+    }
+  }
+  if (!interrupted && state.stopper.should_stop())
+    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
+                s.config().patience, state.stopper.best_epoch());
   Evaluation test;
-  {
-    // From here to the report's evaluation, Ctrl-C stops between steps (or before the report).
-    const StopSignals signals;
-    while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
-      EpochRecord r;
-      interrupted = !train_epoch(s, state.epochs_done() + 1, r);
-      if (interrupted) break;
-      record_epoch(s, r);
-      if (r.epoch == s.config().stop_after) {
-        std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
-                    r.epoch);
-        return 0;
-      }
-    }
-    if (!interrupted && state.stopper.should_stop())
-      std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
-                  s.config().patience, state.stopper.best_epoch());
-    if (ranks.leader() && !interrupted && !StopSignals::received()) test = evaluate_best(s);
-    if (StopSignals::received() || interrupted) {
-      ranks.ending_together();  // every rank stopped after the same step
-      // A rank that did not receive the signal itself reports the one that did.
-      return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM,
-                               interrupted);
-    }
+  if (ranks.leader() && !interrupted && !StopSignals::received()) test = evaluate_best(s);
+  if (StopSignals::received() || interrupted) {
+    ranks.ending_together();  // every rank stopped after the same step
+    // A rank that did not receive the signal itself reports the one that did.
+    return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM,
+                             interrupted);
   }
   if (ranks.leader())
     report(s, test, std::chrono::duration<double>(Clock::now() - t_start).count());
