@@ -76,7 +76,7 @@ echo "ok: SIGTERM in epoch 1 stops with 143 and claims no checkpoint"
 
 # SIGINT once the last epoch is in the history: the final report is then evaluating the best
 # checkpoint on the 10000 test images, which takes far longer than the 0.05 s between looks.
-"$mnist" train --limit-train 2000 --val 500 --epochs 1 --seed 7 --out "$work/report" >"$work/report.out" 2>"$work/report.err" &
+"$mnist" train --limit-train 500 --val 500 --epochs 1 --seed 7 --out "$work/report" >"$work/report.out" 2>"$work/report.err" &
 pid=$!
 for _ in $(seq 12000); do
   [[ $(rows "$work/report") -ge 2 ]] && break
