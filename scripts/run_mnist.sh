@@ -25,9 +25,12 @@ if ! ls "$data"/train-images*idx3-ubyte* >/dev/null 2>&1; then
   scripts/download_mnist.sh "$data"
 fi
 
+# Every file a run writes, as 'mnist train' lists them (run_file_names() in
+# examples/common/output_folder.hpp): it refuses a folder holding any of them.
 holds_run() {
   local f
-  for f in best.safetensors last.safetensors history.csv metrics.json; do
+  for f in best.safetensors last.safetensors history.csv metrics.json loss_acc_curves.png \
+    confusion_matrix.png wrong_predictions.png; do
     [[ -e $1/$f ]] && return 0
   done
   return 1

@@ -347,13 +347,13 @@ TEST_CASE("a non-finite loss or gradient stops training before any parameter cha
   b.x[100] = std::numeric_limits<float>::quiet_NaN();
   CHECK_THROWS_WITH_AS(train_step(net, loss, adam, b.x, b.labels.data()),
                        "training diverged: the gradient of conv1.weight is nan at optimizer step 2",
-                       Error);
+                       NonFiniteError);
   b.x[100] = 0.0f;
   // An infinite bias: the logits and the loss are not finite.
   const float saved = net.parameters()[7].value->data()[0];
   net.parameters()[7].value->data()[0] = std::numeric_limits<float>::infinity();
   CHECK_THROWS_WITH_AS(train_step(net, loss, adam, b.x, b.labels.data()),
-                       doctest::Contains("training diverged: the loss is"), Error);
+                       doctest::Contains("training diverged: the loss is"), NonFiniteError);
   net.parameters()[7].value->data()[0] = saved;
   std::size_t i = 0;
   for (auto& p : net.parameters()) {

@@ -1,8 +1,10 @@
 // examples/common/classes.hpp - what the ten classes are called, and what the data set is.
 #pragma once
 
+#include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "args.hpp"
@@ -76,6 +78,30 @@ inline ClassNames classes_from_spec(const std::string& spec, std::size_t count =
 
 inline ClassNames classes_from_flag(const Args& a, std::size_t count = 10) {
   return classes_from_spec(a.str("classes"), count);
+}
+
+// True when `a` and `b` name the same folder, through links or spelled differently.
+inline bool same_folder(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::equivalent(a, b, ec)) return true;
+  const auto normal = [](const std::string& p) {
+    std::error_code absolute_ec;
+    const fs::path n = fs::absolute(p, absolute_ec).lexically_normal();
+    return n.has_filename() ? n : n.parent_path();  // "x/" as "x"
+  };
+  return normal(a) == normal(b);
+}
+
+// The names of --classes `spec` for the data in `dir`. A folder given with --data may hold any
+// IDX data set: unless the names were asked for (`named`) or `dir` is the command's default
+// folder, the data set stays unnamed, so that messages call it "data" and give no hint meant
+// for one data set (MNIST_DIR, the download script).
+inline ClassNames classes_for_data(const std::string& spec, bool named, const std::string& dir,
+                                   const std::string& default_dir) {
+  ClassNames classes = classes_from_spec(spec);
+  if (!named && !same_folder(dir, default_dir)) classes.dataset.clear();
+  return classes;
 }
 
 }  // namespace cli

@@ -144,10 +144,17 @@ class OutputFolder {
   void check_use(Use use) {
     const std::string found = run_files_in(dir_);
     if (found.empty() || use == Use::Resume) return;
-    if (use == Use::NewRun)
-      throw UsageError(dir_ + " already holds a training run (" + found +
-                       "); continue it with --resume, replace it with --overwrite, or choose "
-                       "another --out");
+    if (use == Use::NewRun) {
+      // --resume continues from the last checkpoint; without one (evaluate's pictures, say)
+      // it would only fail.
+      std::error_code ec;
+      if (std::filesystem::exists(file("last.safetensors"), ec))
+        throw UsageError(dir_ + " already holds a training run (" + found +
+                         "); continue it with --resume, replace it with --overwrite, or choose "
+                         "another --out");
+      throw UsageError(dir_ + " already holds files a run writes (" + found +
+                       "); replace them with --overwrite, or choose another --out");
+    }
     // Overwrite: nothing of the old run may stay beside the new one's files.
     for (const auto& name : run_file_names()) {
       std::error_code ec;

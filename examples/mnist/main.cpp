@@ -8,6 +8,7 @@
 
 #include "../common/onnx_model.hpp"
 #include "args.hpp"
+#include "data_folder.hpp"
 #include "predict.hpp"
 #include "report.hpp"
 #include "train.hpp"
@@ -26,14 +27,10 @@ const char* kUsage =
     "flag, --out in use or holding a run), 3 training diverged, 130/143 stopped by "
     "SIGINT/SIGTERM\n";
 
-std::string default_data_dir() {
-  const char* env = std::getenv("MNIST_DIR");
-  return env && *env ? env : "data/mnist";
-}
-
 int train(int argc, char** argv) {
   mnist::Args a("mnist train", "mnist train [options]");
-  a.flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
+  a.flag("data", mnist::default_data_dir(),
+         "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
       .flag("out", "results", "folder for checkpoints, history, metrics and pictures")
       .flag("epochs", "20", "maximum number of epochs")
       .flag("patience", "3",
@@ -106,7 +103,8 @@ int evaluate(int argc, char** argv) {
   mnist::Args a("mnist evaluate", "mnist evaluate --model FILE [options]");
   a.flag("model", "",
          "model to evaluate: a .safetensors checkpoint written by train, or an .onnx model")
-      .flag("data", default_data_dir(), "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
+      .flag("data", mnist::default_data_dir(),
+            "folder with the MNIST files ($MNIST_DIR, else data/mnist)")
       .flag("out", "evaluation",
             "folder for confusion_matrix.png and wrong_predictions.png (not a training run's)")
       .flag("limit-test", "0", "evaluate the first N test images only (0: all)");
@@ -117,7 +115,8 @@ int evaluate(int argc, char** argv) {
   if (!taken.empty())
     throw mnist::UsageError("mnist evaluate: " + a.str("out") + " holds a training run (" + taken +
                             "); give evaluate a folder of its own with --out");
-  const mnist::ClassNames classes = mnist::classes_from_flag(a);
+  const mnist::ClassNames classes =
+      mnist::data_classes(a.str("classes"), a.given("classes"), a.str("data"));
   auto net = load_model(a.str("model"), classes);
   const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
   mnist::require_28x28(data, a.str("data"));

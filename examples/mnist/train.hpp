@@ -15,6 +15,7 @@
 
 #include "../common/data_parallel.hpp"
 #include "args.hpp"
+#include "data_folder.hpp"
 #include "minidl/io/checkpoint.hpp"
 #include "minidl/train/divergence.hpp"
 #include "output_folder.hpp"
@@ -97,7 +98,9 @@ struct Session {
       state.config.data_dir = std::filesystem::absolute(flags.data_dir).lexically_normal().string();
       state.stopper = minidl::EarlyStopping(flags.patience);
     }
-    classes = classes_from_spec(config().classes);
+    classes = data_classes(config().classes,
+                           std::find(given.begin(), given.end(), "classes") != given.end(),
+                           config().data_dir);
     std::printf("loading %s from %s\n", classes.dataset.empty() ? "data" : classes.dataset.c_str(),
                 config().data_dir.c_str());
     data = minidl::load_mnist(config().data_dir, classes.dataset);
@@ -188,7 +191,7 @@ inline bool train_epoch(Session& s, int epoch, EpochRecord& r) {
     try {
       loss = minidl::train_step(s.net, xent, *s.optimizer, x, labels.data(), &logits,
                                 ranks.share(count));
-    } catch (const minidl::Error& e) {  // a non-finite loss or gradient
+    } catch (const minidl::NonFiniteError& e) {  // divergence; out of memory is not (exit 1)
       throw TrainingDiverged("epoch " + std::to_string(epoch) + ", batch " +
                              std::to_string(b / c.batch + 1) + ": " + e.what() + "; " +
                              s.checkpoint_note() + "; try a smaller --lr (now " +
@@ -258,11 +261,15 @@ inline void record_epoch(Session& s, const EpochRecord& r) {
               s.has_val());
 }
 
-// The best checkpoint on the test set: accuracy, confusion matrix, wrong predictions, metrics.
-inline void report(Session& s, double wall_seconds) {
-  const std::string dir = s.config().out_dir;
+// The best checkpoint on the test set, for the final report.
+inline Evaluation evaluate_best(Session& s) {
   minidl::load_checkpoint(s.best_path, s.net);
-  const Evaluation test = evaluate(s.net, s.data.test, s.test_idx, s.config().batch);
+  return evaluate(s.net, s.data.test, s.test_idx, s.config().batch);
+}
+
+// The final report of the best checkpoint: accuracy, confusion matrix, wrong predictions, metrics.
+inline void report(Session& s, const Evaluation& test, double wall_seconds) {
+  const std::string dir = s.config().out_dir;
   std::printf("\nbest checkpoint (epoch %d): test accuracy %.4f (%lld/%lld), test loss %.4f\n",
               s.state.stopper.best_epoch(), test.accuracy,
               static_cast<long long>(test.confusion.correct()),
@@ -286,13 +293,20 @@ inline std::uint64_t bytes_needed() {
   return 3 * checkpoint + (2u << 20);
 }
 
-// Exit status of a run stopped by `signal`: the shell's 128 + signal number.
-inline int stopped_by_signal(const Session& s, int signal) {
-  std::fprintf(stderr, "mnist train: stopped by %s during epoch %d; %s\n", signal_name(signal),
-               s.state.epochs_done() + 1, s.checkpoint_note().c_str());
+// Exit status of a run stopped by `signal`: the shell's 128 + signal number. `in_epoch`: the
+// signal cut an epoch short (it is dropped); else the epochs were all done, the report not yet.
+inline int stopped_by_signal(const Session& s, int signal, bool in_epoch) {
+  if (in_epoch)
+    std::fprintf(stderr, "mnist train: stopped by %s during epoch %d; %s\n", signal_name(signal),
+                 s.state.epochs_done() + 1, s.checkpoint_note().c_str());
+  else
+    std::fprintf(stderr,
+                 "mnist train: stopped by %s after the last epoch (%d), before the final report; "
+                 "%s\n",
+                 signal_name(signal), s.state.epochs_done(), s.checkpoint_note().c_str());
   if (s.state.epochs_done() > 0)
-    std::fprintf(stderr, "continue with: mnist train --resume --out %s\n",
-                 s.config().out_dir.c_str());
+    std::fprintf(stderr, "%s with: mnist train --resume --out %s\n",
+                 in_epoch ? "continue" : "write the report", s.config().out_dir.c_str());
   return 128 + signal;
 }
 
@@ -345,30 +359,35 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
     std::printf("data-parallel: %d ranks, each a share of every batch of %d\n\n", ranks.ranks(),
                 s.config().batch);
   RunState& state = s.state;
-  bool interrupted = false;  // by a signal, on this rank or another
-  {
-    const StopSignals signals;  // from here to the last epoch, Ctrl-C stops between steps
-    while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
-      EpochRecord r;
-      interrupted = !train_epoch(s, state.epochs_done() + 1, r);
-      if (interrupted) break;
-      record_epoch(s, r);
-      if (r.epoch == s.config().stop_after) {
-        std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
-                    r.epoch);
-        return 0;
-      }
-    }
-    if (StopSignals::received() || interrupted) {
-      ranks.ending_together();  // every rank stopped after the same step
-      // A rank that did not receive the signal itself reports the one that did.
-      return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM);
+  // From here to the end, the first SIGINT or SIGTERM is only recorded: it stops the run between
+  // two steps, or after the last epoch before the final report writes anything. Once the report's
+  // files are being written (a moment), the run completes them.
+  const StopSignals signals;
+  bool interrupted = false;  // in an epoch, by a signal on this rank or another
+  while (state.epochs_done() < s.config().epochs && !state.stopper.should_stop()) {
+    EpochRecord r;
+    interrupted = !train_epoch(s, state.epochs_done() + 1, r);
+    if (interrupted) break;
+    record_epoch(s, r);
+    if (r.epoch == s.config().stop_after) {
+      std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
+                  r.epoch);
+      return 0;
     }
   }
-  if (state.stopper.should_stop())
+  if (!interrupted && state.stopper.should_stop())
     std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
                 s.config().patience, state.stopper.best_epoch());
-  if (ranks.leader()) report(s, std::chrono::duration<double>(Clock::now() - t_start).count());
+  Evaluation test;
+  if (ranks.leader() && !interrupted && !StopSignals::received()) test = evaluate_best(s);
+  if (StopSignals::received() || interrupted) {
+    ranks.ending_together();  // every rank stopped after the same step
+    // A rank that did not receive the signal itself reports the one that did.
+    return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM,
+                             interrupted);
+  }
+  if (ranks.leader())
+    report(s, test, std::chrono::duration<double>(Clock::now() - t_start).count());
   return 0;
 }
 

@@ -13,19 +13,29 @@ expect_error() {  # NAME PATTERN
   echo "ok: $1: $(cat "$work/err")"
 }
 
-# A data set of 32x32 images in MNIST's IDX format.
-python3 - "$work/d32" <<'PY'
+# Small data sets in MNIST's IDX format: SIZE x SIZE images in the folder dSIZE.
+make_data() {
+  python3 - "$work/d$1" "$1" <<'PY'
 import os, struct, sys
-out = sys.argv[1]
+out, size = sys.argv[1], int(sys.argv[2])
 os.makedirs(out)
 for stem, n in (("train", 60), ("t10k", 20)):
     with open(os.path.join(out, f"{stem}-images-idx3-ubyte"), "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 32, 32) + bytes((i * 7) % 256 for i in range(n * 1024)))
+        f.write(struct.pack(">IIII", 0x803, n, size, size) + bytes((i * 7) % 256 for i in range(n * size * size)))
     with open(os.path.join(out, f"{stem}-labels-idx1-ubyte"), "wb") as f:
         f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
 PY
+}
+make_data 32
 status=0
 "$mnist" train --data "$work/d32" --val 10 --epochs 1 --out "$work/o32" >/dev/null 2>"$work/err" || status=$?
 expect_error o32 "$work/d32: images are 32x32; this model takes 28x28"
+
+# evaluate too, with a model trained on 28x28 images.
+make_data 28
+"$mnist" train --data "$work/d28" --val 10 --epochs 1 --out "$work/o28" >/dev/null
+status=0
+"$mnist" evaluate --model "$work/o28/best.safetensors" --data "$work/d32" --out "$work/e32" >/dev/null 2>"$work/err" || status=$?
+expect_error e32 "$work/d32: images are 32x32; this model takes 28x28"
 
 echo "1 passed, 0 failed: cli_data_errors"

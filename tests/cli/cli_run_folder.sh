@@ -54,6 +54,15 @@ got=$(cd "$work" && status_of "$mnist" evaluate --model a/best.safetensors --lim
 [[ $got == 0 ]] || fail "a second evaluate into its own folder: status $got, want 0"
 [[ $(sums) == "$before" ]] || fail "evaluate changed the training run's folder"
 echo "ok: evaluate keeps to its own folder"
+# A new run into a folder of evaluate's pictures is refused, and not told to --resume: there is
+# no checkpoint to resume from.
+got=$(status_of "$mnist" train "${small[@]}" --out "$work/evaluation")
+[[ $got == 2 ]] || fail "new run into evaluate's folder: status $got, want 2"
+grep -q "confusion_matrix.png, wrong_predictions.png" "$work/err" && grep -q -- "--overwrite" "$work/err" ||
+  fail "message: $(cat "$work/err")"
+! grep -q -- "--resume" "$work/err" || fail "suggests --resume with no checkpoint: $(cat "$work/err")"
+one_line
+echo "ok: a folder of pictures only is refused without a --resume hint"
 
 # 4. --resume refuses a hyper-parameter it would not apply; an unchanged one is accepted.
 got=$(status_of "$mnist" train --resume --lr 0.5 --out "$work/a")
@@ -83,7 +92,7 @@ ln -s "$MNIST_DIR"/* "$work/digits/"
 cores=$(nproc)
 MNIST_DIR=$work/nowhere "$mnist" train --resume --threads 1000 --out "$work/b" >"$work/out" 2>"$work/err" ||
   { cat "$work/err"; fail "resume without --data did not find the run's data folder"; }
-grep -q "loading MNIST from $work/digits" "$work/out" || fail "resume did not use the run's data folder"
+grep -q "loading data from $work/digits" "$work/out" || fail "resume did not use the run's data folder"
 grep -q "warning: --threads 1000 is more than the $cores cores of this machine; using $cores" "$work/err" ||
   fail "no warning for --threads 1000: $(cat "$work/err")"
 grep -q "threads=$cores\$" "$work/out" || fail "--threads 1000 was not capped to $cores"

@@ -2,7 +2,9 @@
 # Ctrl-C and `kill` during training: SIGINT in the second epoch must stop the run with status
 # 130, say how to continue, leave a checkpoint that loads and no temporary file; --resume then
 # ends with the weights of a run never interrupted. SIGTERM in the first epoch: status 143 and
-# no claim of a checkpoint that does not exist. Each signal is sent as soon as the run reaches
+# no claim of a checkpoint that does not exist. SIGINT after the last epoch, while the final
+# report evaluates the best checkpoint: status 130, no report file, a message that names no epoch
+# beyond the last and says how to write the report (--resume, which then writes it). Each signal is sent as soon as the run reaches
 # the point it is meant for (no sleep): an epoch of 2000 images is a fraction of a second on a
 # fast machine, so a pause could let the epoch end before the signal arrives.
 # Usage: interrupt_resume.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; exits 77, skipped, without it)
@@ -71,4 +73,31 @@ grep -q "stopped by SIGTERM during epoch 1; no checkpoint was written" "$work/te
 ! grep -q -- "--resume" "$work/term.err" || fail "suggests --resume with nothing to resume"
 [[ -z $(find "$work/term" -name '*.safetensors*' 2>/dev/null) ]] || fail "a checkpoint appeared"
 echo "ok: SIGTERM in epoch 1 stops with 143 and claims no checkpoint"
+
+# SIGINT once the last epoch is in the history: the final report is then evaluating the best
+# checkpoint on the 10000 test images, which takes far longer than the 0.05 s between looks.
+"$mnist" train --limit-train 500 --val 500 --epochs 1 --seed 7 --out "$work/report" >"$work/report.out" 2>"$work/report.err" &
+pid=$!
+for _ in $(seq 12000); do
+  [[ $(rows "$work/report") -ge 2 ]] && break
+  kill -0 "$pid" 2>/dev/null || fail "the run ended before its epoch was saved: $(cat "$work/report.err")"
+  sleep 0.05
+done
+kill -INT "$pid"
+status=0
+wait "$pid" || status=$?
+[[ $status -eq 130 ]] ||
+  { cat "$work/report.err"; fail "SIGINT before the report: status $status, want 130 (metrics.json written: $([[ -e $work/report/metrics.json ]] && echo yes || echo no))"; }
+grep -q "stopped by SIGINT after the last epoch (1), before the final report; $work/report/last.safetensors holds epoch 1" "$work/report.err" ||
+  fail "message: $(cat "$work/report.err")"
+! grep -q "during epoch" "$work/report.err" || fail "the message names an epoch that does not exist"
+grep -q "write the report with: mnist train --resume --out $work/report" "$work/report.err" ||
+  fail "no word of how to write the report: $(cat "$work/report.err")"
+for f in metrics.json confusion_matrix.png wrong_predictions.png; do
+  [[ ! -e $work/report/$f ]] || fail "$f was written although the run stopped before its report"
+done
+"$mnist" train --resume --out "$work/report" >"$work/report.out" || fail "--resume did not write the report"
+grep -q "best checkpoint (epoch 1): test accuracy" "$work/report.out" || fail "--resume printed no report"
+[[ -s $work/report/metrics.json && -s $work/report/confusion_matrix.png ]] || fail "--resume wrote no report files"
+echo "ok: SIGINT after the last epoch stops before the report, and --resume writes it"
 echo "1 passed, 0 failed: interrupt_resume"

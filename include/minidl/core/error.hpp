@@ -1,4 +1,4 @@
-// minidl/core/error.hpp - the one exception type minidl throws.
+// minidl/core/error.hpp - the exception types minidl throws.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +16,20 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
-// Builds a message from any streamable pieces: fail("conv1: expected ", a, " got ", b).
-template <typename... Parts>
+// A loss or gradient that is NaN or infinite: training diverged. Its own type, so that a
+// program can tell it from the failures a smaller learning rate does not cure (a file, memory).
+class NonFiniteError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Builds a message from any streamable pieces: fail("conv1: expected ", a, " got ", b), or
+// fail<NonFiniteError>(...) to throw that type.
+template <typename E = Error, typename... Parts>
 [[noreturn]] void fail(const Parts&... parts) {
   std::ostringstream os;
   (os << ... << parts);
-  throw Error(os.str());
+  throw E(os.str());
 }
 
 // "[64, 1, 28, 28]"

@@ -14,7 +14,7 @@ namespace minidl {
 // Runs one step of minibatch training and returns the batch's mean loss and
 // the logits (valid until the next forward). `step` keys the dropout masks:
 // pass the optimizer's step count so a resumed run draws the same masks.
-// A non-finite loss or gradient throws before the parameters are touched, so
+// A non-finite loss or gradient throws NonFiniteError before the parameters are touched, so
 // the last good state (and checkpoint) survives a diverging run.
 //
 // With `share` (data-parallel training), x and labels are this process's
@@ -31,8 +31,8 @@ T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimi
   const Tensor<T>& logits = net.forward(x, ctx);
   const T value = loss.forward(logits, labels, share);
   if (!std::isfinite(static_cast<double>(value)))
-    fail("training diverged: the loss is ", value, " at optimizer step ",
-         optimizer.step_count() + 1);
+    fail<NonFiniteError>("training diverged: the loss is ", value, " at optimizer step ",
+                         optimizer.step_count() + 1);
   net.backward(loss.backward());
   for (const auto& p : optimizer.parameters()) {
     if (!p.trainable()) continue;  // frozen: its gradient is not used (nor always computed)
@@ -40,8 +40,8 @@ T train_step(Sequential<T>& net, CrossEntropyLoss<T>& loss, Optimizer<T>& optimi
     const std::int64_t bad =
         kernels::first_non_finite_rows(g.size(), g.rank() > 0 ? g.dim(0) : 1, g.data());
     if (bad >= 0)
-      fail("training diverged: the gradient of ", p.name, " is ", p.grad->data()[bad],
-           " at optimizer step ", optimizer.step_count() + 1);
+      fail<NonFiniteError>("training diverged: the gradient of ", p.name, " is ",
+                           p.grad->data()[bad], " at optimizer step ", optimizer.step_count() + 1);
   }
   optimizer.step();
   if (logits_out) *logits_out = &logits;
