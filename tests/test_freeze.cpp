@@ -112,7 +112,10 @@ std::vector<std::pair<std::string, MakeOptimizer>> optimizers() {
 }  // namespace
 
 TEST_CASE("a frozen layer keeps its weights and optimizer state bit for bit while others move") {
-  for (const auto& [name, make] : optimizers()) {
+  for (const auto& entry : optimizers()) {
+    // Plain variables, not structured bindings: C++17 lets no lambda (CAPTURE) capture those.
+    const std::string& name = entry.first;
+    const auto& make = entry.second;
     CAPTURE(name);
     auto net = make_mlp<float>();
     auto opt = make(net);

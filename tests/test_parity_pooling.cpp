@@ -68,7 +68,10 @@ std::vector<std::pair<std::string, std::function<std::unique_ptr<Layer<T>>()>>> 
 TEST_CASE_TEMPLATE("parity: pooling layers and Identity, output and input gradient", T, float,
                    double) {
   const std::string pre = minidl::testing::precision_prefix<T>();
-  for (auto& [name, make] : cases<T>()) {
+  for (auto& entry : cases<T>()) {
+    // Plain variables, not structured bindings: C++17 lets no lambda (CAPTURE) capture those.
+    const std::string& name = entry.first;
+    const auto& make = entry.second;
     CAPTURE(name);
     const std::string at = pre + name + ".";
     auto layer = make();

@@ -90,7 +90,9 @@ void compare_buffers(Graph<T>& net, const std::string& prefix) {
 }  // namespace
 
 TEST_CASE("resnet parity: parameter and buffer names, shapes and dtypes equal the twin's") {
-  for (const auto& [depth, width] : {std::pair<int, int>{8, 4}, {14, 8}, {20, 16}}) {
+  for (const auto& arch : {std::pair<int, int>{8, 4}, {14, 8}, {20, 16}}) {
+    // Plain variables, not structured bindings: C++17 lets no lambda (CAPTURE) capture those.
+    const int depth = arch.first, width = arch.second;
     CAPTURE(depth);
     const std::string prefix = "arch.d" + std::to_string(depth) + "w" + std::to_string(width) + ".";
     std::map<std::string, std::string> theirs, ours;
@@ -105,12 +107,14 @@ TEST_CASE("resnet parity: parameter and buffer names, shapes and dtypes equal th
     for (auto& b : net.buffers())
       ours[b.name] = b.value ? "F32 " + shape_to_string(b.value->shape().to_vector())
                              : "I64 " + shape_to_string({});
-    for (const auto& [name, what] : theirs) {
+    for (const auto& entry : theirs) {
+      const std::string &name = entry.first, &what = entry.second;
       CAPTURE(name);
       CHECK(ours.count(name) == 1);
       if (ours.count(name)) CHECK(ours.at(name) == what);
     }
-    for (const auto& [name, what] : ours) {
+    for (const auto& entry : ours) {
+      const std::string& name = entry.first;
       CAPTURE(name);
       CHECK_MESSAGE(theirs.count(name) == 1, "not in PyTorch's state_dict");
     }
