@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../common/data_parallel.hpp"
+#include "../common/run_end.hpp"
 #include "args.hpp"
 #include "data_folder.hpp"
 #include "minidl/io/checkpoint.hpp"
@@ -293,23 +294,6 @@ inline std::uint64_t bytes_needed() {
   return 3 * checkpoint + (2u << 20);
 }
 
-// Exit status of a run stopped by `signal`: the shell's 128 + signal number. `in_epoch`: the
-// signal cut an epoch short (it is dropped); else the epochs were all done, the report not yet.
-inline int stopped_by_signal(const Session& s, int signal, bool in_epoch) {
-  if (in_epoch)
-    std::fprintf(stderr, "mnist train: stopped by %s during epoch %d; %s\n", signal_name(signal),
-                 s.state.epochs_done() + 1, s.checkpoint_note().c_str());
-  else
-    std::fprintf(stderr,
-                 "mnist train: stopped by %s after the last epoch (%d), before the final report; "
-                 "%s\n",
-                 signal_name(signal), s.state.epochs_done(), s.checkpoint_note().c_str());
-  if (s.state.epochs_done() > 0)
-    std::fprintf(stderr, "%s with: mnist train --resume --out %s\n",
-                 in_epoch ? "continue" : "write the report", s.config().out_dir.c_str());
-  return 128 + signal;
-}
-
 // What ranks of a data-parallel run must agree on: the run's settings and its data.
 inline std::string run_description(const Session& s) {
   std::string d;
@@ -375,20 +359,7 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
       return 0;
     }
   }
-  if (!interrupted && state.stopper.should_stop())
-    std::printf("early stopping: no improvement for %d epochs; best epoch %d\n",
-                s.config().patience, state.stopper.best_epoch());
-  Evaluation test;
-  if (ranks.leader() && !interrupted && !StopSignals::received()) test = evaluate_best(s);
-  if (StopSignals::received() || interrupted) {
-    ranks.ending_together();  // every rank stopped after the same step
-    // A rank that did not receive the signal itself reports the one that did.
-    return stopped_by_signal(s, StopSignals::received() ? StopSignals::received() : SIGTERM,
-                             interrupted);
-  }
-  if (ranks.leader())
-    report(s, test, std::chrono::duration<double>(Clock::now() - t_start).count());
-  return 0;
+  return cli::end_run("mnist", s, ranks, interrupted, t_start);
 }
 
 }  // namespace mnist
