@@ -4,9 +4,10 @@
 # ends with the weights of a run never interrupted. SIGTERM in the first epoch: status 143 and
 # no claim of a checkpoint that does not exist. SIGINT after the last epoch, while the final
 # report evaluates the best checkpoint: status 130, no report file, a message that names no epoch
-# beyond the last and says how to write the report (--resume, which then writes it). Each signal is sent as soon as the run reaches
-# the point it is meant for (no sleep): an epoch of 2000 images is a fraction of a second on a
-# fast machine, so a pause could let the epoch end before the signal arrives.
+# beyond the last and says how to write the report (--resume, which then writes it). Each signal
+# is sent as soon as the run reaches the point it is meant for (no sleep): an epoch of 2000
+# images is a fraction of a second on a fast machine, so a pause could let the epoch end before
+# the signal arrives.
 # Usage: interrupt_resume.sh MNIST_BINARY WORK_DIR   (needs MNIST_DIR; exits 77, skipped, without it)
 set -euo pipefail
 mnist=$1 work=$2
@@ -16,18 +17,26 @@ rm -rf "$work" && mkdir -p "$work"
 args=(--limit-train 2000 --val 500 --epochs 2 --seed 7)
 fail() { echo "FAIL: $*"; exit 1; }
 rows() { if [[ -f $1/history.csv ]]; then wc -l <"$1/history.csv"; else echo 0; fi; }
+has_rows() { [[ $(rows "$1") -ge $2 ]]; }
+# signal_when SIGNAL PID ERR_FILE WHAT CONDITION...: sends SIGNAL to the run PID as soon as the
+# command CONDITION succeeds (looked at every 0.05 s); fails if the run ends before WHAT.
+signal_when() {
+  local signal=$1 pid=$2 err=$3 what=$4
+  shift 4
+  for _ in $(seq 12000); do
+    "$@" && break
+    kill -0 "$pid" 2>/dev/null || fail "the run ended before $what: $(cat "$err")"
+    sleep 0.05
+  done
+  kill -"$signal" "$pid"
+}
 
 "$mnist" train "${args[@]}" --out "$work/straight" >/dev/null
 
 # SIGINT during epoch 2.
 "$mnist" train "${args[@]}" --out "$work/int" >"$work/int.out" 2>"$work/int.err" &
 pid=$!
-for _ in $(seq 12000); do
-  [[ $(rows "$work/int") -ge 2 ]] && break
-  kill -0 "$pid" 2>/dev/null || fail "the run ended before its first epoch: $(cat "$work/int.err")"
-  sleep 0.05
-done
-kill -INT "$pid"
+signal_when INT "$pid" "$work/int.err" "its first epoch" has_rows "$work/int" 2
 status=0
 wait "$pid" || status=$?
 [[ $status -eq 130 ]] || { cat "$work/int.err"; fail "SIGINT: status $status, want 130 ($(($(rows "$work/int") - 1)) epochs in the history)"; }
@@ -58,12 +67,7 @@ echo "ok: resumed after SIGINT, identical to the uninterrupted run"
 # SIGTERM during epoch 1: nothing to resume, and the message says so.
 "$mnist" train --limit-train 20000 --val 500 --limit-test 500 --epochs 1 --seed 7 --out "$work/term" >"$work/term.out" 2>"$work/term.err" &
 pid=$!
-for _ in $(seq 12000); do
-  grep -q "hyper-parameters:" "$work/term.out" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || fail "the run ended early: $(cat "$work/term.err")"
-  sleep 0.05
-done
-kill -TERM "$pid"
+signal_when TERM "$pid" "$work/term.err" "its first epoch began" grep -qs "hyper-parameters:" "$work/term.out"
 status=0
 wait "$pid" || status=$?
 [[ $status -eq 143 ]] || { cat "$work/term.err"; fail "SIGTERM: status $status, want 143"; }
@@ -78,12 +82,7 @@ echo "ok: SIGTERM in epoch 1 stops with 143 and claims no checkpoint"
 # checkpoint on the 10000 test images, which takes far longer than the 0.05 s between looks.
 "$mnist" train --limit-train 500 --val 500 --epochs 1 --seed 7 --out "$work/report" >"$work/report.out" 2>"$work/report.err" &
 pid=$!
-for _ in $(seq 12000); do
-  [[ $(rows "$work/report") -ge 2 ]] && break
-  kill -0 "$pid" 2>/dev/null || fail "the run ended before its epoch was saved: $(cat "$work/report.err")"
-  sleep 0.05
-done
-kill -INT "$pid"
+signal_when INT "$pid" "$work/report.err" "its epoch was saved" has_rows "$work/report" 2
 status=0
 wait "$pid" || status=$?
 [[ $status -eq 130 ]] ||
