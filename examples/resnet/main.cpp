@@ -25,12 +25,6 @@ const char* kUsage =
     "flag, --out in use or holding a run), 3 training diverged, 130/143 stopped by "
     "SIGINT/SIGTERM\n";
 
-// --data, else $FASHION_MNIST_DIR, else where Debian's dataset-fashion-mnist puts the files.
-std::string default_data_dir() {
-  const char* env = std::getenv("FASHION_MNIST_DIR");
-  return env && *env ? env : "/usr/share/datasets/fashion-mnist";
-}
-
 const char* kDataHelp =
     "folder with the Fashion-MNIST files ($FASHION_MNIST_DIR, else "
     "/usr/share/datasets/fashion-mnist)";
@@ -46,7 +40,7 @@ int depth_from(const cli::Args& a) {
 int train(int argc, char** argv) {
   const resnet::TrainConfig d;
   cli::Args a("resnet train", "resnet train [options]");
-  a.flag("data", default_data_dir(), kDataHelp)
+  a.flag("data", resnet::default_data_dir(), kDataHelp)
       .flag("out", d.out_dir, "folder for checkpoints, history, metrics and pictures")
       .flag("depth", std::to_string(d.depth), "layers: 6n + 2 (8, 14, 20, ...), n blocks a stage")
       .flag("width", std::to_string(d.width), "channels of the first stage (then 2x, 4x)")
@@ -149,7 +143,7 @@ minidl::Graph<float> load_resnet(const std::string& path) {
 int evaluate(int argc, char** argv) {
   cli::Args a("resnet evaluate", "resnet evaluate --model FILE [options]");
   a.flag("model", "", "checkpoint to evaluate (a .safetensors file written by resnet train)")
-      .flag("data", default_data_dir(), kDataHelp)
+      .flag("data", resnet::default_data_dir(), kDataHelp)
       .flag("out", "evaluation",
             "folder for confusion_matrix.png and wrong_predictions.png (not a training run's)");
   a.flag("classes", "fashion",
@@ -161,7 +155,8 @@ int evaluate(int argc, char** argv) {
     throw cli::UsageError("resnet evaluate: " + a.str("out") + " holds a training run (" + taken +
                           "); give evaluate a folder of its own with --out");
   auto net = load_resnet(a.str("model"));
-  const cli::ClassNames classes = cli::classes_from_flag(a);
+  const cli::ClassNames classes =
+      resnet::data_classes(a.str("classes"), a.given("classes"), a.str("data"));
   const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
   const cli::Evaluation ev = cli::evaluate(net, data.test, cli::all_indices(data.test), 128,
                                            resnet::fashion_normalization());

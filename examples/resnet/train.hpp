@@ -20,6 +20,7 @@
 #include "../common/run_end.hpp"
 #include "../common/stop_signals.hpp"
 #include "../common/training.hpp"
+#include "data_folder.hpp"
 #include "minidl/data/crop_flip.hpp"
 #include "minidl/io/checkpoint.hpp"
 #include "minidl/models/resnet.hpp"
@@ -134,7 +135,9 @@ struct Session {
       state.config.data_dir = std::filesystem::absolute(flags.data_dir).lexically_normal().string();
       state.stopper = minidl::EarlyStopping(flags.patience);
     }
-    classes = classes_from_spec(config().classes);
+    classes = data_classes(config().classes,
+                           std::find(given.begin(), given.end(), "classes") != given.end(),
+                           config().data_dir);
     std::printf("loading %s from %s\n", classes.dataset.empty() ? "data" : classes.dataset.c_str(),
                 config().data_dir.c_str());
     data = minidl::load_mnist(config().data_dir, classes.dataset);
