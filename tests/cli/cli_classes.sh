@@ -6,6 +6,7 @@
 set -euo pipefail
 mnist=$1 work=$2
 source "$(dirname "$0")/../require.sh"
+source "$(dirname "$0")/unnamed_data.sh"
 data=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 [[ -f $data/train-images-idx3-ubyte.gz ]] ||
   skip_or_fail "no Fashion-MNIST in $data (apt-get install dataset-fashion-mnist)"
@@ -33,23 +34,7 @@ echo "ok: --resume keeps the class names and the data folder"
 
 # --data without --classes: train and evaluate neither call the folder MNIST nor point at
 # MNIST_DIR or the download script when a file is missing (here the test labels).
-mkdir -p "$work/partial"
-ln -s "$data"/train-* "$data"/t10k-images* "$work/partial/"
-for command in train evaluate; do
-  status=0
-  if [[ $command == train ]]; then
-    "$mnist" train --data "$work/partial" --out "$work/partial_run" >"$work/out" 2>"$work/err" || status=$?
-    grep -q "^loading data from $work/partial" "$work/out" || fail "train names the data: $(cat "$work/out")"
-  else
-    "$mnist" evaluate --data "$work/partial" --model "$work/run/best.safetensors" --out "$work/partial_eval" \
-      >"$work/out" 2>"$work/err" || status=$?
-  fi
-  [[ $status -eq 1 ]] || fail "$command with a missing file: status $status, want 1: $(cat "$work/err")"
-  grep -q "data file t10k-labels-idx1-ubyte not found in folder '$work/partial'" "$work/err" ||
-    fail "$command: message: $(cat "$work/err")"
-  ! sed "s|$work|WORK|g" "$work/out" "$work/err" | grep -q "MNIST" || fail "$command calls the data MNIST: $(cat "$work/out" "$work/err")"
-  ! grep -q "download_mnist" "$work/err" || fail "$command suggests the MNIST download: $(cat "$work/err")"
-done
+check_unnamed_data "$mnist" "$work/run/best.safetensors" "$data" "MNIST|download_mnist" "$work"
 echo "ok: a folder given with --data alone is called data, without MNIST hints"
 
 # A names file with the wrong count stops the run before it starts, touching nothing.

@@ -8,6 +8,7 @@
 set -euo pipefail
 resnet=$1 work=$2
 source "$(dirname "$0")/../require.sh"
+source "$(dirname "$0")/unnamed_data.sh"
 require_fashion
 rm -rf "$work" && mkdir -p "$work"
 fail() {
@@ -112,21 +113,5 @@ echo "ok: evaluate reads the checkpoint"
 
 # --data elsewhere than the default folder, without --classes: train and evaluate call it
 # "data", not Fashion-MNIST, when a file is missing (here the test labels).
-mkdir -p "$work/partial"
-ln -s "$FASHION_DIR"/train-* "$FASHION_DIR"/t10k-images* "$work/partial/"
-for command in train evaluate; do
-  status=0
-  if [[ $command == train ]]; then
-    "$resnet" train --data "$work/partial" --out "$work/partial_run" >"$work/out" 2>"$work/err" || status=$?
-    grep -q "^loading data from $work/partial" "$work/out" || fail "train names the data: $(cat "$work/out")"
-  else
-    "$resnet" evaluate --data "$work/partial" --model "$work/straight/best.safetensors" \
-      --out "$work/partial_eval" >"$work/out" 2>"$work/err" || status=$?
-  fi
-  [[ $status -eq 1 ]] || fail "$command with a missing file: status $status, want 1: $(cat "$work/err")"
-  grep -q "t10k-labels-idx1-ubyte not found in folder '$work/partial'" "$work/err" ||
-    fail "$command: message: $(cat "$work/err")"
-  ! sed "s|$work|WORK|g" "$work/out" "$work/err" | grep -q "Fashion" ||
-    fail "$command calls the data Fashion-MNIST: $(cat "$work/out" "$work/err")"
-done
+check_unnamed_data "$resnet" "$work/straight/best.safetensors" "$FASHION_DIR" "Fashion" "$work"
 echo "ok: a folder given with --data alone is called data"
