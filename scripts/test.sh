@@ -31,12 +31,13 @@ fi
 
 build=${BUILD_DIR:-build}
 # MINIDL_SLOW_CHECKS adds the AddressSanitizer/UBSan build of the suite and the fuzzers.
-# MINIDL_UNITY_TESTS compiles the doctest files a few to a unit into one program, which builds
-# them in about 70% of the time; a plain CMake build keeps one program per file.
+# MINIDL_UNITY_TESTS compiles the doctest files fifteen to a unit into one program, so that the
+# templates they share are compiled twice instead of once per file; a plain CMake build keeps
+# one program per file.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMINIDL_WERROR=ON -DMINIDL_SLOW_CHECKS=ON \
   -DMINIDL_UNITY_TESTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
-# Two tests at a time, one per core; those that use every core themselves (the sanitizer
-# build, the fuzzers, the benchmarks) run alone (RUN_SERIAL).
+# Two tests at a time, one per core; the two that keep every core busy themselves (the sanitizer
+# pass and the fuzzers) run alone (RUN_SERIAL).
 ctest --output-on-failure -j"$(nproc)"
