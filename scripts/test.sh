@@ -32,8 +32,8 @@ fi
 build=${BUILD_DIR:-build}
 # MINIDL_SLOW_CHECKS adds the AddressSanitizer/UBSan build of the suite and the fuzzers.
 # MINIDL_UNITY_TESTS compiles the doctest files fifteen to a unit into one program, so that the
-# templates they share are compiled twice instead of once per file; a plain CMake build keeps
-# one program per file.
+# templates they share are compiled once per unit instead of once per file; a plain CMake build
+# keeps one program per file.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMINIDL_WERROR=ON -DMINIDL_SLOW_CHECKS=ON \
   -DMINIDL_UNITY_TESTS=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
