@@ -8,16 +8,6 @@
 #include <memory>
 #include <new>
 
-// Put before a loop whose output never overlaps its input, so that GCC vectorises it without a
-// run-time overlap check (ivdep). Clang has no hint of that kind that does not also force the
-// vectorisation and warn (-Wpass-failed) wherever it cannot, at -O1 for one, so Clang keeps its
-// run-time check.
-#if defined(__GNUC__) && !defined(__clang__)
-#define MINIDL_LOOP_NO_OVERLAP _Pragma("GCC ivdep")
-#else
-#define MINIDL_LOOP_NO_OVERLAP
-#endif
-
 namespace minidl {
 
 // Cache-line (and AVX-512 register) alignment of every buffer minidl owns.

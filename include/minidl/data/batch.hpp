@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/core/rng.hpp"
 #include "minidl/core/tensor.hpp"
@@ -72,8 +73,10 @@ inline void make_batch(const ImageDataset& data, const std::int64_t* indices, st
       const float dy = rng.uniform(-augment->max_shift, augment->max_shift);
       const float deg = rng.uniform(-augment->max_degrees, augment->max_degrees);
       warp_image(src, data.rows, data.cols, dx, dy, deg * 3.14159265f / 180.0f, dst);
+      MINIDL_VECTORIZE
       for (std::int64_t p = 0; p < pixels; ++p) dst[p] = norm(dst[p]);
     } else {
+      MINIDL_VECTORIZE
       for (std::int64_t p = 0; p < pixels; ++p) dst[p] = norm(static_cast<float>(src[p]));
     }
   });

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/simd.hpp"
 #include "minidl/kernels/vector_exp.hpp"
@@ -121,6 +122,7 @@ void leaky_relu_forward_mask(std::int64_t n, T slope, const T* x, T* y, std::uin
     const T* in = x;
     T* out = y;
     std::uint8_t* m = mask;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) {
       const T v = in[i], scaled = v * slope;
       m[i] = v > T(0);
@@ -148,6 +150,7 @@ void leaky_relu_backward_mask(std::int64_t n, T slope, const std::uint8_t* mask,
     const std::uint8_t* m = mask;
     const T* grad = dy;
     T* din = dx;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) {
       const T g = grad[i], scaled = g * slope;
       din[i] = m[i] ? g : scaled;

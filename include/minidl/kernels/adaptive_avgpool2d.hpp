@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/avgpool2d.hpp"
 #include "minidl/kernels/simd.hpp"
@@ -87,6 +88,7 @@ T sum_elements(std::int64_t n, const T* x) {
   for (; i + w <= n; i += w) a0 += S::load(x + i);
   const V a = (a0 + a1) + (a2 + a3);
   T sum = 0;
+#pragma GCC unroll 16
   for (std::int64_t l = 0; l < w; ++l) sum += a[l];
   for (; i < n; ++i) sum += x[i];
   return sum;
@@ -119,6 +121,7 @@ void adaptive_avgpool2d_forward(const AdaptivePool2dShape& s, const T* x, T* y) 
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         T* out = y + (p * s.OH + oh) * s.OW;
         pool_window_sums_row(windows, spans, x + p * area, oh, out);
+        MINIDL_VECTORIZE
         for (std::int64_t ow = 0; ow < s.OW; ++ow) out[ow] = out[ow] / kh / kw;
       }
     });
@@ -136,7 +139,10 @@ void adaptive_avgpool2d_backward(const AdaptivePool2dShape& s, const T* dy, T* d
   const std::int64_t area = s.H * s.W;
   if (s.OH == 1 && s.OW == 1) {  // every element gets dy / (H*W), as PyTorch's mean
     parallel_for(s.planes, [=](std::int64_t p) {
-      std::fill_n(dx + p * area, area, dy[p] / static_cast<T>(area));
+      const T g = dy[p] / static_cast<T>(area);
+      T* dxp = dx + p * area;
+      MINIDL_VECTORIZE  // std::fill_n is a scalar loop at -O2
+          for (std::int64_t i = 0; i < area; ++i) dxp[i] = g;
     });
     return;
   }
@@ -150,6 +156,7 @@ void adaptive_avgpool2d_backward(const AdaptivePool2dShape& s, const T* dy, T* d
       T* g = thread_scratch<T, 0>(s.OW);
       for (std::int64_t oh = 0; oh < s.OH; ++oh) {
         const T* d = dy + (p * s.OH + oh) * s.OW;
+        MINIDL_VECTORIZE
         for (std::int64_t ow = 0; ow < s.OW; ++ow) g[ow] = d[ow] / kh / kw;
         pool_scatter_row(windows, spans, g, oh, dxp);
       }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 
 namespace minidl::kernels {
@@ -15,6 +16,7 @@ void add(std::int64_t n, const T* a, const T* b, T* y) {
     const T* pa = a;
     const T* pb = b;
     T* out = y;
+    MINIDL_VECTORIZE
     for (std::int64_t i = s; i < e; ++i) out[i] = pa[i] + pb[i];
   });
 }
@@ -24,6 +26,7 @@ void copy(std::int64_t n, const T* x, T* y) {
   parallel_chunks(n, [x, y](std::int64_t s, std::int64_t e) {
     const T* in = x;
     T* out = y;
+    MINIDL_VECTORIZE
     for (std::int64_t i = s; i < e; ++i) out[i] = in[i];
   });
 }

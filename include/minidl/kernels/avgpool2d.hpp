@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "minidl/core/error.hpp"
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/pool2d_window.hpp"
@@ -63,8 +64,8 @@ void avgpool2d_backward_naive(const Pool2dShape& s, bool count_include_pad, cons
 template <typename T>
 void add_strided(std::int64_t n, const T* in, std::int64_t step, T* out) {
   if (step == 1) {
-    MINIDL_LOOP_NO_OVERLAP  // out (the output row) and in (the input plane) never overlap
-    for (std::int64_t i = 0; i < n; ++i) out[i] += in[i];
+    MINIDL_VECTORIZE  // out (the output row) and in (the input plane) never overlap
+        for (std::int64_t i = 0; i < n; ++i) out[i] += in[i];
   } else {
     MINIDL_LOOP_NO_OVERLAP
     for (std::int64_t i = 0; i < n; ++i) out[i] += in[i * step];
@@ -75,7 +76,7 @@ void add_strided(std::int64_t n, const T* in, std::int64_t step, T* out) {
 template <typename T>
 void scatter_add_strided(std::int64_t n, const T* g, std::int64_t step, T* out) {
   if (step == 1) {
-    MINIDL_LOOP_NO_OVERLAP
+    MINIDL_VECTORIZE
     for (std::int64_t i = 0; i < n; ++i) out[i] += g[i];
   } else {
     MINIDL_LOOP_NO_OVERLAP
@@ -143,6 +144,7 @@ void avgpool2d_forward(const Pool2dShape& s, bool count_include_pad, const T* x,
       T* out = y + (p * sh.OH() + oh) * sh.OW();
       pool_window_sums_row(sh, spans, x + p * sh.H() * sh.W(), oh, out);
       avgpool2d_divisor_row(sh, spans, count_include_pad, oh, div);
+      MINIDL_VECTORIZE
       for (std::int64_t ow = 0; ow < sh.OW(); ++ow) out[ow] /= div[ow];
     }
   });
@@ -163,6 +165,7 @@ void avgpool2d_backward(const Pool2dShape& s, bool count_include_pad, const T* d
     for (std::int64_t oh = 0; oh < sh.OH(); ++oh) {
       const T* d = dy + (p * sh.OH() + oh) * sh.OW();
       avgpool2d_divisor_row(sh, spans, count_include_pad, oh, div);
+      MINIDL_VECTORIZE
       for (std::int64_t ow = 0; ow < sh.OW(); ++ow) g[ow] = d[ow] / div[ow];
       pool_scatter_row(sh, spans, g, oh, dxp);
     }

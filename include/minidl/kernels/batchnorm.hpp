@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/simd.hpp"
 
@@ -196,6 +197,7 @@ void channel_affine(std::int64_t N, std::int64_t P, std::int64_t stride, const T
   for (std::int64_t n = 0; n < N; ++n) {
     const T* in = x + n * stride;
     T* out = y + n * stride;
+    MINIDL_VECTORIZE
     for (std::int64_t p = 0; p < P; ++p) out[p] = in[p] * a + b;
   }
 }
@@ -257,6 +259,7 @@ template <typename T>
     const T* d = dy + (n * C + c) * P;
     const T* v = x + (n * C + c) * P;
     T* out = dx + (n * C + c) * P;
+    MINIDL_VECTORIZE
     for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
   }
 }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/core/rng.hpp"
 
@@ -20,6 +21,7 @@ void dropout_forward(std::int64_t n, T p, std::uint64_t seed, std::uint64_t step
     const T* __restrict in = x;
     T* __restrict out = y;
     T* __restrict m = mask;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) {
       const T u = uniform01<T>(hash64(seed, step, first + static_cast<std::uint64_t>(i)));
       m[i] = u < p ? T(0) : scale;
@@ -35,6 +37,7 @@ void dropout_backward(std::int64_t n, const T* mask, const T* dy, T* dx) {
     const T* __restrict m = mask;
     const T* __restrict grad = dy;
     T* __restrict din = dx;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) din[i] = grad[i] * m[i];
   });
 }

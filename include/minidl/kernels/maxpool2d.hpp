@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "minidl/core/error.hpp"
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/pool2d_window.hpp"

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 
 namespace minidl::kernels {
@@ -20,6 +21,7 @@ void relu_forward(std::int64_t n, const T* x, T* y) {
   parallel_chunks(n, [x, y](std::int64_t b, std::int64_t e) {
     const T* in = x;
     T* out = y;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) out[i] = in[i] > T(0) ? in[i] : T(0);
   });
 }
@@ -39,6 +41,7 @@ void relu_backward(std::int64_t n, const T* y, const T* dy, T* dx) {
     const T* out = y;
     const T* grad = dy;
     T* din = dx;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) {
       const T g = grad[i];
       din[i] = out[i] > T(0) ? g : T(0);
@@ -53,6 +56,7 @@ void relu_forward_mask(std::int64_t n, const T* x, T* y, std::uint8_t* mask) {
     const T* in = x;
     T* out = y;
     std::uint8_t* m = mask;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) {
       const T v = in[i];
       m[i] = v > T(0);
@@ -68,6 +72,7 @@ void relu_backward_mask(std::int64_t n, const std::uint8_t* mask, const T* dy, T
     const std::uint8_t* m = mask;
     const T* grad = dy;
     T* din = dx;
+    MINIDL_VECTORIZE
     for (std::int64_t i = b; i < e; ++i) {
       const T g = grad[i];
       din[i] = m[i] ? g : T(0);

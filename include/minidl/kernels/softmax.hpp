@@ -26,6 +26,7 @@
 #include <cstring>
 #include <limits>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/simd.hpp"
 #include "minidl/kernels/vector_exp.hpp"
@@ -167,8 +168,10 @@ void forward_row(std::int64_t C, const T* x, T* y, bool log) {
   const T sum = lanes_then_tail<T>(acc, tail_e, tail.count);
   if (log) {
     const T shift = m + std::log(sum);
+    MINIDL_VECTORIZE
     for (std::int64_t c = 0; c < C; ++c) y[c] = x[c] - shift;
   } else {
+    MINIDL_VECTORIZE
     for (std::int64_t c = 0; c < C; ++c) y[c] /= sum;
   }
 }

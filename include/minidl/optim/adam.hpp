@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/optim/optimizer.hpp"
 
@@ -71,6 +72,7 @@ class Adam : public Optimizer<T> {
         T* __restrict v = v_data;
         const T one_b1 = b1_rest, beta2 = b2, one_b2 = b2_rest, decay = wd;
         const T lr_t = step_size, denom_scale = bc2_sqrt, epsilon = eps, shrink = keep;
+        MINIDL_VECTORIZE
         for (std::int64_t j = b; j < e; ++j) {
           p[j] *= shrink;  // exact when shrink is 1 (Adam)
           const T g = decay != T(0) ? grad[j] + decay * p[j] : grad[j];

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "minidl/core/error.hpp"
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/layers/layer.hpp"
@@ -73,6 +74,7 @@ double clip_grad_norm(const std::vector<Parameter<T>>& params, double max_norm,
       if (!p.trainable()) continue;
       T* g = p.grad->data();
       parallel_chunks(p.grad->size(), [=](std::int64_t b, std::int64_t e) {
+        MINIDL_VECTORIZE
         for (std::int64_t j = b; j < e; ++j) g[j] *= scale;
       });
     }
@@ -90,6 +92,7 @@ void clip_grad_value(const std::vector<Parameter<T>>& params, double clip_value)
     if (!p.trainable()) continue;
     T* g = p.grad->data();
     parallel_chunks(p.grad->size(), [=](std::int64_t b, std::int64_t e) {
+      MINIDL_VECTORIZE
       for (std::int64_t j = b; j < e; ++j) g[j] = std::min(std::max(g[j], lo), hi);
     });
   }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/optim/optimizer.hpp"
 
@@ -69,6 +70,7 @@ class RMSprop : public Optimizer<T> {
         T* __restrict p = p_data;
         const T* __restrict grad = g_data;
         T* __restrict s = s_data;
+        MINIDL_VECTORIZE
         for (std::int64_t j = lo; j < hi; ++j) {
           const T g = wd != T(0) ? grad[j] + wd * p[j] : grad[j];
           s[j] = alpha * s[j] + rest * g * g;

@@ -1,6 +1,7 @@
 // minidl/optim/sgd.hpp - SGD with momentum, as torch.optim.SGD documents it.
 #pragma once
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/optim/optimizer.hpp"
 
@@ -55,6 +56,7 @@ class SGD : public Optimizer<T> {
         T* __restrict p = p_data;
         const T* __restrict grad = g_data;
         T* __restrict b = b_data;
+        MINIDL_VECTORIZE
         for (std::int64_t j = lo; j < hi; ++j) {
           T g = wd != T(0) ? grad[j] + wd * p[j] : grad[j];
           if (mu != T(0)) {
