@@ -67,7 +67,7 @@ void add_strided(std::int64_t n, const T* in, std::int64_t step, T* out) {
     MINIDL_VECTORIZE  // out (the output row) and in (the input plane) never overlap
         for (std::int64_t i = 0; i < n; ++i) out[i] += in[i];
   } else {
-    MINIDL_LOOP_NO_OVERLAP
+    MINIDL_VECTORIZE
     for (std::int64_t i = 0; i < n; ++i) out[i] += in[i * step];
   }
 }
@@ -79,7 +79,7 @@ void scatter_add_strided(std::int64_t n, const T* g, std::int64_t step, T* out) 
     MINIDL_VECTORIZE
     for (std::int64_t i = 0; i < n; ++i) out[i] += g[i];
   } else {
-    MINIDL_LOOP_NO_OVERLAP
+    MINIDL_VECTORIZE
     for (std::int64_t i = 0; i < n; ++i) out[i * step] += g[i];
   }
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <new>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/simd.hpp"
@@ -27,10 +28,13 @@ void add_bias_then_relu(std::int64_t OC, std::int64_t P, const T* b, bool relu, 
     for (std::int64_t o = 0; o < OC; ++o) {
       const T bias = b[o];
       T* row = y + o * P;
+      MINIDL_VECTORIZE
       for (std::int64_t p = 0; p < P; ++p) row[p] += bias;
     }
-  if (relu)
+  if (relu) {
+    MINIDL_VECTORIZE
     for (std::int64_t i = 0; i < OC * P; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+  }
 }
 
 // The running sum of one channel's dy: four vector accumulators, since a
@@ -47,6 +51,7 @@ struct BiasSum {
   void add_plane(const T* g, std::int64_t P) {
     std::int64_t p = 0;
     for (; p + 4 * W <= P; p += 4 * W)
+#pragma GCC unroll 4  // -O2 would keep acc in memory
       for (int a = 0; a < 4; ++a) acc[a] += S::load(g + p + a * W);
     for (; p + W <= P; p += W) acc[0] += S::load(g + p);
     for (; p < P; ++p) tail += g[p];
@@ -54,6 +59,7 @@ struct BiasSum {
   T total() const {
     const V v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     T sum = 0;
+#pragma GCC unroll 16
     for (int l = 0; l < W; ++l) sum += v[l];
     return sum + tail;
   }

@@ -117,6 +117,7 @@ void general_im2col_packed_transposed(const Conv2dGeometry& g, const T* x_g, T* 
     }
     T* out = dst + (k0 / NR) * P * NR;
     for (std::int64_t p = 0; p < P; ++p, out += NR)
+#pragma GCC unroll 32  // as -O3 does by itself
       for (std::int64_t j = 0; j < NR; ++j) out[j] = block[j * P + p];
   }
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/conv2d_bias.hpp"
@@ -39,7 +40,13 @@ void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
           T* out = dx_n + (c * s.H + ih) * s.W;
           const T* in = row + oh * OW;
           const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
-          for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
+          if (s.stride == 1) {
+            T* dst = out + shift;
+            MINIDL_VECTORIZE  // dst (dx) and in (dcol) never overlap
+                for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += in[ow];
+          } else {
+            for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
+          }
         }
       }
 }
@@ -117,6 +124,7 @@ void im2col_packed_transposed(const Conv2dShape& s, const T* x_n, T* dst) {
     }
     T* out = dst + (k0 / NR) * P * NR;
     for (std::int64_t p = 0; p < P; ++p, out += NR)
+#pragma GCC unroll 32  // as -O3 does by itself
       for (std::int64_t j = 0; j < NR; ++j) out[j] = block[j * P + p];
   }
 }

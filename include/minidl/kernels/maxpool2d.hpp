@@ -170,10 +170,10 @@ void max2x2_backward_plane(const T* x, const T* dy, std::int64_t W, std::int64_t
   for (std::int64_t oh = 0; oh < OH; ++oh, x += 2 * W, dx += 2 * W, dy += OW) {
     const T* r1 = x + W;
     T* d1 = dx + W;
-    MINIDL_LOOP_NO_OVERLAP  // the gradient rows do not overlap the input rows
-    for (std::int64_t ow = 0; ow < OW; ++ow)
-      max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow], relu_before,
-                      dx[2 * ow], dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
+    MINIDL_VECTORIZE  // the gradient rows do not overlap the input rows
+        for (std::int64_t ow = 0; ow < OW; ++ow)
+            max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow],
+                            relu_before, dx[2 * ow], dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
   }
 }
 
@@ -279,8 +279,11 @@ struct Windows2x2 {
 // Calls group(layout, p, q, first window) for every vector of windows of a
 // plane, in order: p and q are offsets of row pairs (or of halves of one)
 // in the plane, the first window an offset in the output.
+// Flattened, so that group is inlined at -O2 too: called from three places,
+// it would otherwise be a function that reloads the layout on every call.
 template <typename Group>
-void for_each_window_vector(std::int64_t W, std::int64_t OH, std::int64_t OW, Group&& group) {
+[[gnu::flatten]] void for_each_window_vector(std::int64_t W, std::int64_t OH, std::int64_t OW,
+                                             Group&& group) {
   if (OW <= 8) {
     const Layout2x2 two(OW, OW), one(OW, 0);
     std::int64_t oh = 0;
@@ -399,8 +402,8 @@ void max_window_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp,
       const T* in = xp + row + w.at(o0, j);
       T* out = best + o0;
       if (!winner) {
-        MINIDL_LOOP_NO_OVERLAP  // the output row never overlaps the input plane
-        for (std::int64_t n = 0; n < o1 - o0; ++n) {
+        MINIDL_VECTORIZE  // the output row never overlaps the input plane
+            for (std::int64_t n = 0; n < o1 - o0; ++n) {
           const T v = in[n * step];
           out[n] = v > out[n] ? v : out[n];
         }
@@ -409,7 +412,7 @@ void max_window_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp,
       std::int32_t* won = winner + o0;
       const auto first = static_cast<std::int32_t>(row + w.at(o0, j));
       const auto gap = static_cast<std::int32_t>(step);
-      MINIDL_LOOP_NO_OVERLAP
+      MINIDL_VECTORIZE
       for (std::int64_t n = 0; n < o1 - o0; ++n) {
         const T v = in[n * step];
         const bool greater = v > out[n];
