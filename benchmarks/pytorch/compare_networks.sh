@@ -138,6 +138,19 @@ def read(engine, net):
     return runs
 
 
+# Everything is read and checked before anything is printed: a refused comparison prints no table.
+runs = {net: {e: read(e, net) for e in engines} for net in networks}
+# The twins must be the same network doing the same work, else the ratios compare different
+# things: the same parameter count, multiply-adds per image and training batch in every line.
+for net in networks:
+    for key in ["parameters", "forward_macs_per_image", "train_macs_per_image", "batch"]:
+        kinds = ["train_step"] if key == "batch" else measures
+        seen = {e: sorted(set(f.get(key) or "none" for m in kinds for f in runs[net][e][m]))
+                for e in engines}
+        if len(set(v for values in seen.values() for v in values)) != 1:
+            die(f"{net}: the three programs did not build the same network: {key} "
+                + ", ".join(f"{engines[e]} {'/'.join(v)}" for e, v in seen.items()))
+
 if quick or rounds < 3:
     print(f"PIPELINE CHECK ONLY (QUICK={int(quick)}, rounds={rounds}): not a measurement")
 print(f"threads={threads}; medians of {rounds} alternating rounds; ratios are minidl / it "
@@ -147,45 +160,38 @@ for n in torches:
                            for l in open(f"{log}/{n}.{net}") if l.startswith("libraries ")))
     print(f"{engines[n]} loaded: " + " | ".join(libraries))
 for net in networks:
-    runs = {e: read(e, net) for e in engines}
-    # The twins must be the same network doing the same work: equal parameter counts,
-    # multiply-adds and batches, else the ratios compare different things.
-    for key in ["parameters", "forward_macs_per_image", "train_macs_per_image", "batch"]:
-        seen = {e: runs[e]["train_step"][0].get(key) for e in engines}
-        if len(set(seen.values())) != 1:
-            die(f"{net}: the three programs did not build the same network: {key} "
-                + ", ".join(f"{engines[e]} {v}" for e, v in seen.items()))
-    first = runs["minidl"]["train_step"][0]
+    runs_of_net = runs[net]
+    first = runs_of_net["minidl"]["train_step"][0]
     batch, train_macs, forward_macs = int(first["batch"]), int(first["train_macs_per_image"]), \
         int(first["forward_macs_per_image"])
 
     def median(e, m):
-        return statistics.median(float(f["median_ms"]) for f in runs[e][m])
+        return statistics.median(float(f["median_ms"]) for f in runs_of_net[e][m])
 
     step = {e: median(e, "train_step") for e in engines}
     latency = {e: median(e, "latency_1_image") for e in engines}
-    rss = {e: statistics.median(runs[e]["rss_mb"]) for e in engines}
+    rss = {e: statistics.median(runs_of_net[e]["rss_mb"]) for e in engines}
     print(f"\n## {net}: batch {batch}, {threads} threads; {first['parameters']} parameters, "
           f"{forward_macs / 1e6:.3f} M multiply-adds per image forward, "
           f"{train_macs / 1e6:.3f} M per image in a training step")
     for e in engines:  # every round, so that one disturbed round can be told from a slow program
-        pairs = zip(runs[e]["train_step"], runs[e]["latency_1_image"])
+        pairs = zip(runs_of_net[e]["train_step"], runs_of_net[e]["latency_1_image"])
         print(f"{engines[e]} per round (step ms, latency ms): "
               + " | ".join(f"{float(s['median_ms']):.3f} {float(l['median_ms']):.4f}" for s, l in pairs))
     print("| median | " + " | ".join(engines.values()) + " |")
     print("|---" * (len(engines) + 1) + "|")
-    rows = [("parameters", {e: runs[e]["train_step"][0]["parameters"] for e in engines}),
+    rows = [("parameters", {e: runs_of_net[e]["train_step"][0]["parameters"] for e in engines}),
             ("forward multiply-adds per image",
-             {e: runs[e]["train_step"][0]["forward_macs_per_image"] for e in engines}),
+             {e: runs_of_net[e]["train_step"][0]["forward_macs_per_image"] for e in engines}),
             ("training step (ms)", {e: f"{step[e]:.3f}" for e in engines}),
-            ("training GFLOP/s", {e: f"{2 * train_macs * batch / step[e] * 1e-6:.1f}" for e in engines}),
+            ("training GFLOP/s", {e: f"{2 * train_macs * batch / step[e] * 1e-6:.4g}" for e in engines}),
             ("1-image latency (ms)", {e: f"{latency[e]:.4f}" for e in engines}),
-            ("1-image GFLOP/s", {e: f"{2 * forward_macs / latency[e] * 1e-6:.1f}" for e in engines}),
+            ("1-image GFLOP/s", {e: f"{2 * forward_macs / latency[e] * 1e-6:.4g}" for e in engines}),
             ("peak RSS (MB)", {e: f"{rss[e]:.1f}" for e in engines})]
     for label, values in rows:
         print(f"| {label} | " + " | ".join(str(values[e]) for e in engines) + " |")
     print("| minidl / it | " + " | ".join(engines[n] for n in torches) + " |")
     print("|---" * (len(torches) + 1) + "|")
     for label, value in [("training step", step), ("1-image latency", latency), ("peak RSS", rss)]:
-        print(f"| {label} | " + " | ".join(f"{value['minidl'] / value[n]:.2f}" for n in torches) + " |")
+        print(f"| {label} | " + " | ".join(f"{value['minidl'] / value[n]:.3g}" for n in torches) + " |")
 PY
