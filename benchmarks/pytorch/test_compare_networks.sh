@@ -32,14 +32,14 @@ reference_blas_dir=/usr/lib/$(gcc -dumpmachine)/blas
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 driver=benchmarks/pytorch/compare_networks.sh
-networks="mnist_cnn lenet5 vgg_strided wide resnet"
+networks=(mnist_cnn lenet5 vgg_strided wide resnet)
 
 # 1. The whole pipeline, with whatever libblas.so.3 this machine selects (OpenBLAS).
 QUICK=1 $driver 1 2 >"$out/report" 2>"$out/err" || fail "$driver exited $? in its quick mode: $(tail -n1 "$out/err")"
 for program in "PyTorch tuned" "LibTorch tuned"; do
   grep -q "^$program loaded: blas=[^ ]*openblas" "$out/report" || fail "$program did not report OpenBLAS as its BLAS"
 done
-/usr/bin/python3 - "$out/report" $networks <<'PY' || exit 1
+/usr/bin/python3 - "$out/report" "${networks[@]}" <<'PY' || exit 1
 import sys
 report, networks = open(sys.argv[1]).read(), sys.argv[2:]
 
@@ -75,9 +75,10 @@ PY
 # refused NAME PATTERN ARGS [ENV...]: the driver, run with ARGS on LeNet-5 alone with ENV, must
 # fail in one clear line matching PATTERN and print no table.
 refused() {
-  local name=$1 pattern=$2 args=$3 status=0
+  local name=$1 pattern=$2 args status=0
+  read -ra args <<<"$3"
   shift 3
-  env QUICK=1 NETWORKS=lenet5 "$@" $driver $args >"$out/refused" 2>"$out/err" || status=$?
+  env QUICK=1 NETWORKS=lenet5 "$@" $driver "${args[@]}" >"$out/refused" 2>"$out/err" || status=$?
   ((status != 0)) || fail "$driver reported a comparison $name"
   if [[ $(grep -c '^compare_networks.sh: error: ' "$out/err") != 1 ]] || ! grep -q "$pattern" "$out/err"; then
     fail "$driver did not refuse $name in one clear line: $(tail -n1 "$out/err")"
