@@ -171,7 +171,7 @@ for net in networks:
     step = {e: median(e, "train_step") for e in engines}
     latency = {e: median(e, "latency_1_image") for e in engines}
     rss = {e: statistics.median(runs_of_net[e]["rss_mb"]) for e in engines}
-    print(f"\n## {net}: batch {batch}, {threads} threads; {first['parameters']} parameters, "
+    print(f"\n## {net}: batch {batch}, threads {threads}; {first['parameters']} parameters, "
           f"{forward_macs / 1e6:.3f} M multiply-adds per image forward, "
           f"{train_macs / 1e6:.3f} M per image in a training step")
     for e in engines:  # every round, so that one disturbed round can be told from a slow program
