@@ -129,6 +129,7 @@ void batchnorm_fold_into_conv(std::int64_t OC, std::int64_t K, const T* w, const
                               T* folded_w, T* folded_bias) {
   for (std::int64_t o = 0; o < OC; ++o) {
     const T a = invstd[o] * (gamma ? gamma[o] : T(1));
+    MINIDL_VECTORIZE
     for (std::int64_t k = 0; k < K; ++k) folded_w[o * K + k] = w[o * K + k] * a;
     folded_bias[o] = ((bias ? bias[o] : T(0)) - mean[o]) * a + (beta ? beta[o] : T(0));
   }
