@@ -43,3 +43,19 @@ require_fashion() {
     skip_or_fail "no Fashion-MNIST in $FASHION_DIR; set FASHION_MNIST_DIR or apt-get install dataset-fashion-mnist"
   fi
 }
+
+# require_libtorch: Debian's libtorch-dev, which the LibTorch twins build against.
+require_libtorch() {
+  if [[ ! -f /usr/lib/$(gcc -dumpmachine)/cmake/Torch/TorchConfig.cmake ]]; then
+    skip_or_fail "no libtorch-dev; apt-get install libtorch-dev"
+  fi
+}
+
+# require_reference_blas: sets REFERENCE_BLAS_DIR to the folder of netlib's reference BLAS, which
+# the comparisons with PyTorch are given on purpose to check that they refuse it.
+require_reference_blas() {
+  REFERENCE_BLAS_DIR=/usr/lib/$(gcc -dumpmachine)/blas
+  if [[ ! -e $REFERENCE_BLAS_DIR/libblas.so.3 ]]; then
+    skip_or_fail "netlib's reference BLAS is not installed; apt-get install libblas3"
+  fi
+}

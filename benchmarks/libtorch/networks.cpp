@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "../network_flags.hpp"
 #include "torch_libraries.hpp"
 
 namespace {
@@ -210,46 +211,16 @@ void print_measure(const char* what, const std::string& network, std::int64_t th
       static_cast<long long>(w.forward_macs), static_cast<long long>(w.train_macs));
 }
 
-std::int64_t whole_number(const char* flag, const char* text, std::int64_t minimum) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0' || v < minimum)
-    throw std::invalid_argument(std::string(flag) + " wants a whole number >= " +
-                                std::to_string(minimum) + ", not '" + text + "'");
-  return v;
-}
-
-const char* kUsage =
-    "usage: libtorch_networks --network mnist_cnn|lenet5|vgg_strided|wide|resnet [--batch N] "
-    "[--threads N] [--steps N] [--runs N] [--warmup N]";
-
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    std::string name;
-    std::int64_t batch = 0, threads = 2, steps = 20, runs = 200, warmup = 5;  // batch 0: default
-    for (int i = 1; i < argc; i += 2) {
-      if (i + 1 >= argc)
-        throw std::invalid_argument(std::string(argv[i]) + " wants a value; " + kUsage);
-      const char* flag = argv[i];
-      const char* value = argv[i + 1];
-      if (!std::strcmp(flag, "--network"))
-        name = value;
-      else if (!std::strcmp(flag, "--batch"))
-        batch = whole_number(flag, value, 1);
-      else if (!std::strcmp(flag, "--threads"))
-        threads = whole_number(flag, value, 1);
-      else if (!std::strcmp(flag, "--steps"))
-        steps = whole_number(flag, value, 1);
-      else if (!std::strcmp(flag, "--runs"))
-        runs = whole_number(flag, value, 1);
-      else if (!std::strcmp(flag, "--warmup"))
-        warmup = whole_number(flag, value, 0);
-      else
-        throw std::invalid_argument(std::string("unknown option '") + flag + "'; " + kUsage);
-    }
-    if (name.empty()) throw std::invalid_argument(std::string("--network is required; ") + kUsage);
+    const network_bench::NetworkFlags flags =
+        network_bench::parse_network_flags(argc, argv, "libtorch_networks");
+    const std::string& name = flags.name;
+    std::int64_t batch = flags.batch;
+    const std::int64_t threads = flags.threads, steps = flags.steps, runs = flags.runs,
+                       warmup = flags.warmup;
     torch::set_num_threads(static_cast<int>(threads));
     torch::manual_seed(1);
     auto [model, default_batch] = make_network(name);

@@ -19,12 +19,9 @@ fail() {
   exit 1
 }
 source tests/require.sh
-skip() { skip_or_fail "test_compare: $*"; }
-
-/usr/bin/python3 -c 'import torch' 2>/dev/null || skip "/usr/bin/python3 cannot import torch (apt-get install python3-torch)"
-[[ -f /usr/lib/$(gcc -dumpmachine)/cmake/Torch/TorchConfig.cmake ]] || skip "no libtorch-dev (apt-get install libtorch-dev)"
-reference_blas_dir=/usr/lib/$(gcc -dumpmachine)/blas
-[[ -e $reference_blas_dir/libblas.so.3 ]] || skip "netlib's reference BLAS is not installed (apt-get install libblas3)"
+require_torch
+require_libtorch
+require_reference_blas
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -45,7 +42,7 @@ libtorch_result=$(sed -n 's/^LibTorch tuned \(mean_loss=.*\)/\1/p' "$out/report"
 
 # 2. The reference BLAS loaded in front of OpenBLAS: the comparison is refused.
 status=0
-LD_LIBRARY_PATH=$reference_blas_dir LIMIT_TRAIN=64 benchmarks/pytorch/compare.sh 1 2 >"$out/report" 2>"$out/err" || status=$?
+LD_LIBRARY_PATH=$REFERENCE_BLAS_DIR LIMIT_TRAIN=64 benchmarks/pytorch/compare.sh 1 2 >"$out/report" 2>"$out/err" || status=$?
 ((status != 0)) || fail "compare.sh reported a comparison on the reference BLAS"
 if [[ $(grep -c '^compare.sh: error: ' "$out/err") != 1 ]] ||
   ! grep -q "refusing to compare: .* reference BLAS" "$out/err"; then

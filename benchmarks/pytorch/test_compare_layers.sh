@@ -21,11 +21,8 @@ fail() {
   exit 1
 }
 source tests/require.sh
-skip() { skip_or_fail "test_compare_layers: $*"; }
-
-/usr/bin/python3 -c 'import torch' 2>/dev/null || skip "/usr/bin/python3 cannot import torch (apt-get install python3-torch)"
-reference_blas_dir=/usr/lib/$(gcc -dumpmachine)/blas
-[[ -e $reference_blas_dir/libblas.so.3 ]] || skip "netlib's reference BLAS is not installed (apt-get install libblas3)"
+require_torch
+require_reference_blas
 kernels_bin=${KERNELS_BIN:-build/benchmarks/kernels}
 [[ -x $kernels_bin ]] || fail "$kernels_bin does not exist: build the kernels target first"
 
@@ -78,7 +75,7 @@ grep -q "cases without a twin: tanh_64x32x28x28 (no PyTorch case)" "$out/err" ||
 
 # 3. The reference BLAS loaded in front of OpenBLAS: refused in one line, no table.
 status=0
-LD_LIBRARY_PATH=$reference_blas_dir FILTER='sigmoid_' benchmarks/pytorch/compare_layers.sh 1 >"$out/report" 2>"$out/err" || status=$?
+LD_LIBRARY_PATH=$REFERENCE_BLAS_DIR FILTER='sigmoid_' benchmarks/pytorch/compare_layers.sh 1 >"$out/report" 2>"$out/err" || status=$?
 ((status != 0)) || fail "compare_layers.sh reported a comparison on the reference BLAS"
 if [[ $(grep -c . "$out/err") != 1 ]] || ! grep -q "^compare_layers.sh: error: .*refusing to compare: .* reference BLAS" "$out/err"; then
   fail "compare_layers.sh did not refuse in one clear line: $(cat "$out/err")"

@@ -22,12 +22,9 @@ fail() {
   exit 1
 }
 source tests/require.sh
-skip() { skip_or_fail "test_compare_networks: $*"; }
-
-/usr/bin/python3 -c 'import torch' 2>/dev/null || skip "/usr/bin/python3 cannot import torch (apt-get install python3-torch)"
-[[ -f /usr/lib/$(gcc -dumpmachine)/cmake/Torch/TorchConfig.cmake ]] || skip "no libtorch-dev (apt-get install libtorch-dev)"
-reference_blas_dir=/usr/lib/$(gcc -dumpmachine)/blas
-[[ -e $reference_blas_dir/libblas.so.3 ]] || skip "netlib's reference BLAS is not installed (apt-get install libblas3)"
+require_torch
+require_libtorch
+require_reference_blas
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -95,7 +92,7 @@ refused "with a program's latency line missing" "minidl printed 0 latency_1_imag
   "1 2" NETWORKS_BIN="$out/no_latency"
 refused "of two different networks" "lenet5: the three programs did not build the same network: parameters" \
   "1 2" NETWORKS_BIN="$out/other_network"
-refused "on the reference BLAS" "refusing to compare: .* reference BLAS" "1 2" LD_LIBRARY_PATH="$reference_blas_dir"
+refused "on the reference BLAS" "refusing to compare: .* reference BLAS" "1 2" LD_LIBRARY_PATH="$REFERENCE_BLAS_DIR"
 refused "of ROUNDS=0" "ROUNDS, THREADS and BATCH must be whole numbers >= 1, not '0'" "0 2"
 refused "of a third argument" "usage: compare_networks.sh \\[ROUNDS=3\\] \\[THREADS=2\\]" "1 2 3"
 refused "of an unknown network" "unknown network 'alexnet'" "1 2" NETWORKS="lenet5 alexnet"
