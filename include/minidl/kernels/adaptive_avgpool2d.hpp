@@ -88,7 +88,7 @@ T sum_elements(std::int64_t n, const T* x) {
   for (; i + w <= n; i += w) a0 += S::load(x + i);
   const V a = (a0 + a1) + (a2 + a3);
   T sum = 0;
-#pragma GCC unroll 16
+  MINIDL_UNROLL(16)
   for (std::int64_t l = 0; l < w; ++l) sum += a[l];
   for (; i < n; ++i) sum += x[i];
   return sum;
@@ -142,7 +142,7 @@ void adaptive_avgpool2d_backward(const AdaptivePool2dShape& s, const T* dy, T* d
       const T g = dy[p] / static_cast<T>(area);
       T* dxp = dx + p * area;
       MINIDL_VECTORIZE  // std::fill_n is a scalar loop at -O2
-          for (std::int64_t i = 0; i < area; ++i) dxp[i] = g;
+      for (std::int64_t i = 0; i < area; ++i) dxp[i] = g;
     });
     return;
   }

@@ -65,7 +65,7 @@ template <typename T>
 void add_strided(std::int64_t n, const T* in, std::int64_t step, T* out) {
   if (step == 1) {
     MINIDL_VECTORIZE  // out (the output row) and in (the input plane) never overlap
-        for (std::int64_t i = 0; i < n; ++i) out[i] += in[i];
+    for (std::int64_t i = 0; i < n; ++i) out[i] += in[i];
   } else {
     MINIDL_VECTORIZE
     for (std::int64_t i = 0; i < n; ++i) out[i] += in[i * step];

@@ -50,16 +50,17 @@ struct BiasSum {
 
   void add_plane(const T* g, std::int64_t P) {
     std::int64_t p = 0;
-    for (; p + 4 * W <= P; p += 4 * W)
-#pragma GCC unroll 4  // -O2 would keep acc in memory
+    for (; p + 4 * W <= P; p += 4 * W) {
+      MINIDL_UNROLL(4)  // -O2 would keep acc in memory
       for (int a = 0; a < 4; ++a) acc[a] += S::load(g + p + a * W);
+    }
     for (; p + W <= P; p += W) acc[0] += S::load(g + p);
     for (; p < P; ++p) tail += g[p];
   }
   T total() const {
     const V v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     T sum = 0;
-#pragma GCC unroll 16
+    MINIDL_UNROLL(16)
     for (int l = 0; l < W; ++l) sum += v[l];
     return sum + tail;
   }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/conv2d_bias.hpp"
@@ -163,34 +164,34 @@ void store_tile_transposed(const T* tile, std::int64_t rows, std::int64_t cols, 
       // loads, adds and stores. The loops are unrolled by pragma, as -O3
       // does by itself: at -O2 the arrays of registers would live in memory.
       const __mmask8 keep = static_cast<__mmask8>((1u << rows) - 1);
-#pragma GCC unroll 8
+      MINIDL_UNROLL(8)
       for (int j0 = 0; j0 < NR; j0 += 16) {
         __m512 r[8], t[8], u[8];
         const __m512 add = bias ? _mm512_loadu_ps(bias + j0) : _mm512_setzero_ps();
-#pragma GCC unroll 8
+        MINIDL_UNROLL(8)
         for (int i = 0; i < 8; ++i)
           r[i] = i < MR ? _mm512_loadu_ps(tile + i * NR + j0) : _mm512_setzero_ps();
         if (bias) {
-#pragma GCC unroll 8
+          MINIDL_UNROLL(8)
           for (int i = 0; i < MR; ++i) r[i] = _mm512_add_ps(r[i], add);
         }
         if (relu) {  // max_ps returns its second operand, +0, for NaN, -0 and +0
-#pragma GCC unroll 8
+          MINIDL_UNROLL(8)
           for (int i = 0; i < MR; ++i) r[i] = _mm512_max_ps(r[i], _mm512_setzero_ps());
         }
-#pragma GCC unroll 8
+        MINIDL_UNROLL(8)
         for (int i = 0; i < 8; i += 2) {  // pairs of rows: channels 4l, 4l+1 | 4l+2, 4l+3
           t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
           t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
         }
-#pragma GCC unroll 8
+        MINIDL_UNROLL(8)
         for (int i = 0; i < 8; i += 4) {  // four rows of channel 4l + k in 128-bit lane l
           u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
           u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
           u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
           u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
         }
-#pragma GCC unroll 8
+        MINIDL_UNROLL(8)
         for (int k = 0; k < 4; ++k) {  // rows 0-3 of u[k] joined to rows 4-7 of u[k + 4]
           const __m512 lo = _mm512_shuffle_f32x4(u[k], u[k + 4], 0x44);  // channels k, 4 + k
           const __m512 hi = _mm512_shuffle_f32x4(u[k], u[k + 4], 0xEE);  // 8 + k, 12 + k

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/conv2d_bias.hpp"
@@ -116,9 +117,10 @@ void general_im2col_packed_transposed(const Conv2dGeometry& g, const T* x_g, T* 
         general_im2col_row(g, x_g, k / (g.KH * g.KW), (k / g.KW) % g.KH, k % g.KW, block + j * P);
     }
     T* out = dst + (k0 / NR) * P * NR;
-    for (std::int64_t p = 0; p < P; ++p, out += NR)
-#pragma GCC unroll 32  // as -O3 does by itself
+    for (std::int64_t p = 0; p < P; ++p, out += NR) {
+      MINIDL_UNROLL(32)  // as -O3 does by itself
       for (std::int64_t j = 0; j < NR; ++j) out[j] = block[j * P + p];
+    }
   }
 }
 

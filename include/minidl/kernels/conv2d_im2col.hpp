@@ -43,7 +43,7 @@ void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
           if (s.stride == 1) {
             T* dst = out + shift;
             MINIDL_VECTORIZE  // dst (dx) and in (dcol) never overlap
-                for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += in[ow];
+            for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += in[ow];
           } else {
             for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
           }
@@ -123,9 +123,10 @@ void im2col_packed_transposed(const Conv2dShape& s, const T* x_n, T* dst) {
       im2col_row(s, x_n, k / (s.KH * s.KW), (k / s.KW) % s.KH, k % s.KW, block + j * P);
     }
     T* out = dst + (k0 / NR) * P * NR;
-    for (std::int64_t p = 0; p < P; ++p, out += NR)
-#pragma GCC unroll 32  // as -O3 does by itself
+    for (std::int64_t p = 0; p < P; ++p, out += NR) {
+      MINIDL_UNROLL(32)  // as -O3 does by itself
       for (std::int64_t j = 0; j < NR; ++j) out[j] = block[j * P + p];
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/conv2d_bias.hpp"
@@ -51,29 +52,30 @@ void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b
   const std::int64_t s0 = start[0], s1 = start[NV - 1];
   // A channel past `rows` (a short last group) takes the last real one's bias.
   const T* bias[MR];
-#pragma GCC unroll 16
+  MINIDL_UNROLL(16)
   for (int r = 0; r < MR; ++r) bias[r] = b ? b + std::min(r, rows - 1) : nullptr;
   for (std::int64_t oh = 0; oh < OH; ++oh, in += WP, out += OW) {
     V acc[MR][NV];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 16
+    MINIDL_UNROLL(16)
+    for (int r = 0; r < MR; ++r) {
+      MINIDL_UNROLL(16)
       for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+    }
     const T* w = a;
     const std::int64_t KH = KSIZE > 0 ? KSIZE : s.KH, KW = KSIZE > 0 ? KSIZE : s.KW;
     // Every loop inside the channel loop is unrolled by pragma: at -O2 GCC
     // unrolls none of them by itself, and the accumulators go to memory.
-    for (std::int64_t c = 0; c < s.C; ++c)
-#pragma GCC unroll 7
+    for (std::int64_t c = 0; c < s.C; ++c) {
+      MINIDL_UNROLL(7)
       for (std::int64_t kh = 0; kh < KH; ++kh) {
         const T* row = in + c * plane + kh * WP;
-#pragma GCC unroll 7
+        MINIDL_UNROLL(7)
         for (std::int64_t kw = 0; kw < KW; ++kw, w += MR) {
           // Named vectors, not an array: GCC keeps a small array of vectors
           // in memory and reloads it for every multiply-add.
           const V x0 = S::load(row + s0 + kw);
           const V x1 = NV == 2 ? S::load(row + s1 + kw) : x0;
-#pragma GCC unroll 16
+          MINIDL_UNROLL(16)
           for (int r = 0; r < MR; ++r) {
             const V wv = S::broadcast(w[r]);
             acc[r][0] += wv * x0;
@@ -81,15 +83,16 @@ void rows_forward_tile(const Conv2dShape& s, const T* in, const T* a, const T* b
           }
         }
       }
-      // The bias last, as the im2col kernel adds it. Stored from the last
-      // channel to the first, and a channel past `rows` to where the last real
-      // one goes, which then overwrites it: a loop that stopped at `rows`
-      // would force the accumulators out of registers.
-#pragma GCC unroll 16
+    }
+    // The bias last, as the im2col kernel adds it. Stored from the last
+    // channel to the first, and a channel past `rows` to where the last real
+    // one goes, which then overwrites it: a loop that stopped at `rows`
+    // would force the accumulators out of registers.
+    MINIDL_UNROLL(16)
     for (int r = MR - 1; r >= 0; --r) {
       T* dst = out + std::min(r, rows - 1) * P;
       const V bias_r = b ? S::broadcast(*bias[r]) : V{};
-#pragma GCC unroll 16
+      MINIDL_UNROLL(16)
       for (int v = 0; v < NV; ++v) {
         V y = b ? acc[r][v] + bias_r : acc[r][v];
         if (relu) y = y > V{} ? y : V{};  // as relu_forward: NaN and -0 give +0
@@ -242,10 +245,11 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
         // Every loop over the tile is unrolled by pragma: at -O2 GCC does not
         // unroll them by itself, and the accumulators go to memory.
         V acc[MR][taps];
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 16
+        MINIDL_UNROLL(16)
+        for (int r = 0; r < MR; ++r) {
+          MINIDL_UNROLL(16)
           for (int t = 0; t < taps; ++t) acc[r][t] = V{};
+        }
         for (std::int64_t i = 0; i < count; ++i) {
           const T* x_c = xpad + (i * s.C + c) * plane;
           const T* dy_o[MR];
@@ -261,7 +265,7 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
               const bool tail = ow0 + W > OW;
               const std::int64_t start = tail ? last : ow0;
               V g0[MR], g1[MR];  // dy of rows oh and oh + 1
-#pragma GCC unroll 16
+              MINIDL_UNROLL(16)
               for (int r = 0; r < MR; ++r) {
                 g0[r] = S::load(dy_o[r] + oh * OW + start);
                 g1[r] = two ? S::load(dy_o[r] + (oh + 1) * OW + start) : V{};
@@ -272,41 +276,44 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
               }
               const T* in = x_c + oh * WP + start;
               if (two) {
-#pragma GCC unroll 4
-                for (int kh = 0; kh <= K; ++kh)  // input row oh + kh
-#pragma GCC unroll 3
+                MINIDL_UNROLL(4)
+                for (int kh = 0; kh <= K; ++kh) {  // input row oh + kh
+                  MINIDL_UNROLL(3)
                   for (int kw = 0; kw < K; ++kw) {
                     V xv = S::load(in + kh * WP + kw);
                     S::keep_in_register(xv);
-#pragma GCC unroll 16
+                    MINIDL_UNROLL(16)
                     for (int r = 0; r < MR; ++r) {
                       if (kh < K) acc[r][kh * K + kw] += g0[r] * xv;
                       if (kh > 0) acc[r][(kh - 1) * K + kw] += g1[r] * xv;
                     }
                   }
+                }
               } else {  // the last row of an odd height: the row below is not there
-#pragma GCC unroll 3
-                for (int kh = 0; kh < K; ++kh)
-#pragma GCC unroll 3
+                MINIDL_UNROLL(3)
+                for (int kh = 0; kh < K; ++kh) {
+                  MINIDL_UNROLL(3)
                   for (int kw = 0; kw < K; ++kw) {
                     V xv = S::load(in + kh * WP + kw);
                     S::keep_in_register(xv);
-#pragma GCC unroll 16
+                    MINIDL_UNROLL(16)
                     for (int r = 0; r < MR; ++r) acc[r][kh * K + kw] += g0[r] * xv;
                   }
+                }
               }
             }
           }
         }
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 16
+        MINIDL_UNROLL(16)
+        for (int r = 0; r < MR; ++r) {
+          MINIDL_UNROLL(16)
           for (int t = 0; t < taps; ++t) {
             T sum = 0;
-#pragma GCC unroll 16
+            MINIDL_UNROLL(16)
             for (int l = 0; l < W; ++l) sum += acc[r][t][l];
             part[(o0 + r) * block + c * taps + t] = sum;
           }
+        }
       }
     for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
   };

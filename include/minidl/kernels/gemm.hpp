@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #endif
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/simd.hpp"
@@ -56,21 +57,21 @@ struct GemmBlocking {
 // registers would live in memory.
 inline void transpose_8x8(const float* src, std::int64_t lds, float* dst, std::int64_t ldd) {
   __m256 r[8], t[8], u[8];
-#pragma GCC unroll 8
+  MINIDL_UNROLL(8)
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
-#pragma GCC unroll 8
+  MINIDL_UNROLL(8)
   for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved: columns 0,1 | 4,5 and 2,3 | 6,7
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
   }
-#pragma GCC unroll 8
+  MINIDL_UNROLL(8)
   for (int i = 0; i < 8; i += 4) {  // four rows of one column per 128-bit half
     u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
     u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
     u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
     u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
   }
-#pragma GCC unroll 8
+  MINIDL_UNROLL(8)
   for (int j = 0; j < 4; ++j) {  // halves of rows 0-3 and 4-7 joined
     _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
     _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));

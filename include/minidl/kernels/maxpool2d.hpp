@@ -171,9 +171,9 @@ void max2x2_backward_plane(const T* x, const T* dy, std::int64_t W, std::int64_t
     const T* r1 = x + W;
     T* d1 = dx + W;
     MINIDL_VECTORIZE  // the gradient rows do not overlap the input rows
-        for (std::int64_t ow = 0; ow < OW; ++ow)
-            max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow],
-                            relu_before, dx[2 * ow], dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
+    for (std::int64_t ow = 0; ow < OW; ++ow)
+      max2x2_backward(x[2 * ow], x[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1], dy[ow], relu_before,
+                      dx[2 * ow], dx[2 * ow + 1], d1[2 * ow], d1[2 * ow + 1]);
   }
 }
 
@@ -403,7 +403,7 @@ void max_window_row(const Pool2dShape& s, const Pool2dSpans& spans, const T* xp,
       T* out = best + o0;
       if (!winner) {
         MINIDL_VECTORIZE  // the output row never overlaps the input plane
-            for (std::int64_t n = 0; n < o1 - o0; ++n) {
+        for (std::int64_t n = 0; n < o1 - o0; ++n) {
           const T v = in[n * step];
           out[n] = v > out[n] ? v : out[n];
         }

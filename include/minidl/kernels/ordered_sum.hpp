@@ -71,7 +71,7 @@ void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int
       for (std::int64_t c = carried ? c0 : first; c < c1; ++c) {
         const T* part = partials + c * part_size + offset;
         MINIDL_VECTORIZE  // sum is this thread's scratch, never a partial
-            for (std::int64_t j = 0; j < block; ++j) sum[j] += part[j];
+        for (std::int64_t j = 0; j < block; ++j) sum[j] += part[j];
       }
       if (last) {
         emit(b, static_cast<const T*>(sum));

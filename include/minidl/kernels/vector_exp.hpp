@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/kernels/simd.hpp"
 
 namespace minidl::kernels {
@@ -72,7 +73,7 @@ struct VectorExp {
   // expm1(r) for |r| <= ln2/2 + a little: Horner's rule over 1/k!.
   static vec expm1_reduced(vec r) {
     vec p = S::broadcast(inv_factorial(C::degree));
-#pragma GCC unroll 16  // -O2 would not, and would compute each 1/k! at run time
+    MINIDL_UNROLL(16)  // -O2 would not, and would compute each 1/k! at run time
     for (int k = C::degree - 1; k >= 1; --k) p = p * r + inv_factorial(k);
     return p * r;
   }
