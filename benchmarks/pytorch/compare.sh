@@ -4,7 +4,7 @@
 #   minidl                     build/benchmarks/epoch
 #   PyTorch as installed       benchmarks/pytorch/epoch.py
 #   PyTorch tuned              the same with OPENBLAS_NUM_THREADS=1 and glibc's
-#                              malloc thresholds raised ($tuned_env below)
+#                              malloc thresholds raised ($tuned_env, side_by_side.sh)
 #   PyTorch tuned, mmap_max=0  the same with glibc's malloc never using mmap
 #   LibTorch tuned             benchmarks/libtorch/epoch.cpp, tuned as PyTorch
 # for ROUNDS rounds, and prints the medians and minidl's ratio to each: the
@@ -46,32 +46,17 @@ epoch_bin=${EPOCH_BIN:-build/benchmarks/epoch}
 libtorch_build=${LIBTORCH_BUILD:-build/libtorch}
 [[ -x $epoch_bin ]] || die "$epoch_bin does not exist: build it first (cmake --build build --target epoch)"
 
-# libopenblas0-pthread makes OpenBLAS the libblas.so.3 that torch loads (it
-# takes over the alternative unless an administrator pinned another one).
-scripts/install_deps.sh libopenblas0-pthread python3-torch python3-numpy libtorch-dev time binutils
+source benchmarks/pytorch/side_by_side.sh  # install_comparison_packages, build_libtorch_twin, tuned_env, run
+install_comparison_packages
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-# The LibTorch twin is a CMake project of its own: minidl's build never needs libtorch.
-if ! { cmake -S benchmarks/libtorch -B "$libtorch_build" -DCMAKE_BUILD_TYPE=Release &&
-  cmake --build "$libtorch_build" -j"$(nproc)"; } >"$log/build" 2>&1; then
-  die "benchmarks/libtorch did not build: $(grep -m1 -i 'error' "$log/build" || tail -n1 "$log/build")"
-fi
+build_libtorch_twin "$libtorch_build" libtorch_epoch
 libtorch_bin=$libtorch_build/libtorch_epoch
 
-tuned_env=(OPENBLAS_NUM_THREADS=1 "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296")
 mmap_env=(OPENBLAS_NUM_THREADS=1 "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296")
 flags=(--threads "$threads" --eval-batch "$eval_batch" --limit-train "$limit_train")
-
-run() {  # run NAME COMMAND...: appends the program's lines plus max_rss to $log/NAME
-  local name=$1 status=0
-  shift
-  /usr/bin/time -v "$@" >"$log/out" 2>"$log/time" || status=$?
-  ((status == 0)) || die "$name failed (exit $status): $(grep -v -e '^\s' -e '^Command exited' "$log/time" | tail -n1)"
-  cat "$log/out" >>"$log/$name"
-  awk -F': ' '/Maximum resident set size/ {printf "max_rss_kb=%s\n", $2}' "$log/time" >>"$log/$name"
-}
 
 source benchmarks/pytorch/blas.sh  # is_reference_blas, blas_refusal
 

@@ -53,35 +53,21 @@ networks_bin=${NETWORKS_BIN:-build/benchmarks/networks}
 libtorch_build=${LIBTORCH_BUILD:-build/libtorch}
 [[ -x $networks_bin ]] || die "$networks_bin does not exist: build it first (cmake --build build --target networks)"
 
-# libopenblas0-pthread makes OpenBLAS the libblas.so.3 that torch loads.
-scripts/install_deps.sh libopenblas0-pthread python3-torch python3-numpy libtorch-dev time binutils
+source benchmarks/pytorch/side_by_side.sh  # install_comparison_packages, build_libtorch_twin, tuned_env, run
+install_comparison_packages
 
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
-# The LibTorch twin is a CMake project of its own: minidl's build never needs libtorch.
-if ! { cmake -S benchmarks/libtorch -B "$libtorch_build" -DCMAKE_BUILD_TYPE=Release &&
-  cmake --build "$libtorch_build" -j"$(nproc)" --target libtorch_networks; } >"$log/build" 2>&1; then
-  die "benchmarks/libtorch did not build: $(grep -m1 -i 'error' "$log/build" || tail -n1 "$log/build")"
-fi
+build_libtorch_twin "$libtorch_build" libtorch_networks
 libtorch_bin=$libtorch_build/libtorch_networks
 
-tuned_env=(OPENBLAS_NUM_THREADS=1 "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296")
 flags=(--threads "$threads")
 [[ -z $batch ]] || flags+=(--batch "$batch")
 if ((quick)); then
   flags+=(--steps 2 --runs 3 --warmup 1)
   [[ -n $batch ]] || flags+=(--batch 8)
 fi
-
-run() {  # run FILE COMMAND...: appends the program's lines plus max_rss_kb to $log/FILE
-  local file=$1 status=0
-  shift
-  /usr/bin/time -v "$@" >"$log/out" 2>"$log/time" || status=$?
-  ((status == 0)) || die "$file failed (exit $status): $(grep -v -e '^\s' -e '^Command exited' "$log/time" | tail -n1)"
-  cat "$log/out" >>"$log/$file"
-  awk -F': ' '/Maximum resident set size/ {printf "max_rss_kb=%s\n", $2}' "$log/time" >>"$log/$file"
-}
 
 source benchmarks/pytorch/blas.sh  # blas_refusal
 
