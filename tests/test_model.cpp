@@ -493,6 +493,46 @@ TEST_CASE("a graph: named inputs, residual additions, concatenations, and its mi
                        "sum (Add): inputs must have one shape, got [2, 4], [2, 3]", Error);
 }
 
+TEST_CASE("an addition's inputs share dy only where nothing writes over it") {
+  // Gradients (input and parameters) of a network with two branches from the
+  // input added together; with an in-place ReLU at the end of the first
+  // branch, added after the second so that its backward (which writes over
+  // the gradient it receives) runs before the second branch reads dy.
+  auto run = [](bool share_buffers, bool relu_on_branch) {
+    Graph<float> net;
+    net.add("other", Linear<float>(3, 4), "input");
+    net.add("a", Linear<float>(3, 4), "input");
+    if (relu_on_branch) net.add("relu", ReLU<float>(true));
+    net.add("sum", Add<float>(), relu_on_branch ? "relu" : "a", "other");
+    net.set_input_grad(true);
+    PlanOptions options;
+    options.share_buffers = share_buffers;
+    net.set_plan_options(options);
+    net.reset_parameters(5);
+    Tensor<float> x({2, 3});
+    Rng rng(6);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const bool shares = net.plan(x.shape()).nodes.back().passes_gradient;
+    Context train;
+    train.mode = Mode::Train;
+    const Tensor<float>& y = net.forward(x, train);
+    Tensor<float> dy(y.shape());
+    for (float& v : dy) v = rng.uniform(-1.0f, 1.0f);
+    const Tensor<float>& dx = net.backward(dy);
+    std::vector<float> grads(dx.begin(), dx.end());
+    for (auto& q : net.parameters()) grads.insert(grads.end(), q.grad->begin(), q.grad->end());
+    return std::make_pair(shares, grads);
+  };
+  const auto copied = run(false, true), planned = run(true, true);
+  CHECK_FALSE(copied.first);
+  CHECK_FALSE(planned.first);  // the ReLU would write over the other branch's dy
+  CHECK(bit_identical(copied.second, planned.second));
+  const auto linear_copied = run(false, false), linear_planned = run(true, false);
+  CHECK_FALSE(linear_copied.first);
+  CHECK(linear_planned.first);  // two linear layers only read dy
+  CHECK(bit_identical(linear_copied.second, linear_planned.second));
+}
+
 TEST_CASE("a residual network: same bits with every plan option, and with one or two threads") {
   auto run = [](PlanOptions options, int threads) {
     const int saved = num_threads();

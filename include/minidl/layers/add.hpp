@@ -10,7 +10,9 @@
 namespace minidl {
 
 // y = x0 + x1 + ..., summed left to right (the order of `out += identity`
-// in PyTorch for two inputs). Every input's gradient is dy, each a copy.
+// in PyTorch for two inputs). Every input's gradient is dy, each a copy; in
+// a network, the plan pass has the inputs share dy instead where nothing
+// writes over it (layers/plan.hpp, step 11).
 template <typename T>
 class Add : public Merge<T> {
  public:

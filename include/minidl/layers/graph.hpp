@@ -350,7 +350,9 @@ class Graph {
   void backward_node(std::size_t i, const NodePlan& p, const Tensor<T>& dy) {
     Node<T>& n = nodes_[i];
     auto& grads = grads_[i];
-    if (n.merge) {
+    if (p.passes_gradient) {
+      for (auto& g : grads) g = &dy;  // an Add whose inputs share dy
+    } else if (n.merge) {
       const auto& d = n.merge->backward(dy);
       for (std::size_t k = 0; k < grads.size(); ++k) grads[k] = &d[k];
     } else if (p.skip_backward) {
@@ -382,13 +384,13 @@ class Graph {
     if (uses.size() == 1) return grad(uses[0]);
     const Tensor<T>& first = grad(uses[0]);
     sum.resize(first.shape());
-    kernels::copy(first.size(), first.data(), sum.data());
     for (std::size_t k = 1; k < uses.size(); ++k) {
       const Tensor<T>& g = grad(uses[k]);
       if (g.shape() != sum.shape())
         fail("network: gradients of one value differ in shape: ", g.shape().str(), " and ",
              sum.shape().str());
-      kernels::add(sum.size(), sum.data(), g.data(), sum.data());
+      // The first two straight into the sum: the same bits as a copy and an addition.
+      kernels::add(sum.size(), k == 1 ? first.data() : sum.data(), g.data(), sum.data());
     }
     return sum;
   }

@@ -30,7 +30,9 @@
 //  10. Conv2d -> BatchNorm2d: in evaluation, the convolution runs with the
 //      batch norm folded into its weights and bias, and the batch norm makes
 //      no pass;
-//  11. the activation memory each node holds (outputs, input gradients,
+//  11. Add: every input's gradient is dy itself, not a copy, when nothing
+//      that receives it writes over it;
+//  12. the activation memory each node holds (outputs, input gradients,
 //      masks and winners; not parameters or the kernels' scratch).
 //
 // Fusions only join a value to its single consumer. Every fusion and
@@ -47,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "minidl/layers/add.hpp"
 #include "minidl/layers/batchnorm.hpp"
 #include "minidl/layers/conv2d.hpp"
 #include "minidl/layers/dropout.hpp"
@@ -74,7 +77,7 @@ struct Node {
 struct PlanOptions {
   bool fold_relu = true;       // steps 4 and 5
   bool pass_planes = true;     // steps 6 and 7
-  bool share_buffers = true;   // step 8
+  bool share_buffers = true;   // steps 8 and 11
   bool fold_batchnorm = true;  // step 10
 };
 
@@ -103,6 +106,8 @@ struct NodePlan {
   // ReLU
   bool skip_forward = false;   // applied by the convolution before it: the value is its input (5)
   bool skip_backward = false;  // applied by the pool after it: dy passes through (4)
+  // Add
+  bool passes_gradient = false;  // every input's gradient is dy itself (11)
   // BatchNorm2d
   bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
   // Bytes of buffers the node holds: its output, its input gradient, and
@@ -318,7 +323,26 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     node(b).folded_in_eval = true;
   }
 
-  // 11. Memory: each buffer counted once, by the node that holds it.
+  // 11. An Add's backward copies dy once per input, so that a backward
+  // writing over the gradient it receives (an in-place ReLU) cannot change
+  // another input's. The copies are not needed when every input's gradient
+  // goes where nothing writes over it: into the sum of a value read twice
+  // or more, to the caller, into a merge, or into a layer whose output is
+  // not a view of its input (only such a layer may pass dy on or write
+  // over it). The inputs then share dy, and the Add makes no pass.
+  auto gradient_stays_read_only = [&](int v) {
+    if (v == kNetworkInput || node(v).uses.size() != 1) return true;
+    const Node<T>& n = graph[static_cast<std::size_t>(v)];
+    return n.merge || !n.layer->output_aliases_input();
+  };
+  for (int i = 0; options.share_buffers && i < count; ++i) {
+    const Node<T>& n = graph[static_cast<std::size_t>(i)];
+    if (!n.merge || !dynamic_cast<const Add<T>*>(n.merge.get())) continue;
+    node(i).passes_gradient =
+        std::all_of(n.inputs.begin(), n.inputs.end(), gradient_stays_read_only);
+  }
+
+  // 12. Memory: each buffer counted once, by the node that holds it.
   for (int i = 0; i < count; ++i) {
     const Node<T>& n = graph[static_cast<std::size_t>(i)];
     NodePlan& p = node(i);
@@ -329,7 +353,8 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     const bool view = n.layer && n.layer->output_aliases_input() && !dropout;
     p.output_bytes = (p.planes_to >= 0 || p.skip_forward || view) ? 0 : bytes(p.output);
     if (n.merge) {
-      for (int v : n.inputs) p.grad_bytes += bytes(shape_of(v));
+      if (!p.passes_gradient)
+        for (int v : n.inputs) p.grad_bytes += bytes(shape_of(v));
     } else if (p.needs_input_grad && !p.skip_backward && !p.defer_input_grad &&
                !p.overwrite_input && !view) {
       p.grad_bytes = bytes(in);
@@ -377,6 +402,7 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.fed_planes) note("input by planes");
     if (p.defer_input_grad) note("input gradient by planes");
     if (p.overwrite_input) note("gradient over its input");
+    if (p.passes_gradient) note("inputs share dy");
     if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
     if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
     if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
