@@ -217,6 +217,10 @@ int main(int argc, char** argv) {
   try {
     const network_bench::NetworkFlags flags =
         network_bench::parse_network_flags(argc, argv, "libtorch_networks");
+    if (flags.help) {
+      std::printf("%s\n", network_bench::network_usage("libtorch_networks").c_str());
+      return 0;
+    }
     const std::string& name = flags.name;
     std::int64_t batch = flags.batch;
     const std::int64_t threads = flags.threads, steps = flags.steps, runs = flags.runs,
