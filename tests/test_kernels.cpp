@@ -61,8 +61,9 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
     std::int64_t m, n, k;
   };
   // {100, 2100, 40}: many slivers to cut between threads, a short last one.
-  const Case cases[] = {{1, 1, 1},      {7, 5, 3},   {64, 196, 288}, {33, 70, 300},
-                        {130, 17, 600}, {5, 300, 9}, {100, 2100, 40}};
+  // {1, 300, 600}, {1, 2100, 40}: one row (a batch of one) over panels and slivers.
+  const Case cases[] = {{1, 1, 1},   {7, 5, 3},       {64, 196, 288}, {33, 70, 300}, {130, 17, 600},
+                        {5, 300, 9}, {100, 2100, 40}, {1, 300, 600},  {1, 2100, 40}};
   for (const auto& c : cases)
     for (int ta = 0; ta < 2; ++ta)
       for (int tb = 0; tb < 2; ++tb)
@@ -103,6 +104,38 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
           }
           set_num_threads(saved);
         }
+}
+
+TEST_CASE_TEMPLATE("gemm gives a single row the bits it has inside a taller product", T, float,
+                   double) {
+  // A batch of one image must score as it does in a batch: the single-row
+  // path sums each element as the register tile does.
+  const std::int64_t M = 9;
+  for (const std::int64_t n : {10, 128, 300})
+    for (const std::int64_t k : {7, 256, 600})
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+          for (int acc = 0; acc < 2; ++acc) {
+            CAPTURE(n);
+            CAPTURE(k);
+            CAPTURE(ta);
+            CAPTURE(tb);
+            CAPTURE(acc);
+            const auto a = random_vector<T>(static_cast<std::size_t>(M * k), 21);
+            const auto b = random_vector<T>(static_cast<std::size_t>(k * n), 22);
+            auto tall = random_vector<T>(static_cast<std::size_t>(M * n), 23);
+            const auto start = tall;
+            const MatRef<T> B{b.data(), tb ? k : n, tb == 1};
+            gemm<T>(M, n, k, MatRef<T>{a.data(), ta ? M : k, ta == 1}, B, tall.data(), n, acc == 1);
+            for (std::int64_t r = 0; r < M; ++r) {
+              CAPTURE(r);
+              // Row r of A alone: a [1, k] matrix, or column r of the stored A^T.
+              const MatRef<T> row{ta ? a.data() + r : a.data() + r * k, ta ? M : k, ta == 1};
+              std::vector<T> one(start.begin() + r * n, start.begin() + (r + 1) * n);
+              gemm<T>(1, n, k, row, B, one.data(), n, acc == 1);
+              CHECK(std::memcmp(one.data(), tall.data() + r * n, one.size() * sizeof(T)) == 0);
+            }
+          }
 }
 
 TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the naive loops", T,

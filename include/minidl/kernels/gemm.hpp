@@ -224,6 +224,54 @@ void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* 
       C[r * ldc + c] = accumulate ? C[r * ldc + c] + tile[r][c] : tile[r][c];
 }
 
+// One row of C against the packed slivers of B: C[0, 0:nc) (+)= a * b over
+// kc, for a product with a single row (a batch of one sample). The tile
+// above would run MR rows for it, MR - 1 of them zeros; here each sliver's
+// two accumulators are the tile's row 0, summed the same way (from zero,
+// one k after another, then added to C), so the bits are the tile's.
+// Four slivers at a time keep eight independent sums in flight. a[k] is
+// at a[k * a_step].
+template <typename T>
+void single_row_kernel(std::int64_t kc, const T* a, std::int64_t a_step, const T* b,
+                       std::int64_t nc, T* C, bool accumulate) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width, NR = GemmBlocking<T>::NR, kGroup = 4;
+  alignas(64) T row[NR];
+  for (std::int64_t js = 0; js < nc; js += kGroup * NR) {
+    const int slivers = static_cast<int>(std::min<std::int64_t>(kGroup, (nc - js + NR - 1) / NR));
+    const T* bs = b + js * kc;  // sliver g starts at bs + g * NR * kc
+    V acc0[kGroup] = {}, acc1[kGroup] = {};
+    if (slivers == kGroup) {
+      for (std::int64_t k = 0; k < kc; ++k) {
+        const V ak = S::broadcast(a[k * a_step]);
+#pragma GCC unroll 4
+        for (int g = 0; g < kGroup; ++g) {
+          const T* bk = bs + g * NR * kc + k * NR;
+          acc0[g] += ak * S::load(bk);
+          acc1[g] += ak * S::load(bk + W);
+        }
+      }
+    } else {
+      for (std::int64_t k = 0; k < kc; ++k) {
+        const V ak = S::broadcast(a[k * a_step]);
+        for (int g = 0; g < slivers; ++g) {
+          const T* bk = bs + g * NR * kc + k * NR;
+          acc0[g] += ak * S::load(bk);
+          acc1[g] += ak * S::load(bk + W);
+        }
+      }
+    }
+    for (int g = 0; g < slivers; ++g) {
+      S::store(row, acc0[g]);
+      S::store(row + W, acc1[g]);
+      T* c = C + js + g * NR;
+      const int cols = static_cast<int>(std::min<std::int64_t>(NR, nc - js - g * NR));
+      for (int j = 0; j < cols; ++j) c[j] = accumulate ? c[j] + row[j] : row[j];
+    }
+  }
+}
+
 template <typename T>
 struct GemmWorkspace {
   ScratchBuffer<T> a, b;
@@ -269,6 +317,12 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T> A, MatRef<T>
       detail::pack_b(B, pc, kc, jc, nc, packed_b);
       for (std::int64_t ic = 0; ic < M; ic += Blk::MC) {
         const std::int64_t mc = std::min(Blk::MC, M - ic);
+        if (mc == 1 && !cont) {  // a single row (M = 1): no padded tile
+          const T* a = A.transposed ? A.data + pc * A.ld + ic : A.data + ic * A.ld + pc;
+          detail::single_row_kernel(kc, a, A.transposed ? A.ld : 1, packed_b, nc, C + ic * ldc + jc,
+                                    acc);
+          continue;
+        }
         // A row-major A is read in place, whole slivers of it: packing would
         // copy it on every thread that takes columns of C (all of fc1's x,
         // 800 KB, in each thread's forward pass). Only a short last sliver,
