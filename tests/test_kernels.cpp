@@ -409,6 +409,79 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
   set_num_threads(saved);
 }
 
+// An output sink that hands out a buffer of just the planes asked for (as
+// the max-pool's sink does) and copies them into y when they are done.
+template <typename T>
+struct PlaneBufferOutput {
+  T* y;
+  std::int64_t OC, P;
+  mutable std::vector<std::vector<T>> buffers;  // one per call; none is reused
+  mutable std::vector<int> written;             // per plane of y: how many times
+  T* planes(std::int64_t, std::int64_t, std::int64_t count) const {
+    buffers.emplace_back(static_cast<std::size_t>(count * P), std::numeric_limits<T>::quiet_NaN());
+    return buffers.back().data();
+  }
+  void done(std::int64_t n, std::int64_t oc0, std::int64_t count, const T* planes) const {
+    std::copy(planes, planes + count * P, y + (n * OC + oc0) * P);
+    for (std::int64_t c = 0; c < count; ++c) ++written[static_cast<std::size_t>(n * OC + oc0 + c)];
+  }
+};
+
+TEST_CASE_TEMPLATE("direct convolutions give the same bits on any number of threads, one image too",
+                   T, float, double) {
+  // With fewer images than threads, each image's output channels are shared
+  // out between the threads in whole slivers: 4 slivers, 2 ragged ones,
+  // one narrow sliver, and stride 2.
+  const Conv2dShape shapes[] = {{1, 64, 14, 14, 128, 3, 3, 1, 1},
+                                {1, 9, 10, 11, 40, 3, 3, 1, 1},
+                                {1, 16, 28, 28, 16, 3, 3, 1, 1},
+                                {2, 32, 14, 14, 64, 3, 3, 2, 1},
+                                {1, 32, 9, 9, 64, 1, 1, 2, 0}};
+  const int saved = num_threads();
+  for (const auto& s : shapes) {
+    CAPTURE(s.N);
+    CAPTURE(s.C);
+    CAPTURE(s.OC);
+    CAPTURE(s.stride);
+    const auto ys = static_cast<std::size_t>(s.N * s.OC * s.OH() * s.OW());
+    const auto xs = static_cast<std::size_t>(s.N * s.C * s.H * s.W);
+    const auto x = random_vector<T>(xs, 31),
+               w = random_vector<T>(static_cast<std::size_t>(s.OC * s.col_rows()), 32);
+    const auto b = random_vector<T>(static_cast<std::size_t>(s.OC), 33);
+    const auto dy = random_vector<T>(ys, 34);
+    std::vector<T> y_ref(ys), dx_ref(xs);
+    conv2d_forward_naive(s, x.data(), w.data(), b.data(), y_ref.data());
+    conv2d_backward_data_naive(s, dy.data(), w.data(), dx_ref.data());
+    std::vector<T> first_y, first_dx;
+    for (int threads : {1, 2, 3}) {
+      CAPTURE(threads);
+      set_num_threads(threads);
+      std::vector<T> y(ys, std::numeric_limits<T>::quiet_NaN());
+      PlaneBufferOutput<T> out{y.data(),
+                               s.OC,
+                               s.OH() * s.OW(),
+                               {},
+                               std::vector<int>(ys / static_cast<std::size_t>(s.OH() * s.OW()), 0)};
+      conv2d_forward_direct_samples(s, x.data(), w.data(), b.data(), false, out);
+      CHECK(std::all_of(out.written.begin(), out.written.end(), [](int c) { return c == 1; }));
+      CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
+      if (first_y.empty())
+        first_y = y;
+      else
+        CHECK(std::memcmp(y.data(), first_y.data(), ys * sizeof(T)) == 0);
+      if (!conv2d_direct_applies(s)) continue;
+      std::vector<T> dx(xs, std::numeric_limits<T>::quiet_NaN());
+      conv2d_backward_data_direct<T>(s, dy.data(), w.data(), dx.data(), nullptr);
+      CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
+      if (first_dx.empty())
+        first_dx = dx;
+      else
+        CHECK(std::memcmp(dx.data(), first_dx.data(), xs * sizeof(T)) == 0);
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST_CASE_TEMPLATE("maxpool2d matches the naive loops, ties and NaN included", T, float, double) {
   // 2x2 rows of 3, 4, 7 and 8 windows (two rows per vector, an odd number
   // of rows), 9, 14, 16, 17 and 33: one vector, ragged after one or two.

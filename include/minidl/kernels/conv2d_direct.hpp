@@ -233,20 +233,22 @@ void store_tile_rows(const T* tile, std::int64_t rows, std::int64_t cols, const 
   }
 }
 
-// One sample with MR x NV-vector tiles: y_n [OC, OH, OW] = conv(xpad, w) + b,
-// where xpad is the padded input from pad_planes (plus kDirectSlack
-// elements, read by the last tile and discarded) and packed_w is
-// w^T [C*KH*KW, OC] in slivers of NV vectors of columns.
+// One sample with MR x NV-vector tiles: y_n [oc_begin, oc_end) x [OH, OW]
+// = conv(xpad, w) + b for those output channels (oc_begin a multiple of
+// the sliver width), where xpad is the padded input from pad_planes (plus
+// kDirectSlack elements, read by the last tile and discarded), packed_w is
+// w^T [C*KH*KW, OC] in slivers of NV vectors of columns, and y_n points at
+// channel oc_begin's plane.
 template <typename T, int MR, int NV, int STRIDE>
 void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
-                       bool relu, T* y_n) {
+                       bool relu, std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
   constexpr int NR = NV * Simd<T>::width;
   const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, K = s.col_rows();
   alignas(64) T tile[MR * NR];
-  for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += NR) {
+  for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
     const T* w_sliver = packed_w + oc0 * K;
-    const std::int64_t cols = std::min<std::int64_t>(NR, s.OC - oc0);
+    const std::int64_t cols = std::min<std::int64_t>(NR, oc_end - oc0);
     for (std::int64_t oh = 0; oh < OH; ++oh)
       for (std::int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
         const T* a = xpad + (oh * WP + ow0) * STRIDE;
@@ -258,7 +260,8 @@ void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, c
           direct_tile<T, MR, NV, 0, STRIDE>(a, w_sliver, s.C, s.KH, s.KW, plane, WP, tile);
         // The tile is pixel-major; y is channel-major: store it transposed.
         store_tile_rows<T, MR, NR>(tile, std::min<std::int64_t>(MR, OW - ow0), cols,
-                                   b ? b + oc0 : nullptr, relu, y_n + oc0 * P + oh * OW + ow0, P);
+                                   b ? b + oc0 : nullptr, relu,
+                                   y_n + (oc0 - oc_begin) * P + oh * OW + ow0, P);
       }
   }
 }
@@ -277,22 +280,24 @@ constexpr std::int64_t direct_cols(std::int64_t OC) {
   return direct_vectors<T>(OC) * Simd<T>::width;
 }
 
-// One sample: y_n = conv(xpad, w) + b with the tile for its channel count.
-// A one-vector tile takes twice the pixels (14 with AVX-512, which divides
-// rows of 28 and 14), so each weight vector loaded still serves 14
-// multiply-adds.
+// One sample's output channels [oc_begin, oc_end): y_n = conv(xpad, w) + b
+// with the tile for its channel count. A one-vector tile takes twice the
+// pixels (14 with AVX-512, which divides rows of 28 and 14), so each weight
+// vector loaded still serves 14 multiply-adds.
 template <typename T>
 void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
-                        bool relu, T* y_n) {
+                        bool relu, std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
   const bool narrow = direct_vectors<T>(s.OC) == 1;
   if (s.stride == 1 && narrow)
-    direct_conv_tiles<T, kDirectRowsNarrow, 1, 1>(s, xpad, packed_w, b, relu, y_n);
+    direct_conv_tiles<T, kDirectRowsNarrow, 1, 1>(s, xpad, packed_w, b, relu, oc_begin, oc_end,
+                                                  y_n);
   else if (s.stride == 1)
-    direct_conv_tiles<T, kDirectRows, 2, 1>(s, xpad, packed_w, b, relu, y_n);
+    direct_conv_tiles<T, kDirectRows, 2, 1>(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
   else if (narrow)
-    direct_conv_tiles<T, kDirectRowsNarrow, 1, 2>(s, xpad, packed_w, b, relu, y_n);
+    direct_conv_tiles<T, kDirectRowsNarrow, 1, 2>(s, xpad, packed_w, b, relu, oc_begin, oc_end,
+                                                  y_n);
   else
-    direct_conv_tiles<T, kDirectRows, 2, 2>(s, xpad, packed_w, b, relu, y_n);
+    direct_conv_tiles<T, kDirectRows, 2, 2>(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
 }
 
 // The input gradient of a stride-1 convolution is a stride-1 convolution of
@@ -420,28 +425,40 @@ struct StoredOutput {
 
 namespace detail {
 // y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, in
-// parallel over blocks of samples, the blocks of the static schedule. Each
-// thread packs its own copy of the weights with pack(dst) (packed_size
-// elements): one thread packing for all would keep the others waiting, and
-// they would then read the packed weights out of its cache. It pads each
-// sample into its scratch (plus the slack the last tile reads; the border
-// and the slack are zeroed once) and runs direct_conv_sample on it, which
-// writes where the output sink says (see StoredOutput), all OC planes at once.
+// parallel over blocks of work units, the blocks of the static schedule. A
+// unit is a sample, or, when there are fewer samples than threads (one
+// image to classify), a share of a sample's output channels in whole
+// slivers, so that every thread has work; each output value is computed
+// the same way either way. Each thread packs its own copy of the weights
+// with pack(dst) (packed_size elements): one thread packing for all would
+// keep the others waiting, and they would then read the packed weights out
+// of its cache. It pads each sample into its scratch (plus the slack the
+// last tile reads; the border and the slack are zeroed once) and runs
+// direct_conv_sample on it, which writes where the output sink says (see
+// StoredOutput).
 template <typename T, typename Pack, typename Output>
 void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
                  const T* b, bool relu, const Output& output) {
   const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectSlack * s.stride;
-  parallel_blocks(s.N, num_threads(), [&](int, std::int64_t n0, std::int64_t n1) {
-    if (n0 >= n1) return;
+  const int threads = num_threads();
+  const std::int64_t NR = direct_cols<T>(s.OC), slivers = (s.OC + NR - 1) / NR;
+  const std::int64_t shares = s.N >= threads ? 1 : std::min<std::int64_t>(slivers, threads / s.N);
+  parallel_blocks(s.N * shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
+    if (u0 >= u1) return;
     T* packed_w = thread_scratch<T, 2>(packed_size);
     pack(packed_w);
     T* xpad = thread_scratch<T, 0>(padded);
     std::fill_n(xpad, padded, T(0));
-    for (std::int64_t n = n0; n < n1; ++n) {
-      copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
-      T* y_n = output.planes(n, 0, s.OC);
-      direct_conv_sample(s, xpad, packed_w, b, relu, y_n);
-      output.done(n, 0, s.OC, static_cast<const T*>(y_n));
+    std::int64_t padded_sample = -1;
+    for (std::int64_t u = u0; u < u1; ++u) {
+      const std::int64_t n = u / shares, share = u % shares;
+      const std::int64_t oc_begin = slivers * share / shares * NR,
+                         oc_end = std::min(s.OC, slivers * (share + 1) / shares * NR);
+      if (n != padded_sample) copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+      padded_sample = n;
+      T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
+      direct_conv_sample(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
+      output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
     }
   });
 }
