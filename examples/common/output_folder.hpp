@@ -116,10 +116,7 @@ class OutputFolder {
       }
       // The holder before us may have removed the file after we opened it: then our lock is
       // on a file nobody else will see, and we try again on the new one.
-      struct stat opened {
-      }, named{};
-      if (::fstat(fd_, &opened) == 0 && ::stat(path.c_str(), &named) == 0 &&
-          opened.st_ino == named.st_ino && opened.st_dev == named.st_dev) {
+      if (holds_named_lock_file()) {
         // The pid only makes a second run's message clearer; failing to write it is harmless.
         const std::string pid = std::to_string(::getpid()) + "\n";
         const bool noted = ::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) ==
@@ -205,14 +202,25 @@ class OutputFolder {
     return buf;
   }
 
+  // Whether the file named train.lock is the one this process locked.
+  bool holds_named_lock_file() const {
+    struct stat opened {
+    }, named{};
+    return ::fstat(fd_, &opened) == 0 && ::stat(file(kLockName).c_str(), &named) == 0 &&
+           opened.st_ino == named.st_ino && opened.st_dev == named.st_dev;
+  }
+
   void release() {
     if (fd_ < 0) return;
+    // If the folder was deleted under this run and made again by another run, which now holds
+    // a lock file of its own there, neither that file nor the folder is this run's to remove.
+    const bool ours = holds_named_lock_file();
     std::error_code ec;
-    std::filesystem::remove(file(kLockName), ec);  // while still holding the lock
+    if (ours) std::filesystem::remove(file(kLockName), ec);  // while still holding the lock
     ::close(fd_);
     fd_ = -1;
     // A run that failed before writing anything leaves no folder behind.
-    if (created_ && std::filesystem::is_empty(dir_, ec)) std::filesystem::remove(dir_, ec);
+    if (ours && created_ && std::filesystem::is_empty(dir_, ec)) std::filesystem::remove(dir_, ec);
   }
 
   static constexpr const char* kLockName = "train.lock";

@@ -98,4 +98,27 @@ grep -q "warning: --threads 1000 is more than the $cores cores of this machine; 
 grep -q "threads=$cores\$" "$work/out" || fail "--threads 1000 was not capped to $cores"
 [[ $(wc -l <"$work/b/history.csv") -eq 3 ]] || fail "the resumed run did not finish its 2 epochs"
 echo "ok: --resume remembers the data folder; --threads is capped to $cores"
+
+# 7. A run whose folder is deleted under it, and made again by a second run, leaves that folder
+#    alone when it stops: the lock file and the folder are the second run's now.
+"$mnist" train --limit-train 6000 --val 500 --limit-test 500 --epochs 30 --seed 5 --out "$work/c" \
+  >"$work/c_old.txt" 2>&1 &
+old=$!
+until grep -q "^epoch  1/" "$work/c_old.txt" 2>/dev/null; do
+  kill -0 $old 2>/dev/null || fail "the first run ended before its first epoch was reported"
+  sleep 0.05
+done
+rm -rf "$work/c"
+"$mnist" train --limit-train 6000 --val 500 --limit-test 500 --epochs 1 --seed 6 --out "$work/c" \
+  >"$work/c_new.txt" 2>&1 &
+new=$!
+until [[ -e $work/c/train.lock ]]; do
+  kill -0 $new 2>/dev/null || { cat "$work/c_new.txt"; fail "the second run ended before it locked"; }
+  sleep 0.05
+done
+kill -TERM $old
+wait $old || true
+wait $new || { cat "$work/c_new.txt"; fail "the second run failed after the first one stopped"; }
+[[ -s $work/c/best.safetensors && -s $work/c/metrics.json ]] || fail "the second run's files are missing"
+echo "ok: a stopped run leaves alone the folder another run made again in its place"
 echo "1 passed, 0 failed: cli_run_folder"
