@@ -246,7 +246,7 @@ struct Row {
 void print_row(const Row& r, double peak) {
   char pct[32] = "-";
   if (r.is_flops) std::snprintf(pct, sizeof pct, "%.1f", 100 * r.rate / peak);
-  std::printf("%s\t%s\t%s\t%.4f\t%.2f\t%s\t%s\t%s\t%s\n", r.name.c_str(), r.pass.c_str(),
+  std::printf("%s\t%s\t%s\t%.6g\t%.6g\t%s\t%s\t%s\t%s\n", r.name.c_str(), r.pass.c_str(),
               r.kernel.c_str(), r.ms, r.rate, r.is_flops ? "GFLOP/s" : "GB/s", pct,
               r.chosen ? "yes" : "no", r.fastest ? "yes" : "no");
   std::fflush(stdout);
