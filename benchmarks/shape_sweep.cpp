@@ -138,7 +138,7 @@ double median_ms(const std::function<void()>& run, int reps) {
 // The peak FP32 rate (GFLOP/s) on `threads` threads: the best of rounds of about 2 ms over a
 // quarter of a second. On a shared machine a round can only read low, never high.
 double measure_peak_gflops(int threads) {
-  const std::int64_t iters = 1 << 16;
+  const std::int64_t iters = 1 << 20;
   double best = 0;
   const auto start = Clock::now();
   while (std::chrono::duration<double>(Clock::now() - start).count() < 0.25) {
