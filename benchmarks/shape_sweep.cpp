@@ -11,7 +11,7 @@
 // reporting gives.
 //
 //   shape_sweep [--quick | --full] [--filter REGEX] [--threads N] [--reps N]
-//               [--max-gmacs X] [--list] [--help]
+//               [--max-gmacs X] [--list] [--check] [--help]
 //
 // Before a kernel is timed it is checked against the naive loops (conv2d_naive.hpp) at batch
 // min(N, 2), outputs and scratch filled with NaN first; a mismatch names the case and exits 1.
@@ -52,21 +52,22 @@ volatile float g_sink;  // keeps the peak loop's result, so that its work stays
 
 const char* const kUsage =
     "usage: shape_sweep [--quick | --full] [--filter REGEX] [--threads N] [--reps N]\n"
-    "                   [--max-gmacs X] [--list] [--help]\n"
+    "                   [--max-gmacs X] [--list] [--check] [--help]\n"
     "  --quick        a handful of small cases (a check that everything runs)\n"
     "  --full         every kernel, stride, channel pair, size and batch\n"
     "  --filter REGEX only the cases whose name REGEX matches (anywhere in it)\n"
     "  --threads N    threads (2)\n"
     "  --reps N       timed repetitions per measurement, after one warm-up (5)\n"
     "  --max-gmacs X  leave out convolutions of more than X billion multiply-adds a pass (4)\n"
-    "  --list         print the case names, one a line, and exit\n";
+    "  --list         print the case names, one a line, and exit\n"
+    "  --check        check every kernel against the naive loops, time nothing, and exit\n";
 
 struct Flags {
   Grid grid = Grid::Default;
   std::string filter;
   int threads = 2, reps = 5;
   double max_gmacs = 4;
-  bool list = false;
+  bool list = false, check = false;
 };
 
 long whole_number(const std::string& flag, const char* text) {
@@ -95,6 +96,8 @@ bool parse_flags(int argc, char** argv, Flags& f) {
       full = true;
     } else if (a == "--list") {
       f.list = true;
+    } else if (a == "--check") {
+      f.check = true;
     } else if (a == "--filter") {
       f.filter = value();
     } else if (a == "--threads") {
@@ -252,7 +255,41 @@ void print_row(const Row& r, double peak) {
   std::fflush(stdout);
 }
 
-// Times every kernel of every pass of one convolution case; exits on a mismatch.
+// Checks kernel k's pass p on case c against the naive loops; exits 1 naming them on a mismatch.
+void require_conv_agrees(const SweepCase& c, ConvKernel k, ConvPass p) {
+  const std::string error = check_conv(k, p, c.conv);
+  if (error.empty()) return;
+  std::fprintf(stderr, "shape_sweep: error: %s %s %s: %s\n", c.name.c_str(), pass_name(p),
+               conv_kernel_name(k), error.c_str());
+  std::exit(1);
+}
+
+void require_layer_agrees(const SweepCase& c, sweep::LayerRun& run) {
+  const std::string error = sweep::check_layer(c.layer, run);
+  if (error.empty()) return;
+  std::fprintf(stderr, "shape_sweep: error: %s: %s\n", c.name.c_str(), error.c_str());
+  std::exit(1);
+}
+
+// Checks every kernel of every pass of case c (or its layer); returns how many it checked.
+int check_case(const SweepCase& c) {
+  if (!c.is_conv) {
+    sweep::LayerRun run = sweep::make_layer_run(c.layer);
+    require_layer_agrees(c, run);
+    return 1;
+  }
+  int checked = 0;
+  for (ConvPass p : kPasses)
+    for (ConvKernel k : kSquareKernels)
+      if (conv_kernel_applies<float>(k, p, c.conv)) {
+        require_conv_agrees(c, k, p);
+        ++checked;
+      }
+  return checked;
+}
+
+// Times every kernel of every pass of one convolution case, each once checked; exits on a
+// mismatch.
 std::vector<Row> sweep_conv(const SweepCase& c, int reps) {
   const Conv2dKernels chosen = conv2d_kernels_for<float>(Conv2dGeometry(c.conv));
   ConvBuffers d(c.conv, 0.0f);
@@ -265,12 +302,7 @@ std::vector<Row> sweep_conv(const SweepCase& c, int reps) {
     const std::size_t first = rows.size();
     for (ConvKernel k : kSquareKernels) {
       if (!conv_kernel_applies<float>(k, p, c.conv)) continue;
-      const std::string error = check_conv(k, p, c.conv);
-      if (!error.empty()) {
-        std::fprintf(stderr, "shape_sweep: error: %s %s %s: %s\n", c.name.c_str(), pass_name(p),
-                     conv_kernel_name(k), error.c_str());
-        std::exit(1);
-      }
+      require_conv_agrees(c, k, p);
       Row r{c.name, pass_name(p), conv_kernel_name(k)};
       r.ms = median_ms([&] { run_pass(k, p, d); }, reps);
       r.rate = flops / r.ms * 1e-6;
@@ -289,11 +321,7 @@ std::vector<Row> sweep_conv(const SweepCase& c, int reps) {
 
 Row sweep_layer(const SweepCase& c, int reps) {
   sweep::LayerRun run = sweep::make_layer_run(c.layer);
-  const std::string error = sweep::check_layer(c.layer, run);
-  if (!error.empty()) {
-    std::fprintf(stderr, "shape_sweep: error: %s: %s\n", c.name.c_str(), error.c_str());
-    std::exit(1);
-  }
+  require_layer_agrees(c, run);
   Row r{c.name, "forward_backward", "layer"};
   const double work = sweep::layer_work(c.layer, run, r.is_flops);
   r.ms = median_ms([&] { run.forward_backward(); }, reps);
@@ -413,6 +441,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     set_num_threads(flags.threads);
+    if (flags.check) {
+      int checked = 0;
+      for (const auto& c : cases) checked += check_case(c);
+      std::printf("# checked %d kernels and layers in %zu cases: all agree with the naive loops\n",
+                  checked, cases.size());
+      return 0;
+    }
     const double peak = measure_peak_gflops(flags.threads);
     std::printf("# shape_sweep: %zu cases, threads %d, median of %d after one warm-up\n",
                 cases.size(), flags.threads, flags.reps);
