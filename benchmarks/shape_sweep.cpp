@@ -241,7 +241,6 @@ struct Row {
   std::string name, pass, kernel;
   double ms = 0, rate = 0;
   bool is_flops = true, chosen = false, fastest = false;
-  ConvPass conv_pass = ConvPass::Forward;
   Conv2dShape shape{};  // convolutions only
   bool is_conv = false;
 };
@@ -307,7 +306,6 @@ std::vector<Row> sweep_conv(const SweepCase& c, int reps) {
       r.ms = median_ms([&] { run_pass(k, p, d); }, reps);
       r.rate = flops / r.ms * 1e-6;
       r.chosen = k == pick;
-      r.conv_pass = p;
       r.shape = c.conv;
       r.is_conv = true;
       rows.push_back(r);
@@ -315,6 +313,11 @@ std::vector<Row> sweep_conv(const SweepCase& c, int reps) {
     auto best = std::min_element(rows.begin() + static_cast<std::ptrdiff_t>(first), rows.end(),
                                  [](const Row& a, const Row& b) { return a.ms < b.ms; });
     if (best != rows.end()) best->fastest = true;
+    if (!conv_kernel_applies<float>(pick, p, c.conv)) {  // the chooser must pick a timed kernel
+      std::fprintf(stderr, "shape_sweep: error: %s %s: the chosen kernel %s does not apply\n",
+                   c.name.c_str(), pass_name(p), conv_kernel_name(pick));
+      std::exit(1);
+    }
   }
   return rows;
 }
@@ -332,9 +335,10 @@ Row sweep_layer(const SweepCase& c, int reps) {
 
 // ---- summary ---------------------------------------------------------------------------
 
-// The target for a convolution, in % of peak, and its class; 0 when none applies.
-// Where classes overlap the more lenient one counts: small channels and 5x5 (40%) before
-// stride 2 and 1x1 (60%) before 3x3 with >= 16 channels in and out (70%). 7x7 on 16 or more
+// The speed target of a convolution in % of peak, and the name of its class; 0 when none
+// applies. Targets: 3x3 with >= 16 channels in and out 70%, stride 2 and 1x1 60%, 5x5 and small
+// channels (fewer than 16 in or out) 40%. Where classes overlap the more lenient one counts:
+// small channels and 5x5 before stride 2 and 1x1, those before 3x3. 7x7 on 16 or more
 // channels has no target.
 double target_pct(const Conv2dShape& s, std::string& what) {
   if (s.C < 16 || s.OC < 16 || s.KH == 5) {
@@ -352,71 +356,84 @@ double target_pct(const Conv2dShape& s, std::string& what) {
   return 0;
 }
 
-void print_summary(const std::vector<Row>& rows, double peak) {
-  int pairs = 0, with_choice = 0, chosen_fastest = 0;
-  struct Loss {
-    std::string what;
-    double ratio;
-  };
-  std::vector<Loss> losses;
+// The rows of one convolution's pass: its chosen and its fastest kernel, and how many it timed.
+struct PassRows {
+  const Row* chosen = nullptr;
+  const Row* fastest = nullptr;
+  std::size_t kernels = 0;
+};
+
+// The convolutions' (case, pass) pairs, in the order of the rows (which keep a pair together).
+std::vector<PassRows> conv_passes(const std::vector<Row>& rows) {
+  std::vector<PassRows> passes;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (!rows[i].is_conv) continue;
+    if (i == 0 || rows[i].name != rows[i - 1].name || rows[i].pass != rows[i - 1].pass)
+      passes.emplace_back();
+    PassRows& p = passes.back();
+    ++p.kernels;
+    if (rows[i].chosen) p.chosen = &rows[i];
+    if (rows[i].fastest) p.fastest = &rows[i];
+  }
+  return passes;
+}
+
+// How often the chosen kernel is the fastest, and the ten worst losses when it is not.
+void print_choices(const std::vector<PassRows>& passes) {
+  int chosen_fastest = 0, with_choice = 0;
+  std::vector<const PassRows*> losses;
+  for (const PassRows& p : passes) {
+    with_choice += p.kernels > 1;
+    if (p.chosen == p.fastest)
+      ++chosen_fastest;
+    else
+      losses.push_back(&p);
+  }
+  auto ratio = [](const PassRows* p) { return p->chosen->ms / p->fastest->ms; };
+  std::sort(losses.begin(), losses.end(),
+            [&](const PassRows* a, const PassRows* b) { return ratio(a) > ratio(b); });
+  std::printf(
+      "## chosen kernel fastest: %d of %zu (case, pass) pairs (%d with more than one kernel)\n",
+      chosen_fastest, passes.size(), with_choice);
+  std::printf("## worst losses of the chosen kernel (chosen / fastest time): %zu in all\n",
+              losses.size());
+  for (std::size_t i = 0; i < losses.size() && i < 10; ++i) {
+    const Row& c = *losses[i]->chosen;
+    const Row& f = *losses[i]->fastest;
+    std::printf("## loss %.2fx %s %s: %s %.6g ms, %s %.6g ms\n", ratio(losses[i]), c.name.c_str(),
+                c.pass.c_str(), c.kernel.c_str(), c.ms, f.kernel.c_str(), f.ms);
+  }
+}
+
+// The chosen kernels against the speed targets: per class how many pairs fall below, then each.
+void print_targets(const std::vector<PassRows>& passes, double peak) {
   struct Target {
     std::string what;
-    int cases = 0, below = 0;
+    int pairs = 0, below = 0;
   };
   std::vector<Target> targets;
   std::vector<std::string> below;
-  for (std::size_t i = 0; i < rows.size();) {
-    std::size_t end = i;
-    while (end < rows.size() && rows[end].name == rows[i].name && rows[end].pass == rows[i].pass)
-      ++end;
-    if (rows[i].is_conv) {
-      const Row* chosen = nullptr;
-      const Row* fastest = nullptr;
-      for (std::size_t j = i; j < end; ++j) {
-        if (rows[j].chosen) chosen = &rows[j];
-        if (rows[j].fastest) fastest = &rows[j];
-      }
-      ++pairs;
-      with_choice += end - i > 1;
-      if (chosen == fastest) ++chosen_fastest;
-      if (chosen && fastest && chosen != fastest)
-        losses.push_back({rows[i].name + " " + rows[i].pass + ": " + chosen->kernel + " " +
-                              std::to_string(chosen->ms) + " ms, " + fastest->kernel + " " +
-                              std::to_string(fastest->ms) + " ms",
-                          chosen->ms / fastest->ms});
-      std::string what;
-      const double target = target_pct(rows[i].shape, what);
-      if (chosen && target > 0) {
-        auto t = std::find_if(targets.begin(), targets.end(),
-                              [&](const Target& x) { return x.what == what; });
-        if (t == targets.end()) t = targets.insert(targets.end(), Target{what});
-        ++t->cases;
-        const double pct = 100 * chosen->rate / peak;
-        if (pct < target) {
-          ++t->below;
-          char line[256];
-          std::snprintf(line, sizeof line, "%s %s: %s %.1f%% of peak (target %.0f%%)",
-                        rows[i].name.c_str(), rows[i].pass.c_str(), chosen->kernel.c_str(), pct,
-                        target);
-          below.push_back(line);
-        }
-      }
-    }
-    i = end;
+  for (const PassRows& p : passes) {
+    std::string what;
+    const double target = target_pct(p.chosen->shape, what);
+    if (target == 0) continue;
+    auto t = std::find_if(targets.begin(), targets.end(),
+                          [&](const Target& x) { return x.what == what; });
+    if (t == targets.end()) t = targets.insert(targets.end(), Target{what});
+    ++t->pairs;
+    const double pct = 100 * p.chosen->rate / peak;
+    if (pct >= target) continue;
+    ++t->below;
+    char line[256];
+    std::snprintf(line, sizeof line, "## below %s %s: %s %.1f%% of peak (target %.0f%%)",
+                  p.chosen->name.c_str(), p.chosen->pass.c_str(), p.chosen->kernel.c_str(), pct,
+                  target);
+    below.push_back(line);
   }
-  std::printf(
-      "## chosen kernel fastest: %d of %d (case, pass) pairs (%d with more than one kernel)\n",
-      chosen_fastest, pairs, with_choice);
-  std::sort(losses.begin(), losses.end(),
-            [](const Loss& a, const Loss& b) { return a.ratio > b.ratio; });
-  std::printf("## worst losses of the chosen kernel (chosen / fastest time): %zu in all\n",
-              losses.size());
-  for (std::size_t i = 0; i < losses.size() && i < 10; ++i)
-    std::printf("## loss %.2fx %s\n", losses[i].ratio, losses[i].what.c_str());
   for (const Target& t : targets)
     std::printf("## target %s: %d of %d (case, pass) pairs below\n", t.what.c_str(), t.below,
-                t.cases);
-  for (const std::string& b : below) std::printf("## below %s\n", b.c_str());
+                t.pairs);
+  for (const std::string& line : below) std::printf("%s\n", line.c_str());
 }
 
 }  // namespace
@@ -466,7 +483,9 @@ int main(int argc, char** argv) {
         print_row(rows.back(), peak);
       }
     }
-    print_summary(rows, peak);
+    const std::vector<PassRows> passes = conv_passes(rows);
+    print_choices(passes);
+    print_targets(passes, peak);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "shape_sweep: error: %s\n", e.what());
     return 2;
