@@ -209,31 +209,56 @@ double tolerance(std::int64_t depth) {
   return 2e-6 * static_cast<double>(std::max<std::int64_t>(depth, 16));
 }
 
-// "" when kernel k's pass p agrees with the naive loops on s at batch min(N, 2), else what
-// differs and by how much.
-std::string check_conv(ConvKernel k, ConvPass p, Conv2dShape s) {
-  s.N = std::min<std::int64_t>(s.N, 2);
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  ConvBuffers fast(s, nan), ref(s, 0.0f);
-  run_pass(k, p, fast);
-  double diff = 0, tol = 0;
-  if (p == ConvPass::Forward) {
-    conv2d_forward_naive(s, ref.x.data(), ref.w.data(), ref.b.data(), ref.y.data());
-    diff = max_abs_diff(fast.y, ref.y);
-    tol = tolerance(s.col_rows());
-  } else if (p == ConvPass::BackwardData) {
-    conv2d_backward_data_naive(s, ref.dy.data(), ref.w.data(), ref.dx.data());
-    diff = max_abs_diff(fast.dx, ref.dx);
-    tol = tolerance(s.OC * s.KH * s.KW);
-  } else {
-    conv2d_backward_weights_naive(s, ref.x.data(), ref.dy.data(), ref.dw.data(), ref.db.data());
-    diff = std::max(max_abs_diff(fast.dw, ref.dw), max_abs_diff(fast.db, ref.db));
-    tol = tolerance(s.N * s.col_cols());
+// The naive loops' result of each pass of one shape at batch min(N, 2), computed once (they
+// are the slow part of a sweep), and the check of a kernel against it.
+class ConvCheck {
+ public:
+  explicit ConvCheck(const Conv2dShape& s) : s_(small_batch(s)), ref_(s_, 0.0f) {}
+
+  // "" when kernel k's pass p agrees with the naive loops, else by how much it differs.
+  std::string check(ConvKernel k, ConvPass p) {
+    ConvBuffers fast(s_, std::numeric_limits<float>::quiet_NaN());
+    run_pass(k, p, fast);
+    run_naive(p);
+    double diff = 0, tol = 0;
+    if (p == ConvPass::Forward) {
+      diff = max_abs_diff(fast.y, ref_.y);
+      tol = tolerance(s_.col_rows());
+    } else if (p == ConvPass::BackwardData) {
+      diff = max_abs_diff(fast.dx, ref_.dx);
+      tol = tolerance(s_.OC * s_.KH * s_.KW);
+    } else {
+      diff = std::max(max_abs_diff(fast.dw, ref_.dw), max_abs_diff(fast.db, ref_.db));
+      tol = tolerance(s_.N * s_.col_cols());
+    }
+    if (diff <= tol) return "";
+    return "differs from the naive loops by " + std::to_string(diff) + " (tolerance " +
+           std::to_string(tol) + ") at batch " + std::to_string(s_.N);
   }
-  if (diff <= tol) return "";
-  return "differs from the naive loops by " + std::to_string(diff) + " (tolerance " +
-         std::to_string(tol) + ") at batch " + std::to_string(s.N);
-}
+
+ private:
+  static Conv2dShape small_batch(Conv2dShape s) {
+    s.N = std::min<std::int64_t>(s.N, 2);
+    return s;
+  }
+
+  void run_naive(ConvPass p) {
+    bool& done = done_[static_cast<int>(p)];
+    if (done) return;
+    done = true;
+    if (p == ConvPass::Forward)
+      conv2d_forward_naive(s_, ref_.x.data(), ref_.w.data(), ref_.b.data(), ref_.y.data());
+    else if (p == ConvPass::BackwardData)
+      conv2d_backward_data_naive(s_, ref_.dy.data(), ref_.w.data(), ref_.dx.data());
+    else
+      conv2d_backward_weights_naive(s_, ref_.x.data(), ref_.dy.data(), ref_.dw.data(),
+                                    ref_.db.data());
+  }
+
+  Conv2dShape s_;
+  ConvBuffers ref_;  // the same random inputs as every kernel's (the same seeds)
+  bool done_[3] = {false, false, false};
+};
 
 // ---- results -----------------------------------------------------------------------
 
@@ -255,8 +280,8 @@ void print_row(const Row& r, double peak) {
 }
 
 // Checks kernel k's pass p on case c against the naive loops; exits 1 naming them on a mismatch.
-void require_conv_agrees(const SweepCase& c, ConvKernel k, ConvPass p) {
-  const std::string error = check_conv(k, p, c.conv);
+void require_conv_agrees(const SweepCase& c, ConvCheck& naive, ConvKernel k, ConvPass p) {
+  const std::string error = naive.check(k, p);
   if (error.empty()) return;
   std::fprintf(stderr, "shape_sweep: error: %s %s %s: %s\n", c.name.c_str(), pass_name(p),
                conv_kernel_name(k), error.c_str());
@@ -278,10 +303,11 @@ int check_case(const SweepCase& c) {
     return 1;
   }
   int checked = 0;
+  ConvCheck naive(c.conv);
   for (ConvPass p : kPasses)
     for (ConvKernel k : kSquareKernels)
       if (conv_kernel_applies<float>(k, p, c.conv)) {
-        require_conv_agrees(c, k, p);
+        require_conv_agrees(c, naive, k, p);
         ++checked;
       }
   return checked;
@@ -292,6 +318,7 @@ int check_case(const SweepCase& c) {
 std::vector<Row> sweep_conv(const SweepCase& c, int reps) {
   const Conv2dKernels chosen = conv2d_kernels_for<float>(Conv2dGeometry(c.conv));
   ConvBuffers d(c.conv, 0.0f);
+  ConvCheck naive(c.conv);
   const double flops = 2 * conv_macs(c.conv);
   std::vector<Row> rows;
   for (ConvPass p : kPasses) {
@@ -301,7 +328,7 @@ std::vector<Row> sweep_conv(const SweepCase& c, int reps) {
     const std::size_t first = rows.size();
     for (ConvKernel k : kSquareKernels) {
       if (!conv_kernel_applies<float>(k, p, c.conv)) continue;
-      require_conv_agrees(c, k, p);
+      require_conv_agrees(c, naive, k, p);
       Row r{c.name, pass_name(p), conv_kernel_name(k)};
       r.ms = median_ms([&] { run_pass(k, p, d); }, reps);
       r.rate = flops / r.ms * 1e-6;
