@@ -63,6 +63,12 @@ inline bool near(const std::vector<float>& a, const std::vector<float>& b, doubl
   return true;
 }
 
+// A sum of `depth` products or values in another order than its twin's: float rounding grows
+// with the depth (tests/test_kernels.cpp's bound, for values in [-1, 1]).
+inline double depth_tolerance(std::int64_t depth) {
+  return 2e-6 * static_cast<double>(std::max<std::int64_t>(depth, 16));
+}
+
 inline kernels::Pool2dShape windows(const LayerCase& l) {
   const auto axis = kernels::pool_axis(l.H, l.k, l.s, l.p);
   return {l.N * l.C, axis, axis};
@@ -99,8 +105,8 @@ inline LayerRun make_layer_run(const LayerCase& l) {
   return r;
 }
 
-// "" when the layer's output and input gradient (and a linear layer's weight and bias
-// gradients) agree with the naive kernels', else what differs.
+// "" when the layer's output and input gradient (and the weight and bias gradients of a linear
+// or batch-norm layer) agree with the naive kernels', else what differs.
 inline std::string check_layer(const LayerCase& l, LayerRun& r) {
   const std::vector<float> y = detail::values(r.layer->forward(r.x, Context{Mode::Train, 0}));
   const std::vector<float> dx = detail::values(r.layer->backward(r.dy));
@@ -128,16 +134,22 @@ inline std::string check_layer(const LayerCase& l, LayerRun& r) {
       kernels::adaptive_avgpool2d_backward_naive(s, dy, dx_ref.data());
       break;
     }
-    case LayerKind::BatchNorm: {  // weight 1 and bias 0, as the layer starts
-      std::vector<float> mean(l.C), var(l.C), invstd(l.C), gamma(l.C, 1.0f), beta(l.C, 0.0f),
-          dgamma(l.C), dbeta(l.C);
+    case LayerKind::BatchNorm: {
+      const auto params = r.layer->parameters();  // weight (gamma), bias (beta)
+      const float* gamma = params[0].value->data();
+      std::vector<float> mean(l.C), var(l.C), invstd(l.C), dgamma(l.C), dbeta(l.C);
       kernels::batchnorm_stats_naive(l.N, l.C, P, 1e-5, x, mean.data(), var.data(), invstd.data());
-      kernels::batchnorm_normalize_naive(l.N, l.C, P, x, mean.data(), invstd.data(), gamma.data(),
-                                         beta.data(), y_ref.data());
-      kernels::batchnorm_backward_naive(l.N, l.C, P, true, x, dy, mean.data(), invstd.data(),
-                                        gamma.data(), dx_ref.data(), dgamma.data(), dbeta.data());
+      kernels::batchnorm_normalize_naive(l.N, l.C, P, x, mean.data(), invstd.data(), gamma,
+                                         params[1].value->data(), y_ref.data());
+      kernels::batchnorm_backward_naive(l.N, l.C, P, true, x, dy, mean.data(), invstd.data(), gamma,
+                                        dx_ref.data(), dgamma.data(), dbeta.data());
       if (!detail::near(y, y_ref, 1e-4)) return "the forward differs from the naive kernels";
       if (!detail::near(dx, dx_ref, 1e-4)) return "the backward differs from the naive kernel";
+      // Sums over the N * P values of a channel.
+      const double sum_tol = detail::depth_tolerance(l.N * P);
+      if (!detail::near(detail::values(*params[0].grad), dgamma, sum_tol) ||
+          !detail::near(detail::values(*params[1].grad), dbeta, sum_tol))
+        return "the weight and bias gradients differ from the naive kernel";
       return "";
     }
     case LayerKind::Linear: {
@@ -148,10 +160,7 @@ inline std::string check_layer(const LayerCase& l, LayerRun& r) {
       kernels::linear_forward_naive(l.N, l.in, l.out, x, w, params[1].value->data(), y_ref.data());
       kernels::linear_backward_data_naive(l.N, l.in, l.out, dy, w, dx_ref.data());
       kernels::linear_backward_weights_naive(l.N, l.in, l.out, x, dy, dw_ref.data(), db_ref.data());
-      // Sums of `depth` products in another order: float rounding grows with the depth.
-      auto tol = [](std::int64_t depth) {
-        return 2e-6 * static_cast<double>(std::max<std::int64_t>(depth, 16));
-      };
+      auto tol = detail::depth_tolerance;
       if (!detail::near(y, y_ref, tol(l.in))) return "the forward differs from the naive kernel";
       if (!detail::near(dx, dx_ref, tol(l.out)))
         return "the input gradient differs from the naive kernel";
