@@ -25,21 +25,29 @@
 
 namespace minidl::kernels {
 
-// The direct weight gradient pads the input channels to whole vectors and the
-// output channels to whole tiles. Where that would add more than a quarter of
-// zeros (conv1 has 1 input channel), the row kernel takes 3x3 kernels and the
-// im2col kernel the rest.
+// The choosers below follow benchmarks/shape_sweep, which times every kernel
+// that applies in each pass over a grid of shapes (docs/benchmarks.md, "The
+// shape sweep").
+//
+// The direct weight gradient pads the input channels to a whole vector (or
+// to whole tiles) and the output channels to whole tiles. It is still the
+// faster kernel with 6 input channels in a 16-float vector (LeNet-5's conv2),
+// but not with 1 or 3: past three times the channels in padding, the row
+// kernel takes 3x3 kernels and the im2col kernel the rest.
 template <typename T>
 bool conv2d_weights_direct(const Conv2dShape& s) {
-  return conv2d_direct_strided_applies(s) && 4 * detail::padded_in_channels<T>(s) <= 5 * s.C &&
+  return conv2d_direct_strided_applies(s) && detail::padded_in_channels<T>(s) <= 3 * s.C &&
          4 * detail::padded_out_channels<T>(s) <= 5 * s.OC;
 }
 
 // The direct forward tile ends with a transposed store of its MR x NR
-// results; with few taps to sum (conv1 has 9) that store dominates, and the
-// rows kernel (or, for rows narrower than a vector, im2col) is faster.
+// results; with fewer than 16 taps to sum (conv1 has 9) that store
+// dominates, and the rows kernel is as fast (or, for rows narrower than a
+// vector, im2col is faster). From 16 taps (a 1x1 convolution of 16 channels)
+// direct is the faster one, and at stride 2, where the rows kernel does not
+// apply, it is faster than im2col at any count.
 inline bool conv2d_forward_direct_pays(const Conv2dShape& s) {
-  return conv2d_direct_strided_applies(s) && s.col_rows() >= 32;
+  return conv2d_direct_strided_applies(s) && (s.stride == 2 || s.col_rows() >= 16);
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
@@ -126,8 +134,13 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
   return ConvKernel::Im2col;
 }
 
-inline ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
+// The direct input gradient is a direct forward pass whose output channels are
+// the input's: with fewer than half a vector of them (1, 3 or 6 input
+// channels), most of each tile is padding and im2col is faster.
+template <typename T>
+ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
+  return conv2d_direct_applies(s) && 2 * s.C >= Simd<T>::width &&
+                 conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
              ? ConvKernel::Direct
              : ConvKernel::Im2col;
 }
@@ -199,7 +212,7 @@ void conv2d_backward_data_with(ConvKernel k, const Conv2dShape& s, const T* dy, 
 
 template <typename T>
 void conv2d_backward_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {
-  conv2d_backward_data_with(conv2d_backward_data_kernel(s), s, dy, w, dx, workspace);
+  conv2d_backward_data_with(conv2d_backward_data_kernel<T>(s), s, dy, w, dx, workspace);
 }
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null).
@@ -240,7 +253,7 @@ template <typename T>
 Conv2dKernels conv2d_kernels_for(const Conv2dGeometry& g) {
   if (g.is_square()) {
     const Conv2dShape s = g.square();
-    return {conv2d_forward_kernel<T>(s), conv2d_backward_data_kernel(s),
+    return {conv2d_forward_kernel<T>(s), conv2d_backward_data_kernel<T>(s),
             conv2d_backward_weights_kernel<T>(s)};
   }
   const ConvKernel k = conv2d_depthwise_applies(g) ? ConvKernel::Depthwise : ConvKernel::General;
