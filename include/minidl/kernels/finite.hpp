@@ -7,6 +7,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 
 namespace minidl::kernels {
@@ -32,9 +33,7 @@ std::int64_t first_non_finite(std::int64_t n, const T* x) {
   for (std::int64_t b = 0; b < n; b += kBlock) {
     const std::int64_t e = b + kBlock < n ? b + kBlock : n;
     Bits any = 0;
-#if defined(__GNUC__) && !defined(__clang__) && defined(_OPENMP)
-#pragma omp simd reduction(| : any)  // as MINIDL_VECTORIZE, for a loop that ORs
-#endif
+    MINIDL_VECTORIZE_REDUCTION(|, any)
     for (std::int64_t i = b; i < e; ++i) {
       Bits bits;
       std::memcpy(&bits, x + i, sizeof bits);
