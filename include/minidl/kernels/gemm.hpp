@@ -245,7 +245,7 @@ void single_row_kernel(std::int64_t kc, const T* a, std::int64_t a_step, const T
     if (slivers == kGroup) {
       for (std::int64_t k = 0; k < kc; ++k) {
         const V ak = S::broadcast(a[k * a_step]);
-#pragma GCC unroll 4
+        MINIDL_UNROLL(4)
         for (int g = 0; g < kGroup; ++g) {
           const T* bk = bs + g * NR * kc + k * NR;
           acc0[g] += ak * S::load(bk);
