@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 #include "minidl/core/rng.hpp"
@@ -410,18 +411,24 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
 }
 
 // An output sink that hands out a buffer of just the planes asked for (as
-// the max-pool's sink does) and copies them into y when they are done.
+// the max-pool's sink does) and copies them into y when they are done. The
+// threads call it at once: a lock keeps its lists whole.
 template <typename T>
 struct PlaneBufferOutput {
+  PlaneBufferOutput(T* y_, std::int64_t OC_, std::int64_t P_, std::int64_t planes)
+      : y(y_), OC(OC_), P(P_), written(static_cast<std::size_t>(planes), 0) {}
   T* y;
   std::int64_t OC, P;
   mutable std::vector<std::vector<T>> buffers;  // one per call; none is reused
   mutable std::vector<int> written;             // per plane of y: how many times
+  mutable std::mutex lock;
   T* planes(std::int64_t, std::int64_t, std::int64_t count) const {
+    const std::lock_guard<std::mutex> hold(lock);
     buffers.emplace_back(static_cast<std::size_t>(count * P), std::numeric_limits<T>::quiet_NaN());
-    return buffers.back().data();
+    return buffers.back().data();  // moving the list keeps each buffer where it is
   }
   void done(std::int64_t n, std::int64_t oc0, std::int64_t count, const T* planes) const {
+    const std::lock_guard<std::mutex> hold(lock);
     std::copy(planes, planes + count * P, y + (n * OC + oc0) * P);
     for (std::int64_t c = 0; c < count; ++c) ++written[static_cast<std::size_t>(n * OC + oc0 + c)];
   }
@@ -457,11 +464,7 @@ TEST_CASE_TEMPLATE("direct convolutions give the same bits on any number of thre
       CAPTURE(threads);
       set_num_threads(threads);
       std::vector<T> y(ys, std::numeric_limits<T>::quiet_NaN());
-      PlaneBufferOutput<T> out{y.data(),
-                               s.OC,
-                               s.OH() * s.OW(),
-                               {},
-                               std::vector<int>(ys / static_cast<std::size_t>(s.OH() * s.OW()), 0)};
+      PlaneBufferOutput<T> out(y.data(), s.OC, s.OH() * s.OW(), s.N * s.OC);
       conv2d_forward_direct_samples(s, x.data(), w.data(), b.data(), false, out);
       CHECK(std::all_of(out.written.begin(), out.written.end(), [](int c) { return c == 1; }));
       CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
