@@ -116,7 +116,7 @@ until [[ -e $work/c/train.lock ]]; do
   kill -0 $new 2>/dev/null || { cat "$work/c_new.txt"; fail "the second run ended before it locked"; }
   sleep 0.05
 done
-kill -TERM $old
+kill -TERM $old 2>/dev/null || true  # it may have ended already, its folder gone
 wait $old || true
 wait $new || { cat "$work/c_new.txt"; fail "the second run failed after the first one stopped"; }
 [[ -s $work/c/best.safetensors && -s $work/c/metrics.json ]] || fail "the second run's files are missing"
