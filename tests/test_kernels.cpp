@@ -110,9 +110,10 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
 TEST_CASE_TEMPLATE("gemm gives a single row the bits it has inside a taller product", T, float,
                    double) {
   // A batch of one image must score as it does in a batch: the single-row
-  // path sums each element as the register tile does.
+  // path sums each element as the register tile does, for 1 to 4 slivers
+  // of B at a time.
   const std::int64_t M = 9;
-  for (const std::int64_t n : {10, 128, 300})
+  for (const std::int64_t n : {10, 72, 128, 300})
     for (const std::int64_t k : {7, 256, 600})
       for (int ta = 0; ta < 2; ++ta)
         for (int tb = 0; tb < 2; ++tb)

@@ -224,6 +224,34 @@ void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* 
       C[r * ldc + c] = accumulate ? C[r * ldc + c] + tile[r][c] : tile[r][c];
 }
 
+// Sums one row of A against G slivers of packed B (G <= 4), each sliver's
+// two accumulators from zero, one k after another. G is a compile-time
+// count so that every accumulator stays in a register at -O2 too; with a
+// run-time count the compiler keeps them on the stack and stores them at
+// every k.
+template <int G, typename T>
+void single_row_slivers(std::int64_t kc, const T* a, std::int64_t a_step, const T* bs,
+                        typename Simd<T>::vec (&out0)[4], typename Simd<T>::vec (&out1)[4]) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width, NR = GemmBlocking<T>::NR;
+  V acc0[G] = {}, acc1[G] = {};
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const V ak = S::broadcast(a[k * a_step]);
+    MINIDL_UNROLL(4)
+    for (int g = 0; g < G; ++g) {
+      const T* bk = bs + g * NR * kc + k * NR;
+      acc0[g] += ak * S::load(bk);
+      acc1[g] += ak * S::load(bk + W);
+    }
+  }
+  MINIDL_UNROLL(4)
+  for (int g = 0; g < G; ++g) {
+    out0[g] = acc0[g];
+    out1[g] = acc1[g];
+  }
+}
+
 // One row of C against the packed slivers of B: C[0, 0:nc) (+)= a * b over
 // kc, for a product with a single row (a batch of one sample). The tile
 // above would run MR rows for it, MR - 1 of them zeros; here each sliver's
@@ -241,26 +269,20 @@ void single_row_kernel(std::int64_t kc, const T* a, std::int64_t a_step, const T
   for (std::int64_t js = 0; js < nc; js += kGroup * NR) {
     const int slivers = static_cast<int>(std::min<std::int64_t>(kGroup, (nc - js + NR - 1) / NR));
     const T* bs = b + js * kc;  // sliver g starts at bs + g * NR * kc
-    V acc0[kGroup] = {}, acc1[kGroup] = {};
-    if (slivers == kGroup) {
-      for (std::int64_t k = 0; k < kc; ++k) {
-        const V ak = S::broadcast(a[k * a_step]);
-        MINIDL_UNROLL(4)
-        for (int g = 0; g < kGroup; ++g) {
-          const T* bk = bs + g * NR * kc + k * NR;
-          acc0[g] += ak * S::load(bk);
-          acc1[g] += ak * S::load(bk + W);
-        }
-      }
-    } else {
-      for (std::int64_t k = 0; k < kc; ++k) {
-        const V ak = S::broadcast(a[k * a_step]);
-        for (int g = 0; g < slivers; ++g) {
-          const T* bk = bs + g * NR * kc + k * NR;
-          acc0[g] += ak * S::load(bk);
-          acc1[g] += ak * S::load(bk + W);
-        }
-      }
+    V acc0[kGroup], acc1[kGroup];
+    switch (slivers) {  // a thread's share of a narrow layer is often 1-3 slivers
+      case 4:
+        single_row_slivers<4>(kc, a, a_step, bs, acc0, acc1);
+        break;
+      case 3:
+        single_row_slivers<3>(kc, a, a_step, bs, acc0, acc1);
+        break;
+      case 2:
+        single_row_slivers<2>(kc, a, a_step, bs, acc0, acc1);
+        break;
+      default:
+        single_row_slivers<1>(kc, a, a_step, bs, acc0, acc1);
+        break;
     }
     for (int g = 0; g < slivers; ++g) {
       S::store(row, acc0[g]);
