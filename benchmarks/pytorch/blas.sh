@@ -4,8 +4,8 @@
 # A comparison with PyTorch on netlib's reference BLAS says nothing about
 # PyTorch, so compare.sh and layers.py refuse one.
 #
-# Sourced (compare.sh): defines is_reference_blas and blas_refusal.
-# Run as a command (layers.py): blas.sh NAME 'libraries ...' exits 1 with the
+# Sourced (compare.sh and the other comparisons): defines is_reference_blas and blas_refusal.
+# Run as a command (torch_libraries.py): blas.sh NAME 'libraries ...' exits 1 with the
 # refusal on stderr, 0 when the BLAS is an optimised one.
 
 # netlib's reference BLAS: a libblas.so* that is not the front of an optimised

@@ -24,7 +24,6 @@ import importlib.util
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 
@@ -32,7 +31,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from torch_libraries import loaded_libraries  # noqa: E402
+from torch_libraries import blas_refusal, loaded_libraries  # noqa: E402
 
 
 def die(message):
@@ -89,10 +88,8 @@ def main():
         ap.error("--threads and --reps must be at least 1, --warmup at least 0")
     torch.set_num_threads(args.threads)
     libraries = loaded_libraries()
-    check = subprocess.run(["bash", os.path.join(HERE, "blas.sh"), "PyTorch", libraries],
-                           capture_output=True, text=True)
-    if check.returncode != 0:
-        die(check.stderr.strip())
+    if refusal := blas_refusal("PyTorch", libraries):
+        die(refusal)
     cases = [c for c in load_cases(args.cases_dir) if re.match(args.filter, c[0])]
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, float32, train mode, "
           f"median of {args.reps} after {args.warmup} warm-up")

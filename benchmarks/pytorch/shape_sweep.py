@@ -36,7 +36,6 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 
@@ -46,7 +45,7 @@ from torch.profiler import ProfilerActivity, profile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from torch_libraries import loaded_libraries  # noqa: E402
+from torch_libraries import blas_refusal, loaded_libraries  # noqa: E402
 
 CONV = re.compile(r"conv_k(\d+)_s(\d+)_c(\d+)x(\d+)_h(\d+)_n(\d+)")
 POOL = re.compile(r"(maxpool|avgpool)_k(\d+)(?:s(\d+)p(\d+))?_c(\d+)_h(\d+)_n(\d+)")
@@ -170,10 +169,8 @@ def main():
             die(f"unknown case '{name}' (not a name shape_sweep --list prints)")
     torch.set_num_threads(args.threads)
     libraries = loaded_libraries()
-    check = subprocess.run(["bash", os.path.join(HERE, "blas.sh"), "PyTorch", libraries],
-                           capture_output=True, text=True)
-    if check.returncode != 0:
-        die(check.stderr.strip())
+    if refusal := blas_refusal("PyTorch", libraries):
+        die(refusal)
     print(f"# torch {torch.__version__}, threads {torch.get_num_threads()}, float32, median of "
           f"{args.reps} after {args.warmup} warm-up")
     print(f"# onednn available={torch.backends.mkldnn.is_available()} "
