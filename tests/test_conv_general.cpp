@@ -225,12 +225,12 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   CHECK(square.backward_weights == conv2d_backward_weights_kernel<float>(mnist_conv2));
   // Stride 2 with 3 input channels: the direct forward (which the shape sweep
   // finds about twice as fast as im2col there), and im2col for the input
-  // gradient, which direct does not take at stride 2.
+  // gradient, whose direct tile would be mostly padding with 3 channels.
   const Conv2dShape strided{8, 3, 15, 15, 8, 3, 3, 2, 1};
   CHECK(conv2d_kernels_for<float>(strided).forward == ConvKernel::Direct);
   CHECK(conv2d_kernels_for<float>(strided).backward_data == ConvKernel::Im2col);
-  // ResNet-20's 16-channel stage and its stride-2 convolution run direct,
-  // all but the stride-2 input gradient, which only im2col takes.
+  // ResNet-20's 16-channel stage and its stride-2 convolution run direct in
+  // every pass, the stride-2 input gradient by phases.
   const Conv2dKernels stage1 =
       conv2d_kernels_for<float>(Conv2dShape{128, 16, 28, 28, 16, 3, 3, 1, 1});
   CHECK(stage1.forward == ConvKernel::Direct);
@@ -239,8 +239,11 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   const Conv2dKernels down =
       conv2d_kernels_for<float>(Conv2dShape{128, 16, 28, 28, 32, 3, 3, 2, 1});
   CHECK(down.forward == ConvKernel::Direct);
-  CHECK(down.backward_data == ConvKernel::Im2col);
+  CHECK(down.backward_data == ConvKernel::Direct);
   CHECK(down.backward_weights == ConvKernel::Direct);
+  // Its 1x1 projection's input gradient goes through im2col.
+  CHECK(conv2d_kernels_for<float>(Conv2dShape{128, 16, 28, 28, 32, 1, 1, 2, 0}).backward_data ==
+        ConvKernel::Im2col);
 
   for (const Case& c : kCases) {
     INFO(std::string(c.what));
@@ -262,15 +265,15 @@ TEST_CASE("a kernel refuses a convolution it does not take") {
   CHECK_THROWS_AS(conv2d_forward_run(ConvKernel::Depthwise, grouped, p, p, p, p, p), Error);
   CHECK_THROWS_AS(conv2d_backward_data_run(ConvKernel::Im2col, grouped, p, p, p, p), Error);
   CHECK_THROWS_AS(conv2d_backward_weights_run(ConvKernel::Rows, grouped, p, p, p, p, p), Error);
-  // The classic kernels' own preconditions: rows and direct's backward-data
-  // need stride 1, direct's forward and weight gradient stride 1 or 2.
+  // The classic kernels' own preconditions: rows need stride 1, direct
+  // stride 1 or 2 in every pass.
   const Conv2dShape strided{2, 3, 15, 15, 8, 3, 3, 2, 1}, stride3{2, 3, 15, 15, 8, 3, 3, 3, 1};
   CHECK_THROWS_WITH_AS(conv2d_forward_with(ConvKernel::Direct, stride3, p, p, p, p, p),
                        doctest::Contains("the direct kernel does not take kernel 3x3, stride 3"),
                        Error);
   CHECK_THROWS_AS(conv2d_backward_weights_with(ConvKernel::Direct, stride3, p, p, p, p, p), Error);
-  CHECK_THROWS_WITH_AS(conv2d_backward_data_with(ConvKernel::Direct, strided, p, p, p, p),
-                       doctest::Contains("the direct kernel does not take kernel 3x3, stride 2"),
+  CHECK_THROWS_WITH_AS(conv2d_backward_data_with(ConvKernel::Direct, stride3, p, p, p, p),
+                       doctest::Contains("the direct kernel does not take kernel 3x3, stride 3"),
                        Error);
   CHECK_THROWS_AS(conv2d_backward_weights_with(ConvKernel::Rows, strided, p, p, p, p, p), Error);
   CHECK_THROWS_AS(conv2d_backward_data_with(ConvKernel::Rows, strided, p, p, p, p), Error);

@@ -95,9 +95,9 @@ inline bool conv_kernel_is_square(ConvKernel k) {
 // The passes of a convolution.
 enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
-// Whether the classic kernel k can run pass p on s: direct and rows need
-// stride 1 (direct's forward and weight gradient stride 1 or 2) and padding
-// of at most kernel - 1 (conv2d_direct_applies), rows
+// Whether the classic kernel k can run pass p on s: direct needs stride 1
+// or 2 and padding of at most kernel - 1, rows stride 1 and such padding
+// (conv2d_direct_applies),
 // output rows at least a vector wide, and its weight gradient a 3x3 kernel;
 // im2col takes any square case. The dispatchers below refuse any other
 // request, so that a wrong choice fails instead of reading out of bounds.
@@ -107,8 +107,7 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
     case ConvKernel::Im2col:
       return true;
     case ConvKernel::Direct:
-      return p == ConvPass::BackwardData ? conv2d_direct_applies(s)
-                                         : conv2d_direct_strided_applies(s);
+      return conv2d_direct_strided_applies(s);
     case ConvKernel::Rows:
       return p == ConvPass::Forward           ? conv2d_forward_rows_applies<T>(s)
              : p == ConvPass::BackwardWeights ? conv2d_weights_rows_applies<T>(s)
@@ -136,13 +135,20 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
 
 // The direct input gradient is a direct forward pass whose output channels are
 // the input's: with fewer than half a vector of them (1, 3 or 6 input
-// channels), most of each tile is padding and im2col is faster.
+// channels), most of each tile is padding and im2col is faster. At stride 2
+// a 1x1 kernel reaches one input pixel in four; the phases would spend
+// their time zeroing the other three, and im2col is faster. No choice
+// depends on the batch size: the processes of a data-parallel step each
+// take a share of the batch, and must sum as one process does. (With one
+// 7x7 image and many channels, im2col would be up to 3x faster: packing the
+// kernel costs more than the multiply-adds.)
 template <typename T>
 ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && 2 * s.C >= Simd<T>::width &&
-                 conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
-             ? ConvKernel::Direct
-             : ConvKernel::Im2col;
+  const bool direct =
+      s.stride == 1
+          ? conv2d_direct_applies(s) && conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
+          : conv2d_direct_strided_applies(s) && s.KH > 1;
+  return direct && 2 * s.C >= Simd<T>::width ? ConvKernel::Direct : ConvKernel::Im2col;
 }
 
 template <typename T>

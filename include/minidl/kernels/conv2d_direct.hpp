@@ -1,4 +1,5 @@
-// minidl/kernels/conv2d_direct.hpp - stride-1 convolution computed straight from padded copies.
+// minidl/kernels/conv2d_direct.hpp - stride-1 and stride-2 convolutions computed straight from
+// padded copies.
 //
 // No im2col. The forward register tile holds MR neighbouring output pixels of
 // one row times NR output channels. For each tap (c, kh, kw) the MR input
@@ -8,7 +9,9 @@
 // 28- and 14-pixel rows) and NR the number of output channels; with at most
 // one vector of output channels (ResNet's 16) the tile is 2 x 7 pixels x
 // one vector instead. Backward-data is the same kernel run on dy, with the
-// kernel flipped and its channel axes swapped. The weight gradient's tile is
+// kernel flipped and its channel axes swapped; at stride 2, once for each
+// parity of the input pixels, with the taps that reach them. The weight
+// gradient's tile is
 // MR output channels (broadcast from dy's planes) x NR input channels
 // (loaded from a channels-last copy of x) for one tap, or with at most one
 // vector of input channels, that vector at three neighbouring taps. With
@@ -395,10 +398,10 @@ inline bool conv2d_direct_applies(const Conv2dShape& s) {
   return s.stride == 1 && s.KH == s.KW && s.pad <= s.KH - 1;
 }
 
-// Whether the direct forward and weight-gradient kernels handle this shape:
-// as above, but stride 2 too (ResNet's downsampling convolutions), where
-// the tile's pixels are two input pixels apart. Backward-data stays at
-// stride 1: its transposed convolution would have a stride of 1/2.
+// Whether the direct kernels handle this shape in every pass: as above, but
+// stride 2 too (ResNet's downsampling convolutions), where the forward
+// tile's pixels are two input pixels apart and the input gradient is made
+// phase by phase (conv2d_backward_data_direct_stride2).
 inline bool conv2d_direct_strided_applies(const Conv2dShape& s) {
   return (s.stride == 1 || s.stride == 2) && s.KH == s.KW && s.pad <= s.KH - 1;
 }
@@ -497,13 +500,167 @@ void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T
   conv2d_forward_direct_samples(s, x, w, b, relu, StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
 }
 
-// dx = dL/dx (overwritten), parallel over samples: the forward kernel run on
-// dy with the transposed shape and the flipped, transposed kernel. The
-// workspace is not used, as in conv2d_forward_direct.
+namespace detail {
+// The input gradient of a stride-2 convolution, split by the parity of the
+// input pixel (its phase): the pixels (2a + rh, 2b + rw) are reached only
+// by the kernel rows kh = rh + pad (mod 2) and the columns kw = rw + pad
+// (mod 2), each from one output pixel. A phase is then a stride-1
+// convolution of dy with those taps (th x tw of them: 1 x 1, 1 x 2, 2 x 1
+// and 2 x 2 for a 3x3 kernel), and the four phases together do exactly the
+// multiply-adds of the pass, where a transposed convolution of stride 1/2
+// would multiply three zeros out of four.
+struct DataPhase {
+  std::int64_t rh, rw;      // parity of the input rows and columns it makes
+  std::int64_t rows, cols;  // how many: ceil((H - rh) / 2) x ceil((W - rw) / 2)
+  std::int64_t th, tw;      // taps: kernel rows ph, ph + 2, ... (th of them), columns alike
+  std::int64_t ph, pw;
+  std::int64_t oh, ow;  // dy pixel of tap (0, 0) for phase pixel (a, b): (a + oh, b + ow)
+};
+
+inline DataPhase data_phase(const Conv2dShape& s, std::int64_t rh, std::int64_t rw) {
+  DataPhase p{rh, rw, (s.H - rh + 1) / 2, (s.W - rw + 1) / 2, 0, 0, 0, 0, 0, 0};
+  p.ph = (rh + s.pad) % 2;
+  p.pw = (rw + s.pad) % 2;
+  p.th = (s.KH - p.ph + 1) / 2;
+  p.tw = (s.KW - p.pw + 1) / 2;
+  // Input row 2a + rh meets kernel row kh = ph + 2t at output row
+  // (2a + rh + pad - kh) / 2 = a + (rh + pad) / 2 - t; the phase's taps run
+  // t = th - 1 down to 0, so that dy is read forward.
+  p.oh = (rh + s.pad) / 2 - (p.th - 1);
+  p.ow = (rw + s.pad) / 2 - (p.tw - 1);
+  return p;
+}
+
+// The zero border dy needs on every side so that every phase reads inside
+// it: before row 0 (oh < 0) and past the last row (a + oh + th - 1 >= OH).
+inline std::int64_t data_phase_border(const Conv2dShape& s) {
+  std::int64_t border = 0;
+  for (std::int64_t rh = 0; rh < 2; ++rh)
+    for (std::int64_t rw = 0; rw < 2; ++rw) {
+      const DataPhase p = data_phase(s, rh, rw);
+      if (p.th == 0 || p.tw == 0 || p.rows == 0 || p.cols == 0) continue;
+      border = std::max({border, -p.oh, -p.ow, p.rows - 1 + p.oh + p.th - 1 - (s.OH() - 1),
+                         p.cols - 1 + p.ow + p.tw - 1 - (s.OW() - 1)});
+    }
+  return border;
+}
+
+// One phase of one sample, input channels [c_begin, c_end): dx_n at the
+// phase's pixels = the taps' products, summed over (o, t, u) in that order
+// by direct_tile. dypad is dy_n inside `border` zeros (rows WP apart,
+// planes `plane` apart); packed holds the phase's weights, B[(o, t, u), c]
+// in slivers of NR columns. The tile's pixels are every other input pixel
+// of a row, so it is stored element by element.
+template <typename T, int MR, int NV>
+void data_phase_tiles(const Conv2dShape& s, const DataPhase& p, const T* dypad, std::int64_t WP,
+                      std::int64_t plane, std::int64_t border, const T* packed,
+                      std::int64_t c_begin, std::int64_t c_end, T* dx_n) {
+  constexpr int NR = NV * Simd<T>::width;
+  const std::int64_t K = s.OC * p.th * p.tw, HW = s.H * s.W;
+  alignas(64) T tile[MR * NR];
+  for (std::int64_t c0 = c_begin; c0 < c_end; c0 += NR) {
+    const T* w_sliver = packed + c0 * K;
+    const std::int64_t cols = std::min<std::int64_t>(NR, c_end - c0);
+    for (std::int64_t a = 0; a < p.rows; ++a)
+      for (std::int64_t b0 = 0; b0 < p.cols; b0 += MR) {
+        const T* x = dypad + (a + p.oh + border) * WP + b0 + p.ow + border;
+        if (p.th == 2 && p.tw == 2)
+          direct_tile<T, MR, NV, 2, 1>(x, w_sliver, s.OC, 2, 2, plane, WP, tile);
+        else if (p.th == 1 && p.tw == 1)
+          direct_tile<T, MR, NV, 1, 1>(x, w_sliver, s.OC, 1, 1, plane, WP, tile);
+        else
+          direct_tile<T, MR, NV, 0, 1>(x, w_sliver, s.OC, p.th, p.tw, plane, WP, tile);
+        const std::int64_t pixels = std::min<std::int64_t>(MR, p.cols - b0);
+        T* out = dx_n + c0 * HW + (2 * a + p.rh) * s.W + 2 * b0 + p.rw;
+        for (std::int64_t j = 0; j < cols; ++j, out += HW)
+          for (std::int64_t r = 0; r < pixels; ++r) out[2 * r] = tile[r * NR + j];
+      }
+  }
+}
+}  // namespace detail
+
+// dx = dL/dx (overwritten) of a stride-2 convolution, by phases (see
+// DataPhase), parallel over samples, or over shares of a sample's input
+// channels when there are fewer samples than threads, as the forward pass
+// is. Each thread packs the weights of all four phases into its scratch.
+template <typename T>
+void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  const std::int64_t NR = detail::direct_cols<T>(s.C), Cr = round_up(s.C, NR);
+  const std::int64_t taps = s.KH * s.KW, HW = s.H * s.W, OH = s.OH(), OW = s.OW();
+  const std::int64_t border = detail::data_phase_border(s);
+  const std::int64_t WP = OW + 2 * border, plane = (OH + 2 * border) * WP;
+  const std::int64_t padded = s.OC * plane + detail::kDirectSlack;
+  detail::DataPhase phases[4];
+  std::int64_t offsets[5] = {0};
+  for (int i = 0; i < 4; ++i) {
+    phases[i] = detail::data_phase(s, i / 2, i % 2);
+    offsets[i + 1] = offsets[i] + s.OC * phases[i].th * phases[i].tw * Cr;
+  }
+  // Phase i's B[(o, t, u), c] = w[o][c][kh][kw] with kh = ph + 2 (th - 1 - t)
+  // and kw = pw + 2 (tw - 1 - u), in slivers of NR columns.
+  auto pack = [&](T* dst) {
+    for (const detail::DataPhase& p : phases)
+      for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
+        for (std::int64_t o = 0; o < s.OC; ++o)
+          for (std::int64_t t = 0; t < p.th; ++t)
+            for (std::int64_t u = 0; u < p.tw; ++u, dst += NR) {
+              const std::int64_t tap =
+                  (p.ph + 2 * (p.th - 1 - t)) * s.KW + p.pw + 2 * (p.tw - 1 - u);
+              for (std::int64_t j = 0; j < NR; ++j)
+                dst[j] = c0 + j < s.C ? w[(o * s.C + c0 + j) * taps + tap] : T(0);
+            }
+  };
+  const int threads = num_threads();
+  const std::int64_t slivers = Cr / NR;
+  const std::int64_t shares = s.N >= threads ? 1 : std::min<std::int64_t>(slivers, threads / s.N);
+  parallel_blocks(s.N * shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
+    if (u0 >= u1) return;
+    T* packed = thread_scratch<T, 2>(offsets[4]);
+    pack(packed);
+    T* dypad = thread_scratch<T, 0>(padded);
+    std::fill_n(dypad, padded, T(0));
+    std::int64_t padded_sample = -1;
+    for (std::int64_t u = u0; u < u1; ++u) {
+      const std::int64_t n = u / shares, share = u % shares;
+      const std::int64_t c_begin = slivers * share / shares * NR,
+                         c_end = std::min(s.C, slivers * (share + 1) / shares * NR);
+      if (n != padded_sample)
+        detail::copy_into_padded(dy + n * s.OC * OH * OW, s.OC, OH, OW, border, dypad);
+      padded_sample = n;
+      T* dx_n = dx + n * s.C * HW;
+      for (int i = 0; i < 4; ++i) {
+        const detail::DataPhase& p = phases[i];
+        if (p.rows == 0 || p.cols == 0) continue;
+        if (p.th == 0 || p.tw == 0) {  // no tap reaches these pixels (a 1x1 kernel's odd ones)
+          for (std::int64_t c = c_begin; c < c_end; ++c)
+            for (std::int64_t a = 0; a < p.rows; ++a)
+              for (std::int64_t b = 0; b < p.cols; ++b)
+                dx_n[c * HW + (2 * a + p.rh) * s.W + 2 * b + p.rw] = T(0);
+          continue;
+        }
+        if (NR == Simd<T>::width)
+          detail::data_phase_tiles<T, detail::kDirectRowsNarrow, 1>(
+              s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
+        else
+          detail::data_phase_tiles<T, detail::kDirectRows, 2>(
+              s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
+      }
+    }
+  });
+}
+
+// dx = dL/dx (overwritten), parallel over samples: at stride 1 the forward
+// kernel run on dy with the transposed shape and the flipped, transposed
+// kernel; at stride 2 by phases, as above. The workspace is not used, as in
+// conv2d_forward_direct.
 template <typename T>
 void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, T* dx,
                                  T* workspace) {
   (void)workspace;
+  if (s.stride == 2) {
+    conv2d_backward_data_direct_stride2(s, dy, w, dx);
+    return;
+  }
   const std::int64_t NR = detail::direct_cols<T>(s.C);  // dx's channels are the tile's columns
   const std::int64_t taps = s.KH * s.KW;
   // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
