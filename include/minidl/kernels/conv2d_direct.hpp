@@ -427,43 +427,58 @@ struct StoredOutput {
 };
 
 namespace detail {
-// y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, in
-// parallel over blocks of work units, the blocks of the static schedule. A
-// unit is a sample, or, when there are fewer samples than threads (one
-// image to classify), a share of a sample's output channels in whole
-// slivers, so that every thread has work; each output value is computed
-// the same way either way. Each thread packs its own copy of the weights
-// with pack(dst) (packed_size elements): one thread packing for all would
-// keep the others waiting, and they would then read the packed weights out
-// of its cache. It pads each sample into its scratch (plus the slack the
-// last tile reads; the border and the slack are zeroed once) and runs
-// direct_conv_sample on it, which writes where the output sink says (see
-// StoredOutput).
-template <typename T, typename Pack, typename Output>
-void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
-                 const T* b, bool relu, const Output& output) {
-  const std::int64_t padded = s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + kDirectSlack * s.stride;
+// The parallel frame of the direct passes, in blocks of work units (the
+// blocks of the static schedule). A unit is a sample, or, when there are
+// fewer samples than threads (one image to classify), a share of a
+// sample's output channels (`channels` of them) in whole slivers of NR, so
+// that every thread has work; each output value is computed the same way
+// either way. Each thread packs its own copy of the weights with pack(dst)
+// (packed_size elements): one thread packing for all would keep the others
+// waiting, and they would then read the packed weights out of its cache.
+// It pads each sample of x [N, C, H, W] into its scratch (`pad` zeros
+// around each plane, plus `slack` elements that the last tile reads; the
+// border and the slack are zeroed once) and calls body(n, ch_begin,
+// ch_end, xpad, packed) for each unit.
+template <typename T, typename Pack, typename Body>
+void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, std::int64_t W,
+                  std::int64_t pad, std::int64_t slack, std::int64_t channels, std::int64_t NR,
+                  std::int64_t packed_size, Pack&& pack, Body&& body) {
+  const std::int64_t padded = C * (H + 2 * pad) * (W + 2 * pad) + slack;
   const int threads = num_threads();
-  const std::int64_t NR = direct_cols<T>(s.OC), slivers = (s.OC + NR - 1) / NR;
-  const std::int64_t shares = s.N >= threads ? 1 : std::min<std::int64_t>(slivers, threads / s.N);
-  parallel_blocks(s.N * shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
+  const std::int64_t slivers = (channels + NR - 1) / NR;
+  const std::int64_t shares = N >= threads ? 1 : std::min<std::int64_t>(slivers, threads / N);
+  parallel_blocks(N * shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
     if (u0 >= u1) return;
-    T* packed_w = thread_scratch<T, 2>(packed_size);
-    pack(packed_w);
+    T* packed = thread_scratch<T, 2>(packed_size);
+    pack(packed);
     T* xpad = thread_scratch<T, 0>(padded);
     std::fill_n(xpad, padded, T(0));
     std::int64_t padded_sample = -1;
     for (std::int64_t u = u0; u < u1; ++u) {
       const std::int64_t n = u / shares, share = u % shares;
-      const std::int64_t oc_begin = slivers * share / shares * NR,
-                         oc_end = std::min(s.OC, slivers * (share + 1) / shares * NR);
-      if (n != padded_sample) copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+      const std::int64_t ch_begin = slivers * share / shares * NR,
+                         ch_end = std::min(channels, slivers * (share + 1) / shares * NR);
+      if (n != padded_sample) copy_into_padded(x + n * C * H * W, C, H, W, pad, xpad);
       padded_sample = n;
-      T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
-      direct_conv_sample(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
-      output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
+      body(n, ch_begin, ch_end, static_cast<const T*>(xpad), static_cast<const T*>(packed));
     }
   });
+}
+
+// y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, by
+// the units of direct_units: direct_conv_sample on each padded sample,
+// which writes where the output sink says (see StoredOutput).
+template <typename T, typename Pack, typename Output>
+void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
+                 const T* b, bool relu, const Output& output) {
+  direct_units(x, s.N, s.C, s.H, s.W, s.pad, kDirectSlack * s.stride, s.OC, direct_cols<T>(s.OC),
+               packed_size, pack,
+               [&](std::int64_t n, std::int64_t oc_begin, std::int64_t oc_end, const T* xpad,
+                   const T* packed_w) {
+                 T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
+                 direct_conv_sample(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
+                 output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
+               });
 }
 }  // namespace detail
 
@@ -582,14 +597,14 @@ void data_phase_tiles(const Conv2dShape& s, const DataPhase& p, const T* dypad, 
 // dx = dL/dx (overwritten) of a stride-2 convolution, by phases (see
 // DataPhase), parallel over samples, or over shares of a sample's input
 // channels when there are fewer samples than threads, as the forward pass
-// is. Each thread packs the weights of all four phases into its scratch.
+// is (direct_units). Each thread packs the weights of all four phases into
+// its scratch.
 template <typename T>
 void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
   const std::int64_t NR = detail::direct_cols<T>(s.C), Cr = round_up(s.C, NR);
   const std::int64_t taps = s.KH * s.KW, HW = s.H * s.W, OH = s.OH(), OW = s.OW();
   const std::int64_t border = detail::data_phase_border(s);
   const std::int64_t WP = OW + 2 * border, plane = (OH + 2 * border) * WP;
-  const std::int64_t padded = s.OC * plane + detail::kDirectSlack;
   detail::DataPhase phases[4];
   std::int64_t offsets[5] = {0};
   for (int i = 0; i < 4; ++i) {
@@ -610,43 +625,29 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
                 dst[j] = c0 + j < s.C ? w[(o * s.C + c0 + j) * taps + tap] : T(0);
             }
   };
-  const int threads = num_threads();
-  const std::int64_t slivers = Cr / NR;
-  const std::int64_t shares = s.N >= threads ? 1 : std::min<std::int64_t>(slivers, threads / s.N);
-  parallel_blocks(s.N * shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
-    if (u0 >= u1) return;
-    T* packed = thread_scratch<T, 2>(offsets[4]);
-    pack(packed);
-    T* dypad = thread_scratch<T, 0>(padded);
-    std::fill_n(dypad, padded, T(0));
-    std::int64_t padded_sample = -1;
-    for (std::int64_t u = u0; u < u1; ++u) {
-      const std::int64_t n = u / shares, share = u % shares;
-      const std::int64_t c_begin = slivers * share / shares * NR,
-                         c_end = std::min(s.C, slivers * (share + 1) / shares * NR);
-      if (n != padded_sample)
-        detail::copy_into_padded(dy + n * s.OC * OH * OW, s.OC, OH, OW, border, dypad);
-      padded_sample = n;
-      T* dx_n = dx + n * s.C * HW;
-      for (int i = 0; i < 4; ++i) {
-        const detail::DataPhase& p = phases[i];
-        if (p.rows == 0 || p.cols == 0) continue;
-        if (p.th == 0 || p.tw == 0) {  // no tap reaches these pixels (a 1x1 kernel's odd ones)
-          for (std::int64_t c = c_begin; c < c_end; ++c)
-            for (std::int64_t a = 0; a < p.rows; ++a)
-              for (std::int64_t b = 0; b < p.cols; ++b)
-                dx_n[c * HW + (2 * a + p.rh) * s.W + 2 * b + p.rw] = T(0);
-          continue;
+  detail::direct_units(
+      dy, s.N, s.OC, OH, OW, border, detail::kDirectSlack, s.C, NR, offsets[4], pack,
+      [&](std::int64_t n, std::int64_t c_begin, std::int64_t c_end, const T* dypad,
+          const T* packed) {
+        T* dx_n = dx + n * s.C * HW;
+        for (int i = 0; i < 4; ++i) {
+          const detail::DataPhase& p = phases[i];
+          if (p.rows == 0 || p.cols == 0) continue;
+          if (p.th == 0 || p.tw == 0) {  // no tap reaches these pixels (a 1x1 kernel's odd ones)
+            for (std::int64_t c = c_begin; c < c_end; ++c)
+              for (std::int64_t a = 0; a < p.rows; ++a)
+                for (std::int64_t b = 0; b < p.cols; ++b)
+                  dx_n[c * HW + (2 * a + p.rh) * s.W + 2 * b + p.rw] = T(0);
+            continue;
+          }
+          if (NR == Simd<T>::width)
+            detail::data_phase_tiles<T, detail::kDirectRowsNarrow, 1>(
+                s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
+          else
+            detail::data_phase_tiles<T, detail::kDirectRows, 2>(
+                s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
         }
-        if (NR == Simd<T>::width)
-          detail::data_phase_tiles<T, detail::kDirectRowsNarrow, 1>(
-              s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
-        else
-          detail::data_phase_tiles<T, detail::kDirectRows, 2>(
-              s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
-      }
-    }
-  });
+      });
 }
 
 // dx = dL/dx (overwritten), parallel over samples: at stride 1 the forward
