@@ -96,10 +96,10 @@ inline bool conv_kernel_is_square(ConvKernel k) {
 enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
 // Whether the classic kernel k can run pass p on s: direct needs stride 1
-// or 2 and padding of at most kernel - 1, rows stride 1 and such padding
-// (conv2d_direct_applies),
-// output rows at least a vector wide, and its weight gradient a 3x3 kernel;
-// im2col takes any square case. The dispatchers below refuse any other
+// or 2 and padding of at most kernel - 1 (conv2d_direct_strided_applies);
+// rows needs stride 1 and such padding (conv2d_direct_applies), output rows
+// at least a vector wide, and for its weight gradient a 3x3 kernel; im2col
+// takes any square case. The dispatchers below refuse any other
 // request, so that a wrong choice fails instead of reading out of bounds.
 template <typename T>
 bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {

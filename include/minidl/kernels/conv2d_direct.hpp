@@ -11,10 +11,10 @@
 // one vector instead. Backward-data is the same kernel run on dy, with the
 // kernel flipped and its channel axes swapped; at stride 2, once for each
 // parity of the input pixels, with the taps that reach them. The weight
-// gradient's tile is
-// MR output channels (broadcast from dy's planes) x NR input channels
-// (loaded from a channels-last copy of x) for one tap, or with at most one
-// vector of input channels, that vector at three neighbouring taps. With
+// gradient's tile is MR output channels (broadcast from dy's planes) x NR
+// input channels (loaded from a channels-last copy of x) for one tap, or
+// with at most one vector of input channels, that vector at three
+// neighbouring taps. With
 // few input channels these tiles would be mostly padding; conv2d_rows.hpp
 // has the kernels for that case.
 // Summation orders are fixed, so results do not depend on the number of

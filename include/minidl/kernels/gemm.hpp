@@ -224,14 +224,18 @@ void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* 
       C[r * ldc + c] = accumulate ? C[r * ldc + c] + tile[r][c] : tile[r][c];
 }
 
-// Sums one row of A against G slivers of packed B (G <= 4), each sliver's
-// two accumulators from zero, one k after another. G is a compile-time
-// count so that every accumulator stays in a register at -O2 too; with a
-// run-time count the compiler keeps them on the stack and stores them at
-// every k.
+// Slivers of B the single-row kernel sums at a time (see single_row_kernel).
+inline constexpr int kSingleRowSlivers = 4;
+
+// Sums one row of A against G <= kSingleRowSlivers slivers of packed B,
+// each sliver's two accumulators from zero, one k after another. G is a
+// compile-time count so that every accumulator stays in a register at -O2
+// too; with a run-time count the compiler keeps them on the stack and
+// stores them at every k.
 template <int G, typename T>
 void single_row_slivers(std::int64_t kc, const T* a, std::int64_t a_step, const T* bs,
-                        typename Simd<T>::vec (&out0)[4], typename Simd<T>::vec (&out1)[4]) {
+                        typename Simd<T>::vec (&out0)[kSingleRowSlivers],
+                        typename Simd<T>::vec (&out1)[kSingleRowSlivers]) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width, NR = GemmBlocking<T>::NR;
@@ -264,7 +268,7 @@ void single_row_kernel(std::int64_t kc, const T* a, std::int64_t a_step, const T
                        std::int64_t nc, T* C, bool accumulate) {
   using S = Simd<T>;
   using V = typename S::vec;
-  constexpr int W = S::width, NR = GemmBlocking<T>::NR, kGroup = 4;
+  constexpr int W = S::width, NR = GemmBlocking<T>::NR, kGroup = kSingleRowSlivers;
   alignas(64) T row[NR];
   for (std::int64_t js = 0; js < nc; js += kGroup * NR) {
     const int slivers = static_cast<int>(std::min<std::int64_t>(kGroup, (nc - js + NR - 1) / NR));
