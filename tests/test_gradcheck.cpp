@@ -116,7 +116,9 @@ TEST_CASE("gradcheck: Conv2d") {
       {2, 3, 7, 7, 2, 3, 2, 0},  // stride 2, no padding
       {1, 2, 6, 5, 3, 2, 2, 1},  // even kernel, stride 2 with padding
       {2, 4, 4, 4, 5, 1, 1, 0},  // 1x1 convolution
+      {2, 9, 7, 6, 3, 3, 2, 1},  // stride 2 with enough channels for the direct input gradient
   };
+  bool direct_stride2 = false;
   for (const auto& c : cases) {
     CAPTURE(c.n);
     CAPTURE(c.c);
@@ -125,11 +127,16 @@ TEST_CASE("gradcheck: Conv2d") {
     CAPTURE(c.k);
     CAPTURE(c.stride);
     CAPTURE(c.pad);
+    const kernels::Conv2dShape shape{c.n, c.c, c.h, c.w, c.oc, c.k, c.k, c.stride, c.pad};
+    direct_stride2 =
+        direct_stride2 || (c.stride == 2 && kernels::conv2d_backward_data_kernel<double>(shape) ==
+                                                kernels::ConvKernel::Direct);
     Conv2d<double> conv(c.c, c.oc, c.k, c.stride, c.pad);
     Rng rng(5);
     conv.reset_parameters(rng);
     expect_ok(check_layer_gradients(conv, random_tensor({c.n, c.c, c.h, c.w}, 11), kTrain));
   }
+  CHECK(direct_stride2);  // the phase-by-phase input gradient is among the cases
 }
 
 TEST_CASE("gradcheck: Linear") {
