@@ -172,4 +172,27 @@ TEST_CASE("make_crop_flip_batch: a padding larger than the image is refused") {
                     doctest::Contains("padding 5"));
 }
 
+TEST_CASE("mirror_images: every row of every image reversed, on any number of threads") {
+  const ImageDataset d = numbered_images(3);
+  const std::vector<std::int64_t> idx = {0, 1, 2};
+  const int before = num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    Tensor<float> x;
+    std::vector<std::int32_t> labels;
+    make_batch(d, idx.data(), 3, x, labels, kRaw);
+    mirror_images(x);
+    std::vector<float> expected(20);
+    for (std::int64_t i = 0; i < 3; ++i) {
+      crop_flip_image(d.image(static_cast<std::size_t>(i)), 4, 5, 0, 0, 0, true, kRaw,
+                      expected.data());
+      for (std::int64_t p = 0; p < 20; ++p)
+        CHECK(x[i * 20 + p] == expected[static_cast<std::size_t>(p)]);
+    }
+  }
+  set_num_threads(before);
+  Tensor<float> flat(Shape{3, 20});
+  CHECK_THROWS_WITH(mirror_images(flat), doctest::Contains("[N, C, H, W]"));
+}
+
 }  // namespace test_crop_flip

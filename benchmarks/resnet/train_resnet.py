@@ -3,7 +3,7 @@
 same module names (so state_dicts match minidl's checkpoints one to one), the
 same recipe, for accuracy side by side and for timing an epoch.
 
-Usage: train_resnet.py [--data DIR] [--depth 20] [--width 16] [--epochs 15]
+Usage: train_resnet.py [--data DIR] [--depth 20] [--width 16] [--epochs 25]
            [--batch 128] [--optimizer sgd|adamw] [--lr 0.1] [--schedule onecycle|cosine]
            [--metrics FILE] [--time-epoch] [--init-from CKPT.safetensors] ...
 (data: --data, $FASHION_MNIST_DIR, else /usr/share/datasets/fashion-mnist)
@@ -25,7 +25,9 @@ checkpoint of this network) to start from the same point.
 --time-epoch prints "epoch N seconds S" for every epoch (training only, the
 evaluations excluded) and the median at the end; --metrics writes the test
 accuracy of the model chosen on the validation split, the history and the
-seconds per epoch as JSON.
+seconds per epoch as JSON. Like minidl, the final report adds the accuracy of
+the logits averaged over each test image and its mirror image when the
+training images were flipped.
 """
 import argparse
 import json
@@ -151,7 +153,9 @@ def make_scheduler(args, optimizer, total_steps):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def evaluate(model, images, labels, batch):
+def evaluate(model, images, labels, batch, mirror_average=False):
+    """Loss and accuracy; with mirror_average, of the logits averaged over each
+    image and its left-right mirror image, as `resnet train` reports them."""
     model.eval()
     correct, loss_sum = 0, 0.0
     with torch.no_grad():
@@ -159,6 +163,8 @@ def evaluate(model, images, labels, batch):
             x = normalise(images[b:b + batch])
             y = torch.from_numpy(labels[b:b + batch])
             logits = model(x)
+            if mirror_average:
+                logits = (logits + model(torch.flip(x, dims=[3]))) / 2
             loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
     n = max(len(labels), 1)
@@ -187,7 +193,7 @@ def main():
     p.add_argument("--data", default=default_data)
     p.add_argument("--depth", type=int, default=20)
     p.add_argument("--width", type=int, default=16)
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
@@ -285,11 +291,18 @@ def main():
     model.load_state_dict(best[2])
     test_loss, test_acc = evaluate(model, test_images, test_labels, args.batch)
     print(f"best checkpoint (epoch {best[1]}): test accuracy {test_acc:.4f}, test loss {test_loss:.4f}")
+    mirrored = None
+    if not args.no_augment and not args.no_flip:
+        mirrored = evaluate(model, test_images, test_labels, args.batch, mirror_average=True)
+        print(f"averaged with its mirror image: test accuracy {mirrored[1]:.4f}, "
+              f"test loss {mirrored[0]:.4f}")
     if args.time_epoch:
         print(f"median seconds per epoch {float(np.median(seconds)):.3f} "
               f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
     if args.metrics:
         metrics = {"test_accuracy": test_acc, "test_loss": test_loss, "best_epoch": best[1],
+                   "test_accuracy_mirror_averaged": mirrored[1] if mirrored else None,
+                   "test_loss_mirror_averaged": mirrored[0] if mirrored else None,
                    "epochs_run": len(history), "seconds_per_epoch": seconds, "history": history,
                    "hyperparameters": {k: v for k, v in vars(args).items()
                                        if k not in ("metrics", "data", "init_from")},

@@ -1,6 +1,7 @@
 // examples/common/report.hpp - evaluation of a model on a dataset, and the files that report it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "classes.hpp"
 #include "minidl/data/batch.hpp"
+#include "minidl/data/crop_flip.hpp"
 #include "minidl/io/atomic_file.hpp"
 #include "minidl/minidl.hpp"
 #include "minidl/viz/plots.hpp"
@@ -29,22 +31,36 @@ struct Evaluation {
 
 // Runs the model in evaluation mode over `indices` of `data` in batches of
 // `batch` (the training batch size, so the layers' buffers are shared), with
-// the pixels normalised as in training.
+// the pixels normalised as in training. With `mirror_average`, each image is
+// also run mirrored left to right and the two outputs' logits are averaged
+// (for models trained with random flips).
 inline Evaluation evaluate(Sequential<float>& net, const ImageDataset& data,
                            const std::vector<std::int64_t>& indices, std::int64_t batch = 64,
-                           minidl::Normalization norm = {}) {
+                           minidl::Normalization norm = {}, bool mirror_average = false) {
   Evaluation ev;
   ev.indices = indices;
   ev.predictions.reserve(indices.size());
-  Tensor<float> x;
+  Tensor<float> x, averaged;
   std::vector<std::int32_t> labels;
   minidl::CrossEntropyLoss<float> xent;
   double loss_sum = 0;
+  const minidl::Context eval{minidl::Mode::Eval, 0};
   const auto n = static_cast<std::int64_t>(indices.size());
   for (std::int64_t b = 0; b < n; b += batch) {
     const std::int64_t count = std::min(batch, n - b);
     minidl::make_batch(data, indices.data() + b, count, x, labels, norm);
-    const Tensor<float>& logits = net.forward(x, minidl::Context{minidl::Mode::Eval, 0});
+    const Tensor<float>* output = &net.forward(x, eval);
+    if (mirror_average) {
+      // The network's output buffer is reused by the next forward: keep a copy.
+      averaged.resize(output->shape());
+      std::copy(output->begin(), output->end(), averaged.begin());
+      minidl::mirror_images(x);
+      const Tensor<float>& mirrored = net.forward(x, eval);
+      for (std::int64_t i = 0; i < averaged.size(); ++i)
+        averaged[i] = 0.5f * (averaged[i] + mirrored[i]);
+      output = &averaged;
+    }
+    const Tensor<float>& logits = *output;
     loss_sum +=
         static_cast<double>(xent.forward(logits, labels.data())) * static_cast<double>(count);
     const auto pred = minidl::argmax_rows(logits);

@@ -160,10 +160,17 @@ int evaluate(int argc, char** argv) {
   const minidl::Mnist data = minidl::load_mnist(a.str("data"), classes.dataset);
   const cli::Evaluation ev = cli::evaluate(net, data.test, cli::all_indices(data.test), 128,
                                            resnet::fashion_normalization());
-  std::printf("test accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s",
-              ev.accuracy, static_cast<long long>(ev.confusion.correct()),
-              static_cast<long long>(ev.confusion.total()), ev.loss,
-              cli::most_confused_text(ev.confusion, 5, classes).c_str());
+  const cli::Evaluation mirrored =
+      cli::evaluate(net, data.test, cli::all_indices(data.test), 128,
+                    resnet::fashion_normalization(), /*mirror_average=*/true);
+  std::printf(
+      "test accuracy %.4f (%lld/%lld), test loss %.4f\naveraged with its mirror image: test "
+      "accuracy %.4f (%lld/%lld), test loss %.4f\nmost confused pairs:\n%s",
+      ev.accuracy, static_cast<long long>(ev.confusion.correct()),
+      static_cast<long long>(ev.confusion.total()), ev.loss, mirrored.accuracy,
+      static_cast<long long>(mirrored.confusion.correct()),
+      static_cast<long long>(mirrored.confusion.total()), mirrored.loss,
+      cli::most_confused_text(ev.confusion, 5, classes).c_str());
   std::filesystem::create_directories(a.str("out"));
   cli::save_confusion_png(a.str("out") + "/confusion_matrix.png", ev.confusion, classes);
   cli::save_wrong_predictions_png(a.str("out") + "/wrong_predictions.png", data.test, ev, classes);

@@ -24,7 +24,7 @@ struct TrainConfig {
   int depth = 20;
   std::int64_t width = 16;
   // The recipe.
-  int epochs = 15;
+  int epochs = 25;
   int patience = 5;
   int batch = 128;
   std::string optimizer = "sgd";  // sgd (Nesterov momentum) or adamw

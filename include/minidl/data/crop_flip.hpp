@@ -2,6 +2,7 @@
 // (seed, epoch, image) like make_batch's augmentation.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -78,6 +79,17 @@ inline void make_crop_flip_batch(const ImageDataset& data, const std::int64_t* i
     crop_flip_image(data.image(idx), data.rows, data.cols, aug ? aug->padding : 0, d.top, d.left,
                     d.mirror, norm, x.data() + i * pixels);
   });
+}
+
+// Mirrors every image of x [N, C, H, W] left to right, in place: the flip of
+// CropFlip with no crop, for averaging a model's output over an image and its
+// mirror image at test time.
+inline void mirror_images(Tensor<float>& x) {
+  if (x.rank() != 4) fail("mirror_images: expected a batch [N, C, H, W], got ", x.shape().str());
+  const std::int64_t cols = x.dim(3);
+  const std::int64_t rows = x.size() / std::max<std::int64_t>(cols, 1);
+  float* p = x.data();
+  parallel_for(rows, [&](std::int64_t r) { std::reverse(p + r * cols, p + (r + 1) * cols); });
 }
 
 }  // namespace minidl
