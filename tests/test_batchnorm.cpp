@@ -127,6 +127,75 @@ TEST_CASE_TEMPLATE("batchnorm kernels: the fast ones agree with their naive twin
   }
 }
 
+TEST_CASE_TEMPLATE("batchnorm kernels: a ReLU inside gives the bits of a ReLU after", T, float,
+                   double) {
+  struct Case {
+    std::int64_t N, C, P;
+  };
+  for (const Case s : {Case{5, 3, 1}, Case{2, 4, 7}, Case{1, 3, 37}, Case{4, 5, 784}}) {
+    CAPTURE(s.N);
+    CAPTURE(s.C);
+    CAPTURE(s.P);
+    const std::int64_t n = s.N * s.C * s.P;
+    const Tensor<T> x = random_as<T>({n}, 5), dy = random_as<T>({n}, 6);
+    const Tensor<T> gamma = random_as<T>({s.C}, 7, 1.0, 1.0), beta = random_as<T>({s.C}, 8);
+    Tensor<T> mean({s.C}), var({s.C}), invstd({s.C});
+    kernels::batchnorm_stats(s.N, s.C, s.P, 1e-5, x.data(), mean.data(), var.data(), invstd.data());
+    // Apart: normalise, then max(y, 0), then the ReLU's backward into a gradient of its own.
+    Tensor<T> y({n}), relu_y({n}), relu_dy({n});
+    kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(), gamma.data(),
+                                 beta.data(), y.data());
+    kernels::relu_forward(n, y.data(), relu_y.data());
+    kernels::relu_backward(n, relu_y.data(), dy.data(), relu_dy.data());
+    Tensor<T> fused_y({n}), naive_y({n});
+    kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(), gamma.data(),
+                                 beta.data(), fused_y.data(), true);
+    kernels::batchnorm_normalize_naive(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(),
+                                       gamma.data(), beta.data(), naive_y.data(), true);
+    CHECK(same_bits(fused_y, relu_y));
+    CHECK(same_bits(naive_y, relu_y));
+    std::int64_t zeroed = 0;
+    for (std::int64_t i = 0; i < n; ++i) zeroed += relu_y[i] == T(0);
+    CHECK(zeroed > 0);  // the mask matters: some outputs are cut, some kept
+    CHECK(zeroed < n);
+    for (const bool batch_stats : {true, false}) {
+      CAPTURE(batch_stats);
+      Tensor<T> dx1({n}), dx2({n}), dx3({n}), dg1({s.C}), dg2({s.C}), dg3({s.C}), db1({s.C}),
+          db2({s.C}), db3({s.C});
+      kernels::batchnorm_backward(s.N, s.C, s.P, batch_stats, x.data(), relu_dy.data(), mean.data(),
+                                  invstd.data(), gamma.data(), dx1.data(), dg1.data(), db1.data());
+      kernels::batchnorm_backward(s.N, s.C, s.P, batch_stats, x.data(), dy.data(), mean.data(),
+                                  invstd.data(), gamma.data(), dx2.data(), dg2.data(), db2.data(),
+                                  fused_y.data());
+      CHECK(same_bits(dx1, dx2));
+      CHECK(same_bits(dg1, dg2));
+      CHECK(same_bits(db1, db2));
+      // The naive twin with the ReLU inside, to rounding.
+      kernels::batchnorm_backward_naive(s.N, s.C, s.P, batch_stats, x.data(), dy.data(),
+                                        mean.data(), invstd.data(), gamma.data(), dx3.data(),
+                                        dg3.data(), db3.data(), fused_y.data());
+      const double bound = sizeof(T) == 4 ? 2e-4 : 1e-12;
+      CHECK(max_rel_diff(dx1.data(), dx3.data(), n) < bound);
+      CHECK(max_rel_diff(dg1.data(), dg3.data(), s.C) < bound);
+      CHECK(max_rel_diff(db1.data(), db3.data(), s.C) < bound);
+      // Split between two processes: the same bits as in one.
+      std::vector<kernels::detail::ChannelSums<T, 2>> states(static_cast<std::size_t>(s.C));
+      const std::int64_t first = s.N / 2, off = first * s.C * s.P;
+      kernels::batchnorm_grad_sums(first, s.C, s.P, x.data(), dy.data(), mean.data(), states.data(),
+                                   false, fused_y.data());
+      kernels::batchnorm_grad_sums(s.N - first, s.C, s.P, x.data() + off, dy.data() + off,
+                                   mean.data(), states.data(), true, fused_y.data() + off);
+      Tensor<T> dx4({n}), dg4({s.C}), db4({s.C});
+      kernels::batchnorm_backward_from_sums(
+          s.N, s.C, s.P, s.N * s.P, batch_stats, x.data(), dy.data(), mean.data(), invstd.data(),
+          gamma.data(), states.data(), dx4.data(), dg4.data(), db4.data(), fused_y.data());
+      CHECK(same_bits(dx1, dx4));
+      CHECK(same_bits(dg1, dg4));
+      CHECK(same_bits(db1, db4));
+    }
+  }
+}
+
 TEST_CASE("batchnorm kernels: the fold of a convolution and its batch norm") {
   // One output channel by hand: w' = w * gamma / sqrt(var + eps), b' = (b - mean) * that + beta.
   const double w[2] = {2, -1}, bias[1] = {0.5}, mean[1] = {1.5}, invstd[1] = {0.25}, gamma[1] = {3},
@@ -216,6 +285,28 @@ TEST_CASE("gradcheck: BatchNorm2d inside a network, with the plan's options on a
     CHECK(r.same_bits);
     CHECK(r.worst < kGradTolerance);
   }
+}
+
+TEST_CASE("gradcheck: BatchNorm2d doing the backward of the in-place ReLU after it") {
+  auto middle = [](Graph<double>& net) {
+    net.add("conv", Conv2d<double>(2, 3, 3, 1, 1));
+    net.add("bn", BatchNorm2d<double>(3));
+    net.add("relu", ReLU<double>(true));
+    net.add("conv2", Conv2d<double>(3, 3, 3, 1, 1));
+  };
+  const Shape shape{3, 2, 6, 6};
+  Graph<double> net;
+  middle(net);
+  const Plan& plan = net.plan(shape);
+  REQUIRE(plan.nodes[1].relu_after);  // the case under test: the batch norm does the ReLU
+  CHECK(plan.nodes[2].skip_forward);
+  CHECK(plan.nodes[2].skip_backward);
+  CHECK(plan.nodes[2].cache_bytes == 0);  // no mask
+  const auto r = minidl::testing::detail::check_in_network(middle, shape, 3);
+  INFO(r.report());
+  CHECK(r.option_sets == 9);
+  CHECK(r.same_bits);
+  CHECK(r.worst < kGradTolerance);
 }
 
 // ------------------------------------------------------ running statistics

@@ -533,6 +533,85 @@ TEST_CASE("an addition's inputs share dy only where nothing writes over it") {
   CHECK(bit_identical(linear_copied.second, linear_planned.second));
 }
 
+TEST_CASE("batch norms and convolutions apply the in-place ReLUs after them, changing no bit") {
+  // A residual block with batch norms, as in a ResNet.
+  auto make = [] {
+    Graph<float> net;
+    net.add("conv1", Conv2d<float>(3, 8, 3, 1, 1, false), "input");
+    net.add("bn1", BatchNorm2d<float>(8));
+    net.add("relu1", ReLU<float>(true));
+    net.add("conv2", Conv2d<float>(8, 3, 3, 1, 1, false));
+    net.add("bn2", BatchNorm2d<float>(3));
+    net.add("add", Add<float>(), "bn2", "input");
+    net.add("relu2", ReLU<float>(true));
+    net.add("conv3", Conv2d<float>(3, 4, 3, 1, 1));
+    net.add("relu3", ReLU<float>(true));
+    net.add("pool", MaxPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(4 * 8 * 8, 4));
+    net.reset_parameters(2);
+    return net;
+  };
+  const Shape in{4, 3, 16, 16};
+  {
+    auto net = make();
+    CHECK(decided(net, in, "bn1").relu_after);
+    CHECK(decided(net, in, "relu1").skip_forward);
+    CHECK(decided(net, in, "relu1").skip_backward);
+    CHECK(decided(net, in, "relu1").cache_bytes == 0);
+    CHECK_FALSE(decided(net, in, "relu2").skip_forward);  // after an addition: keeps its mask
+    CHECK(decided(net, in, "relu2").cache_bytes > 0);
+    CHECK(decided(net, in, "relu3").skip_forward);  // the pool does its backward (step 4)
+    const std::string summary = net.plan_summary(in);
+    CHECK(summary.find("does the ReLU's backward") != std::string::npos);
+    CHECK(summary.find("backward done by bn1") != std::string::npos);
+    net.set_plan_options({false, true, true});
+    CHECK_FALSE(decided(net, in, "bn1").relu_after);
+    CHECK_FALSE(decided(net, in, "relu1").skip_forward);
+  }
+  auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    auto net = make();
+    net.set_plan_options(options);
+    Tensor<float> x(in);
+    Rng rng(3);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {0, 1, 2, 3};
+    CrossEntropyLoss<float> xent;
+    Adam<float> adam(net.parameters());
+    for (int s = 0; s < 3; ++s) train_step(net, xent, adam, x, labels);
+    // Evaluation folds bn1 into conv1: relu1 must still apply.
+    const Tensor<float>& y = net.forward(x, Context{Mode::Eval, 0});
+    eval_out.assign(y.begin(), y.end());
+    set_num_threads(saved);
+    std::vector<float> all;
+    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+    return all;
+  };
+  std::vector<float> eval_fused, eval_apart, eval_two, eval_unfolded;
+  const auto fused = run({}, 1, eval_fused);
+  CHECK(bit_identical(fused, run({false, true, true}, 1, eval_apart)));
+  CHECK(bit_identical(eval_fused, eval_apart));
+  CHECK(bit_identical(fused, run({}, 2, eval_two)));
+  CHECK(bit_identical(eval_fused, eval_two));
+  // Without folding the batch norms, the same outputs to float rounding.
+  run({true, true, true, false}, 1, eval_unfolded);
+  REQUIRE(eval_unfolded.size() == eval_fused.size());
+  for (std::size_t i = 0; i < eval_fused.size(); ++i)
+    CHECK(eval_fused[i] == doctest::Approx(eval_unfolded[i]).epsilon(1e-4));
+
+  // A layer working in place after the ReLU would write over the value the backward reads: no
+  // fusion, and the network is still accepted.
+  Graph<float> leaky;
+  leaky.add("conv", Conv2d<float>(1, 2, 3, 1, 1), "input");
+  leaky.add("bn", BatchNorm2d<float>(2));
+  leaky.add("relu", ReLU<float>(true));
+  leaky.add("leaky", LeakyReLU<float>(0.1, true));
+  CHECK_FALSE(decided(leaky, {2, 1, 8, 8}, "bn").relu_after);
+  CHECK_FALSE(decided(leaky, {2, 1, 8, 8}, "relu").skip_forward);
+}
+
 TEST_CASE("a residual network: same bits with every plan option, and with one or two threads") {
   auto run = [](PlanOptions options, int threads) {
     const int saved = num_threads();
@@ -560,6 +639,14 @@ TEST_CASE("a residual network: same bits with every plan option, and with one or
     for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
     return all;
   };
+  Graph<float> shape_only;
+  shape_only.add("conv1", Conv2d<float>(3, 8, 3, 1, 1), "input");
+  shape_only.add("relu1", ReLU<float>(true));
+  shape_only.add("conv2", Conv2d<float>(8, 3, 3, 1, 1));
+  // relu1 is applied as conv1 stores, and its backward reads that stored value: no mask.
+  CHECK(decided(shape_only, {4, 3, 16, 16}, "conv1").relu_in_store);
+  CHECK(decided(shape_only, {4, 3, 16, 16}, "relu1").backward_from_output);
+  CHECK(decided(shape_only, {4, 3, 16, 16}, "relu1").cache_bytes == 0);
   const auto base = run({}, 1);
   CHECK(bit_identical(base, run({}, 2)));
   CHECK(bit_identical(base, run({false, false, false}, 1)));

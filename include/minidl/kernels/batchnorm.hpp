@@ -15,10 +15,17 @@
 // order, so the two agree to rounding, not bit for bit, where they sum;
 // where they do not sum (evaluation forward, the affine map) they agree
 // exactly.
+//
+// A ReLU after the batch norm may be applied inside it (the plan pass
+// decides, layers/plan.hpp): the normalisation then stores max(y, 0), and
+// the backward takes dy with respect to that output and the output itself,
+// and uses dy where the output is positive, else 0, as the ReLU's backward
+// would have written it. The bits are those of the two layers run apart.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
@@ -53,15 +60,19 @@ void batchnorm_stats_naive(std::int64_t N, std::int64_t C, std::int64_t P, doubl
 
 // y = (x - mean) * invstd * gamma + beta, computed as PyTorch's CPU kernel
 // does: y = x * a + b with a = invstd * gamma and b = beta - mean * a.
+// With `relu`, y = max(that, 0).
 template <typename T>
 void batchnorm_normalize_naive(std::int64_t N, std::int64_t C, std::int64_t P, const T* x,
-                               const T* mean, const T* invstd, const T* gamma, const T* beta,
-                               T* y) {
+                               const T* mean, const T* invstd, const T* gamma, const T* beta, T* y,
+                               bool relu = false) {
   for (std::int64_t n = 0; n < N; ++n)
     for (std::int64_t c = 0; c < C; ++c) {
       const T a = invstd[c] * (gamma ? gamma[c] : T(1));
       const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
-      for (std::int64_t p = 0; p < P; ++p) y[(n * C + c) * P + p] = x[(n * C + c) * P + p] * a + b;
+      for (std::int64_t p = 0; p < P; ++p) {
+        const T v = x[(n * C + c) * P + p] * a + b;
+        y[(n * C + c) * P + p] = relu && !(v > T(0)) ? T(0) : v;
+      }
     }
 }
 
@@ -71,12 +82,23 @@ void batchnorm_normalize_naive(std::int64_t N, std::int64_t C, std::int64_t P, c
 //   dx = (dy - sum(dy) / M - (x - mean) * invstd^2 * sum(dy * (x - mean)) / M) * invstd * gamma
 // else they are constants and dx = dy * invstd * gamma. In both cases
 // dbeta = sum(dy) and dgamma = sum(dy * (x - mean)) * invstd. dx may be
-// null (no input gradient).
+// null (no input gradient). With relu_output (the output of a ReLU applied
+// inside, dy being the gradient with respect to it), dy is first zeroed
+// where that output is not positive.
 template <typename T>
 void batchnorm_backward_naive(std::int64_t N, std::int64_t C, std::int64_t P, bool batch_stats,
-                              const T* x, const T* dy, const T* mean, const T* invstd,
-                              const T* gamma, T* dx, T* dgamma, T* dbeta) {
+                              const T* x, const T* dy_in, const T* mean, const T* invstd,
+                              const T* gamma, T* dx, T* dgamma, T* dbeta,
+                              const T* relu_output = nullptr) {
   const T M = static_cast<T>(N * P);
+  std::vector<T> masked;
+  const T* dy = dy_in;
+  if (relu_output) {
+    masked.resize(static_cast<std::size_t>(N * C * P));
+    for (std::size_t i = 0; i < masked.size(); ++i)
+      masked[i] = relu_output[i] > T(0) ? dy_in[i] : T(0);
+    dy = masked.data();
+  }
   for (std::int64_t c = 0; c < C; ++c) {
     T sum_dy = 0, sum_dy_xmu = 0;
     for (std::int64_t n = 0; n < N; ++n)
@@ -191,15 +213,30 @@ T load_as(const T*, const T* p) {
   return *p;
 }
 
-// y = x * a + b over one channel's N rows of P elements (dx's form too).
+// dy where the ReLU's output y is positive, else +0 (the ReLU's backward),
+// as a vector or one element.
 template <typename T>
+typename Simd<T>::vec relu_grad_as(const typename Simd<T>::vec*, const T* dy, const T* y) {
+  return Simd<T>::positive_or_zero(Simd<T>::load(y), Simd<T>::load(dy));
+}
+template <typename T>
+T relu_grad_as(const T*, const T* dy, const T* y) {
+  return *y > T(0) ? *dy : T(0);
+}
+
+// y = x * a + b over one channel's N rows of P elements, or max(that, 0)
+// with Relu.
+template <bool Relu, typename T>
 void channel_affine(std::int64_t N, std::int64_t P, std::int64_t stride, const T* x, T a, T b,
                     T* y) {
   for (std::int64_t n = 0; n < N; ++n) {
     const T* in = x + n * stride;
     T* out = y + n * stride;
     MINIDL_VECTORIZE
-    for (std::int64_t p = 0; p < P; ++p) out[p] = in[p] * a + b;
+    for (std::int64_t p = 0; p < P; ++p) {
+      const T v = in[p] * a + b;
+      out[p] = Relu ? (v > T(0) ? v : T(0)) : v;
+    }
   }
 }
 
@@ -241,13 +278,39 @@ template <typename T>
       state);
 }
 
+// The same sums of dy passed back through a ReLU whose output is yc.
+template <typename T>
+[[gnu::noinline]] void channel_relu_grad_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
+                                              const T* xc, const T* dyc, const T* yc, T mc,
+                                              ChannelSums<T, 2>& state) {
+  channel_sums_continue<T, 2>(
+      N, P, stride,
+      [xc, dyc, yc, mc](auto* acc, std::int64_t i) {
+        const auto d = relu_grad_as<T>(acc, dyc + i, yc + i);
+        acc[0] += d;
+        acc[1] += d * (load_as<T>(acc, xc + i) - mc);
+      },
+      state);
+}
+
+template <typename T>
+void channel_grad_sums(std::int64_t N, std::int64_t P, std::int64_t stride, const T* xc,
+                       const T* dyc, const T* relu_yc, T mc, ChannelSums<T, 2>& state) {
+  if (relu_yc)
+    channel_relu_grad_sums(N, P, stride, xc, dyc, relu_yc, mc, state);
+  else
+    channel_grad_sums(N, P, stride, xc, dyc, mc, state);
+}
+
 // dgamma, dbeta and dx of channel c from its sums (sum(dy), sum(dy * (x -
-// mean))) over a batch of M values per channel.
+// mean))) over a batch of M values per channel; dy through the ReLU whose
+// output is relu_y, if not null.
 template <typename T>
 [[gnu::noinline]] void channel_backward(std::int64_t N, std::int64_t C, std::int64_t P, T M,
-                                        bool batch_stats, const T* x, const T* dy, const T* mean,
-                                        const T* invstd, const T* gamma, std::int64_t c,
-                                        const T (&sums)[2], T* dx, T* dgamma, T* dbeta) {
+                                        bool batch_stats, const T* x, const T* dy, const T* relu_y,
+                                        const T* mean, const T* invstd, const T* gamma,
+                                        std::int64_t c, const T (&sums)[2], T* dx, T* dgamma,
+                                        T* dbeta) {
   const T mc = mean[c];
   const T sum_dy = sums[0], sum_dy_xmu = sums[1];
   if (dgamma) dgamma[c] = sum_dy_xmu * invstd[c];
@@ -260,8 +323,18 @@ template <typename T>
     const T* d = dy + (n * C + c) * P;
     const T* v = x + (n * C + c) * P;
     T* out = dx + (n * C + c) * P;
-    MINIDL_VECTORIZE
-    for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
+    if (relu_y) {
+      const T* y = relu_y + (n * C + c) * P;
+      MINIDL_VECTORIZE
+      for (std::int64_t p = 0; p < P; ++p) {
+        const T g = d[p];
+        const T masked = y[p] > T(0) ? g : T(0);
+        out[p] = (masked - mean_dy - (v[p] - mc) * k) * w;
+      }
+    } else {
+      MINIDL_VECTORIZE
+      for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
+    }
   }
 }
 
@@ -292,11 +365,14 @@ void batchnorm_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps,
 // batchnorm_normalize_naive, parallel over planes; the same bits (no sums).
 template <typename T>
 void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
-                         const T* invstd, const T* gamma, const T* beta, T* y) {
+                         const T* invstd, const T* gamma, const T* beta, T* y, bool relu = false) {
   const auto plane = [=](std::int64_t c) {
     const T a = invstd[c] * (gamma ? gamma[c] : T(1));
     const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
-    detail::channel_affine(N, P, C * P, x + c * P, a, b, y + c * P);
+    if (relu)
+      detail::channel_affine<true>(N, P, C * P, x + c * P, a, b, y + c * P);
+    else
+      detail::channel_affine<false>(N, P, C * P, x + c * P, a, b, y + c * P);
   };
   // Small planes (BatchNorm1d) are not worth a thread each.
   parallel_for(C, plane, N * P >= 4096 ? 2 : C + 1);
@@ -307,17 +383,18 @@ void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T
 template <typename T>
 void batchnorm_backward(std::int64_t N, std::int64_t C, std::int64_t P, bool batch_stats,
                         const T* x, const T* dy, const T* mean, const T* invstd, const T* gamma,
-                        T* dx, T* dgamma, T* dbeta) {
+                        T* dx, T* dgamma, T* dbeta, const T* relu_output = nullptr) {
   const T M = static_cast<T>(N * P);
   parallel_for(
       C,
       [=](std::int64_t c) {
         detail::ChannelSums<T, 2> state{};
-        detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P, mean[c], state);
+        detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P,
+                                  relu_output ? relu_output + c * P : nullptr, mean[c], state);
         T sums[2];  // sum(dy), sum(dy * (x - mean))
         detail::channel_sums_total(state, sums);
-        detail::channel_backward(N, C, P, M, batch_stats, x, dy, mean, invstd, gamma, c, sums, dx,
-                                 dgamma, dbeta);
+        detail::channel_backward(N, C, P, M, batch_stats, x, dy, relu_output, mean, invstd, gamma,
+                                 c, sums, dx, dgamma, dbeta);
       },
       N * P >= 4096 ? 2 : C + 1);
 }
@@ -371,10 +448,12 @@ void batchnorm_var_from_sums(std::int64_t C, std::int64_t M, double eps,
 // sum(dy) and sum(dy * (x - mean)) per channel, continued over this share.
 template <typename T>
 void batchnorm_grad_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* dy,
-                         const T* mean, detail::ChannelSums<T, 2>* states, bool carried) {
+                         const T* mean, detail::ChannelSums<T, 2>* states, bool carried,
+                         const T* relu_output = nullptr) {
   parallel_for(C, [=](std::int64_t c) {
     if (!carried) states[c] = {};
-    detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P, mean[c], states[c]);
+    detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P,
+                              relu_output ? relu_output + c * P : nullptr, mean[c], states[c]);
   });
 }
 
@@ -384,12 +463,12 @@ void batchnorm_backward_from_sums(std::int64_t N, std::int64_t C, std::int64_t P
                                   bool batch_stats, const T* x, const T* dy, const T* mean,
                                   const T* invstd, const T* gamma,
                                   const detail::ChannelSums<T, 2>* states, T* dx, T* dgamma,
-                                  T* dbeta) {
+                                  T* dbeta, const T* relu_output = nullptr) {
   parallel_for(C, [=](std::int64_t c) {
     T sums[2];
     detail::channel_sums_total(states[c], sums);
-    detail::channel_backward(N, C, P, static_cast<T>(M), batch_stats, x, dy, mean, invstd, gamma, c,
-                             sums, dx, dgamma, dbeta);
+    detail::channel_backward(N, C, P, static_cast<T>(M), batch_stats, x, dy, relu_output, mean,
+                             invstd, gamma, c, sums, dx, dgamma, dbeta);
   });
 }
 

@@ -36,6 +36,18 @@ struct Simd {
     return x - vec{};
   }  // x - 0 is exact for every x, so this folds to a plain broadcast
 
+  // d where y > 0, else +0, lane by lane: a ReLU's backward. The comparison
+  // gives all ones or all zeros per lane, and the AND keeps d or clears it.
+  static vec positive_or_zero(vec y, vec d) {
+    const auto keep = y > vec{};
+    decltype(y > vec{}) bits;
+    std::memcpy(&bits, &d, sizeof d);
+    bits &= keep;
+    vec out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+  }
+
   // Keeps v in a register for the instructions that follow. GCC folds a
   // load that several multiply-adds use into each of them, as a memory
   // operand, and so loads it once per use; the empty asm makes it a value

@@ -27,7 +27,10 @@ namespace minidl {
 // Cached for backward: a view of the input, and the mean and 1/sqrt(var +
 // eps) it was normalised with. The plan pass may fold a BatchNorm2d into the
 // Conv2d before it for evaluation (layers/plan.hpp); the layer then makes no
-// pass at all.
+// pass at all. It may also have the layer apply the in-place ReLU after it
+// (forward_with): the layer then stores max(y, 0), its backward receives
+// the gradient with respect to that and zeroes it where the stored output
+// is not positive, and the ReLU makes no pass.
 template <typename T>
 class BatchNorm : public Layer<T> {
  public:
@@ -41,6 +44,12 @@ class BatchNorm : public Layer<T> {
   bool backward_reads_output() const override { return false; }
 
   const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
+    return forward_with(x, ctx, false);
+  }
+
+  // forward, storing max(y, 0) when `relu`: then backward takes the gradient
+  // with respect to that output, until the next forward.
+  const Tensor<T>& forward_with(const Tensor<T>& x, const Context& ctx, bool relu) {
     const Shape out = this->output_shape(x.shape());
     const auto batch_positions = batch_and_positions(out);
     const std::int64_t N = batch_positions.first, P = batch_positions.second;
@@ -72,8 +81,9 @@ class BatchNorm : public Layer<T> {
     }
     input_ = x;
     output_.resize(out);
+    relu_ = relu;
     kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(), beta(),
-                                 output_.data());
+                                 output_.data(), relu_);
     return output_;
   }
 
@@ -96,20 +106,21 @@ class BatchNorm : public Layer<T> {
     }
     T* dgamma = affine_ ? dweight_.data() : nullptr;
     T* dbeta = affine_ ? dbias_.data() : nullptr;
+    const T* relu_output = relu_ ? output_.data() : nullptr;
     if (!this->batch_share_.distributed()) {
       kernels::batchnorm_backward(N, C_, P, batch_stats_, input_.data(), dy.data(), mean_.data(),
-                                  invstd_.data(), gamma(), dx, dgamma, dbeta);
+                                  invstd_.data(), gamma(), dx, dgamma, dbeta, relu_output);
       return dinput_;
     }
     // dx needs the sums over the whole batch: they go round the processes first.
     grad_sums_.resize(static_cast<std::size_t>(C_));
     fold_over_batch(this->batch_share_, {fold_state(grad_sums_.data(), C_)}, [&](bool carried) {
       kernels::batchnorm_grad_sums(N, C_, P, input_.data(), dy.data(), mean_.data(),
-                                   grad_sums_.data(), carried);
+                                   grad_sums_.data(), carried, relu_output);
     });
     kernels::batchnorm_backward_from_sums(
         N, C_, P, this->batch_share_.global_count(N) * P, batch_stats_, input_.data(), dy.data(),
-        mean_.data(), invstd_.data(), gamma(), grad_sums_.data(), dx, dgamma, dbeta);
+        mean_.data(), invstd_.data(), gamma(), grad_sums_.data(), dx, dgamma, dbeta, relu_output);
     return dinput_;
   }
 
@@ -221,6 +232,7 @@ class BatchNorm : public Layer<T> {
   Tensor<T> running_mean_, running_var_;
   std::int64_t num_batches_tracked_ = 0;
   bool batch_stats_ = true;        // the last forward normalised with this batch's statistics
+  bool relu_ = false;              // the last forward stored max(y, 0) (forward_with)
   Tensor<T> mean_, var_, invstd_;  // of the last forward, for its backward
   Tensor<T> input_, output_, dinput_;
   // Running sums passed between processes (data-parallel training only).

@@ -310,8 +310,18 @@ class Graph {
       return n.merge->forward(merge_inputs_);
     }
     const Tensor<T>& x = value(n.inputs[0]);
-    if (p.skip_forward) return x;  // the convolution before has applied this ReLU
-    if (p.folded_in_eval && !ctx.training()) return x;  // so has this batch norm
+    if (p.skip_forward) {  // the layer before has applied this ReLU
+      const NodePlan* before = n.inputs[0] == kNetworkInput
+                                   ? nullptr
+                                   : &plan_.nodes[static_cast<std::size_t>(n.inputs[0])];
+      // unless it is a batch norm folded into the convolution before it
+      if (before && before->relu_after && before->folded_in_eval && !ctx.training())
+        return static_cast<ReLU<T>&>(*n.layer).forward_unmasked(x);
+      return x;
+    }
+    // The convolution has applied this batch norm.
+    if (p.folded_in_eval && !ctx.training()) return x;
+    if (p.relu_after) return static_cast<BatchNorm<T>&>(*n.layer).forward_with(x, ctx, true);
     if (p.is_conv) {
       auto& conv = static_cast<Conv2d<T>&>(*n.layer);
       if (p.batchnorm_folded >= 0 && !ctx.training()) return forward_folded(conv, x, p);
@@ -356,7 +366,9 @@ class Graph {
       const auto& d = n.merge->backward(dy);
       for (std::size_t k = 0; k < grads.size(); ++k) grads[k] = &d[k];
     } else if (p.skip_backward) {
-      grads[0] = &dy;  // the pool after has applied this ReLU
+      grads[0] = &dy;  // the pool after or the batch norm before applies this ReLU's backward
+    } else if (p.backward_from_output) {
+      grads[0] = &static_cast<ReLU<T>&>(*n.layer).backward_from_output(dy, value(n.inputs[0]));
     } else if (p.grad_planes_from >= 0) {
       const MaxPool2d<T>* pool = &pool_at(static_cast<std::size_t>(p.grad_planes_from));
       const auto planes = [pool, oc = p.output[1]](std::int64_t s, std::int64_t o, T* buffer) {

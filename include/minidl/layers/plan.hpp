@@ -16,7 +16,10 @@
 //   4. ReLU -> MaxPool2d: the pool does the ReLU's backward in its own;
 //   5. Conv2d -> in-place ReLU (whose backward the pool does): the
 //      convolution applies max(y, 0) as it stores y, and the ReLU makes no
-//      pass at all;
+//      pass at all; any other in-place ReLU after a Conv2d or a batch norm
+//      read by nothing else: that layer stores max(y, 0), and the ReLU's
+//      backward reads the stored value instead of keeping a mask (after a
+//      convolution) or is done inside the batch norm's backward;
 //   6. Conv2d -> [that ReLU] -> MaxPool2d 2x2 (stride 2, no padding,
 //      dilation or ceil mode: MaxPool2d::is_2x2): the convolution hands its
 //      output to the pool a few planes at a time, and it is never stored;
@@ -104,12 +107,15 @@ struct NodePlan {
   bool defer_input_grad = false;  // its input gradient is made by planes (7)
   bool overwrite_input = false;   // its input gradient goes over its input (8)
   // ReLU
-  bool skip_forward = false;   // applied by the convolution before it: the value is its input (5)
-  bool skip_backward = false;  // applied by the pool after it: dy passes through (4)
+  bool skip_forward = false;   // applied by the layer before it: the value is its input (5)
+  bool skip_backward = false;  // applied by the pool after it or the batch norm before: dy passes
+                               // through (4, 5)
+  bool backward_from_output = false;  // its backward reads the stored value, keeps no mask (5)
   // Add
   bool passes_gradient = false;  // every input's gradient is dy itself (11)
-  // BatchNorm2d
+  // BatchNorm2d, BatchNorm1d
   bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
+  bool relu_after = false;      // stores max(y, 0) and does the backward of the ReLU after it (5)
   // Bytes of buffers the node holds: its output, its input gradient, and
   // what backward keeps (masks, winners). Shared or skipped ones count 0.
   std::int64_t output_bytes = 0, grad_bytes = 0, cache_bytes = 0;
@@ -223,6 +229,38 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     node(c).relu_in_store = true;
     node(r).skip_forward = true;
   }
+  // The other in-place ReLUs after a convolution or a batch norm read by
+  // nothing else. Their backward then reads the value they share with that
+  // layer, which nothing may write over before it (steps 8 and 9 see to it).
+  for (int r = 0; options.fold_relu && r < count; ++r) {
+    const auto* relu = as<ReLU<T>>(graph[static_cast<std::size_t>(r)]);
+    if (!relu || !relu->inplace() || node(r).skip_forward || node(r).skip_backward) continue;
+    const int c = input_of(r);
+    if (c == kNetworkInput || only_use(plan, c) != r) continue;
+    // A layer after it that works in place would write over the value its backward reads.
+    const bool written_over = std::any_of(node(r).uses.begin(), node(r).uses.end(), [&](Use u) {
+      const Node<T>& reader = graph[static_cast<std::size_t>(u.node)];
+      return reader.layer && reader.layer->output_aliases_input();
+    });
+    if (written_over) continue;
+    if (node(c).is_conv) {
+      node(c).relu_in_store = true;
+      node(r).backward_from_output = true;
+    } else if (as<BatchNorm<T>>(graph[static_cast<std::size_t>(c)])) {
+      node(c).relu_after = true;
+      node(r).skip_backward = true;
+    } else {
+      continue;
+    }
+    node(r).skip_forward = true;
+  }
+  // Whether node v's backward (or that of the ReLU it carries) reads its stored output.
+  auto backward_reads_output = [&](int v) {
+    const Node<T>& n = graph[static_cast<std::size_t>(v)];
+    if (node(v).relu_after || node(v).backward_from_output) return true;
+    if (n.merge) return n.merge->backward_reads_output();
+    return n.layer->backward_reads_output() && !node(v).skip_backward;
+  };
 
   // The 2x2 MaxPool2d a convolution's value reaches through single uses and
   // skipped ReLUs (skip: which kind of skip may be crossed), or -1.
@@ -264,8 +302,8 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     for (;;) {
       if (v == kNetworkInput || node(v).uses.size() != 1) return false;
       const Node<T>& n = graph[static_cast<std::size_t>(v)];
-      if (n.merge) return !n.merge->backward_reads_output();
-      if (n.layer->backward_reads_output() && !node(v).skip_backward) return false;
+      if (backward_reads_output(v)) return false;
+      if (n.merge) return true;
       if (!n.layer->output_aliases_input() && !node(v).skip_forward) return true;
       v = n.inputs[0];
     }
@@ -299,7 +337,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
                ", whose backward reads it; use ", instead);
         break;
       }
-      if (n.layer->backward_reads_output() && !node(v).skip_backward)
+      if (backward_reads_output(v))
         fail(in_place.layer->label(), ": works in place over the output of ", n.layer->label(),
              ", whose backward reads it; use ", instead);
       if (!n.layer->output_aliases_input()) break;
@@ -359,7 +397,8 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
                !p.overwrite_input && !view) {
       p.grad_bytes = bytes(in);
     }
-    if (const auto* relu = as<ReLU<T>>(n); relu && relu->inplace() && !p.skip_backward)
+    if (const auto* relu = as<ReLU<T>>(n);
+        relu && relu->inplace() && !p.skip_backward && !p.backward_from_output)
       p.cache_bytes = p.output.numel();                                        // a byte per element
     if (p.fed_planes || p.defer_input_grad) p.cache_bytes = p.output.numel();  // winners
     if (dropout) p.cache_bytes = bytes(p.output);                              // its mask
@@ -395,7 +434,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
                 (p.needs_input_grad ? kernels::conv_kernel_name(p.kernels.backward_data) : "none") +
                 "/" + kernels::conv_kernel_name(p.kernels.backward_weights);
     auto note = [&](const std::string& s) { notes += (notes.empty() ? "" : "; ") + s; };
-    if (p.relu_in_store) note("stores max(y, 0)");
+    if (p.relu_in_store || p.relu_after) note("stores max(y, 0)");
+    if (p.relu_after) note("does the ReLU's backward");
     if (p.planes_to >= 0) note("planes to " + name(p.planes_to));
     if (p.grad_planes_from >= 0) note("dy by planes from " + name(p.grad_planes_from));
     if (p.relu_in_backward) note("does the ReLU's backward");
@@ -406,7 +446,14 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
     if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
     if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
-    if (p.skip_backward) note("backward done by " + name(p.uses[0].node));
+    if (p.skip_backward) {
+      const int before = graph[i].inputs[0];
+      note("backward done by " +
+           name(before != kNetworkInput && nodes[static_cast<std::size_t>(before)].relu_after
+                    ? before
+                    : p.uses[0].node));
+    }
+    if (p.backward_from_output) note("backward from the stored output");
     if (!p.needs_input_grad) note("no input gradient");
     total += p.output_bytes + p.grad_bytes + p.cache_bytes;
     os << std::left << std::setw(w) << graph[i].name << std::setw(10) << graph[i].type()

@@ -21,8 +21,10 @@ namespace minidl {
 //
 // When the plan pass has the layer after it do this layer's backward (a
 // max-pool), it calls forward_unmasked() instead of forward() and skips
-// backward(); and when the layer before it also applies max(x, 0) as it
-// stores its output (a convolution), it skips this layer altogether.
+// backward(); when the layer before it also applies max(x, 0) as it stores
+// its output (a convolution or a batch norm), it skips the forward, and
+// the backward too if that layer does it (a batch norm, or a convolution
+// followed by a max-pool), else calls backward_from_output().
 template <typename T>
 class ReLU : public Layer<T> {
  public:
@@ -63,6 +65,18 @@ class ReLU : public Layer<T> {
       dinput_.resize(dy.shape());
       kernels::relu_backward(dy.size(), output_.data(), dy.data(), dinput_.data());
     }
+    return dinput_;
+  }
+
+  // The backward of an in-place ReLU whose forward the layer before did as
+  // it stored `output` (plan step 5): dy is zeroed, in place, where that
+  // stored max(y, 0) is not positive, which is where the mask would be 0.
+  const Tensor<T>& backward_from_output(const Tensor<T>& dy, const Tensor<T>& output) {
+    if (dy.shape() != output.shape())
+      fail(this->label(), ": backward expected dy ", output.shape().str(), ", got ",
+           dy.shape().str());
+    dinput_ = dy;
+    kernels::relu_backward(dy.size(), output.data(), dy.data(), dinput_.data());
     return dinput_;
   }
 
