@@ -74,7 +74,7 @@ void BM_batchnorm_backward(benchmark::State& state) {
     (naive ? kernels::batchnorm_backward_naive<float>
            : kernels::batchnorm_backward<float>)(kN, kC, kP, true, x.data(), dy.data(), mean.data(),
                                                  invstd.data(), gamma.data(), out.data(),
-                                                 dgamma.data(), dbeta.data());
+                                                 dgamma.data(), dbeta.data(), nullptr);
   };
   run(true, ref);
   run(false, dx);

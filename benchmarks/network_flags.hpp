@@ -16,13 +16,14 @@ struct NetworkFlags {
   std::string name;        // --network, required
   std::int64_t batch = 0;  // --batch; 0: the network's own default
   std::int64_t threads = 2, steps = 20, runs = 200, warmup = 5;
-  bool help = false;  // --help or -h: print network_usage() and stop
+  std::int64_t profile = 0;  // --profile STEPS: time each node instead (minidl only)
+  bool help = false;         // --help or -h: print network_usage() and stop
 };
 
 inline std::string network_usage(const char* program) {
   return std::string("usage: ") + program +
          " --network mnist_cnn|lenet5|vgg_strided|wide|resnet [--batch N] [--threads N] "
-         "[--steps N] [--runs N] [--warmup N]";
+         "[--steps N] [--runs N] [--warmup N] [--profile STEPS]";
 }
 
 // A whole number >= minimum from a flag's value, else an error naming the flag.
@@ -45,8 +46,8 @@ inline NetworkFlags parse_network_flags(int argc, char** argv, const char* progr
       f.help = true;
       return f;
     }
-    static const char* const known[] = {"--network", "--batch", "--threads",
-                                        "--steps",   "--runs",  "--warmup"};
+    static const char* const known[] = {"--network", "--batch",  "--threads", "--steps",
+                                        "--runs",    "--warmup", "--profile"};
     if (std::none_of(std::begin(known), std::end(known),
                      [&](const char* k) { return !std::strcmp(flag, k); }))
       throw std::invalid_argument(std::string("unknown option '") + flag + "'; " + usage);
@@ -62,6 +63,8 @@ inline NetworkFlags parse_network_flags(int argc, char** argv, const char* progr
       f.steps = whole_number(flag, value, 1);
     else if (!std::strcmp(flag, "--runs"))
       f.runs = whole_number(flag, value, 1);
+    else if (!std::strcmp(flag, "--profile"))
+      f.profile = whole_number(flag, value, 1);
     else
       f.warmup = whole_number(flag, value, 0);
   }

@@ -5,11 +5,13 @@
 // build the same five networks and print the same lines.
 //
 //   benchmarks/networks --network NAME [--batch N] [--threads N] [--steps N] [--runs N]
-//                       [--warmup N]
+//                       [--warmup N] [--profile STEPS]
 // NAME: mnist_cnn, lenet5, vgg_strided, wide, resnet (all 1x28x28 in, 10 classes).
 // --batch: of the training step (64; 128 for resnet, the batch examples/resnet trains with).
 // --steps: timed training steps (20); --runs: timed 1-image forwards (200); --warmup: untimed
-// steps and forwards before each (5). --threads: 2 unless given.
+// steps and forwards before each (5). --threads: 2 unless given. --profile STEPS: instead,
+// the milliseconds of each node's forward and backward in a training step, as the plan runs
+// them (a node fused into another shows next to nothing), then the sums by node type.
 //
 // Prints, per measurement, one line of key=value fields:
 //   train_step network=NAME engine=minidl threads=T batch=B reps=R median_ms=.. best_ms=..
@@ -161,6 +163,58 @@ void print_plan(Sequential<float>& net, const Shape& input) {
   for (std::string line; std::getline(lines, line);) std::printf("plan %s\n", line.c_str());
 }
 
+// Milliseconds per training step of each node's forward and backward, the loss, and the
+// check and the optimizer step (train_step's work, timed piece by piece).
+void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<float>& adam,
+             const Tensor<float>& x, const std::int32_t* labels, std::int64_t steps,
+             std::int64_t warmup) {
+  const std::size_t L = net.size();
+  std::vector<double> fwd(L), bwd(L);
+  double loss_ms = 0, optim_ms = 0;
+  for (std::int64_t s = 0; s < warmup + steps; ++s) {
+    const bool timed = s >= warmup;
+    auto t = Clock::now();
+    auto lap = [&](double& into) {
+      if (timed) into += ms_since(t);
+      t = Clock::now();
+    };
+    const Context ctx{Mode::Train, static_cast<std::uint64_t>(adam.step_count())};
+    const Tensor<float>& logits = net.forward(x, ctx, [&](std::size_t i) { lap(fwd[i]); });
+    g_sink = static_cast<int>(xent.forward(logits, labels));
+    const Tensor<float>& dlogits = xent.backward();
+    lap(loss_ms);
+    net.backward(dlogits, [&](std::size_t i) { lap(bwd[i]); });
+    for (const auto& p : adam.parameters())  // train_step's check that gradients are finite
+      g_sink = static_cast<int>(
+          kernels::first_non_finite_rows(p.grad->size(), p.grad->dim(0), p.grad->data()));
+    adam.step();
+    lap(optim_ms);
+  }
+  const auto n = static_cast<double>(steps);
+  std::printf("profile threads=%d steps=%lld (ms per step)\n", num_threads(),
+              static_cast<long long>(steps));
+  std::vector<std::pair<std::string, std::pair<double, double>>> by_type;
+  double total = loss_ms + optim_ms;
+  for (std::size_t i = 0; i < L; ++i) {
+    std::printf("  %-22s %-12s forward %8.3f  backward %8.3f\n", net.node_name(i).c_str(),
+                net.node(i).type().c_str(), fwd[i] / n, bwd[i] / n);
+    total += fwd[i] + bwd[i];
+    const std::string type = net.node(i).type();
+    auto it = std::find_if(by_type.begin(), by_type.end(),
+                           [&](const auto& e) { return e.first == type; });
+    if (it == by_type.end()) it = by_type.insert(by_type.end(), {type, {0.0, 0.0}});
+    it->second.first += fwd[i] / n;
+    it->second.second += bwd[i] / n;
+  }
+  std::printf("by type:\n");
+  for (const auto& [type, ms] : by_type)
+    std::printf("  %-12s forward %8.3f  backward %8.3f  both %8.3f  (%4.1f%%)\n", type.c_str(),
+                ms.first, ms.second, ms.first + ms.second,
+                100 * (ms.first + ms.second) * n / total);
+  std::printf("  loss %.3f  check and optimizer %.3f  total %.3f\n", loss_ms / n, optim_ms / n,
+              total / n);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -190,6 +244,10 @@ int main(int argc, char** argv) {
 
     Adam<float> adam(net.parameters());  // lr 1e-3, PyTorch's defaults
     CrossEntropyLoss<float> xent;
+    if (flags.profile) {
+      profile(net, xent, adam, x, labels.data(), flags.profile, warmup);
+      return 0;
+    }
     const Work train_work = work_per_image(net, x.shape());
     std::vector<double> ms;
     for (std::int64_t s = 0; s < warmup + steps; ++s) {

@@ -221,6 +221,8 @@ int main(int argc, char** argv) {
       std::printf("%s\n", network_bench::network_usage("libtorch_networks").c_str());
       return 0;
     }
+    if (flags.profile)
+      throw std::invalid_argument("--profile times minidl's nodes; benchmarks/networks has it");
     const std::string& name = flags.name;
     std::int64_t batch = flags.batch;
     const std::int64_t threads = flags.threads, steps = flags.steps, runs = flags.runs,
