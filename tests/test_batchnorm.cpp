@@ -101,6 +101,20 @@ TEST_CASE_TEMPLATE("batchnorm kernels: the fast ones agree with their naive twin
       CHECK(std::fabs(double(v1[c]) - var) <= (sizeof(T) == 4 ? 1e-5 : 1e-13) * std::max(var, 1.0));
     }
 
+    // Statistics and normalisation in one pass per channel: the bits of the two calls.
+    for (const bool relu : {false, true}) {
+      Tensor<T> m3({s.C}), v3({s.C}), i3({s.C}), apart({n}), together({n});
+      kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), m2.data(), i2.data(), gamma.data(),
+                                   beta.data(), apart.data(), relu);
+      kernels::batchnorm_stats_normalize(s.N, s.C, s.P, 1e-5, x.data(), m3.data(), v3.data(),
+                                         i3.data(), gamma.data(), beta.data(), together.data(),
+                                         relu);
+      CHECK(same_bits(m2, m3));
+      CHECK(same_bits(v2, v3));
+      CHECK(same_bits(i2, i3));
+      CHECK(same_bits(apart, together));
+    }
+
     // The affine map does no sums: the same bits.
     Tensor<T> y1({n}), y2({n});
     for (const bool affine : {true, false}) {

@@ -340,25 +340,62 @@ template <typename T>
 
 }  // namespace detail
 
+namespace detail {
+
+// Mean, biased variance and 1 / sqrt(var + eps) of channel c, two passes.
+template <typename T>
+void channel_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,
+                   std::int64_t c, T* mean, T* var, T* invstd) {
+  const T M = static_cast<T>(N * P);
+  const T* xc = x + c * P;
+  ChannelSums<T, 1> state{};
+  channel_mean_sums(N, P, C * P, xc, state);
+  T sum[1];
+  channel_sums_total(state, sum);
+  const T m = sum[0] / M;
+  state = {};
+  channel_var_sums(N, P, C * P, xc, m, state);
+  T sq[1];
+  channel_sums_total(state, sq);
+  mean[c] = m;
+  var[c] = sq[0] / M;
+  invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
+}
+
+// y = x * a + b (max(that, 0) with relu) over channel c, with a = invstd *
+// gamma and b = beta - mean * a.
+template <typename T>
+void channel_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
+                       const T* invstd, const T* gamma, const T* beta, std::int64_t c, T* y,
+                       bool relu) {
+  const T a = invstd[c] * (gamma ? gamma[c] : T(1));
+  const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
+  if (relu)
+    channel_affine<true>(N, P, C * P, x + c * P, a, b, y + c * P);
+  else
+    channel_affine<false>(N, P, C * P, x + c * P, a, b, y + c * P);
+}
+
+}  // namespace detail
+
 // batchnorm_stats_naive, parallel over channels, vectorised along rows.
 template <typename T>
 void batchnorm_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,
                      T* mean, T* var, T* invstd) {
-  const T M = static_cast<T>(N * P);
+  parallel_for(
+      C, [=](std::int64_t c) { detail::channel_stats(N, C, P, eps, x, c, mean, var, invstd); });
+}
+
+// batchnorm_stats then batchnorm_normalize, channel by channel: each
+// channel is normalised right after its two passes, while it is still in
+// cache. The same bits as the two calls.
+template <typename T>
+void batchnorm_stats_normalize(std::int64_t N, std::int64_t C, std::int64_t P, double eps,
+                               const T* x, T* mean, T* var, T* invstd, const T* gamma,
+                               const T* beta, T* y, bool relu = false) {
   parallel_for(C, [=](std::int64_t c) {
-    const T* xc = x + c * P;
-    detail::ChannelSums<T, 1> state{};
-    detail::channel_mean_sums(N, P, C * P, xc, state);
-    T sum[1];
-    detail::channel_sums_total(state, sum);
-    const T m = sum[0] / M;
-    state = {};
-    detail::channel_var_sums(N, P, C * P, xc, m, state);
-    T sq[1];
-    detail::channel_sums_total(state, sq);
-    mean[c] = m;
-    var[c] = sq[0] / M;
-    invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
+    detail::channel_stats(N, C, P, eps, x, c, mean, var, invstd);
+    detail::channel_normalize(N, C, P, x, mean, invstd, gamma, beta, c, y, relu);
   });
 }
 
@@ -367,12 +404,7 @@ template <typename T>
 void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
                          const T* invstd, const T* gamma, const T* beta, T* y, bool relu = false) {
   const auto plane = [=](std::int64_t c) {
-    const T a = invstd[c] * (gamma ? gamma[c] : T(1));
-    const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
-    if (relu)
-      detail::channel_affine<true>(N, P, C * P, x + c * P, a, b, y + c * P);
-    else
-      detail::channel_affine<false>(N, P, C * P, x + c * P, a, b, y + c * P);
+    detail::channel_normalize(N, C, P, x, mean, invstd, gamma, beta, c, y, relu);
   };
   // Small planes (BatchNorm1d) are not worth a thread each.
   parallel_for(C, plane, N * P >= 4096 ? 2 : C + 1);

@@ -64,11 +64,12 @@ class BatchNorm : public Layer<T> {
         fail(this->label(), ": expected more than 1 value per channel when training, got input ",
              out.str());
       var_.resize(Shape{C_});
+      output_.resize(out);
       if (this->batch_share_.distributed())
         batch_stats_over_processes(N, P, M, x.data());
-      else
-        kernels::batchnorm_stats(N, C_, P, eps_, x.data(), mean_.data(), var_.data(),
-                                 invstd_.data());
+      else  // and normalised, each channel while it is in cache
+        kernels::batchnorm_stats_normalize(N, C_, P, eps_, x.data(), mean_.data(), var_.data(),
+                                           invstd_.data(), gamma(), beta(), output_.data(), relu);
       if (ctx.training() && track_) {
         ++num_batches_tracked_;
         const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(num_batches_tracked_);
@@ -82,8 +83,9 @@ class BatchNorm : public Layer<T> {
     input_ = x;
     output_.resize(out);
     relu_ = relu;
-    kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(), beta(),
-                                 output_.data(), relu_);
+    if (!batch_stats_ || this->batch_share_.distributed())  // not normalised above
+      kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(),
+                                   beta(), output_.data(), relu_);
     return output_;
   }
 
