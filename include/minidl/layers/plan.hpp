@@ -414,14 +414,17 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     return os.str();
   };
   auto name = [&](int i) { return graph[static_cast<std::size_t>(i)].name; };
-  std::size_t width = 12;  // the node column fits the longest name
-  for (const auto& n : graph) width = std::max(width, n.name.size() + 2);
-  const int w = static_cast<int>(width);
+  std::size_t width = 12, type_width = 10;  // the columns fit the longest name and type
+  for (const auto& n : graph) {
+    width = std::max(width, n.name.size() + 2);
+    type_width = std::max(type_width, n.type().size() + 1);
+  }
+  const int w = static_cast<int>(width), tw = static_cast<int>(type_width);
   std::ostringstream os;
   os << "plan for input " << input.str() << " (fold_relu " << options.fold_relu << ", pass_planes "
      << options.pass_planes << ", share_buffers " << options.share_buffers << ", fold_batchnorm "
      << options.fold_batchnorm << ")\n";
-  os << std::left << std::setw(w) << "node" << std::setw(10) << "type" << std::setw(36)
+  os << std::left << std::setw(w) << "node" << std::setw(tw) << "type" << std::setw(36)
      << "kernels (forward/data/weights)" << std::right << std::setw(8) << "out MB" << std::setw(8)
      << "grad MB" << std::setw(8) << "kept MB"
      << "  decisions\n";
@@ -456,7 +459,7 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.backward_from_output) note("backward from the stored output");
     if (!p.needs_input_grad) note("no input gradient");
     total += p.output_bytes + p.grad_bytes + p.cache_bytes;
-    os << std::left << std::setw(w) << graph[i].name << std::setw(10) << graph[i].type()
+    os << std::left << std::setw(w) << graph[i].name << std::setw(tw) << graph[i].type()
        << std::setw(36) << kernels << std::right << std::setw(8) << mb(p.output_bytes)
        << std::setw(8) << mb(p.grad_bytes) << std::setw(8) << mb(p.cache_bytes) << "  "
        << (notes.empty() ? "-" : notes) << "\n";
