@@ -172,6 +172,55 @@ TEST_CASE("report: most confused pairs and the confusion matrix use the class na
   CHECK(!read_all(dir.file("cm.png")).empty());
 }
 
+TEST_CASE("evaluate: averaging with the mirror images averages each image's two logits") {
+  // Five 6x5 images with labels, a network that is not mirror-symmetric.
+  minidl::ImageDataset data;
+  data.rows = 6;
+  data.cols = 5;
+  minidl::Rng rng(3);
+  for (int i = 0; i < 5 * 30; ++i) data.images.push_back(static_cast<std::uint8_t>(rng.below(256)));
+  for (int i = 0; i < 5; ++i) data.labels.push_back(static_cast<std::uint8_t>(i % 3));
+  minidl::Sequential<float> net;
+  net.add("conv", minidl::Conv2d<float>(1, 2, 3, 1, 1));
+  net.add("flatten", minidl::Flatten<float>());
+  net.add("fc", minidl::Linear<float>(2 * 30, 10));
+  net.reset_parameters(4);
+  const std::vector<std::int64_t> idx = {4, 0, 2, 1, 3};
+  const minidl::Normalization norm{0.3f, 0.4f};
+  // The oracle: each image and its mirror built by hand, one at a time.
+  double loss = 0;
+  std::vector<std::int32_t> expected;
+  int differs = 0;
+  for (std::int64_t i : idx) {
+    minidl::Tensor<float> x({1, 1, 6, 5}), m({1, 1, 6, 5});
+    for (int r = 0; r < 6; ++r)
+      for (int q = 0; q < 5; ++q) {
+        const float v =
+            norm(static_cast<float>(data.image(static_cast<std::size_t>(i))[r * 5 + q]));
+        x[r * 5 + q] = v;
+        m[r * 5 + (4 - q)] = v;
+      }
+    const minidl::Context eval{minidl::Mode::Eval, 0};
+    const minidl::Tensor<float> a = net.forward(x, eval).clone();
+    const minidl::Tensor<float> b = net.forward(m, eval).clone();
+    minidl::Tensor<float> avg({1, 10});
+    for (int k = 0; k < 10; ++k) avg[k] = 0.5f * (a[k] + b[k]);
+    differs += minidl::argmax_rows(a)[0] != minidl::argmax_rows(avg)[0] || a[0] != avg[0];
+    const std::int32_t label = data.labels[static_cast<std::size_t>(i)];
+    minidl::CrossEntropyLoss<float> xent;
+    loss += static_cast<double>(xent.forward(avg, &label));
+    expected.push_back(minidl::argmax_rows(avg)[0]);
+  }
+  CHECK(differs > 0);  // the mirror images change the logits
+  for (std::int64_t batch : {2, 5}) {
+    const cli::Evaluation ev = cli::evaluate(net, data, idx, batch, norm, true);
+    CHECK(ev.predictions == expected);
+    CHECK(ev.loss == doctest::Approx(loss / 5).epsilon(1e-5));
+    const cli::Evaluation plain = cli::evaluate(net, data, idx, batch, norm);
+    CHECK(plain.loss != doctest::Approx(ev.loss).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("data: messages about another data set in MNIST's files do not say MNIST") {
   TempDir dir;
   const std::string msg = minidl::testing::error_message(

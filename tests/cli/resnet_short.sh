@@ -40,6 +40,10 @@ done
 grep -q '"test_accuracy"' "$work/straight/metrics.json" || fail "metrics.json lacks the accuracy"
 grep -q '"train_seconds_per_epoch"' "$work/straight/metrics.json" ||
   fail "metrics.json lacks the seconds per epoch"
+grep -q '"test_accuracy_mirror_averaged"' "$work/straight/metrics.json" ||
+  fail "metrics.json lacks the accuracy averaged with the mirror images"
+grep -q "averaged with its mirror image: test accuracy" "$work/straight.txt" ||
+  fail "the report lacks the accuracy averaged with the mirror images"
 grep -q "loading Fashion-MNIST from" "$work/straight.txt" || fail "the run does not name its data"
 grep -Eq "true (T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot) predicted as" \
   "$work/straight.txt" || fail "the most confused pairs are not named by class"
@@ -107,6 +111,8 @@ echo "ok: bad flags are one line and exit 2: $(cat "$work/err")"
 "$resnet" evaluate --data "$FASHION_DIR" --model "$work/straight/best.safetensors" \
   --out "$work/eval" >"$work/eval.txt"
 grep -q "test accuracy" "$work/eval.txt" || fail "evaluate printed no accuracy"
+grep -q "averaged with its mirror image: test accuracy" "$work/eval.txt" ||
+  fail "evaluate printed no accuracy averaged with the mirror images"
 [[ -s $work/eval/confusion_matrix.png && -s $work/eval/wrong_predictions.png ]] ||
   fail "evaluate did not draw its pictures"
 echo "ok: evaluate reads the checkpoint"
