@@ -196,10 +196,10 @@ void profile(Sequential<float>& net, CrossEntropyLoss<float>& xent, Adam<float>&
   std::vector<std::pair<std::string, std::pair<double, double>>> by_type;
   double total = loss_ms + optim_ms;
   for (std::size_t i = 0; i < L; ++i) {
-    std::printf("  %-22s %-12s forward %8.3f  backward %8.3f\n", net.node_name(i).c_str(),
-                net.node(i).type().c_str(), fwd[i] / n, bwd[i] / n);
-    total += fwd[i] + bwd[i];
     const std::string type = net.node(i).type();
+    std::printf("  %-22s %-12s forward %8.3f  backward %8.3f\n", net.node_name(i).c_str(),
+                type.c_str(), fwd[i] / n, bwd[i] / n);
+    total += fwd[i] + bwd[i];
     auto it = std::find_if(by_type.begin(), by_type.end(),
                            [&](const auto& e) { return e.first == type; });
     if (it == by_type.end()) it = by_type.insert(by_type.end(), {type, {0.0, 0.0}});

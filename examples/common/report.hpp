@@ -53,7 +53,7 @@ inline Evaluation evaluate(Sequential<float>& net, const ImageDataset& data,
     if (mirror_average) {
       // The network's output buffer is reused by the next forward: keep a copy.
       averaged.resize(output->shape());
-      std::copy(output->begin(), output->end(), averaged.begin());
+      averaged.copy_from(*output);
       minidl::mirror_images(x);
       const Tensor<float>& mirrored = net.forward(x, eval);
       for (std::int64_t i = 0; i < averaged.size(); ++i)

@@ -329,15 +329,17 @@ inline void report(Session& s, const Evaluation& test, double wall_seconds) {
               static_cast<long long>(test.confusion.total()), test.loss);
   // A network trained on mirrored images also scores the average over each test image and its
   // mirror image; the model was chosen without it, and the pictures show the plain evaluation.
-  std::vector<std::pair<std::string, std::string>> mirrored_metrics;
+  std::vector<std::pair<std::string, std::string>> extra = {
+      {"model", "\"ResNet-" + std::to_string(s.config().depth) + "\""},
+      {"parameters", std::to_string(s.net.num_parameters())}};
   if (s.config().augment && s.config().flip) {
     const Evaluation m = evaluate(s.net, s.data.test, s.test_idx, s.config().batch,
                                   fashion_normalization(), /*mirror_average=*/true);
     std::printf("averaged with its mirror image: test accuracy %.4f (%lld/%lld), test loss %.4f\n",
                 m.accuracy, static_cast<long long>(m.confusion.correct()),
                 static_cast<long long>(m.confusion.total()), m.loss);
-    mirrored_metrics = {{"test_accuracy_mirror_averaged", exact_decimal(m.accuracy)},
-                        {"test_loss_mirror_averaged", exact_decimal(m.loss)}};
+    extra.push_back({"test_accuracy_mirror_averaged", exact_decimal(m.accuracy)});
+    extra.push_back({"test_loss_mirror_averaged", exact_decimal(m.loss)});
   }
   std::printf("most confused pairs:\n%s", most_confused_text(test.confusion, 5, s.classes).c_str());
   save_confusion_png(dir + "/confusion_matrix.png", test.confusion, s.classes);
@@ -346,11 +348,7 @@ inline void report(Session& s, const Evaluation& test, double wall_seconds) {
   for (double t : s.state.train_seconds)
     seconds += (seconds.size() > 1 ? ", " : "") + exact_decimal(t);
   seconds += "]";
-  std::vector<std::pair<std::string, std::string>> extra = {
-      {"model", "\"ResNet-" + std::to_string(s.config().depth) + "\""},
-      {"parameters", std::to_string(s.net.num_parameters())},
-      {"train_seconds_per_epoch", seconds}};
-  extra.insert(extra.end(), mirrored_metrics.begin(), mirrored_metrics.end());
+  extra.push_back({"train_seconds_per_epoch", seconds});
   write_metrics_json(dir + "/metrics.json", hyperparameters(s.config()), text_hyperparameters(),
                      test, s.state.stopper.best_epoch(), s.state.epochs_done(), s.config().seed,
                      wall_seconds, extra);

@@ -338,10 +338,6 @@ template <typename T>
   }
 }
 
-}  // namespace detail
-
-namespace detail {
-
 // Mean, biased variance and 1 / sqrt(var + eps) of channel c, two passes.
 template <typename T>
 void channel_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,

@@ -175,11 +175,11 @@ class Conv2d : public Layer<T> {
   // given even when the layer has none): the plan's BatchNorm folding. The
   // layer's parameters are not touched.
   const Tensor<T>& forward_with_weights(const Tensor<T>& x, const ConvKernels& k, const T* weight,
-                                        const T* bias) {
+                                        const T* bias, bool relu) {
     begin_forward(x, k);
     output_.resize(out_shape_);
     kernels::conv2d_forward_run(k.forward, geometry_, x.data(), weight, bias, output_.data(),
-                                workspace_.data(), false);
+                                workspace_.data(), relu);
     return output_;
   }
 

@@ -310,15 +310,7 @@ class Graph {
       return n.merge->forward(merge_inputs_);
     }
     const Tensor<T>& x = value(n.inputs[0]);
-    if (p.skip_forward) {  // the layer before has applied this ReLU
-      const NodePlan* before = n.inputs[0] == kNetworkInput
-                                   ? nullptr
-                                   : &plan_.nodes[static_cast<std::size_t>(n.inputs[0])];
-      // unless it is a batch norm folded into the convolution before it
-      if (before && before->relu_after && before->folded_in_eval && !ctx.training())
-        return static_cast<ReLU<T>&>(*n.layer).forward_unmasked(x);
-      return x;
-    }
+    if (p.skip_forward) return x;  // the layer before has applied this ReLU
     // The convolution has applied this batch norm.
     if (p.folded_in_eval && !ctx.training()) return x;
     if (p.relu_after) return static_cast<BatchNorm<T>&>(*n.layer).forward_with(x, ctx, true);
@@ -340,7 +332,8 @@ class Graph {
   }
 
   // A convolution with the batch norm after it folded in (plan step 10),
-  // from the current weights and running statistics.
+  // from the current weights and running statistics; it also applies the
+  // ReLU that batch norm applies (step 5).
   const Tensor<T>& forward_folded(Conv2d<T>& conv, const Tensor<T>& x, const NodePlan& p) {
     const auto& bn = static_cast<const BatchNorm2d<T>&>(
         *nodes_[static_cast<std::size_t>(p.batchnorm_folded)].layer);
@@ -353,7 +346,9 @@ class Graph {
         OC, K, w.data(), conv.bias().empty() ? nullptr : conv.bias().data(), fold_mean_.data(),
         fold_invstd_.data(), bn.gamma(), bn.beta(), folded_weight_.data(), folded_bias_.data());
     folded_ = true;
-    return conv.forward_with_weights(x, p.kernels, folded_weight_.data(), folded_bias_.data());
+    const bool relu = plan_.nodes[static_cast<std::size_t>(p.batchnorm_folded)].relu_after;
+    return conv.forward_with_weights(x, p.kernels, folded_weight_.data(), folded_bias_.data(),
+                                     relu);
   }
 
   // One node's backward, as the plan says; records its input gradients.
