@@ -87,17 +87,26 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   const std::int64_t f = static_cast<std::int64_t>(sizeof(float)), pool1_out = 64 * 32 * 14 * 14,
                      pool2_in = 64 * 64 * 14 * 14, pool2_out = 64 * 64 * 7 * 7, fc1_in = 64 * 3136,
                      fc1_out = 64 * 128, fc2_out = 64 * 10;
-  const std::int64_t activation_bytes =
-      pool1_out * f + pool1_out +                 // pool1: output and winners (conv1 has none)
-      pool1_out * f +                             // conv2: input gradient
-      pool2_out * f + pool2_in * f + pool2_out +  // pool2: output, input gradient, winners
-      fc1_out * f + fc1_in * f +                  // fc1 (flatten is a view)
-      fc1_out +                                   // relu3's mask
-      3 * fc1_out * f +                           // dropout: output, input gradient, mask
-      fc2_out * f + fc1_out * f;                  // fc2
+  const std::int64_t activation_bytes = pool1_out * f +
+                                        pool1_out +  // pool1: output and winners (conv1 has none)
+                                        pool2_out * f + pool2_out +  // pool2: output and winners
+                                        fc1_out * f +                // fc1 (flatten is a view)
+                                        fc1_out +                    // relu3's mask
+                                        3 * fc1_out * f +  // dropout: output, input gradient, mask
+                                        fc2_out * f +      // fc2
+                                        // The input gradients of fc2, fc1, pool2 and conv2 (made in
+                                        // that order) in two shared buffers: pool2's goes into
+                                        // fc2's, whose reading ended at fc1, as fc1's is read until
+                                        // pool2; conv2's into fc1's, as pool2's is read by conv2.
+                                        pool2_in * f + pool1_out * f;
+  const Plan& plan = net.plan({64, 1, 28, 28});
+  REQUIRE(plan.grad_buffers.size() == 2);
+  CHECK(plan.grad_buffers[0] == Shape{64, 64, 14, 14});  // pool2_in elements
+  CHECK(plan.grad_buffers[1] == Shape{64, 32, 14, 14});  // pool1_out
+  CHECK(fc1_in <= pool1_out);
   std::int64_t planned = 0;
-  for (const NodePlan& p : net.plan({64, 1, 28, 28}).nodes)
-    planned += p.output_bytes + p.grad_bytes + p.cache_bytes;
+  for (const NodePlan& p : plan.nodes) planned += p.output_bytes + p.grad_bytes + p.cache_bytes;
+  for (const Shape& buffer : plan.grad_buffers) planned += buffer.numel() * f;
   CHECK(planned == activation_bytes);
   std::ostringstream mb;
   mb << std::fixed << std::setprecision(2) << static_cast<double>(activation_bytes) / 1e6;
@@ -653,4 +662,121 @@ TEST_CASE("a residual network: same bits with every plan option, and with one or
   CHECK(bit_identical(base, run({true, false, true}, 2)));
 }
 
+TEST_CASE("input gradients share buffers only where their readings are over, changing no bit") {
+  // Every way a gradient is passed on: batch norms doing their ReLU's
+  // backward, residual additions sharing dy and copying it, a projection, a
+  // concatenation, a max-pool taking planes from the convolution before it
+  // (and giving them back when that convolution needs no input gradient),
+  // Flatten's view, dropout and an in-place ReLU after the classifier's
+  // first layer, and the network's own input gradient.
+  auto make = [] {
+    Graph<float> net;
+    net.add("conv0", Conv2d<float>(2, 4, 3, 1, 1), "input");
+    net.add("relu0", ReLU<float>(true));
+    net.add("pool0", MaxPool2d<float>(2));
+    net.add("conv1", Conv2d<float>(4, 8, 3, 1, 1, false));
+    net.add("bn1", BatchNorm2d<float>(8));
+    net.add("relu1", ReLU<float>(true));
+    net.add("conv2", Conv2d<float>(8, 8, 3, 2, 1, false));
+    net.add("bn2", BatchNorm2d<float>(8));
+    net.add("down", Conv2d<float>(4, 8, 1, 2, 0, false), "pool0");
+    net.add("down_bn", BatchNorm2d<float>(8));
+    net.add("add", Add<float>(), "bn2", "down_bn");
+    net.add("relu2", ReLU<float>(true));
+    net.add("conv3", Conv2d<float>(8, 8, 3, 1, 1));
+    net.add("add2", Add<float>(), "conv3", "relu2");
+    net.add("cat", Concat<float>(), "add2", "relu2");
+    net.add("avg", AvgPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc1", Linear<float>(16 * 2 * 2, 12));
+    net.add("relu3", ReLU<float>(true));
+    net.add("drop", Dropout<float>(0.25));
+    net.add("fc2", Linear<float>(12, 3));
+    net.reset_parameters(4);
+    return net;
+  };
+  const Shape in{5, 2, 16, 16};
+  auto run = [&](bool share_buffers, bool input_grad, int threads) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    auto net = make();
+    net.set_input_grad(input_grad);
+    PlanOptions options;
+    options.share_buffers = share_buffers;
+    net.set_plan_options(options);
+    Tensor<float> x(in);
+    Rng rng(8);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {0, 1, 2, 1, 0};
+    CrossEntropyLoss<float> xent;
+    Adam<float> adam(net.parameters());
+    std::vector<float> all;
+    for (std::uint64_t s = 0; s < 3; ++s) {
+      const Tensor<float>& logits = net.forward(x, Context{Mode::Train, s});
+      xent.forward(logits, labels);
+      const Tensor<float>& dx = net.backward(xent.backward());
+      if (input_grad) all.insert(all.end(), dx.begin(), dx.end());
+      adam.step();
+    }
+    set_num_threads(saved);
+    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+    return all;
+  };
+  {
+    auto net = make();
+    const Plan& plan = net.plan(in);
+    int sharing = 0;
+    for (const NodePlan& p : plan.nodes) sharing += p.grad_buffer >= 0;
+    CHECK(sharing >= 8);
+    CHECK(plan.grad_buffers.size() >= 2);
+    CHECK(static_cast<int>(plan.grad_buffers.size()) < sharing);
+    CHECK(decided(net, in, "conv0").grad_planes_from >= 0);  // no input gradient: dy by planes
+    CHECK(decided(net, in, "pool0").grad_buffer < 0);
+    CHECK(net.plan_summary(in).find("input gradient in shared buffer 0") != std::string::npos);
+    net.set_plan_options({true, true, false});
+    for (const NodePlan& p : net.plan(in).nodes) CHECK(p.grad_buffer < 0);
+    CHECK(net.plan(in).grad_buffers.empty());
+  }
+  for (bool input_grad : {false, true}) {
+    CAPTURE(input_grad);
+    const auto apart = run(false, input_grad, 1);
+    CHECK(bit_identical(apart, run(true, input_grad, 1)));
+    CHECK(bit_identical(apart, run(true, input_grad, 2)));
+  }
+
+  // A max-pool keeps dy (conv1's input gradient) for the convolution before
+  // it to read by planes, and a branch between them in node order makes an
+  // input gradient of its own in the meantime: not in that memory (conv1's
+  // is the largest buffer, the one a misjudged plan would pick).
+  auto run_branch = [](bool share_buffers) {
+    Graph<float> net;
+    net.add("conv0", Conv2d<float>(2, 8, 3, 1, 1), "input");
+    net.add("relu0", ReLU<float>(true));
+    net.add("side", Conv2d<float>(2, 4, 3, 1, 1), "input");
+    net.add("side_relu", ReLU<float>(true));
+    net.add("side2", Conv2d<float>(4, 4, 3, 1, 1));
+    net.add("pool0", MaxPool2d<float>(2), "relu0");
+    net.add("conv1", Conv2d<float>(8, 4, 3, 1, 1));
+    net.add("side_pool", MaxPool2d<float>(2), "side2");
+    net.add("add", Add<float>(), "conv1", "side_pool");
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(4 * 8 * 8, 3));
+    net.reset_parameters(6);
+    PlanOptions options;
+    options.share_buffers = share_buffers;
+    net.set_plan_options(options);
+    Tensor<float> x({3, 2, 16, 16});
+    Rng rng(9);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {2, 0, 1};
+    CrossEntropyLoss<float> xent;
+    Adam<float> adam(net.parameters());
+    for (int s = 0; s < 3; ++s) train_step(net, xent, adam, x, labels);
+    CHECK(net.plan(x.shape()).nodes[0].grad_planes_from == 5);
+    std::vector<float> all;
+    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+    return all;
+  };
+  CHECK(bit_identical(run_branch(false), run_branch(true)));
+}
 }  // namespace test_model

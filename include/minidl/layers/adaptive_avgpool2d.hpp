@@ -50,9 +50,9 @@ class AdaptiveAvgPool2d : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(in_shape_);
-    kernels::adaptive_avgpool2d_backward(pool_shape(), dy.data(), dinput_.data());
-    return dinput_;
+    this->dinput_.resize(in_shape_);
+    kernels::adaptive_avgpool2d_backward(pool_shape(), dy.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
  private:
@@ -62,7 +62,7 @@ class AdaptiveAvgPool2d : public Layer<T> {
 
   std::int64_t out_h_, out_w_;
   Shape in_shape_;
-  Tensor<T> output_, dinput_;
+  Tensor<T> output_;
 };
 
 }  // namespace minidl

@@ -73,9 +73,9 @@ class AvgPool2d : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(in_shape_);
-    kernels::avgpool2d_backward(shape_, count_include_pad_, dy.data(), dinput_.data());
-    return dinput_;
+    this->dinput_.resize(in_shape_);
+    kernels::avgpool2d_backward(shape_, count_include_pad_, dy.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
  private:
@@ -89,7 +89,7 @@ class AvgPool2d : public Layer<T> {
   bool ceil_mode_, count_include_pad_;
   Shape in_shape_;
   kernels::Pool2dShape shape_{};
-  Tensor<T> output_, dinput_;
+  Tensor<T> output_;
 };
 
 }  // namespace minidl

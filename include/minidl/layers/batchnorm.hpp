@@ -101,10 +101,10 @@ class BatchNorm : public Layer<T> {
     const std::int64_t N = batch_positions.first, P = batch_positions.second;
     T* dx = nullptr;
     if (this->needs_input_grad_) {
-      dinput_.resize(dy.shape());
-      dx = dinput_.data();
+      this->dinput_.resize(dy.shape());
+      dx = this->dinput_.data();
     } else {
-      dinput_ = Tensor<T>();
+      this->dinput_ = Tensor<T>();
     }
     T* dgamma = affine_ ? dweight_.data() : nullptr;
     T* dbeta = affine_ ? dbias_.data() : nullptr;
@@ -112,7 +112,7 @@ class BatchNorm : public Layer<T> {
     if (!this->batch_share_.distributed()) {
       kernels::batchnorm_backward(N, C_, P, batch_stats_, input_.data(), dy.data(), mean_.data(),
                                   invstd_.data(), gamma(), dx, dgamma, dbeta, relu_output);
-      return dinput_;
+      return this->dinput_;
     }
     // dx needs the sums over the whole batch: they go round the processes first.
     grad_sums_.resize(static_cast<std::size_t>(C_));
@@ -123,7 +123,7 @@ class BatchNorm : public Layer<T> {
     kernels::batchnorm_backward_from_sums(
         N, C_, P, this->batch_share_.global_count(N) * P, batch_stats_, input_.data(), dy.data(),
         mean_.data(), invstd_.data(), gamma(), grad_sums_.data(), dx, dgamma, dbeta, relu_output);
-    return dinput_;
+    return this->dinput_;
   }
 
   std::vector<Parameter<T>> parameters() override {
@@ -236,7 +236,7 @@ class BatchNorm : public Layer<T> {
   bool batch_stats_ = true;        // the last forward normalised with this batch's statistics
   bool relu_ = false;              // the last forward stored max(y, 0) (forward_with)
   Tensor<T> mean_, var_, invstd_;  // of the last forward, for its backward
-  Tensor<T> input_, output_, dinput_;
+  Tensor<T> input_, output_;
   // Running sums passed between processes (data-parallel training only).
   std::vector<kernels::detail::ChannelSums<T, 1>> stat_sums_;
   std::vector<kernels::detail::ChannelSums<T, 2>> grad_sums_;

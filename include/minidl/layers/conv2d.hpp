@@ -220,13 +220,13 @@ class Conv2d : public Layer<T> {
                                            partials_.data(), carried, wait_for_carry);
     });
     if (!this->needs_input_grad_) {
-      dinput_ = Tensor<T>();
-      return dinput_;
+      this->dinput_ = Tensor<T>();
+      return this->dinput_;
     }
-    dinput_.resize(input_.shape());
+    this->dinput_.resize(input_.shape());
     kernels::conv2d_backward_data_run(kernels_.backward_data, geometry_, dy.data(), weight_.data(),
-                                      dinput_.data(), workspace_.data());
-    return dinput_;
+                                      this->dinput_.data(), workspace_.data());
+    return this->dinput_;
   }
 
   // The weight gradients with dy read plane by plane from `planes` (a
@@ -316,7 +316,7 @@ class Conv2d : public Layer<T> {
 
   Conv2dOptions opt_;
   Tensor<T> weight_, bias_, dweight_, dbias_;
-  Tensor<T> input_, output_, dinput_;
+  Tensor<T> input_, output_;
   Tensor<T> workspace_;    // the weights packed for the GEMM, once per pass
   Tensor<T> partials_;     // per-chunk weight gradients, reduced in a fixed order
   ConvKernels kernels_{};  // of the last forward, for its backward

@@ -44,9 +44,9 @@ class Dropout : public Layer<T> {
     if (dy.shape() != mask_.shape())
       fail(this->label(), ": backward expected dy ", mask_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(dy.shape());
-    kernels::dropout_backward(dy.size(), mask_.data(), dy.data(), dinput_.data());
-    return dinput_;
+    this->dinput_.resize(dy.shape());
+    kernels::dropout_backward(dy.size(), mask_.data(), dy.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
   void reset_parameters(Rng& rng) override { seed_ = rng.next_u64(); }
@@ -60,7 +60,7 @@ class Dropout : public Layer<T> {
   double p_;
   std::uint64_t seed_;
   bool training_ = false;
-  Tensor<T> output_, mask_, dinput_;
+  Tensor<T> output_, mask_;
 };
 
 }  // namespace minidl

@@ -29,13 +29,13 @@ class Flatten : public Layer<T> {
     if (dy.size() != input_shape_.numel())
       fail(this->label(), ": backward expected dy of ", input_shape_.numel(), " elements, got ",
            dy.shape().str());
-    dinput_ = dy.reshape(input_shape_);
-    return dinput_;
+    this->dinput_ = dy.reshape(input_shape_);
+    return this->dinput_;
   }
 
  private:
   Shape input_shape_;
-  Tensor<T> output_, dinput_;
+  Tensor<T> output_;
 };
 
 }  // namespace minidl

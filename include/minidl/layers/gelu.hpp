@@ -52,19 +52,19 @@ class GELU : public Layer<T> {
     if (dy.shape() != input_.shape())
       fail(this->label(), ": backward expected dy ", input_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(dy.shape());
+    this->dinput_.resize(dy.shape());
     if (approximate_ == GeluApproximate::tanh)
-      kernels::gelu_tanh_backward(dy.size(), input_.data(), dy.data(), dinput_.data());
+      kernels::gelu_tanh_backward(dy.size(), input_.data(), dy.data(), this->dinput_.data());
     else
-      kernels::gelu_backward(dy.size(), input_.data(), dy.data(), dinput_.data());
-    return dinput_;
+      kernels::gelu_backward(dy.size(), input_.data(), dy.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
   GeluApproximate approximate() const { return approximate_; }
 
  private:
   GeluApproximate approximate_ = GeluApproximate::none;
-  Tensor<T> input_, output_, dinput_;
+  Tensor<T> input_, output_;
 };
 
 }  // namespace minidl

@@ -36,7 +36,9 @@ namespace minidl {
 // makes for the input shape: fusions, shared buffers and kernels are decided
 // there, and plan_summary() prints them. The nodes reading only the
 // network's input compute no input gradient unless set_input_grad(true).
-// After backward, intermediate outputs may hold gradients (see the plan).
+// After backward, intermediate outputs may hold gradients, and layers that
+// made their input gradients early may find them overwritten by later ones
+// (see the plan).
 // A value read by several nodes gets the sum of their gradients, added in
 // node order.
 template <typename T>
@@ -155,8 +157,15 @@ class Graph {
     if (planned_ && plan_.input == input) return plan_;
     planned_ = forward_done_ = false;
     plan_ = minidl::plan(nodes_, input, options_, input_grad_);
+    grad_buffers_.clear();
+    for (const Shape& shape : plan_.grad_buffers) grad_buffers_.emplace_back(shape);
     for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (nodes_[i].layer) nodes_[i].layer->set_needs_input_grad(plan_.nodes[i].needs_input_grad);
+      if (Layer<T>* layer = nodes_[i].layer.get()) {
+        layer->set_needs_input_grad(plan_.nodes[i].needs_input_grad);
+        const int shared = plan_.nodes[i].grad_buffer;
+        layer->set_input_grad_storage(shared >= 0 ? grad_buffers_[static_cast<std::size_t>(shared)]
+                                                  : Tensor<T>());
+      }
     values_.assign(nodes_.size(), nullptr);
     sums_.resize(nodes_.size());
     grads_.assign(nodes_.size(), {});
@@ -425,6 +434,7 @@ class Graph {
   std::vector<const Tensor<T>*> values_;              // each node's output
   std::vector<std::vector<const Tensor<T>*>> grads_;  // each node's input gradients
   std::vector<Tensor<T>> sums_;                       // gradients of values read twice or more
+  std::vector<Tensor<T>> grad_buffers_;  // input gradients of layers, shared (plan step 12)
   Tensor<T> input_sum_;
   // Plan step 10: the folded weights and bias of the convolution being run,
   // and whether the last forward folded (then it cannot be differentiated).

@@ -28,12 +28,12 @@ class Identity : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_ = dy;
-    return dinput_;
+    this->dinput_ = dy;
+    return this->dinput_;
   }
 
  private:
-  Tensor<T> output_, dinput_;
+  Tensor<T> output_;
 };
 
 }  // namespace minidl

@@ -92,6 +92,13 @@ class Layer {
   void set_needs_input_grad(bool needed) { needs_input_grad_ = needed; }
   bool needs_input_grad() const { return needs_input_grad_; }
 
+  // The memory backward writes the input gradient into: a buffer the
+  // network's plan shares between layers whose input gradients are never
+  // needed at the same time, or (an empty tensor) memory of the layer's own.
+  // The gradient a backward returns is then valid until a later node's
+  // backward writes into the same buffer.
+  void set_input_grad_storage(const Tensor<T>& storage) { dinput_ = storage; }
+
   // Freezing of the parameter `param` ("weight"); networks freeze by name
   // (Graph::freeze). frozen_flag() is what Parameter::frozen points at.
   void set_frozen(const std::string& param, bool frozen) {
@@ -125,6 +132,7 @@ class Layer {
 
   bool needs_input_grad_ = true;
   bool needs_param_grad_ = true;
+  Tensor<T> dinput_;  // the input gradient backward returns (resize() keeps a shared buffer)
   BatchShare batch_share_{};
   std::string name_;
 

@@ -63,13 +63,15 @@ class LeakyReLU : public Layer<T> {
            dy.shape().str());
     const T slope = static_cast<T>(slope_);
     if (inplace_) {
-      dinput_ = dy;
-      kernels::leaky_relu_backward_mask(dy.size(), slope, mask_.data(), dy.data(), dinput_.data());
+      this->dinput_ = dy;
+      kernels::leaky_relu_backward_mask(dy.size(), slope, mask_.data(), dy.data(),
+                                        this->dinput_.data());
     } else {
-      dinput_.resize(dy.shape());
-      kernels::leaky_relu_backward(dy.size(), slope, input_.data(), dy.data(), dinput_.data());
+      this->dinput_.resize(dy.shape());
+      kernels::leaky_relu_backward(dy.size(), slope, input_.data(), dy.data(),
+                                   this->dinput_.data());
     }
-    return dinput_;
+    return this->dinput_;
   }
 
   double negative_slope() const { return slope_; }
@@ -78,7 +80,7 @@ class LeakyReLU : public Layer<T> {
  private:
   double slope_;
   bool inplace_;
-  Tensor<T> input_, output_, dinput_;
+  Tensor<T> input_, output_;
   std::vector<std::uint8_t> mask_;  // in place: 1 where x > 0
 };
 

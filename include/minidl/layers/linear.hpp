@@ -62,12 +62,12 @@ class Linear : public Layer<T> {
                       });
     }
     if (!this->needs_input_grad_) {
-      dinput_ = Tensor<T>();
-      return dinput_;
+      this->dinput_ = Tensor<T>();
+      return this->dinput_;
     }
-    dinput_.resize(input_.shape());
-    kernels::linear_backward_data(n, in_, out_, dy.data(), weight_.data(), dinput_.data());
-    return dinput_;
+    this->dinput_.resize(input_.shape());
+    kernels::linear_backward_data(n, in_, out_, dy.data(), weight_.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
   std::vector<Parameter<T>> parameters() override {
@@ -91,7 +91,7 @@ class Linear : public Layer<T> {
   std::int64_t in_, out_;
   bool has_bias_;
   Tensor<T> weight_, bias_, dweight_, dbias_;
-  Tensor<T> input_, output_, dinput_;
+  Tensor<T> input_, output_;
 };
 
 }  // namespace minidl

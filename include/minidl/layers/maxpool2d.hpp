@@ -129,21 +129,22 @@ class MaxPool2d : public Layer<T> {
   const Tensor<T>& backward_with(const Tensor<T>& dy, bool overwrite_input) {
     check_dy(dy);
     if (fed_) {  // no input stored: its winners route dy
-      dinput_.resize(in_shape_);
+      this->dinput_.resize(in_shape_);
       kernels::maxpool2x2_backward_from_winners(shape_2x2_, winners_.data(), dy.data(),
-                                                dinput_.data());
-      return dinput_;
+                                                this->dinput_.data());
+      return this->dinput_;
     }
     if (overwrite_input)
-      dinput_ = input_;
+      this->dinput_ = input_;
     else
-      dinput_.resize(input_.shape());
+      this->dinput_.resize(input_.shape());
     if (is_2x2())
-      kernels::maxpool2d_backward(shape_2x2_, input_.data(), dy.data(), dinput_.data(),
+      kernels::maxpool2d_backward(shape_2x2_, input_.data(), dy.data(), this->dinput_.data(),
                                   relu_before_);
     else
-      kernels::maxpool2d_backward(shape_, input_.data(), dy.data(), dinput_.data(), relu_before_);
-    return dinput_;
+      kernels::maxpool2d_backward(shape_, input_.data(), dy.data(), this->dinput_.data(),
+                                  relu_before_);
+    return this->dinput_;
   }
 
   // The backward pass deferred: keeps a view of dy, from which
@@ -186,7 +187,7 @@ class MaxPool2d : public Layer<T> {
   bool relu_before_ = false;  // the input is a ReLU's output, whose backward is done here
   bool fed_ = false;          // the last input came as planes; only winners_ were kept
   Shape in_shape_;
-  Tensor<T> input_, output_, dinput_, dy_;
+  Tensor<T> input_, output_, dy_;
   std::vector<std::uint8_t> winners_;  // max2x2_winner of each window, when recorded
   kernels::Pool2dShape shape_{};
   kernels::MaxPool2dShape shape_2x2_{};  // the same windows, for the 2x2 kernels

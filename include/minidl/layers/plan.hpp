@@ -35,7 +35,9 @@
 //      no pass;
 //  11. Add: every input's gradient is dy itself, not a copy, when nothing
 //      that receives it writes over it;
-//  12. the activation memory each node holds (outputs, input gradients,
+//  12. which layers write their input gradients into one shared buffer:
+//      those whose gradients are never needed at the same time in backward;
+//  13. the activation memory each node holds (outputs, input gradients,
 //      masks and winners; not parameters or the kernels' scratch).
 //
 // Fusions only join a value to its single consumer. Every fusion and
@@ -80,7 +82,7 @@ struct Node {
 struct PlanOptions {
   bool fold_relu = true;       // steps 4 and 5
   bool pass_planes = true;     // steps 6 and 7
-  bool share_buffers = true;   // steps 8 and 11
+  bool share_buffers = true;   // steps 8, 11 and 12
   bool fold_batchnorm = true;  // step 10
 };
 
@@ -113,11 +115,14 @@ struct NodePlan {
   bool backward_from_output = false;  // its backward reads the stored value, keeps no mask (5)
   // Add
   bool passes_gradient = false;  // every input's gradient is dy itself (11)
+  // A layer making its input gradient in memory of its own
+  int grad_buffer = -1;  // writes it into this shared buffer of Plan::grad_buffers (12)
   // BatchNorm2d, BatchNorm1d
   bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
   bool relu_after = false;      // stores max(y, 0) and does the backward of the ReLU after it (5)
   // Bytes of buffers the node holds: its output, its input gradient, and
-  // what backward keeps (masks, winners). Shared or skipped ones count 0.
+  // what backward keeps (masks, winners). Shared or skipped ones count 0
+  // (a shared input-gradient buffer counts once, in Plan::grad_buffers).
   std::int64_t output_bytes = 0, grad_bytes = 0, cache_bytes = 0;
 };
 
@@ -127,6 +132,7 @@ struct Plan {
   bool input_grad = false;
   std::vector<NodePlan> nodes;
   std::vector<Use> input_uses;
+  std::vector<Shape> grad_buffers;  // each shared input-gradient buffer: its largest gradient (12)
 
   // Per node: type, output shape, kernels, what was fused, and the
   // activation memory it holds; then the network's total. Parameters, their
@@ -380,7 +386,84 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
         std::all_of(n.inputs.begin(), n.inputs.end(), gradient_stays_read_only);
   }
 
-  // 12. Memory: each buffer counted once, by the node that holds it.
+  // 12. Input gradients in shared buffers. Backward runs the nodes from the
+  // last to the first. The input gradient a layer makes in memory of its own
+  // at node i is read at the backward of the node that made the value; later
+  // still where it is passed on (by a ReLU or an addition handing dy to the
+  // node before, by a view such as Flatten); by the convolution that reads a
+  // max-pool's dy by planes (7); and after backward when it is the network's
+  // input gradient. Two such gradients can be the same memory when every
+  // reading of one is over before the other is written.
+  if (options.share_buffers) {
+    constexpr int kUnshared = -1;  // memory outside this sharing: the caller's, a merge's, a sum
+    // For each node, the layer (by node index) whose memory holds the dy it
+    // receives, and that of each of its input gradients.
+    std::vector<int> dy_in(static_cast<std::size_t>(count), kUnshared);
+    std::vector<std::vector<int>> grad_in(static_cast<std::size_t>(count));
+    // For each layer's memory: the earliest node (in node order) whose backward reads it.
+    std::vector<int> last_read(static_cast<std::size_t>(count));
+    auto at = [](auto& v, int i) -> auto& {
+      return v[static_cast<std::size_t>(i)];
+    };
+    auto read = [&](int memory, int node_index) {
+      if (memory != kUnshared) at(last_read, memory) = std::min(at(last_read, memory), node_index);
+    };
+    // A value's gradient: read from each reader's input gradient, summed into
+    // memory of the network's when there are several.
+    auto gradient_of = [&](const std::vector<Use>& uses, int node_index) {
+      for (const Use& u : uses) read(at(at(grad_in, u.node), u.slot), node_index);
+      return uses.size() == 1 ? at(at(grad_in, uses[0].node), uses[0].slot) : kUnshared;
+    };
+    for (int i = count - 1; i >= 0; --i) {
+      const Node<T>& n = graph[static_cast<std::size_t>(i)];
+      const NodePlan& p = node(i);
+      at(last_read, i) = i;
+      if (i + 1 < count) at(dy_in, i) = gradient_of(p.uses, i);
+      if (p.grad_planes_from >= 0) read(at(dy_in, p.grad_planes_from), i);
+      int memory = kUnshared;
+      if (p.passes_gradient || p.skip_backward || p.backward_from_output ||
+          (n.layer && n.layer->output_aliases_input()))
+        memory = at(dy_in, i);  // dy itself, or written over in place
+      else if (n.layer && p.needs_input_grad && p.grad_planes_from < 0 && !p.defer_input_grad &&
+               !p.overwrite_input)
+        memory = i;
+      at(grad_in, i).assign(n.inputs.size(), memory);
+    }
+    if (input_grad) gradient_of(plan.input_uses, -1);  // still read when backward returns
+
+    // Each layer's memory, in the order backward writes them, goes into a
+    // free buffer: the smallest that is large enough, else the largest
+    // (which grows); a new one when none is free. A buffer takes the shape
+    // of the largest gradient it holds.
+    auto& buffers = plan.grad_buffers;
+    std::vector<int> free_before;  // per buffer: free for writes at nodes before this one
+    for (int i = count - 1; i >= 0; --i) {
+      if (at(grad_in, i).empty() || at(grad_in, i)[0] != i) continue;
+      const Shape& need = shape_of(input_of(i));
+      int best = -1;
+      for (int k = 0; k < static_cast<int>(buffers.size()); ++k) {
+        if (at(free_before, k) <= i) continue;
+        if (best < 0) {
+          best = k;
+          continue;
+        }
+        const std::int64_t size = at(buffers, k).numel(), best_size = at(buffers, best).numel();
+        const bool fits = size >= need.numel(), best_fits = best_size >= need.numel();
+        if ((fits && (!best_fits || size < best_size)) || (!fits && !best_fits && size > best_size))
+          best = k;
+      }
+      if (best < 0) {
+        best = static_cast<int>(buffers.size());
+        buffers.push_back(need);
+        free_before.push_back(0);
+      }
+      if (at(buffers, best).numel() < need.numel()) at(buffers, best) = need;
+      at(free_before, best) = at(last_read, i);
+      node(i).grad_buffer = best;
+    }
+  }
+
+  // 13. Memory: each buffer counted once, by the node that holds it.
   for (int i = 0; i < count; ++i) {
     const Node<T>& n = graph[static_cast<std::size_t>(i)];
     NodePlan& p = node(i);
@@ -394,7 +477,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       if (!p.passes_gradient)
         for (int v : n.inputs) p.grad_bytes += bytes(shape_of(v));
     } else if (p.needs_input_grad && !p.skip_backward && !p.defer_input_grad &&
-               !p.overwrite_input && !view) {
+               !p.overwrite_input && !view && p.grad_buffer < 0) {
       p.grad_bytes = bytes(in);
     }
     if (const auto* relu = as<ReLU<T>>(n);
@@ -446,6 +529,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.defer_input_grad) note("input gradient by planes");
     if (p.overwrite_input) note("gradient over its input");
     if (p.passes_gradient) note("inputs share dy");
+    if (p.grad_buffer >= 0)
+      note("input gradient in shared buffer " + std::to_string(p.grad_buffer));
     if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
     if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
     if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
@@ -463,6 +548,19 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
        << std::setw(36) << kernels << std::right << std::setw(8) << mb(p.output_bytes)
        << std::setw(8) << mb(p.grad_bytes) << std::setw(8) << mb(p.cache_bytes) << "  "
        << (notes.empty() ? "-" : notes) << "\n";
+  }
+  if (!grad_buffers.empty()) {
+    std::int64_t shared = 0, held = 0;
+    for (const Shape& buffer : grad_buffers) shared += buffer.numel() * std::int64_t(sizeof(T));
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      if (nodes[i].grad_buffer >= 0) {
+        const int in = graph[i].inputs[0];
+        held += (in == kNetworkInput ? input : nodes[static_cast<std::size_t>(in)].output).numel() *
+                std::int64_t(sizeof(T));
+      }
+    os << "input gradients in " << grad_buffers.size() << " shared buffers: " << mb(shared)
+       << " MB for " << mb(held) << " MB of gradients\n";
+    total += shared;
   }
   os << "activation memory (outputs, input gradients, masks and winners): " << mb(total) << " MB\n";
   return os.str();

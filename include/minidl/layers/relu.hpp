@@ -59,13 +59,13 @@ class ReLU : public Layer<T> {
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
     if (inplace_) {
-      dinput_ = dy;
-      kernels::relu_backward_mask(dy.size(), mask_.data(), dy.data(), dinput_.data());
+      this->dinput_ = dy;
+      kernels::relu_backward_mask(dy.size(), mask_.data(), dy.data(), this->dinput_.data());
     } else {
-      dinput_.resize(dy.shape());
-      kernels::relu_backward(dy.size(), output_.data(), dy.data(), dinput_.data());
+      this->dinput_.resize(dy.shape());
+      kernels::relu_backward(dy.size(), output_.data(), dy.data(), this->dinput_.data());
     }
-    return dinput_;
+    return this->dinput_;
   }
 
   // The backward of an in-place ReLU whose forward the layer before did as
@@ -75,16 +75,16 @@ class ReLU : public Layer<T> {
     if (dy.shape() != output.shape())
       fail(this->label(), ": backward expected dy ", output.shape().str(), ", got ",
            dy.shape().str());
-    dinput_ = dy;
-    kernels::relu_backward(dy.size(), output.data(), dy.data(), dinput_.data());
-    return dinput_;
+    this->dinput_ = dy;
+    kernels::relu_backward(dy.size(), output.data(), dy.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
   bool inplace() const { return inplace_; }
 
  private:
   bool inplace_;
-  Tensor<T> output_, dinput_;
+  Tensor<T> output_;
   std::vector<std::uint8_t> mask_;  // in place: 1 where x > 0
 };
 

@@ -31,13 +31,13 @@ class SiLU : public Layer<T> {
     if (dy.shape() != input_.shape())
       fail(this->label(), ": backward expected dy ", input_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(dy.shape());
-    kernels::silu_backward(dy.size(), input_.data(), dy.data(), dinput_.data());
-    return dinput_;
+    this->dinput_.resize(dy.shape());
+    kernels::silu_backward(dy.size(), input_.data(), dy.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
  private:
-  Tensor<T> input_, output_, dinput_;
+  Tensor<T> input_, output_;
 };
 
 }  // namespace minidl

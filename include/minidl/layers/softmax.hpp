@@ -38,9 +38,9 @@ class SoftmaxAlong : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(dy.shape());
-    kernels::softmax_backward(shape_, output_.data(), dy.data(), dinput_.data(), log_);
-    return dinput_;
+    this->dinput_.resize(dy.shape());
+    kernels::softmax_backward(shape_, output_.data(), dy.data(), this->dinput_.data(), log_);
+    return this->dinput_;
   }
 
   int dim() const { return dim_; }
@@ -66,7 +66,7 @@ class SoftmaxAlong : public Layer<T> {
   int dim_;
   bool log_;
   kernels::SoftmaxShape shape_{0, 0, 0};
-  Tensor<T> output_, dinput_;
+  Tensor<T> output_;
 };
 
 template <typename T>

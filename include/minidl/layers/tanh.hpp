@@ -27,13 +27,13 @@ class Tanh : public Layer<T> {
     if (dy.shape() != output_.shape())
       fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
            dy.shape().str());
-    dinput_.resize(dy.shape());
-    kernels::tanh_backward(dy.size(), output_.data(), dy.data(), dinput_.data());
-    return dinput_;
+    this->dinput_.resize(dy.shape());
+    kernels::tanh_backward(dy.size(), output_.data(), dy.data(), this->dinput_.data());
+    return this->dinput_;
   }
 
  private:
-  Tensor<T> output_, dinput_;
+  Tensor<T> output_;
 };
 
 }  // namespace minidl
