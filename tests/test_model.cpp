@@ -662,13 +662,15 @@ TEST_CASE("a residual network: same bits with every plan option, and with one or
   CHECK(bit_identical(base, run({true, false, true}, 2)));
 }
 
-TEST_CASE("input gradients share buffers only where their readings are over, changing no bit") {
+TEST_CASE("shared gradient buffers and sums over dead inputs change no bit") {
   // Every way a gradient is passed on: batch norms doing their ReLU's
   // backward, residual additions sharing dy and copying it, a projection, a
   // concatenation, a max-pool taking planes from the convolution before it
   // (and giving them back when that convolution needs no input gradient),
   // Flatten's view, dropout and an in-place ReLU after the classifier's
-  // first layer, and the network's own input gradient.
+  // first layer, and the network's own input gradient. The additions write
+  // their sums over an input nothing reads after them: the first or the
+  // second.
   auto make = [] {
     Graph<float> net;
     net.add("conv0", Conv2d<float>(2, 4, 3, 1, 1), "input");
@@ -684,7 +686,7 @@ TEST_CASE("input gradients share buffers only where their readings are over, cha
     net.add("add", Add<float>(), "bn2", "down_bn");
     net.add("relu2", ReLU<float>(true));
     net.add("conv3", Conv2d<float>(8, 8, 3, 1, 1));
-    net.add("add2", Add<float>(), "conv3", "relu2");
+    net.add("add2", Add<float>(), "relu2", "conv3");
     net.add("cat", Concat<float>(), "add2", "relu2");
     net.add("avg", AvgPool2d<float>(2));
     net.add("flatten", Flatten<float>());
@@ -732,9 +734,16 @@ TEST_CASE("input gradients share buffers only where their readings are over, cha
     CHECK(static_cast<int>(plan.grad_buffers.size()) < sharing);
     CHECK(decided(net, in, "conv0").grad_planes_from >= 0);  // no input gradient: dy by planes
     CHECK(decided(net, in, "pool0").grad_buffer < 0);
+    CHECK(decided(net, in, "add").sum_over_input == 0);   // over bn2's output
+    CHECK(decided(net, in, "add2").sum_over_input == 1);  // relu2 is read by cat too
+    CHECK(decided(net, in, "add2").output_bytes == 0);
+    CHECK(net.plan_summary(in).find("sum over conv3") != std::string::npos);
     CHECK(net.plan_summary(in).find("input gradient in shared buffer 0") != std::string::npos);
     net.set_plan_options({true, true, false});
-    for (const NodePlan& p : net.plan(in).nodes) CHECK(p.grad_buffer < 0);
+    for (const NodePlan& p : net.plan(in).nodes) {
+      CHECK(p.grad_buffer < 0);
+      CHECK(p.sum_over_input < 0);
+    }
     CHECK(net.plan(in).grad_buffers.empty());
   }
   for (bool input_grad : {false, true}) {

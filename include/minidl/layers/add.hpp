@@ -12,7 +12,8 @@ namespace minidl {
 // y = x0 + x1 + ..., summed left to right (the order of `out += identity`
 // in PyTorch for two inputs). Every input's gradient is dy, each a copy; in
 // a network, the plan pass has the inputs share dy instead where nothing
-// writes over it (layers/plan.hpp, step 11).
+// writes over it (layers/plan.hpp, step 11), and has the sum written over
+// an input that nothing reads after it (step 8).
 template <typename T>
 class Add : public Merge<T> {
  public:
@@ -27,20 +28,24 @@ class Add : public Merge<T> {
   }
 
   const Tensor<T>& forward(const std::vector<const Tensor<T>*>& xs) override {
-    for (const auto* x : xs)  // checked without allocating; the message needs the list
-      if (xs.size() < 2 || x->shape() != xs[0]->shape()) output_shape(shape_list(xs));
+    check(xs);
     output_.resize(xs[0]->shape());
-    kernels::add(output_.size(), xs[0]->data(), xs[1]->data(), output_.data());
-    for (std::size_t i = 2; i < xs.size(); ++i)
-      kernels::add(output_.size(), output_.data(), xs[i]->data(), output_.data());
-    inputs_ = xs.size();
-    return output_;
+    return sum_into(xs, output_);
+  }
+
+  // The same sum written over input number `input` (0 or 1), whose storage
+  // nothing reads after this forward. Each element of the first two inputs
+  // is read before it is written, so the bits are those of forward().
+  const Tensor<T>& forward_over(const std::vector<const Tensor<T>*>& xs, std::size_t input) {
+    check(xs);
+    if (input > 1) fail(this->label(), ": only the first two inputs can take the sum");
+    over_ = *xs[input];  // a view: the same storage
+    return sum_into(xs, over_);
   }
 
   const std::vector<Tensor<T>>& backward(const Tensor<T>& dy) override {
-    if (dy.shape() != output_.shape())
-      fail(this->label(), ": backward expected dy ", output_.shape().str(), ", got ",
-           dy.shape().str());
+    if (dy.shape() != shape_)
+      fail(this->label(), ": backward expected dy ", shape_.str(), ", got ", dy.shape().str());
     dinputs_.resize(inputs_);
     for (auto& d : dinputs_) {
       d.resize(dy.shape());
@@ -53,6 +58,20 @@ class Add : public Merge<T> {
   bool backward_reads_output() const override { return false; }
 
  private:
+  void check(const std::vector<const Tensor<T>*>& xs) const {
+    for (const auto* x : xs)  // checked without allocating; the message needs the list
+      if (xs.size() < 2 || x->shape() != xs[0]->shape()) output_shape(shape_list(xs));
+  }
+
+  const Tensor<T>& sum_into(const std::vector<const Tensor<T>*>& xs, Tensor<T>& out) {
+    kernels::add(out.size(), xs[0]->data(), xs[1]->data(), out.data());
+    for (std::size_t i = 2; i < xs.size(); ++i)
+      kernels::add(out.size(), out.data(), xs[i]->data(), out.data());
+    inputs_ = xs.size();
+    shape_ = out.shape();
+    return out;
+  }
+
   static std::vector<Shape> shape_list(const std::vector<const Tensor<T>*>& xs) {
     std::vector<Shape> s;
     for (const auto* x : xs) s.push_back(x->shape());
@@ -60,7 +79,9 @@ class Add : public Merge<T> {
   }
 
   std::size_t inputs_ = 0;
-  Tensor<T> output_;
+  Shape shape_;       // of the last forward's output
+  Tensor<T> output_;  // the sum, in memory of its own
+  Tensor<T> over_;    // or a view of the input it was written over
   std::vector<Tensor<T>> dinputs_;
 };
 

@@ -316,6 +316,9 @@ class Graph {
     if (n.merge) {
       merge_inputs_.resize(n.inputs.size());  // within the capacity plan() reserved
       for (std::size_t k = 0; k < n.inputs.size(); ++k) merge_inputs_[k] = &value(n.inputs[k]);
+      if (p.sum_over_input >= 0)
+        return static_cast<Add<T>&>(*n.merge).forward_over(
+            merge_inputs_, static_cast<std::size_t>(p.sum_over_input));
       return n.merge->forward(merge_inputs_);
     }
     const Tensor<T>& x = value(n.inputs[0]);

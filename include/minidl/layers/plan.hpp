@@ -27,7 +27,9 @@
 //      and its weight kernel reads dy by planes: the pool makes its input
 //      gradient a plane at a time for the convolution;
 //   8. which layers may write their input gradient over their input
-//      (MaxPool2d, when nothing reads that input after its backward);
+//      (MaxPool2d, when nothing reads that input after its backward), and
+//      which additions their sum over an input (when nothing reads that
+//      input after the addition's forward);
 //   9. whether every in-place ReLU and LeakyReLU is safe where it stands
 //      (else an error);
 //  10. Conv2d -> BatchNorm2d: in evaluation, the convolution runs with the
@@ -115,6 +117,7 @@ struct NodePlan {
   bool backward_from_output = false;  // its backward reads the stored value, keeps no mask (5)
   // Add
   bool passes_gradient = false;  // every input's gradient is dy itself (11)
+  int sum_over_input = -1;       // writes its sum over this input, 0 or 1 (8)
   // A layer making its input gradient in memory of its own
   int grad_buffer = -1;  // writes it into this shared buffer of Plan::grad_buffers (12)
   // BatchNorm2d, BatchNorm1d
@@ -316,11 +319,18 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   };
 
   // 8. A MaxPool2d that still reads its stored input writes its input
-  // gradient over it when nothing else needs it.
-  for (int i = 0; options.share_buffers && i < count; ++i)
-    if (as<MaxPool2d<T>>(graph[static_cast<std::size_t>(i)]) && !node(i).fed_planes &&
-        !node(i).defer_input_grad)
+  // gradient over it when nothing else needs it. An Add writes its sum over
+  // one of its first two inputs that nothing reads after it (in a residual
+  // block, the batch norm's output on the branch: its backward reads its
+  // input, not its output).
+  for (int i = 0; options.share_buffers && i < count; ++i) {
+    const Node<T>& n = graph[static_cast<std::size_t>(i)];
+    if (as<MaxPool2d<T>>(n) && !node(i).fed_planes && !node(i).defer_input_grad)
       node(i).overwrite_input = dead_after_use(input_of(i));
+    if (n.merge && dynamic_cast<const Add<T>*>(n.merge.get()))
+      for (int k = 0; k < 2 && node(i).sum_over_input < 0; ++k)
+        if (dead_after_use(n.inputs[static_cast<std::size_t>(k)])) node(i).sum_over_input = k;
+  }
 
   // 9. An in-place ReLU or LeakyReLU writes over its input in forward: that
   // value must be read by nothing else, and its producer's backward must not
@@ -472,7 +482,8 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     // A Dropout is a view in evaluation only; count what it holds in training.
     const bool dropout = as<Dropout<T>>(n) != nullptr;
     const bool view = n.layer && n.layer->output_aliases_input() && !dropout;
-    p.output_bytes = (p.planes_to >= 0 || p.skip_forward || view) ? 0 : bytes(p.output);
+    p.output_bytes =
+        (p.planes_to >= 0 || p.skip_forward || view || p.sum_over_input >= 0) ? 0 : bytes(p.output);
     if (n.merge) {
       if (!p.passes_gradient)
         for (int v : n.inputs) p.grad_bytes += bytes(shape_of(v));
@@ -528,6 +539,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.fed_planes) note("input by planes");
     if (p.defer_input_grad) note("input gradient by planes");
     if (p.overwrite_input) note("gradient over its input");
+    if (p.sum_over_input >= 0)
+      note("sum over " + name(graph[i].inputs[static_cast<std::size_t>(p.sum_over_input)]));
     if (p.passes_gradient) note("inputs share dy");
     if (p.grad_buffer >= 0)
       note("input gradient in shared buffer " + std::to_string(p.grad_buffer));
