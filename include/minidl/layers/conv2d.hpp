@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "minidl/core/memory.hpp"
 #include "minidl/kernels/conv2d.hpp"
 #include "minidl/layers/layer.hpp"
 
@@ -213,11 +214,11 @@ class Conv2d : public Layer<T> {
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     if (dy.shape() != out_shape_)
       fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
-    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(geometry_)});
+    T* partials = weight_partials();
     fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
       kernels::conv2d_backward_weights_run(kernels_.backward_weights, geometry_, input_.data(),
-                                           dy.data(), dweight_.data(), bias_grad_data(),
-                                           partials_.data(), carried, wait_for_carry);
+                                           dy.data(), dweight_.data(), bias_grad_data(), partials,
+                                           carried, wait_for_carry);
     });
     if (!this->needs_input_grad_) {
       this->dinput_ = Tensor<T>();
@@ -236,13 +237,23 @@ class Conv2d : public Layer<T> {
   void backward_from_planes(const Planes& planes) {
     if (this->needs_input_grad_ || kernels_.backward_weights != kernels::ConvKernel::Rows)
       fail(this->label(), ": dy plane by plane needs the rows kernel and no input gradient");
-    partials_.resize(Shape{kernels::conv2d_weight_partials_size<T>(geometry_)});
+    T* partials = weight_partials();
     fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
       kernels::conv2d_backward_weights_rows_planes(geometry_.square(), input_.data(), planes,
-                                                   dweight_.data(), bias_grad_data(),
-                                                   partials_.data(), carried, wait_for_carry);
+                                                   dweight_.data(), bias_grad_data(), partials,
+                                                   carried, wait_for_carry);
     });
   }
+
+  // The weight-gradient kernels' per-chunk sums, reduced in a fixed order
+  // within one backward call: scratch of the calling thread, one buffer for
+  // every convolution it runs (a network's convolutions would otherwise
+  // hold tens of MB between them).
+  T* weight_partials() const {
+    return thread_scratch<T, kWeightPartialsSlot>(
+        kernels::conv2d_weight_partials_size<T>(geometry_));
+  }
+  static constexpr int kWeightPartialsSlot = 9;  // a slot of thread_scratch no kernel uses
 
   // Runs the weight-gradient kernel as part of the sums over the whole
   // batch, which may have begun on other processes (core/batch_reducer.hpp);
@@ -318,7 +329,6 @@ class Conv2d : public Layer<T> {
   Tensor<T> weight_, bias_, dweight_, dbias_;
   Tensor<T> input_, output_;
   Tensor<T> workspace_;    // the weights packed for the GEMM, once per pass
-  Tensor<T> partials_;     // per-chunk weight gradients, reduced in a fixed order
   ConvKernels kernels_{};  // of the last forward, for its backward
   kernels::Conv2dGeometry geometry_{};
   Shape out_shape_;  // of the last forward, stored or not
