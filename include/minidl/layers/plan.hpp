@@ -434,8 +434,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       if (p.passes_gradient || p.skip_backward || p.backward_from_output ||
           (n.layer && n.layer->output_aliases_input()))
         memory = at(dy_in, i);  // dy itself, or written over in place
-      else if (n.layer && p.needs_input_grad && p.grad_planes_from < 0 && !p.defer_input_grad &&
-               !p.overwrite_input)
+      else if (n.layer && p.needs_input_grad && !p.defer_input_grad && !p.overwrite_input)
         memory = i;
       at(grad_in, i).assign(n.inputs.size(), memory);
     }
