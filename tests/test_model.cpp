@@ -110,8 +110,8 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   CHECK(planned == activation_bytes);
   std::ostringstream mb;
   mb << std::fixed << std::setprecision(2) << static_cast<double>(activation_bytes) / 1e6;
-  CHECK(summary.find("\nactivation memory (outputs, input gradients, masks and winners): " +
-                     mb.str() + " MB\n") != std::string::npos);
+  CHECK(summary.find("\nactivation memory (outputs, gradients, masks and winners): " + mb.str() +
+                     " MB\n") != std::string::npos);
 }
 
 TEST_CASE("initialisation follows PyTorch's bounds: U(+-1/sqrt(fan_in))") {
@@ -542,7 +542,8 @@ TEST_CASE("an addition's inputs share dy only where nothing writes over it") {
   CHECK(bit_identical(linear_copied.second, linear_planned.second));
 }
 
-TEST_CASE("batch norms and convolutions apply the in-place ReLUs after them, changing no bit") {
+TEST_CASE(
+    "batch norms, convolutions and additions apply the in-place ReLUs after them, same bits") {
   // A residual block with batch norms, as in a ResNet.
   auto make = [] {
     Graph<float> net;
@@ -568,15 +569,23 @@ TEST_CASE("batch norms and convolutions apply the in-place ReLUs after them, cha
     CHECK(decided(net, in, "relu1").skip_forward);
     CHECK(decided(net, in, "relu1").skip_backward);
     CHECK(decided(net, in, "relu1").cache_bytes == 0);
-    CHECK_FALSE(decided(net, in, "relu2").skip_forward);  // after an addition: keeps its mask
-    CHECK(decided(net, in, "relu2").cache_bytes > 0);
+    // After an addition: the sum is stored as max(sum, 0), and the ReLU's
+    // backward reads it instead of a mask.
+    CHECK(decided(net, in, "add").relu_in_store);
+    CHECK(decided(net, in, "relu2").skip_forward);
+    CHECK(decided(net, in, "relu2").backward_from_output);
+    CHECK(decided(net, in, "relu2").cache_bytes == 0);
     CHECK(decided(net, in, "relu3").skip_forward);  // the pool does its backward (step 4)
     const std::string summary = net.plan_summary(in);
     CHECK(summary.find("does the ReLU's backward") != std::string::npos);
     CHECK(summary.find("backward done by bn1") != std::string::npos);
+    CHECK(summary.find("forward done by add; backward from the stored output") !=
+          std::string::npos);
     net.set_plan_options({false, true, true});
     CHECK_FALSE(decided(net, in, "bn1").relu_after);
     CHECK_FALSE(decided(net, in, "relu1").skip_forward);
+    CHECK_FALSE(decided(net, in, "add").relu_in_store);
+    CHECK(decided(net, in, "relu2").cache_bytes > 0);  // a mask
   }
   auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
     const int saved = num_threads();
@@ -787,5 +796,92 @@ TEST_CASE("shared gradient buffers and sums over dead inputs change no bit") {
     return all;
   };
   CHECK(bit_identical(run_branch(false), run_branch(true)));
+}
+TEST_CASE("the gradients of values read by several nodes are summed in shared buffers") {
+  // The network's input is read by two convolutions, and relu1's value by
+  // three nodes: each gradient is a sum, made just before the backward of
+  // the node that made the value and passed on from there (relu1 passes it
+  // to bn1, an in-place ReLU over its input). Those sums, like the layers'
+  // input gradients, go into shared buffers and are counted.
+  auto make = [] {
+    Graph<float> net;
+    net.add("conv0", Conv2d<float>(2, 6, 3, 1, 1), "input");
+    net.add("side", Conv2d<float>(2, 6, 1, 1, 0), "input");
+    net.add("add0", Add<float>(), "conv0", "side");
+    net.add("bn1", BatchNorm2d<float>(6));
+    net.add("relu1", ReLU<float>(true));
+    net.add("conv2", Conv2d<float>(6, 6, 3, 1, 1));
+    net.add("relu2", ReLU<float>(true));
+    net.add("conv3", Conv2d<float>(6, 6, 3, 1, 1));
+    net.add("add", Add<float>(), "relu1", "conv3");
+    net.add("cat", Concat<float>(), "add", "relu1");
+    net.add("avg", AvgPool2d<float>(2));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(12 * 4 * 4, 3));
+    net.reset_parameters(5);
+    net.set_input_grad(true);
+    return net;
+  };
+  const Shape in{4, 2, 8, 8};
+  const std::int64_t f = static_cast<std::int64_t>(sizeof(float)), map = 4 * 6 * 8 * 8;
+  {
+    auto net = make();
+    const Plan& plan = net.plan(in);
+    CHECK(decided(net, in, "relu1").sum_buffer >= 0);
+    CHECK(plan.input_sum_buffer >= 0);
+    CHECK(plan.input_sum_bytes == 0);
+    for (const std::string name : {"conv0", "conv2", "conv3", "fc", "avg"})
+      CHECK(decided(net, in, name).sum_buffer < 0);  // read by one node
+    const std::string summary = net.plan_summary(in);
+    CHECK(summary.find("gradient sum in shared buffer") != std::string::npos);
+    // The buffers hold every layer's input gradient and the two sums.
+    std::int64_t held = 4 * 2 * 8 * 8 * f + map * f;  // the two sums
+    for (std::size_t i = 0; i < plan.nodes.size(); ++i)
+      if (plan.nodes[i].grad_buffer >= 0) {
+        const int v = net.node(i).inputs[0];
+        held +=
+            (v == kNetworkInput ? in : plan.nodes[static_cast<std::size_t>(v)].output).numel() * f;
+      }
+    std::ostringstream mb;
+    mb << std::fixed << std::setprecision(2) << static_cast<double>(held) / 1e6;
+    CHECK(summary.find(" MB for " + mb.str() + " MB of gradients\n") != std::string::npos);
+
+    // Unshared, each sum is memory of its own, and still counted.
+    net.set_plan_options({true, true, false});
+    const Plan& apart = net.plan(in);
+    CHECK(apart.grad_buffers.empty());
+    CHECK(apart.input_sum_buffer < 0);
+    CHECK(apart.input_sum_bytes == 4 * 2 * 8 * 8 * f);
+    CHECK(decided(net, in, "relu1").grad_bytes == map * f);  // the sum; the ReLU works in place
+    CHECK(net.plan_summary(in).find("the network input's gradient, summed over its readers") !=
+          std::string::npos);
+  }
+  auto run = [&](bool share_buffers, int threads) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    auto net = make();
+    PlanOptions options;
+    options.share_buffers = share_buffers;
+    net.set_plan_options(options);
+    Tensor<float> x(in);
+    Rng rng(3);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {2, 0, 1, 1};
+    CrossEntropyLoss<float> xent;
+    Adam<float> adam(net.parameters());
+    std::vector<float> all;
+    for (std::uint64_t s = 0; s < 3; ++s) {
+      xent.forward(net.forward(x, Context{Mode::Train, s}), labels);
+      const Tensor<float>& dx = net.backward(xent.backward());
+      all.insert(all.end(), dx.begin(), dx.end());
+      adam.step();
+    }
+    set_num_threads(saved);
+    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+    return all;
+  };
+  const auto apart = run(false, 1);
+  CHECK(bit_identical(apart, run(true, 1)));
+  CHECK(bit_identical(apart, run(true, 2)));
 }
 }  // namespace test_model

@@ -21,6 +21,22 @@ void add(std::int64_t n, const T* a, const T* b, T* y) {
   });
 }
 
+// y = max(a + b, 0), the sum and the ReLU after it in one pass; y may
+// alias a or b. The same bits as add() then relu_forward().
+template <typename T>
+void add_relu(std::int64_t n, const T* a, const T* b, T* y) {
+  parallel_chunks(n, [a, b, y](std::int64_t s, std::int64_t e) {
+    const T* pa = a;
+    const T* pb = b;
+    T* out = y;
+    MINIDL_VECTORIZE
+    for (std::int64_t i = s; i < e; ++i) {
+      const T sum = pa[i] + pb[i];
+      out[i] = sum > T(0) ? sum : T(0);
+    }
+  });
+}
+
 template <typename T>
 void copy(std::int64_t n, const T* x, T* y) {
   parallel_chunks(n, [x, y](std::int64_t s, std::int64_t e) {

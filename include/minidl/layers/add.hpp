@@ -28,19 +28,26 @@ class Add : public Merge<T> {
   }
 
   const Tensor<T>& forward(const std::vector<const Tensor<T>*>& xs) override {
+    return forward_with(xs, false);
+  }
+
+  // With relu, stores max(sum, 0) for the in-place ReLU after it (plan
+  // step 5), whose backward then reads the stored value.
+  const Tensor<T>& forward_with(const std::vector<const Tensor<T>*>& xs, bool relu) {
     check(xs);
     output_.resize(xs[0]->shape());
-    return sum_into(xs, output_);
+    return sum_into(xs, output_, relu);
   }
 
   // The same sum written over input number `input` (0 or 1), whose storage
   // nothing reads after this forward. Each element of the first two inputs
   // is read before it is written, so the bits are those of forward().
-  const Tensor<T>& forward_over(const std::vector<const Tensor<T>*>& xs, std::size_t input) {
+  const Tensor<T>& forward_over(const std::vector<const Tensor<T>*>& xs, std::size_t input,
+                                bool relu = false) {
     check(xs);
     if (input > 1) fail(this->label(), ": only the first two inputs can take the sum");
     over_ = *xs[input];  // a view: the same storage
-    return sum_into(xs, over_);
+    return sum_into(xs, over_, relu);
   }
 
   const std::vector<Tensor<T>>& backward(const Tensor<T>& dy) override {
@@ -63,10 +70,15 @@ class Add : public Merge<T> {
       if (xs.size() < 2 || x->shape() != xs[0]->shape()) output_shape(shape_list(xs));
   }
 
-  const Tensor<T>& sum_into(const std::vector<const Tensor<T>*>& xs, Tensor<T>& out) {
-    kernels::add(out.size(), xs[0]->data(), xs[1]->data(), out.data());
-    for (std::size_t i = 2; i < xs.size(); ++i)
-      kernels::add(out.size(), out.data(), xs[i]->data(), out.data());
+  const Tensor<T>& sum_into(const std::vector<const Tensor<T>*>& xs, Tensor<T>& out, bool relu) {
+    const std::size_t last = xs.size() - 1;
+    for (std::size_t i = 1; i <= last; ++i) {
+      const T* a = i == 1 ? xs[0]->data() : out.data();
+      if (relu && i == last)
+        kernels::add_relu(out.size(), a, xs[i]->data(), out.data());
+      else
+        kernels::add(out.size(), a, xs[i]->data(), out.data());
+    }
     inputs_ = xs.size();
     shape_ = out.shape();
     return out;

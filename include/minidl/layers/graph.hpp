@@ -167,7 +167,13 @@ class Graph {
                                                   : Tensor<T>());
       }
     values_.assign(nodes_.size(), nullptr);
-    sums_.resize(nodes_.size());
+    sums_.assign(nodes_.size(), Tensor<T>());
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (const int shared = plan_.nodes[i].sum_buffer; shared >= 0)
+        sums_[i] = grad_buffers_[static_cast<std::size_t>(shared)];
+    input_sum_ = plan_.input_sum_buffer >= 0
+                     ? grad_buffers_[static_cast<std::size_t>(plan_.input_sum_buffer)]
+                     : Tensor<T>();
     grads_.assign(nodes_.size(), {});
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       grads_[i].assign(nodes_[i].inputs.size(), nullptr);
@@ -318,7 +324,8 @@ class Graph {
       for (std::size_t k = 0; k < n.inputs.size(); ++k) merge_inputs_[k] = &value(n.inputs[k]);
       if (p.sum_over_input >= 0)
         return static_cast<Add<T>&>(*n.merge).forward_over(
-            merge_inputs_, static_cast<std::size_t>(p.sum_over_input));
+            merge_inputs_, static_cast<std::size_t>(p.sum_over_input), p.relu_in_store);
+      if (p.relu_in_store) return static_cast<Add<T>&>(*n.merge).forward_with(merge_inputs_, true);
       return n.merge->forward(merge_inputs_);
     }
     const Tensor<T>& x = value(n.inputs[0]);
@@ -437,7 +444,7 @@ class Graph {
   std::vector<const Tensor<T>*> values_;              // each node's output
   std::vector<std::vector<const Tensor<T>*>> grads_;  // each node's input gradients
   std::vector<Tensor<T>> sums_;                       // gradients of values read twice or more
-  std::vector<Tensor<T>> grad_buffers_;  // input gradients of layers, shared (plan step 12)
+  std::vector<Tensor<T>> grad_buffers_;  // gradients shared by layers and sums (plan step 12)
   Tensor<T> input_sum_;
   // Plan step 10: the folded weights and bias of the convolution being run,
   // and whether the last forward folded (then it cannot be differentiated).

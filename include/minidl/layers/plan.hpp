@@ -16,10 +16,11 @@
 //   4. ReLU -> MaxPool2d: the pool does the ReLU's backward in its own;
 //   5. Conv2d -> in-place ReLU (whose backward the pool does): the
 //      convolution applies max(y, 0) as it stores y, and the ReLU makes no
-//      pass at all; any other in-place ReLU after a Conv2d or a batch norm
-//      read by nothing else: that layer stores max(y, 0), and the ReLU's
-//      backward reads the stored value instead of keeping a mask (after a
-//      convolution) or is done inside the batch norm's backward;
+//      pass at all; any other in-place ReLU after a Conv2d, a batch norm or
+//      an Add read by nothing else: that node stores max(y, 0), and the
+//      ReLU's backward reads the stored value instead of keeping a mask
+//      (after a convolution or an addition) or is done inside the batch
+//      norm's backward;
 //   6. Conv2d -> [that ReLU] -> MaxPool2d 2x2 (stride 2, no padding,
 //      dilation or ceil mode: MaxPool2d::is_2x2): the convolution hands its
 //      output to the pool a few planes at a time, and it is never stored;
@@ -37,10 +38,11 @@
 //      no pass;
 //  11. Add: every input's gradient is dy itself, not a copy, when nothing
 //      that receives it writes over it;
-//  12. which layers write their input gradients into one shared buffer:
-//      those whose gradients are never needed at the same time in backward;
-//  13. the activation memory each node holds (outputs, input gradients,
-//      masks and winners; not parameters or the kernels' scratch).
+//  12. which gradients share buffers: the input gradients layers make and
+//      the sums for values read twice or more, when they are never needed
+//      at the same time in backward;
+//  13. the activation memory each node holds (outputs, gradients, masks
+//      and winners; not parameters or the kernels' scratch).
 //
 // Fusions only join a value to its single consumer. Every fusion and
 // sharing gives the same bits as the plain passes, except the folding of
@@ -101,7 +103,7 @@ struct NodePlan {
   // Conv2d
   bool is_conv = false;
   ConvKernels kernels{};
-  bool relu_in_store = false;  // stores max(y, 0) for the in-place ReLU after it (5)
+  bool relu_in_store = false;  // stores max(y, 0) for the in-place ReLU after it (5); also Add
   int planes_to = -1;          // hands its output to this MaxPool2d node by planes (6)
   int grad_planes_from = -1;   // reads dy by planes from this MaxPool2d node (7)
   int batchnorm_folded = -1;   // in evaluation, applies this BatchNorm2d node too (10)
@@ -120,6 +122,9 @@ struct NodePlan {
   int sum_over_input = -1;       // writes its sum over this input, 0 or 1 (8)
   // A layer making its input gradient in memory of its own
   int grad_buffer = -1;  // writes it into this shared buffer of Plan::grad_buffers (12)
+  // A value read by several nodes: its gradient, the sum of theirs, goes
+  // into this shared buffer (12)
+  int sum_buffer = -1;
   // BatchNorm2d, BatchNorm1d
   bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
   bool relu_after = false;      // stores max(y, 0) and does the backward of the ReLU after it (5)
@@ -135,7 +140,9 @@ struct Plan {
   bool input_grad = false;
   std::vector<NodePlan> nodes;
   std::vector<Use> input_uses;
-  std::vector<Shape> grad_buffers;  // each shared input-gradient buffer: its largest gradient (12)
+  std::vector<Shape> grad_buffers;   // each shared gradient buffer: its largest gradient (12)
+  int input_sum_buffer = -1;         // the network input's gradient when several nodes read it (12)
+  std::int64_t input_sum_bytes = 0;  // that sum's own memory, when it is not shared (13)
 
   // Per node: type, output shape, kernels, what was fused, and the
   // activation memory it holds; then the network's total. Parameters, their
@@ -238,9 +245,10 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     node(c).relu_in_store = true;
     node(r).skip_forward = true;
   }
-  // The other in-place ReLUs after a convolution or a batch norm read by
-  // nothing else. Their backward then reads the value they share with that
-  // layer, which nothing may write over before it (steps 8 and 9 see to it).
+  // The other in-place ReLUs after a convolution, a batch norm or an
+  // addition read by nothing else (the end of a residual block). Their
+  // backward then reads the value they share with that node, which nothing
+  // may write over before it (steps 8 and 9 see to it).
   for (int r = 0; options.fold_relu && r < count; ++r) {
     const auto* relu = as<ReLU<T>>(graph[static_cast<std::size_t>(r)]);
     if (!relu || !relu->inplace() || node(r).skip_forward || node(r).skip_backward) continue;
@@ -252,10 +260,11 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       return reader.layer && reader.layer->output_aliases_input();
     });
     if (written_over) continue;
-    if (node(c).is_conv) {
+    const Node<T>& before = graph[static_cast<std::size_t>(c)];
+    if (node(c).is_conv || (before.merge && dynamic_cast<const Add<T>*>(before.merge.get()))) {
       node(c).relu_in_store = true;
       node(r).backward_from_output = true;
-    } else if (as<BatchNorm<T>>(graph[static_cast<std::size_t>(c)])) {
+    } else if (as<BatchNorm<T>>(before)) {
       node(c).relu_after = true;
       node(r).skip_backward = true;
     } else {
@@ -396,39 +405,49 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
         std::all_of(n.inputs.begin(), n.inputs.end(), gradient_stays_read_only);
   }
 
-  // 12. Input gradients in shared buffers. Backward runs the nodes from the
-  // last to the first. The input gradient a layer makes in memory of its own
-  // at node i is read at the backward of the node that made the value; later
+  // 12. Gradients in shared buffers. Backward runs the nodes from the last
+  // to the first. The input gradient a layer makes in memory of its own at
+  // node i is read at the backward of the node that made the value; later
   // still where it is passed on (by a ReLU or an addition handing dy to the
   // node before, by a view such as Flatten); by the convolution that reads a
   // max-pool's dy by planes (7); and after backward when it is the network's
-  // input gradient. Two such gradients can be the same memory when every
-  // reading of one is over before the other is written.
+  // input gradient. The gradient of a value read by several nodes is the sum
+  // of theirs, written just before the backward of the node that made the
+  // value and read from there on in the same way. Two such gradients can be
+  // the same memory when every reading of one is over before the other is
+  // written.
   if (options.share_buffers) {
-    constexpr int kUnshared = -1;  // memory outside this sharing: the caller's, a merge's, a sum
-    // For each node, the layer (by node index) whose memory holds the dy it
-    // receives, and that of each of its input gradients.
+    constexpr int kUnshared = -1;  // memory outside this sharing: the caller's, a merge's
+    // Memories by number: node i's input gradient is i, the sum for node
+    // v's value count + v, the sum for the network's input 2 * count.
+    const int input_sum = 2 * count;
+    auto sum_of = [count](int v) { return v == kNetworkInput ? 2 * count : count + v; };
+    // For each node, the memory that holds the dy it receives, and that of
+    // each of its input gradients.
     std::vector<int> dy_in(static_cast<std::size_t>(count), kUnshared);
     std::vector<std::vector<int>> grad_in(static_cast<std::size_t>(count));
-    // For each layer's memory: the earliest node (in node order) whose backward reads it.
-    std::vector<int> last_read(static_cast<std::size_t>(count));
+    // For each memory: the earliest node (in node order) whose backward reads
+    // it; -1 when it is read after backward.
+    std::vector<int> last_read(static_cast<std::size_t>(input_sum + 1));
     auto at = [](auto& v, int i) -> auto& {
       return v[static_cast<std::size_t>(i)];
     };
     auto read = [&](int memory, int node_index) {
       if (memory != kUnshared) at(last_read, memory) = std::min(at(last_read, memory), node_index);
     };
-    // A value's gradient: read from each reader's input gradient, summed into
-    // memory of the network's when there are several.
-    auto gradient_of = [&](const std::vector<Use>& uses, int node_index) {
+    // Value v's gradient, made at node_index: read from each reader's input
+    // gradient, summed into a memory of its own when there are several.
+    auto gradient_of = [&](int v, const std::vector<Use>& uses, int node_index) {
       for (const Use& u : uses) read(at(at(grad_in, u.node), u.slot), node_index);
-      return uses.size() == 1 ? at(at(grad_in, uses[0].node), uses[0].slot) : kUnshared;
+      if (uses.size() == 1) return at(at(grad_in, uses[0].node), uses[0].slot);
+      at(last_read, sum_of(v)) = node_index;
+      return sum_of(v);
     };
     for (int i = count - 1; i >= 0; --i) {
       const Node<T>& n = graph[static_cast<std::size_t>(i)];
       const NodePlan& p = node(i);
       at(last_read, i) = i;
-      if (i + 1 < count) at(dy_in, i) = gradient_of(p.uses, i);
+      if (i + 1 < count) at(dy_in, i) = gradient_of(i, p.uses, i);
       if (p.grad_planes_from >= 0) read(at(dy_in, p.grad_planes_from), i);
       int memory = kUnshared;
       if (p.passes_gradient || p.skip_backward || p.backward_from_output ||
@@ -438,17 +457,17 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
         memory = i;
       at(grad_in, i).assign(n.inputs.size(), memory);
     }
-    if (input_grad) gradient_of(plan.input_uses, -1);  // still read when backward returns
+    // The network's input gradient is still read when backward returns.
+    if (input_grad) read(gradient_of(kNetworkInput, plan.input_uses, -1), -1);
 
-    // Each layer's memory, in the order backward writes them, goes into a
-    // free buffer: the smallest that is large enough, else the largest
-    // (which grows); a new one when none is free. A buffer takes the shape
-    // of the largest gradient it holds.
+    // Each memory, in the order backward writes them, goes into a free
+    // buffer: the smallest that is large enough, else the largest (which
+    // grows); a new one when none is free. A buffer takes the shape of the
+    // largest gradient it holds. At node i, a value's sum is written before
+    // the node's input gradient.
     auto& buffers = plan.grad_buffers;
     std::vector<int> free_before;  // per buffer: free for writes at nodes before this one
-    for (int i = count - 1; i >= 0; --i) {
-      if (at(grad_in, i).empty() || at(grad_in, i)[0] != i) continue;
-      const Shape& need = shape_of(input_of(i));
+    auto assign = [&](int memory, int i, const Shape& need) {
       int best = -1;
       for (int k = 0; k < static_cast<int>(buffers.size()); ++k) {
         if (at(free_before, k) <= i) continue;
@@ -467,9 +486,16 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
         free_before.push_back(0);
       }
       if (at(buffers, best).numel() < need.numel()) at(buffers, best) = need;
-      at(free_before, best) = at(last_read, i);
-      node(i).grad_buffer = best;
+      at(free_before, best) = at(last_read, memory);
+      return best;
+    };
+    for (int i = count - 1; i >= 0; --i) {
+      if (at(dy_in, i) == sum_of(i)) node(i).sum_buffer = assign(sum_of(i), i, node(i).output);
+      if (!at(grad_in, i).empty() && at(grad_in, i)[0] == i)
+        node(i).grad_buffer = assign(i, i, shape_of(input_of(i)));
     }
+    if (input_grad && plan.input_uses.size() > 1)
+      plan.input_sum_buffer = assign(input_sum, -1, input);
   }
 
   // 13. Memory: each buffer counted once, by the node that holds it.
@@ -490,12 +516,16 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
                !p.overwrite_input && !view && p.grad_buffer < 0) {
       p.grad_bytes = bytes(in);
     }
+    // The sum of the gradients of a value read twice or more (not the output's: the caller's dy).
+    if (p.uses.size() > 1 && i + 1 < count && p.sum_buffer < 0) p.grad_bytes += bytes(p.output);
     if (const auto* relu = as<ReLU<T>>(n);
         relu && relu->inplace() && !p.skip_backward && !p.backward_from_output)
       p.cache_bytes = p.output.numel();                                        // a byte per element
     if (p.fed_planes || p.defer_input_grad) p.cache_bytes = p.output.numel();  // winners
     if (dropout) p.cache_bytes = bytes(p.output);                              // its mask
   }
+  if (input_grad && plan.input_uses.size() > 1 && plan.input_sum_buffer < 0)
+    plan.input_sum_bytes = input.numel() * std::int64_t(sizeof(T));
   return plan;
 }
 
@@ -543,6 +573,7 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.passes_gradient) note("inputs share dy");
     if (p.grad_buffer >= 0)
       note("input gradient in shared buffer " + std::to_string(p.grad_buffer));
+    if (p.sum_buffer >= 0) note("gradient sum in shared buffer " + std::to_string(p.sum_buffer));
     if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
     if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
     if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
@@ -564,17 +595,25 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
   if (!grad_buffers.empty()) {
     std::int64_t shared = 0, held = 0;
     for (const Shape& buffer : grad_buffers) shared += buffer.numel() * std::int64_t(sizeof(T));
-    for (std::size_t i = 0; i < nodes.size(); ++i)
+    const auto bytes = [](const Shape& s) { return s.numel() * std::int64_t(sizeof(T)); };
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
       if (nodes[i].grad_buffer >= 0) {
         const int in = graph[i].inputs[0];
-        held += (in == kNetworkInput ? input : nodes[static_cast<std::size_t>(in)].output).numel() *
-                std::int64_t(sizeof(T));
+        held += bytes(in == kNetworkInput ? input : nodes[static_cast<std::size_t>(in)].output);
       }
-    os << "input gradients in " << grad_buffers.size() << " shared buffers: " << mb(shared)
-       << " MB for " << mb(held) << " MB of gradients\n";
+      if (nodes[i].sum_buffer >= 0) held += bytes(nodes[i].output);
+    }
+    if (input_sum_buffer >= 0) held += bytes(input);
+    os << "gradients in " << grad_buffers.size() << " shared buffers: " << mb(shared) << " MB for "
+       << mb(held) << " MB of gradients\n";
     total += shared;
   }
-  os << "activation memory (outputs, input gradients, masks and winners): " << mb(total) << " MB\n";
+  if (input_sum_bytes > 0) {
+    os << "the network input's gradient, summed over its readers: " << mb(input_sum_bytes)
+       << " MB\n";
+    total += input_sum_bytes;
+  }
+  os << "activation memory (outputs, gradients, masks and winners): " << mb(total) << " MB\n";
   return os.str();
 }
 
