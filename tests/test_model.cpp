@@ -884,4 +884,78 @@ TEST_CASE("the gradients of values read by several nodes are summed in shared bu
   CHECK(bit_identical(apart, run(true, 1)));
   CHECK(bit_identical(apart, run(true, 2)));
 }
+TEST_CASE("batch norms before a convolution keep no output: it is remade in backward, same bits") {
+  // Two conv -> batch norm -> ReLU -> conv chains of different sizes, as in
+  // the first half of residual blocks: both batch norms write into one
+  // buffer, and each output is made again before the convolution after it
+  // runs its backward. bn3's ReLU is read by two nodes: it keeps its output.
+  auto make = [] {
+    Graph<float> net;
+    net.add("conv1", Conv2d<float>(3, 6, 3, 1, 1, false), "input");
+    net.add("bn1", BatchNorm2d<float>(6));
+    net.add("relu1", ReLU<float>(true));
+    net.add("conv2", Conv2d<float>(6, 8, 3, 2, 1, false));
+    net.add("bn2", BatchNorm2d<float>(8));
+    net.add("relu2", ReLU<float>(true));
+    net.add("conv3", Conv2d<float>(8, 8, 3, 1, 1, false));
+    net.add("bn3", BatchNorm2d<float>(8));
+    net.add("relu3", ReLU<float>(true));
+    net.add("conv4", Conv2d<float>(8, 8, 3, 1, 1));
+    net.add("add", Add<float>(), "conv4", "relu3");
+    net.add("avg", AdaptiveAvgPool2d<float>(1));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(8, 3));
+    net.reset_parameters(7);
+    return net;
+  };
+  const Shape in{4, 3, 12, 12};
+  {
+    auto net = make();
+    CHECK(decided(net, in, "bn1").output_remade);
+    CHECK(decided(net, in, "bn1").output_bytes == 0);
+    CHECK(decided(net, in, "conv2").remakes_input_of == 1);
+    CHECK(decided(net, in, "bn2").output_remade);
+    CHECK(decided(net, in, "conv3").remakes_input_of == 4);
+    CHECK_FALSE(decided(net, in, "bn3").output_remade);  // relu3 is read by conv4 and add
+    CHECK(decided(net, in, "bn3").output_bytes > 0);
+    CHECK(net.plan(in).remade_buffer == Shape{4, 6, 12, 12});  // bn1's, the larger
+    CHECK(net.plan_summary(in).find("outputs remade in backward, in 1 shared buffer") !=
+          std::string::npos);
+    net.set_plan_options({true, true, false});
+    CHECK_FALSE(decided(net, in, "bn1").output_remade);
+    CHECK(decided(net, in, "conv2").remakes_input_of < 0);
+    CHECK(net.plan(in).remade_buffer.numel() == 0);
+  }
+  // Trained with the options on and off, then evaluated with the batch
+  // norms folded and not (a batch norm that is not folded writes into the
+  // shared buffer in evaluation too).
+  auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
+    const int saved = num_threads();
+    set_num_threads(threads);
+    auto net = make();
+    net.set_plan_options(options);
+    Tensor<float> x(in);
+    Rng rng(4);
+    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+    const std::int32_t labels[] = {0, 2, 1, 2};
+    CrossEntropyLoss<float> xent;
+    Adam<float> adam(net.parameters());
+    for (int s = 0; s < 3; ++s) train_step(net, xent, adam, x, labels);
+    const Tensor<float>& y = net.forward(x, Context{Mode::Eval, 0});
+    eval_out.assign(y.begin(), y.end());
+    set_num_threads(saved);
+    std::vector<float> all;
+    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+    return all;
+  };
+  std::vector<float> eval_on, eval_off, eval_two, eval_unfolded, eval_unfolded_off;
+  const auto on = run({}, 1, eval_on);
+  CHECK(bit_identical(on, run({true, true, false}, 1, eval_off)));
+  CHECK(bit_identical(eval_on, eval_off));
+  CHECK(bit_identical(on, run({}, 2, eval_two)));
+  CHECK(bit_identical(eval_on, eval_two));
+  CHECK(bit_identical(run({true, true, true, false}, 1, eval_unfolded),
+                      run({true, true, false, false}, 1, eval_unfolded_off)));
+  CHECK(bit_identical(eval_unfolded, eval_unfolded_off));
+}
 }  // namespace test_model

@@ -89,6 +89,20 @@ class BatchNorm : public Layer<T> {
     return output_;
   }
 
+  // The output of the last forward written again, from its input and
+  // statistics: the same kernel over the same numbers, so the same bits. For
+  // a network that keeps no copy of it between the passes (plan step 13),
+  // before the layers that read it in backward.
+  void remake_output() {
+    const auto batch_positions = batch_and_positions(input_.shape());
+    kernels::batchnorm_normalize(batch_positions.first, C_, batch_positions.second, input_.data(),
+                                 mean_.data(), invstd_.data(), gamma(), beta(), output_.data(),
+                                 relu_);
+  }
+  // Memory for the output (a view of a buffer the network shares out), or
+  // an empty tensor for memory of the layer's own.
+  void set_output_storage(const Tensor<T>& storage) { output_ = storage; }
+
   // Through the batch statistics when forward used them, else as the affine
   // map it was.
   const Tensor<T>& backward(const Tensor<T>& dy) override {

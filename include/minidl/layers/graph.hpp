@@ -132,8 +132,11 @@ class Graph {
       fail(
           "network: backward after an evaluation forward that folded BatchNorm2d into a "
           "convolution; turn PlanOptions::fold_batchnorm off to differentiate in evaluation");
+    if (!grad_buffers_bound_) bind_grad_buffers();
     for (std::size_t i = nodes_.size(); i-- > 0;) {
       const Tensor<T>& g = i + 1 == nodes_.size() ? dy : gradient(plan_.nodes[i].uses, sums_[i]);
+      if (const int b = plan_.nodes[i].remakes_input_of; b >= 0)
+        static_cast<BatchNorm<T>&>(*nodes_[static_cast<std::size_t>(b)].layer).remake_output();
       backward_node(i, plan_.nodes[i], g);
       observer(i);
     }
@@ -157,24 +160,13 @@ class Graph {
     if (planned_ && plan_.input == input) return plan_;
     planned_ = forward_done_ = false;
     plan_ = minidl::plan(nodes_, input, options_, input_grad_);
-    grad_buffers_.clear();
-    for (const Shape& shape : plan_.grad_buffers) grad_buffers_.emplace_back(shape);
     for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (Layer<T>* layer = nodes_[i].layer.get()) {
+      if (Layer<T>* layer = nodes_[i].layer.get())
         layer->set_needs_input_grad(plan_.nodes[i].needs_input_grad);
-        const int shared = plan_.nodes[i].grad_buffer;
-        layer->set_input_grad_storage(shared >= 0 ? grad_buffers_[static_cast<std::size_t>(shared)]
-                                                  : Tensor<T>());
-      }
+    grad_buffers_bound_ = false;  // at the first backward under this plan
+    bind_remade_buffer();
     values_.assign(nodes_.size(), nullptr);
-    sums_.assign(nodes_.size(), Tensor<T>());
-    for (std::size_t i = 0; i < nodes_.size(); ++i)
-      if (const int shared = plan_.nodes[i].sum_buffer; shared >= 0)
-        sums_[i] = grad_buffers_[static_cast<std::size_t>(shared)];
-    input_sum_ = plan_.input_sum_buffer >= 0
-                     ? grad_buffers_[static_cast<std::size_t>(plan_.input_sum_buffer)]
-                     : Tensor<T>();
-    grads_.assign(nodes_.size(), {});
+    grads_.resize(nodes_.size());
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       grads_[i].assign(nodes_[i].inputs.size(), nullptr);
       merge_inputs_.reserve(nodes_[i].inputs.size());
@@ -421,6 +413,55 @@ class Graph {
     return sum;
   }
 
+  // Hands the shared gradient buffers of plan step 12 to the layers and the
+  // sums. Only a backward needs them, so a network that only evaluates
+  // never allocates them. They keep their memory from plan to plan and grow
+  // when a gradient needs more, so that switching between a training batch,
+  // a smaller last batch and evaluation allocates nothing once warm.
+  void bind_grad_buffers() {
+    const std::size_t count = nodes_.size();
+    sums_.resize(count);
+    shared_sum_.resize(count, false);
+    // Every view lets go first, so that a buffer that grows is not held
+    // twice, and no layer keeps a view it had under another plan (of a
+    // buffer, of dy, of its input).
+    for (std::size_t i = 0; i < count; ++i) {
+      if (Layer<T>* layer = nodes_[i].layer.get()) layer->set_input_grad_storage(Tensor<T>());
+      if (shared_sum_[i]) sums_[i] = Tensor<T>();
+    }
+    if (shared_input_sum_) input_sum_ = Tensor<T>();
+    grad_buffers_.resize(plan_.grad_buffers.size());
+    for (std::size_t k = 0; k < grad_buffers_.size(); ++k)
+      grad_buffers_[k].resize(plan_.grad_buffers[k]);
+    auto buffer = [&](int k) -> const Tensor<T>& {
+      return grad_buffers_[static_cast<std::size_t>(k)];
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+      const NodePlan& p = plan_.nodes[i];
+      if (p.grad_buffer >= 0) nodes_[i].layer->set_input_grad_storage(buffer(p.grad_buffer));
+      shared_sum_[i] = p.sum_buffer >= 0;
+      if (shared_sum_[i]) sums_[i] = buffer(p.sum_buffer);
+    }
+    shared_input_sum_ = plan_.input_sum_buffer >= 0;
+    if (shared_input_sum_) input_sum_ = buffer(plan_.input_sum_buffer);
+    grad_buffers_bound_ = true;
+  }
+
+  // Hands the buffer of plan step 13 to the batch norms whose output is
+  // remade in backward; the others get memory of their own back. The buffer
+  // keeps its memory from plan to plan, growing when an output needs more.
+  void bind_remade_buffer() {
+    remade_.resize(nodes_.size(), false);
+    if (plan_.remade_buffer.numel() > 0) remade_buffer_.resize(plan_.remade_buffer);
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      const bool remade = plan_.nodes[i].output_remade;
+      if (remade || remade_[i])
+        static_cast<BatchNorm<T>&>(*nodes_[i].layer)
+            .set_output_storage(remade ? remade_buffer_ : Tensor<T>());
+      remade_[i] = remade;
+    }
+  }
+
   MaxPool2d<T>& pool_at(std::size_t j) { return static_cast<MaxPool2d<T>&>(*nodes_[j].layer); }
 
   // A convolution's output planes, handed to the max-pool after it.
@@ -446,6 +487,13 @@ class Graph {
   std::vector<Tensor<T>> sums_;                       // gradients of values read twice or more
   std::vector<Tensor<T>> grad_buffers_;  // gradients shared by layers and sums (plan step 12)
   Tensor<T> input_sum_;
+  // Which sums are views of grad_buffers_ (the others are memory of their own).
+  std::vector<bool> shared_sum_;
+  bool shared_input_sum_ = false;
+  bool grad_buffers_bound_ = false;  // to the current plan
+  // The batch norms' outputs of plan step 13, and which batch norms write there.
+  Tensor<T> remade_buffer_;
+  std::vector<bool> remade_;
   // Plan step 10: the folded weights and bias of the convolution being run,
   // and whether the last forward folded (then it cannot be differentiated).
   Tensor<T> folded_weight_, folded_bias_, fold_mean_, fold_invstd_;

@@ -41,7 +41,11 @@
 //  12. which gradients share buffers: the input gradients layers make and
 //      the sums for values read twice or more, when they are never needed
 //      at the same time in backward;
-//  13. the activation memory each node holds (outputs, gradients, masks
+//  13. which batch norms doing a ReLU keep no output: their output goes
+//      into one buffer they all share, read by the convolution right after
+//      them, and is remade from the kept input in backward, just before the
+//      convolution's backward reads it (the same arithmetic, the same bits);
+//  14. the activation memory each node holds (outputs, gradients, masks
 //      and winners; not parameters or the kernels' scratch).
 //
 // Fusions only join a value to its single consumer. Every fusion and
@@ -86,7 +90,7 @@ struct Node {
 struct PlanOptions {
   bool fold_relu = true;       // steps 4 and 5
   bool pass_planes = true;     // steps 6 and 7
-  bool share_buffers = true;   // steps 8, 11 and 12
+  bool share_buffers = true;   // steps 8, 11, 12 and 13
   bool fold_batchnorm = true;  // step 10
 };
 
@@ -106,6 +110,7 @@ struct NodePlan {
   bool relu_in_store = false;  // stores max(y, 0) for the in-place ReLU after it (5); also Add
   int planes_to = -1;          // hands its output to this MaxPool2d node by planes (6)
   int grad_planes_from = -1;   // reads dy by planes from this MaxPool2d node (7)
+  int remakes_input_of = -1;   // before its backward, remakes this batch norm's output (13)
   int batchnorm_folded = -1;   // in evaluation, applies this BatchNorm2d node too (10)
   // MaxPool2d
   bool relu_in_backward = false;  // does the backward of the ReLU before it (4)
@@ -128,6 +133,7 @@ struct NodePlan {
   // BatchNorm2d, BatchNorm1d
   bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
   bool relu_after = false;      // stores max(y, 0) and does the backward of the ReLU after it (5)
+  bool output_remade = false;   // its output is in Plan::remade_buffer, remade in backward (13)
   // Bytes of buffers the node holds: its output, its input gradient, and
   // what backward keeps (masks, winners). Shared or skipped ones count 0
   // (a shared input-gradient buffer counts once, in Plan::grad_buffers).
@@ -142,7 +148,8 @@ struct Plan {
   std::vector<Use> input_uses;
   std::vector<Shape> grad_buffers;   // each shared gradient buffer: its largest gradient (12)
   int input_sum_buffer = -1;         // the network input's gradient when several nodes read it (12)
-  std::int64_t input_sum_bytes = 0;  // that sum's own memory, when it is not shared (13)
+  std::int64_t input_sum_bytes = 0;  // that sum's own memory, when it is not shared (14)
+  Shape remade_buffer;  // the largest output the batch norms of step 13 share (none: numel 0)
 
   // Per node: type, output shape, kernels, what was fused, and the
   // activation memory it holds; then the network's total. Parameters, their
@@ -498,7 +505,28 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       plan.input_sum_buffer = assign(input_sum, -1, input);
   }
 
-  // 13. Memory: each buffer counted once, by the node that holds it.
+  // 13. A batch norm doing its ReLU's backward (5) keeps its input and
+  // statistics, from which its output can be remade exactly: the same kernel
+  // over the same numbers. When the ReLU's one reader is the convolution
+  // right after it, whose backward reads that output again (for its weight
+  // gradient), the output need not stay in memory of its own between the
+  // passes. Such batch norms all write into one buffer, which the
+  // convolution reads at once in forward; in backward each output is made
+  // again just before the convolution's backward and last read by the batch
+  // norm's own backward, two nodes later. Those spans never overlap (a
+  // batch norm, its ReLU and the convolution are three nodes in a row), so
+  // one buffer of the largest output serves them all.
+  for (int b = 0; options.share_buffers && b + 2 < count; ++b) {
+    if (!node(b).relu_after) continue;
+    const int r = b + 1, c = b + 2;
+    if (input_of(r) != b || only_use(plan, r) != c || !node(c).is_conv || node(c).planes_to >= 0)
+      continue;
+    node(b).output_remade = true;
+    node(c).remakes_input_of = b;
+    if (node(b).output.numel() > plan.remade_buffer.numel()) plan.remade_buffer = node(b).output;
+  }
+
+  // 14. Memory: each buffer counted once, by the node that holds it.
   for (int i = 0; i < count; ++i) {
     const Node<T>& n = graph[static_cast<std::size_t>(i)];
     NodePlan& p = node(i);
@@ -508,7 +536,9 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     const bool dropout = as<Dropout<T>>(n) != nullptr;
     const bool view = n.layer && n.layer->output_aliases_input() && !dropout;
     p.output_bytes =
-        (p.planes_to >= 0 || p.skip_forward || view || p.sum_over_input >= 0) ? 0 : bytes(p.output);
+        (p.planes_to >= 0 || p.skip_forward || view || p.sum_over_input >= 0 || p.output_remade)
+            ? 0
+            : bytes(p.output);
     if (n.merge) {
       if (!p.passes_gradient)
         for (int v : n.inputs) p.grad_bytes += bytes(shape_of(v));
@@ -576,6 +606,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.sum_buffer >= 0) note("gradient sum in shared buffer " + std::to_string(p.sum_buffer));
     if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
     if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
+    if (p.output_remade) note("output remade in backward");
+    if (p.remakes_input_of >= 0) note("remakes " + name(p.remakes_input_of) + "'s output");
     if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
     if (p.skip_backward) {
       const int before = graph[i].inputs[0];
@@ -606,6 +638,15 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (input_sum_buffer >= 0) held += bytes(input);
     os << "gradients in " << grad_buffers.size() << " shared buffers: " << mb(shared) << " MB for "
        << mb(held) << " MB of gradients\n";
+    total += shared;
+  }
+  if (remade_buffer.numel() > 0) {
+    std::int64_t remade = 0;
+    for (const NodePlan& p : nodes)
+      if (p.output_remade) remade += p.output.numel() * std::int64_t(sizeof(T));
+    const std::int64_t shared = remade_buffer.numel() * std::int64_t(sizeof(T));
+    os << "outputs remade in backward, in 1 shared buffer: " << mb(shared) << " MB for "
+       << mb(remade) << " MB of outputs\n";
     total += shared;
   }
   if (input_sum_bytes > 0) {
