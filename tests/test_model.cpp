@@ -921,13 +921,15 @@ TEST_CASE("batch norms before a convolution keep no output: it is remade in back
     CHECK(net.plan(in).remade_buffer == Shape{4, 6, 12, 12});  // bn1's, the larger
     CHECK(net.plan_summary(in).find("outputs remade in backward, in 1 shared buffer") !=
           std::string::npos);
-    net.set_plan_options({true, true, false});
+    PlanOptions keep;
+    keep.remake_outputs = false;
+    net.set_plan_options(keep);
     CHECK_FALSE(decided(net, in, "bn1").output_remade);
     CHECK(decided(net, in, "conv2").remakes_input_of < 0);
     CHECK(net.plan(in).remade_buffer.numel() == 0);
   }
-  // Trained with the options on and off, then evaluated with the batch
-  // norms folded and not (a batch norm that is not folded writes into the
+  // Trained with remaking on and off, then evaluated with the batch norms
+  // folded and not (a batch norm that is not folded writes into the
   // shared buffer in evaluation too).
   auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
     const int saved = num_threads();
@@ -948,14 +950,16 @@ TEST_CASE("batch norms before a convolution keep no output: it is remade in back
     for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
     return all;
   };
-  std::vector<float> eval_on, eval_off, eval_two, eval_unfolded, eval_unfolded_off;
+  std::vector<float> eval_on, eval_off, eval_two, eval_apart, eval_unfolded, eval_unfolded_off;
   const auto on = run({}, 1, eval_on);
-  CHECK(bit_identical(on, run({true, true, false}, 1, eval_off)));
+  CHECK(bit_identical(on, run({true, true, true, true, false}, 1, eval_off)));
   CHECK(bit_identical(eval_on, eval_off));
   CHECK(bit_identical(on, run({}, 2, eval_two)));
   CHECK(bit_identical(eval_on, eval_two));
-  CHECK(bit_identical(run({true, true, true, false}, 1, eval_unfolded),
-                      run({true, true, false, false}, 1, eval_unfolded_off)));
+  CHECK(bit_identical(on, run({true, true, false, true, true}, 2, eval_apart)));  // no sharing
+  CHECK(bit_identical(eval_on, eval_apart));
+  CHECK(bit_identical(run({true, true, true, false, true}, 1, eval_unfolded),
+                      run({true, true, true, false, false}, 1, eval_unfolded_off)));
   CHECK(bit_identical(eval_unfolded, eval_unfolded_off));
 }
 }  // namespace test_model

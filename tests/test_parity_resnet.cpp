@@ -127,7 +127,7 @@ TEST_CASE_TEMPLATE("resnet parity: training and evaluation passes equal PyTorch'
   for (const bool fuse : {true, false}) {
     CAPTURE(fuse);
     Graph<T> net = reference_network<T>(pre);
-    net.set_plan_options({fuse, fuse, fuse, fuse});
+    net.set_plan_options({fuse, fuse, fuse, fuse, fuse});
     net.set_input_grad(true);
     const Tensor<T> x = get<T>(pre + "x");
     const auto labels = testing::reference_labels(reference(), pre + "labels");

@@ -65,7 +65,7 @@ TEST_CASE("resnet: gradients of a ResNet-8 in training mode equal finite differe
     for (auto& p : net.parameters())
       if (p.value->shape().rank() == 1)
         for (double& v : *p.value) v = rng.uniform(0.5, 1.5);
-    net.set_plan_options({fuse, fuse, fuse, fuse});
+    net.set_plan_options({fuse, fuse, fuse, fuse, fuse});
     net.set_input_grad(true);
     Tensor<double> x = testing::random_tensor({3, 1, 7, 7}, 3);
     const Context ctx{Mode::Train, 0};

@@ -90,8 +90,9 @@ struct Node {
 struct PlanOptions {
   bool fold_relu = true;       // steps 4 and 5
   bool pass_planes = true;     // steps 6 and 7
-  bool share_buffers = true;   // steps 8, 11, 12 and 13
+  bool share_buffers = true;   // steps 8, 11 and 12
   bool fold_batchnorm = true;  // step 10
+  bool remake_outputs = true;  // step 13: less memory for one more pass in backward
 };
 
 // Where a value goes: node `node` reads it as its input number `slot`.
@@ -516,7 +517,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   // norm's own backward, two nodes later. Those spans never overlap (a
   // batch norm, its ReLU and the convolution are three nodes in a row), so
   // one buffer of the largest output serves them all.
-  for (int b = 0; options.share_buffers && b + 2 < count; ++b) {
+  for (int b = 0; options.remake_outputs && b + 2 < count; ++b) {
     if (!node(b).relu_after) continue;
     const int r = b + 1, c = b + 2;
     if (input_of(r) != b || only_use(plan, r) != c || !node(c).is_conv || node(c).planes_to >= 0)
@@ -576,7 +577,7 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
   std::ostringstream os;
   os << "plan for input " << input.str() << " (fold_relu " << options.fold_relu << ", pass_planes "
      << options.pass_planes << ", share_buffers " << options.share_buffers << ", fold_batchnorm "
-     << options.fold_batchnorm << ")\n";
+     << options.fold_batchnorm << ", remake_outputs " << options.remake_outputs << ")\n";
   os << std::left << std::setw(w) << "node" << std::setw(tw) << "type" << std::setw(36)
      << "kernels (forward/data/weights)" << std::right << std::setw(8) << "out MB" << std::setw(8)
      << "grad MB" << std::setw(8) << "kept MB"
