@@ -542,6 +542,31 @@ TEST_CASE("an addition's inputs share dy only where nothing writes over it") {
   CHECK(bit_identical(linear_copied.second, linear_planned.second));
 }
 
+// Three Adam steps of the network make() returns, under `options` on
+// `threads` threads, on uniform inputs drawn with `seed`; then one
+// evaluation forward, whose output goes into eval_out. Returns the weights.
+template <typename Make>
+std::vector<float> train_then_evaluate(Make make, PlanOptions options, int threads, const Shape& in,
+                                       std::uint64_t seed, const std::vector<std::int32_t>& labels,
+                                       std::vector<float>& eval_out) {
+  const int saved = num_threads();
+  set_num_threads(threads);
+  auto net = make();
+  net.set_plan_options(options);
+  Tensor<float> x(in);
+  Rng rng(seed);
+  for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
+  CrossEntropyLoss<float> xent;
+  Adam<float> adam(net.parameters());
+  for (int s = 0; s < 3; ++s) train_step(net, xent, adam, x, labels.data());
+  const Tensor<float>& y = net.forward(x, Context{Mode::Eval, 0});
+  eval_out.assign(y.begin(), y.end());
+  set_num_threads(saved);
+  std::vector<float> all;
+  for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
+  return all;
+}
+
 TEST_CASE(
     "batch norms, convolutions and additions apply the in-place ReLUs after them, same bits") {
   // A residual block with batch norms, as in a ResNet.
@@ -587,25 +612,9 @@ TEST_CASE(
     CHECK_FALSE(decided(net, in, "add").relu_in_store);
     CHECK(decided(net, in, "relu2").cache_bytes > 0);  // a mask
   }
+  // Evaluation folds bn1 into conv1: relu1 must still apply.
   auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
-    const int saved = num_threads();
-    set_num_threads(threads);
-    auto net = make();
-    net.set_plan_options(options);
-    Tensor<float> x(in);
-    Rng rng(3);
-    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
-    const std::int32_t labels[] = {0, 1, 2, 3};
-    CrossEntropyLoss<float> xent;
-    Adam<float> adam(net.parameters());
-    for (int s = 0; s < 3; ++s) train_step(net, xent, adam, x, labels);
-    // Evaluation folds bn1 into conv1: relu1 must still apply.
-    const Tensor<float>& y = net.forward(x, Context{Mode::Eval, 0});
-    eval_out.assign(y.begin(), y.end());
-    set_num_threads(saved);
-    std::vector<float> all;
-    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
-    return all;
+    return train_then_evaluate(make, options, threads, in, 3, {0, 1, 2, 3}, eval_out);
   };
   std::vector<float> eval_fused, eval_apart, eval_two, eval_unfolded;
   const auto fused = run({}, 1, eval_fused);
@@ -932,23 +941,7 @@ TEST_CASE("batch norms before a convolution keep no output: it is remade in back
   // folded and not (a batch norm that is not folded writes into the
   // shared buffer in evaluation too).
   auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
-    const int saved = num_threads();
-    set_num_threads(threads);
-    auto net = make();
-    net.set_plan_options(options);
-    Tensor<float> x(in);
-    Rng rng(4);
-    for (float& v : x) v = rng.uniform(-1.0f, 1.0f);
-    const std::int32_t labels[] = {0, 2, 1, 2};
-    CrossEntropyLoss<float> xent;
-    Adam<float> adam(net.parameters());
-    for (int s = 0; s < 3; ++s) train_step(net, xent, adam, x, labels);
-    const Tensor<float>& y = net.forward(x, Context{Mode::Eval, 0});
-    eval_out.assign(y.begin(), y.end());
-    set_num_threads(saved);
-    std::vector<float> all;
-    for (auto& q : net.parameters()) all.insert(all.end(), q.value->begin(), q.value->end());
-    return all;
+    return train_then_evaluate(make, options, threads, in, 4, {0, 2, 1, 2}, eval_out);
   };
   std::vector<float> eval_on, eval_off, eval_two, eval_apart, eval_unfolded, eval_unfolded_off;
   const auto on = run({}, 1, eval_on);
