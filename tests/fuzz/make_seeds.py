@@ -87,6 +87,10 @@ if helper:
         helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], transB=1)],
         [weights("c.weight", 2, 1, 3, 3), weights("c.bias", 2), weights("fc.weight", 3, 8),
          weights("fc.bias", 3)], ["N", 1, 4, 4], ["N", 3])
+    model("passthrough", [
+        helper.make_node("Identity", ["x"], ["i"]),
+        helper.make_node("Dropout", ["i"], ["d"]),
+        helper.make_node("Relu", ["d"], ["y"])], [], ["N", 2], ["N", 2])
     model("branches", [
         helper.make_node("BatchNormalization", ["x", "bn.weight", "bn.bias", "bn.mean", "bn.var"],
                          ["b"], epsilon=1e-5),

@@ -191,6 +191,17 @@ TEST_CASE("import: bad files are one-line Errors naming the file and the problem
     const std::string e = import_error(m, "op.onnx");
     CHECK(e.find("op.onnx: node 'relu1' (Swish): operator not supported") != std::string::npos);
   }
+  SUBCASE("a node without an output") {
+    auto m = good;
+    ::onnx::NodeProto* identity = m.mutable_graph()->add_node();
+    identity->set_name("dangling");
+    identity->set_op_type("Identity");
+    identity->add_input(node_of(m, "Relu")->output(0));
+    const std::string e = import_error(m, "no_output.onnx");
+    CHECK(e.find("no_output.onnx: node 'dangling' (Identity): has no output") != std::string::npos);
+    node_of(m, "Relu")->mutable_output(0)->clear();
+    CHECK(import_error(m, "empty_output.onnx").find("(Relu): has no output") != std::string::npos);
+  }
   SUBCASE("an unsupported attribute") {
     auto m = good;
     auto* a = node_of(m, "Conv")->add_attribute();

@@ -148,6 +148,8 @@ class Importer {
   // How many nodes (and graph outputs) read each value: a MatMul read only
   // by an Add of a bias becomes one Linear.
   void count_uses() {
+    for (const auto& n : graph_.node())  // every pattern and import below reads output 0
+      if (n.output_size() < 1 || n.output(0).empty()) node_error(n, "has no output");
     for (const auto& n : graph_.node())
       for (const auto& i : n.input()) ++uses_[i];
     for (const auto& o : graph_.output()) ++uses_[o.name()];
