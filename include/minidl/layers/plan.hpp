@@ -428,8 +428,8 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     constexpr int kUnshared = -1;  // memory outside this sharing: the caller's, a merge's
     // Memories by number: node i's input gradient is i, the sum for node
     // v's value count + v, the sum for the network's input 2 * count.
-    const int input_sum = 2 * count;
     auto sum_of = [count](int v) { return v == kNetworkInput ? 2 * count : count + v; };
+    const int input_sum = sum_of(kNetworkInput);
     // For each node, the memory that holds the dy it receives, and that of
     // each of its input gradients.
     std::vector<int> dy_in(static_cast<std::size_t>(count), kUnshared);
@@ -625,10 +625,10 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
        << std::setw(8) << mb(p.grad_bytes) << std::setw(8) << mb(p.cache_bytes) << "  "
        << (notes.empty() ? "-" : notes) << "\n";
   }
+  const auto bytes = [](const Shape& s) { return s.numel() * std::int64_t(sizeof(T)); };
   if (!grad_buffers.empty()) {
     std::int64_t shared = 0, held = 0;
-    for (const Shape& buffer : grad_buffers) shared += buffer.numel() * std::int64_t(sizeof(T));
-    const auto bytes = [](const Shape& s) { return s.numel() * std::int64_t(sizeof(T)); };
+    for (const Shape& buffer : grad_buffers) shared += bytes(buffer);
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       if (nodes[i].grad_buffer >= 0) {
         const int in = graph[i].inputs[0];
@@ -644,8 +644,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
   if (remade_buffer.numel() > 0) {
     std::int64_t remade = 0;
     for (const NodePlan& p : nodes)
-      if (p.output_remade) remade += p.output.numel() * std::int64_t(sizeof(T));
-    const std::int64_t shared = remade_buffer.numel() * std::int64_t(sizeof(T));
+      if (p.output_remade) remade += bytes(p.output);
+    const std::int64_t shared = bytes(remade_buffer);
     os << "outputs remade in backward, in 1 shared buffer: " << mb(shared) << " MB for "
        << mb(remade) << " MB of outputs\n";
     total += shared;
