@@ -11,16 +11,17 @@ Usage: train_resnet.py [--data DIR] [--depth 20] [--width 16] [--epochs 25]
 What is the same as minidl: the architecture and names; He initialisation of
 the convolutions (kaiming_normal_, fan_out, ReLU), batch norms at 1/0, the
 classifier as nn.Linear's default; pixels normalised by Fashion-MNIST's mean
-and deviation; random crops of the image padded with zeros and horizontal
-flips; SGD with Nesterov momentum or AdamW, weight decay off for biases and
-batch-norm parameters (every tensor of rank 1); OneCycleLR (momentum not
-cycled, as minidl's) or a linear warm-up then cosine annealing, stepped per
-batch; label smoothing; the last --val training images for validation and
-early stopping; a last batch of a single image is left out (batch norm needs
-two). What differs: the random numbers (shuffle, crops, flips, init) are
-torch's, not minidl's counter-based ones; --init-from loads minidl's initial
-weights (a checkpoint written by `resnet train --stop-after`, or any minidl
-checkpoint of this network) to start from the same point.
+and deviation; random crops of the image padded with zeros, horizontal flips
+and (--erase) random erasing; SGD with Nesterov momentum or AdamW, weight
+decay off for biases and batch-norm parameters (every tensor of rank 1);
+OneCycleLR (momentum not cycled, as minidl's) or a linear warm-up then cosine
+annealing, stepped per batch; label smoothing; the last --val training images
+for validation and early stopping; a last batch of a single image is left out
+(batch norm needs two). What differs: the random numbers (shuffle, crops,
+flips, erasing, init) are torch's, not minidl's counter-based ones;
+--init-from loads minidl's initial weights (a checkpoint written by `resnet
+train --stop-after`, or any minidl checkpoint of this network) to start from
+the same point.
 
 --time-epoch prints "epoch N seconds S" for every epoch (training only, the
 evaluations excluded) and the median at the end; --metrics writes the test
@@ -124,6 +125,29 @@ def crop_flip(images, padding, flip, generator):
     return out
 
 
+def random_erasing(x, probability, generator, area=(0.02, 0.33), min_aspect=0.3):
+    """torchvision's RandomErasing with value 0 (the normalised mean), image by
+    image, in place on the normalised batch x [N, 1, H, W]: with `probability`,
+    up to ten draws of an area share and a log-uniform aspect ratio until the
+    rectangle fits, placed uniformly."""
+    n, _, rows, cols = x.shape
+    log_aspect = (math.log(min_aspect), -math.log(min_aspect))
+    for i in range(n):
+        if torch.rand(1, generator=generator).item() >= probability:
+            continue
+        for _ in range(10):
+            target = rows * cols * torch.empty(1).uniform_(*area, generator=generator).item()
+            aspect = math.exp(torch.empty(1).uniform_(*log_aspect, generator=generator).item())
+            h = int(round(math.sqrt(target * aspect)))
+            w = int(round(math.sqrt(target / aspect)))
+            if 1 <= h < rows and 1 <= w < cols:
+                top = torch.randint(0, rows - h + 1, (1,), generator=generator).item()
+                left = torch.randint(0, cols - w + 1, (1,), generator=generator).item()
+                x[i, :, top:top + h, left:left + w] = 0
+                break
+    return x
+
+
 def parameter_groups(model, weight_decay):
     """Weight decay on weights, none on biases and batch-norm parameters (rank 1)."""
     decay = [p for p in model.parameters() if p.dim() > 1]
@@ -207,6 +231,8 @@ def main():
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--crop-padding", type=int, default=2)
     p.add_argument("--no-flip", action="store_true")
+    p.add_argument("--erase", type=float, default=0.0,
+                   help="probability of erasing a random rectangle of a training image")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--val", type=int, default=5000)
     p.add_argument("--limit-train", type=int, default=0)
@@ -256,6 +282,8 @@ def main():
             if not args.no_augment:
                 images = crop_flip(images, args.crop_padding, not args.no_flip, generator)
             x = normalise(images)
+            if not args.no_augment and args.erase > 0:
+                x = random_erasing(x, args.erase, generator)
             y = torch.from_numpy(train_labels[idx])
             logits = model(x)
             loss = loss_fn(logits, y)

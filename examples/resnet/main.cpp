@@ -62,7 +62,9 @@ int train(int argc, char** argv) {
       .flag("crop-padding", std::to_string(d.crop_padding),
             "random crops of the image padded by this many zero pixels")
       .toggle("no-flip", "no random horizontal flips")
-      .toggle("no-augment", "neither crops nor flips")
+      .flag("erase", cli::exact_decimal(d.erase),
+            "probability of erasing a random rectangle of a training image (0: never)")
+      .toggle("no-augment", "neither crops, flips nor erasing")
       .flag("val", std::to_string(d.val),
             "last N training images held out for validation (0: select on the test set)")
       .flag("seed", std::to_string(d.seed), "seed of initialisation, shuffling and augmentation")
@@ -97,6 +99,7 @@ int train(int argc, char** argv) {
   c.label_smoothing = a.real("label-smoothing", 0, 1);
   c.crop_padding = static_cast<int>(a.integer("crop-padding", 0, 14));
   c.flip = !a.on("no-flip");
+  c.erase = a.real("erase", 0, 1);
   c.augment = !a.on("no-augment");
   c.val = a.integer("val", 0, 59999);
   c.seed = static_cast<std::uint64_t>(a.integer("seed", 0, (1LL << 62)));

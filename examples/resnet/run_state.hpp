@@ -35,9 +35,10 @@ struct TrainConfig {
   double pct_start = 0.3;             // onecycle: the share of the steps spent rising
   std::int64_t warmup_steps = 0;      // cosine: steps of warm-up (0: one epoch)
   double label_smoothing = 0.1;
-  bool augment = true;  // random crops and flips
+  bool augment = true;  // random crops, flips and erasing
   int crop_padding = 2;
   bool flip = true;
+  double erase = 0;  // probability of erasing a random rectangle of a training image
   std::int64_t val = 5000;
   std::uint64_t seed = 1;
   std::int64_t limit_train = 0;  // 0: all training images
@@ -68,6 +69,7 @@ inline std::map<std::string, std::string> hyperparameters(const TrainConfig& c) 
           {"augment", c.augment ? "1" : "0"},
           {"crop_padding", std::to_string(c.crop_padding)},
           {"flip", c.flip ? "1" : "0"},
+          {"erase", exact_decimal(c.erase)},
           {"val", std::to_string(c.val)},
           {"seed", std::to_string(c.seed)},
           {"limit_train", std::to_string(c.limit_train)},
@@ -115,7 +117,8 @@ struct RunState {
     m["scheduler.last_epoch"] = std::to_string(scheduler_step);
     m["rng.seed"] = std::to_string(config.seed);
     m["rng.scheme"] =
-        "counter-based: shuffle keyed by (seed, epoch), crops and flips by (seed, epoch, image)";
+        "counter-based: shuffle keyed by (seed, epoch), crops, flips and erasing by (seed, epoch, "
+        "image)";
     return m;
   }
 
@@ -157,6 +160,8 @@ struct RunState {
       c.augment = get("hp.augment") == "1";
       c.crop_padding = std::stoi(get("hp.crop_padding"));
       c.flip = get("hp.flip") == "1";
+      // Runs written before random erasing existed had none.
+      c.erase = meta.count("hp.erase") ? std::stod(get("hp.erase")) : 0.0;
       c.val = std::stoll(get("hp.val"));
       c.seed = std::stoull(get("hp.seed"));
       c.limit_train = std::stoll(get("hp.limit_train"));

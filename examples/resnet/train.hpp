@@ -1,7 +1,7 @@
-// examples/resnet/train.hpp - training the ResNet: crops and flips, SGD with Nesterov momentum or
-// AdamW, a per-step schedule, label smoothing, early stopping on a validation split, checkpoints
-// that resume bit for bit, a clean stop on Ctrl-C; run_training at the bottom reads top to
-// bottom.
+// examples/resnet/train.hpp - training the ResNet: crops, flips and erasing, SGD with Nesterov
+// momentum or AdamW, a per-step schedule, label smoothing, early stopping on a validation split,
+// checkpoints that resume bit for bit, a clean stop on Ctrl-C; run_training at the bottom reads top
+// to bottom.
 #pragma once
 
 #include <algorithm>
@@ -213,6 +213,9 @@ inline bool train_epoch(Session& s, int epoch, EpochRecord& r, double& train_sec
   minidl::CropFlip crop_flip;
   crop_flip.padding = c.crop_padding;
   crop_flip.flip = c.flip;
+  minidl::RandomErasing erasing;
+  erasing.probability = c.erase;
+  const minidl::RandomErasing* erase = c.augment && c.erase > 0 ? &erasing : nullptr;
   minidl::CrossEntropyLoss<float> xent(minidl::Reduction::mean, c.label_smoothing);
   Tensor<float> x;
   std::vector<std::int32_t> labels;
@@ -231,7 +234,7 @@ inline bool train_epoch(Session& s, int epoch, EpochRecord& r, double& train_sec
     const minidl::SampleRange mine = ranks.range(count);
     minidl::make_crop_flip_batch(s.data.train, order.data() + b + mine.first, mine.count, x, labels,
                                  fashion_normalization(), c.augment ? &crop_flip : nullptr, c.seed,
-                                 static_cast<std::uint64_t>(epoch));
+                                 static_cast<std::uint64_t>(epoch), erase);
     const Tensor<float>* logits = nullptr;
     float loss = 0;
     try {

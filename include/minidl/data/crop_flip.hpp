@@ -12,6 +12,7 @@
 #include "minidl/core/tensor.hpp"
 #include "minidl/data/batch.hpp"
 #include "minidl/data/mnist.hpp"
+#include "minidl/data/random_erasing.hpp"
 
 namespace minidl {
 
@@ -61,14 +62,17 @@ inline CropFlipDraw draw_crop_flip(const CropFlip& aug, std::uint64_t seed, std:
 
 // Fills x [count, 1, rows, cols] and labels with the images indices[0..count)
 // of `data`, each cropped and flipped as draw_crop_flip says (`aug` null: as
-// they are, as make_batch).
+// they are, as make_batch), then, when `erase` is given, with a rectangle set
+// to the normalised mean (0) as draw_erasing says.
 inline void make_crop_flip_batch(const ImageDataset& data, const std::int64_t* indices,
                                  std::int64_t count, Tensor<float>& x,
                                  std::vector<std::int32_t>& labels, Normalization norm,
-                                 const CropFlip* aug, std::uint64_t seed, std::uint64_t epoch) {
+                                 const CropFlip* aug, std::uint64_t seed, std::uint64_t epoch,
+                                 const RandomErasing* erase = nullptr) {
   if (aug && (aug->padding < 0 || aug->padding > data.rows || aug->padding > data.cols))
     fail("CropFlip: padding ", aug->padding, " must be from 0 to the image size ", data.rows, "x",
          data.cols);
+  if (erase) check_erasing(*erase);
   const std::int64_t pixels = data.rows * data.cols;
   x.resize(Shape{count, 1, data.rows, data.cols});
   labels.resize(static_cast<std::size_t>(count));
@@ -78,6 +82,9 @@ inline void make_crop_flip_batch(const ImageDataset& data, const std::int64_t* i
     const CropFlipDraw d = aug ? draw_crop_flip(*aug, seed, epoch, idx) : CropFlipDraw{};
     crop_flip_image(data.image(idx), data.rows, data.cols, aug ? aug->padding : 0, d.top, d.left,
                     d.mirror, norm, x.data() + i * pixels);
+    if (erase)
+      erase_rectangle(x.data() + i * pixels, data.cols,
+                      draw_erasing(*erase, data.rows, data.cols, seed, epoch, idx), 0.0f);
   });
 }
 
