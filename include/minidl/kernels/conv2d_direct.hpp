@@ -585,8 +585,13 @@ void data_phase_tiles(const Conv2dShape& s, const DataPhase& p, const T* dypad, 
           direct_tile<T, MR, NV, 0, 1>(x, w_sliver, s.OC, p.th, p.tw, plane, WP, tile);
         const std::int64_t pixels = std::min<std::int64_t>(MR, p.cols - b0);
         T* out = dx_n + c0 * HW + (2 * a + p.rh) * s.W + 2 * b0 + p.rw;
-        for (std::int64_t j = 0; j < cols; ++j, out += HW)
-          for (std::int64_t r = 0; r < pixels; ++r) out[2 * r] = tile[r * NR + j];
+        // Over MR, not `pixels`, so that -O2 unrolls it as -O3 does: rolled,
+        // its loop counting took half of this function's time.
+        for (std::int64_t j = 0; j < cols; ++j, out += HW) {
+          MINIDL_UNROLL(16)
+          for (int r = 0; r < MR; ++r)
+            if (r < pixels) out[2 * r] = tile[r * NR + j];
+        }
       }
   }
 }
