@@ -10,6 +10,7 @@ set -euo pipefail
 resnet=$1 work=$2
 source "$(dirname "$0")/../require.sh"
 source "$(dirname "$0")/unnamed_data.sh"
+source "$(dirname "$0")/edit_metadata.sh"
 require_fashion
 rm -rf "$work" && mkdir -p "$work"
 fail() {
@@ -77,17 +78,7 @@ echo "ok: --stop-after 1 and --resume end with the bits of the straight run"
 # run without erasing, and ends with the bits of such a run.
 "$resnet" train "${no_erasing[@]}" --threads 2 --out "$work/plain" >/dev/null
 "$resnet" train "${no_erasing[@]}" --threads 2 --stop-after 1 --out "$work/older" >/dev/null
-python3 - "$work/older/last.safetensors" <<'PY'
-import json, struct, sys
-path = sys.argv[1]
-data = open(path, "rb").read()
-size = struct.unpack("<Q", data[:8])[0]
-header = json.loads(data[8:8 + size])
-del header["__metadata__"]["hp.erase"]
-text = json.dumps(header).encode()
-text += b" " * (-len(text) % 8)
-open(path, "wb").write(struct.pack("<Q", len(text)) + text + data[8 + size:])
-PY
+edit_metadata "$work/older/last.safetensors" -hp.erase
 "$resnet" train --resume --threads 2 --out "$work/older" >"$work/older.txt"
 grep -q "resuming .* after epoch 1" "$work/older.txt" || fail "the older run did not resume"
 same_tensors "$work/plain/last.safetensors" "$work/older/last.safetensors" ||
