@@ -139,7 +139,14 @@ TEST_CASE("image: unreadable files name the file and the problem") {
               "file is empty");
   write_all(dir.file("notes.png"), "this is a text file, not a picture\n");
   CHECK_ERROR(minidl::load_gray_image(dir.file("notes.png")), dir.file("notes.png"),
-              "not an image minidl can read (stb_image: ", "use PNG, JPEG, BMP or PGM");
+              "not an image minidl can read; use PNG, JPEG, BMP or PGM/PPM");
+  // Formats stb_image would decode but minidl does not hand it: GIF and TGA.
+  write_all(dir.file("a.gif"), std::string("GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14));
+  CHECK_ERROR(minidl::load_gray_image(dir.file("a.gif")), dir.file("a.gif"),
+              "not an image minidl can read");
+  write_all(dir.file("a.tga"), std::string("\0\0\3\0\0\0\0\0\0\0\0\0\1\0\1\0\x08\0\x7f", 19));
+  CHECK_ERROR(minidl::load_gray_image(dir.file("a.tga")), dir.file("a.tga"),
+              "not an image minidl can read");
 
   // A PNG whose header claims 20000 x 100 pixels: refused before decoding.
   std::string png = "\x89PNG\r\n\x1a\n";
@@ -173,6 +180,34 @@ TEST_CASE("image: PNG round trip, atomic write, PGM reading") {
   const minidl::GrayImage pgm = minidl::load_gray_image(dir.file("p.pgm"));
   CHECK(pgm.width == 3);
   CHECK(pgm.pixels == Bytes{0x00, 0x10, 0x20, 0x30, 0x40, 0xff});
+
+  // 16-bit samples are big-endian; every sample is scaled from 0..maxval to 0..255.
+  write_all(dir.file("p16.pgm"), std::string("P5\n# sixteen bits\n4 1\n65535\n") +
+                                     std::string("\x00\x00\x80\x00\xff\xff\x12\x34", 8));
+  CHECK(minidl::load_gray_image(dir.file("p16.pgm")).pixels == Bytes{0, 128, 255, 18});
+  write_all(dir.file("p16.ppm"),
+            std::string("P6 2 1 65535\n") + std::string("\xff\xff\0\0\0\0\0\0\xff\xff\0\0", 12));
+  CHECK(minidl::load_gray_image(dir.file("p16.ppm")).pixels == Bytes{76, 149});  // red, green
+  write_all(dir.file("p15.pgm"), std::string("P5 3 1 15\n\x00\x0f\x08", 13));
+  CHECK(minidl::load_gray_image(dir.file("p15.pgm")).pixels == Bytes{0, 255, 136});
+  write_all(dir.file("p300.pgm"), std::string("P5 2 1 300\n\x01\x2c\x00\x96", 15));
+  CHECK(minidl::load_gray_image(dir.file("p300.pgm")).pixels == Bytes{255, 128});
+  // Bad headers and data, each named.
+  write_all(dir.file("short.pgm"), std::string("P5 3 2 255\n\x01\x02", 13));
+  CHECK_ERROR(minidl::load_gray_image(dir.file("short.pgm")), dir.file("short.pgm"),
+              "PGM/PPM data has 2 bytes, 3x2 pixels need 6");
+  write_all(dir.file("wide.pgm"), "P5 99999999999999999999 2 255\n");
+  CHECK_ERROR(minidl::load_gray_image(dir.file("wide.pgm")), dir.file("wide.pgm"),
+              "width is larger than 16384");
+  write_all(dir.file("above.pgm"), std::string("P5 1 1 10\n\x0b", 11));
+  CHECK_ERROR(minidl::load_gray_image(dir.file("above.pgm")), dir.file("above.pgm"),
+              "sample 11 is above the maximum value 10");
+  write_all(dir.file("zero.pgm"), "P5 0 1 255\n");
+  CHECK_ERROR(minidl::load_gray_image(dir.file("zero.pgm")), dir.file("zero.pgm"),
+              "must be positive");
+  write_all(dir.file("text.pgm"), "P5 3 x 255\n");
+  CHECK_ERROR(minidl::load_gray_image(dir.file("text.pgm")), dir.file("text.pgm"),
+              "expected the height");
 
   minidl::GrayImage bad{4, 4, Bytes(15)};
   CHECK_ERROR(minidl::write_gray_png(dir.file("bad.png"), bad), dir.file("bad.png"),

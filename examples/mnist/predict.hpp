@@ -40,7 +40,7 @@ inline Prediction classify(minidl::Sequential<float>& net, const std::vector<std
   return p;
 }
 
-// Loads an image (PNG, JPEG, BMP, PGM), turns it into a 28x28 MNIST-style
+// Loads an image (PNG, JPEG, BMP, PGM/PPM), turns it into a 28x28 MNIST-style
 // image and classifies it. Errors name the file.
 inline Prediction predict_image(minidl::Sequential<float>& net, const std::string& path) {
   return classify(net, minidl::to_mnist_format(minidl::load_gray_image(path), path));

@@ -9,6 +9,7 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+import cv2  # noqa: E402  (python3-opencv: the JPEG seeds)
 import numpy as np  # noqa: E402
 
 import safetensors_np  # noqa: E402
@@ -59,6 +60,23 @@ raw = b"".join(b"\0" + rgba[r].tobytes() for r in range(12))
 open(os.path.join(out, "image", "canvas.png"), "wb").write(
     b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 12, 8, 6, 0, 0, 0))
     + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b""))
+# A 16-bit grey PNG (colour type 0, depth 16) and a palette PNG with a transparent entry.
+raw16 = b"".join(b"\0" + (digit[r].astype(">u2") * 257).tobytes() for r in range(12))
+open(os.path.join(out, "image", "grey16.png"), "wb").write(
+    b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 12, 16, 0, 0, 0, 0))
+    + png_chunk(b"IDAT", zlib.compress(raw16)) + png_chunk(b"IEND", b""))
+raw_pal = b"".join(b"\0" + (digit[r] // 255).tobytes() for r in range(12))
+open(os.path.join(out, "image", "palette.png"), "wb").write(
+    b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 12, 8, 3, 0, 0, 0))
+    + png_chunk(b"PLTE", bytes([255, 255, 255, 0, 0, 0])) + png_chunk(b"tRNS", bytes([0]))
+    + png_chunk(b"IDAT", zlib.compress(raw_pal)) + png_chunk(b"IEND", b""))
+# A 16-bit PPM, and baseline and progressive JPEGs.
+rgb16 = np.repeat(digit[..., None].astype(">u2") * 257, 3, axis=2)
+open(os.path.join(out, "image", "digit16.ppm"), "wb").write(b"P6\n10 12\n65535\n" + rgb16.tobytes())
+for name, flags in (("digit.jpg", []), ("progressive.jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])):
+    ok, jpeg = cv2.imencode(".jpg", np.repeat(digit[..., None], 3, axis=2), flags)
+    assert ok
+    open(os.path.join(out, "image", name), "wb").write(jpeg.tobytes())
 print(f"seeds written to {out}")
 
 # ONNX models of the operators the import reads (needs python3-onnx; no seeds without it).
