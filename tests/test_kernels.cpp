@@ -262,11 +262,9 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel's bias is conv2d_bias_grad's bi
   // Planes with and without a scalar tail, batches that 2 and 3 threads
   // cut unevenly, a short last chunk, one sample (fewer samples than
   // threads), and a stride-2 shape only im2col takes.
-  const Conv2dShape shapes[] = {{64, 32, 28, 28, 32, 3, 3, 1, 1},
-                                {7, 3, 5, 5, 9, 3, 3, 1, 1},
-                                {1, 2, 6, 6, 5, 3, 3, 1, 0},
-                                {13, 1, 28, 28, 32, 3, 3, 1, 1},
-                                {9, 3, 9, 8, 5, 3, 3, 2, 1}};
+  const Conv2dShape shapes[] = {{64, 32, 28, 28, 32, 3, 3, 1, 1}, {7, 3, 5, 5, 9, 3, 3, 1, 1},
+                                {1, 2, 6, 6, 5, 3, 3, 1, 0},      {13, 1, 28, 28, 32, 3, 3, 1, 1},
+                                {5, 2, 7, 17, 3, 5, 5, 1, 2},     {9, 3, 9, 8, 5, 3, 3, 2, 1}};
   using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
   const int saved = num_threads();
   for (const auto& s : shapes) {
@@ -301,9 +299,12 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel's bias is conv2d_bias_grad's bi
 TEST_CASE_TEMPLATE("weight and bias gradients from a plane source give the stored dy's bits", T,
                    float, double) {
   // conv1's shape with a short last group of output channels, two input
-  // channels (each plane made once per channel), an odd size and padding 0.
-  const Conv2dShape shapes[] = {
-      {5, 1, 28, 28, 5, 3, 3, 1, 1}, {3, 2, 17, 17, 4, 3, 3, 1, 1}, {4, 1, 19, 19, 3, 3, 3, 1, 0}};
+  // channels (each plane made once per channel), an odd size and padding 0;
+  // LeNet-5's 5x5 conv1.
+  const Conv2dShape shapes[] = {{5, 1, 28, 28, 5, 3, 3, 1, 1},
+                                {3, 2, 17, 17, 4, 3, 3, 1, 1},
+                                {4, 1, 19, 19, 3, 3, 3, 1, 0},
+                                {3, 1, 28, 28, 6, 5, 5, 1, 2}};
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.H);
@@ -381,18 +382,16 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
                    float, double) {
   // Several weight chunks, the last one short, for each kernel: direct
   // (MNIST's conv2, ResNet's 16-channel stage and its stride-2 convolution),
-  // rows (conv1) and im2col (stride 2).
-  const Conv2dShape shapes[] = {{13, 32, 14, 14, 64, 3, 3, 1, 1},
-                                {9, 16, 28, 28, 16, 3, 3, 1, 1},
-                                {9, 16, 28, 28, 32, 3, 3, 2, 1},
-                                {13, 1, 28, 28, 32, 3, 3, 1, 1},
-                                {9, 3, 9, 8, 5, 3, 3, 2, 1}};
+  // rows (MNIST's conv1, LeNet-5's 5x5 conv1) and im2col (stride 2).
+  const Conv2dShape shapes[] = {{13, 32, 14, 14, 64, 3, 3, 1, 1}, {9, 16, 28, 28, 16, 3, 3, 1, 1},
+                                {9, 16, 28, 28, 32, 3, 3, 2, 1},  {13, 1, 28, 28, 32, 3, 3, 1, 1},
+                                {13, 1, 28, 28, 6, 5, 5, 1, 2},   {9, 3, 9, 8, 5, 3, 3, 2, 1}};
   using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
   const Kernel kernels[] = {conv2d_backward_weights_direct<T>, conv2d_backward_weights_direct<T>,
                             conv2d_backward_weights_direct<T>, conv2d_backward_weights_rows<T>,
-                            conv2d_backward_weights_im2col<T>};
+                            conv2d_backward_weights_rows<T>,   conv2d_backward_weights_im2col<T>};
   const int saved = num_threads();
-  for (int k = 0; k < 5; ++k) {
+  for (int k = 0; k < 6; ++k) {
     const auto& s = shapes[k];
     CAPTURE(k);
     const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 14);

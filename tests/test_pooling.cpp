@@ -540,6 +540,24 @@ TEST_CASE("a 2x2 max-pool with stride 2 but padding or ceil mode gets no planes"
   check_every_plan(build(1, false), shape, 80);  // padded: gradients and bits under every plan
 }
 
+TEST_CASE("a 5x5 convolution's weight gradient from a 2x2 max-pool's planes (LeNet-5's conv1)") {
+  auto build = [](Graph<double>& net) {
+    net.add("conv", Conv2d<double>(1, 3, 5, 1, 2));
+    net.add("relu", ReLU<double>(true));
+    net.add("pool", MaxPool2d<double>(2));
+    net.add("flatten", Flatten<double>());
+    net.add("fc", Linear<double>(3 * 4 * 4, 3));
+  };
+  const Shape shape{2, 1, 8, 8};
+  Graph<double> net;
+  build(net);
+  net.set_input_grad(false);
+  const Plan& plan = net.plan(shape);
+  CHECK(plan.nodes[0].planes_to == 2);
+  CHECK(plan.nodes[0].grad_planes_from == 2);
+  check_every_plan(build, shape, 90);
+}
+
 TEST_CASE("global average pooling ends a network: gradients and bits under every plan") {
   check_every_plan(
       [](Graph<double>& net) {

@@ -33,7 +33,7 @@ namespace minidl::kernels {
 // to whole tiles) and the output channels to whole tiles. It is still the
 // faster kernel with 6 input channels in a 16-float vector (LeNet-5's conv2),
 // but not with 1 or 3: past three times the channels in padding, the row
-// kernel takes 3x3 kernels and the im2col kernel the rest.
+// kernel takes 3x3 and 5x5 kernels and the im2col kernel the rest.
 template <typename T>
 bool conv2d_weights_direct(const Conv2dShape& s) {
   return conv2d_direct_strided_applies(s) && detail::padded_in_channels<T>(s) <= 3 * s.C &&

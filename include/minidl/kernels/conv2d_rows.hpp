@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "minidl/core/error.hpp"
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
@@ -165,11 +166,12 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
 }
 
 // ---- weight gradient --------------------------------------------------------
-// kRowsTile output channels x the 3 x 3 taps of one input channel are 18
-// vector accumulators, fed by a vector of dy per channel and output row and
-// the shifted vectors of the padded input, and summed across their lanes
-// once per chunk of samples. The overlapping last vector of a row masks the
-// lanes the previous vector already covered.
+// The tile is MR output channels x the K x K taps of one input channel in
+// vector accumulators (2 x 9 for a 3x3 kernel, 1 x 25 for a 5x5), fed by a
+// vector of dy per channel and output row and the shifted vectors of the
+// padded input, and summed across their lanes once per chunk of samples.
+// The overlapping last vector of a row masks the lanes the previous vector
+// already covered.
 
 // dy of a convolution handed out one [OH, OW] plane at a time, for kernels
 // that read it plane by plane: planes(n, o, buffer) returns the plane of
@@ -191,35 +193,34 @@ T* dy_plane_buffer(std::int64_t count, std::int64_t P) {
 }
 
 namespace detail {
-inline constexpr int kRowsTile = 2;  // output channels per tile
-inline constexpr int kRowsKernel = 3;
+// Output channels per tile: as many as leave room in the 32 vector
+// registers of AVX-512 for the accumulators, two rows of dy and the input.
+constexpr int rows_weight_tile(std::int64_t kernel) {
+  return kernel == 3 ? 2 : 1;
+}
 }  // namespace detail
 
-// Whether conv2d_backward_weights_rows handles this shape.
+// Whether conv2d_backward_weights_rows handles this shape: 3x3 and 5x5.
 template <typename T>
 bool conv2d_weights_rows_applies(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && s.KH == detail::kRowsKernel && s.OW() >= Simd<T>::width;
+  return conv2d_direct_applies(s) && (s.KH == 3 || s.KH == 5) && s.OW() >= Simd<T>::width;
 }
 
 // Elements of the partials conv2d_backward_weights_rows takes.
 template <typename T>
 std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
-  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * round_up(s.OC, detail::kRowsTile) *
-         (s.C * s.KH * s.KW + kBiasSlot<T>);
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk *
+         round_up(s.OC, detail::rows_weight_tile(s.KH)) * (s.C * s.KH * s.KW + kBiasSlot<T>);
 }
 
-// dw = dL/dw, db = dL/db (both overwritten; db may be null) for shapes where
-// conv2d_weights_rows_applies, with dy from a plane source (StoredPlanes
-// above): each plane is made and read once per input channel, in
-// one pass that also sums it for the bias. `partials`:
-// conv2d_rows_partials_size<T>(s).
-template <typename T, typename Planes, typename Wait = NoWait>
-void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes,
-                                         T* dw, T* db, T* partials, bool carried = false,
-                                         const Wait& wait_for_carry = Wait{}) {
+namespace detail {
+// conv2d_backward_weights_rows_planes (below) for a K x K kernel.
+template <int K, typename T, typename Planes, typename Wait>
+void weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes, T* dw, T* db,
+                         T* partials, bool carried, const Wait& wait_for_carry) {
   using S = Simd<T>;
   using V = typename S::vec;
-  constexpr int W = S::width, MR = detail::kRowsTile, K = detail::kRowsKernel, taps = K * K;
+  constexpr int W = S::width, MR = rows_weight_tile(K), taps = K * K;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
   const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
@@ -247,7 +248,7 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
         V acc[MR][taps];
         MINIDL_UNROLL(16)
         for (int r = 0; r < MR; ++r) {
-          MINIDL_UNROLL(16)
+          MINIDL_UNROLL(25)
           for (int t = 0; t < taps; ++t) acc[r][t] = V{};
         }
         for (std::int64_t i = 0; i < count; ++i) {
@@ -257,8 +258,9 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
             dy_o[r] = planes(n0 + i, std::min<std::int64_t>(o0 + r, s.OC - 1), buffer + r * P);
           if (c == 0)
             for (int r = 0; r < MR && o0 + r < s.OC; ++r) bias[o0 + r].add_plane(dy_o[r], P);
-          // Two output rows at a time share three of their four input rows:
-          // 12 loads of x feed 36 multiply-adds, where one row takes 9 for 18.
+          // Two output rows at a time share K - 1 of their K + 1 input rows:
+          // for 3x3, 12 loads of x feed 36 multiply-adds, where one row takes
+          // 9 for 18; for 5x5 (one channel), 30 feed 50, where one takes 25.
           for (std::int64_t oh = 0; oh < OH; oh += 2) {
             const bool two = oh + 1 < OH;
             for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
@@ -276,9 +278,9 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
               }
               const T* in = x_c + oh * WP + start;
               if (two) {
-                MINIDL_UNROLL(4)
+                MINIDL_UNROLL(6)
                 for (int kh = 0; kh <= K; ++kh) {  // input row oh + kh
-                  MINIDL_UNROLL(3)
+                  MINIDL_UNROLL(5)
                   for (int kw = 0; kw < K; ++kw) {
                     V xv = S::load(in + kh * WP + kw);
                     S::keep_in_register(xv);
@@ -290,9 +292,9 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
                   }
                 }
               } else {  // the last row of an odd height: the row below is not there
-                MINIDL_UNROLL(3)
+                MINIDL_UNROLL(5)
                 for (int kh = 0; kh < K; ++kh) {
-                  MINIDL_UNROLL(3)
+                  MINIDL_UNROLL(5)
                   for (int kw = 0; kw < K; ++kw) {
                     V xv = S::load(in + kh * WP + kw);
                     S::keep_in_register(xv);
@@ -306,7 +308,7 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
         }
         MINIDL_UNROLL(16)
         for (int r = 0; r < MR; ++r) {
-          MINIDL_UNROLL(16)
+          MINIDL_UNROLL(25)
           for (int t = 0; t < taps; ++t) {
             T sum = 0;
             MINIDL_UNROLL(16)
@@ -331,6 +333,25 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
         load_bias_slot(db, o, sum + weights);
         return true;
       });
+}
+}  // namespace detail
+
+// dw = dL/dw, db = dL/db (both overwritten; db may be null) for shapes where
+// conv2d_weights_rows_applies, with dy from a plane source (StoredPlanes
+// above): each plane is made and read once per input channel, in
+// one pass that also sums it for the bias. `partials`:
+// conv2d_rows_partials_size<T>(s).
+template <typename T, typename Planes, typename Wait = NoWait>
+void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes,
+                                         T* dw, T* db, T* partials, bool carried = false,
+                                         const Wait& wait_for_carry = Wait{}) {
+  if (!conv2d_weights_rows_applies<T>(s))
+    fail("conv2d backward-weights: the rows kernel does not take kernel ", s.KH, "x", s.KW,
+         ", stride ", s.stride, ", padding ", s.pad, " on a ", s.H, "x", s.W, " input");
+  if (s.KH == 3)
+    detail::weights_rows_planes<3>(s, x, planes, dw, db, partials, carried, wait_for_carry);
+  else
+    detail::weights_rows_planes<5>(s, x, planes, dw, db, partials, carried, wait_for_carry);
 }
 
 // The same with dy stored whole, [N, OC, OH, OW].
