@@ -93,8 +93,8 @@ inline std::vector<ChannelPair> typical_channel_pairs(std::int64_t h) {
   switch (h) {
     case 56:
       return {{1, 16}, {3, 16}, {16, 16}, {16, 32}};
-    case 28:
-      return {{1, 16}, {3, 16}, {6, 16}, {16, 16}, {16, 32}, {32, 32}, {32, 64}};
+    case 28:  // 1 -> 6: LeNet-5's conv1
+      return {{1, 6}, {1, 16}, {3, 16}, {6, 16}, {16, 16}, {16, 32}, {32, 32}, {32, 64}};
     case 14:
       return {{6, 16}, {16, 32}, {32, 32}, {32, 64}, {64, 64}, {128, 128}};
     default:  // 7

@@ -229,6 +229,11 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   const Conv2dShape strided{8, 3, 15, 15, 8, 3, 3, 2, 1};
   CHECK(conv2d_kernels_for<float>(strided).forward == ConvKernel::Direct);
   CHECK(conv2d_kernels_for<float>(strided).backward_data == ConvKernel::Im2col);
+  // LeNet-5's conv1 (1 -> 6 channels, 5x5): the rows kernel in both its passes where 6
+  // channels fill half a vector or less (AVX-512), so that a tile's lanes hold pixels.
+  const Conv2dKernels lenet1 = conv2d_kernels_for<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2});
+  CHECK(lenet1.forward == (2 * 6 <= Simd<float>::width ? ConvKernel::Rows : ConvKernel::Direct));
+  CHECK(lenet1.backward_weights == ConvKernel::Rows);
   // ResNet-20's 16-channel stage and its stride-2 convolution run direct in
   // every pass, the stride-2 input gradient by phases.
   const Conv2dKernels stage1 =

@@ -126,8 +126,12 @@ void require_square_kernel(ConvKernel k, ConvPass p, const Conv2dShape& s, const
 }
 }  // namespace detail
 
+// With output channels for half a vector or less (LeNet-5's conv1 has 6 in
+// 16 lanes), most of a direct tile's lanes are padding; the rows kernel
+// fills them with pixels instead, when its rows are wide enough.
 template <typename T>
 ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
+  if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
   if (conv2d_forward_direct_pays(s)) return ConvKernel::Direct;
   if (conv2d_forward_rows_applies<T>(s)) return ConvKernel::Rows;
   return ConvKernel::Im2col;
