@@ -107,6 +107,31 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
         }
 }
 
+TEST_CASE("a product too small to pay for a second thread stays on the calling one") {
+  // fc3 of LeNet-5 (64 x 10 x 84) is cut nowhere; fc1 (64 x 120 x 400) is.
+  CHECK(gemm_threads(64, 10, 84, 1) == 1);
+  CHECK(gemm_threads(64, 84, 120, 6) == 1);
+  CHECK(gemm_threads(64, 120, 400, 8) == 5);
+  CHECK(gemm_threads(64, 120, 400, 2) == 2);
+  const int saved = num_threads();
+  set_num_threads(2);
+  for (const std::int64_t n : {std::int64_t(84), std::int64_t(2100)}) {
+    CAPTURE(n);
+    const std::int64_t m = 64, k = 120;
+    auto a = random_vector<float>(static_cast<std::size_t>(m * k), 1);
+    auto b = random_vector<float>(static_cast<std::size_t>(k * n), 2);
+    std::vector<float> c(static_cast<std::size_t>(m * n));
+    int blocks = 0;
+    gemm_parallel_columns<float>(m, n, k, {a.data(), k, false}, {b.data(), n, false}, c.data(), n,
+                                 false, [&](std::int64_t, std::int64_t) {
+#pragma omp atomic
+                                   ++blocks;
+                                 });
+    CHECK(blocks == (2 * m * n * k < 2 * kGemmFlopsPerThread ? 1 : num_threads()));
+  }
+  set_num_threads(saved);
+}
+
 TEST_CASE_TEMPLATE("gemm gives a single row the bits it has inside a taller product", T, float,
                    double) {
   // A batch of one image must score as it does in a batch: the single-row

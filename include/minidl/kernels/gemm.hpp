@@ -433,6 +433,20 @@ void gemm_packed(std::int64_t M, std::int64_t N, std::int64_t K, const T* packed
   }
 }
 
+// Floating-point operations (2 M N K for a product) a thread must get before
+// a product is cut between threads. Waking a second thread and handing it the operands costs a few
+// microseconds, more when the CPUs sit far apart; a thread's share of a
+// product should take several times that. Below it the calling thread
+// computes the whole product: LeNet-5's fc2 and fc3 ran slower on two
+// threads than on one. The cut never changes a bit, so neither does this.
+inline constexpr std::int64_t kGemmFlopsPerThread = std::int64_t(1) << 20;
+
+// Threads for an M x N x K product cut into `slivers` parts.
+inline int gemm_threads(std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t slivers) {
+  const std::int64_t by_work = std::max<std::int64_t>(1, 2 * M * N * K / kGemmFlopsPerThread);
+  return static_cast<int>(std::min({slivers, by_work, std::int64_t(1) << 10}));
+}
+
 // C[M,N] (+)= A*B with C cut by columns into one block of whole NR-column
 // slivers per thread. Each thread reads only its own columns of B, and all
 // of A: for a weight matrix B that would otherwise be read whole by both
@@ -446,7 +460,7 @@ void gemm_parallel_columns(std::int64_t M, std::int64_t N, std::int64_t K, MatRe
                            T* C, std::int64_t ldc, bool accumulate, Before&& before) {
   constexpr int NR = gemm_cols<T>();
   const std::int64_t slivers = (N + NR - 1) / NR;
-  const int max_threads = static_cast<int>(std::min<std::int64_t>(slivers, 1 << 10));
+  const int max_threads = gemm_threads(M, N, K, slivers);
   parallel_blocks(slivers, max_threads, [&](int, std::int64_t s0, std::int64_t s1) {
     const std::int64_t j0 = s0 * NR, j1 = std::min(N, s1 * NR);
     if (j0 >= j1) return;
@@ -471,7 +485,7 @@ void gemm_parallel_rows(std::int64_t M, std::int64_t N, std::int64_t K, MatRef<T
                         T* C, std::int64_t ldc, bool accumulate, bool continued = false) {
   constexpr int MR = gemm_rows<T>();
   const std::int64_t slivers = (M + MR - 1) / MR;
-  const int max_threads = static_cast<int>(std::min<std::int64_t>(slivers, 1 << 10));
+  const int max_threads = gemm_threads(M, N, K, slivers);
   parallel_blocks(slivers, max_threads, [&](int, std::int64_t s0, std::int64_t s1) {
     const std::int64_t i0 = s0 * MR, i1 = std::min(M, s1 * MR);
     if (i0 >= i1) return;
