@@ -181,6 +181,8 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 3, 5, 40, 11, 3, 3, 1, 1},    // an odd number of vectors per row, 8 + 3 channels
       {1, 2, 7, 20, 3, 5, 5, 1, 2},     // 5x5 kernel on rows of more than a vector
       {2, 1, 9, 20, 3, 5, 5, 1, 2},     // the same with one input channel (rows kernel)
+      {2, 6, 14, 14, 16, 5, 5, 1, 0},   // LeNet-5's conv2: rows of less than a vector
+      {2, 3, 10, 19, 4, 7, 7, 1, 3},    // 7x7, padding 3
       // The convolutions of ResNet-20 on 28x28 images (models/resnet.hpp).
       {2, 1, 28, 28, 16, 3, 3, 1, 1},   // stem
       {3, 16, 28, 28, 16, 3, 3, 1, 1},  // stage 1: one-vector tiles
@@ -279,6 +281,32 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       if (conv2d_weights_rows_applies<T>(s)) check_weights(conv2d_backward_weights_rows<T>);
       if (conv2d_forward_rows_applies<T>(s)) check_forward(conv2d_forward_rows<T>);
     }
+  }
+}
+
+TEST_CASE_TEMPLATE("col2im by rows gives the scatter's bits at stride 1", T, float, double) {
+  // Rows shorter than a vector, a ragged last vector, whole vectors, and
+  // every padding from 0 to kernel - 1; dcol's margins hold NaN, which the
+  // lane masks must keep out of dx.
+  const Conv2dShape shapes[] = {{1, 6, 14, 14, 16, 5, 5, 1, 0}, {1, 2, 9, 21, 3, 3, 3, 1, 1},
+                                {1, 1, 4, 32, 2, 3, 3, 1, 2},   {1, 3, 8, 7, 2, 7, 7, 1, 3},
+                                {1, 2, 5, 1, 2, 1, 1, 1, 0},    {1, 2, 6, 40, 2, 5, 5, 1, 4}};
+  for (const auto& s : shapes) {
+    CAPTURE(s.C);
+    CAPTURE(s.H);
+    CAPTURE(s.W);
+    CAPTURE(s.KH);
+    CAPTURE(s.pad);
+    const std::int64_t margin = col2im_margin<T>(s), size = s.col_size();
+    std::vector<T> dcol(static_cast<std::size_t>(size + 2 * margin),
+                        std::numeric_limits<T>::quiet_NaN());
+    const auto values = random_vector<T>(static_cast<std::size_t>(size), 8);
+    std::copy(values.begin(), values.end(), dcol.begin() + margin);
+    const auto xs = static_cast<std::size_t>(s.C * s.H * s.W);
+    std::vector<T> by_rows(xs, T(7)), scattered(xs, T(7));
+    detail::col2im_stride1(s, dcol.data() + margin, by_rows.data());
+    detail::col2im_scatter(s, dcol.data() + margin, scattered.data());
+    CHECK(std::memcmp(by_rows.data(), scattered.data(), xs * sizeof(T)) == 0);
   }
 }
 

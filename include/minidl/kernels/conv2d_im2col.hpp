@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
@@ -16,14 +18,24 @@
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/gemm.hpp"
 #include "minidl/kernels/ordered_sum.hpp"
+#include "minidl/kernels/simd.hpp"
 
 namespace minidl::kernels {
 
-// The adjoint of im2col: dx_n = sum of dcol entries over every place each
-// input pixel was copied to (dx_n overwritten). Uses the same in-range ow
-// interval as im2col_row, so the inner loop has no tests.
+// Elements col2im may read on each side of dcol (margins the caller
+// allocates; their contents never reach dx): the stride-1 path loads whole
+// vectors around each row of dcol and masks off what lies outside it.
 template <typename T>
-void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
+constexpr std::int64_t col2im_margin(const Conv2dShape& s) {
+  return Simd<T>::width + s.KW;
+}
+
+namespace detail {
+
+// The general adjoint of im2col, any stride: dcol's rows added into dx_n
+// one output row at a time, over the in-range ow interval of im2col_row.
+template <typename T>
+void col2im_scatter(const Conv2dShape& s, const T* dcol, T* dx_n) {
   const std::int64_t OH = s.OH(), OW = s.OW();
   std::fill_n(dx_n, s.C * s.H * s.W, T(0));
   for (std::int64_t c = 0; c < s.C; ++c)
@@ -40,15 +52,70 @@ void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
           T* out = dx_n + (c * s.H + ih) * s.W;
           const T* in = row + oh * OW;
           const std::int64_t shift = kw - s.pad;  // input column of ow is ow*stride + shift
-          if (s.stride == 1) {
-            T* dst = out + shift;
-            MINIDL_VECTORIZE  // dst (dx) and in (dcol) never overlap
-            for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += in[ow];
-          } else {
-            for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
-          }
+          for (std::int64_t ow = ow_lo; ow < ow_hi; ++ow) out[ow * s.stride + shift] += in[ow];
         }
       }
+}
+
+// The stride-1 adjoint by rows of dx_n: each vector of a row is summed in a
+// register over the taps that reach it, in the (kh, kw) order of
+// col2im_scatter, from +0, so it has the same bits. A tap's vector is the
+// dcol row loaded at the shift that lines its ow up with iw, its lanes
+// outside [0, OW) cleared with a bit mask: no scalar tail and no
+// read-modify-write of dx, where OW is a few lanes (LeNet-5's conv2, OW 10,
+// spent a fifth of its step in the scatter's short loops).
+template <typename T>
+void col2im_stride1(const Conv2dShape& s, const T* dcol, T* dx_n) {
+  using V = Simd<T>;
+  using vec = typename V::vec;
+  using lanes = decltype(vec{} > vec{});  // the integer vector of vec's width
+  using lane_int = std::remove_reference_t<decltype(std::declval<lanes&>()[0])>;
+  constexpr int L = V::width;
+  const std::int64_t OH = s.OH(), OW = s.OW(), plane = OH * OW;
+  lanes lane{};
+  for (int i = 0; i < L; ++i) lane[i] = i;
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t ih = 0; ih < s.H; ++ih) {
+      // oh = ih + pad - kh must be an output row.
+      const std::int64_t kh_lo = std::max<std::int64_t>(0, ih + s.pad - OH + 1);
+      const std::int64_t kh_hi = std::min(s.KH, ih + s.pad + 1);
+      T* out = dx_n + (c * s.H + ih) * s.W;
+      for (std::int64_t iw0 = 0; iw0 < s.W; iw0 += L) {
+        vec acc{};
+        for (std::int64_t kh = kh_lo; kh < kh_hi; ++kh) {
+          const T* row = dcol + (c * s.KH + kh) * s.KW * plane + (ih + s.pad - kh) * OW;
+          for (std::int64_t kw = 0; kw < s.KW; ++kw) {
+            const std::int64_t first = iw0 + s.pad - kw;  // the ow of lane 0
+            const lanes ow = lane + static_cast<lane_int>(first);
+            const lanes keep = (ow >= 0) & (ow < static_cast<lane_int>(OW));
+            const vec v = V::load(row + kw * plane + first);
+            lanes bits;
+            std::memcpy(&bits, &v, sizeof v);
+            bits &= keep;
+            vec masked;
+            std::memcpy(&masked, &bits, sizeof masked);
+            acc += masked;
+          }
+        }
+        if (iw0 + L <= s.W)
+          V::store(out + iw0, acc);
+        else
+          std::memcpy(out + iw0, &acc, static_cast<std::size_t>(s.W - iw0) * sizeof(T));
+      }
+    }
+}
+
+}  // namespace detail
+
+// The adjoint of im2col: dx_n = sum of dcol entries over every place each
+// input pixel was copied to (dx_n overwritten). dcol must have
+// col2im_margin<T>(s) readable elements on each side.
+template <typename T>
+void col2im(const Conv2dShape& s, const T* dcol, T* dx_n) {
+  if (s.stride == 1)
+    detail::col2im_stride1(s, dcol, dx_n);
+  else
+    detail::col2im_scatter(s, dcol, dx_n);
 }
 
 // Row k = (c, kh, kw) of im2col for one sample: out[oh*OW + ow] =
@@ -163,7 +230,10 @@ void conv2d_backward_data_im2col(const Conv2dShape& s, const T* dy, const T* w, 
   pack_a_whole<T>({w, K, true}, K, s.OC, workspace);
   parallel_for(s.N, [&](std::int64_t n) {
     T* packed_dy = thread_scratch<T, 0>(packed_b_size<T>(s.OC, P));
-    T* dcol = thread_scratch<T, 1>(K * P);
+    const std::int64_t margin = col2im_margin<T>(s);
+    T* dcol = thread_scratch<T, 1>(K * P + 2 * margin) + margin;
+    std::fill_n(dcol - margin, margin, T(0));
+    std::fill_n(dcol + K * P, margin, T(0));
     pack_b_whole<T>({dy + n * s.OC * P, P, false}, s.OC, P, packed_dy);
     gemm_packed<T>(K, P, s.OC, workspace, packed_dy, dcol, P, false);
     col2im(s, dcol, dx + n * s.C * s.H * s.W);
