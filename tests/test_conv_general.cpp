@@ -234,6 +234,16 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   const Conv2dKernels lenet1 = conv2d_kernels_for<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2});
   CHECK(lenet1.forward == (2 * 6 <= Simd<float>::width ? ConvKernel::Rows : ConvKernel::Direct));
   CHECK(lenet1.backward_weights == ConvKernel::Rows);
+  // Weight gradients of 3 -> 16 channels at 28x28: 3 channels fill 6 of a direct tile's 16
+  // lanes (AVX-512), so a 3x3 goes to the rows kernel; a 5x5 and a stride-2 3x3 stay direct,
+  // as does LeNet-5's conv2 (6 -> 16, 5x5), two taps of 6 channels a vector.
+  const Conv2dShape rgb3{64, 3, 28, 28, 16, 3, 3, 1, 1}, rgb5{64, 3, 28, 28, 16, 5, 5, 1, 2},
+      rgb3_stride2{64, 3, 28, 28, 16, 3, 3, 2, 1}, lenet2{64, 6, 14, 14, 16, 5, 5, 1, 0};
+  if (Simd<float>::width == 16)
+    CHECK(conv2d_backward_weights_kernel<float>(rgb3) == ConvKernel::Rows);
+  CHECK(conv2d_backward_weights_kernel<float>(rgb5) == ConvKernel::Direct);
+  CHECK(conv2d_backward_weights_kernel<float>(rgb3_stride2) == ConvKernel::Direct);
+  CHECK(conv2d_backward_weights_kernel<float>(lenet2) == ConvKernel::Direct);
   // ResNet-20's 16-channel stage and its stride-2 convolution run direct in
   // every pass, the stride-2 input gradient by phases.
   const Conv2dKernels stage1 =

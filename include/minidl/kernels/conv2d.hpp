@@ -29,11 +29,11 @@ namespace minidl::kernels {
 // that applies in each pass over a grid of shapes (docs/benchmarks.md, "The
 // shape sweep").
 //
-// The direct weight gradient pads the input channels to a whole vector (or
-// to whole tiles) and the output channels to whole tiles. It is still the
-// faster kernel with 6 input channels in a 16-float vector (LeNet-5's conv2),
-// but not with 1 or 3: past three times the channels in padding, the row
-// kernel takes 3x3 and 5x5 kernels and the im2col kernel the rest.
+// The direct weight gradient pads the input channels to half a vector, a
+// whole one or whole tiles, and the output channels to whole tiles. Past
+// three times the channels in padding (1 or 2 input channels, or 6 output
+// channels in tiles of 8) the rows kernel takes 3x3 and 5x5 kernels and the
+// im2col kernel the rest.
 template <typename T>
 bool conv2d_weights_direct(const Conv2dShape& s) {
   return conv2d_direct_strided_applies(s) && detail::padded_in_channels<T>(s) <= 3 * s.C &&
@@ -155,8 +155,14 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
   return direct && 2 * s.C >= Simd<T>::width ? ConvKernel::Direct : ConvKernel::Im2col;
 }
 
+// The rows kernel is also the faster one for a 3x3 kernel whose input
+// channels fill less than half of the direct tile's lanes (3 channels of 8:
+// 0.25 against 0.44 ms at 28x28, shape_sweep), not for a 5x5, whose rows
+// tile spills registers.
 template <typename T>
 ConvKernel conv2d_backward_weights_kernel(const Conv2dShape& s) {
+  if (s.KH == 3 && 2 * s.C < detail::padded_in_channels<T>(s) && conv2d_weights_rows_applies<T>(s))
+    return ConvKernel::Rows;
   if (conv2d_weights_direct<T>(s)) return ConvKernel::Direct;
   if (conv2d_weights_rows_applies<T>(s)) return ConvKernel::Rows;
   return ConvKernel::Im2col;

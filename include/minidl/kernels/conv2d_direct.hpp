@@ -315,7 +315,8 @@ inline Conv2dShape transposed_conv_shape(const Conv2dShape& s) {
 // already offset by the tap. With Cp = 2W the two vectors are the two
 // halves of 32 input channels; with Cp = W (16 input channels or fewer) the
 // NV vectors are the same channels at NV neighbouring taps (kw, kw+1, ...),
-// which sit W apart in xcl and in the partial alike.
+// which sit W apart in xcl and in the partial alike; with Cp = W/2 (8 or
+// fewer) each vector holds two neighbouring taps, and the NV vectors 2 NV taps.
 template <typename T, int MR, int NV>
 void weight_tile(const T* dy, std::int64_t P, const T* xcl, std::int64_t OH, std::int64_t OW,
                  std::int64_t WP, std::int64_t Cp, std::int64_t stride, T* part, std::int64_t ld,
@@ -377,12 +378,24 @@ void channels_last_row(const T* x, std::int64_t C, std::int64_t H, std::int64_t 
 // Channel counts of the weight gradient rounded up to whole tiles: input
 // channels to vectors (the extra channels of the copy of x are zeros),
 // output channels to tile rows (the extra rows of the partials are unused).
-// A single vector when the input channels fit one (the tile then spans
-// neighbouring taps instead, see weight_tile).
+// A single vector when the input channels fit one, half a vector when they
+// fit half: the tile then spans neighbouring taps instead, one tap a vector
+// or two (see weight_tile), so that 6 channels fill 12 lanes of 16, not 6.
 template <typename T>
 std::int64_t padded_in_channels(const Conv2dShape& s) {
-  return s.C <= Simd<T>::width ? Simd<T>::width : round_up(s.C, gemm_cols<T>());
+  constexpr int W = Simd<T>::width;
+  if (2 * s.C <= W) return W / 2;
+  return s.C <= W ? W : round_up(s.C, gemm_cols<T>());
 }
+// Taps of a kernel row in the weight gradient's partials: with half-vector
+// channels a vector holds two taps, and an odd row gets one more, unused.
+template <typename T>
+std::int64_t padded_row_taps(const Conv2dShape& s) {
+  return 2 * padded_in_channels<T>(s) == Simd<T>::width ? round_up(s.KW, 2) : s.KW;
+}
+// Vectors of taps one half-vector tile holds: its MR x NV accumulators and
+// NV inputs must fit the registers (32 with AVX-512, 16 otherwise).
+inline constexpr int kMaxTapPairVectors = kSimdBytes == 64 ? 3 : 2;
 template <typename T>
 std::int64_t padded_out_channels(const Conv2dShape& s) {
   return round_up(s.OC, gemm_rows<T>());
@@ -685,7 +698,7 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
 template <typename T>
 std::int64_t conv2d_direct_partials_size(const Conv2dShape& s) {
   return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * detail::padded_out_channels<T>(s) *
-         (s.KH * s.KW * detail::padded_in_channels<T>(s) + kBiasSlot<T>);
+         (s.KH * detail::padded_row_taps<T>(s) * detail::padded_in_channels<T>(s) + kBiasSlot<T>);
 }
 
 // dw = dL/dw, db = dL/db (both overwritten; db may be null). `partials` is
@@ -702,15 +715,20 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, taps = s.KH * s.KW;
   const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
   const std::int64_t Cp = detail::padded_in_channels<T>(s), OCp = detail::padded_out_channels<T>(s);
+  const std::int64_t KWp = detail::padded_row_taps<T>(s);
+  const bool tap_pairs = 2 * Cp == W;  // a vector holds two taps' channels
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  // A partial is [oc][kh][kw][c] and the bias slot after each channel's taps.
-  const std::int64_t weights = taps * Cp, block = weights + kBiasSlot<T>, part_size = OCp * block;
+  // A partial is [oc][kh][kw < KWp][c] and the bias slot after each channel's taps.
+  const std::int64_t weights = s.KH * KWp * Cp, block = weights + kBiasSlot<T>,
+                     part_size = OCp * block;
   auto chunk_gradient = [&](std::int64_t chunk, T* part) {
     BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
     // x with channels last, xcl [HP][WP][Cp]: the border and the channels
-    // past C stay zero, each sample overwrites the rest.
-    T* xcl = thread_scratch<T, 0>(HP * WP * Cp);
-    std::fill_n(xcl, HP * WP * Cp, T(0));
+    // past C stay zero, each sample overwrites the rest. One pixel more at
+    // the end, which the unused tap of an odd row reads last.
+    const std::int64_t xcl_size = (HP * WP + 1) * Cp;
+    T* xcl = thread_scratch<T, 0>(xcl_size);
+    std::fill_n(xcl, xcl_size, T(0));
     const std::int64_t n0 = chunk * kConvWeightChunk, n1 = std::min(s.N, n0 + kConvWeightChunk);
     for (std::int64_t n = n0; n < n1; ++n) {
       for (std::int64_t h = 0; h < s.H; ++h)
@@ -726,7 +744,24 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
           g = tail;
         }
         T* part_o = part + o0 * block;
-        if (Cp == W && s.KW == 3) {  // one vector of channels at three taps per tile
+        if (tap_pairs) {  // up to kMaxTapPairVectors vectors of two taps each per tile
+          for (std::int64_t kh = 0; kh < s.KH; ++kh)
+            for (std::int64_t kw = 0; kw < KWp; kw += 2 * detail::kMaxTapPairVectors) {
+              const T* xt = xcl + (kh * WP + kw) * Cp;
+              T* pt = part_o + (kh * KWp + kw) * Cp;
+              const std::int64_t nv =
+                  std::min<std::int64_t>(detail::kMaxTapPairVectors, (KWp - kw) / 2);
+              if (nv == 3)
+                detail::weight_tile<T, MR, 3>(g, P, xt, OH, OW, WP, Cp, s.stride, pt, block,
+                                              n > n0);
+              else if (nv == 2)
+                detail::weight_tile<T, MR, 2>(g, P, xt, OH, OW, WP, Cp, s.stride, pt, block,
+                                              n > n0);
+              else
+                detail::weight_tile<T, MR, 1>(g, P, xt, OH, OW, WP, Cp, s.stride, pt, block,
+                                              n > n0);
+            }
+        } else if (Cp == W && s.KW == 3) {  // one vector of channels at three taps per tile
           for (std::int64_t kh = 0; kh < s.KH; ++kh)
             detail::weight_tile<T, MR, 3>(g, P, xcl + kh * WP * Cp, OH, OW, WP, Cp, s.stride,
                                           part_o + kh * 3 * Cp, block, n > n0);
@@ -757,8 +792,10 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
       chunks, part_size, s.OC, block, partials, chunk_gradient,
       [&](std::int64_t o, const T* sum) {
         T* row = dw + o * s.col_rows();
-        for (std::int64_t tap = 0; tap < taps; ++tap)
-          for (std::int64_t c = 0; c < s.C; ++c) row[c * taps + tap] = sum[tap * Cp + c];
+        for (std::int64_t kh = 0; kh < s.KH; ++kh)
+          for (std::int64_t kw = 0; kw < s.KW; ++kw)
+            for (std::int64_t c = 0; c < s.C; ++c)
+              row[c * taps + kh * s.KW + kw] = sum[(kh * KWp + kw) * Cp + c];
         if (db) db[o] = sum[weights];
       },
       [&](std::int64_t o, T* sum) {  // the carry into the padded layout, padding zero
@@ -766,8 +803,10 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
         if (o == 0) wait_for_carry();
         const T* row = dw + o * s.col_rows();
         std::fill_n(sum, weights, T(0));
-        for (std::int64_t tap = 0; tap < taps; ++tap)
-          for (std::int64_t c = 0; c < s.C; ++c) sum[tap * Cp + c] = row[c * taps + tap];
+        for (std::int64_t kh = 0; kh < s.KH; ++kh)
+          for (std::int64_t kw = 0; kw < s.KW; ++kw)
+            for (std::int64_t c = 0; c < s.C; ++c)
+              sum[(kh * KWp + kw) * Cp + c] = row[c * taps + kh * s.KW + kw];
         load_bias_slot(db, o, sum + weights);
         return true;
       });
