@@ -304,8 +304,8 @@ TEST_CASE_TEMPLATE("col2im by rows gives the scatter's bits at stride 1", T, flo
     std::copy(values.begin(), values.end(), dcol.begin() + margin);
     const auto xs = static_cast<std::size_t>(s.C * s.H * s.W);
     std::vector<T> by_rows(xs, T(7)), scattered(xs, T(7));
-    detail::col2im_stride1(s, dcol.data() + margin, by_rows.data());
-    detail::col2im_scatter(s, dcol.data() + margin, scattered.data());
+    kernels::detail::col2im_stride1(s, dcol.data() + margin, by_rows.data());
+    kernels::detail::col2im_scatter(s, dcol.data() + margin, scattered.data());
     CHECK(std::memcmp(by_rows.data(), scattered.data(), xs * sizeof(T)) == 0);
   }
 }
