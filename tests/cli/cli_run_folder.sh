@@ -108,7 +108,13 @@ until grep -q "^epoch  1/" "$work/c_old.txt" 2>/dev/null; do
   kill -0 $old 2>/dev/null || fail "the first run ended before its first epoch was reported"
   sleep 0.05
 done
-rm -rf "$work/c"
+# The first run may be writing its epoch's files while they are deleted, and rm then finds the
+# folder not empty: delete until it is gone.
+for ((try = 0; ; ++try)); do
+  rm -rf "$work/c" 2>/dev/null && break
+  ((try < 100)) || fail "could not delete $work/c under the running first run"
+  sleep 0.05
+done
 "$mnist" train --limit-train 6000 --val 500 --limit-test 500 --epochs 1 --seed 6 --out "$work/c" \
   >"$work/c_new.txt" 2>&1 &
 new=$!
