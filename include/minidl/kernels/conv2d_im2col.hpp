@@ -61,7 +61,7 @@ void col2im_scatter(const Conv2dShape& s, const T* dcol, T* dx_n) {
 // register over the taps that reach it, in the (kh, kw) order of
 // col2im_scatter, from +0, so it has the same bits. A tap's vector is the
 // dcol row loaded at the shift that lines its ow up with iw, its lanes
-// outside [0, OW) cleared with a bit mask: no scalar tail and no
+// outside [0, OW) cleared by a lane mask: no scalar tail and no
 // read-modify-write of dx, where OW is a few lanes (LeNet-5's conv2, OW 10,
 // spent a fifth of its step in the scatter's short loops).
 template <typename T>
@@ -88,13 +88,7 @@ void col2im_stride1(const Conv2dShape& s, const T* dcol, T* dx_n) {
             const std::int64_t first = iw0 + s.pad - kw;  // the ow of lane 0
             const lanes ow = lane + static_cast<lane_int>(first);
             const lanes keep = (ow >= 0) & (ow < static_cast<lane_int>(OW));
-            const vec v = V::load(row + kw * plane + first);
-            lanes bits;
-            std::memcpy(&bits, &v, sizeof v);
-            bits &= keep;
-            vec masked;
-            std::memcpy(&masked, &bits, sizeof masked);
-            acc += masked;
+            acc += keep ? V::load(row + kw * plane + first) : vec{};
           }
         }
         if (iw0 + L <= s.W)
