@@ -160,7 +160,22 @@ TEST_CASE("image: unreadable files name the file and the problem") {
   minidl::write_gray_png(dir.file("ok.png"), img);
   const std::string bytes = read_all(dir.file("ok.png"));
   write_all(dir.file("cut.png"), bytes.substr(0, bytes.size() / 2));
-  CHECK_ERROR(minidl::load_gray_image(dir.file("cut.png")), dir.file("cut.png"), "stb_image: ");
+  CHECK_ERROR(minidl::load_gray_image(dir.file("cut.png")), dir.file("cut.png"),
+              "PNG chunk 'IDAT' at byte 33 claims");
+  write_all(dir.file("no_end.png"), bytes.substr(0, bytes.size() - 12));  // IEND cut off
+  CHECK_ERROR(minidl::load_gray_image(dir.file("no_end.png")), dir.file("no_end.png"),
+              "inside a chunk header, before its IEND chunk");
+
+  // A chunk claiming a gigabyte in a file of a few bytes is refused before stb_image sizes a
+  // buffer by it. The 64x48 image's own chunks come first, the claim is inserted before IEND.
+  std::string claim = bytes.substr(0, bytes.size() - 12);
+  claim +=
+      std::string("\x40\0\0\0IDAT", 8) + std::string(16, '\0') + bytes.substr(bytes.size() - 12);
+  write_all(dir.file("claim.png"), claim);
+  CHECK_ERROR(minidl::load_gray_image(dir.file("claim.png")), dir.file("claim.png"),
+              "claims 1073741824 bytes of data, but only 24 remain");
+  // The chunk check passes every chunk of a valid file through to the decoder.
+  CHECK(minidl::load_gray_image(dir.file("ok.png")).pixels == img.pixels);
 }
 
 TEST_CASE("image: PNG round trip, atomic write, PGM reading") {

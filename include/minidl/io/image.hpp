@@ -80,6 +80,29 @@ inline bool is_stb_image(const std::vector<unsigned char>& b) {
   return starts("\x89PNG\r\n\x1a\n", 8) || starts("\xff\xd8\xff", 3) || starts("BM", 2);
 }
 
+// Walks a PNG's chunks and refuses one whose stated length runs past the end of the file.
+// stb_image sizes its buffer for the compressed data from these lengths before reading them,
+// so a few bytes claiming a gigabyte would otherwise allocate one.
+inline void check_png_chunks(const std::vector<unsigned char>& b, const std::string& path) {
+  std::size_t at = 8;  // after the signature
+  while (true) {
+    if (b.size() - at < 12)
+      fail(path, ": PNG ends at byte ", b.size(), " inside a chunk header, before its IEND chunk");
+    const std::uint32_t length = (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
+                                 (std::uint32_t{b[at + 2]} << 8) | std::uint32_t{b[at + 3]};
+    std::string type(reinterpret_cast<const char*>(&b[at + 4]), 4);
+    for (char& c : type)
+      if (!std::isalpha(static_cast<unsigned char>(c))) c = '?';  // chunk types are letters
+    // What the file holds for this chunk's data once its header and CRC are counted.
+    const std::size_t room = b.size() - at - 12;
+    if (length > room)
+      fail(path, ": PNG chunk '", type, "' at byte ", at, " claims ", length,
+           " bytes of data, but only ", room, " remain in the file");
+    if (type == "IEND") return;
+    at += 12 + std::size_t{length};
+  }
+}
+
 inline bool is_binary_pnm(const std::vector<unsigned char>& b) {
   return b.size() >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6');
 }
@@ -175,6 +198,7 @@ inline GrayImage load_gray_image(const std::string& path) {
       std::int64_t{w} * h > kMaxImagePixels)
     fail(path, ": image of ", w, "x", h, " pixels is too large (limit ", kMaxImageSide,
          " per side and ", kMaxImagePixels, " pixels)");
+  if (bytes[0] == 0x89) detail::check_png_chunks(bytes, path);
   // Asking for the file's own channel count: stb converts nothing, and transparency,
   // which its grey conversion would drop with the drawing, is composited by to_opaque_grey.
   int decoded_w = 0, decoded_h = 0, decoded_channels = 0;
