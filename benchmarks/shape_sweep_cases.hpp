@@ -93,8 +93,10 @@ inline std::vector<ChannelPair> typical_channel_pairs(std::int64_t h) {
   switch (h) {
     case 56:
       return {{1, 16}, {3, 16}, {16, 16}, {16, 32}};
-    case 28:  // 1 -> 6: LeNet-5's conv1
-      return {{1, 6}, {1, 16}, {3, 16}, {6, 16}, {16, 16}, {16, 32}, {32, 32}, {32, 64}};
+    case 28:  // 1 -> 6: LeNet-5's conv1; 3 -> 6 and 2 -> 16, which conv2d_backward_weights_kernel's
+              // stride-2 rule rests on
+      return {{1, 6},  {3, 6},   {1, 16},  {2, 16},  {3, 16},
+              {6, 16}, {16, 16}, {16, 32}, {32, 32}, {32, 64}};
     case 14:
       return {{6, 16}, {16, 32}, {32, 32}, {32, 64}, {64, 64}, {128, 128}};
     default:  // 7

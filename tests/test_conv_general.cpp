@@ -244,6 +244,19 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   CHECK(conv2d_backward_weights_kernel<float>(rgb5) == ConvKernel::Direct);
   CHECK(conv2d_backward_weights_kernel<float>(rgb3_stride2) == ConvKernel::Direct);
   CHECK(conv2d_backward_weights_kernel<float>(lenet2) == ConvKernel::Direct);
+  // At stride 2 the direct weight gradient also takes 1 or 2 input channels and 6 output
+  // channels, padding and all; im2col keeps 1 input channel into 16 (AVX-512).
+  const Conv2dShape one_to_six{64, 1, 28, 28, 6, 5, 5, 2, 2},
+      two_to_16{64, 2, 28, 28, 16, 7, 7, 2, 3}, three_to_six{64, 3, 28, 28, 6, 3, 3, 2, 1},
+      one_to_16{64, 1, 56, 56, 16, 5, 5, 2, 2};
+  CHECK(conv2d_backward_weights_kernel<float>(one_to_six) == ConvKernel::Direct);
+  CHECK(conv2d_backward_weights_kernel<float>(two_to_16) == ConvKernel::Direct);
+  CHECK(conv2d_backward_weights_kernel<float>(three_to_six) == ConvKernel::Direct);
+  if (Simd<float>::width == 16)
+    CHECK(conv2d_backward_weights_kernel<float>(one_to_16) == ConvKernel::Im2col);
+  // At stride 1 these stay where they were: rows for 3x3 and 5x5.
+  CHECK(conv2d_backward_weights_kernel<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2}) ==
+        ConvKernel::Rows);
   // ResNet-20's 16-channel stage and its stride-2 convolution run direct in
   // every pass, the stride-2 input gradient by phases.
   const Conv2dKernels stage1 =
