@@ -86,8 +86,7 @@ inline bool is_stb_image(const std::vector<unsigned char>& b) {
 inline void check_png_chunks(const std::vector<unsigned char>& b, const std::string& path) {
   std::size_t at = 8;  // after the signature
   while (true) {
-    if (b.size() - at < 12)
-      fail(path, ": PNG ends at byte ", b.size(), " inside a chunk header, before its IEND chunk");
+    if (b.size() - at < 12) fail(path, ": PNG ends at byte ", b.size(), ", before its IEND chunk");
     const std::uint32_t length = (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
                                  (std::uint32_t{b[at + 2]} << 8) | std::uint32_t{b[at + 3]};
     std::string type(reinterpret_cast<const char*>(&b[at + 4]), 4);
