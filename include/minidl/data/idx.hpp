@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "minidl/core/byte_order.hpp"
 #include "minidl/core/error.hpp"
 
 namespace minidl {
@@ -40,10 +41,6 @@ inline std::string idx_hex(std::uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(v));
   return buf;
-}
-
-inline std::uint32_t idx_be32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
 }
 
 // Size of the regular file at `path`, or an Error saying why it cannot be read as one.
@@ -176,7 +173,7 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
   if (head.size() < 4)
     fail(path, ": truncated header: ", holder, " holds only ", head.size(), " bytes but an ", kind,
          " header needs ", header_size);
-  const std::uint32_t found = idx_be32(head.data());
+  const std::uint32_t found = read_be32(head.data());
   if (found != magic) {
     const char* hint = found == kIdxImagesMagic   ? " (this is an IDX image file)"
                        : found == kIdxLabelsMagic ? " (this is an IDX label file)"
@@ -189,7 +186,7 @@ inline std::vector<std::uint8_t> read_idx(const std::string& path, std::uint32_t
          " header needs ", header_size);
 
   dims.assign(ndims, 0);
-  for (std::size_t d = 0; d < ndims; ++d) dims[d] = idx_be32(head.data() + 4 + 4 * d);
+  for (std::size_t d = 0; d < ndims; ++d) dims[d] = read_be32(head.data() + 4 + 4 * d);
   const std::string desc = idx_describe(dims);
   for (std::int64_t d : dims)
     if (d == 0) fail(path, ": header declares ", desc, ": a dimension is zero");

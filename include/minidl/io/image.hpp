@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "minidl/core/byte_order.hpp"
 #include "minidl/core/error.hpp"
 #include "minidl/io/atomic_file.hpp"
 
@@ -87,8 +88,7 @@ inline void check_png_chunks(const std::vector<unsigned char>& b, const std::str
   std::size_t at = 8;  // after the signature
   while (true) {
     if (b.size() - at < 12) fail(path, ": PNG ends at byte ", b.size(), ", before its IEND chunk");
-    const std::uint32_t length = (std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
-                                 (std::uint32_t{b[at + 2]} << 8) | std::uint32_t{b[at + 3]};
+    const std::uint32_t length = read_be32(&b[at]);
     std::string type(reinterpret_cast<const char*>(&b[at + 4]), 4);
     for (char& c : type)
       if (!std::isalpha(static_cast<unsigned char>(c))) c = '?';  // chunk types are letters
@@ -197,7 +197,7 @@ inline GrayImage load_gray_image(const std::string& path) {
       std::int64_t{w} * h > kMaxImagePixels)
     fail(path, ": image of ", w, "x", h, " pixels is too large (limit ", kMaxImageSide,
          " per side and ", kMaxImagePixels, " pixels)");
-  if (bytes[0] == 0x89) detail::check_png_chunks(bytes, path);
+  if (bytes[0] == 0x89) detail::check_png_chunks(bytes, path);  // a PNG, by its first byte
   // Asking for the file's own channel count: stb converts nothing, and transparency,
   // which its grey conversion would drop with the drawing, is composited by to_opaque_grey.
   int decoded_w = 0, decoded_h = 0, decoded_channels = 0;
