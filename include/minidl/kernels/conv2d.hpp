@@ -33,12 +33,18 @@ namespace minidl::kernels {
 // whole one or whole tiles, and the output channels to whole tiles. Past
 // three times the channels in padding (1 or 2 input channels, or 6 output
 // channels in tiles of 8) the rows kernel takes 3x3 and 5x5 kernels and the
-// im2col kernel the rest, but for the few-channel cases at stride 2 that
-// conv2d_backward_weights_kernel gives to direct all the same.
+// im2col kernel the rest. At stride 2, where the rows kernel does not apply,
+// direct beats im2col with 1 to 3 input channels despite its padding
+// (1.4-4.9x for 3x3 to 7x7 kernels at 28x28, batch 1 and 64, into 6 or 16
+// output channels), except for 1 input channel into more than half a vector
+// of output channels, where im2col is as fast or up to 1.6x faster.
 template <typename T>
 bool conv2d_weights_direct(const Conv2dShape& s) {
-  return conv2d_direct_strided_applies(s) && detail::padded_in_channels<T>(s) <= 3 * s.C &&
-         4 * detail::padded_out_channels<T>(s) <= 5 * s.OC;
+  if (!conv2d_direct_strided_applies(s)) return false;
+  const bool padding_pays = detail::padded_in_channels<T>(s) <= 3 * s.C &&
+                            4 * detail::padded_out_channels<T>(s) <= 5 * s.OC;
+  const bool one_into_many = s.C == 1 && 2 * s.OC > Simd<T>::width;
+  return padding_pays || (s.stride == 2 && s.C <= 3 && !one_into_many);
 }
 
 // The direct forward tile ends with a transposed store of its MR x NR
@@ -160,19 +166,11 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
 // channels fill less than half of the direct tile's lanes (3 channels of 8:
 // 0.25 against 0.44 ms at 28x28, shape_sweep), not for a 5x5, whose rows
 // tile spills registers.
-// At stride 2, where the rows kernel does not apply, the direct kernel beats
-// im2col with 1 to 3 input channels despite its padding (1.4-4.9x for 3x3 to
-// 7x7 kernels at 28x28, batch 1 and 64, into 6 or 16 output channels),
-// except for 1 input channel into more than half a vector of output
-// channels, where im2col is as fast or up to 1.6x faster.
 template <typename T>
 ConvKernel conv2d_backward_weights_kernel(const Conv2dShape& s) {
   if (s.KH == 3 && 2 * s.C < detail::padded_in_channels<T>(s) && conv2d_weights_rows_applies<T>(s))
     return ConvKernel::Rows;
   if (conv2d_weights_direct<T>(s)) return ConvKernel::Direct;
-  const bool one_into_many = s.C == 1 && 2 * s.OC > Simd<T>::width;
-  if (s.stride == 2 && s.C <= 3 && !one_into_many && conv2d_direct_strided_applies(s))
-    return ConvKernel::Direct;
   if (conv2d_weights_rows_applies<T>(s)) return ConvKernel::Rows;
   return ConvKernel::Im2col;
 }
