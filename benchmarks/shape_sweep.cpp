@@ -156,7 +156,8 @@ double measure_peak_gflops(int threads) {
 // ---- convolutions --------------------------------------------------------------
 
 const ConvPass kPasses[] = {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights};
-const ConvKernel kSquareKernels[] = {ConvKernel::Direct, ConvKernel::Rows, ConvKernel::Im2col};
+const ConvKernel kSquareKernels[] = {ConvKernel::Direct, ConvKernel::Rows, ConvKernel::Im2col,
+                                     ConvKernel::Winograd};
 
 const char* pass_name(ConvPass p) {
   return p == ConvPass::Forward        ? "forward"

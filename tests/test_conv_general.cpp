@@ -257,13 +257,39 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   // At stride 1 these stay where they were: rows for 3x3 and 5x5.
   CHECK(conv2d_backward_weights_kernel<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2}) ==
         ConvKernel::Rows);
-  // ResNet-20's 16-channel stage and its stride-2 convolution run direct in
-  // every pass, the stride-2 input gradient by phases.
+  // ResNet-20's 16-channel stage: Winograd where its rows of 14 tiles fill a
+  // one-vector block (AVX-512), direct for the weight gradient. Its 7x7 stage (4 tiles a
+  // row) stays direct; so do convolutions of fewer than 16 input channels.
   const Conv2dKernels stage1 =
       conv2d_kernels_for<float>(Conv2dShape{128, 16, 28, 28, 16, 3, 3, 1, 1});
-  CHECK(stage1.forward == ConvKernel::Direct);
-  CHECK(stage1.backward_data == ConvKernel::Direct);
+  if (Simd<float>::width == 16) {
+    CHECK(stage1.forward == ConvKernel::Winograd);
+    CHECK(stage1.backward_data == ConvKernel::Winograd);
+  }
   CHECK(stage1.backward_weights == ConvKernel::Direct);
+  const Conv2dKernels stage3 =
+      conv2d_kernels_for<float>(Conv2dShape{128, 64, 7, 7, 64, 3, 3, 1, 1});
+  CHECK(stage3.forward == ConvKernel::Direct);
+  CHECK(stage3.backward_data == ConvKernel::Direct);
+  CHECK(conv2d_forward_kernel<float>(Conv2dShape{64, 6, 28, 28, 32, 3, 3, 1, 1}) ==
+        ConvKernel::Direct);
+  // The MNIST CNN's conv2 (32 -> 64 at 14x14, 7 tiles a row, two vectors of output
+  // channels): Winograd in both passes it can take; its input gradient, with 32 output
+  // channels in the lanes, too. Padding 0 or 2 is not Winograd's.
+  if (Simd<float>::width == 16) {
+    const Conv2dKernels conv2 =
+        conv2d_kernels_for<float>(Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 1});
+    CHECK(conv2.forward == ConvKernel::Winograd);
+    CHECK(conv2.backward_data == ConvKernel::Winograd);
+    // 16 output channels into 32 at 14x14: one vector in the input gradient's lanes and 7
+    // tiles a row, too few for a one-vector block.
+    CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{64, 16, 14, 14, 32, 3, 3, 1, 1}) ==
+          ConvKernel::Direct);
+  }
+  CHECK(conv2d_forward_kernel<float>(Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 0}) !=
+        ConvKernel::Winograd);
+  CHECK(!conv_kernel_applies<float>(ConvKernel::Winograd, ConvPass::BackwardWeights,
+                                    Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 1}));
   const Conv2dKernels down =
       conv2d_kernels_for<float>(Conv2dShape{128, 16, 28, 28, 32, 3, 3, 2, 1});
   CHECK(down.forward == ConvKernel::Direct);

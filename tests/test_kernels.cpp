@@ -286,6 +286,12 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       if (conv2d_weights_rows_applies<T>(s)) check_weights(conv2d_backward_weights_rows<T>);
       if (conv2d_forward_rows_applies<T>(s)) check_forward(conv2d_forward_rows<T>);
     }
+    SUBCASE("winograd kernels") {
+      if (conv2d_winograd_applies(s)) {
+        check_forward(conv2d_forward_winograd<T>);
+        check_data(conv2d_backward_data_winograd<T>);
+      }
+    }
   }
 }
 
@@ -499,8 +505,9 @@ struct PlaneBufferOutput {
   }
 };
 
-TEST_CASE_TEMPLATE("direct convolutions give the same bits on any number of threads, one image too",
-                   T, float, double) {
+TEST_CASE_TEMPLATE(
+    "direct and Winograd convolutions give the same bits on any number of threads, one image too",
+    T, float, double) {
   // With fewer images than threads, each image's output channels are shared
   // out between the threads in whole slivers: 4 slivers, 2 ragged ones,
   // one narrow sliver, and stride 2.
@@ -524,7 +531,7 @@ TEST_CASE_TEMPLATE("direct convolutions give the same bits on any number of thre
     std::vector<T> y_ref(ys), dx_ref(xs);
     conv2d_forward_naive(s, x.data(), w.data(), b.data(), y_ref.data());
     conv2d_backward_data_naive(s, dy.data(), w.data(), dx_ref.data());
-    std::vector<T> first_y, first_dx;
+    std::vector<T> first_y, first_dx, first_wy, first_wdx;
     for (int threads : {1, 2, 3}) {
       CAPTURE(threads);
       set_num_threads(threads);
@@ -537,6 +544,23 @@ TEST_CASE_TEMPLATE("direct convolutions give the same bits on any number of thre
         first_y = y;
       else
         CHECK(std::memcmp(y.data(), first_y.data(), ys * sizeof(T)) == 0);
+      if (conv2d_winograd_applies(s)) {  // Winograd's F(2x2, 3x3), as the direct kernels
+        std::vector<T> wy(ys, std::numeric_limits<T>::quiet_NaN());
+        PlaneBufferOutput<T> wout(wy.data(), s.OC, s.OH() * s.OW(), s.N * s.OC);
+        conv2d_forward_winograd_samples(s, x.data(), w.data(), b.data(), false, wout);
+        CHECK(std::all_of(wout.written.begin(), wout.written.end(), [](int c) { return c == 1; }));
+        CHECK(max_abs_diff(wy, y_ref) <= tolerance<T>(s.col_rows()));
+        std::vector<T> wdx(xs, std::numeric_limits<T>::quiet_NaN());
+        conv2d_backward_data_winograd<T>(s, dy.data(), w.data(), wdx.data(), nullptr);
+        CHECK(max_abs_diff(wdx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
+        if (first_wy.empty()) {
+          first_wy = wy;
+          first_wdx = wdx;
+        } else {
+          CHECK(std::memcmp(wy.data(), first_wy.data(), ys * sizeof(T)) == 0);
+          CHECK(std::memcmp(wdx.data(), first_wdx.data(), xs * sizeof(T)) == 0);
+        }
+      }
       if (!conv2d_direct_strided_applies(s)) continue;
       std::vector<T> dx(xs, std::numeric_limits<T>::quiet_NaN());
       conv2d_backward_data_direct<T>(s, dy.data(), w.data(), dx.data(), nullptr);

@@ -22,6 +22,7 @@
 #include "minidl/kernels/conv2d_im2col.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
 #include "minidl/kernels/conv2d_rows.hpp"
+#include "minidl/kernels/conv2d_winograd.hpp"
 
 namespace minidl::kernels {
 
@@ -57,6 +58,21 @@ inline bool conv2d_forward_direct_pays(const Conv2dShape& s) {
   return conv2d_direct_strided_applies(s) && (s.stride == 2 || s.col_rows() >= 16);
 }
 
+// Winograd's F(2x2, 3x3) does 2.25 times fewer multiply-adds than the
+// direct kernel and pays for its transforms where its blocks of tiles fill
+// the registers as the direct tiles do (shape_sweep, batch 64): rows of at
+// least kDirectRows tiles (outputs 13 pixels wide or more) with more than a
+// vector of output channels (32 into 64 at 14x14: 1.4-1.5x faster), or of
+// kDirectRowsNarrow tiles with one vector (16 into 16 at 28x28: 1.06-1.09x),
+// and at least 16 input channels to sum. With 4 tiles a row (7x7) it is
+// 1.1-1.4x slower, and with fewer input channels level at best.
+template <typename T>
+bool conv2d_winograd_pays(const Conv2dShape& s) {
+  if (!conv2d_winograd_applies(s) || s.C < 16) return false;
+  const std::int64_t tiles = detail::winograd_tile_cols(s);
+  return s.OC > Simd<T>::width ? tiles >= detail::kDirectRows : tiles >= detail::kDirectRowsNarrow;
+}
+
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
 template <typename T>
 std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
@@ -76,7 +92,7 @@ std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
 // Im2col take the square case only (a Conv2dShape); Depthwise and General
 // take the rest (a Conv2dGeometry), and conv2d_kernels_for() below never
 // gives them a square one.
-enum class ConvKernel { Direct, Rows, Im2col, Depthwise, General };
+enum class ConvKernel { Direct, Rows, Im2col, Winograd, Depthwise, General };
 
 inline const char* conv_kernel_name(ConvKernel k) {
   switch (k) {
@@ -86,6 +102,8 @@ inline const char* conv_kernel_name(ConvKernel k) {
       return "rows";
     case ConvKernel::Im2col:
       return "im2col";
+    case ConvKernel::Winograd:
+      return "winograd";
     case ConvKernel::Depthwise:
       return "depthwise";
     case ConvKernel::General:
@@ -96,7 +114,8 @@ inline const char* conv_kernel_name(ConvKernel k) {
 
 // Whether a kernel takes the square case (a Conv2dShape).
 inline bool conv_kernel_is_square(ConvKernel k) {
-  return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Im2col;
+  return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Im2col ||
+         k == ConvKernel::Winograd;
 }
 
 // The passes of a convolution.
@@ -115,6 +134,8 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
       return true;
     case ConvKernel::Direct:
       return conv2d_direct_strided_applies(s);
+    case ConvKernel::Winograd:
+      return p != ConvPass::BackwardWeights && conv2d_winograd_applies(s);
     case ConvKernel::Rows:
       return p == ConvPass::Forward           ? conv2d_forward_rows_applies<T>(s)
              : p == ConvPass::BackwardWeights ? conv2d_weights_rows_applies<T>(s)
@@ -137,11 +158,21 @@ void require_square_kernel(ConvKernel k, ConvPass p, const Conv2dShape& s, const
 // 16 lanes), most of a direct tile's lanes are padding; the rows kernel
 // fills them with pixels instead, when its rows are wide enough.
 template <typename T>
-ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
+ConvKernel conv2d_forward_summing_kernel(const Conv2dShape& s) {
   if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
   if (conv2d_forward_direct_pays(s)) return ConvKernel::Direct;
   if (conv2d_forward_rows_applies<T>(s)) return ConvKernel::Rows;
   return ConvKernel::Im2col;
+}
+
+// The forward kernel: Winograd's where it pays, else the one that sums tap
+// by tap (conv2d_forward_summing_kernel, which the plan keeps before a max
+// pool: layers/plan.hpp).
+template <typename T>
+ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
+  if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
+  if (conv2d_winograd_pays<T>(s)) return ConvKernel::Winograd;
+  return conv2d_forward_summing_kernel<T>(s);
 }
 
 // The direct input gradient is a direct forward pass whose output channels are
@@ -155,6 +186,8 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
 // kernel costs more than the multiply-adds.)
 template <typename T>
 ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
+  if (s.stride == 1 && conv2d_winograd_pays<T>(detail::transposed_conv_shape(s)))
+    return ConvKernel::Winograd;
   const bool direct =
       s.stride == 1
           ? conv2d_direct_applies(s) && conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
@@ -188,6 +221,8 @@ void conv2d_forward_with(ConvKernel k, const Conv2dShape& s, const T* x, const T
     conv2d_forward_rows(s, x, w, b, y, workspace, relu);
   else if (k == ConvKernel::Im2col)
     conv2d_forward_im2col(s, x, w, b, y, workspace, relu);
+  else if (k == ConvKernel::Winograd)
+    conv2d_forward_winograd(s, x, w, b, y, workspace, relu);
   else
     fail("conv2d_forward_with: the ", conv_kernel_name(k), " kernel takes a Conv2dGeometry");
 }
@@ -201,7 +236,7 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
 // Whether a forward kernel works sample by sample and can hand its output
 // to a sink a few channel planes at a time (conv2d_forward_samples).
 inline bool conv2d_forward_passes_planes(ConvKernel k) {
-  return k == ConvKernel::Direct || k == ConvKernel::Rows;
+  return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Winograd;
 }
 
 // conv2d_forward handed to an output sink (StoredOutput in
@@ -216,6 +251,8 @@ void conv2d_forward_samples(ConvKernel k, const Conv2dShape& s, const T* x, cons
     conv2d_forward_direct_samples(s, x, w, b, relu, output);
   else if (k == ConvKernel::Rows)
     conv2d_forward_rows_groups(s, x, w, b, workspace, relu, output);
+  else if (k == ConvKernel::Winograd)
+    conv2d_forward_winograd_samples(s, x, w, b, relu, output);
   else
     fail("conv2d_forward_samples: the ", conv_kernel_name(k), " kernel works on the whole batch");
 }
@@ -229,6 +266,8 @@ void conv2d_backward_data_with(ConvKernel k, const Conv2dShape& s, const T* dy, 
     conv2d_backward_data_direct(s, dy, w, dx, workspace);
   else if (k == ConvKernel::Im2col)
     conv2d_backward_data_im2col(s, dy, w, dx, workspace);
+  else if (k == ConvKernel::Winograd)
+    conv2d_backward_data_winograd(s, dy, w, dx, workspace);
   else
     fail("conv2d_backward_data_with: no ", conv_kernel_name(k), " kernel for a Conv2dShape");
 }

@@ -156,6 +156,16 @@ class Conv2d : public Layer<T> {
     return kernels::conv2d_kernels_for<T>(geometry(in));
   }
 
+  // kernels_for() with a forward kernel that sums tap by tap (not Winograd's
+  // transforms), for an output whose rounding decides a max pool's winners
+  // (layers/plan.hpp).
+  ConvKernels summing_kernels_for(const Shape& in) const {
+    ConvKernels k = kernels_for(in);
+    if (k.forward == kernels::ConvKernel::Winograd)
+      k.forward = kernels::conv2d_forward_summing_kernel<T>(geometry(in).square());
+    return k;
+  }
+
   const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
     output_shape(x.shape());  // throws on a bad shape before a kernel is chosen
     this->set_batch_share(ctx.share);
@@ -187,7 +197,7 @@ class Conv2d : public Layer<T> {
   // forward_with() handing the output to `sink` instead of storing it:
   // sink.begin(output shape), then sink.planes(p0, count, planes) from any
   // thread with planes p0.. in [N, OC] order, until every plane has come.
-  // Needs a forward kernel that works sample by sample (direct, rows).
+  // Needs a forward kernel that works sample by sample (direct, rows, Winograd).
   template <typename Sink>
   void forward_planes(const Tensor<T>& x, const ConvKernels& k, bool relu, Sink& sink) {
     begin_forward(x, k);

@@ -1,0 +1,334 @@
+// minidl/kernels/conv2d_winograd.hpp - 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3).
+//
+// Each 2x2 block of output pixels (a tile) comes from the 4x4 input patch d
+// around it: y = A^T [ U (.) (B^T d B) ] A, with U = G g G^T the transformed
+// 3x3 kernel g of each (output, input) channel pair and (.) the product
+// element by element (Lavin and Gray, "Fast Algorithms for Convolutional
+// Neural Networks", 2016). Summed over the input channels, the 16 products
+// of a tile are 16 independent matrix products,
+//   M[xi][tile][oc] = sum over c of V[xi][c][tile] * U[xi][c][oc],
+// of 16 multiply-adds per (tile, c, oc) where the direct kernel does 36 for
+// the same four pixels: 2.25 times fewer. The transforms are additions (G's
+// halves are exact), vectorised over the tiles of a tile row (input) and
+// over the output channels (output).
+//
+// The products run on direct_tile with one tap (conv2d_direct.hpp): MR tiles
+// of a tile row x NV vectors of output channels, as the direct kernel's MR
+// pixels of a row. The output transform turns the MR tiles into two output
+// rows of 2 MR pixels, stored channel-major by the direct kernel's
+// transposing store, bias and ReLU included. Backward-data of such a
+// convolution is one too (on dy, with the kernel flipped and its channel
+// axes swapped), so both passes run here. The weight gradient stays on the
+// direct kernels, which sum in the order data-parallel training continues.
+//
+// The sums run in another order than the direct kernel's, so the bits
+// differ from it (by a few units in the last place); they are the same for
+// any number of threads and any batch split, as each sample's output is
+// computed by one thread in a fixed order.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "minidl/core/loop_hints.hpp"
+#include "minidl/core/memory.hpp"
+#include "minidl/kernels/conv2d_direct.hpp"
+#include "minidl/kernels/simd.hpp"
+
+namespace minidl::kernels {
+
+// Whether the Winograd kernels take this convolution: a 3x3 kernel at
+// stride 1 with padding 1 (the "same" convolutions of VGG- and ResNet-style
+// networks), whose input gradient is one of the same kind.
+inline bool conv2d_winograd_applies(const Conv2dShape& s) {
+  return s.KH == 3 && s.KW == 3 && s.stride == 1 && s.pad == 1;
+}
+
+namespace detail {
+
+inline constexpr int kWinogradPoints = 16;  // the 4x4 transformed values of a tile
+
+// Tiles of a row and rows of tiles: ceil(OW / 2) x ceil(OH / 2).
+inline std::int64_t winograd_tile_cols(const Conv2dShape& s) {
+  return (s.OW() + 1) / 2;
+}
+inline std::int64_t winograd_tile_rows(const Conv2dShape& s) {
+  return (s.OH() + 1) / 2;
+}
+
+// The even and odd elements of the 2W elements a, b (a first).
+template <typename T, std::size_t... I>
+typename Simd<T>::vec even_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b,
+                                 std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, static_cast<int>(2 * I)...);
+}
+template <typename T, std::size_t... I>
+typename Simd<T>::vec odd_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b,
+                                std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, static_cast<int>(2 * I + 1)...);
+}
+
+// V for tile rows [th0, th1) of one sample: V[xi][c][t] = (B^T d B)[xi] of
+// tile t = (th - th0) * TW + tw of channel c, d the 4x4 patch of the padded
+// input at (2 th, 2 tw). xpad is the
+// sample padded by 1 (rows WP apart, planes `plane` apart, the tiles read up
+// to two rows and columns past it: the rows and planes after it, or slack,
+// which only the outputs past the edge use). Each xi's plane of V is
+// `vstride` apart, with room for a vector past its C * T values: a tile row
+// is written in whole vectors, and the next row (or channel) overwrites
+// what spills.
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+template <typename T>
+void winograd_input_transform(const Conv2dShape& s, const T* xpad, std::int64_t WP,
+                              std::int64_t plane, std::int64_t th0, std::int64_t th1, T* v,
+                              std::int64_t vstride) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
+  constexpr auto lanes = std::make_index_sequence<W>{};
+  const std::int64_t TW = winograd_tile_cols(s), NT = (th1 - th0) * TW;
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t th = th0; th < th1; ++th)
+      for (std::int64_t tw0 = 0; tw0 < TW; tw0 += W) {
+        // Row i of the patches, split by column parity: ev[i] at tiles tw,
+        // ev1[i] at tw + 1 (columns 2 tw and 2 tw + 2), od, od1 alike.
+        V ev[4], od[4], ev1[4], od1[4];
+        const T* row = xpad + c * plane + 2 * th * WP + 2 * tw0;
+        MINIDL_UNROLL(4)
+        for (int i = 0; i < 4; ++i, row += WP) {
+          const V a = S::load(row), b = S::load(row + W);
+          ev[i] = even_lanes<T>(a, b, lanes);
+          od[i] = odd_lanes<T>(a, b, lanes);
+          // Two elements on: the next tile's columns.
+          const V a2 = S::load(row + 2), b2 = S::load(row + 2 + W);
+          ev1[i] = even_lanes<T>(a2, b2, lanes);
+          od1[i] = odd_lanes<T>(a2, b2, lanes);
+        }
+        // Down the columns (rows of B^T), then along the rows.
+        V qe[4], qo[4], qe1[4], qo1[4];
+        qe[0] = ev[0] - ev[2], qe[1] = ev[1] + ev[2], qe[2] = ev[2] - ev[1], qe[3] = ev[1] - ev[3];
+        qo[0] = od[0] - od[2], qo[1] = od[1] + od[2], qo[2] = od[2] - od[1], qo[3] = od[1] - od[3];
+        qe1[0] = ev1[0] - ev1[2], qe1[1] = ev1[1] + ev1[2], qe1[2] = ev1[2] - ev1[1],
+        qe1[3] = ev1[1] - ev1[3];
+        qo1[0] = od1[0] - od1[2], qo1[1] = od1[1] + od1[2], qo1[2] = od1[2] - od1[1],
+        qo1[3] = od1[1] - od1[3];
+        T* out = v + c * NT + (th - th0) * TW + tw0;
+        MINIDL_UNROLL(4)
+        for (int k = 0; k < 4; ++k) {
+          // Columns 2 tw .. 2 tw + 3 of the patch are qe, qo, qe1, qo1.
+          S::store(out + (4 * k + 0) * vstride, qe[k] - qe1[k]);
+          S::store(out + (4 * k + 1) * vstride, qo[k] + qe1[k]);
+          S::store(out + (4 * k + 2) * vstride, qe1[k] - qo[k]);
+          S::store(out + (4 * k + 3) * vstride, qo[k] - qo1[k]);
+        }
+      }
+}
+
+// U = G g G^T for the 3x3 kernels g of NR output channels at once (lanes
+// j), g[tap][j] given tap-major: u[xi][j].
+//   G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+template <typename T, int NR>
+void winograd_kernel_transform(const T (&g)[9][NR], T* u) {
+  T gg[4][3][NR];  // G g: 4 rows of 3 taps
+  for (int kw = 0; kw < 3; ++kw) MINIDL_VECTORIZE
+  for (int j = 0; j < NR; ++j) {
+    const T g0 = g[kw][j], g1 = g[3 + kw][j], g2 = g[6 + kw][j];
+    gg[0][kw][j] = g0;
+    gg[1][kw][j] = T(0.5) * (g0 + g1 + g2);
+    gg[2][kw][j] = T(0.5) * (g0 - g1 + g2);
+    gg[3][kw][j] = g2;
+  }
+  for (int r = 0; r < 4; ++r) MINIDL_VECTORIZE
+  for (int j = 0; j < NR; ++j) {
+    const T g0 = gg[r][0][j], g1 = gg[r][1][j], g2 = gg[r][2][j];
+    u[(4 * r + 0) * NR + j] = g0;
+    u[(4 * r + 1) * NR + j] = T(0.5) * (g0 + g1 + g2);
+    u[(4 * r + 2) * NR + j] = T(0.5) * (g0 - g1 + g2);
+    u[(4 * r + 3) * NR + j] = g2;
+  }
+}
+
+// The transformed kernels in slivers of NR output channels:
+// dst[((sliver * 16 + xi) * C + c) * NR + j] = U[xi] of output channel
+// sliver * NR + j and input channel c, zero past OC. tap(oc, c, t) gives
+// g's tap t (kh * 3 + kw) of that pair.
+template <typename T, int NR, typename Tap>
+void winograd_pack(std::int64_t C, std::int64_t OC, const Tap& tap, T* dst) {
+  T g[9][NR];
+  T u[kWinogradPoints * NR];
+  for (std::int64_t oc0 = 0; oc0 < OC; oc0 += NR, dst += kWinogradPoints * C * NR)
+    for (std::int64_t c = 0; c < C; ++c) {
+      for (int t = 0; t < 9; ++t)
+        for (int j = 0; j < NR; ++j) g[t][j] = oc0 + j < OC ? tap(oc0 + j, c, t) : T(0);
+      winograd_kernel_transform<T, NR>(g, u);
+      for (int xi = 0; xi < kWinogradPoints; ++xi)
+        std::copy_n(u + xi * NR, NR, dst + (xi * C + c) * NR);
+    }
+}
+
+// Tile rows [th0, th1) of one sample's output channels [oc_begin, oc_end)
+// from their V: the 16
+// products of MR tiles of a tile row at a time, then
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+// down and along each tile, into two output rows of 2 MR pixels, stored
+// channel-major (y_n points at channel oc_begin's plane).
+template <typename T, int MR, int NV>
+void winograd_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, const T* v,
+                    std::int64_t vstride, const T* packed, const T* b, bool relu,
+                    std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width, NR = NV * W;
+  const std::int64_t TW = winograd_tile_cols(s), NT = (th1 - th0) * TW;
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
+  alignas(64) T m[kWinogradPoints * MR * NR];
+  alignas(64) T rows[2][2 * MR * NR];
+  for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
+    const T* u = packed + oc0 * kWinogradPoints * s.C;
+    const std::int64_t cols = std::min<std::int64_t>(NR, oc_end - oc0);
+    for (std::int64_t th = th0; th < th1; ++th)
+      for (std::int64_t tw0 = 0; tw0 < TW; tw0 += MR) {
+        const T* vt = v + (th - th0) * TW + tw0;
+        for (int xi = 0; xi < kWinogradPoints; ++xi)
+          direct_tile<T, MR, NV, 1, 1>(vt + xi * vstride, u + xi * s.C * NR, s.C, 1, 1, NT, 0,
+                                       m + xi * MR * NR);
+        const std::int64_t tiles = std::min<std::int64_t>(MR, TW - tw0);
+        MINIDL_UNROLL(16)
+        for (int r = 0; r < MR; ++r) {
+          if (r >= tiles) break;
+          MINIDL_UNROLL(4)
+          for (int vv = 0; vv < NV; ++vv) {
+            const T* mr = m + r * NR + vv * W;
+            V s0[4], s1[4];
+            MINIDL_UNROLL(4)
+            for (int j = 0; j < 4; ++j) {
+              const V m0 = S::load(mr + (0 + j) * MR * NR), m1 = S::load(mr + (4 + j) * MR * NR),
+                      m2 = S::load(mr + (8 + j) * MR * NR), m3 = S::load(mr + (12 + j) * MR * NR);
+              s0[j] = m0 + m1 + m2;
+              s1[j] = m1 - m2 - m3;
+            }
+            S::store(rows[0] + (2 * r) * NR + vv * W, s0[0] + s0[1] + s0[2]);
+            S::store(rows[0] + (2 * r + 1) * NR + vv * W, s0[1] - s0[2] - s0[3]);
+            S::store(rows[1] + (2 * r) * NR + vv * W, s1[0] + s1[1] + s1[2]);
+            S::store(rows[1] + (2 * r + 1) * NR + vv * W, s1[1] - s1[2] - s1[3]);
+          }
+        }
+        const std::int64_t pixels = std::min<std::int64_t>(2 * MR, OW - 2 * tw0);
+        for (std::int64_t a = 0; a < 2 && 2 * th + a < OH; ++a)
+          store_tile_rows<T, 2 * MR, NR>(rows[a], pixels, cols, b ? b + oc0 : nullptr, relu,
+                                         y_n + (oc0 - oc_begin) * P + (2 * th + a) * OW + 2 * tw0,
+                                         P);
+      }
+  }
+}
+
+// Tiles per block: as many as the direct kernel's pixels per tile (they
+// fill the registers the same way), fewer for rows of fewer tiles (14x14
+// images have 7, 7x7 ones 4), which would otherwise compute padding.
+template <typename T, int NV>
+void winograd_rows(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, const T* v,
+                   std::int64_t vstride, const T* packed, const T* b, bool relu,
+                   std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
+  constexpr int wide = NV == 1 ? kDirectRowsNarrow : kDirectRows;
+  const std::int64_t TW = winograd_tile_cols(s);
+  if (TW >= wide)
+    winograd_tiles<T, wide, NV>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
+  else if (TW >= kDirectRows)
+    winograd_tiles<T, kDirectRows, NV>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end,
+                                       y_n);
+  else
+    winograd_tiles<T, 4, NV>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
+}
+
+// Tile rows per group: V of a group (16 values per tile and input channel)
+// is kept to 128 KiB, so that it stays in the core's L2 cache while every
+// sliver of output channels reads it (at 56x56 and 16 channels, V of the
+// whole sample ran 1.2x slower than the direct kernel).
+template <typename T>
+std::int64_t winograd_group_rows(const Conv2dShape& s) {
+  const std::int64_t per_row = kWinogradPoints * s.C * winograd_tile_cols(s);
+  return std::clamp<std::int64_t>((128 << 10) / static_cast<std::int64_t>(sizeof(T)) / per_row, 1,
+                                  winograd_tile_rows(s));
+}
+
+// Elements past a padded sample that the input transform reads: two rows
+// and a few vectors.
+template <typename T>
+std::int64_t winograd_slack(const Conv2dShape& s) {
+  return 3 * (s.W + 2) + 4 * Simd<T>::width;
+}
+
+// The direct kernels' frame (direct_units: samples, or shares of a
+// sample's output channels, over the threads; weights packed by each
+// thread) with V made from each padded sample. tap(oc, c, t) gives the 3x3
+// kernel's tap t of each (output, input) channel pair of s.
+template <typename T, typename Tap, typename Output>
+void winograd_conv(const Conv2dShape& s, const T* x, const Tap& tap, const T* b, bool relu,
+                   const Output& output) {
+  constexpr int W = Simd<T>::width;
+  const int nv = direct_vectors<T>(s.OC);
+  const std::int64_t NR = nv * W;
+  const std::int64_t TH = winograd_tile_rows(s), group = winograd_group_rows<T>(s);
+  // A vector spills past the group's tiles and MR - 1 tiles are read past them.
+  const std::int64_t vstride = s.C * group * winograd_tile_cols(s) + 2 * W + 16;
+  const std::int64_t WP = s.W + 2, plane = (s.H + 2) * WP;
+  const std::int64_t packed_size = kWinogradPoints * s.C * round_up(s.OC, NR);
+  direct_units(
+      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, packed_size,
+      [&](T* dst) {
+        if (nv == 1)
+          winograd_pack<T, W>(s.C, s.OC, tap, dst);
+        else
+          winograd_pack<T, 2 * W>(s.C, s.OC, tap, dst);
+      },
+      [&](std::int64_t n, std::int64_t oc_begin, std::int64_t oc_end, const T* xpad,
+          const T* packed) {
+        T* v = thread_scratch<T, 3>(kWinogradPoints * vstride);
+        T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
+        for (std::int64_t th0 = 0; th0 < TH; th0 += group) {
+          const std::int64_t th1 = std::min(TH, th0 + group);
+          winograd_input_transform(s, xpad, WP, plane, th0, th1, v, vstride);
+          if (nv == 1)
+            winograd_rows<T, 1>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
+          else
+            winograd_rows<T, 2>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
+        }
+        output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
+      });
+}
+
+}  // namespace detail
+
+// conv(x, w) + b (b may be null; then max(y, 0) with relu), handed to the
+// output sink one sample (or share of its channels) at a time, as
+// conv2d_forward_direct_samples does.
+template <typename T, typename Output>
+void conv2d_forward_winograd_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
+                                     bool relu, const Output& output) {
+  detail::winograd_conv(
+      s, x, [&](std::int64_t oc, std::int64_t c, int t) { return w[(oc * s.C + c) * 9 + t]; }, b,
+      relu, output);
+}
+
+// y = conv(x, w) + b, stored whole.
+template <typename T>
+void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                             T* workspace, bool relu = false) {
+  (void)workspace;
+  conv2d_forward_winograd_samples(s, x, w, b, relu, StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
+}
+
+// dx = dL/dx (overwritten): the convolution of dy (padding 1) with the
+// kernel flipped and its channel axes swapped.
+template <typename T>
+void conv2d_backward_data_winograd(const Conv2dShape& s, const T* dy, const T* w, T* dx,
+                                   T* workspace) {
+  (void)workspace;
+  detail::winograd_conv(
+      detail::transposed_conv_shape(s), dy,
+      [&](std::int64_t c, std::int64_t o, int t) { return w[(o * s.C + c) * 9 + 8 - t]; },
+      static_cast<const T*>(nullptr), false, StoredOutput<T>{dx, s.C, s.H * s.W});
+}
+
+}  // namespace minidl::kernels
