@@ -257,16 +257,20 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   // At stride 1 these stay where they were: rows for 3x3 and 5x5.
   CHECK(conv2d_backward_weights_kernel<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2}) ==
         ConvKernel::Rows);
-  // ResNet-20's 16-channel stage: Winograd where its rows of 14 tiles fill a
-  // one-vector block (AVX-512), direct for the weight gradient. Its 7x7 stage (4 tiles a
-  // row) stays direct; so do convolutions of fewer than 16 input channels.
+  // ResNet-20's 16-channel stage (one vector of output channels, AVX-512) and its 7x7
+  // stage (4 tiles a row) stay direct; so do convolutions of fewer than 16 input channels.
   const Conv2dKernels stage1 =
       conv2d_kernels_for<float>(Conv2dShape{128, 16, 28, 28, 16, 3, 3, 1, 1});
   if (Simd<float>::width == 16) {
-    CHECK(stage1.forward == ConvKernel::Winograd);
-    CHECK(stage1.backward_data == ConvKernel::Winograd);
+    CHECK(stage1.forward == ConvKernel::Direct);
+    CHECK(stage1.backward_data == ConvKernel::Direct);
   }
   CHECK(stage1.backward_weights == ConvKernel::Direct);
+  const Conv2dKernels stage2 =
+      conv2d_kernels_for<float>(Conv2dShape{128, 32, 14, 14, 32, 3, 3, 1, 1});
+  CHECK(stage2.forward == ConvKernel::Winograd);
+  CHECK(stage2.backward_data == ConvKernel::Winograd);
+  CHECK(stage2.backward_weights == ConvKernel::Direct);
   const Conv2dKernels stage3 =
       conv2d_kernels_for<float>(Conv2dShape{128, 64, 7, 7, 64, 3, 3, 1, 1});
   CHECK(stage3.forward == ConvKernel::Direct);
@@ -281,8 +285,8 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
         conv2d_kernels_for<float>(Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 1});
     CHECK(conv2.forward == ConvKernel::Winograd);
     CHECK(conv2.backward_data == ConvKernel::Winograd);
-    // 16 output channels into 32 at 14x14: one vector in the input gradient's lanes and 7
-    // tiles a row, too few for a one-vector block.
+    // 16 input channels into 32 at 14x14: the input gradient has one vector of output
+    // channels in its lanes.
     CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{64, 16, 14, 14, 32, 3, 3, 1, 1}) ==
           ConvKernel::Direct);
   }

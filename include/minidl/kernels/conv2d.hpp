@@ -60,17 +60,16 @@ inline bool conv2d_forward_direct_pays(const Conv2dShape& s) {
 
 // Winograd's F(2x2, 3x3) does 2.25 times fewer multiply-adds than the
 // direct kernel and pays for its transforms where its blocks of tiles fill
-// the registers as the direct tiles do (shape_sweep, batch 64): rows of at
-// least kDirectRows tiles (outputs 13 pixels wide or more) with more than a
-// vector of output channels (32 into 64 at 14x14: 1.4-1.5x faster), or of
-// kDirectRowsNarrow tiles with one vector (16 into 16 at 28x28: 1.06-1.09x),
-// and at least 16 input channels to sum. With 4 tiles a row (7x7) it is
-// 1.1-1.4x slower, and with fewer input channels level at best.
+// the registers as the direct tiles do: rows of at least kDirectRows tiles
+// (outputs 13 pixels wide or more), more than a vector of output channels
+// and at least 16 input channels to sum (32 into 64 at 14x14: 1.4-1.5x
+// faster at batch 64 in shape_sweep). With one vector of output channels
+// (ResNet-20's 16-channel stage) it was level in the sweep and 1.1-1.2x
+// slower inside the ResNet's step; with 4 tiles a row (7x7) 1.1-1.4x slower.
 template <typename T>
 bool conv2d_winograd_pays(const Conv2dShape& s) {
-  if (!conv2d_winograd_applies(s) || s.C < 16) return false;
-  const std::int64_t tiles = detail::winograd_tile_cols(s);
-  return s.OC > Simd<T>::width ? tiles >= detail::kDirectRows : tiles >= detail::kDirectRowsNarrow;
+  return conv2d_winograd_applies(s) && s.C >= 16 && s.OC > Simd<T>::width &&
+         detail::winograd_tile_cols(s) >= detail::kDirectRows;
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
