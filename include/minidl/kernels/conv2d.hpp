@@ -3,9 +3,11 @@
 // Layouts are PyTorch's (see conv2d_naive.hpp, which also holds the naive
 // references). Each pass picks its kernel from the shape. The square case
 // (one group, no dilation, square kernel, one stride and padding for both
-// axes: Conv2dShape) has the classic kernels: for stride 1 the direct
+// axes: Conv2dShape) has the classic kernels: for stride 1 and 2 the direct
 // kernels of conv2d_direct.hpp, or with few input channels the row kernels
-// of conv2d_rows.hpp; the im2col kernels of conv2d_im2col.hpp otherwise.
+// of conv2d_rows.hpp; for 3x3 "same" convolutions of enough channels
+// Winograd's (conv2d_winograd.hpp); the im2col kernels of conv2d_im2col.hpp
+// otherwise.
 // Any other convolution (Conv2dGeometry) runs the depthwise kernels of
 // conv2d_depthwise.hpp when each input channel is its own group, the
 // general kernels of conv2d_general.hpp otherwise. All are checked against
@@ -240,7 +242,7 @@ inline bool conv2d_forward_passes_planes(ConvKernel k) {
 
 // conv2d_forward handed to an output sink (StoredOutput in
 // conv2d_direct.hpp) a few channel planes of one sample at a time, for the
-// kernels that work sample by sample (direct, rows).
+// kernels that work sample by sample (direct, rows, Winograd).
 template <typename T, typename Output>
 void conv2d_forward_samples(ConvKernel k, const Conv2dShape& s, const T* x, const T* w, const T* b,
                             T* workspace, bool relu, const Output& output) {
