@@ -213,6 +213,9 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 17, 10, 10, 9, 5, 5, 2, 1},
       {2, 16, 9, 8, 8, 3, 3, 2, 2},
       {2, 16, 1, 5, 4, 3, 3, 2, 1},
+      // Winograd with rows of fewer tiles than a block, in several groups of tile rows (256
+      // channels), and a ragged last sliver of output channels.
+      {1, 256, 12, 7, 40, 3, 3, 1, 1},
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -511,11 +514,9 @@ TEST_CASE_TEMPLATE(
   // With fewer images than threads, each image's output channels are shared
   // out between the threads in whole slivers: 4 slivers, 2 ragged ones,
   // one narrow sliver, and stride 2.
-  const Conv2dShape shapes[] = {{1, 64, 14, 14, 128, 3, 3, 1, 1},
-                                {1, 9, 10, 11, 40, 3, 3, 1, 1},
-                                {1, 16, 28, 28, 16, 3, 3, 1, 1},
-                                {2, 32, 14, 14, 64, 3, 3, 2, 1},
-                                {1, 32, 9, 9, 64, 1, 1, 2, 0}};
+  const Conv2dShape shapes[] = {{1, 64, 14, 14, 128, 3, 3, 1, 1}, {1, 9, 10, 11, 40, 3, 3, 1, 1},
+                                {1, 16, 28, 28, 16, 3, 3, 1, 1},  {2, 32, 14, 14, 64, 3, 3, 2, 1},
+                                {1, 32, 9, 9, 64, 1, 1, 2, 0},    {1, 64, 7, 7, 64, 3, 3, 1, 1}};
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.N);

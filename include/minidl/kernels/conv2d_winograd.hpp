@@ -167,6 +167,30 @@ void winograd_pack(std::int64_t C, std::int64_t OC, const Tap& tap, T* dst) {
     }
 }
 
+// The output transform of tile r of a block of MR (its 16 products in m,
+// MR x NR apart), vector vv of its NR channels:
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+// down and along the tile, its four pixels stored at top[0], top[NR]
+// (the first output row) and bottom[0], bottom[NR] (the second).
+template <typename T, int MR, int NR>
+void winograd_output_tile(const T* m, int r, int vv, T* top, T* bottom) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  const T* mr = m + r * NR + vv * S::width;
+  V s0[4], s1[4];
+  MINIDL_UNROLL(4)
+  for (int j = 0; j < 4; ++j) {
+    const V m0 = S::load(mr + (0 + j) * MR * NR), m1 = S::load(mr + (4 + j) * MR * NR),
+            m2 = S::load(mr + (8 + j) * MR * NR), m3 = S::load(mr + (12 + j) * MR * NR);
+    s0[j] = m0 + m1 + m2;
+    s1[j] = m1 - m2 - m3;
+  }
+  S::store(top, s0[0] + s0[1] + s0[2]);
+  S::store(top + NR, s0[1] - s0[2] - s0[3]);
+  S::store(bottom, s1[0] + s1[1] + s1[2]);
+  S::store(bottom + NR, s1[1] - s1[2] - s1[3]);
+}
+
 // Tile rows [th0, th1) of one sample's output channels [oc_begin, oc_end)
 // from their V: the 16
 // products of MR tiles of a tile row at a time, then
@@ -177,9 +201,7 @@ template <typename T, int MR, int NV>
 void winograd_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, const T* v,
                     std::int64_t vstride, const T* packed, const T* b, bool relu,
                     std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
-  using S = Simd<T>;
-  using V = typename S::vec;
-  constexpr int W = S::width, NR = NV * W;
+  constexpr int W = Simd<T>::width, NR = NV * W;
   const std::int64_t TW = winograd_tile_cols(s), NT = (th1 - th0) * TW;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
   alignas(64) T m[kWinogradPoints * MR * NR];
@@ -198,21 +220,9 @@ void winograd_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, co
         for (int r = 0; r < MR; ++r) {
           if (r >= tiles) break;
           MINIDL_UNROLL(4)
-          for (int vv = 0; vv < NV; ++vv) {
-            const T* mr = m + r * NR + vv * W;
-            V s0[4], s1[4];
-            MINIDL_UNROLL(4)
-            for (int j = 0; j < 4; ++j) {
-              const V m0 = S::load(mr + (0 + j) * MR * NR), m1 = S::load(mr + (4 + j) * MR * NR),
-                      m2 = S::load(mr + (8 + j) * MR * NR), m3 = S::load(mr + (12 + j) * MR * NR);
-              s0[j] = m0 + m1 + m2;
-              s1[j] = m1 - m2 - m3;
-            }
-            S::store(rows[0] + (2 * r) * NR + vv * W, s0[0] + s0[1] + s0[2]);
-            S::store(rows[0] + (2 * r + 1) * NR + vv * W, s0[1] - s0[2] - s0[3]);
-            S::store(rows[1] + (2 * r) * NR + vv * W, s1[0] + s1[1] + s1[2]);
-            S::store(rows[1] + (2 * r + 1) * NR + vv * W, s1[1] - s1[2] - s1[3]);
-          }
+          for (int vv = 0; vv < NV; ++vv)
+            winograd_output_tile<T, MR, NR>(m, r, vv, rows[0] + 2 * r * NR + vv * W,
+                                            rows[1] + 2 * r * NR + vv * W);
         }
         const std::int64_t pixels = std::min<std::int64_t>(2 * MR, OW - 2 * tw0);
         for (std::int64_t a = 0; a < 2 && 2 * th + a < OH; ++a)
@@ -223,9 +233,45 @@ void winograd_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, co
   }
 }
 
+// winograd_tiles for rows of fewer tiles than a block (7x7 images have 4):
+// the blocks run on through the tile rows, and the output transform puts
+// each tile's pixels into the group's output rows (pixel-major, in
+// thread scratch), stored channel-major once the sliver is done.
+template <typename T, int MR, int NV>
+void winograd_tiles_across_rows(const Conv2dShape& s, std::int64_t th0, std::int64_t th1,
+                                const T* v, std::int64_t vstride, const T* packed, const T* b,
+                                bool relu, std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
+  constexpr int W = Simd<T>::width, NR = NV * W, kMaxRow = 2 * (kDirectRows - 1);
+  const std::int64_t TW = winograd_tile_cols(s), NT = (th1 - th0) * TW;
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, row = 2 * TW * NR;
+  alignas(64) T m[kWinogradPoints * MR * NR];
+  T* out = thread_scratch<T, 8>(2 * (th1 - th0) * row);
+  for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
+    const T* u = packed + oc0 * kWinogradPoints * s.C;
+    for (std::int64_t t0 = 0; t0 < NT; t0 += MR) {
+      for (int xi = 0; xi < kWinogradPoints; ++xi)
+        direct_tile<T, MR, NV, 1, 1>(v + t0 + xi * vstride, u + xi * s.C * NR, s.C, 1, 1, NT, 0,
+                                     m + xi * MR * NR);
+      const std::int64_t tiles = std::min<std::int64_t>(MR, NT - t0);
+      for (int r = 0; r < tiles; ++r) {
+        const std::int64_t th = (t0 + r) / TW, tw = (t0 + r) % TW;
+        T* top = out + 2 * th * row + 2 * tw * NR;
+        MINIDL_UNROLL(4)
+        for (int vv = 0; vv < NV; ++vv)
+          winograd_output_tile<T, MR, NR>(m, r, vv, top + vv * W, top + row + vv * W);
+      }
+    }
+    const std::int64_t cols = std::min<std::int64_t>(NR, oc_end - oc0);
+    for (std::int64_t oh = 2 * th0; oh < std::min(OH, 2 * th1); ++oh)
+      store_tile_rows<T, kMaxRow, NR>(out + (oh - 2 * th0) * row, OW, cols, b ? b + oc0 : nullptr,
+                                      relu, y_n + (oc0 - oc_begin) * P + oh * OW, P);
+  }
+}
+
 // Tiles per block: as many as the direct kernel's pixels per tile (they
 // fill the registers the same way), fewer for rows of fewer tiles (14x14
-// images have 7, 7x7 ones 4), which would otherwise compute padding.
+// images have 7); rows shorter than a block (7x7 images have 4 tiles) are
+// run through as one sequence of tiles.
 template <typename T, int NV>
 void winograd_rows(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, const T* v,
                    std::int64_t vstride, const T* packed, const T* b, bool relu,
@@ -238,7 +284,8 @@ void winograd_rows(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, con
     winograd_tiles<T, kDirectRows, NV>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end,
                                        y_n);
   else
-    winograd_tiles<T, 4, NV>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
+    winograd_tiles_across_rows<T, kDirectRows, NV>(s, th0, th1, v, vstride, packed, b, relu,
+                                                   oc_begin, oc_end, y_n);
 }
 
 // Tile rows per group: V of a group (16 values per tile and input channel)
