@@ -257,39 +257,38 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   // At stride 1 these stay where they were: rows for 3x3 and 5x5.
   CHECK(conv2d_backward_weights_kernel<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2}) ==
         ConvKernel::Rows);
-  // ResNet-20's 16-channel stage (one vector of output channels, AVX-512) and its 7x7
-  // stage (4 tiles a row) stay direct; so do convolutions of fewer than 16 input channels.
-  const Conv2dKernels stage1 =
-      conv2d_kernels_for<float>(Conv2dShape{128, 16, 28, 28, 16, 3, 3, 1, 1});
-  if (Simd<float>::width == 16) {
-    CHECK(stage1.forward == ConvKernel::Direct);
-    CHECK(stage1.backward_data == ConvKernel::Direct);
-  }
-  CHECK(stage1.backward_weights == ConvKernel::Direct);
-  const Conv2dKernels stage2 =
-      conv2d_kernels_for<float>(Conv2dShape{128, 32, 14, 14, 32, 3, 3, 1, 1});
-  CHECK(stage2.forward == ConvKernel::Winograd);
-  CHECK(stage2.backward_data == ConvKernel::Winograd);
-  CHECK(stage2.backward_weights == ConvKernel::Direct);
-  const Conv2dKernels stage3 =
-      conv2d_kernels_for<float>(Conv2dShape{128, 64, 7, 7, 64, 3, 3, 1, 1});
-  CHECK(stage3.forward == ConvKernel::Direct);
-  CHECK(stage3.backward_data == ConvKernel::Direct);
-  CHECK(conv2d_forward_kernel<float>(Conv2dShape{64, 6, 28, 28, 32, 3, 3, 1, 1}) ==
-        ConvKernel::Direct);
-  // The MNIST CNN's conv2 (32 -> 64 at 14x14, 7 tiles a row, two vectors of output
-  // channels): Winograd in both passes it can take; its input gradient, with 32 output
-  // channels in the lanes, too. Padding 0 or 2 is not Winograd's.
-  if (Simd<float>::width == 16) {
-    const Conv2dKernels conv2 =
-        conv2d_kernels_for<float>(Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 1});
-    CHECK(conv2.forward == ConvKernel::Winograd);
-    CHECK(conv2.backward_data == ConvKernel::Winograd);
-    // 16 input channels into 32 at 14x14: the input gradient has one vector of output
-    // channels in its lanes.
-    CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{64, 16, 14, 14, 32, 3, 3, 1, 1}) ==
-          ConvKernel::Direct);
-  }
+  // Winograd for 3x3 "same" convolutions of 16 or more input channels, more than a vector of
+  // output channels (AVX-512: 16) and outputs 13 pixels wide or more; direct otherwise. Each
+  // row: the shape, then the forward and input-gradient kernels; the weight gradient stays
+  // direct.
+  struct Choice {
+    Conv2dShape s;
+    ConvKernel forward, backward_data;
+  };
+  const Choice choices[] = {
+      // ResNet-20's 16-channel stage: one vector of output channels.
+      {{128, 16, 28, 28, 16, 3, 3, 1, 1}, ConvKernel::Direct, ConvKernel::Direct},
+      // Its 32-channel stage, 7 tiles a row.
+      {{128, 32, 14, 14, 32, 3, 3, 1, 1}, ConvKernel::Winograd, ConvKernel::Winograd},
+      // Its 7x7 stage: 4 tiles a row.
+      {{128, 64, 7, 7, 64, 3, 3, 1, 1}, ConvKernel::Direct, ConvKernel::Direct},
+      // The MNIST CNN's conv2 (the plan keeps its forward direct before the max pool).
+      {{64, 32, 14, 14, 64, 3, 3, 1, 1}, ConvKernel::Winograd, ConvKernel::Winograd},
+      // 16 into 32 at 14x14: the input gradient has one vector of output channels.
+      {{64, 16, 14, 14, 32, 3, 3, 1, 1}, ConvKernel::Winograd, ConvKernel::Direct},
+      // 6 input channels: too few to sum.
+      {{64, 6, 28, 28, 32, 3, 3, 1, 1}, ConvKernel::Direct, ConvKernel::Im2col},
+  };
+  if (Simd<float>::width == 16)
+    for (const Choice& c : choices) {
+      CAPTURE(c.s.C);
+      CAPTURE(c.s.OC);
+      CAPTURE(c.s.H);
+      const Conv2dKernels k = conv2d_kernels_for<float>(c.s);
+      CHECK(k.forward == c.forward);
+      CHECK(k.backward_data == c.backward_data);
+      CHECK(k.backward_weights == ConvKernel::Direct);
+    }
   CHECK(conv2d_forward_kernel<float>(Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 0}) !=
         ConvKernel::Winograd);
   CHECK(!conv_kernel_applies<float>(ConvKernel::Winograd, ConvPass::BackwardWeights,
