@@ -69,6 +69,25 @@ typename Simd<T>::vec odd_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b
   return __builtin_shufflevector(a, b, static_cast<int>(2 * I + 1)...);
 }
 
+// B^T applied to the four values of a patch's column (or row) d0..d3:
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+template <typename V>
+void winograd_input_1d(V d0, V d1, V d2, V d3, V (&e)[4]) {
+  e[0] = d0 - d2;
+  e[1] = d1 + d2;
+  e[2] = d2 - d1;
+  e[3] = d1 - d3;
+}
+
+// A^T applied to the four values of a column (or row) of a tile's
+// products m0..m3, into its two outputs:
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+template <typename V>
+void winograd_output_1d(V m0, V m1, V m2, V m3, V& y0, V& y1) {
+  y0 = m0 + m1 + m2;
+  y1 = m1 - m2 - m3;
+}
+
 // V for tile rows [th0, th1) of one sample: V[xi][c][t] = (B^T d B)[xi] of
 // tile t = (th - th0) * TW + tw of channel c, d the 4x4 patch of the padded
 // input at (2 th, 2 tw). xpad is the
@@ -78,7 +97,6 @@ typename Simd<T>::vec odd_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b
 // `vstride` apart, with room for a vector past its C * T values: a tile row
 // is written in whole vectors, and the next row (or channel) overwrites
 // what spills.
-//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
 template <typename T>
 void winograd_input_transform(const Conv2dShape& s, const T* xpad, std::int64_t WP,
                               std::int64_t plane, std::int64_t th0, std::int64_t th1, T* v,
@@ -105,22 +123,19 @@ void winograd_input_transform(const Conv2dShape& s, const T* xpad, std::int64_t 
           ev1[i] = even_lanes<T>(a2, b2, lanes);
           od1[i] = odd_lanes<T>(a2, b2, lanes);
         }
-        // Down the columns (rows of B^T), then along the rows.
+        // Down the columns, then along the rows.
         V qe[4], qo[4], qe1[4], qo1[4];
-        qe[0] = ev[0] - ev[2], qe[1] = ev[1] + ev[2], qe[2] = ev[2] - ev[1], qe[3] = ev[1] - ev[3];
-        qo[0] = od[0] - od[2], qo[1] = od[1] + od[2], qo[2] = od[2] - od[1], qo[3] = od[1] - od[3];
-        qe1[0] = ev1[0] - ev1[2], qe1[1] = ev1[1] + ev1[2], qe1[2] = ev1[2] - ev1[1],
-        qe1[3] = ev1[1] - ev1[3];
-        qo1[0] = od1[0] - od1[2], qo1[1] = od1[1] + od1[2], qo1[2] = od1[2] - od1[1],
-        qo1[3] = od1[1] - od1[3];
+        winograd_input_1d(ev[0], ev[1], ev[2], ev[3], qe);
+        winograd_input_1d(od[0], od[1], od[2], od[3], qo);
+        winograd_input_1d(ev1[0], ev1[1], ev1[2], ev1[3], qe1);
+        winograd_input_1d(od1[0], od1[1], od1[2], od1[3], qo1);
         T* out = v + c * NT + (th - th0) * TW + tw0;
         MINIDL_UNROLL(4)
         for (int k = 0; k < 4; ++k) {
-          // Columns 2 tw .. 2 tw + 3 of the patch are qe, qo, qe1, qo1.
-          S::store(out + (4 * k + 0) * vstride, qe[k] - qe1[k]);
-          S::store(out + (4 * k + 1) * vstride, qo[k] + qe1[k]);
-          S::store(out + (4 * k + 2) * vstride, qe1[k] - qo[k]);
-          S::store(out + (4 * k + 3) * vstride, qo[k] - qo1[k]);
+          V e[4];  // columns 2 tw .. 2 tw + 3 of the patch are qe, qo, qe1, qo1
+          winograd_input_1d(qe[k], qo[k], qe1[k], qo1[k], e);
+          MINIDL_UNROLL(4)
+          for (int j = 0; j < 4; ++j) S::store(out + (4 * k + j) * vstride, e[j]);
         }
       }
 }
@@ -167,36 +182,46 @@ void winograd_pack(std::int64_t C, std::int64_t OC, const Tap& tap, T* dst) {
     }
 }
 
+// The 16 channel products of MR tiles from t (V's planes vstride apart,
+// its channels NT apart) and a sliver of U (u: 16 x C x NR) into m
+// (16 x MR x NR).
+template <typename T, int MR, int NV>
+void winograd_products(const T* v, std::int64_t vstride, std::int64_t NT, const T* u,
+                       std::int64_t C, T* m) {
+  constexpr int NR = NV * Simd<T>::width;
+  for (int xi = 0; xi < kWinogradPoints; ++xi)
+    direct_tile<T, MR, NV, 1, 1>(v + xi * vstride, u + xi * C * NR, C, 1, 1, NT, 0,
+                                 m + xi * MR * NR);
+}
+
 // The output transform of tile r of a block of MR (its 16 products in m,
-// MR x NR apart), vector vv of its NR channels:
-//   A^T = [1 1 1 0; 0 1 -1 -1]
-// down and along the tile, its four pixels stored at top[0], top[NR]
+// MR x NR apart), vector vv of its NR channels, down and along the tile
+// (winograd_output_1d): its four pixels stored at top[0], top[NR]
 // (the first output row) and bottom[0], bottom[NR] (the second).
 template <typename T, int MR, int NR>
 void winograd_output_tile(const T* m, int r, int vv, T* top, T* bottom) {
   using S = Simd<T>;
   using V = typename S::vec;
   const T* mr = m + r * NR + vv * S::width;
-  V s0[4], s1[4];
+  V s0[4], s1[4];  // down the columns, then along the two rows
   MINIDL_UNROLL(4)
-  for (int j = 0; j < 4; ++j) {
-    const V m0 = S::load(mr + (0 + j) * MR * NR), m1 = S::load(mr + (4 + j) * MR * NR),
-            m2 = S::load(mr + (8 + j) * MR * NR), m3 = S::load(mr + (12 + j) * MR * NR);
-    s0[j] = m0 + m1 + m2;
-    s1[j] = m1 - m2 - m3;
-  }
-  S::store(top, s0[0] + s0[1] + s0[2]);
-  S::store(top + NR, s0[1] - s0[2] - s0[3]);
-  S::store(bottom, s1[0] + s1[1] + s1[2]);
-  S::store(bottom + NR, s1[1] - s1[2] - s1[3]);
+  for (int j = 0; j < 4; ++j)
+    winograd_output_1d(S::load(mr + (0 + j) * MR * NR), S::load(mr + (4 + j) * MR * NR),
+                       S::load(mr + (8 + j) * MR * NR), S::load(mr + (12 + j) * MR * NR), s0[j],
+                       s1[j]);
+  V y0, y1;
+  winograd_output_1d(s0[0], s0[1], s0[2], s0[3], y0, y1);
+  S::store(top, y0);
+  S::store(top + NR, y1);
+  winograd_output_1d(s1[0], s1[1], s1[2], s1[3], y0, y1);
+  S::store(bottom, y0);
+  S::store(bottom + NR, y1);
 }
 
 // Tile rows [th0, th1) of one sample's output channels [oc_begin, oc_end)
-// from their V: the 16
-// products of MR tiles of a tile row at a time, then
-//   A^T = [1 1 1 0; 0 1 -1 -1]
-// down and along each tile, into two output rows of 2 MR pixels, stored
-// channel-major (y_n points at channel oc_begin's plane).
+// from their V: the 16 products of MR tiles of a tile row at a time, then
+// the output transform of each tile into two output rows of 2 MR pixels,
+// stored channel-major (y_n points at channel oc_begin's plane).
 template <typename T, int MR, int NV>
 void winograd_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, const T* v,
                     std::int64_t vstride, const T* packed, const T* b, bool relu,
@@ -212,9 +237,7 @@ void winograd_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, co
     for (std::int64_t th = th0; th < th1; ++th)
       for (std::int64_t tw0 = 0; tw0 < TW; tw0 += MR) {
         const T* vt = v + (th - th0) * TW + tw0;
-        for (int xi = 0; xi < kWinogradPoints; ++xi)
-          direct_tile<T, MR, NV, 1, 1>(vt + xi * vstride, u + xi * s.C * NR, s.C, 1, 1, NT, 0,
-                                       m + xi * MR * NR);
+        winograd_products<T, MR, NV>(vt, vstride, NT, u, s.C, m);
         const std::int64_t tiles = std::min<std::int64_t>(MR, TW - tw0);
         MINIDL_UNROLL(16)
         for (int r = 0; r < MR; ++r) {
@@ -249,9 +272,7 @@ void winograd_tiles_across_rows(const Conv2dShape& s, std::int64_t th0, std::int
   for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
     const T* u = packed + oc0 * kWinogradPoints * s.C;
     for (std::int64_t t0 = 0; t0 < NT; t0 += MR) {
-      for (int xi = 0; xi < kWinogradPoints; ++xi)
-        direct_tile<T, MR, NV, 1, 1>(v + t0 + xi * vstride, u + xi * s.C * NR, s.C, 1, 1, NT, 0,
-                                     m + xi * MR * NR);
+      winograd_products<T, MR, NV>(v + t0, vstride, NT, u, s.C, m);
       const std::int64_t tiles = std::min<std::int64_t>(MR, NT - t0);
       for (int r = 0; r < tiles; ++r) {
         const std::int64_t th = (t0 + r) / TW, tw = (t0 + r) % TW;
