@@ -111,14 +111,15 @@ TEST_CASE("gradcheck: Conv2d") {
     std::int64_t n, c, h, w, oc, k, stride, pad;
   };
   const Case cases[] = {
-      {2, 1, 6, 6, 3, 3, 1, 1},  // MNIST conv1 style, padding edges
-      {3, 2, 5, 7, 4, 3, 1, 1},  // odd, non-square sizes
-      {2, 3, 7, 7, 2, 3, 2, 0},  // stride 2, no padding
-      {1, 2, 6, 5, 3, 2, 2, 1},  // even kernel, stride 2 with padding
-      {2, 4, 4, 4, 5, 1, 1, 0},  // 1x1 convolution
-      {2, 9, 7, 6, 3, 3, 2, 1},  // stride 2 with enough channels for the direct input gradient
+      {2, 1, 6, 6, 3, 3, 1, 1},      // MNIST conv1 style, padding edges
+      {3, 2, 5, 7, 4, 3, 1, 1},      // odd, non-square sizes
+      {2, 3, 7, 7, 2, 3, 2, 0},      // stride 2, no padding
+      {1, 2, 6, 5, 3, 2, 2, 1},      // even kernel, stride 2 with padding
+      {2, 4, 4, 4, 5, 1, 1, 0},      // 1x1 convolution
+      {2, 9, 7, 6, 3, 3, 2, 1},      // stride 2 with enough channels for the direct input gradient
+      {1, 16, 13, 13, 16, 3, 1, 1},  // enough channels and pixels for Winograd (double, AVX-512)
   };
-  bool direct_stride2 = false;
+  bool direct_stride2 = false, winograd = false;
   for (const auto& c : cases) {
     CAPTURE(c.n);
     CAPTURE(c.c);
@@ -131,12 +132,17 @@ TEST_CASE("gradcheck: Conv2d") {
     direct_stride2 =
         direct_stride2 || (c.stride == 2 && kernels::conv2d_backward_data_kernel<double>(shape) ==
                                                 kernels::ConvKernel::Direct);
+    winograd =
+        winograd ||
+        (kernels::conv2d_forward_kernel<double>(shape) == kernels::ConvKernel::Winograd &&
+         kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Winograd);
     Conv2d<double> conv(c.c, c.oc, c.k, c.stride, c.pad);
     Rng rng(5);
     conv.reset_parameters(rng);
     expect_ok(check_layer_gradients(conv, random_tensor({c.n, c.c, c.h, c.w}, 11), kTrain));
   }
   CHECK(direct_stride2);  // the phase-by-phase input gradient is among the cases
+  if (kernels::Simd<double>::width == 8) CHECK(winograd);  // both Winograd passes are too
 }
 
 TEST_CASE("gradcheck: Linear") {
