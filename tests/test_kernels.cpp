@@ -216,6 +216,8 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       // Winograd with rows of fewer tiles than a block, in several groups of tile rows (256
       // channels), and a ragged last sliver of output channels.
       {1, 256, 12, 7, 40, 3, 3, 1, 1},
+      // Winograd's weight gradient over three chunks of samples, the last short, on odd sizes.
+      {9, 24, 11, 13, 20, 3, 3, 1, 1},
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -293,6 +295,7 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       if (conv2d_winograd_applies(s)) {
         check_forward(conv2d_forward_winograd<T>);
         check_data(conv2d_backward_data_winograd<T>);
+        check_weights(conv2d_backward_weights_winograd<T>);
       }
     }
   }
@@ -324,8 +327,9 @@ TEST_CASE_TEMPLATE("col2im by rows gives the scatter's bits at stride 1", T, flo
   }
 }
 
-TEST_CASE_TEMPLATE("every weight-gradient kernel's bias is conv2d_bias_grad's bits", T, float,
-                   double) {
+TEST_CASE_TEMPLATE(
+    "every weight-gradient kernel's bias is conv2d_bias_grad's bits, on any thread count", T, float,
+    double) {
   // Planes with and without a scalar tail, batches that 2 and 3 threads
   // cut unevenly, a short last chunk, one sample (fewer samples than
   // threads), and a stride-2 shape only im2col takes.
@@ -348,7 +352,9 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel's bias is conv2d_bias_grad's bi
     std::vector<Kernel> kernels = {conv2d_backward_weights_im2col<T>};
     if (conv2d_direct_applies(s)) kernels.push_back(conv2d_backward_weights_direct<T>);
     if (conv2d_weights_rows_applies<T>(s)) kernels.push_back(conv2d_backward_weights_rows<T>);
-    for (std::size_t k = 0; k < kernels.size(); ++k)
+    if (conv2d_winograd_applies(s)) kernels.push_back(conv2d_backward_weights_winograd<T>);
+    for (std::size_t k = 0; k < kernels.size(); ++k) {
+      std::vector<T> first_dw;  // and the weights' bits the same for any thread count
       for (int threads : {1, 2, 3}) {
         CAPTURE(k);
         CAPTURE(threads);
@@ -358,7 +364,12 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel's bias is conv2d_bias_grad's bi
         std::vector<T> db(serial.size(), std::numeric_limits<T>::quiet_NaN());
         kernels[k](s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
         CHECK(std::memcmp(db.data(), serial.data(), db.size() * sizeof(T)) == 0);
+        if (first_dw.empty())
+          first_dw = dw;
+        else
+          CHECK(std::memcmp(dw.data(), first_dw.data(), dw.size() * sizeof(T)) == 0);
       }
+    }
   }
   set_num_threads(saved);
 }

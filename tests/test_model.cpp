@@ -81,7 +81,7 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   CHECK(line("conv1").find("planes to pool1; dy by planes from pool1") != std::string::npos);
   // Direct forward before the max pool (Winograd would move its winners), Winograd for the
   // input gradient where its rows of 7 tiles fill a two-vector block (AVX-512).
-  CHECK(line("conv2").find(kernels::Simd<float>::width == 16 ? "direct/winograd/direct"
+  CHECK(line("conv2").find(kernels::Simd<float>::width == 16 ? "direct/winograd/winograd"
                                                              : "direct/") != std::string::npos);
   CHECK(line("relu2").find("forward done by conv2; backward done by pool2") != std::string::npos);
 

@@ -74,6 +74,20 @@ bool conv2d_winograd_pays(const Conv2dShape& s) {
          detail::winograd_tile_cols(s) >= detail::kDirectRows;
 }
 
+// Winograd's weight gradient transforms both x and dy (16 values per tile
+// and channel each) for products in which each transformed value meets
+// C OC / (C + OC) multiply-adds; at 16 (32 into 32 channels) the
+// transforms cost as much as the products save, and it was level with the
+// direct kernel or slower (1.05x at 14x14, 0.94-1.03x at 28x28); from 32
+// into 64 channels on rows of at least kDirectRows tiles it was faster
+// (0.78-0.87x the time at 14x14 and 28x28, 64 into 64 0.80x, 128 into 128
+// 0.74-0.88x, at batch 64), and with 4 tiles a row (7x7) 1.05-1.3x slower.
+template <typename T>
+bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
+  return conv2d_winograd_applies(s) && s.C * s.OC > 16 * (s.C + s.OC) &&
+         detail::winograd_tile_cols(s) >= detail::kDirectRows;
+}
+
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
 template <typename T>
 std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
@@ -84,7 +98,7 @@ std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
 template <typename T>
 std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
   return std::max({conv2d_im2col_partials_size<T>(s), conv2d_direct_partials_size<T>(s),
-                   conv2d_rows_partials_size<T>(s)});
+                   conv2d_rows_partials_size<T>(s), conv2d_winograd_partials_size<T>(s)});
 }
 
 // The algorithm a convolution pass runs. Each pass has one chooser below,
@@ -136,7 +150,7 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
     case ConvKernel::Direct:
       return conv2d_direct_strided_applies(s);
     case ConvKernel::Winograd:
-      return p != ConvPass::BackwardWeights && conv2d_winograd_applies(s);
+      return conv2d_winograd_applies(s);
     case ConvKernel::Rows:
       return p == ConvPass::Forward           ? conv2d_forward_rows_applies<T>(s)
              : p == ConvPass::BackwardWeights ? conv2d_weights_rows_applies<T>(s)
@@ -196,12 +210,14 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
   return direct && 2 * s.C >= Simd<T>::width ? ConvKernel::Direct : ConvKernel::Im2col;
 }
 
-// The rows kernel is also the faster one for a 3x3 kernel whose input
-// channels fill less than half of the direct tile's lanes (3 channels of 8:
+// Winograd's where it pays (above). The rows kernel is also the faster one
+// for a 3x3 kernel whose input channels fill less than half of the direct
+// tile's lanes (3 channels of 8:
 // 0.25 against 0.44 ms at 28x28, shape_sweep), not for a 5x5, whose rows
 // tile spills registers.
 template <typename T>
 ConvKernel conv2d_backward_weights_kernel(const Conv2dShape& s) {
+  if (conv2d_winograd_weights_pays<T>(s)) return ConvKernel::Winograd;
   if (s.KH == 3 && 2 * s.C < detail::padded_in_channels<T>(s) && conv2d_weights_rows_applies<T>(s))
     return ConvKernel::Rows;
   if (conv2d_weights_direct<T>(s)) return ConvKernel::Direct;
@@ -290,6 +306,8 @@ void conv2d_backward_weights_with(ConvKernel k, const Conv2dShape& s, const T* x
     conv2d_backward_weights_rows_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
   else if (k == ConvKernel::Im2col)
     conv2d_backward_weights_im2col_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
+  else if (k == ConvKernel::Winograd)
+    conv2d_backward_weights_winograd_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
   else
     fail("conv2d_backward_weights_with: the ", conv_kernel_name(k),
          " kernel takes a Conv2dGeometry");

@@ -18,13 +18,19 @@
 // rows of 2 MR pixels, stored channel-major by the direct kernel's
 // transposing store, bias and ReLU included. Backward-data of such a
 // convolution is one too (on dy, with the kernel flipped and its channel
-// axes swapped), so both passes run here. The weight gradient stays on the
-// direct kernels, which sum in the order data-parallel training continues.
+// axes swapped), so both passes run here.
+//
+// The weight gradient follows from the same identity: the gradient of a
+// tile's products U (.) V is A dY A^T (dY the tile's 2x2 block of dy), so
+//   dw = G^T [ sum over tiles of (A dY A^T) (.) V ] G,
+// 16 matrix products over the tiles of a chunk of samples (gemm), and one
+// transform per chunk, summed over the chunks in order as every weight
+// gradient here is (ordered_sum.hpp).
 //
 // The sums run in another order than the direct kernel's, so the bits
 // differ from it (by a few units in the last place); they are the same for
-// any number of threads and any batch split, as each sample's output is
-// computed by one thread in a fixed order.
+// any number of threads and any batch split, as each sample's output (and
+// each chunk's weight gradient) is computed by one thread in a fixed order.
 #pragma once
 
 #include <algorithm>
@@ -33,7 +39,10 @@
 
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
+#include "minidl/kernels/conv2d_bias.hpp"
 #include "minidl/kernels/conv2d_direct.hpp"
+#include "minidl/kernels/gemm.hpp"
+#include "minidl/kernels/ordered_sum.hpp"
 #include "minidl/kernels/simd.hpp"
 
 namespace minidl::kernels {
@@ -86,6 +95,28 @@ template <typename V>
 void winograd_output_1d(V m0, V m1, V m2, V m3, V& y0, V& y1) {
   y0 = m0 + m1 + m2;
   y1 = m1 - m2 - m3;
+}
+
+// A applied to the two values of a column (or row) of a tile's dY, y0 and
+// y1, into the four of its gradient (A dY A^T, the transpose of A^T):
+//   A = [1 0; 1 1; 1 -1; 0 -1]
+template <typename V>
+void winograd_gradient_1d(V y0, V y1, V (&e)[4]) {
+  e[0] = y0;
+  e[1] = y0 + y1;
+  e[2] = y0 - y1;
+  e[3] = -y1;
+}
+
+// G^T applied to four summed gradients m0..m3 of a column (or row), into
+// the three of the kernel's (G^T M G, the transpose of G g G^T):
+//   G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]
+template <typename T>
+void winograd_weight_1d(T m0, T m1, T m2, T m3, T (&g)[3]) {
+  const T sum = m1 + m2, difference = m1 - m2;
+  g[0] = m0 + T(0.5) * sum;
+  g[1] = T(0.5) * difference;
+  g[2] = T(0.5) * sum + m3;
 }
 
 // V for tile rows [th0, th1) of one sample: V[xi][c][t] = (B^T d B)[xi] of
@@ -366,6 +397,80 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Tap& tap, const T* b,
       });
 }
 
+// Z for tile rows [th0, th1) of one sample: Z[xi][oc][t] = (A dY A^T)[xi]
+// of tile t = (th - th0) * TW + tw, dY the 2x2 block of output channel oc
+// at (2 th, 2 tw) of dyp (rows 2 TW apart, planes `plane` apart, zero past
+// the output's last row and column, two vectors of slack after the last
+// plane). Laid out and spilled as V is (winograd_input_transform), its
+// planes zstride apart.
+template <typename T>
+void winograd_gradient_transform(std::int64_t OC, std::int64_t TW, const T* dyp, std::int64_t plane,
+                                 std::int64_t th0, std::int64_t th1, T* z, std::int64_t zstride) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
+  constexpr auto lanes = std::make_index_sequence<W>{};
+  const std::int64_t DP = 2 * TW, NT = (th1 - th0) * TW;
+  for (std::int64_t o = 0; o < OC; ++o)
+    for (std::int64_t th = th0; th < th1; ++th)
+      for (std::int64_t tw0 = 0; tw0 < TW; tw0 += W) {
+        const T* top = dyp + o * plane + 2 * th * DP + 2 * tw0;
+        const T* bottom = top + DP;
+        const V a0 = S::load(top), b0 = S::load(top + W);
+        const V a1 = S::load(bottom), b1 = S::load(bottom + W);
+        // Down the columns (even and odd), then along the rows.
+        V ev[4], od[4];
+        winograd_gradient_1d(even_lanes<T>(a0, b0, lanes), even_lanes<T>(a1, b1, lanes), ev);
+        winograd_gradient_1d(odd_lanes<T>(a0, b0, lanes), odd_lanes<T>(a1, b1, lanes), od);
+        T* out = z + o * NT + (th - th0) * TW + tw0;
+        MINIDL_UNROLL(4)
+        for (int i = 0; i < 4; ++i) {
+          V e[4];
+          winograd_gradient_1d(ev[i], od[i], e);
+          MINIDL_UNROLL(4)
+          for (int j = 0; j < 4; ++j) S::store(out + (4 * i + j) * zstride, e[j]);
+        }
+      }
+}
+
+// A chunk's summed products m (16 planes of OC x C) turned into its weight
+// gradient, G^T M G for each (output, input) channel pair: part[o * block +
+// tap * C + c], taps kh * 3 + kw.
+template <typename T>
+void winograd_weight_transform(std::int64_t OC, std::int64_t C, const T* m, T* part,
+                               std::int64_t block) {
+  const std::int64_t mplane = OC * C;
+  for (std::int64_t o = 0; o < OC; ++o) {
+    const T* mo = m + o * C;
+    T* po = part + o * block;
+    MINIDL_VECTORIZE
+    for (std::int64_t c = 0; c < C; ++c) {
+      T rows[4][3];  // along each row of the 4x4, then down the columns
+      for (int i = 0; i < 4; ++i)
+        winograd_weight_1d(mo[(4 * i) * mplane + c], mo[(4 * i + 1) * mplane + c],
+                           mo[(4 * i + 2) * mplane + c], mo[(4 * i + 3) * mplane + c], rows[i]);
+      for (int kw = 0; kw < 3; ++kw) {
+        T g[3];
+        winograd_weight_1d(rows[0][kw], rows[1][kw], rows[2][kw], rows[3][kw], g);
+        for (int kh = 0; kh < 3; ++kh) po[(kh * 3 + kw) * C + c] = g[kh];
+      }
+    }
+  }
+}
+
+// Tile rows per group of the weight gradient: V and Z of a group (16
+// values per tile and channel, input and output) kept to 384 KiB, within
+// the core's L2 cache, in groups of equal size (the depth of each product).
+template <typename T>
+std::int64_t winograd_weight_group_rows(const Conv2dShape& s) {
+  const std::int64_t per_row = kWinogradPoints * (s.C + s.OC) * winograd_tile_cols(s);
+  const std::int64_t TH = winograd_tile_rows(s);
+  const std::int64_t most =
+      std::clamp<std::int64_t>((384 << 10) / static_cast<std::int64_t>(sizeof(T)) / per_row, 1, TH);
+  const std::int64_t groups = (TH + most - 1) / most;
+  return (TH + groups - 1) / groups;
+}
+
 }  // namespace detail
 
 // conv(x, w) + b (b may be null; then max(y, 0) with relu), handed to the
@@ -397,6 +502,98 @@ void conv2d_backward_data_winograd(const Conv2dShape& s, const T* dy, const T* w
       detail::transposed_conv_shape(s), dy,
       [&](std::int64_t c, std::int64_t o, int t) { return w[(o * s.C + c) * 9 + 8 - t]; },
       static_cast<const T*>(nullptr), false, StoredOutput<T>{dx, s.C, s.H * s.W});
+}
+
+// Elements of the partials conv2d_backward_weights_winograd takes: one
+// weight gradient per chunk of kConvWeightChunk samples, taps before
+// channels, and the bias slots.
+template <typename T>
+std::int64_t conv2d_winograd_partials_size(const Conv2dShape& s) {
+  return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * (9 * s.C + kBiasSlot<T>);
+}
+
+// dw = dL/dw, db = dL/db (both overwritten; db may be null). `partials` is
+// scratch of conv2d_winograd_partials_size<T>(s) elements. With `carried`,
+// dw and db hold on entry the sums over the samples of the processes before
+// this one, which this batch's chunks continue (as the direct kernel's do).
+template <typename T, typename Wait = NoWait>
+void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
+                                               T* db, T* partials, bool carried,
+                                               const Wait& wait_for_carry = Wait{}) {
+  using detail::kWinogradPoints;
+  constexpr int W = Simd<T>::width;
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
+  const std::int64_t TW = detail::winograd_tile_cols(s), TH = detail::winograd_tile_rows(s);
+  const std::int64_t group = detail::winograd_weight_group_rows<T>(s);
+  // x padded by 1 and zero past it (the tiles past the output's edge read
+  // zeros, which meet zeros of dy); dy in rows of 2 TW, zero past OW and OH.
+  const std::int64_t WP = s.W + 2, xplane = (s.H + 2) * WP;
+  const std::int64_t xpad_size = s.C * xplane + detail::winograd_slack<T>(s);
+  const std::int64_t dplane = 2 * TH * 2 * TW, dyp_size = s.OC * dplane + 2 * W;
+  // Each plane of V and Z with room for the vector the last tile row spills.
+  const std::int64_t vstride = s.C * group * TW + 2 * W, zstride = s.OC * group * TW + 2 * W;
+  const std::int64_t weights = 9 * s.C, block = weights + kBiasSlot<T>, part_size = s.OC * block;
+  const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
+  auto chunk_gradient = [&](std::int64_t chunk, T* part) {
+    // Slots 3 (the bias sums), 4 (sum_partials_in_order's) and 9 (the
+    // partials of layers/conv2d.hpp) are in use here; the others are free.
+    BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
+    T* xpad = thread_scratch<T, 0>(xpad_size);
+    T* dyp = thread_scratch<T, 1>(dyp_size);
+    std::fill_n(xpad, xpad_size, T(0));
+    std::fill_n(dyp, dyp_size, T(0));
+    T* v = thread_scratch<T, 2>(kWinogradPoints * vstride);
+    T* z = thread_scratch<T, 5>(kWinogradPoints * zstride);
+    T* m = thread_scratch<T, 6>(kWinogradPoints * s.OC * s.C);
+    const std::int64_t n0 = chunk * kConvWeightChunk, n1 = std::min(s.N, n0 + kConvWeightChunk);
+    for (std::int64_t n = n0; n < n1; ++n) {
+      const T* dy_n = dy + n * s.OC * P;
+      detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, 1, xpad);
+      if (dplane == P)  // even sizes: dy's own layout
+        std::copy_n(dy_n, s.OC * P, dyp);
+      else
+        for (std::int64_t o = 0; o < s.OC; ++o)
+          for (std::int64_t oh = 0; oh < OH; ++oh)
+            detail::copy_row(dy_n + (o * OH + oh) * OW, OW, dyp + o * dplane + oh * 2 * TW);
+      for (std::int64_t th0 = 0; th0 < TH; th0 += group) {
+        const std::int64_t th1 = std::min(TH, th0 + group), NT = (th1 - th0) * TW;
+        detail::winograd_input_transform(s, xpad, WP, xplane, th0, th1, v, vstride);
+        detail::winograd_gradient_transform(s.OC, TW, dyp, dplane, th0, th1, z, zstride);
+        const bool accumulate = n > n0 || th0 > 0;
+        for (int xi = 0; xi < kWinogradPoints; ++xi)  // m[xi][o][c] (+)= Z[xi][o][t] V[xi][c][t]
+          gemm<T>(s.OC, s.C, NT, {z + xi * zstride, NT, false}, {v + xi * vstride, NT, true},
+                  m + xi * s.OC * s.C, s.C, accumulate);
+      }
+      for (std::int64_t o = 0; o < s.OC; ++o) bias[o].add_plane(dy_n + o * P, P);
+    }
+    detail::winograd_weight_transform(s.OC, s.C, m, part, block);
+    for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
+  };
+  // Summed over the chunks one output channel at a time, into PyTorch's layout.
+  sum_partials_in_order(
+      chunks, part_size, s.OC, block, partials, chunk_gradient,
+      [&](std::int64_t o, const T* sum) {
+        T* row = dw + o * weights;
+        for (std::int64_t c = 0; c < s.C; ++c)
+          for (int t = 0; t < 9; ++t) row[c * 9 + t] = sum[t * s.C + c];
+        if (db) db[o] = sum[weights];
+      },
+      [&](std::int64_t o, T* sum) {  // the carry, taps before channels
+        if (!carried) return false;
+        if (o == 0) wait_for_carry();
+        const T* row = dw + o * weights;
+        for (std::int64_t c = 0; c < s.C; ++c)
+          for (int t = 0; t < 9; ++t) sum[t * s.C + c] = row[c * 9 + t];
+        load_bias_slot(db, o, sum + weights);
+        return true;
+      });
+}
+
+// The same without a carry (one process, or the first of several).
+template <typename T>
+void conv2d_backward_weights_winograd(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                      T* partials) {
+  conv2d_backward_weights_winograd_continue(s, x, dy, dw, db, partials, false);
 }
 
 }  // namespace minidl::kernels
