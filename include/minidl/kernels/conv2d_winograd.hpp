@@ -111,9 +111,10 @@ void winograd_gradient_1d(V y0, V y1, V (&e)[4]) {
 // G^T applied to four summed gradients m0..m3 of a column (or row), into
 // the three of the kernel's (G^T M G, the transpose of G g G^T):
 //   G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1]
-template <typename T>
-void winograd_weight_1d(T m0, T m1, T m2, T m3, T (&g)[3]) {
-  const T sum = m1 + m2, difference = m1 - m2;
+// (V a vector or a scalar of T.)
+template <typename T, typename V>
+void winograd_weight_1d(V m0, V m1, V m2, V m3, V (&g)[3]) {
+  const V sum = m1 + m2, difference = m1 - m2;
   g[0] = m0 + T(0.5) * sum;
   g[1] = T(0.5) * difference;
   g[2] = T(0.5) * sum + m3;
@@ -433,27 +434,52 @@ void winograd_gradient_transform(std::int64_t OC, std::int64_t TW, const T* dyp,
       }
 }
 
+// G^T M G of one (output, input) channel pair, or of a vector of input
+// channels: the 16 summed products m[xi] into the 9 taps g[kh * 3 + kw].
+template <typename T, typename V>
+void winograd_weight_tile(const V (&m)[16], V (&g)[9]) {
+  V rows[4][3];  // along each row of the 4x4, then down the columns
+  MINIDL_UNROLL(4)
+  for (int i = 0; i < 4; ++i)
+    winograd_weight_1d<T>(m[4 * i], m[4 * i + 1], m[4 * i + 2], m[4 * i + 3], rows[i]);
+  MINIDL_UNROLL(3)
+  for (int kw = 0; kw < 3; ++kw) {
+    V column[3];
+    winograd_weight_1d<T>(rows[0][kw], rows[1][kw], rows[2][kw], rows[3][kw], column);
+    MINIDL_UNROLL(3)
+    for (int kh = 0; kh < 3; ++kh) g[kh * 3 + kw] = column[kh];
+  }
+}
+
 // A chunk's summed products m (16 planes of OC x C) turned into its weight
 // gradient, G^T M G for each (output, input) channel pair: part[o * block +
-// tap * C + c], taps kh * 3 + kw.
+// tap * C + c], taps kh * 3 + kw. Vectors of input channels, then the rest
+// one by one (the same operations, so the same bits); written out, as -O2
+// does not vectorise the loop.
 template <typename T>
 void winograd_weight_transform(std::int64_t OC, std::int64_t C, const T* m, T* part,
                                std::int64_t block) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
   const std::int64_t mplane = OC * C;
   for (std::int64_t o = 0; o < OC; ++o) {
     const T* mo = m + o * C;
     T* po = part + o * block;
-    MINIDL_VECTORIZE
-    for (std::int64_t c = 0; c < C; ++c) {
-      T rows[4][3];  // along each row of the 4x4, then down the columns
-      for (int i = 0; i < 4; ++i)
-        winograd_weight_1d(mo[(4 * i) * mplane + c], mo[(4 * i + 1) * mplane + c],
-                           mo[(4 * i + 2) * mplane + c], mo[(4 * i + 3) * mplane + c], rows[i]);
-      for (int kw = 0; kw < 3; ++kw) {
-        T g[3];
-        winograd_weight_1d(rows[0][kw], rows[1][kw], rows[2][kw], rows[3][kw], g);
-        for (int kh = 0; kh < 3; ++kh) po[(kh * 3 + kw) * C + c] = g[kh];
-      }
+    std::int64_t c = 0;
+    for (; c + W <= C; c += W) {
+      V in[16], g[9];
+      MINIDL_UNROLL(16)
+      for (int xi = 0; xi < 16; ++xi) in[xi] = S::load(mo + xi * mplane + c);
+      winograd_weight_tile<T>(in, g);
+      MINIDL_UNROLL(9)
+      for (int t = 0; t < 9; ++t) S::store(po + t * C + c, g[t]);
+    }
+    for (; c < C; ++c) {
+      T in[16], g[9];
+      for (int xi = 0; xi < 16; ++xi) in[xi] = mo[xi * mplane + c];
+      winograd_weight_tile<T>(in, g);
+      for (int t = 0; t < 9; ++t) po[t * C + c] = g[t];
     }
   }
 }
