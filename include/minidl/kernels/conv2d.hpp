@@ -76,12 +76,12 @@ bool conv2d_winograd_pays(const Conv2dShape& s) {
 
 // Winograd's weight gradient transforms both x and dy (16 values per tile
 // and channel each) for products in which each transformed value meets
-// C OC / (C + OC) multiply-adds; at 16 (32 into 32 channels) the
-// transforms cost as much as the products save, and it was level with the
-// direct kernel or slower (1.05x at 14x14, 0.94-1.03x at 28x28); from 32
-// into 64 channels on rows of at least kDirectRows tiles it was faster
-// (0.78-0.87x the time at 14x14 and 28x28, 64 into 64 0.80x, 128 into 128
-// 0.74-0.88x, at batch 64), and with 4 tiles a row (7x7) 1.05-1.3x slower.
+// C OC / (C + OC) multiply-adds. Above 16 (from 32 into 64 channels) on
+// rows of at least kDirectRows tiles it was 1.22-1.41x faster than direct
+// in shape_sweep (batch 1 and 64); at 16 (32 into 32) the sweep had it
+// 1.06-1.23x faster but a program timing the two kernels alone had it 5%
+// slower at 14x14, so it stays direct there; at 8 (16 channels) it was
+// 0.35-0.65x, and with 4 tiles a row (7x7) 0.76-1.22x.
 template <typename T>
 bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
   return conv2d_winograd_applies(s) && s.C * s.OC > 16 * (s.C + s.OC) &&

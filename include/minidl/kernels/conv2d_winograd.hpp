@@ -437,7 +437,7 @@ void winograd_gradient_transform(std::int64_t OC, std::int64_t TW, const T* dyp,
 // G^T M G of one (output, input) channel pair, or of a vector of input
 // channels: the 16 summed products m[xi] into the 9 taps g[kh * 3 + kw].
 template <typename T, typename V>
-void winograd_weight_tile(const V (&m)[16], V (&g)[9]) {
+void winograd_weight_tile(const V (&m)[kWinogradPoints], V (&g)[9]) {
   V rows[4][3];  // along each row of the 4x4, then down the columns
   MINIDL_UNROLL(4)
   for (int i = 0; i < 4; ++i)
@@ -468,16 +468,16 @@ void winograd_weight_transform(std::int64_t OC, std::int64_t C, const T* m, T* p
     T* po = part + o * block;
     std::int64_t c = 0;
     for (; c + W <= C; c += W) {
-      V in[16], g[9];
+      V in[kWinogradPoints], g[9];
       MINIDL_UNROLL(16)
-      for (int xi = 0; xi < 16; ++xi) in[xi] = S::load(mo + xi * mplane + c);
+      for (int xi = 0; xi < kWinogradPoints; ++xi) in[xi] = S::load(mo + xi * mplane + c);
       winograd_weight_tile<T>(in, g);
       MINIDL_UNROLL(9)
       for (int t = 0; t < 9; ++t) S::store(po + t * C + c, g[t]);
     }
     for (; c < C; ++c) {
-      T in[16], g[9];
-      for (int xi = 0; xi < 16; ++xi) in[xi] = mo[xi * mplane + c];
+      T in[kWinogradPoints], g[9];
+      for (int xi = 0; xi < kWinogradPoints; ++xi) in[xi] = mo[xi * mplane + c];
       winograd_weight_tile<T>(in, g);
       for (int t = 0; t < 9; ++t) po[t * C + c] = g[t];
     }
