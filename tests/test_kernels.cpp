@@ -218,6 +218,12 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {1, 256, 12, 7, 40, 3, 3, 1, 1},
       // Winograd's weight gradient over three chunks of samples, the last short, on odd sizes.
       {9, 24, 11, 13, 20, 3, 3, 1, 1},
+      // Rows shorter than a transposed block, whose weight gradients copy x to channels last
+      // along the flattened plane: a last block that overlaps, half-vector channels with
+      // padding 2, stride 2.
+      {3, 16, 5, 6, 24, 3, 3, 1, 1},
+      {2, 8, 9, 3, 16, 3, 3, 1, 2},
+      {2, 24, 7, 5, 16, 3, 3, 2, 1},
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
