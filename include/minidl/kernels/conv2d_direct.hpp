@@ -413,20 +413,20 @@ void channels_last_sample(const T* x, std::int64_t C, std::int64_t H, std::int64
 
 // Samples of a chunk whose channels-last copies of x the weight gradient
 // holds at once. Each tile then sums over all of them in its registers, and
-// the chunk's partial is loaded and stored once, not once a sample: with a
-// small output plane a sample's work is small beside the partial (ResNet's
-// last stage, 64 channels at 7x7: a 150 KB partial for 49 pixels; 256
-// channels: 2.4 MB, more than L2). Measured on 2 threads, batch 64: 6-14%
-// faster at 7x7, 2-5% at 14x14 (up to 128 channels); at 28x28, where the
-// partial is small beside the work, 2-10% slower, and so at 14x14 with 256
-// channels, whose four copies (1 MB) no longer stay in L2.
+// the chunk's partial is loaded and stored once, not once a sample: with
+// small planes a sample's work is small beside the partial (ResNet's last
+// stage, 64 channels at 7x7: a 150 KB partial for 49 pixels; 256 channels:
+// 2.4 MB, more than L2). In shape_sweep (2 threads, batch 64) that was
+// 1.13-1.33x faster at 7x7, 1.4x at stride 2 from 7x7, 1.05-1.15x from
+// 14x14; from 28x28, where the partial is small beside the work, level or up
+// to 8% slower (32 -> 64 at stride 2), and so at 14x14 with 256 channels,
+// whose four copies (1 MB) no longer stay in L2.
 inline constexpr std::int64_t kWeightGroupMaxPixels = 16 * 16;
 inline constexpr std::int64_t kWeightGroupMaxBytes = 640 << 10;
 template <typename T>
-std::int64_t weight_sample_group(std::int64_t out_pixels, std::int64_t xcl_size) {
+std::int64_t weight_sample_group(const Conv2dShape& s, std::int64_t xcl_size) {
   const auto bytes = static_cast<std::int64_t>(kConvWeightChunk * xcl_size * sizeof(T));
-  return out_pixels <= kWeightGroupMaxPixels && bytes <= kWeightGroupMaxBytes ? kConvWeightChunk
-                                                                              : 1;
+  return s.H * s.W <= kWeightGroupMaxPixels && bytes <= kWeightGroupMaxBytes ? kConvWeightChunk : 1;
 }
 
 // Channel counts of the weight gradient rounded up to whole tiles: input
@@ -779,7 +779,7 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
   // C stay zero, each sample overwrites the rest. One pixel more at the end,
   // which the unused tap of an odd row reads last.
   const std::int64_t xcl_size = (HP * WP + 1) * Cp;
-  const std::int64_t group = detail::weight_sample_group<T>(P, xcl_size);
+  const std::int64_t group = detail::weight_sample_group<T>(s, xcl_size);
   auto chunk_gradient = [&](std::int64_t chunk, T* part) {
     BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
     T* xcl = thread_scratch<T, 0>(group * xcl_size);
