@@ -213,6 +213,11 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 17, 10, 10, 9, 5, 5, 2, 1},
       {2, 16, 9, 8, 8, 3, 3, 2, 2},
       {2, 16, 1, 5, 4, 3, 3, 2, 1},
+      // Odd widths whose even phase has a block of pixels more than the odd
+      // one (two-vector and one-vector tiles), and a 2x2 kernel.
+      {2, 20, 6, 15, 8, 3, 3, 2, 1},
+      {2, 16, 5, 29, 8, 3, 3, 2, 1},
+      {2, 20, 8, 9, 6, 2, 2, 2, 1},
       // Winograd with rows of fewer tiles than a block, in several groups of tile rows (256
       // channels), and a ragged last sliver of output channels.
       {1, 256, 12, 7, 40, 3, 3, 1, 1},

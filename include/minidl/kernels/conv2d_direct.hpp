@@ -98,17 +98,22 @@ void pad_planes(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, st
 // a[c*plane + kh*WP + kw + STRIDE*r] * b[tap][j]: MR output pixels x NV
 // vectors of output channels (NR = NV * width columns, the row length of b
 // and tile).
-// KSIZE > 0 fixes KH = KW = KSIZE at compile time: the tap loops of a
-// 3 x 3 kernel then unroll, which makes conv2 9-11% faster on one thread.
+// KSIZE > 0 fixes KH = KSIZE and KW = KWIDTH (KSIZE unless given) at
+// compile time: the tap loops of a 3 x 3 kernel then unroll, which makes
+// conv2 9-11% faster on one thread, and so do those of the 1 x 2 and 2 x 1
+// taps of a stride-2 input gradient's phases.
 // The pixel and vector loops are unrolled by pragma, so that -O2 (which
 // does not unroll them by itself) keeps the accumulators in registers.
-template <typename T, int MR, int NV, int KSIZE, int STRIDE>
+template <typename T, int MR, int NV, int KSIZE, int STRIDE, int KWIDTH = KSIZE>
 void direct_tile(const T* a, const T* b, std::int64_t C, std::int64_t KH, std::int64_t KW,
                  std::int64_t plane, std::int64_t WP, T* tile) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
-  if constexpr (KSIZE > 0) KH = KW = KSIZE;
+  if constexpr (KSIZE > 0) {
+    KH = KSIZE;
+    KW = KWIDTH;
+  }
   V acc[NV][MR];
 #pragma GCC unroll 16
   for (int v = 0; v < NV; ++v)
@@ -625,40 +630,63 @@ inline std::int64_t data_phase_border(const Conv2dShape& s) {
   return border;
 }
 
-// One phase of one sample, input channels [c_begin, c_end): dx_n at the
-// phase's pixels = the taps' products, summed over (o, t, u) in that order
-// by direct_tile. dypad is dy_n inside `border` zeros (rows WP apart,
-// planes `plane` apart); packed holds the phase's weights, B[(o, t, u), c]
-// in slivers of NR columns. The tile's pixels are every other input pixel
-// of a row, so it is stored element by element.
+// One row parity rh of one sample, input channels [c_begin, c_end): dx_n
+// at the pixels of phases (rh, 0) and (rh, 1) = the taps' products, summed
+// over (o, t, u) in that order by direct_tile. dypad is dy_n inside
+// `border` zeros (rows WP apart, planes `plane` apart); packed[rw] holds
+// phase (rh, rw)'s weights, B[(o, t, u), c] in slivers of NR columns. A
+// tile's pixels are every other input pixel of a row; the two phases'
+// tiles for the same pixels b0, b0 + 1, ... are interleaved into one tile
+// of 2 MR neighbouring pixels, which the transposing store writes a
+// vector at a time (one element at a time, each phase's store cost as
+// much as its multiply-adds with few taps).
 template <typename T, int MR, int NV>
-void data_phase_tiles(const Conv2dShape& s, const DataPhase& p, const T* dypad, std::int64_t WP,
-                      std::int64_t plane, std::int64_t border, const T* packed,
-                      std::int64_t c_begin, std::int64_t c_end, T* dx_n) {
+void data_phase_row_tiles(const Conv2dShape& s, const DataPhase* p, const T* dypad, std::int64_t WP,
+                          std::int64_t plane, std::int64_t border, const T* const (&packed)[2],
+                          std::int64_t c_begin, std::int64_t c_end, T* dx_n) {
   constexpr int NR = NV * Simd<T>::width;
-  const std::int64_t K = s.OC * p.th * p.tw, HW = s.H * s.W;
-  alignas(64) T tile[MR * NR];
+  const std::int64_t HW = s.H * s.W, K[2] = {s.OC * p[0].th * p[0].tw, s.OC * p[1].th * p[1].tw};
+  alignas(64) T phase_tile[MR * NR];
+  alignas(64) T tile[2 * MR * NR];
+  // Phase rw's products for its pixels b0, b0 + 1, ..., into the tile's
+  // pixels 2 (b - b0) + rw: zeros where no tap reaches them (a 1x1 kernel's
+  // odd pixels) or past the phase's last pixel.
+  using S = Simd<T>;
+  auto phase_products = [&](int rw, const T* w_sliver, std::int64_t a, std::int64_t b0) {
+    const DataPhase& q = p[rw];
+    if (q.th == 0 || q.tw == 0 || b0 >= q.cols) {
+      MINIDL_UNROLL(16)
+      for (int r = 0; r < MR; ++r) MINIDL_UNROLL(2)
+      for (int v = 0; v < NV; ++v)
+        S::store(tile + (2 * r + rw) * NR + v * S::width, typename S::vec{});
+      return;
+    }
+    const T* x = dypad + (a + q.oh + border) * WP + b0 + q.ow + border;
+    if (q.th == 2 && q.tw == 2)  // the four phases of a 3x3 kernel
+      direct_tile<T, MR, NV, 2, 1>(x, w_sliver, s.OC, 2, 2, plane, WP, phase_tile);
+    else if (q.th == 2 && q.tw == 1)
+      direct_tile<T, MR, NV, 2, 1, 1>(x, w_sliver, s.OC, 2, 1, plane, WP, phase_tile);
+    else if (q.th == 1 && q.tw == 2)
+      direct_tile<T, MR, NV, 1, 1, 2>(x, w_sliver, s.OC, 1, 2, plane, WP, phase_tile);
+    else if (q.th == 1 && q.tw == 1)
+      direct_tile<T, MR, NV, 1, 1>(x, w_sliver, s.OC, 1, 1, plane, WP, phase_tile);
+    else
+      direct_tile<T, MR, NV, 0, 1>(x, w_sliver, s.OC, q.th, q.tw, plane, WP, phase_tile);
+    MINIDL_UNROLL(16)
+    for (int r = 0; r < MR; ++r) MINIDL_UNROLL(2)
+    for (int v = 0; v < NV; ++v)
+      S::store(tile + (2 * r + rw) * NR + v * S::width,
+               S::load(phase_tile + r * NR + v * S::width));
+  };
   for (std::int64_t c0 = c_begin; c0 < c_end; c0 += NR) {
-    const T* w_sliver = packed + c0 * K;
     const std::int64_t cols = std::min<std::int64_t>(NR, c_end - c0);
-    for (std::int64_t a = 0; a < p.rows; ++a)
-      for (std::int64_t b0 = 0; b0 < p.cols; b0 += MR) {
-        const T* x = dypad + (a + p.oh + border) * WP + b0 + p.ow + border;
-        if (p.th == 2 && p.tw == 2)
-          direct_tile<T, MR, NV, 2, 1>(x, w_sliver, s.OC, 2, 2, plane, WP, tile);
-        else if (p.th == 1 && p.tw == 1)
-          direct_tile<T, MR, NV, 1, 1>(x, w_sliver, s.OC, 1, 1, plane, WP, tile);
-        else
-          direct_tile<T, MR, NV, 0, 1>(x, w_sliver, s.OC, p.th, p.tw, plane, WP, tile);
-        const std::int64_t pixels = std::min<std::int64_t>(MR, p.cols - b0);
-        T* out = dx_n + c0 * HW + (2 * a + p.rh) * s.W + 2 * b0 + p.rw;
-        // Over MR, not `pixels`, so that -O2 unrolls it as -O3 does: rolled,
-        // its loop counting took half of this function's time.
-        for (std::int64_t j = 0; j < cols; ++j, out += HW) {
-          MINIDL_UNROLL(16)
-          for (int r = 0; r < MR; ++r)
-            if (r < pixels) out[2 * r] = tile[r * NR + j];
-        }
+    for (std::int64_t a = 0; a < p[0].rows; ++a)
+      for (std::int64_t b0 = 0; b0 < p[0].cols; b0 += MR) {  // phase (rh, 0) has the most pixels
+        phase_products(0, packed[0] + c0 * K[0], a, b0);
+        phase_products(1, packed[1] + c0 * K[1], a, b0);
+        const std::int64_t pixels = std::min<std::int64_t>(2 * MR, s.W - 2 * b0);
+        store_tile_rows<T, 2 * MR, NR>(tile, pixels, cols, nullptr, false,
+                                       dx_n + c0 * HW + (2 * a + p[0].rh) * s.W + 2 * b0, HW);
       }
   }
 }
@@ -700,22 +728,16 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
       [&](std::int64_t n, std::int64_t c_begin, std::int64_t c_end, const T* dypad,
           const T* packed) {
         T* dx_n = dx + n * s.C * HW;
-        for (int i = 0; i < 4; ++i) {
-          const detail::DataPhase& p = phases[i];
-          if (p.rows == 0 || p.cols == 0) continue;
-          if (p.th == 0 || p.tw == 0) {  // no tap reaches these pixels (a 1x1 kernel's odd ones)
-            for (std::int64_t c = c_begin; c < c_end; ++c)
-              for (std::int64_t a = 0; a < p.rows; ++a)
-                for (std::int64_t b = 0; b < p.cols; ++b)
-                  dx_n[c * HW + (2 * a + p.rh) * s.W + 2 * b + p.rw] = T(0);
-            continue;
-          }
+        for (int rh = 0; rh < 2; ++rh) {
+          const detail::DataPhase* pair = phases + 2 * rh;  // phases (rh, 0) and (rh, 1)
+          if (pair[0].rows == 0) continue;                  // a single input row: no odd rows
+          const T* const pair_packed[2] = {packed + offsets[2 * rh], packed + offsets[2 * rh + 1]};
           if (NR == Simd<T>::width)
-            detail::data_phase_tiles<T, detail::kDirectRowsNarrow, 1>(
-                s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
+            detail::data_phase_row_tiles<T, detail::kDirectRowsNarrow, 1>(
+                s, pair, dypad, WP, plane, border, pair_packed, c_begin, c_end, dx_n);
           else
-            detail::data_phase_tiles<T, detail::kDirectRows, 2>(
-                s, p, dypad, WP, plane, border, packed + offsets[i], c_begin, c_end, dx_n);
+            detail::data_phase_row_tiles<T, detail::kDirectRows, 2>(
+                s, pair, dypad, WP, plane, border, pair_packed, c_begin, c_end, dx_n);
         }
       });
 }
