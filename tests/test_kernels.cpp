@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "minidl/core/rng.hpp"
+#include "minidl/kernels/add.hpp"
 #include "minidl/kernels/conv2d.hpp"
 #include "minidl/kernels/dropout.hpp"
 #include "minidl/kernels/finite.hpp"
@@ -726,6 +727,16 @@ TEST_CASE_TEMPLATE("relu forward and backward match the naive loops", T, float, 
   std::vector<T> grad = dy;
   relu_backward_mask(n, mask.data(), grad.data(), grad.data());
   CHECK(grad == dx_ref);
+
+  // A sum of two gradients and the backward in one pass, written over its
+  // first operand as the network's sums are: the bits of the two passes.
+  auto other = random_vector<T>(n, 12);
+  std::vector<T> sum(n), sum_ref(n);
+  for (std::int64_t i = 0; i < n; ++i) sum_ref[i] = dy[i] + other[i];
+  relu_backward_naive(n, y_ref.data(), sum_ref.data(), sum_ref.data());
+  sum = dy;
+  add_relu_backward(n, sum.data(), other.data(), y_ref.data(), sum.data());
+  CHECK(std::memcmp(sum.data(), sum_ref.data(), sizeof(T) * sum.size()) == 0);
 }
 
 TEST_CASE_TEMPLATE("first_non_finite finds the first NaN or infinity, and nothing else", T, float,

@@ -582,6 +582,10 @@ TEST_CASE(
     net.add("bn2", BatchNorm2d<float>(3));
     net.add("add", Add<float>(), "bn2", "input");
     net.add("relu2", ReLU<float>(true));
+    // A second block: relu2's value is read twice, by conv_b and add_b.
+    net.add("conv_b", Conv2d<float>(3, 3, 3, 1, 1));
+    net.add("add_b", Add<float>(), "conv_b", "relu2");
+    net.add("relu_b", ReLU<float>(true));
     net.add("conv3", Conv2d<float>(3, 4, 3, 1, 1));
     net.add("relu3", ReLU<float>(true));
     net.add("pool", MaxPool2d<float>(2));
@@ -603,16 +607,25 @@ TEST_CASE(
     CHECK(decided(net, in, "relu2").skip_forward);
     CHECK(decided(net, in, "relu2").backward_from_output);
     CHECK(decided(net, in, "relu2").cache_bytes == 0);
-    CHECK(decided(net, in, "relu3").skip_forward);  // the pool does its backward (step 4)
+    // Read twice, its gradient is a sum, whose last addition does the ReLU's backward.
+    CHECK(decided(net, in, "relu2").backward_in_sum);
+    CHECK(decided(net, in, "relu_b").backward_from_output);
+    CHECK_FALSE(decided(net, in, "relu_b").backward_in_sum);  // read once: no sum
+    CHECK(decided(net, in, "relu3").skip_forward);            // the pool does its backward (step 4)
     const std::string summary = net.plan_summary(in);
     CHECK(summary.find("does the ReLU's backward") != std::string::npos);
     CHECK(summary.find("backward done by bn1") != std::string::npos);
-    CHECK(summary.find("forward done by add; backward from the stored output") !=
+    CHECK(summary.find("forward done by add_b; backward from the stored output") !=
           std::string::npos);
+    CHECK(
+        summary.find(
+            "forward done by add; backward in the sum of its gradients, from the stored output") !=
+        std::string::npos);
     net.set_plan_options({false, true, true});
     CHECK_FALSE(decided(net, in, "bn1").relu_after);
     CHECK_FALSE(decided(net, in, "relu1").skip_forward);
     CHECK_FALSE(decided(net, in, "add").relu_in_store);
+    CHECK_FALSE(decided(net, in, "relu2").backward_in_sum);
     CHECK(decided(net, in, "relu2").cache_bytes > 0);  // a mask
   }
   // Evaluation folds bn1 into conv1: relu1 must still apply.

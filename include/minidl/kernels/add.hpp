@@ -37,6 +37,25 @@ void add_relu(std::int64_t n, const T* a, const T* b, T* y) {
   });
 }
 
+// dx = a + b where y is positive, else 0: the last addition of a value's
+// gradients and the backward of the in-place ReLU that made the value (y,
+// its stored output), in one pass; dx may alias a or b. The same bits as
+// add() then relu_backward().
+template <typename T>
+void add_relu_backward(std::int64_t n, const T* a, const T* b, const T* y, T* dx) {
+  parallel_chunks(n, [a, b, y, dx](std::int64_t s, std::int64_t e) {
+    const T* pa = a;
+    const T* pb = b;
+    const T* out = y;
+    T* din = dx;
+    MINIDL_VECTORIZE
+    for (std::int64_t i = s; i < e; ++i) {
+      const T sum = pa[i] + pb[i];
+      din[i] = out[i] > T(0) ? sum : T(0);
+    }
+  });
+}
+
 template <typename T>
 void copy(std::int64_t n, const T* x, T* y) {
   parallel_chunks(n, [x, y](std::int64_t s, std::int64_t e) {

@@ -134,10 +134,16 @@ class Graph {
           "convolution; turn PlanOptions::fold_batchnorm off to differentiate in evaluation");
     if (!grad_buffers_bound_) bind_grad_buffers();
     for (std::size_t i = nodes_.size(); i-- > 0;) {
-      const Tensor<T>& g = i + 1 == nodes_.size() ? dy : gradient(plan_.nodes[i].uses, sums_[i]);
-      if (const int b = plan_.nodes[i].remakes_input_of; b >= 0)
+      const NodePlan& p = plan_.nodes[i];
+      // A ReLU whose backward the sum does reads the value it stored (plan step 5).
+      const Tensor<T>& g =
+          i + 1 == nodes_.size()
+              ? dy
+              : gradient(p.uses, sums_[i],
+                         p.backward_in_sum ? &value(nodes_[i].inputs[0]) : nullptr);
+      if (const int b = p.remakes_input_of; b >= 0)
         static_cast<BatchNorm<T>&>(*nodes_[static_cast<std::size_t>(b)].layer).remake_output();
-      backward_node(i, plan_.nodes[i], g);
+      backward_node(i, p, g);
       observer(i);
     }
     return input_grad_ ? gradient(plan_.input_uses, input_sum_) : empty_;
@@ -371,8 +377,9 @@ class Graph {
     } else if (n.merge) {
       const auto& d = n.merge->backward(dy);
       for (std::size_t k = 0; k < grads.size(); ++k) grads[k] = &d[k];
-    } else if (p.skip_backward) {
-      grads[0] = &dy;  // the pool after or the batch norm before applies this ReLU's backward
+    } else if (p.skip_backward || p.backward_in_sum) {
+      // The pool after, the batch norm before or the sum of dy has done this ReLU's backward.
+      grads[0] = &dy;
     } else if (p.backward_from_output) {
       grads[0] = &static_cast<ReLU<T>&>(*n.layer).backward_from_output(dy, value(n.inputs[0]));
     } else if (p.grad_planes_from >= 0) {
@@ -394,21 +401,30 @@ class Graph {
   }
 
   // The gradient of a value: its one reader's, or the sum of all readers'
-  // in node order (into `sum`).
-  const Tensor<T>& gradient(const std::vector<Use>& uses, Tensor<T>& sum) {
+  // in node order (into `sum`); with relu_output (two readers or more), the
+  // backward of the in-place ReLU that stored it done by the last addition.
+  const Tensor<T>& gradient(const std::vector<Use>& uses, Tensor<T>& sum,
+                            const Tensor<T>* relu_output = nullptr) {
     auto grad = [&](const Use& u) -> const Tensor<T>& {
       return *grads_[static_cast<std::size_t>(u.node)][static_cast<std::size_t>(u.slot)];
     };
     if (uses.size() == 1) return grad(uses[0]);
     const Tensor<T>& first = grad(uses[0]);
     sum.resize(first.shape());
+    if (relu_output && relu_output->shape() != sum.shape())
+      fail("network: a ReLU's stored output is ", relu_output->shape().str(), ", its gradient ",
+           sum.shape().str());
     for (std::size_t k = 1; k < uses.size(); ++k) {
       const Tensor<T>& g = grad(uses[k]);
       if (g.shape() != sum.shape())
         fail("network: gradients of one value differ in shape: ", g.shape().str(), " and ",
              sum.shape().str());
       // The first two straight into the sum: the same bits as a copy and an addition.
-      kernels::add(sum.size(), k == 1 ? first.data() : sum.data(), g.data(), sum.data());
+      const T* so_far = k == 1 ? first.data() : sum.data();
+      if (relu_output && k + 1 == uses.size())
+        kernels::add_relu_backward(sum.size(), so_far, g.data(), relu_output->data(), sum.data());
+      else
+        kernels::add(sum.size(), so_far, g.data(), sum.data());
     }
     return sum;
   }

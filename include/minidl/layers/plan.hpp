@@ -19,8 +19,9 @@
 //      pass at all; any other in-place ReLU after a Conv2d, a batch norm or
 //      an Add read by nothing else: that node stores max(y, 0), and the
 //      ReLU's backward reads the stored value instead of keeping a mask
-//      (after a convolution or an addition) or is done inside the batch
-//      norm's backward;
+//      (after a convolution or an addition; when the value is read twice
+//      or more, the last addition of its gradients does it as it stores the
+//      sum) or is done inside the batch norm's backward;
 //   6. Conv2d -> [that ReLU] -> MaxPool2d 2x2 (stride 2, no padding,
 //      dilation or ceil mode: MaxPool2d::is_2x2): the convolution hands its
 //      output to the pool a few planes at a time, and it is never stored;
@@ -123,6 +124,7 @@ struct NodePlan {
   bool skip_backward = false;  // applied by the pool after it or the batch norm before: dy passes
                                // through (4, 5)
   bool backward_from_output = false;  // its backward reads the stored value, keeps no mask (5)
+  bool backward_in_sum = false;  // ... done by the sum of its value's gradients, in one pass (5)
   // Add
   bool passes_gradient = false;  // every input's gradient is dy itself (11)
   int sum_over_input = -1;       // writes its sum over this input, 0 or 1 (8)
@@ -297,6 +299,12 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     }
     node(r).skip_forward = true;
   }
+  // Such a ReLU whose value is read twice or more (a residual block's
+  // output, read by the next block's convolution and its addition): the
+  // last addition of the readers' gradients zeroes the sum where the value
+  // is not positive as it stores it, and the ReLU makes no pass.
+  for (int r = 0; r + 1 < count; ++r)
+    node(r).backward_in_sum = node(r).backward_from_output && node(r).uses.size() > 1;
   // Whether node v's backward (or that of the ReLU it carries) reads its stored output.
   auto backward_reads_output = [&](int v) {
     const Node<T>& n = graph[static_cast<std::size_t>(v)];
@@ -634,7 +642,10 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
                     ? before
                     : p.uses[0].node));
     }
-    if (p.backward_from_output) note("backward from the stored output");
+    if (p.backward_in_sum)
+      note("backward in the sum of its gradients, from the stored output");
+    else if (p.backward_from_output)
+      note("backward from the stored output");
     if (!p.needs_input_grad) note("no input gradient");
     total += p.output_bytes + p.grad_bytes + p.cache_bytes;
     os << std::left << std::setw(w) << graph[i].name << std::setw(tw) << graph[i].type()
