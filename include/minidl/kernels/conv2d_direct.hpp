@@ -638,8 +638,8 @@ inline std::int64_t data_phase_border(const Conv2dShape& s) {
 // tile's pixels are every other input pixel of a row; the two phases'
 // tiles for the same pixels b0, b0 + 1, ... are interleaved into one tile
 // of 2 MR neighbouring pixels, which the transposing store writes a
-// vector at a time (one element at a time, each phase's store cost as
-// much as its multiply-adds with few taps).
+// vector at a time (stored one element at a time, a phase with few taps
+// took as long to store as to compute).
 template <typename T, int MR, int NV>
 void data_phase_row_tiles(const Conv2dShape& s, const DataPhase* p, const T* dypad, std::int64_t WP,
                           std::int64_t plane, std::int64_t border, const T* const (&packed)[2],
@@ -656,9 +656,11 @@ void data_phase_row_tiles(const Conv2dShape& s, const DataPhase* p, const T* dyp
     const DataPhase& q = p[rw];
     if (q.th == 0 || q.tw == 0 || b0 >= q.cols) {
       MINIDL_UNROLL(16)
-      for (int r = 0; r < MR; ++r) MINIDL_UNROLL(2)
-      for (int v = 0; v < NV; ++v)
-        S::store(tile + (2 * r + rw) * NR + v * S::width, typename S::vec{});
+      for (int r = 0; r < MR; ++r) {
+        MINIDL_UNROLL(2)
+        for (int v = 0; v < NV; ++v)
+          S::store(tile + (2 * r + rw) * NR + v * S::width, typename S::vec{});
+      }
       return;
     }
     const T* x = dypad + (a + q.oh + border) * WP + b0 + q.ow + border;
@@ -673,10 +675,12 @@ void data_phase_row_tiles(const Conv2dShape& s, const DataPhase* p, const T* dyp
     else
       direct_tile<T, MR, NV, 0, 1>(x, w_sliver, s.OC, q.th, q.tw, plane, WP, phase_tile);
     MINIDL_UNROLL(16)
-    for (int r = 0; r < MR; ++r) MINIDL_UNROLL(2)
-    for (int v = 0; v < NV; ++v)
-      S::store(tile + (2 * r + rw) * NR + v * S::width,
-               S::load(phase_tile + r * NR + v * S::width));
+    for (int r = 0; r < MR; ++r) {
+      MINIDL_UNROLL(2)
+      for (int v = 0; v < NV; ++v)
+        S::store(tile + (2 * r + rw) * NR + v * S::width,
+                 S::load(phase_tile + r * NR + v * S::width));
+    }
   };
   for (std::int64_t c0 = c_begin; c0 < c_end; c0 += NR) {
     const std::int64_t cols = std::min<std::int64_t>(NR, c_end - c0);
