@@ -14,7 +14,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,10 +25,7 @@
 #include "minidl/data/mnist.hpp"
 #include "minidl/minidl.hpp"
 #include "peak_fma.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "thread_round_trip.hpp"
 
 using namespace minidl;
 using Clock = std::chrono::steady_clock;
@@ -119,35 +115,6 @@ static void sustained_peak(int threads, double seconds) {
   std::sort(rates.begin(), rates.end());
   std::printf(" min=%.1f median=%.1f max=%.1f\n", rates.front(), rates[rates.size() / 2],
               rates.back());
-}
-
-// Round trip of a cache line between the first two threads, in ns: about 50
-// when the two cores share a cache, several times more when a virtual
-// machine's two CPUs sit far apart, which slows every pass that hands data
-// from one thread to the other. Printed with each run, so that a slow run
-// can be told from a slow change.
-static double thread_round_trip_ns() {
-#ifdef _OPENMP
-  if (num_threads() < 2) return 0;
-  constexpr int kTrips = 100000;
-  std::atomic<int> ball{0};
-  double seconds = 0;
-#pragma omp parallel num_threads(2)
-  {
-    const int me = omp_get_thread_num();
-    const auto t = Clock::now();
-    for (int i = 0; i < kTrips; ++i) {
-      const int mine = 2 * i + me;  // thread 0 serves on even counts, 1 on odd
-      while (ball.load(std::memory_order_acquire) != mine) {
-      }
-      ball.store(mine + 1, std::memory_order_release);
-    }
-    if (me == 0) seconds = seconds_since(t);
-  }
-  return seconds / kTrips * 1e9;
-#else
-  return 0;
-#endif
 }
 
 // Milliseconds per training step spent in each node's forward and backward
@@ -266,7 +233,7 @@ int main(int argc, char** argv) {
         "flop_bound threads=%d peak_gflops=%.1f epoch_tflop=%.3f bound_seconds=%.3f "
         "thread_round_trip_ns=%.0f\n",
         num_threads(), peak * 1e-9, epoch_flops * 1e-12, epoch_flops / peak,
-        thread_round_trip_ns());
+        bench::thread_round_trip_ns());
     for (int e = 1; e <= epochs; ++e) {
       Rng(static_cast<std::uint64_t>(e)).shuffle(order.begin(), order.end());
       const auto t0 = Clock::now();
@@ -277,7 +244,7 @@ int main(int argc, char** argv) {
         loss += static_cast<double>(train_step(net, xent, adam, x, labels.data()));
       }
       const double s = seconds_since(t0);
-      const double round_trip_after = thread_round_trip_ns();
+      const double round_trip_after = bench::thread_round_trip_ns();
       const double peak_after = measured_peak_flops(num_threads());
       peak = std::max(peak, peak_after);
       std::printf(

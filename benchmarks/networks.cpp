@@ -16,8 +16,12 @@
 // Prints, per measurement, one line of key=value fields:
 //   train_step network=NAME engine=minidl threads=T batch=B reps=R median_ms=.. best_ms=..
 //       parameters=P forward_macs_per_image=F train_macs_per_image=W
+//       thread_round_trip_ns=.. thread_round_trip_after_ns=..
 //   latency_1_image ... (the same fields, batch=1)
-// then the plan of each (lines starting "plan "). forward_macs_per_image counts the
+// then the plan of each (lines starting "plan "). The round trips, before and after the timed
+// steps, say where the two CPUs sat (benchmarks/thread_round_trip.hpp; 0 on one thread): a
+// speed-up from one to two threads reads differently with the CPUs near or far apart (the
+// latency line has them too). forward_macs_per_image counts the
 // multiply-adds of the convolutions and linear layers; train_macs_per_image adds those of
 // their weight gradients and of their input gradients where one is computed (not for a layer
 // reading the network's input). Inputs are random (fixed seed); nothing here is checked for
@@ -35,6 +39,7 @@
 #include "minidl/minidl.hpp"
 #include "minidl/models/resnet.hpp"
 #include "network_flags.hpp"
+#include "thread_round_trip.hpp"
 
 using namespace minidl;
 using Clock = std::chrono::steady_clock;
@@ -148,14 +153,21 @@ std::pair<double, double> median_and_best(std::vector<double> v) {
   return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front()};
 }
 
+struct RoundTrips {
+  double before_ns = 0, after_ns = 0;
+};
+
 void print_measure(const char* what, const std::string& network, std::int64_t batch,
-                   const std::vector<double>& ms, std::int64_t parameters, const Work& w) {
+                   const std::vector<double>& ms, std::int64_t parameters, const Work& w,
+                   const RoundTrips& trips) {
   const auto [median, best] = median_and_best(ms);
   std::printf(
       "%s network=%s engine=minidl threads=%d batch=%lld reps=%zu median_ms=%.4f best_ms=%.4f "
-      "parameters=%lld forward_macs_per_image=%.0f train_macs_per_image=%.0f\n",
+      "parameters=%lld forward_macs_per_image=%.0f train_macs_per_image=%.0f "
+      "thread_round_trip_ns=%.0f thread_round_trip_after_ns=%.0f\n",
       what, network.c_str(), num_threads(), static_cast<long long>(batch), ms.size(), median, best,
-      static_cast<long long>(parameters), w.forward_macs, w.train_macs);
+      static_cast<long long>(parameters), w.forward_macs, w.train_macs, trips.before_ns,
+      trips.after_ns);
 }
 
 void print_plan(Sequential<float>& net, const Shape& input) {
@@ -250,12 +262,15 @@ int main(int argc, char** argv) {
     }
     const Work train_work = work_per_image(net, x.shape());
     std::vector<double> ms;
+    RoundTrips trips;
     for (std::int64_t s = 0; s < warmup + steps; ++s) {
+      if (s == warmup) trips.before_ns = bench::thread_round_trip_ns();
       const auto t = Clock::now();
       train_step(net, xent, adam, x, labels.data());
       if (s >= warmup) ms.push_back(ms_since(t));
     }
-    print_measure("train_step", name, batch, ms, parameters, train_work);
+    trips.after_ns = bench::thread_round_trip_ns();
+    print_measure("train_step", name, batch, ms, parameters, train_work, trips);
     print_plan(net, x.shape());
 
     // One image at a time in evaluation mode (batch norms use their running statistics).
@@ -263,11 +278,14 @@ int main(int argc, char** argv) {
     std::copy(x.data(), x.data() + image.size(), image.data());
     ms.clear();
     for (std::int64_t r = 0; r < warmup + runs; ++r) {
+      if (r == warmup) trips.before_ns = bench::thread_round_trip_ns();
       const auto t = Clock::now();
       g_sink = argmax_rows(net.forward(image, Context{}))[0];
       if (r >= warmup) ms.push_back(ms_since(t));
     }
-    print_measure("latency_1_image", name, 1, ms, parameters, work_per_image(net, image.shape()));
+    trips.after_ns = bench::thread_round_trip_ns();
+    print_measure("latency_1_image", name, 1, ms, parameters, work_per_image(net, image.shape()),
+                  trips);
     print_plan(net, image.shape());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "networks: error: %s\n", e.what());
