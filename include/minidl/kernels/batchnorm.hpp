@@ -7,11 +7,13 @@
 // null (affine off): then gamma is 1 and beta 0, and dgamma, dbeta are not
 // written (they may be null too).
 //
-// The fast kernels give each channel to one thread (parallel over
-// channels) and sum its M elements in an order fixed by N and P alone:
-// 4 vector accumulators along each row, the row's tail in a scalar, the
-// vector lanes added up in lane order at the end. So the result is the
-// same bits for any number of threads. The naive twins sum in plain (n, p)
+// The fast kernels sum each channel sample by sample: a sample's row of P
+// elements with 2 vector accumulators and its tail in a scalar, the lanes
+// added in a fixed tree, and the channel's total as the fold of the rows'
+// sums in batch order. The passes run parallel over samples (each thread
+// reads the samples it holds, in memory order), and the order of every sum
+// depends on N and P alone: the same bits for any number of threads, and of
+// processes holding parts of the batch. The naive twins sum in plain (n, p)
 // order, so the two agree to rounding, not bit for bit, where they sum;
 // where they do not sum (evaluation forward, the affine map) they agree
 // exactly.
@@ -25,9 +27,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "minidl/core/loop_hints.hpp"
+#include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/simd.hpp"
 
@@ -158,49 +162,50 @@ void batchnorm_fold_into_conv(std::int64_t OC, std::int64_t K, const T* w, const
 }
 
 // ---------------------------------------------------------------- fast kernels
+//
+// A channel's sums run over the batch sample by sample: each sample's row of
+// P elements is summed on its own (parallel over samples, so each thread
+// reads the samples it holds, in memory order), and the channel's total is
+// the left fold of those row sums in batch order. A process can stop the
+// fold after its samples and the next one continue it
+// (core/batch_reducer.hpp), so the single-process kernels are the split ones
+// below run without a carry.
 
 namespace detail {
 
-// The running state of channel_sums: two vector accumulators and a scalar
-// tail per sum. Plain data, so that a process can pass it to the next one,
-// which continues the sums over its own rows (core/batch_reducer.hpp).
-template <typename T, int Sums>
-struct ChannelSums {
-  typename Simd<T>::vec acc0[Sums], acc1[Sums];
-  T tail[Sums];
-};
-
-// Sums over one channel's N rows of P elements (row n at x + n * stride),
-// continuing `state`: 2 vector accumulators along each row, the row's tail
-// in a scalar, so the order depends on N and P only. add(acc, tail,
-// offset, count) adds `count` elements (a vector's worth, or 1 into the
-// tail) from `offset` into acc or tail; an Accumulator holds as many sums
-// as the caller needs.
-template <typename T, int Sums, typename Add>
-void channel_sums_continue(std::int64_t N, std::int64_t P, std::int64_t stride, Add add,
-                           ChannelSums<T, Sums>& state) {
-  constexpr std::int64_t W = Simd<T>::width;
-  for (std::int64_t n = 0; n < N; ++n) {
-    const std::int64_t row = n * stride;
-    std::int64_t p = 0;
-    for (; p + 2 * W <= P; p += 2 * W) {
-      add(state.acc0, row + p);
-      add(state.acc1, row + p + W);
-    }
-    for (; p + W <= P; p += W) add(state.acc0, row + p);
-    for (; p < P; ++p) add(state.tail, row + p);
+// The sum of the Bytes / sizeof(T) values at v, in a fixed tree: the upper
+// half added to the lower, and again, until one value is left (a vector
+// extract and add a step).
+template <typename T, int Bytes>
+T halving_sum(const void* v) {
+  if constexpr (Bytes == 2 * static_cast<int>(sizeof(T))) {
+    T pair[2];
+    std::memcpy(pair, v, sizeof pair);
+    return pair[0] + pair[1];
+  } else {
+    typedef T half __attribute__((vector_size(Bytes / 2)));
+    half lo, hi;
+    std::memcpy(&lo, v, sizeof lo);
+    std::memcpy(&hi, static_cast<const char*>(v) + sizeof lo, sizeof hi);
+    const half sum = lo + hi;
+    return halving_sum<T, Bytes / 2>(&sum);
   }
 }
 
-// The sums of a state: the vector lanes added up in lane order, then the tail.
-template <typename T, int Sums>
-void channel_sums_total(const ChannelSums<T, Sums>& state, T (&out)[Sums]) {
-  for (int s = 0; s < Sums; ++s) {
-    const typename Simd<T>::vec v = state.acc0[s] + state.acc1[s];
-    T sum = 0;
-    for (int l = 0; l < Simd<T>::width; ++l) sum += v[l];
-    out[s] = sum + state.tail[s];
-  }
+// a * b rounded on its own, kept from being fused with the addition that
+// takes it into a multiply-add (which rounds once): compilers contract such
+// pairs in one function and not in another, and sums that must give the
+// same bits in every caller (with and without a ReLU inside, here and in the
+// tests' references) would not. The empty asm hides the product's origin.
+template <typename V>
+V unfused_product(V a, V b) {
+  V p = a * b;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm("" : "+v"(p));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(p));
+#endif
+  return p;
 }
 
 // Loads a vector (for a vec accumulator) or one element (for a scalar one).
@@ -224,280 +229,292 @@ T relu_grad_as(const T*, const T* dy, const T* y) {
   return *y > T(0) ? *dy : T(0);
 }
 
-// y = x * a + b over one channel's N rows of P elements, or max(that, 0)
-// with Relu.
-template <bool Relu, typename T>
-void channel_affine(std::int64_t N, std::int64_t P, std::int64_t stride, const T* x, T a, T b,
-                    T* y) {
+// Sums over one row of P elements into out[0, Sums): two vector accumulators
+// along the row and its tail in a scalar; at the end the two vectors added,
+// their lanes summed by halving_sum, then the tail. add(acc, offset) adds the
+// vector or element (as acc is a vector or a scalar) at `offset` into each
+// of the Sums accumulators of acc.
+// Inlined by attribute: -O2 calls it once a row otherwise, which made the
+// sums over ResNet's 7 x 7 planes three times slower than at -O3.
+template <typename T, int Sums, typename Add>
+[[gnu::always_inline]] inline void row_sums(std::int64_t P, Add add, T* out) {
+  static_assert(Sums >= 1 && Sums <= 2, "the unroll pragmas below assume at most 2 sums");
+  using S = Simd<T>;
+  constexpr std::int64_t W = S::width;
+  typename S::vec acc0[Sums], acc1[Sums];
+  T tail[Sums];
+  // Unrolled by pragma, so that -O2 keeps the accumulators in registers.
+  MINIDL_UNROLL(2)
+  for (int k = 0; k < Sums; ++k) {
+    acc0[k] = acc1[k] = S::broadcast(T(0));
+    tail[k] = T(0);
+  }
+  std::int64_t p = 0;
+  for (; p + 2 * W <= P; p += 2 * W) {
+    add(acc0, p);
+    add(acc1, p + W);
+  }
+  for (; p + W <= P; p += W) add(acc0, p);
+  for (; p < P; ++p) add(tail, p);
+  MINIDL_UNROLL(2)
+  for (int k = 0; k < Sums; ++k) {
+    const typename S::vec v = acc0[k] + acc1[k];
+    out[k] = halving_sum<T, static_cast<int>(sizeof v)>(&v) + tail[k];
+  }
+}
+
+// One sample's row sums of its C channels (rows P apart, from x_n), into
+// out[c * Sums + k]: sum(x); sum((x - mean)^2); sum(dy) and sum(dy * (x -
+// mean)), with dy through a ReLU whose output is y. Not inlined, so that one
+// compiled body serves every caller: inlined into two, the compiler may fuse
+// a multiply and an add (FMA) in one and not in the other, and the bits
+// would differ.
+template <typename T>
+[[gnu::noinline]] void sample_mean_sums(std::int64_t C, std::int64_t P, const T* x_n, T* out) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    const T* xr = x_n + c * P;
+    row_sums<T, 1>(
+        P, [xr](auto* acc, std::int64_t i) { acc[0] += load_as<T>(acc, xr + i); }, out + c);
+  }
+}
+
+template <typename T>
+[[gnu::noinline]] void sample_var_sums(std::int64_t C, std::int64_t P, const T* x_n, const T* mean,
+                                       T* out) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    const T* xr = x_n + c * P;
+    const T m = mean[c];
+    row_sums<T, 1>(
+        P,
+        [xr, m](auto* acc, std::int64_t i) {
+          const auto d = load_as<T>(acc, xr + i) - m;
+          acc[0] += unfused_product(d, d);
+        },
+        out + c);
+  }
+}
+
+template <typename T>
+[[gnu::noinline]] void sample_grad_sums(std::int64_t C, std::int64_t P, const T* x_n, const T* dy_n,
+                                        const T* mean, T* out) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    const T *xr = x_n + c * P, *dr = dy_n + c * P;
+    const T m = mean[c];
+    row_sums<T, 2>(
+        P,
+        [xr, dr, m](auto* acc, std::int64_t i) {
+          const auto d = load_as<T>(acc, dr + i);
+          acc[0] += d;
+          acc[1] += unfused_product(d, load_as<T>(acc, xr + i) - m);
+        },
+        out + 2 * c);
+  }
+}
+
+template <typename T>
+[[gnu::noinline]] void sample_relu_grad_sums(std::int64_t C, std::int64_t P, const T* x_n,
+                                             const T* dy_n, const T* y_n, const T* mean, T* out) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    const T *xr = x_n + c * P, *dr = dy_n + c * P, *yr = y_n + c * P;
+    const T m = mean[c];
+    row_sums<T, 2>(
+        P,
+        [xr, dr, yr, m](auto* acc, std::int64_t i) {
+          const auto d = relu_grad_as<T>(acc, dr + i, yr + i);
+          acc[0] += d;
+          acc[1] += unfused_product(d, load_as<T>(acc, xr + i) - m);
+        },
+        out + 2 * c);
+  }
+}
+
+// Scratch for the row sums of a batch: N * C * Sums values.
+inline constexpr int kRowSumsSlot = 10;  // a slot of thread_scratch no other kernel uses
+
+// Computes every sample's row sums with sample(n, out) (parallel over
+// samples; `width` = C * Sums values a sample), then folds them into states
+// [width] in batch order: states = ((carry + s0) + s1) + ..., or from zero
+// without a carry. Lane by lane, so the fold vectorises across channels
+// without changing a bit.
+template <typename T, typename Sample>
+void fold_row_sums(std::int64_t N, std::int64_t width, std::int64_t P, Sample sample, T* states,
+                   bool carried) {
+  T* rows = thread_scratch<T, kRowSumsSlot>(N * width);
+  // Rows of fewer elements than a vector are not worth a thread per sample.
+  parallel_for(
+      N, [=](std::int64_t n) { sample(n, rows + n * width); }, N * width * P >= 4096 ? 2 : N + 1);
+  if (!carried)
+    for (std::int64_t j = 0; j < width; ++j) states[j] = T(0);
   for (std::int64_t n = 0; n < N; ++n) {
-    const T* in = x + n * stride;
-    T* out = y + n * stride;
+    const T* r = rows + n * width;
     MINIDL_VECTORIZE
-    for (std::int64_t p = 0; p < P; ++p) {
-      const T v = in[p] * a + b;
-      out[p] = Relu ? (v > T(0) ? v : T(0)) : v;
-    }
+    for (std::int64_t j = 0; j < width; ++j) states[j] += r[j];
   }
 }
 
-// One channel's sums, continuing `state`: sum(x); sum((x - m)^2); sum(dy)
-// and sum(dy * (x - m)). Not inlined, so that one compiled body serves the
-// single-process kernels and the split ones below: inlined into two callers,
-// the compiler may fuse a multiply and an add (FMA) in one and not in the
-// other, or vectorise one across channels, and the bits would differ.
-template <typename T>
-[[gnu::noinline]] void channel_mean_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
-                                         const T* xc, ChannelSums<T, 1>& state) {
-  channel_sums_continue<T, 1>(
-      N, P, stride, [xc](auto* acc, std::int64_t i) { acc[0] += load_as<T>(acc, xc + i); }, state);
-}
-
-template <typename T>
-[[gnu::noinline]] void channel_var_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
-                                        const T* xc, T m, ChannelSums<T, 1>& state) {
-  channel_sums_continue<T, 1>(
-      N, P, stride,
-      [xc, m](auto* acc, std::int64_t i) {
-        const auto d = load_as<T>(acc, xc + i) - m;
-        acc[0] += d * d;
-      },
-      state);
-}
-
-template <typename T>
-[[gnu::noinline]] void channel_grad_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
-                                         const T* xc, const T* dyc, T mc,
-                                         ChannelSums<T, 2>& state) {
-  channel_sums_continue<T, 2>(
-      N, P, stride,
-      [xc, dyc, mc](auto* acc, std::int64_t i) {
-        const auto d = load_as<T>(acc, dyc + i);
-        acc[0] += d;
-        acc[1] += d * (load_as<T>(acc, xc + i) - mc);
-      },
-      state);
-}
-
-// The same sums of dy passed back through a ReLU whose output is yc.
-template <typename T>
-[[gnu::noinline]] void channel_relu_grad_sums(std::int64_t N, std::int64_t P, std::int64_t stride,
-                                              const T* xc, const T* dyc, const T* yc, T mc,
-                                              ChannelSums<T, 2>& state) {
-  channel_sums_continue<T, 2>(
-      N, P, stride,
-      [xc, dyc, yc, mc](auto* acc, std::int64_t i) {
-        const auto d = relu_grad_as<T>(acc, dyc + i, yc + i);
-        acc[0] += d;
-        acc[1] += d * (load_as<T>(acc, xc + i) - mc);
-      },
-      state);
-}
-
-template <typename T>
-void channel_grad_sums(std::int64_t N, std::int64_t P, std::int64_t stride, const T* xc,
-                       const T* dyc, const T* relu_yc, T mc, ChannelSums<T, 2>& state) {
-  if (relu_yc)
-    channel_relu_grad_sums(N, P, stride, xc, dyc, relu_yc, mc, state);
-  else
-    channel_grad_sums(N, P, stride, xc, dyc, mc, state);
-}
-
-// dgamma, dbeta and dx of channel c from its sums (sum(dy), sum(dy * (x -
-// mean))) over a batch of M values per channel; dy through the ReLU whose
-// output is relu_y, if not null.
-template <typename T>
-[[gnu::noinline]] void channel_backward(std::int64_t N, std::int64_t C, std::int64_t P, T M,
-                                        bool batch_stats, const T* x, const T* dy, const T* relu_y,
-                                        const T* mean, const T* invstd, const T* gamma,
-                                        std::int64_t c, const T (&sums)[2], T* dx, T* dgamma,
-                                        T* dbeta) {
-  const T mc = mean[c];
-  const T sum_dy = sums[0], sum_dy_xmu = sums[1];
-  if (dgamma) dgamma[c] = sum_dy_xmu * invstd[c];
-  if (dbeta) dbeta[c] = sum_dy;
-  if (!dx) return;
-  const T w = invstd[c] * (gamma ? gamma[c] : T(1));
-  const T mean_dy = batch_stats ? sum_dy / M : T(0);
-  const T k = batch_stats ? sum_dy_xmu * invstd[c] * invstd[c] / M : T(0);
-  for (std::int64_t n = 0; n < N; ++n) {
-    const T* d = dy + (n * C + c) * P;
-    const T* v = x + (n * C + c) * P;
-    T* out = dx + (n * C + c) * P;
-    if (relu_y) {
-      const T* y = relu_y + (n * C + c) * P;
-      MINIDL_VECTORIZE
-      for (std::int64_t p = 0; p < P; ++p) {
-        const T g = d[p];
-        const T masked = y[p] > T(0) ? g : T(0);
-        out[p] = (masked - mean_dy - (v[p] - mc) * k) * w;
-      }
-    } else {
-      MINIDL_VECTORIZE
-      for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
-    }
+// y = x * a + b over one plane of P elements, or max(that, 0) with Relu.
+template <bool Relu, typename T>
+void plane_affine(std::int64_t P, const T* x, T a, T b, T* y) {
+  MINIDL_VECTORIZE
+  for (std::int64_t p = 0; p < P; ++p) {
+    const T v = x[p] * a + b;
+    y[p] = Relu ? (v > T(0) ? v : T(0)) : v;
   }
 }
 
-// Mean, biased variance and 1 / sqrt(var + eps) of channel c, two passes.
-template <typename T>
-void channel_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,
-                   std::int64_t c, T* mean, T* var, T* invstd) {
-  const T M = static_cast<T>(N * P);
-  const T* xc = x + c * P;
-  ChannelSums<T, 1> state{};
-  channel_mean_sums(N, P, C * P, xc, state);
-  T sum[1];
-  channel_sums_total(state, sum);
-  const T m = sum[0] / M;
-  state = {};
-  channel_var_sums(N, P, C * P, xc, m, state);
-  T sq[1];
-  channel_sums_total(state, sq);
-  mean[c] = m;
-  var[c] = sq[0] / M;
-  invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
-}
-
-// y = x * a + b (max(that, 0) with relu) over channel c, with a = invstd *
-// gamma and b = beta - mean * a.
-template <typename T>
-void channel_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
-                       const T* invstd, const T* gamma, const T* beta, std::int64_t c, T* y,
-                       bool relu) {
-  const T a = invstd[c] * (gamma ? gamma[c] : T(1));
-  const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
-  if (relu)
-    channel_affine<true>(N, P, C * P, x + c * P, a, b, y + c * P);
-  else
-    channel_affine<false>(N, P, C * P, x + c * P, a, b, y + c * P);
+// Runs plane(n, c) for the N * C planes of an [N, C, P] array, parallel over
+// them in memory order: each thread takes a block of whole samples, those it
+// holds when the pass before cut the batch the same way. Planes too small to
+// be worth a thread stay on one.
+template <typename Plane>
+void parallel_planes(std::int64_t N, std::int64_t C, std::int64_t P, Plane plane) {
+  parallel_for(
+      N * C, [=](std::int64_t i) { plane(i / C, i % C); }, N * C * P >= 4096 ? 2 : N * C + 1);
 }
 
 }  // namespace detail
 
-// batchnorm_stats_naive, parallel over channels, vectorised along rows.
+// ------------------------------------ sums over a batch that processes may split
+// Each continues per-channel running sums (states: C * Sums values, channel
+// by channel) over this process's N samples, or starts them when not
+// `carried`; once the states hold the whole batch the *_from_sums functions
+// finish. M is the number of values per channel in the whole batch.
+
+// sum(x) per channel (states: C values).
 template <typename T>
-void batchnorm_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,
-                     T* mean, T* var, T* invstd) {
-  parallel_for(
-      C, [=](std::int64_t c) { detail::channel_stats(N, C, P, eps, x, c, mean, var, invstd); });
+void batchnorm_mean_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, T* states,
+                         bool carried) {
+  detail::fold_row_sums(
+      N, C, P, [=](std::int64_t n, T* out) { detail::sample_mean_sums(C, P, x + n * C * P, out); },
+      states, carried);
 }
 
-// batchnorm_stats then batchnorm_normalize, channel by channel: each
-// channel is normalised right after its two passes, while it is still in
-// cache. The same bits as the two calls.
+// sum((x - mean)^2) per channel (states: C values).
 template <typename T>
-void batchnorm_stats_normalize(std::int64_t N, std::int64_t C, std::int64_t P, double eps,
-                               const T* x, T* mean, T* var, T* invstd, const T* gamma,
-                               const T* beta, T* y, bool relu = false) {
-  parallel_for(C, [=](std::int64_t c) {
-    detail::channel_stats(N, C, P, eps, x, c, mean, var, invstd);
-    detail::channel_normalize(N, C, P, x, mean, invstd, gamma, beta, c, y, relu);
-  });
+void batchnorm_var_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
+                        T* states, bool carried) {
+  detail::fold_row_sums(
+      N, C, P,
+      [=](std::int64_t n, T* out) { detail::sample_var_sums(C, P, x + n * C * P, mean, out); },
+      states, carried);
+}
+
+template <typename T>
+void batchnorm_mean_from_sums(std::int64_t C, std::int64_t M, const T* states, T* mean) {
+  for (std::int64_t c = 0; c < C; ++c) mean[c] = states[c] / static_cast<T>(M);
+}
+
+template <typename T>
+void batchnorm_var_from_sums(std::int64_t C, std::int64_t M, double eps, const T* states, T* var,
+                             T* invstd) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    var[c] = states[c] / static_cast<T>(M);
+    invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
+  }
+}
+
+// sum(dy) and sum(dy * (x - mean)) per channel (states: 2 C values, in that
+// order for each channel), dy through the ReLU whose output is relu_output
+// if that is not null.
+template <typename T>
+void batchnorm_grad_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* dy,
+                         const T* mean, T* states, bool carried, const T* relu_output = nullptr) {
+  detail::fold_row_sums(
+      N, 2 * C, P,
+      [=](std::int64_t n, T* out) {
+        const std::int64_t off = n * C * P;
+        if (relu_output)
+          detail::sample_relu_grad_sums(C, P, x + off, dy + off, relu_output + off, mean, out);
+        else
+          detail::sample_grad_sums(C, P, x + off, dy + off, mean, out);
+      },
+      states, carried);
 }
 
 // batchnorm_normalize_naive, parallel over planes; the same bits (no sums).
 template <typename T>
 void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
                          const T* invstd, const T* gamma, const T* beta, T* y, bool relu = false) {
-  const auto plane = [=](std::int64_t c) {
-    detail::channel_normalize(N, C, P, x, mean, invstd, gamma, beta, c, y, relu);
-  };
-  // Small planes (BatchNorm1d) are not worth a thread each.
-  parallel_for(C, plane, N * P >= 4096 ? 2 : C + 1);
+  detail::parallel_planes(N, C, P, [=](std::int64_t n, std::int64_t c) {
+    const T a = invstd[c] * (gamma ? gamma[c] : T(1));
+    const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
+    const std::int64_t off = (n * C + c) * P;
+    if (relu)
+      detail::plane_affine<true>(P, x + off, a, b, y + off);
+    else
+      detail::plane_affine<false>(P, x + off, a, b, y + off);
+  });
 }
 
-// batchnorm_backward_naive, parallel over channels: each channel's two sums
-// and then its dx, while the channel is still in cache.
+// batchnorm_backward_naive's results from the sums of the whole batch
+// (batchnorm_grad_sums' states): dgamma and dbeta, then dx plane by plane.
+template <typename T>
+void batchnorm_backward_from_sums(std::int64_t N, std::int64_t C, std::int64_t P, std::int64_t M,
+                                  bool batch_stats, const T* x, const T* dy, const T* mean,
+                                  const T* invstd, const T* gamma, const T* states, T* dx,
+                                  T* dgamma, T* dbeta, const T* relu_output = nullptr) {
+  for (std::int64_t c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] = states[2 * c + 1] * invstd[c];
+    if (dbeta) dbeta[c] = states[2 * c];
+  }
+  if (!dx) return;
+  const T Mt = static_cast<T>(M);
+  detail::parallel_planes(N, C, P, [=](std::int64_t n, std::int64_t c) {
+    const T mc = mean[c], sum_dy = states[2 * c], sum_dy_xmu = states[2 * c + 1];
+    const T w = invstd[c] * (gamma ? gamma[c] : T(1));
+    const T mean_dy = batch_stats ? sum_dy / Mt : T(0);
+    const T k = batch_stats ? sum_dy_xmu * invstd[c] * invstd[c] / Mt : T(0);
+    const std::int64_t off = (n * C + c) * P;
+    const T *d = dy + off, *v = x + off;
+    T* out = dx + off;
+    if (relu_output) {
+      const T* y = relu_output + off;
+      MINIDL_VECTORIZE
+      for (std::int64_t p = 0; p < P; ++p) {
+        const T masked = y[p] > T(0) ? d[p] : T(0);
+        out[p] = (masked - mean_dy - (v[p] - mc) * k) * w;
+      }
+    } else {
+      MINIDL_VECTORIZE
+      for (std::int64_t p = 0; p < P; ++p) out[p] = (d[p] - mean_dy - (v[p] - mc) * k) * w;
+    }
+  });
+}
+
+// ------------------------------------ one process holding the whole batch
+
+// Scratch for the running sums of the single-process kernels: 2 C values.
+inline constexpr int kChannelSumsSlot = 11;  // a slot of thread_scratch no other kernel uses
+
+// batchnorm_stats_naive: the sums of x, then of (x - mean)^2.
+template <typename T>
+void batchnorm_stats(std::int64_t N, std::int64_t C, std::int64_t P, double eps, const T* x,
+                     T* mean, T* var, T* invstd) {
+  T* states = thread_scratch<T, kChannelSumsSlot>(C);
+  batchnorm_mean_sums(N, C, P, x, states, false);
+  batchnorm_mean_from_sums(C, N * P, states, mean);
+  batchnorm_var_sums(N, C, P, x, mean, states, false);
+  batchnorm_var_from_sums(C, N * P, eps, states, var, invstd);
+}
+
+// batchnorm_stats then batchnorm_normalize.
+template <typename T>
+void batchnorm_stats_normalize(std::int64_t N, std::int64_t C, std::int64_t P, double eps,
+                               const T* x, T* mean, T* var, T* invstd, const T* gamma,
+                               const T* beta, T* y, bool relu = false) {
+  batchnorm_stats(N, C, P, eps, x, mean, var, invstd);
+  batchnorm_normalize(N, C, P, x, mean, invstd, gamma, beta, y, relu);
+}
+
+// batchnorm_backward_naive: the two sums per channel, then dx.
 template <typename T>
 void batchnorm_backward(std::int64_t N, std::int64_t C, std::int64_t P, bool batch_stats,
                         const T* x, const T* dy, const T* mean, const T* invstd, const T* gamma,
                         T* dx, T* dgamma, T* dbeta, const T* relu_output = nullptr) {
-  const T M = static_cast<T>(N * P);
-  parallel_for(
-      C,
-      [=](std::int64_t c) {
-        detail::ChannelSums<T, 2> state{};
-        detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P,
-                                  relu_output ? relu_output + c * P : nullptr, mean[c], state);
-        T sums[2];  // sum(dy), sum(dy * (x - mean))
-        detail::channel_sums_total(state, sums);
-        detail::channel_backward(N, C, P, M, batch_stats, x, dy, relu_output, mean, invstd, gamma,
-                                 c, sums, dx, dgamma, dbeta);
-      },
-      N * P >= 4096 ? 2 : C + 1);
-}
-
-// ------------------------------------ a batch split between processes
-// The same sums, cut in passes that another process may continue: each
-// continues the running states of channel_sums (C of them) over this
-// process's rows; once the states hold the whole batch the *_from_sums
-// functions finish with the formulas of the kernels above, so the bits are
-// those one process gets. M is the global number of values per channel.
-
-template <typename T>
-void batchnorm_mean_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x,
-                         detail::ChannelSums<T, 1>* states, bool carried) {
-  parallel_for(C, [=](std::int64_t c) {
-    if (!carried) states[c] = {};
-    detail::channel_mean_sums(N, P, C * P, x + c * P, states[c]);
-  });
-}
-
-template <typename T>
-void batchnorm_var_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
-                        detail::ChannelSums<T, 1>* states, bool carried) {
-  parallel_for(C, [=](std::int64_t c) {
-    if (!carried) states[c] = {};
-    detail::channel_var_sums(N, P, C * P, x + c * P, mean[c], states[c]);
-  });
-}
-
-template <typename T>
-void batchnorm_mean_from_sums(std::int64_t C, std::int64_t M,
-                              const detail::ChannelSums<T, 1>* states, T* mean) {
-  for (std::int64_t c = 0; c < C; ++c) {
-    T sum[1];
-    detail::channel_sums_total(states[c], sum);
-    mean[c] = sum[0] / static_cast<T>(M);
-  }
-}
-
-template <typename T>
-void batchnorm_var_from_sums(std::int64_t C, std::int64_t M, double eps,
-                             const detail::ChannelSums<T, 1>* states, T* var, T* invstd) {
-  for (std::int64_t c = 0; c < C; ++c) {
-    T sq[1];
-    detail::channel_sums_total(states[c], sq);
-    var[c] = sq[0] / static_cast<T>(M);
-    invstd[c] = T(1) / std::sqrt(var[c] + static_cast<T>(eps));
-  }
-}
-
-// sum(dy) and sum(dy * (x - mean)) per channel, continued over this share.
-template <typename T>
-void batchnorm_grad_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* dy,
-                         const T* mean, detail::ChannelSums<T, 2>* states, bool carried,
-                         const T* relu_output = nullptr) {
-  parallel_for(C, [=](std::int64_t c) {
-    if (!carried) states[c] = {};
-    detail::channel_grad_sums(N, P, C * P, x + c * P, dy + c * P,
-                              relu_output ? relu_output + c * P : nullptr, mean[c], states[c]);
-  });
-}
-
-// batchnorm_backward's gradients from the states of the whole batch.
-template <typename T>
-void batchnorm_backward_from_sums(std::int64_t N, std::int64_t C, std::int64_t P, std::int64_t M,
-                                  bool batch_stats, const T* x, const T* dy, const T* mean,
-                                  const T* invstd, const T* gamma,
-                                  const detail::ChannelSums<T, 2>* states, T* dx, T* dgamma,
-                                  T* dbeta, const T* relu_output = nullptr) {
-  parallel_for(C, [=](std::int64_t c) {
-    T sums[2];
-    detail::channel_sums_total(states[c], sums);
-    detail::channel_backward(N, C, P, static_cast<T>(M), batch_stats, x, dy, relu_output, mean,
-                             invstd, gamma, c, sums, dx, dgamma, dbeta);
-  });
+  T* states = thread_scratch<T, kChannelSumsSlot>(2 * C);
+  batchnorm_grad_sums(N, C, P, x, dy, mean, states, false, relu_output);
+  batchnorm_backward_from_sums(N, C, P, N * P, batch_stats, x, dy, mean, invstd, gamma, states, dx,
+                               dgamma, dbeta, relu_output);
 }
 
 }  // namespace minidl::kernels

@@ -65,11 +65,7 @@ class BatchNorm : public Layer<T> {
              out.str());
       var_.resize(Shape{C_});
       output_.resize(out);
-      if (this->batch_share_.distributed())
-        batch_stats_over_processes(N, P, M, x.data());
-      else  // and normalised, each channel while it is in cache
-        kernels::batchnorm_stats_normalize(N, C_, P, eps_, x.data(), mean_.data(), var_.data(),
-                                           invstd_.data(), gamma(), beta(), output_.data(), relu);
+      batch_stats(N, P, M, x.data());
       if (ctx.training() && track_) {
         ++num_batches_tracked_;
         const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(num_batches_tracked_);
@@ -83,9 +79,8 @@ class BatchNorm : public Layer<T> {
     input_ = x;
     output_.resize(out);
     relu_ = relu;
-    if (!batch_stats_ || this->batch_share_.distributed())  // not normalised above
-      kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(),
-                                   beta(), output_.data(), relu_);
+    kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(), beta(),
+                                 output_.data(), relu_);
     return output_;
   }
 
@@ -123,14 +118,9 @@ class BatchNorm : public Layer<T> {
     T* dgamma = affine_ ? dweight_.data() : nullptr;
     T* dbeta = affine_ ? dbias_.data() : nullptr;
     const T* relu_output = relu_ ? output_.data() : nullptr;
-    if (!this->batch_share_.distributed()) {
-      kernels::batchnorm_backward(N, C_, P, batch_stats_, input_.data(), dy.data(), mean_.data(),
-                                  invstd_.data(), gamma(), dx, dgamma, dbeta, relu_output);
-      return this->dinput_;
-    }
-    // dx needs the sums over the whole batch: they go round the processes first.
-    grad_sums_.resize(static_cast<std::size_t>(C_));
-    fold_over_batch(this->batch_share_, {fold_state(grad_sums_.data(), C_)}, [&](bool carried) {
+    // dx needs the sums over the whole batch, which may go round the processes first.
+    grad_sums_.resize(static_cast<std::size_t>(2 * C_));
+    fold_over_batch(this->batch_share_, {fold_state(grad_sums_.data(), 2 * C_)}, [&](bool carried) {
       kernels::batchnorm_grad_sums(N, C_, P, input_.data(), dy.data(), mean_.data(),
                                    grad_sums_.data(), carried, relu_output);
     });
@@ -219,9 +209,9 @@ class BatchNorm : public Layer<T> {
     return {s[0], P};
   }
 
-  // The batch's mean and variance when other processes hold part of the
-  // batch: the sums of x, then of (x - mean)^2, go round the processes.
-  void batch_stats_over_processes(std::int64_t N, std::int64_t P, std::int64_t M, const T* x) {
+  // The batch's mean and variance: the sums of x, then of (x - mean)^2, each
+  // going round the processes when others hold part of the batch.
+  void batch_stats(std::int64_t N, std::int64_t P, std::int64_t M, const T* x) {
     stat_sums_.resize(static_cast<std::size_t>(C_));
     const BatchShare& share = this->batch_share_;
     fold_over_batch(share, {fold_state(stat_sums_.data(), C_)}, [&](bool carried) {
@@ -251,9 +241,10 @@ class BatchNorm : public Layer<T> {
   bool relu_ = false;              // the last forward stored max(y, 0) (forward_with)
   Tensor<T> mean_, var_, invstd_;  // of the last forward, for its backward
   Tensor<T> input_, output_;
-  // Running sums passed between processes (data-parallel training only).
-  std::vector<kernels::detail::ChannelSums<T, 1>> stat_sums_;
-  std::vector<kernels::detail::ChannelSums<T, 2>> grad_sums_;
+  // Running sums over the batch, per channel (passed between processes in
+  // data-parallel training).
+  std::vector<T> stat_sums_;  // sum(x), then sum((x - mean)^2)
+  std::vector<T> grad_sums_;  // sum(dy), sum(dy * (x - mean))
 };
 
 // torch.nn.BatchNorm2d: input [N, C, H, W].
