@@ -227,7 +227,7 @@ TEST_CASE("batchnorm kernels: the fold of a convolution and its batch norm") {
 
 TEST_CASE_TEMPLATE("BatchNorm2d: the same bits with 1 and 2 threads, forward and backward", T,
                    float, double) {
-  const Shape shape{6, 8, 14, 14};  // large enough that channels run in parallel
+  const Shape shape{6, 8, 14, 14};  // large enough that samples and planes run in parallel
   const Tensor<T> x = random_as<T>(shape, 5, 2.0, 1.0), dy = random_as<T>(shape, 6);
   std::vector<Tensor<T>> results;
   for (int threads : {1, 2}) {
