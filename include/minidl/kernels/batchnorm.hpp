@@ -259,7 +259,8 @@ template <typename T, int Sums, typename Add>
   MINIDL_UNROLL(2)
   for (int k = 0; k < Sums; ++k) {
     const typename S::vec v = acc0[k] + acc1[k];
-    out[k] = halving_sum<T, static_cast<int>(sizeof v)>(&v) + tail[k];
+    // Rows shorter than a vector (BatchNorm1d's P = 1) skip the lanes' sum.
+    out[k] = P >= W ? halving_sum<T, static_cast<int>(sizeof v)>(&v) + tail[k] : tail[k];
   }
 }
 
