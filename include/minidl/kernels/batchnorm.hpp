@@ -196,15 +196,11 @@ T halving_sum(const void* v) {
 // takes it into a multiply-add (which rounds once): compilers contract such
 // pairs in one function and not in another, and sums that must give the
 // same bits in every caller (with and without a ReLU inside, here and in the
-// tests' references) would not. The empty asm hides the product's origin.
+// tests' references) would not.
 template <typename V>
 V unfused_product(V a, V b) {
   V p = a * b;
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  asm("" : "+v"(p));
-#elif defined(__GNUC__) && defined(__aarch64__)
-  asm("" : "+w"(p));
-#endif
+  hide_from_optimizer(p);
   return p;
 }
 
@@ -329,6 +325,9 @@ template <typename T>
   }
 }
 
+// Elements a pass needs before a thread of its own pays.
+inline constexpr std::int64_t kParallelElements = 4096;
+
 // Scratch for the row sums of a batch: N * C * Sums values.
 inline constexpr int kRowSumsSlot = 10;  // a slot of thread_scratch no other kernel uses
 
@@ -343,7 +342,8 @@ void fold_row_sums(std::int64_t N, std::int64_t width, std::int64_t P, Sample sa
   T* rows = thread_scratch<T, kRowSumsSlot>(N * width);
   // Rows of fewer elements than a vector are not worth a thread per sample.
   parallel_for(
-      N, [=](std::int64_t n) { sample(n, rows + n * width); }, N * width * P >= 4096 ? 2 : N + 1);
+      N, [=](std::int64_t n) { sample(n, rows + n * width); },
+      N * width * P >= kParallelElements ? 2 : N + 1);
   if (!carried)
     for (std::int64_t j = 0; j < width; ++j) states[j] = T(0);
   for (std::int64_t n = 0; n < N; ++n) {
@@ -370,7 +370,8 @@ void plane_affine(std::int64_t P, const T* x, T a, T b, T* y) {
 template <typename Plane>
 void parallel_planes(std::int64_t N, std::int64_t C, std::int64_t P, Plane plane) {
   parallel_for(
-      N * C, [=](std::int64_t i) { plane(i / C, i % C); }, N * C * P >= 4096 ? 2 : N * C + 1);
+      N * C, [=](std::int64_t i) { plane(i / C, i % C); },
+      N * C * P >= kParallelElements ? 2 : N * C + 1);
 }
 
 }  // namespace detail

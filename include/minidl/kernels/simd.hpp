@@ -20,6 +20,19 @@ inline constexpr int kSimdBytes = 16;
 inline constexpr int kGemmRows = 4;
 #endif
 
+// Makes v, a vector or a scalar in a register, a value the compiler cannot
+// see the origin of: an empty asm that says it may have changed it.
+template <typename V>
+void hide_from_optimizer(V& v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm("" : "+v"(v));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm("" : "+w"(v));
+#else
+  (void)v;
+#endif
+}
+
 template <typename T>
 struct Simd {
   typedef T vec __attribute__((vector_size(kSimdBytes)));
@@ -50,15 +63,9 @@ struct Simd {
 
   // Keeps v in a register for the instructions that follow. GCC folds a
   // load that several multiply-adds use into each of them, as a memory
-  // operand, and so loads it once per use; the empty asm makes it a value
-  // the compiler cannot reload from memory.
-  static void keep_in_register(vec& v) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    asm("" : "+v"(v));
-#else
-    (void)v;
-#endif
-  }
+  // operand, and so loads it once per use; hidden, it is a value the
+  // compiler cannot reload from memory.
+  static void keep_in_register(vec& v) { hide_from_optimizer(v); }
 };
 
 }  // namespace minidl::kernels
