@@ -141,7 +141,7 @@ TEST_CASE_TEMPLATE("batchnorm kernels: the fast ones agree with their naive twin
   }
 }
 
-TEST_CASE_TEMPLATE("batchnorm kernels: a ReLU inside gives the bits of a ReLU after", T, float,
+TEST_CASE_TEMPLATE("batchnorm kernels: a ReLU or a sum inside gives the passes' bits", T, float,
                    double) {
   struct Case {
     std::int64_t N, C, P;
@@ -172,6 +172,18 @@ TEST_CASE_TEMPLATE("batchnorm kernels: a ReLU inside gives the bits of a ReLU af
     for (std::int64_t i = 0; i < n; ++i) zeroed += relu_y[i] == T(0);
     CHECK(zeroed > 0);  // the mask matters: some outputs are cut, some kept
     CHECK(zeroed < n);
+    // A residual block's sum (dy stands for the other input), and the ReLU
+    // after it, stored by the normalising pass.
+    Tensor<T> sum({n}), sum_relu({n});
+    kernels::add(n, y.data(), dy.data(), sum.data());
+    kernels::add_relu(n, dy.data(), y.data(), sum_relu.data());  // the other order: it commutes
+    for (const bool relu : {false, true}) {
+      CAPTURE(relu);
+      Tensor<T> fused({n});
+      kernels::batchnorm_normalize_add(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(),
+                                       gamma.data(), beta.data(), dy.data(), fused.data(), relu);
+      CHECK(same_bits(fused, relu ? sum_relu : sum));
+    }
     for (const bool batch_stats : {true, false}) {
       CAPTURE(batch_stats);
       Tensor<T> dx1({n}), dx2({n}), dx3({n}), dg1({s.C}), dg2({s.C}), dg3({s.C}), db1({s.C}),

@@ -155,6 +155,15 @@ const NodePlan& decided(Graph<T>& net, const Shape& input, const std::string& na
   throw 0;
 }
 
+// The index of a node, by name.
+template <typename T>
+int node_number(const Graph<T>& net, const std::string& name) {
+  for (std::size_t i = 0; i < net.size(); ++i)
+    if (net.node_name(i) == name) return static_cast<int>(i);
+  FAIL("no node " << name);
+  throw 0;
+}
+
 TEST_CASE("folding the ReLUs into the convolutions and max-pools changes no bit") {
   auto net = make_mnist_cnn<float>(1);
   const Shape in{64, 1, 28, 28};
@@ -632,10 +641,18 @@ TEST_CASE(
   auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
     return train_then_evaluate(make, options, threads, in, 3, {0, 1, 2, 3}, eval_out);
   };
-  std::vector<float> eval_fused, eval_apart, eval_two, eval_unfolded;
+  std::vector<float> eval_fused, eval_apart, eval_two, eval_unfolded, eval_unshared;
   const auto fused = run({}, 1, eval_fused);
   CHECK(bit_identical(fused, run({false, true, true}, 1, eval_apart)));
   CHECK(bit_identical(eval_fused, eval_apart));
+  // bn2 stores the first addition's sum in training; in evaluation, folded
+  // into conv2, it makes no pass and the addition sums on its own.
+  {
+    auto net = make();
+    CHECK(decided(net, in, "bn2").adds_for == node_number(net, "add"));
+  }
+  CHECK(bit_identical(fused, run({true, true, false}, 1, eval_unshared)));
+  CHECK(bit_identical(eval_fused, eval_unshared));
   CHECK(bit_identical(fused, run({}, 2, eval_two)));
   CHECK(bit_identical(eval_fused, eval_two));
   // Without folding the batch norms, the same outputs to float rounding.
@@ -768,7 +785,13 @@ TEST_CASE("shared gradient buffers and sums over dead inputs change no bit") {
     CHECK(static_cast<int>(plan.grad_buffers.size()) < sharing);
     CHECK(decided(net, in, "conv0").grad_planes_from >= 0);  // no input gradient: dy by planes
     CHECK(decided(net, in, "pool0").grad_buffer < 0);
-    CHECK(decided(net, in, "add").sum_over_input == 0);   // over bn2's output
+    // The later of its two batch-norm inputs stores the sum and the ReLU after it.
+    CHECK(decided(net, in, "add").sum_over_input == 1);
+    CHECK(decided(net, in, "add").sum_made_by == node_number(net, "down_bn"));
+    CHECK(decided(net, in, "down_bn").adds_for == node_number(net, "add"));
+    CHECK(decided(net, in, "bn2").adds_for < 0);
+    CHECK(net.plan_summary(in).find("stores add's sum, max(sum, 0)") != std::string::npos);
+    CHECK(net.plan_summary(in).find("sum made by down_bn") != std::string::npos);
     CHECK(decided(net, in, "add2").sum_over_input == 1);  // relu2 is read by cat too
     CHECK(decided(net, in, "add2").output_bytes == 0);
     CHECK(net.plan_summary(in).find("sum over conv3") != std::string::npos);
@@ -777,6 +800,8 @@ TEST_CASE("shared gradient buffers and sums over dead inputs change no bit") {
     for (const NodePlan& p : net.plan(in).nodes) {
       CHECK(p.grad_buffer < 0);
       CHECK(p.sum_over_input < 0);
+      CHECK(p.sum_made_by < 0);
+      CHECK(p.adds_for < 0);
     }
     CHECK(net.plan(in).grad_buffers.empty());
   }

@@ -363,6 +363,17 @@ void plane_affine(std::int64_t P, const T* x, T a, T b, T* y) {
   }
 }
 
+// y = (x * a + b) + other, or max(that, 0) with Relu. The affine value is
+// rounded before the addition, as when add() reads it back from memory.
+template <bool Relu, typename T>
+void plane_affine_add(std::int64_t P, const T* x, T a, T b, const T* other, T* y) {
+  MINIDL_VECTORIZE
+  for (std::int64_t p = 0; p < P; ++p) {
+    const T sum = (x[p] * a + b) + other[p];
+    y[p] = Relu ? (sum > T(0) ? sum : T(0)) : sum;
+  }
+}
+
 // Runs plane(n, c) for the N * C planes of an [N, C, P] array, parallel over
 // them in memory order: each thread takes a block of whole samples, those it
 // holds when the pass before cut the batch the same way. Planes too small to
@@ -445,6 +456,25 @@ void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T
       detail::plane_affine<true>(P, x + off, a, b, y + off);
     else
       detail::plane_affine<false>(P, x + off, a, b, y + off);
+  });
+}
+
+// batchnorm_normalize, then y + other (or max(y + other, 0) with relu) in
+// the same pass: a residual block's addition, and the ReLU after it, done
+// as the batch norm stores. The same bits as batchnorm_normalize followed
+// by add() or add_relu() (kernels/add.hpp); other may not alias y.
+template <typename T>
+void batchnorm_normalize_add(std::int64_t N, std::int64_t C, std::int64_t P, const T* x,
+                             const T* mean, const T* invstd, const T* gamma, const T* beta,
+                             const T* other, T* y, bool relu = false) {
+  detail::parallel_planes(N, C, P, [=](std::int64_t n, std::int64_t c) {
+    const T a = invstd[c] * (gamma ? gamma[c] : T(1));
+    const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
+    const std::int64_t off = (n * C + c) * P;
+    if (relu)
+      detail::plane_affine_add<true>(P, x + off, a, b, other + off, y + off);
+    else
+      detail::plane_affine_add<false>(P, x + off, a, b, other + off, y + off);
   });
 }
 

@@ -50,6 +50,19 @@ class Add : public Merge<T> {
     return sum_into(xs, over_, relu);
   }
 
+  // The sum of two inputs already stored over input `input` by the layer
+  // that made it (a batch norm, BatchNorm::forward_adding, plan step 8):
+  // returns that storage and keeps what backward needs, with no pass.
+  const Tensor<T>& forward_made(const std::vector<const Tensor<T>*>& xs, std::size_t input) {
+    check(xs);
+    if (xs.size() != 2 || input > 1)
+      fail(this->label(), ": only a sum of two inputs can be made by one of them");
+    over_ = *xs[input];  // a view: the same storage
+    inputs_ = xs.size();
+    shape_ = over_.shape();
+    return over_;
+  }
+
   const std::vector<Tensor<T>>& backward(const Tensor<T>& dy) override {
     if (dy.shape() != shape_)
       fail(this->label(), ": backward expected dy ", shape_.str(), ", got ", dy.shape().str());

@@ -50,38 +50,20 @@ class BatchNorm : public Layer<T> {
   // forward, storing max(y, 0) when `relu`: then backward takes the gradient
   // with respect to that output, until the next forward.
   const Tensor<T>& forward_with(const Tensor<T>& x, const Context& ctx, bool relu) {
-    const Shape out = this->output_shape(x.shape());
-    const auto batch_positions = batch_and_positions(out);
-    const std::int64_t N = batch_positions.first, P = batch_positions.second;
-    batch_stats_ = ctx.training() || !track_;
-    this->set_batch_share(ctx.share);
-    // Values per channel in the whole batch, which may span processes.
-    const std::int64_t M = this->batch_share_.global_count(N) * P;
-    mean_.resize(Shape{C_});
-    invstd_.resize(Shape{C_});
-    if (batch_stats_) {
-      if (M == 1)
-        fail(this->label(), ": expected more than 1 value per channel when training, got input ",
-             out.str());
-      var_.resize(Shape{C_});
-      output_.resize(out);
-      batch_stats(N, P, M, x.data());
-      if (ctx.training() && track_) {
-        ++num_batches_tracked_;
-        const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(num_batches_tracked_);
-        kernels::batchnorm_update_running(C_, M, m, mean_.data(), var_.data(), running_mean_.data(),
-                                          running_var_.data());
-      }
-    } else {
-      mean_.copy_from(running_mean_);
-      kernels::batchnorm_invstd(C_, eps_, running_var_.data(), invstd_.data());
-    }
-    input_ = x;
-    output_.resize(out);
-    relu_ = relu;
-    kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(), beta(),
-                                 output_.data(), relu_);
-    return output_;
+    return forward_impl(x, ctx, relu, nullptr, false);
+  }
+
+  // forward, storing y + other instead of y, or max(y + other, 0) with
+  // relu_after_sum: the addition after this layer in a residual block (plan
+  // step 8), and the ReLU after that, in the same pass. Backward is this
+  // layer's own: the addition hands it dy unchanged, and the ReLU's
+  // backward is done before, from the stored sum.
+  const Tensor<T>& forward_adding(const Tensor<T>& x, const Context& ctx, const Tensor<T>& other,
+                                  bool relu_after_sum) {
+    if (other.shape() != x.shape())
+      fail(this->label(), ": the value to add has shape ", other.shape().str(), ", expected ",
+           x.shape().str());
+    return forward_impl(x, ctx, false, &other, relu_after_sum);
   }
 
   // The output of the last forward written again, from its input and
@@ -89,6 +71,7 @@ class BatchNorm : public Layer<T> {
   // a network that keeps no copy of it between the passes (plan step 13),
   // before the layers that read it in backward.
   void remake_output() {
+    if (added_) fail(this->label(), ": cannot remake an output that holds a sum (forward_adding)");
     const auto batch_positions = batch_and_positions(input_.shape());
     kernels::batchnorm_normalize(batch_positions.first, C_, batch_positions.second, input_.data(),
                                  mean_.data(), invstd_.data(), gamma(), beta(), output_.data(),
@@ -202,6 +185,49 @@ class BatchNorm : public Layer<T> {
     }
   }
 
+  // The forward of forward_with (relu) and of forward_adding (other,
+  // relu_after_sum).
+  const Tensor<T>& forward_impl(const Tensor<T>& x, const Context& ctx, bool relu,
+                                const Tensor<T>* other, bool relu_after_sum) {
+    const Shape out = this->output_shape(x.shape());
+    const auto batch_positions = batch_and_positions(out);
+    const std::int64_t N = batch_positions.first, P = batch_positions.second;
+    batch_stats_ = ctx.training() || !track_;
+    this->set_batch_share(ctx.share);
+    // Values per channel in the whole batch, which may span processes.
+    const std::int64_t M = this->batch_share_.global_count(N) * P;
+    mean_.resize(Shape{C_});
+    invstd_.resize(Shape{C_});
+    if (batch_stats_) {
+      if (M == 1)
+        fail(this->label(), ": expected more than 1 value per channel when training, got input ",
+             out.str());
+      var_.resize(Shape{C_});
+      output_.resize(out);
+      batch_stats(N, P, M, x.data());
+      if (ctx.training() && track_) {
+        ++num_batches_tracked_;
+        const double m = momentum_ ? *momentum_ : 1.0 / static_cast<double>(num_batches_tracked_);
+        kernels::batchnorm_update_running(C_, M, m, mean_.data(), var_.data(), running_mean_.data(),
+                                          running_var_.data());
+      }
+    } else {
+      mean_.copy_from(running_mean_);
+      kernels::batchnorm_invstd(C_, eps_, running_var_.data(), invstd_.data());
+    }
+    input_ = x;
+    output_.resize(out);
+    relu_ = relu;
+    added_ = other != nullptr;
+    if (other)
+      kernels::batchnorm_normalize_add(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(),
+                                       beta(), other->data(), output_.data(), relu_after_sum);
+    else
+      kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(),
+                                   beta(), output_.data(), relu_);
+    return output_;
+  }
+
   // N and P of an input seen as [N, C, P].
   static std::pair<std::int64_t, std::int64_t> batch_and_positions(const Shape& s) {
     std::int64_t P = 1;
@@ -239,6 +265,7 @@ class BatchNorm : public Layer<T> {
   std::int64_t num_batches_tracked_ = 0;
   bool batch_stats_ = true;        // the last forward normalised with this batch's statistics
   bool relu_ = false;              // the last forward stored max(y, 0) (forward_with)
+  bool added_ = false;             // the last forward stored a sum (forward_adding)
   Tensor<T> mean_, var_, invstd_;  // of the last forward, for its backward
   Tensor<T> input_, output_;
   // Running sums over the batch, per channel (passed between processes in

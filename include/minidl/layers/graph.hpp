@@ -314,12 +314,22 @@ class Graph {
     return v == kNetworkInput ? *input_ : *values_[static_cast<std::size_t>(v)];
   }
 
+  // Whether a batch norm makes no pass in this forward: folded into its
+  // convolution, in evaluation (plan step 10).
+  static bool skipped_in(const Context& ctx, const NodePlan& p) {
+    return p.folded_in_eval && !ctx.training();
+  }
+
   // One node's forward, as the plan says.
   const Tensor<T>& forward_node(std::size_t i, const NodePlan& p, const Context& ctx) {
     Node<T>& n = nodes_[i];
     if (n.merge) {
       merge_inputs_.resize(n.inputs.size());  // within the capacity plan() reserved
       for (std::size_t k = 0; k < n.inputs.size(); ++k) merge_inputs_[k] = &value(n.inputs[k]);
+      if (p.sum_made_by >= 0 &&
+          !skipped_in(ctx, plan_.nodes[static_cast<std::size_t>(p.sum_made_by)]))
+        return static_cast<Add<T>&>(*n.merge).forward_made(
+            merge_inputs_, static_cast<std::size_t>(p.sum_over_input));
       if (p.sum_over_input >= 0)
         return static_cast<Add<T>&>(*n.merge).forward_over(
             merge_inputs_, static_cast<std::size_t>(p.sum_over_input), p.relu_in_store);
@@ -329,8 +339,15 @@ class Graph {
     const Tensor<T>& x = value(n.inputs[0]);
     if (p.skip_forward) return x;  // the layer before has applied this ReLU
     // The convolution has applied this batch norm.
-    if (p.folded_in_eval && !ctx.training()) return x;
+    if (skipped_in(ctx, p)) return x;
     if (p.relu_after) return static_cast<BatchNorm<T>&>(*n.layer).forward_with(x, ctx, true);
+    if (p.adds_for >= 0) {  // and the addition after it
+      const auto a = static_cast<std::size_t>(p.adds_for);
+      const int other =
+          nodes_[a].inputs[static_cast<std::size_t>(1 - plan_.nodes[a].sum_over_input)];
+      return static_cast<BatchNorm<T>&>(*n.layer).forward_adding(x, ctx, value(other),
+                                                                 plan_.nodes[a].relu_in_store);
+    }
     if (p.is_conv) {
       auto& conv = static_cast<Conv2d<T>&>(*n.layer);
       if (p.batchnorm_folded >= 0 && !ctx.training()) return forward_folded(conv, x, p);

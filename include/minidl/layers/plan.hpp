@@ -31,7 +31,10 @@
 //   8. which layers may write their input gradient over their input
 //      (MaxPool2d, when nothing reads that input after its backward), and
 //      which additions their sum over an input (when nothing reads that
-//      input after the addition's forward);
+//      input after the addition's forward); when that input is a batch
+//      norm's output made after the other input, the batch norm stores the
+//      sum (and the ReLU after it) in its own pass, and the addition makes
+//      none;
 //   9. whether every in-place ReLU and LeakyReLU is safe where it stands
 //      (else an error);
 //  10. Conv2d -> BatchNorm2d: in evaluation, the convolution runs with the
@@ -128,6 +131,7 @@ struct NodePlan {
   // Add
   bool passes_gradient = false;  // every input's gradient is dy itself (11)
   int sum_over_input = -1;       // writes its sum over this input, 0 or 1 (8)
+  int sum_made_by = -1;          // ... or that input's batch norm stores the sum (8)
   // A layer making its input gradient in memory of its own
   int grad_buffer = -1;  // writes it into this shared buffer of Plan::grad_buffers (12)
   // A value read by several nodes: its gradient, the sum of theirs, goes
@@ -137,6 +141,7 @@ struct NodePlan {
   bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
   bool relu_after = false;      // stores max(y, 0) and does the backward of the ReLU after it (5)
   bool output_remade = false;   // its output is in Plan::remade_buffer, remade in backward (13)
+  int adds_for = -1;            // stores this Add's sum (and its ReLU) as its output (8)
   // Bytes of buffers the node holds: its output, its input gradient, and
   // what backward keeps (masks, winners). Shared or skipped ones count 0
   // (a shared input-gradient buffer counts once, in Plan::grad_buffers).
@@ -372,6 +377,27 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     if (n.merge && dynamic_cast<const Add<T>*>(n.merge.get()))
       for (int k = 0; k < 2 && node(i).sum_over_input < 0; ++k)
         if (dead_after_use(n.inputs[static_cast<std::size_t>(k)])) node(i).sum_over_input = k;
+  }
+  // A sum of two, one of them the output of a batch norm made after the
+  // other input (a residual block's second batch norm, or its projection's):
+  // the batch norm adds the other input as it stores (the sum commutes, so
+  // the bits are those of the addition's own pass), and the addition only
+  // records what its backward needs. In evaluation a batch norm folded into
+  // its convolution makes no pass, and the addition then sums as above.
+  for (int i = 0; options.share_buffers && i < count; ++i) {
+    const Node<T>& n = graph[static_cast<std::size_t>(i)];
+    if (!n.merge || !dynamic_cast<const Add<T>*>(n.merge.get()) || n.inputs.size() != 2) continue;
+    for (int k = 1; k >= 0; --k) {  // the later of the two first
+      const int v = n.inputs[static_cast<std::size_t>(k)];
+      const int other = n.inputs[static_cast<std::size_t>(1 - k)];
+      if (v == kNetworkInput || !as<BatchNorm<T>>(graph[static_cast<std::size_t>(v)]) ||
+          node(v).relu_after || node(v).skip_forward || other >= v || !dead_after_use(v))
+        continue;
+      node(i).sum_over_input = k;
+      node(i).sum_made_by = v;
+      node(v).adds_for = i;
+      break;
+    }
   }
 
   // 9. An in-place ReLU or LeakyReLU writes over its input in forward: that
@@ -616,7 +642,7 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
                 (p.needs_input_grad ? kernels::conv_kernel_name(p.kernels.backward_data) : "none") +
                 "/" + kernels::conv_kernel_name(p.kernels.backward_weights);
     auto note = [&](const std::string& s) { notes += (notes.empty() ? "" : "; ") + s; };
-    if (p.relu_in_store || p.relu_after) note("stores max(y, 0)");
+    if ((p.relu_in_store && p.sum_made_by < 0) || p.relu_after) note("stores max(y, 0)");
     if (p.relu_after) note("does the ReLU's backward");
     if (p.planes_to >= 0) note("planes to " + name(p.planes_to));
     if (p.grad_planes_from >= 0) note("dy by planes from " + name(p.grad_planes_from));
@@ -624,8 +650,14 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.fed_planes) note("input by planes");
     if (p.defer_input_grad) note("input gradient by planes");
     if (p.overwrite_input) note("gradient over its input");
-    if (p.sum_over_input >= 0)
+    if (p.sum_made_by >= 0)
+      note("sum made by " + name(p.sum_made_by));
+    else if (p.sum_over_input >= 0)
       note("sum over " + name(graph[i].inputs[static_cast<std::size_t>(p.sum_over_input)]));
+    if (p.adds_for >= 0) {
+      const NodePlan& add = nodes[static_cast<std::size_t>(p.adds_for)];
+      note("stores " + name(p.adds_for) + "'s sum" + (add.relu_in_store ? ", max(sum, 0)" : ""));
+    }
     if (p.passes_gradient) note("inputs share dy");
     if (p.grad_buffer >= 0)
       note("input gradient in shared buffer " + std::to_string(p.grad_buffer));
