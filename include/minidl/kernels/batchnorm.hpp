@@ -353,24 +353,16 @@ void fold_row_sums(std::int64_t N, std::int64_t width, std::int64_t P, Sample sa
   }
 }
 
-// y = x * a + b over one plane of P elements, or max(that, 0) with Relu.
-template <bool Relu, typename T>
-void plane_affine(std::int64_t P, const T* x, T a, T b, T* y) {
+// y = x * a + b over one plane of P elements; with Add, that plus other
+// (the affine value rounded first, as when add() reads it back from
+// memory); with Relu, max(the result, 0).
+template <bool Relu, bool Add, typename T>
+void plane_affine(std::int64_t P, const T* x, T a, T b, const T* other, T* y) {
   MINIDL_VECTORIZE
   for (std::int64_t p = 0; p < P; ++p) {
-    const T v = x[p] * a + b;
+    T v = x[p] * a + b;
+    if constexpr (Add) v = v + other[p];
     y[p] = Relu ? (v > T(0) ? v : T(0)) : v;
-  }
-}
-
-// y = (x * a + b) + other, or max(that, 0) with Relu. The affine value is
-// rounded before the addition, as when add() reads it back from memory.
-template <bool Relu, typename T>
-void plane_affine_add(std::int64_t P, const T* x, T a, T b, const T* other, T* y) {
-  MINIDL_VECTORIZE
-  for (std::int64_t p = 0; p < P; ++p) {
-    const T sum = (x[p] * a + b) + other[p];
-    y[p] = Relu ? (sum > T(0) ? sum : T(0)) : sum;
   }
 }
 
@@ -445,36 +437,27 @@ void batchnorm_grad_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T
 }
 
 // batchnorm_normalize_naive, parallel over planes; the same bits (no sums).
+// With `other` (of y's shape, not aliasing it), y + other is stored instead,
+// and relu applies to the sum: a residual block's addition and the ReLU
+// after it, done as the batch norm stores, with the bits of
+// batchnorm_normalize followed by add() or add_relu() (kernels/add.hpp).
 template <typename T>
 void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* mean,
-                         const T* invstd, const T* gamma, const T* beta, T* y, bool relu = false) {
+                         const T* invstd, const T* gamma, const T* beta, T* y, bool relu = false,
+                         const T* other = nullptr) {
   detail::parallel_planes(N, C, P, [=](std::int64_t n, std::int64_t c) {
     const T a = invstd[c] * (gamma ? gamma[c] : T(1));
     const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
     const std::int64_t off = (n * C + c) * P;
-    if (relu)
-      detail::plane_affine<true>(P, x + off, a, b, y + off);
+    const T* o = other ? other + off : nullptr;
+    if (other && relu)
+      detail::plane_affine<true, true>(P, x + off, a, b, o, y + off);
+    else if (other)
+      detail::plane_affine<false, true>(P, x + off, a, b, o, y + off);
+    else if (relu)
+      detail::plane_affine<true, false>(P, x + off, a, b, o, y + off);
     else
-      detail::plane_affine<false>(P, x + off, a, b, y + off);
-  });
-}
-
-// batchnorm_normalize, then y + other (or max(y + other, 0) with relu) in
-// the same pass: a residual block's addition, and the ReLU after it, done
-// as the batch norm stores. The same bits as batchnorm_normalize followed
-// by add() or add_relu() (kernels/add.hpp); other may not alias y.
-template <typename T>
-void batchnorm_normalize_add(std::int64_t N, std::int64_t C, std::int64_t P, const T* x,
-                             const T* mean, const T* invstd, const T* gamma, const T* beta,
-                             const T* other, T* y, bool relu = false) {
-  detail::parallel_planes(N, C, P, [=](std::int64_t n, std::int64_t c) {
-    const T a = invstd[c] * (gamma ? gamma[c] : T(1));
-    const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
-    const std::int64_t off = (n * C + c) * P;
-    if (relu)
-      detail::plane_affine_add<true>(P, x + off, a, b, other + off, y + off);
-    else
-      detail::plane_affine_add<false>(P, x + off, a, b, other + off, y + off);
+      detail::plane_affine<false, false>(P, x + off, a, b, o, y + off);
   });
 }
 

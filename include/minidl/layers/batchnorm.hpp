@@ -219,12 +219,9 @@ class BatchNorm : public Layer<T> {
     output_.resize(out);
     relu_ = relu;
     added_ = other != nullptr;
-    if (other)
-      kernels::batchnorm_normalize_add(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(),
-                                       beta(), other->data(), output_.data(), relu_after_sum);
-    else
-      kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(),
-                                   beta(), output_.data(), relu_);
+    kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(), beta(),
+                                 output_.data(), other ? relu_after_sum : relu_,
+                                 other ? other->data() : nullptr);
     return output_;
   }
 
