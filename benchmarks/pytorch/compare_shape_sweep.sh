@@ -106,7 +106,7 @@ for run in ["minidl.1", "minidl.2"]:
     if not peak:
         die(f"{run} printed no '# peak' line")
     peaks.append(float(peak.group(1)))
-    for case, pass_, kernel, ms, rate, unit, pct, is_chosen, fastest in rows(f"{log}/{run}", 9):
+    for case, pass_, kernel, ms, rate, unit, pct, is_chosen, fastest, _, _ in rows(f"{log}/{run}", 11):
         minidl.setdefault((case, pass_), {}).setdefault(kernel, []).append(float(ms))
         if is_chosen == "yes":
             chosen[(case, pass_)] = (kernel, unit, float(rate) * float(ms))  # the work, scaled as rate x ms
