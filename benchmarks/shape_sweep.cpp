@@ -161,7 +161,7 @@ double measure_peak_gflops(int threads) {
 
 const ConvPass kPasses[] = {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights};
 const ConvKernel kSquareKernels[] = {ConvKernel::Direct, ConvKernel::Rows, ConvKernel::Im2col,
-                                     ConvKernel::Winograd};
+                                     ConvKernel::Winograd, ConvKernel::Pointwise};
 
 const char* pass_name(ConvPass p) {
   return p == ConvPass::Forward        ? "forward"

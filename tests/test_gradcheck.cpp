@@ -115,12 +115,13 @@ TEST_CASE("gradcheck: Conv2d") {
       {3, 2, 5, 7, 4, 3, 1, 1},      // odd, non-square sizes
       {2, 3, 7, 7, 2, 3, 2, 0},      // stride 2, no padding
       {1, 2, 6, 5, 3, 2, 2, 1},      // even kernel, stride 2 with padding
-      {2, 4, 4, 4, 5, 1, 1, 0},      // 1x1 convolution
+      {2, 4, 4, 4, 5, 1, 1, 0},      // 1x1 convolution (the pointwise products: rows of 4)
+      {2, 6, 7, 7, 9, 1, 2, 0},      // 1x1 at stride 2 (pointwise: gathered, scattered back)
       {2, 9, 7, 6, 3, 3, 2, 1},      // stride 2 with enough channels for the direct input gradient
       {1, 16, 13, 13, 16, 3, 1, 1},  // enough channels and pixels for Winograd (double, AVX-512)
       {5, 33, 3, 13, 33, 3, 1, 1},   // and its weight gradient (33 x 33 / 66 > 16), two chunks
   };
-  bool direct_stride2 = false, winograd = false, winograd_weights = false;
+  bool direct_stride2 = false, winograd = false, winograd_weights = false, pointwise = false;
   for (const auto& c : cases) {
     CAPTURE(c.n);
     CAPTURE(c.c);
@@ -139,6 +140,11 @@ TEST_CASE("gradcheck: Conv2d") {
          kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Winograd);
     winograd_weights = winograd_weights || kernels::conv2d_backward_weights_kernel<double>(shape) ==
                                                kernels::ConvKernel::Winograd;
+    pointwise =
+        pointwise ||
+        (c.stride == 2 &&
+         kernels::conv2d_forward_kernel<double>(shape) == kernels::ConvKernel::Pointwise &&
+         kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Pointwise);
     Conv2d<double> conv(c.c, c.oc, c.k, c.stride, c.pad);
     Rng rng(5);
     conv.reset_parameters(rng);
@@ -149,6 +155,7 @@ TEST_CASE("gradcheck: Conv2d") {
         check_layer_gradients(conv, random_tensor({c.n, c.c, c.h, c.w}, 11), kTrain, 99, 1e-4));
   }
   CHECK(direct_stride2);  // the phase-by-phase input gradient is among the cases
+  CHECK(pointwise);       // and both pointwise passes at stride 2
   if (kernels::Simd<double>::width == 8) {
     CHECK(winograd);          // both Winograd passes are too,
     CHECK(winograd_weights);  // and its weight gradient

@@ -230,6 +230,14 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {3, 16, 5, 6, 24, 3, 3, 1, 1},
       {2, 8, 9, 3, 16, 3, 3, 1, 2},
       {2, 24, 7, 5, 16, 3, 3, 2, 1},
+      // 1x1 kernels (the pointwise products): channels that fill no tile, pixel rows cut across
+      // vectors, a plane of less than a vector, several units of rows per sample (stride 1 and
+      // 2, an odd width), stride 3, a 7x7 input at stride 2.
+      {9, 5, 40, 40, 11, 1, 1, 1, 0},
+      {3, 3, 64, 63, 9, 1, 1, 2, 0},
+      {2, 19, 3, 5, 13, 1, 1, 1, 0},
+      {3, 6, 10, 11, 7, 1, 1, 3, 0},
+      {5, 64, 7, 7, 40, 1, 1, 2, 0},
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -308,6 +316,12 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
         check_forward(conv2d_forward_winograd<T>);
         check_data(conv2d_backward_data_winograd<T>);
         check_weights(conv2d_backward_weights_winograd<T>);
+      }
+    }
+    SUBCASE("pointwise kernels") {
+      if (conv2d_pointwise_applies(s)) {
+        check_forward(conv2d_forward_pointwise<T>);
+        check_data(conv2d_backward_data_pointwise<T>);
       }
     }
   }

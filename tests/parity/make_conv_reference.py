@@ -35,6 +35,9 @@ CASES = {
     "dilation2": (3, 4, (3, 3), (1, 1), (2, 2), (2, 2), 1, True, (2, 10, 20)),
     "k3x5_s21_p12": (3, 5, (3, 5), (2, 1), (1, 2), (1, 1), 1, True, (1, 9, 11)),
     "groups2_mixed": (4, 4, (5, 3), (1, 2), (2, 1), (2, 1), 2, False, (5, 12, 9)),
+    # 1x1 kernels on output rows narrower than a direct tile: the pointwise products.
+    "pointwise_s2": (16, 24, (1, 1), (2, 2), (0, 0), (1, 1), 1, True, (3, 7, 7)),
+    "pointwise_s1": (8, 12, (1, 1), (1, 1), (0, 0), (1, 1), 1, True, (2, 5, 6)),
 }
 
 

@@ -6,8 +6,8 @@
 // axes: Conv2dShape) has the classic kernels: for stride 1 and 2 the direct
 // kernels of conv2d_direct.hpp, or with few input channels the row kernels
 // of conv2d_rows.hpp; for 3x3 "same" convolutions of enough channels
-// Winograd's (conv2d_winograd.hpp); the im2col kernels of conv2d_im2col.hpp
-// otherwise.
+// Winograd's (conv2d_winograd.hpp); for 1x1 kernels the matrix products of
+// conv2d_pointwise.hpp; the im2col kernels of conv2d_im2col.hpp otherwise.
 // Any other convolution (Conv2dGeometry) runs the depthwise kernels of
 // conv2d_depthwise.hpp when each input channel is its own group, the
 // general kernels of conv2d_general.hpp otherwise. All are checked against
@@ -23,6 +23,7 @@
 #include "minidl/kernels/conv2d_general.hpp"
 #include "minidl/kernels/conv2d_im2col.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
+#include "minidl/kernels/conv2d_pointwise.hpp"
 #include "minidl/kernels/conv2d_rows.hpp"
 #include "minidl/kernels/conv2d_winograd.hpp"
 
@@ -88,10 +89,18 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
          detail::winograd_tile_cols(s) >= detail::kDirectRows;
 }
 
+// A 1x1 kernel whose output rows are narrower than a direct tile (a 7x7
+// input at stride 2 gives rows of 4): the pointwise products, whose tiles
+// run across the rows, take its forward pass and its input gradient.
+inline bool conv2d_pointwise_pays(const Conv2dShape& s) {
+  return conv2d_pointwise_applies(s) && s.OW() < detail::kDirectRows;
+}
+
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
 template <typename T>
 std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
-  return std::max(conv2d_im2col_workspace_size<T>(s), conv2d_direct_workspace_size<T>(s));
+  return std::max({conv2d_im2col_workspace_size<T>(s), conv2d_direct_workspace_size<T>(s),
+                   conv2d_pointwise_workspace_size<T>(s)});
 }
 
 // Elements of the partials conv2d_backward_weights takes.
@@ -107,7 +116,7 @@ std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
 // Im2col take the square case only (a Conv2dShape); Depthwise and General
 // take the rest (a Conv2dGeometry), and conv2d_kernels_for() below never
 // gives them a square one.
-enum class ConvKernel { Direct, Rows, Im2col, Winograd, Depthwise, General };
+enum class ConvKernel { Direct, Rows, Im2col, Winograd, Pointwise, Depthwise, General };
 
 inline const char* conv_kernel_name(ConvKernel k) {
   switch (k) {
@@ -119,6 +128,8 @@ inline const char* conv_kernel_name(ConvKernel k) {
       return "im2col";
     case ConvKernel::Winograd:
       return "winograd";
+    case ConvKernel::Pointwise:
+      return "pointwise";
     case ConvKernel::Depthwise:
       return "depthwise";
     case ConvKernel::General:
@@ -130,7 +141,7 @@ inline const char* conv_kernel_name(ConvKernel k) {
 // Whether a kernel takes the square case (a Conv2dShape).
 inline bool conv_kernel_is_square(ConvKernel k) {
   return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Im2col ||
-         k == ConvKernel::Winograd;
+         k == ConvKernel::Winograd || k == ConvKernel::Pointwise;
 }
 
 // The passes of a convolution.
@@ -151,6 +162,8 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
       return conv2d_direct_strided_applies(s);
     case ConvKernel::Winograd:
       return conv2d_winograd_applies(s);
+    case ConvKernel::Pointwise:  // forward and input gradient only
+      return p != ConvPass::BackwardWeights && conv2d_pointwise_applies(s);
     case ConvKernel::Rows:
       return p == ConvPass::Forward           ? conv2d_forward_rows_applies<T>(s)
              : p == ConvPass::BackwardWeights ? conv2d_weights_rows_applies<T>(s)
@@ -180,13 +193,14 @@ ConvKernel conv2d_forward_summing_kernel(const Conv2dShape& s) {
   return ConvKernel::Im2col;
 }
 
-// The forward kernel: Winograd's where it pays, else the one that sums tap
-// by tap (conv2d_forward_summing_kernel, which the plan keeps before a max
-// pool: layers/plan.hpp).
+// The forward kernel: Winograd's or the pointwise products where they pay,
+// else the one that sums tap by tap (conv2d_forward_summing_kernel, which
+// the plan keeps before a max pool: layers/plan.hpp).
 template <typename T>
 ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
   if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
   if (conv2d_winograd_pays<T>(s)) return ConvKernel::Winograd;
+  if (conv2d_pointwise_pays(s)) return ConvKernel::Pointwise;
   return conv2d_forward_summing_kernel<T>(s);
 }
 
@@ -200,11 +214,13 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
 // depends on the batch size: the processes of a data-parallel step each
 // take a share of the batch, and must sum as one process does. (With one
 // 7x7 image and many channels, im2col would be up to 3x faster: packing the
-// kernel costs more than the multiply-adds.)
+// kernel costs more than the multiply-adds.) A 1x1 kernel on output rows
+// narrower than a tile takes the pointwise products, as in the forward pass.
 template <typename T>
 ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
   if (s.stride == 1 && conv2d_winograd_pays<T>(detail::transposed_conv_shape(s)))
     return ConvKernel::Winograd;
+  if (conv2d_pointwise_pays(s)) return ConvKernel::Pointwise;
   const bool direct =
       s.stride == 1
           ? conv2d_direct_applies(s) && conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
@@ -242,6 +258,8 @@ void conv2d_forward_with(ConvKernel k, const Conv2dShape& s, const T* x, const T
     conv2d_forward_im2col(s, x, w, b, y, workspace, relu);
   else if (k == ConvKernel::Winograd)
     conv2d_forward_winograd(s, x, w, b, y, workspace, relu);
+  else if (k == ConvKernel::Pointwise)
+    conv2d_forward_pointwise(s, x, w, b, y, workspace, relu);
   else
     fail("conv2d_forward_with: the ", conv_kernel_name(k), " kernel takes a Conv2dGeometry");
 }
@@ -287,6 +305,8 @@ void conv2d_backward_data_with(ConvKernel k, const Conv2dShape& s, const T* dy, 
     conv2d_backward_data_im2col(s, dy, w, dx, workspace);
   else if (k == ConvKernel::Winograd)
     conv2d_backward_data_winograd(s, dy, w, dx, workspace);
+  else if (k == ConvKernel::Pointwise)
+    conv2d_backward_data_pointwise(s, dy, w, dx, workspace);
   else
     fail("conv2d_backward_data_with: no ", conv_kernel_name(k), " kernel for a Conv2dShape");
 }
