@@ -115,9 +115,10 @@ void pack_a(MatRef<T> A, std::int64_t i0, std::int64_t mc, std::int64_t k0, std:
       dst += MR * kc;
       continue;
     }
+    // Transposed, a sliver's MR values of one k lie side by side: a copy.
     for (std::int64_t k = 0; k < kc; ++k) {
-      for (std::int64_t r = 0; r < rows; ++r) dst[r] = A.at(i0 + is + r, k0 + k);
-      for (std::int64_t r = rows; r < MR; ++r) dst[r] = T(0);
+      std::copy_n(A.data + (k0 + k) * A.ld + i0 + is, rows, dst);
+      std::fill(dst + rows, dst + MR, T(0));
       dst += MR;
     }
   }
