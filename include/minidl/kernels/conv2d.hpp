@@ -93,10 +93,10 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
 // A 1x1 kernel whose output rows are narrower than a direct tile (a 7x7
 // input at stride 2 gives rows of 4): the pointwise products, whose tiles
 // run across the rows, take its forward pass and its input gradient
-// (1.26-1.56x and 1.70-1.90x faster than direct at batch 64, 32 to 256
-// channels; at batch 1 0.94-1.53x and 1.8-2.0x against the faster of
+// (1.10-1.73x and 1.01-1.82x faster than direct at batch 64, 32 to 256
+// channels; at batch 1 1.06-2.23x and 1.52-1.88x against the faster of
 // direct and im2col). On wider rows the sweep had them slower in as many
-// shapes as faster (0.47-1.37x), so those stay direct.
+// shapes as faster (0.47-1.49x), so those stay direct.
 inline bool conv2d_pointwise_pays(const Conv2dShape& s) {
   return conv2d_pointwise_applies(s) && s.OW() < detail::kDirectRows;
 }

@@ -46,6 +46,9 @@ inline constexpr int kPointwiseRows = kGemmRows;  // the rows of pack_a_whole's 
 // Pixels a unit of the forward and input-gradient passes takes, about: the
 // gathered pixels of its rows stay in L2 while every sliver of W meets them.
 inline constexpr std::int64_t kPointwiseBlock = 512;
+// Elements a gather may write past its rows (pointwise_gather).
+template <typename T>
+inline constexpr std::int64_t kPointwiseGatherSlack = Simd<T>::width;
 
 // Output rows per unit of work: whole rows of the output plane, so that the
 // units of one sample read, and at stride > 1 write the input gradient of,
@@ -168,19 +171,24 @@ typename Simd<T>::vec even_elements(const T* p, std::index_sequence<L...>) {
 }
 
 // The pixels of output rows [oh0, oh1) a stride-s 1x1 kernel reads from one
-// sample x_n, into xs: C rows of (oh1 - oh0) x OW, contiguous.
+// sample x_n, into xs: C rows of (oh1 - oh0) x OW, contiguous, and up to a
+// vector of slack after them (kPointwiseGatherSlack). At stride 2 each row
+// goes a vector at a time, the last one whole: what it writes past the row
+// the next row overwrites, or the slack takes, and what it reads past the
+// row is the sample's next row, never past the sample's end.
 template <typename T>
 void pointwise_gather(const Conv2dShape& s, const T* x_n, std::int64_t oh0, std::int64_t oh1,
                       T* xs) {
   using S = Simd<T>;
   constexpr int W = S::width;
   const std::int64_t OW = s.OW(), st = s.stride;
+  const T* const x_end = x_n + s.C * s.H * s.W;
   for (std::int64_t c = 0; c < s.C; ++c)
     for (std::int64_t oh = oh0; oh < oh1; ++oh, xs += OW) {
       const T* row = x_n + (c * s.H + oh * st) * s.W;
       std::int64_t ow = 0;
-      if (st == 2)  // a vector at a time while its 2W elements lie inside the row
-        for (; ow + W <= OW && 2 * (ow + W) <= s.W; ow += W)
+      if (st == 2)
+        for (; ow < OW && row + 2 * (ow + W) <= x_end; ow += W)
           S::store(xs + ow, even_elements<T>(row + 2 * ow, std::make_index_sequence<W>{}));
       for (; ow < OW; ++ow) xs[ow] = row[ow * st];
     }
@@ -227,7 +235,7 @@ void conv2d_forward_pointwise(const Conv2dShape& s, const T* x, const T* w, cons
     const T* pixels = x_n + oh0 * OW;  // stride 1: the rows in place, H x W = P apart
     std::int64_t ld = P;
     if (s.stride > 1) {
-      T* xs = thread_scratch<T, 0>(C * cols);
+      T* xs = thread_scratch<T, 0>(C * cols + detail::kPointwiseGatherSlack<T>);
       detail::pointwise_gather(s, x_n, oh0, oh1, xs);
       pixels = xs;
       ld = cols;
