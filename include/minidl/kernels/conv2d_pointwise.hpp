@@ -182,13 +182,14 @@ void pointwise_gather(const Conv2dShape& s, const T* x_n, std::int64_t oh0, std:
   using S = Simd<T>;
   constexpr int W = S::width;
   const std::int64_t OW = s.OW(), st = s.stride;
-  const T* const x_end = x_n + s.C * s.H * s.W;
+  const std::int64_t sample = s.C * s.H * s.W;
   for (std::int64_t c = 0; c < s.C; ++c)
     for (std::int64_t oh = oh0; oh < oh1; ++oh, xs += OW) {
-      const T* row = x_n + (c * s.H + oh * st) * s.W;
+      const std::int64_t start = (c * s.H + oh * st) * s.W;  // the row, from x_n
+      const T* row = x_n + start;
       std::int64_t ow = 0;
       if (st == 2)
-        for (; ow < OW && row + 2 * (ow + W) <= x_end; ow += W)
+        for (; ow < OW && start + 2 * (ow + W) <= sample; ow += W)
           S::store(xs + ow, even_elements<T>(row + 2 * ow, std::make_index_sequence<W>{}));
       for (; ow < OW; ++ow) xs[ow] = row[ow * st];
     }
