@@ -1,6 +1,8 @@
 // Every fast kernel against its naive reference, in float and double.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -85,24 +87,31 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
           gemm<T>(c.m, c.n, c.k, A, B, fast.data(), c.n, acc == 1);
           gemm_naive<T>(c.m, c.n, c.k, A, B, ref.data(), c.n, acc == 1);
           CHECK(max_abs_diff(fast, ref) <= tolerance<T>(c.k));
+          auto running = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
+          gemm<T>(c.m, c.n, c.k, A, B, running.data(), c.n, acc == 1, true);
           // Cut by columns or rows on any number of threads: gemm's bits,
-          // and before() once for every column.
+          // and before() once for every element.
           const int saved = num_threads();
           for (int threads : {1, 2, 3}) {
             CAPTURE(threads);
             set_num_threads(threads);
             auto cols = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
-            std::vector<int> seen(static_cast<std::size_t>(c.n), 0);
-            gemm_parallel_columns<T>(c.m, c.n, c.k, A, B, cols.data(), c.n, acc == 1,
-                                     [&](std::int64_t j0, std::int64_t j1) {
-                                       for (std::int64_t j = j0; j < j1; ++j)
-                                         ++seen[static_cast<std::size_t>(j)];
-                                     });
+            std::vector<int> seen(static_cast<std::size_t>(c.m * c.n), 0);
+            gemm_parallel_columns<T>(
+                c.m, c.n, c.k, A, B, cols.data(), c.n, acc == 1,
+                [&](std::int64_t i0, std::int64_t i1, std::int64_t j0, std::int64_t j1) {
+                  for (std::int64_t i = i0; i < i1; ++i)
+                    for (std::int64_t j = j0; j < j1; ++j)
+                      ++seen[static_cast<std::size_t>(i * c.n + j)];
+                });
             CHECK(std::memcmp(cols.data(), fast.data(), cols.size() * sizeof(T)) == 0);
-            CHECK(seen == std::vector<int>(static_cast<std::size_t>(c.n), 1));
+            CHECK(seen == std::vector<int>(static_cast<std::size_t>(c.m * c.n), 1));
             auto rows = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
             gemm_parallel_rows<T>(c.m, c.n, c.k, A, B, rows.data(), c.n, acc == 1);
             CHECK(std::memcmp(rows.data(), fast.data(), rows.size() * sizeof(T)) == 0);
+            auto continued = random_vector<T>(static_cast<std::size_t>(c.m * c.n), 3);
+            gemm_parallel_rows<T>(c.m, c.n, c.k, A, B, continued.data(), c.n, acc == 1, true);
+            CHECK(std::memcmp(continued.data(), running.data(), continued.size() * sizeof(T)) == 0);
           }
           set_num_threads(saved);
         }
@@ -129,11 +138,58 @@ TEST_CASE("a product too small to pay for a second thread stays on the calling o
     std::vector<float> c(static_cast<std::size_t>(m * n));
     int blocks = 0;
     gemm_parallel_columns<float>(m, n, k, {a.data(), k, false}, {b.data(), n, false}, c.data(), n,
-                                 false, [&](std::int64_t, std::int64_t) {
+                                 false,
+                                 [&](std::int64_t, std::int64_t, std::int64_t, std::int64_t) {
 #pragma omp atomic
                                    ++blocks;
                                  });
     CHECK(blocks == (n == 84 ? 1 : num_threads()));
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("a product with one sliver of columns (or rows) is cut the other way") {
+  // A classifier's forward pass (64 x 10 x 3136: ten outputs are one sliver
+  // of columns) and its weight gradient (10 x 3136 x 64: fewer rows than two
+  // slivers) each take both threads, in blocks of whole slivers, and give
+  // gemm's bits.
+  const int saved = num_threads();
+  set_num_threads(2);
+  struct Case {
+    std::int64_t m, n, k;
+    bool by_columns;
+  };
+  for (const Case& c : {Case{64, 10, 3136, true}, Case{10, 3136, 64, false}}) {
+    CAPTURE(c.m);
+    CAPTURE(c.n);
+    auto a = random_vector<float>(static_cast<std::size_t>(c.m * c.k), 1);
+    auto b = random_vector<float>(static_cast<std::size_t>(c.k * c.n), 2);
+    std::vector<float> out(static_cast<std::size_t>(c.m * c.n)), ref(out.size());
+    const MatRef<float> A{a.data(), c.k, false}, B{b.data(), c.n, false};
+    gemm<float>(c.m, c.n, c.k, A, B, ref.data(), c.n, false, true);
+    std::vector<std::array<std::int64_t, 4>> blocks;
+    detail::gemm_parallel_cut(
+        c.by_columns, c.m, c.n, c.k, A, B, out.data(), c.n, false, true,
+        [&](std::int64_t i0, std::int64_t i1, std::int64_t j0, std::int64_t j1) {
+#pragma omp critical
+          blocks.push_back({i0, i1, j0, j1});
+        });
+    CHECK(std::memcmp(out.data(), ref.data(), out.size() * sizeof(float)) == 0);
+    std::sort(blocks.begin(), blocks.end());
+    REQUIRE(blocks.size() == 2);
+    if (c.by_columns) {  // by rows: [0, cut) and [cut, 64), all ten columns
+      const std::int64_t cut = blocks[0][1];
+      CHECK(cut % gemm_rows<float>() == 0);
+      CHECK(blocks[0] == std::array<std::int64_t, 4>{0, cut, 0, 10});
+      CHECK(blocks[1] == std::array<std::int64_t, 4>{cut, 64, 0, 10});
+    } else {  // by columns: all ten rows, [0, cut) and [cut, 3136)
+      std::sort(blocks.begin(), blocks.end(),
+                [](const auto& x, const auto& y) { return x[2] < y[2]; });
+      const std::int64_t cut = blocks[0][3];
+      CHECK(cut % gemm_cols<float>() == 0);
+      CHECK(blocks[0] == std::array<std::int64_t, 4>{0, 10, 0, cut});
+      CHECK(blocks[1] == std::array<std::int64_t, 4>{0, 10, cut, 3136});
+    }
   }
   set_num_threads(saved);
 }

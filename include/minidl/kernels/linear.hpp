@@ -57,9 +57,9 @@ template <typename T>
 void linear_forward(std::int64_t N, std::int64_t I, std::int64_t O, const T* x, const T* w,
                     const T* b, T* y) {
   gemm_parallel_columns<T>(N, O, I, {x, I, false}, {w, I, true}, y, O, b != nullptr,
-                           [&](std::int64_t o0, std::int64_t o1) {
+                           [&](std::int64_t n0, std::int64_t n1, std::int64_t o0, std::int64_t o1) {
                              if (b)
-                               for (std::int64_t n = 0; n < N; ++n)
+                               for (std::int64_t n = n0; n < n1; ++n)
                                  std::copy(b + o0, b + o1, y + n * O + o0);
                            });
 }
