@@ -117,6 +117,37 @@ TEST_CASE_TEMPLATE("gemm matches the naive product for every transpose and odd s
         }
 }
 
+TEST_CASE_TEMPLATE("a sliver of one vector of columns sums as a full sliver does", T, float,
+                   double) {
+  // The register tile skips the second vector when no column of C lies in
+  // it; each element's sum must keep the bits of the same column inside a
+  // wider product, in every mode.
+  constexpr std::int64_t W = Simd<T>::width, m = 20, k = 300;
+  for (const std::int64_t narrow : {std::int64_t(1), W / 2 + 2, W}) {
+    const std::int64_t wide = 3 * W;  // full slivers and a short one
+    CAPTURE(narrow);
+    auto a = random_vector<T>(static_cast<std::size_t>(m * k), 1);
+    auto b = random_vector<T>(static_cast<std::size_t>(k * wide), 2);
+    std::vector<T> b_narrow(static_cast<std::size_t>(k * narrow));
+    for (std::int64_t kk = 0; kk < k; ++kk)
+      std::copy_n(b.data() + kk * wide, narrow, b_narrow.data() + kk * narrow);
+    for (int mode = 0; mode < 3; ++mode) {  // plain, accumulate, continued
+      CAPTURE(mode);
+      auto c_wide = random_vector<T>(static_cast<std::size_t>(m * wide), 3);
+      std::vector<T> c_narrow(static_cast<std::size_t>(m * narrow));
+      for (std::int64_t i = 0; i < m; ++i)
+        std::copy_n(c_wide.data() + i * wide, narrow, c_narrow.data() + i * narrow);
+      gemm<T>(m, wide, k, {a.data(), k, false}, {b.data(), wide, false}, c_wide.data(), wide,
+              mode > 0, mode == 2);
+      gemm<T>(m, narrow, k, {a.data(), k, false}, {b_narrow.data(), narrow, false}, c_narrow.data(),
+              narrow, mode > 0, mode == 2);
+      for (std::int64_t i = 0; i < m; ++i)
+        CHECK(std::memcmp(c_narrow.data() + i * narrow, c_wide.data() + i * wide,
+                          static_cast<std::size_t>(narrow) * sizeof(T)) == 0);
+    }
+  }
+}
+
 TEST_CASE("a product too small to pay for a second thread stays on the calling one") {
   // fc2 and fc3 of LeNet-5 (64 x 84 x 120, 64 x 10 x 84) are cut nowhere; fc1 (64 x 120 x
   // 400) is, and so is the MNIST CNN's fc1 for one image (1 x 128 x 3136: little arithmetic,

@@ -189,17 +189,29 @@ void micro_kernel(std::int64_t kc, const T* a, std::int64_t lda, const T* b, T* 
     for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = V{};
   }
   if (continued) accumulate = false;  // the sums already include C
-  for (std::int64_t k = 0; k < kc; ++k) {
-    const V b0 = S::load(b);
-    const V b1 = S::load(b + W);
+  if (cols <= W) {
+    // The sliver's second vector holds no column of C (a classifier's ten
+    // outputs): half the multiply-adds, each sum's the same.
+    for (std::int64_t k = 0; k < kc; ++k) {
+      const V b0 = S::load(b);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const V ar = S::broadcast(PackedA ? a[r] : a[r * lda]);
-      acc0[r] += ar * b0;
-      acc1[r] += ar * b1;
+      for (int r = 0; r < MR; ++r) acc0[r] += S::broadcast(PackedA ? a[r] : a[r * lda]) * b0;
+      a += PackedA ? MR : 1;
+      b += 2 * W;
     }
-    a += PackedA ? MR : 1;
-    b += 2 * W;
+  } else {
+    for (std::int64_t k = 0; k < kc; ++k) {
+      const V b0 = S::load(b);
+      const V b1 = S::load(b + W);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const V ar = S::broadcast(PackedA ? a[r] : a[r * lda]);
+        acc0[r] += ar * b0;
+        acc1[r] += ar * b1;
+      }
+      a += PackedA ? MR : 1;
+      b += 2 * W;
+    }
   }
   if (full) {
 #pragma GCC unroll 16
