@@ -586,6 +586,23 @@ void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T
 }
 
 namespace detail {
+// A slot of thread_scratch for one (sliver, output channel) block of a
+// kernel with its taps before its channels (the stride-2 input gradient's).
+inline constexpr int kFlippedKernelSlot = 12;
+
+// block[tap * NR + j] = w[o][c0 + j][tap] for the KH x KW taps of output
+// channel o and input channels [c0, c0 + NR), zero past C: the kernel of
+// the input gradient's products, whose columns are input channels. An
+// element-by-element gather read w with a stride of the taps and cost more
+// than the multiply-adds of a batch of one (256 -> 256 at 7x7: 13% of
+// peak); the rows are transposed in blocks instead (pack_rows_k_major).
+template <typename T>
+void taps_by_channel(const T* w, const Conv2dShape& s, std::int64_t o, std::int64_t c0,
+                     std::int64_t NR, T* block) {
+  const std::int64_t taps = s.KH * s.KW;
+  pack_rows_k_major(w + (o * s.C + c0) * taps, taps, std::min(NR, s.C - c0), NR, taps, block);
+}
+
 // The input gradient of a stride-2 convolution, split by the parity of the
 // input pixel (its phase): the pixels (2a + rh, 2b + rw) are reached only
 // by the kernel rows kh = rh + pad (mod 2) and the columns kw = rw + pad
@@ -714,18 +731,24 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
     offsets[i + 1] = offsets[i] + s.OC * phases[i].th * phases[i].tw * Cr;
   }
   // Phase i's B[(o, t, u), c] = w[o][c][kh][kw] with kh = ph + 2 (th - 1 - t)
-  // and kw = pw + 2 (tw - 1 - u), in slivers of NR columns.
+  // and kw = pw + 2 (tw - 1 - u), in slivers of NR columns: the rows of each
+  // (sliver, o) block of detail::taps_by_channel, picked for each phase.
   auto pack = [&](T* dst) {
-    for (const detail::DataPhase& p : phases)
-      for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
-        for (std::int64_t o = 0; o < s.OC; ++o)
+    T* block = thread_scratch<T, detail::kFlippedKernelSlot>(taps * NR);
+    for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
+      for (std::int64_t o = 0; o < s.OC; ++o) {
+        detail::taps_by_channel(w, s, o, c0, NR, block);
+        for (int i = 0; i < 4; ++i) {
+          const detail::DataPhase& p = phases[i];
+          T* out = dst + offsets[i] + ((c0 / NR) * s.OC + o) * p.th * p.tw * NR;
           for (std::int64_t t = 0; t < p.th; ++t)
-            for (std::int64_t u = 0; u < p.tw; ++u, dst += NR) {
+            for (std::int64_t u = 0; u < p.tw; ++u, out += NR) {
               const std::int64_t tap =
                   (p.ph + 2 * (p.th - 1 - t)) * s.KW + p.pw + 2 * (p.tw - 1 - u);
-              for (std::int64_t j = 0; j < NR; ++j)
-                dst[j] = c0 + j < s.C ? w[(o * s.C + c0 + j) * taps + tap] : T(0);
+              std::copy_n(block + tap * NR, NR, out);
             }
+        }
+      }
   };
   detail::direct_units(
       dy, s.N, s.OC, OH, OW, border, detail::kDirectSlack, s.C, NR, offsets[4], pack,
@@ -760,13 +783,15 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
   }
   const std::int64_t NR = detail::direct_cols<T>(s.C);  // dx's channels are the tile's columns
   const std::int64_t taps = s.KH * s.KW;
-  // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
+  // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers: each
+  // (sliver, o) block of detail::taps_by_channel with its rows reversed.
   auto pack = [&](T* dst) {
     for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
-      for (std::int64_t o = 0; o < s.OC; ++o)
-        for (std::int64_t tap = 0; tap < taps; ++tap, dst += NR)
-          for (std::int64_t j = 0; j < NR; ++j)
-            dst[j] = c0 + j < s.C ? w[((o * s.C + c0 + j) * taps) + taps - 1 - tap] : T(0);
+      for (std::int64_t o = 0; o < s.OC; ++o, dst += taps * NR) {
+        detail::taps_by_channel(w, s, o, c0, NR, dst);
+        for (std::int64_t tap = 0; tap < taps / 2; ++tap)
+          std::swap_ranges(dst + tap * NR, dst + (tap + 1) * NR, dst + (taps - 1 - tap) * NR);
+      }
   };
   detail::direct_conv(detail::transposed_conv_shape(s), dy, s.OC * taps * round_up(s.C, NR), pack,
                       static_cast<const T*>(nullptr), false, StoredOutput<T>{dx, s.C, s.H * s.W});
