@@ -603,6 +603,17 @@ void taps_by_channel(const T* w, const Conv2dShape& s, std::int64_t o, std::int6
   pack_rows_k_major(w + (o * s.C + c0) * taps, taps, std::min(NR, s.C - c0), NR, taps, block);
 }
 
+// taps_by_channel with the kernel flipped: block[tap * NR + j] =
+// w[o][c0 + j][KH * KW - 1 - tap], the kernel of a stride-1 input gradient.
+template <typename T>
+void flipped_taps_by_channel(const T* w, const Conv2dShape& s, std::int64_t o, std::int64_t c0,
+                             std::int64_t NR, T* block) {
+  const std::int64_t taps = s.KH * s.KW;
+  taps_by_channel(w, s, o, c0, NR, block);
+  for (std::int64_t tap = 0; tap < taps / 2; ++tap)
+    std::swap_ranges(block + tap * NR, block + (tap + 1) * NR, block + (taps - 1 - tap) * NR);
+}
+
 // The input gradient of a stride-2 convolution, split by the parity of the
 // input pixel (its phase): the pixels (2a + rh, 2b + rw) are reached only
 // by the kernel rows kh = rh + pad (mod 2) and the columns kw = rw + pad
@@ -783,15 +794,11 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
   }
   const std::int64_t NR = detail::direct_cols<T>(s.C);  // dx's channels are the tile's columns
   const std::int64_t taps = s.KH * s.KW;
-  // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers: each
-  // (sliver, o) block of detail::taps_by_channel with its rows reversed.
+  // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
   auto pack = [&](T* dst) {
     for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
-      for (std::int64_t o = 0; o < s.OC; ++o, dst += taps * NR) {
-        detail::taps_by_channel(w, s, o, c0, NR, dst);
-        for (std::int64_t tap = 0; tap < taps / 2; ++tap)
-          std::swap_ranges(dst + tap * NR, dst + (tap + 1) * NR, dst + (taps - 1 - tap) * NR);
-      }
+      for (std::int64_t o = 0; o < s.OC; ++o, dst += taps * NR)
+        detail::flipped_taps_by_channel(w, s, o, c0, NR, dst);
   };
   detail::direct_conv(detail::transposed_conv_shape(s), dy, s.OC * taps * round_up(s.C, NR), pack,
                       static_cast<const T*>(nullptr), false, StoredOutput<T>{dx, s.C, s.H * s.W});

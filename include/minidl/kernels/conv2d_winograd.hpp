@@ -198,16 +198,16 @@ void winograd_kernel_transform(const T (&g)[9][NR], T* u) {
 
 // The transformed kernels in slivers of NR output channels:
 // dst[((sliver * 16 + xi) * C + c) * NR + j] = U[xi] of output channel
-// sliver * NR + j and input channel c, zero past OC. tap(oc, c, t) gives
-// g's tap t (kh * 3 + kw) of that pair.
-template <typename T, int NR, typename Tap>
-void winograd_pack(std::int64_t C, std::int64_t OC, const Tap& tap, T* dst) {
+// sliver * NR + j and input channel c, zero past OC. taps(oc0, c, NR, g)
+// writes g[t][j], the 3x3 kernel's tap t (kh * 3 + kw) of output channel
+// oc0 + j and input channel c, zero past OC.
+template <typename T, int NR, typename Taps>
+void winograd_pack(std::int64_t C, std::int64_t OC, const Taps& taps, T* dst) {
   T g[9][NR];
   T u[kWinogradPoints * NR];
   for (std::int64_t oc0 = 0; oc0 < OC; oc0 += NR, dst += kWinogradPoints * C * NR)
     for (std::int64_t c = 0; c < C; ++c) {
-      for (int t = 0; t < 9; ++t)
-        for (int j = 0; j < NR; ++j) g[t][j] = oc0 + j < OC ? tap(oc0 + j, c, t) : T(0);
+      taps(oc0, c, std::int64_t(NR), &g[0][0]);
       winograd_kernel_transform<T, NR>(g, u);
       for (int xi = 0; xi < kWinogradPoints; ++xi)
         std::copy_n(u + xi * NR, NR, dst + (xi * C + c) * NR);
@@ -361,10 +361,11 @@ std::int64_t winograd_slack(const Conv2dShape& s) {
 
 // The direct kernels' frame (direct_units: samples, or shares of a
 // sample's output channels, over the threads; weights packed by each
-// thread) with V made from each padded sample. tap(oc, c, t) gives the 3x3
-// kernel's tap t of each (output, input) channel pair of s.
-template <typename T, typename Tap, typename Output>
-void winograd_conv(const Conv2dShape& s, const T* x, const Tap& tap, const T* b, bool relu,
+// thread) with V made from each padded sample. taps(oc0, c, NR, g) gives
+// the 3x3 kernels of output channels [oc0, oc0 + NR) and input channel c
+// of s, as winograd_pack takes them.
+template <typename T, typename Taps, typename Output>
+void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* b, bool relu,
                    const Output& output) {
   constexpr int W = Simd<T>::width;
   const int nv = direct_vectors<T>(s.OC);
@@ -378,9 +379,9 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Tap& tap, const T* b,
       x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, packed_size,
       [&](T* dst) {
         if (nv == 1)
-          winograd_pack<T, W>(s.C, s.OC, tap, dst);
+          winograd_pack<T, W>(s.C, s.OC, taps, dst);
         else
-          winograd_pack<T, 2 * W>(s.C, s.OC, tap, dst);
+          winograd_pack<T, 2 * W>(s.C, s.OC, taps, dst);
       },
       [&](std::int64_t n, std::int64_t oc_begin, std::int64_t oc_end, const T* xpad,
           const T* packed) {
@@ -505,9 +506,15 @@ std::int64_t winograd_weight_group_rows(const Conv2dShape& s) {
 template <typename T, typename Output>
 void conv2d_forward_winograd_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
                                      bool relu, const Output& output) {
+  // Output channel oc0 + j's nine taps of channel c are a row of w; the
+  // rows of a sliver are transposed in blocks, not gathered one by one.
   detail::winograd_conv(
-      s, x, [&](std::int64_t oc, std::int64_t c, int t) { return w[(oc * s.C + c) * 9 + t]; }, b,
-      relu, output);
+      s, x,
+      [&](std::int64_t oc0, std::int64_t c, std::int64_t NR, T* g) {
+        detail::pack_rows_k_major(w + (oc0 * s.C + c) * 9, s.C * 9, std::min(NR, s.OC - oc0), NR, 9,
+                                  g);
+      },
+      b, relu, output);
 }
 
 // y = conv(x, w) + b, stored whole.
@@ -526,7 +533,9 @@ void conv2d_backward_data_winograd(const Conv2dShape& s, const T* dy, const T* w
   (void)workspace;
   detail::winograd_conv(
       detail::transposed_conv_shape(s), dy,
-      [&](std::int64_t c, std::int64_t o, int t) { return w[(o * s.C + c) * 9 + 8 - t]; },
+      [&](std::int64_t c0, std::int64_t o, std::int64_t NR, T* g) {
+        detail::flipped_taps_by_channel(w, s, o, c0, NR, g);
+      },
       static_cast<const T*>(nullptr), false, StoredOutput<T>{dx, s.C, s.H * s.W});
 }
 
