@@ -118,12 +118,14 @@ TEST_CASE("Linear gradients over 1-3 ranks equal one process's bits") {
 }
 
 // The convolutions' chunk partials, continued from the carry, in the shapes that pick the
-// direct (stride 1) and im2col (stride 2) weight kernels.
+// direct (stride 1) and im2col (stride 2) weight kernels; with 20 and 40 output channels
+// (direct, Winograd) a rank of one chunk shares its output channels between its two threads.
 TEST_CASE("Conv2d gradients over 1-3 ranks equal one process's bits") {
   struct Case {
     std::int64_t C, OC, k, stride, pad, H;
   };
-  for (const Case c : {Case{3, 8, 3, 1, 1, 12}, Case{3, 6, 5, 2, 1, 11}, Case{4, 5, 1, 2, 0, 9}}) {
+  for (const Case c : {Case{3, 8, 3, 1, 1, 12}, Case{3, 6, 5, 2, 1, 11}, Case{4, 5, 1, 2, 0, 9},
+                       Case{16, 20, 3, 1, 1, 9}, Case{32, 40, 3, 1, 1, 14}}) {
     const std::int64_t N = 14;
     const Tensor<float> x = random_tensor(Shape{N, c.C, c.H, c.H}, 4);
     Conv2d<float> one(c.C, c.OC, c.k, c.stride, c.pad, true);
@@ -137,19 +139,22 @@ TEST_CASE("Conv2d gradients over 1-3 ranks equal one process's bits") {
     const Tensor<float>& b1 = *one.parameters()[1].grad;
     for (int ranks = 1; ranks <= 3; ++ranks) {
       std::vector<std::vector<float>> dw(3), db(3);
-      run_thread_ranks(ranks, [&](ThreadRankReducer& r) {
-        Conv2d<float> layer(c.C, c.OC, c.k, c.stride, c.pad, true);
-        Rng rng(5);
-        layer.reset_parameters(rng);
-        Context ctx{Mode::Train, 0};
-        ctx.share = share_for(r, N);
-        const std::int64_t count = batch_share_range(N, r.rank(), ranks).count;
-        layer.forward(rows(x, ctx.share.first, count), ctx);
-        layer.backward(rows(dy, ctx.share.first, count));
-        const auto p = layer.parameters();
-        dw[static_cast<std::size_t>(r.rank())].assign(p[0].grad->begin(), p[0].grad->end());
-        db[static_cast<std::size_t>(r.rank())].assign(p[1].grad->begin(), p[1].grad->end());
-      });
+      run_thread_ranks(
+          ranks,
+          [&](ThreadRankReducer& r) {
+            Conv2d<float> layer(c.C, c.OC, c.k, c.stride, c.pad, true);
+            Rng rng(5);
+            layer.reset_parameters(rng);
+            Context ctx{Mode::Train, 0};
+            ctx.share = share_for(r, N);
+            const std::int64_t count = batch_share_range(N, r.rank(), ranks).count;
+            layer.forward(rows(x, ctx.share.first, count), ctx);
+            layer.backward(rows(dy, ctx.share.first, count));
+            const auto p = layer.parameters();
+            dw[static_cast<std::size_t>(r.rank())].assign(p[0].grad->begin(), p[0].grad->end());
+            db[static_cast<std::size_t>(r.rank())].assign(p[1].grad->begin(), p[1].grad->end());
+          },
+          2);
       for (int r = 0; r < ranks; ++r) {
         CAPTURE(c.k);
         CAPTURE(ranks);

@@ -573,16 +573,25 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
                    float, double) {
   // Several weight chunks, the last one short, for each kernel: direct
   // (MNIST's conv2, ResNet's 16-channel stage and its stride-2 convolution),
-  // rows (MNIST's conv1, LeNet-5's 5x5 conv1) and im2col (stride 2).
+  // rows (MNIST's conv1, LeNet-5's 5x5 conv1) and im2col (stride 2). Then
+  // fewer chunks than threads, whose output channels the threads share, for
+  // direct and Winograd: one image, one chunk of three, two chunks (shared
+  // on 3 threads only), ragged slivers of output channels, stride 2.
   const Conv2dShape shapes[] = {{13, 32, 14, 14, 64, 3, 3, 1, 1}, {9, 16, 28, 28, 16, 3, 3, 1, 1},
                                 {9, 16, 28, 28, 32, 3, 3, 2, 1},  {13, 1, 28, 28, 32, 3, 3, 1, 1},
-                                {13, 1, 28, 28, 6, 5, 5, 1, 2},   {9, 3, 9, 8, 5, 3, 3, 2, 1}};
+                                {13, 1, 28, 28, 6, 5, 5, 1, 2},   {9, 3, 9, 8, 5, 3, 3, 2, 1},
+                                {1, 16, 10, 9, 20, 3, 3, 1, 1},   {3, 64, 7, 7, 64, 3, 3, 1, 1},
+                                {5, 8, 9, 9, 36, 3, 3, 2, 1},     {1, 32, 14, 14, 64, 3, 3, 1, 1},
+                                {3, 48, 14, 15, 40, 3, 3, 1, 1}};
   using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
-  const Kernel kernels[] = {conv2d_backward_weights_direct<T>, conv2d_backward_weights_direct<T>,
-                            conv2d_backward_weights_direct<T>, conv2d_backward_weights_rows<T>,
-                            conv2d_backward_weights_rows<T>,   conv2d_backward_weights_im2col<T>};
+  const Kernel kernels[] = {conv2d_backward_weights_direct<T>,  conv2d_backward_weights_direct<T>,
+                            conv2d_backward_weights_direct<T>,  conv2d_backward_weights_rows<T>,
+                            conv2d_backward_weights_rows<T>,    conv2d_backward_weights_im2col<T>,
+                            conv2d_backward_weights_direct<T>,  conv2d_backward_weights_direct<T>,
+                            conv2d_backward_weights_direct<T>,  conv2d_backward_weights_winograd<T>,
+                            conv2d_backward_weights_winograd<T>};
   const int saved = num_threads();
-  for (int k = 0; k < 6; ++k) {
+  for (int k = 0; k < 11; ++k) {
     const auto& s = shapes[k];
     CAPTURE(k);
     const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 14);
@@ -590,19 +599,24 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
     const auto ws = static_cast<std::size_t>(s.OC * s.col_rows());
     std::vector<T> naive_w(ws), naive_b(static_cast<std::size_t>(s.OC));
     conv2d_backward_weights_naive(s, x.data(), dy.data(), naive_w.data(), naive_b.data());
-    std::vector<T> first;
+    std::vector<T> first, first_b;
     for (int threads : {1, 2, 3}) {
       CAPTURE(threads);
       set_num_threads(threads);
       std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size<T>(s)),
                               std::numeric_limits<T>::quiet_NaN());
-      std::vector<T> dw(ws, std::numeric_limits<T>::quiet_NaN()), db(naive_b.size());
+      std::vector<T> dw(ws, std::numeric_limits<T>::quiet_NaN()),
+          db(naive_b.size(), std::numeric_limits<T>::quiet_NaN());
       kernels[k](s, x.data(), dy.data(), dw.data(), db.data(), partials.data());
       CHECK(max_abs_diff(dw, naive_w) <= tolerance<T>(s.N * s.col_cols()));
-      if (first.empty())
+      CHECK(max_abs_diff(db, naive_b) <= tolerance<T>(s.N * s.col_cols()));
+      if (first.empty()) {
         first = dw;
-      else
+        first_b = db;
+      } else {
         CHECK(std::memcmp(dw.data(), first.data(), ws * sizeof(T)) == 0);
+        CHECK(std::memcmp(db.data(), first_b.data(), db.size() * sizeof(T)) == 0);
+      }
     }
   }
   set_num_threads(saved);

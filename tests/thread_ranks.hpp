@@ -114,13 +114,15 @@ class ThreadRankReducer : public BatchReducer {
   std::uint64_t round_ = 0;
 };
 
-// Runs body(reducer) on `ranks` threads, one OpenMP thread each, and waits for all.
-inline void run_thread_ranks(int ranks, const std::function<void(ThreadRankReducer&)>& body) {
+// Runs body(reducer) on `ranks` threads, `threads_per_rank` OpenMP threads each, and waits
+// for all.
+inline void run_thread_ranks(int ranks, const std::function<void(ThreadRankReducer&)>& body,
+                             int threads_per_rank = 1) {
   ThreadWorld world(ranks);
   std::vector<std::thread> threads;
   for (int r = 0; r < ranks; ++r)
-    threads.emplace_back([&world, &body, r] {
-      set_num_threads(1);
+    threads.emplace_back([&world, &body, r, threads_per_rank] {
+      set_num_threads(threads_per_rank);
       ThreadRankReducer reducer(world, r);
       body(reducer);
     });

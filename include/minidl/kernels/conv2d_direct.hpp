@@ -838,7 +838,9 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
   // which the unused tap of an odd row reads last.
   const std::int64_t xcl_size = (HP * WP + 1) * Cp;
   const std::int64_t group = detail::weight_sample_group<T>(s, xcl_size);
-  auto chunk_gradient = [&](std::int64_t chunk, T* part) {
+  // Output channels [o_begin, o_end) of a chunk's partial: all of them, or a
+  // thread's share of a batch too small to give every thread a chunk.
+  auto chunk_gradient = [&](std::int64_t chunk, T* part, std::int64_t o_begin, std::int64_t o_end) {
     BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
     T* xcl = thread_scratch<T, 0>(group * xcl_size);
     std::fill_n(xcl, group * xcl_size, T(0));
@@ -848,7 +850,7 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
       for (std::int64_t n = 0; n < samples; ++n)
         detail::channels_last_sample(x + (g0 + n) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, WP, Cp,
                                      xcl + n * xcl_size);
-      for (std::int64_t o0 = 0; o0 < s.OC; o0 += MR) {
+      for (std::int64_t o0 = o_begin; o0 < o_end; o0 += MR) {
         const T* g = dy + (g0 * s.OC + o0) * P;
         std::int64_t g_step = s.OC * P;
         if (o0 + MR > s.OC) {  // a short last sliver: its planes, then zeros
@@ -905,11 +907,12 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
             bias[o].add_plane(dy + (n * s.OC + o) * P, P);
       }
     }
-    for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
+    for (std::int64_t o = o_begin; o < o_end; ++o)
+      store_bias_slot(bias[o], part + o * block + weights);
   };
   // Summed over the chunks one output channel at a time, into PyTorch's layout.
-  sum_partials_in_order(
-      chunks, part_size, s.OC, block, partials, chunk_gradient,
+  sum_partials_in_order_shared(
+      chunks, part_size, s.OC, block, MR, partials, chunk_gradient,
       [&](std::int64_t o, const T* sum) {
         T* row = dw + o * s.col_rows();
         for (std::int64_t kh = 0; kh < s.KH; ++kh)

@@ -30,7 +30,8 @@
 // The sums run in another order than the direct kernel's, so the bits
 // differ from it (by a few units in the last place); they are the same for
 // any number of threads and any batch split, as each sample's output (and
-// each chunk's weight gradient) is computed by one thread in a fixed order.
+// each output channel of a chunk's weight gradient) is computed by one
+// thread in a fixed order.
 #pragma once
 
 #include <algorithm>
@@ -453,18 +454,19 @@ void winograd_weight_tile(const V (&m)[kWinogradPoints], V (&g)[9]) {
 }
 
 // A chunk's summed products m (16 planes of OC x C) turned into its weight
-// gradient, G^T M G for each (output, input) channel pair: part[o * block +
-// tap * C + c], taps kh * 3 + kw. Vectors of input channels, then the rest
-// one by one (the same operations, so the same bits); written out, as -O2
-// does not vectorise the loop.
+// gradient, G^T M G for each (output, input) channel pair of output
+// channels [o_begin, o_end): part[o * block + tap * C + c], taps kh * 3 +
+// kw. Vectors of input channels, then the rest one by one (the same
+// operations, so the same bits); written out, as -O2 does not vectorise the
+// loop.
 template <typename T>
-void winograd_weight_transform(std::int64_t OC, std::int64_t C, const T* m, T* part,
-                               std::int64_t block) {
+void winograd_weight_transform(std::int64_t o_begin, std::int64_t o_end, std::int64_t OC,
+                               std::int64_t C, const T* m, T* part, std::int64_t block) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int W = S::width;
   const std::int64_t mplane = OC * C;
-  for (std::int64_t o = 0; o < OC; ++o) {
+  for (std::int64_t o = o_begin; o < o_end; ++o) {
     const T* mo = m + o * C;
     T* po = part + o * block;
     std::int64_t c = 0;
@@ -569,7 +571,10 @@ void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x,
   const std::int64_t vstride = s.C * group * TW + 2 * W, zstride = s.OC * group * TW + 2 * W;
   const std::int64_t weights = 9 * s.C, block = weights + kBiasSlot<T>, part_size = s.OC * block;
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
-  auto chunk_gradient = [&](std::int64_t chunk, T* part) {
+  // Output channels [o_begin, o_end) of a chunk's partial: all of them, or a
+  // thread's share of a batch too small to give every thread a chunk.
+  auto chunk_gradient = [&](std::int64_t chunk, T* part, std::int64_t o_begin, std::int64_t o_end) {
+    const std::int64_t outs = o_end - o_begin;
     // Slots 3 (the bias sums), 4 (sum_partials_in_order's) and 9 (the
     // partials of layers/conv2d.hpp) are in use here; the others are free.
     BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
@@ -584,29 +589,32 @@ void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x,
     for (std::int64_t n = n0; n < n1; ++n) {
       const T* dy_n = dy + n * s.OC * P;
       detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, 1, xpad);
+      // dyp holds output channels [o_begin, o_end), from its first plane.
       if (dplane == P)  // even sizes: dy's own layout
-        std::copy_n(dy_n, s.OC * P, dyp);
+        std::copy_n(dy_n + o_begin * P, outs * P, dyp);
       else
-        for (std::int64_t o = 0; o < s.OC; ++o)
+        for (std::int64_t o = 0; o < outs; ++o)
           for (std::int64_t oh = 0; oh < OH; ++oh)
-            detail::copy_row(dy_n + (o * OH + oh) * OW, OW, dyp + o * dplane + oh * 2 * TW);
+            detail::copy_row(dy_n + ((o_begin + o) * OH + oh) * OW, OW,
+                             dyp + o * dplane + oh * 2 * TW);
       for (std::int64_t th0 = 0; th0 < TH; th0 += group) {
         const std::int64_t th1 = std::min(TH, th0 + group), NT = (th1 - th0) * TW;
         detail::winograd_input_transform(s, xpad, WP, xplane, th0, th1, v, vstride);
-        detail::winograd_gradient_transform(s.OC, TW, dyp, dplane, th0, th1, z, zstride);
+        detail::winograd_gradient_transform(outs, TW, dyp, dplane, th0, th1, z, zstride);
         const bool accumulate = n > n0 || th0 > 0;
         for (int xi = 0; xi < kWinogradPoints; ++xi)  // m[xi][o][c] (+)= Z[xi][o][t] V[xi][c][t]
-          gemm<T>(s.OC, s.C, NT, {z + xi * zstride, NT, false}, {v + xi * vstride, NT, true},
-                  m + xi * s.OC * s.C, s.C, accumulate);
+          gemm<T>(outs, s.C, NT, {z + xi * zstride, NT, false}, {v + xi * vstride, NT, true},
+                  m + (xi * s.OC + o_begin) * s.C, s.C, accumulate);
       }
-      for (std::int64_t o = 0; o < s.OC; ++o) bias[o].add_plane(dy_n + o * P, P);
+      for (std::int64_t o = o_begin; o < o_end; ++o) bias[o].add_plane(dy_n + o * P, P);
     }
-    detail::winograd_weight_transform(s.OC, s.C, m, part, block);
-    for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
+    detail::winograd_weight_transform(o_begin, o_end, s.OC, s.C, m, part, block);
+    for (std::int64_t o = o_begin; o < o_end; ++o)
+      store_bias_slot(bias[o], part + o * block + weights);
   };
   // Summed over the chunks one output channel at a time, into PyTorch's layout.
-  sum_partials_in_order(
-      chunks, part_size, s.OC, block, partials, chunk_gradient,
+  sum_partials_in_order_shared(
+      chunks, part_size, s.OC, block, gemm_rows<T>(), partials, chunk_gradient,
       [&](std::int64_t o, const T* sum) {
         T* row = dw + o * weights;
         for (std::int64_t c = 0; c < s.C; ++c)

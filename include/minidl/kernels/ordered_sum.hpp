@@ -99,4 +99,73 @@ void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int
                         [](std::int64_t, T*) { return false; });
 }
 
+// sum_partials_in_order for a compute that can fill part of a partial:
+// compute(chunk, part, b0, b1) fills blocks [b0, b1) of that chunk's
+// partial, for b0 and b1 multiples of `grain` (or b1 = blocks). With at least
+// as many chunks as threads it is the pipeline above, each chunk computed
+// whole. With fewer (a batch of one to four images is one chunk of a
+// convolution's weight gradient), the threads share each chunk's blocks
+// instead, so that every thread has work; then each block is summed over
+// the chunks in order as above, by the thread that computed it, which
+// also calls start for it (block 0's first, on the calling thread, so that
+// a carry received there is in place before any other block reads it).
+// Every partial value is computed as the whole chunk computes it and the
+// sums run in the same order, so the bits do not depend on the cut.
+template <typename T, typename Compute, typename Emit, typename Start>
+void sum_partials_in_order_shared(std::int64_t chunks, std::int64_t part_size, std::int64_t blocks,
+                                  std::int64_t block, std::int64_t grain, T* partials,
+                                  Compute&& compute, Emit&& emit, Start&& start) {
+  const int threads = num_threads();
+  const std::int64_t grains = (blocks + grain - 1) / grain;
+  if (chunks <= 0 || chunks >= threads || grains < 2) {
+    sum_partials_in_order(
+        chunks, part_size, blocks, block, partials,
+        [&](std::int64_t c, T* part) { compute(c, part, std::int64_t(0), blocks); }, emit, start);
+    return;
+  }
+  const std::int64_t shares = std::min<std::int64_t>(grains, threads / chunks);
+  auto share_blocks = [&](std::int64_t share, std::int64_t& b0, std::int64_t& b1) {
+    b0 = std::min(blocks, grains * share / shares * grain);
+    b1 = std::min(blocks, grains * (share + 1) / shares * grain);
+  };
+  parallel_blocks(chunks * shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
+    for (std::int64_t u = u0; u < u1; ++u) {
+      std::int64_t b0, b1;
+      share_blocks(u % shares, b0, b1);
+      if (b0 < b1) compute(u / shares, partials + (u / shares) * part_size, b0, b1);
+    }
+  });
+  T* const first = thread_scratch<T, 4>(block);
+  const bool carried = start(0, first);
+  parallel_blocks(shares, threads, [&](int, std::int64_t s0, std::int64_t s1) {
+    T* const sum = thread_scratch<T, 4>(block);
+    for (std::int64_t share = s0; share < s1; ++share) {
+      std::int64_t b0, b1;
+      share_blocks(share, b0, b1);
+      for (std::int64_t b = b0; b < b1; ++b) {
+        // Block 0's carry is already in `first`, this thread's scratch or
+        // the calling thread's.
+        const bool from_carry = b == 0 ? carried : start(b, sum);
+        if (b == 0 && sum != first && carried) std::copy_n(first, block, sum);
+        if (!from_carry) std::copy_n(partials + b * block, block, sum);
+        for (std::int64_t c = from_carry ? 0 : 1; c < chunks; ++c) {
+          const T* part = partials + c * part_size + b * block;
+          MINIDL_VECTORIZE  // sum is this thread's scratch, never a partial
+          for (std::int64_t j = 0; j < block; ++j) sum[j] += part[j];
+        }
+        emit(b, static_cast<const T*>(sum));
+      }
+    }
+  });
+}
+
+// The same without a carry.
+template <typename T, typename Compute, typename Emit>
+void sum_partials_in_order_shared(std::int64_t chunks, std::int64_t part_size, std::int64_t blocks,
+                                  std::int64_t block, std::int64_t grain, T* partials,
+                                  Compute&& compute, Emit&& emit) {
+  sum_partials_in_order_shared(chunks, part_size, blocks, block, grain, partials, compute, emit,
+                               [](std::int64_t, T*) { return false; });
+}
+
 }  // namespace minidl::kernels
