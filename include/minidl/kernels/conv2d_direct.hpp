@@ -608,10 +608,19 @@ void taps_by_channel(const T* w, const Conv2dShape& s, std::int64_t o, std::int6
 template <typename T>
 void flipped_taps_by_channel(const T* w, const Conv2dShape& s, std::int64_t o, std::int64_t c0,
                              std::int64_t NR, T* block) {
+  using S = Simd<T>;
   const std::int64_t taps = s.KH * s.KW;
   taps_by_channel(w, s, o, c0, NR, block);
-  for (std::int64_t tap = 0; tap < taps / 2; ++tap)
-    std::swap_ranges(block + tap * NR, block + (tap + 1) * NR, block + (taps - 1 - tap) * NR);
+  // Rows swapped a vector at a time (NR is whole vectors): -O2 left
+  // std::swap_ranges element by element, a fifth of a batch-1 pass.
+  for (std::int64_t tap = 0; tap < taps / 2; ++tap) {
+    T *a = block + tap * NR, *b = block + (taps - 1 - tap) * NR;
+    for (std::int64_t j = 0; j < NR; j += S::width) {
+      const typename S::vec va = S::load(a + j), vb = S::load(b + j);
+      S::store(a + j, vb);
+      S::store(b + j, va);
+    }
+  }
 }
 
 // The input gradient of a stride-2 convolution, split by the parity of the
