@@ -199,7 +199,7 @@ TEST_CASE("a product with one sliver of columns (or rows) is cut the other way")
     const MatRef<float> A{a.data(), c.k, false}, B{b.data(), c.n, false};
     gemm<float>(c.m, c.n, c.k, A, B, ref.data(), c.n, false, true);
     std::vector<std::array<std::int64_t, 4>> blocks;
-    detail::gemm_parallel_cut(
+    kernels::detail::gemm_parallel_cut(
         c.by_columns, c.m, c.n, c.k, A, B, out.data(), c.n, false, true,
         [&](std::int64_t i0, std::int64_t i1, std::int64_t j0, std::int64_t j1) {
 #pragma omp critical

@@ -588,7 +588,7 @@ void conv2d_forward_direct(const Conv2dShape& s, const T* x, const T* w, const T
 namespace detail {
 // A slot of thread_scratch for one (sliver, output channel) block of a
 // kernel with its taps before its channels (the stride-2 input gradient's).
-inline constexpr int kFlippedKernelSlot = 12;
+inline constexpr int kTapBlockSlot = 12;
 
 // block[tap * NR + j] = w[o][c0 + j][tap] for the KH x KW taps of output
 // channel o and input channels [c0, c0 + NR), zero past C: the kernel of
@@ -754,7 +754,7 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
   // and kw = pw + 2 (tw - 1 - u), in slivers of NR columns: the rows of each
   // (sliver, o) block of detail::taps_by_channel, picked for each phase.
   auto pack = [&](T* dst) {
-    T* block = thread_scratch<T, detail::kFlippedKernelSlot>(taps * NR);
+    T* block = thread_scratch<T, detail::kTapBlockSlot>(taps * NR);
     for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
       for (std::int64_t o = 0; o < s.OC; ++o) {
         detail::taps_by_channel(w, s, o, c0, NR, block);

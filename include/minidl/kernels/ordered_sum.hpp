@@ -105,10 +105,12 @@ void sum_partials_in_order(std::int64_t chunks, std::int64_t part_size, std::int
 // as many chunks as threads it is the pipeline above, each chunk computed
 // whole. With fewer (a batch of one to four images is one chunk of a
 // convolution's weight gradient), the threads share each chunk's blocks
-// instead, so that every thread has work; then each block is summed over
-// the chunks in order as above, by the thread that computed it, which
-// also calls start for it (block 0's first, on the calling thread, so that
-// a carry received there is in place before any other block reads it).
+// instead, so that every thread has work; then each thread sums its share
+// of the blocks over the chunks in order as above (with a single chunk,
+// the blocks it computed), calling start for each of them (block 0's
+// first, on the calling thread, so that a carry received there is in
+// place before any other block reads it; start must take the other
+// blocks on any thread).
 // Every partial value is computed as the whole chunk computes it and the
 // sums run in the same order, so the bits do not depend on the cut.
 template <typename T, typename Compute, typename Emit, typename Start>
