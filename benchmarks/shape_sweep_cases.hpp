@@ -149,6 +149,8 @@ inline std::vector<SweepCase> layer_cases() {
       {LayerKind::Linear, 64, 1, 1, 1, 1, 0, 3136, 128},
       {LayerKind::Linear, 64, 1, 1, 1, 1, 0, 128, 10},
       {LayerKind::Linear, 64, 1, 1, 1, 1, 0, 3136, 10},  // a classifier on 64 x 7 x 7: one sliver
+      {LayerKind::Linear, 64, 1, 1, 1, 1, 0, 400, 120},  // LeNet-5's fc1 and fc2
+      {LayerKind::Linear, 64, 1, 1, 1, 1, 0, 120, 84},
       {LayerKind::Linear, 1, 1, 1, 1, 1, 0, 3136, 128},
       {LayerKind::Linear, 256, 1, 1, 1, 1, 0, 512, 512},
   };

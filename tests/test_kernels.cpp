@@ -646,15 +646,31 @@ struct PlaneBufferOutput {
   }
 };
 
+// Fills every thread's padded-input scratch (the direct kernels' slot 0)
+// with NaN, so that a kernel reading a row it did not pad gives NaN rather
+// than what an earlier call left there.
+template <typename T>
+void poison_padding_scratch(int threads) {
+  parallel_blocks(threads, threads, [](int, std::int64_t, std::int64_t) {
+    constexpr std::int64_t kElements = 1 << 18;
+    std::fill_n(thread_scratch<T, 0>(kElements), kElements, std::numeric_limits<T>::quiet_NaN());
+  });
+}
+
 TEST_CASE_TEMPLATE(
     "direct and Winograd convolutions give the same bits on any number of threads, one image too",
     T, float, double) {
   // With fewer images than threads, each image's output channels are shared
   // out between the threads in whole slivers: 4 slivers, 2 ragged ones,
-  // one narrow sliver, and stride 2.
+  // one narrow sliver, and stride 2. With fewer slivers than threads, the
+  // stored passes share the rows: one sliver of 16 channels (3x3; stride 2
+  // with an odd number of rows; 5x5; 7x7 at stride 2, whose tiles reach
+  // rows past their taps') and one of 32.
   const Conv2dShape shapes[] = {{1, 64, 14, 14, 128, 3, 3, 1, 1}, {1, 9, 10, 11, 40, 3, 3, 1, 1},
                                 {1, 16, 28, 28, 16, 3, 3, 1, 1},  {2, 32, 14, 14, 64, 3, 3, 2, 1},
-                                {1, 32, 9, 9, 64, 1, 1, 2, 0},    {1, 64, 7, 7, 64, 3, 3, 1, 1}};
+                                {1, 32, 9, 9, 64, 1, 1, 2, 0},    {1, 64, 7, 7, 64, 3, 3, 1, 1},
+                                {1, 16, 57, 55, 16, 3, 3, 2, 1},  {1, 8, 30, 27, 16, 5, 5, 1, 2},
+                                {1, 16, 30, 30, 16, 7, 7, 2, 3},  {1, 32, 20, 21, 32, 3, 3, 1, 1}};
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -676,6 +692,7 @@ TEST_CASE_TEMPLATE(
       set_num_threads(threads);
       std::vector<T> y(ys, std::numeric_limits<T>::quiet_NaN());
       PlaneBufferOutput<T> out(y.data(), s.OC, s.OH() * s.OW(), s.N * s.OC);
+      poison_padding_scratch<T>(threads);
       conv2d_forward_direct_samples(s, x.data(), w.data(), b.data(), false, out);
       CHECK(std::all_of(out.written.begin(), out.written.end(), [](int c) { return c == 1; }));
       CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
@@ -683,6 +700,11 @@ TEST_CASE_TEMPLATE(
         first_y = y;
       else
         CHECK(std::memcmp(y.data(), first_y.data(), ys * sizeof(T)) == 0);
+      // Stored whole, the output may be made a share of the rows at a time.
+      std::vector<T> stored(ys, std::numeric_limits<T>::quiet_NaN());
+      poison_padding_scratch<T>(threads);
+      conv2d_forward_direct<T>(s, x.data(), w.data(), b.data(), stored.data(), nullptr);
+      CHECK(std::memcmp(stored.data(), first_y.data(), ys * sizeof(T)) == 0);
       if (conv2d_winograd_applies(s)) {  // Winograd's F(2x2, 3x3), as the direct kernels
         std::vector<T> wy(ys, std::numeric_limits<T>::quiet_NaN());
         PlaneBufferOutput<T> wout(wy.data(), s.OC, s.OH() * s.OW(), s.N * s.OC);
@@ -702,6 +724,7 @@ TEST_CASE_TEMPLATE(
       }
       if (!conv2d_direct_strided_applies(s)) continue;
       std::vector<T> dx(xs, std::numeric_limits<T>::quiet_NaN());
+      poison_padding_scratch<T>(threads);
       conv2d_backward_data_direct<T>(s, dy.data(), w.data(), dx.data(), nullptr);
       CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
       if (first_dx.empty())

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
@@ -84,6 +85,27 @@ void copy_into_padded(const T* src, std::int64_t C, std::int64_t H, std::int64_t
   for (std::int64_t c = 0; c < C; ++c)
     for (std::int64_t h = 0; h < H; ++h)
       copy_row(src + (c * H + h) * W, W, dst + (c * HP + h + pad) * WP + pad);
+}
+
+// Rows [r0, r1) of each plane of dst [C, H+2*pad, W+2*pad] = the same rows
+// of src [C, H, W] inside a border of zeros; the other rows are left as they
+// are. A unit that makes a share of a sample's rows pads only the rows it
+// reads.
+template <typename T>
+void pad_plane_rows(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t pad,
+                    std::int64_t r0, std::int64_t r1, T* dst) {
+  const std::int64_t WP = W + 2 * pad, HP = H + 2 * pad;
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t r = r0; r < r1; ++r) {
+      T* row = dst + (c * HP + r) * WP;
+      if (r < pad || r >= H + pad) {
+        std::fill_n(row, WP, T(0));
+        continue;
+      }
+      std::fill_n(row, pad, T(0));
+      copy_row(src + (c * H + r - pad) * W, W, row + pad);
+      std::fill_n(row + pad + W, pad, T(0));
+    }
 }
 
 // dst [C, H+2*pad, W+2*pad] = src [C, H, W] inside a border of zeros.
@@ -239,15 +261,16 @@ void store_tile_rows(const T* tile, std::int64_t rows, std::int64_t cols, const 
   }
 }
 
-// One sample with MR x NV-vector tiles: y_n [oc_begin, oc_end) x [OH, OW]
-// = conv(xpad, w) + b for those output channels (oc_begin a multiple of
-// the sliver width), where xpad is the padded input from pad_planes (plus
+// One sample with MR x NV-vector tiles: y_n [oc_begin, oc_end) x [oh_begin,
+// oh_end) x [0, OW) = conv(xpad, w) + b for those output channels (oc_begin a
+// multiple of the sliver width) and rows, where xpad is the padded input from pad_planes (plus
 // kDirectSlack elements, read by the last tile and discarded), packed_w is
 // w^T [C*KH*KW, OC] in slivers of NV vectors of columns, and y_n points at
 // channel oc_begin's plane.
 template <typename T, int MR, int NV, int STRIDE>
 void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
-                       bool relu, std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
+                       bool relu, std::int64_t oc_begin, std::int64_t oc_end, std::int64_t oh_begin,
+                       std::int64_t oh_end, T* y_n) {
   constexpr int NR = NV * Simd<T>::width;
   const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, K = s.col_rows();
@@ -255,7 +278,7 @@ void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, c
   for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
     const T* w_sliver = packed_w + oc0 * K;
     const std::int64_t cols = std::min<std::int64_t>(NR, oc_end - oc0);
-    for (std::int64_t oh = 0; oh < OH; ++oh)
+    for (std::int64_t oh = oh_begin; oh < oh_end; ++oh)
       for (std::int64_t ow0 = 0; ow0 < OW; ow0 += MR) {
         const T* a = xpad + (oh * WP + ow0) * STRIDE;
         if (s.KH == 3 && s.KW == 3)
@@ -286,24 +309,26 @@ constexpr std::int64_t direct_cols(std::int64_t OC) {
   return direct_vectors<T>(OC) * Simd<T>::width;
 }
 
-// One sample's output channels [oc_begin, oc_end): y_n = conv(xpad, w) + b
-// with the tile for its channel count. A one-vector tile takes twice the
-// pixels (14 with AVX-512, which divides rows of 28 and 14), so each weight
-// vector loaded still serves 14 multiply-adds.
+// One sample's output channels [oc_begin, oc_end) at rows [oh_begin,
+// oh_end): y_n = conv(xpad, w) + b with the tile for its channel count. A one-vector tile takes
+// twice the pixels (14 with AVX-512, which divides rows of 28 and 14), so each weight vector loaded
+// still serves 14 multiply-adds.
 template <typename T>
 void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
-                        bool relu, std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
+                        bool relu, std::int64_t oc_begin, std::int64_t oc_end,
+                        std::int64_t oh_begin, std::int64_t oh_end, T* y_n) {
   const bool narrow = direct_vectors<T>(s.OC) == 1;
+  auto tiles = [&](auto tile_kernel) {
+    tile_kernel(s, xpad, packed_w, b, relu, oc_begin, oc_end, oh_begin, oh_end, y_n);
+  };
   if (s.stride == 1 && narrow)
-    direct_conv_tiles<T, kDirectRowsNarrow, 1, 1>(s, xpad, packed_w, b, relu, oc_begin, oc_end,
-                                                  y_n);
+    tiles(direct_conv_tiles<T, kDirectRowsNarrow, 1, 1>);
   else if (s.stride == 1)
-    direct_conv_tiles<T, kDirectRows, 2, 1>(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
+    tiles(direct_conv_tiles<T, kDirectRows, 2, 1>);
   else if (narrow)
-    direct_conv_tiles<T, kDirectRowsNarrow, 1, 2>(s, xpad, packed_w, b, relu, oc_begin, oc_end,
-                                                  y_n);
+    tiles(direct_conv_tiles<T, kDirectRowsNarrow, 1, 2>);
   else
-    direct_conv_tiles<T, kDirectRows, 2, 2>(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
+    tiles(direct_conv_tiles<T, kDirectRows, 2, 2>);
 }
 
 // The input gradient of a stride-1 convolution is a stride-1 convolution of
@@ -497,42 +522,81 @@ struct StoredOutput {
 };
 
 namespace detail {
+// One unit of work of the direct passes: sample n's channels [ch_begin,
+// ch_end) at its rows [row_begin, row_end).
+struct DirectUnit {
+  std::int64_t n, ch_begin, ch_end, row_begin, row_end;
+};
+
 // The parallel frame of the direct passes, in blocks of work units (the
 // blocks of the static schedule). A unit is a sample, or, when there are
 // fewer samples than threads (one image to classify), a share of a
 // sample's output channels (`channels` of them) in whole slivers of NR, so
-// that every thread has work; each output value is computed the same way
-// either way. Each thread packs its own copy of the weights with pack(dst)
-// (packed_size elements): one thread packing for all would keep the others
-// waiting, and they would then read the packed weights out of its cache.
-// It pads each sample of x [N, C, H, W] into its scratch (`pad` zeros
-// around each plane, plus `slack` elements that the last tile reads; the
-// border and the slack are zeroed once) and calls body(n, ch_begin,
-// ch_end, xpad, packed) for each unit.
-template <typename T, typename Pack, typename Body>
+// that every thread has work. When even the slivers are fewer than the
+// threads (one image with 16 output channels), a unit is also a share of
+// the `rows` rows the body makes, if each share still has
+// kGemmFlopsPerThread of the sample's sample_flops (0 where rows may not
+// be split), and
+// rows_read(row_begin, row_end) says which rows [r0, r1) of the padded
+// sample those read (with the rows that the last tile of a row reaches
+// into, whose values it discards); otherwise every unit spans all `rows`. Each output
+// value is computed the same way in any unit. Each thread packs its own
+// copy of the weights with pack(dst) (packed_size elements): one thread
+// packing for all would keep the others waiting, and they would then read
+// the packed weights out of its cache. It pads each sample of x [N, C, H,
+// W] into its scratch (`pad` zeros around each plane, plus `slack` elements
+// that the last tile reads; the border and the slack are zeroed once) and
+// calls body(unit, xpad, packed) for each unit.
+template <typename T, typename RowsRead, typename Pack, typename Body>
 void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, std::int64_t W,
                   std::int64_t pad, std::int64_t slack, std::int64_t channels, std::int64_t NR,
+                  std::int64_t rows, std::int64_t sample_flops, RowsRead&& rows_read,
                   std::int64_t packed_size, Pack&& pack, Body&& body) {
-  const std::int64_t padded = C * (H + 2 * pad) * (W + 2 * pad) + slack;
+  const std::int64_t HP = H + 2 * pad, padded = C * HP * (W + 2 * pad) + slack;
   const int threads = num_threads();
   const std::int64_t slivers = (channels + NR - 1) / NR;
   const std::int64_t shares = N >= threads ? 1 : std::min<std::int64_t>(slivers, threads / N);
-  parallel_blocks(N * shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
+  const std::int64_t row_shares =
+      N * shares < threads
+          ? std::clamp<std::int64_t>(
+                std::min<std::int64_t>(threads / (N * shares),
+                                       sample_flops / shares / kGemmFlopsPerThread),
+                1, rows)
+          : 1;
+  parallel_blocks(N * shares * row_shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
     if (u0 >= u1) return;
     T* packed = thread_scratch<T, 2>(packed_size);
     pack(packed);
     T* xpad = thread_scratch<T, 0>(padded);
-    std::fill_n(xpad, padded, T(0));
+    if (row_shares == 1)
+      std::fill_n(xpad, padded, T(0));
+    else
+      std::fill_n(xpad + padded - slack, slack, T(0));
     std::int64_t padded_sample = -1;
     for (std::int64_t u = u0; u < u1; ++u) {
-      const std::int64_t n = u / shares, share = u % shares;
-      const std::int64_t ch_begin = slivers * share / shares * NR,
-                         ch_end = std::min(channels, slivers * (share + 1) / shares * NR);
-      if (n != padded_sample) copy_into_padded(x + n * C * H * W, C, H, W, pad, xpad);
+      const std::int64_t n = u / (shares * row_shares), share = u / row_shares % shares,
+                         row_share = u % row_shares;
+      const DirectUnit unit{n, slivers * share / shares * NR,
+                            std::min(channels, slivers * (share + 1) / shares * NR),
+                            rows * row_share / row_shares, rows * (row_share + 1) / row_shares};
+      if (row_shares > 1) {
+        const auto [r0, r1] = rows_read(unit.row_begin, unit.row_end);
+        pad_plane_rows(x + n * C * H * W, C, H, W, pad, std::max<std::int64_t>(0, r0),
+                       std::min(HP, r1), xpad);
+      } else if (n != padded_sample) {
+        copy_into_padded(x + n * C * H * W, C, H, W, pad, xpad);
+      }
       padded_sample = n;
-      body(n, ch_begin, ch_end, static_cast<const T*>(xpad), static_cast<const T*>(packed));
+      body(unit, static_cast<const T*>(xpad), static_cast<const T*>(packed));
     }
   });
+}
+
+// Rows past its last tap's that a row's last tile (at most kDirectSlack
+// pixels `stride` apart, and KW taps) reaches into, in a padded plane of
+// rows WP apart.
+inline std::int64_t spill_rows(std::int64_t WP, std::int64_t stride, std::int64_t KW) {
+  return (kDirectSlack * stride + KW + WP - 1) / WP;
 }
 
 // y = conv(x, packed_w) + b (then the ReLU, with relu) for every sample, by
@@ -541,14 +605,25 @@ void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, st
 template <typename T, typename Pack, typename Output>
 void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
                  const T* b, bool relu, const Output& output) {
-  direct_units(x, s.N, s.C, s.H, s.W, s.pad, kDirectSlack * s.stride, s.OC, direct_cols<T>(s.OC),
-               packed_size, pack,
-               [&](std::int64_t n, std::int64_t oc_begin, std::int64_t oc_end, const T* xpad,
-                   const T* packed_w) {
-                 T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
-                 direct_conv_sample(s, xpad, packed_w, b, relu, oc_begin, oc_end, y_n);
-                 output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
-               });
+  // A sink takes whole planes; y stored whole may be written a share of
+  // the rows at a time.
+  const std::int64_t sample_flops =
+      std::is_same_v<Output, StoredOutput<T>> ? 2 * s.OC * s.OH() * s.OW() * s.col_rows() : 0;
+  direct_units(
+      x, s.N, s.C, s.H, s.W, s.pad, kDirectSlack * s.stride, s.OC, direct_cols<T>(s.OC), s.OH(),
+      sample_flops,
+      [&](std::int64_t oh0, std::int64_t oh1) {
+        return std::pair(oh0 * s.stride,
+                         (oh1 - 1) * s.stride + s.KH + spill_rows(s.W + 2 * s.pad, s.stride, s.KW));
+      },
+      packed_size, pack,
+      [&](const DirectUnit& u, const T* xpad, const T* packed_w) {
+        const std::int64_t count = u.ch_end - u.ch_begin;
+        T* y_n = output.planes(u.n, u.ch_begin, count);
+        direct_conv_sample(s, xpad, packed_w, b, relu, u.ch_begin, u.ch_end, u.row_begin, u.row_end,
+                           y_n);
+        output.done(u.n, u.ch_begin, count, static_cast<const T*>(y_n));
+      });
 }
 }  // namespace detail
 
@@ -667,7 +742,8 @@ inline std::int64_t data_phase_border(const Conv2dShape& s) {
   return border;
 }
 
-// One row parity rh of one sample, input channels [c_begin, c_end): dx_n
+// One row parity rh of one sample, input channels [c_begin, c_end) at its
+// rows 2a + rh for a in [a_begin, a_end) (a_end <= p[0].rows): dx_n
 // at the pixels of phases (rh, 0) and (rh, 1) = the taps' products, summed
 // over (o, t, u) in that order by direct_tile. dypad is dy_n inside
 // `border` zeros (rows WP apart, planes `plane` apart); packed[rw] holds
@@ -680,7 +756,8 @@ inline std::int64_t data_phase_border(const Conv2dShape& s) {
 template <typename T, int MR, int NV>
 void data_phase_row_tiles(const Conv2dShape& s, const DataPhase* p, const T* dypad, std::int64_t WP,
                           std::int64_t plane, std::int64_t border, const T* const (&packed)[2],
-                          std::int64_t c_begin, std::int64_t c_end, T* dx_n) {
+                          std::int64_t c_begin, std::int64_t c_end, std::int64_t a_begin,
+                          std::int64_t a_end, T* dx_n) {
   constexpr int NR = NV * Simd<T>::width;
   const std::int64_t HW = s.H * s.W, K[2] = {s.OC * p[0].th * p[0].tw, s.OC * p[1].th * p[1].tw};
   alignas(64) T phase_tile[MR * NR];
@@ -721,7 +798,7 @@ void data_phase_row_tiles(const Conv2dShape& s, const DataPhase* p, const T* dyp
   };
   for (std::int64_t c0 = c_begin; c0 < c_end; c0 += NR) {
     const std::int64_t cols = std::min<std::int64_t>(NR, c_end - c0);
-    for (std::int64_t a = 0; a < p[0].rows; ++a)
+    for (std::int64_t a = a_begin; a < a_end; ++a)
       for (std::int64_t b0 = 0; b0 < p[0].cols; b0 += MR) {  // phase (rh, 0) has the most pixels
         phase_products(0, packed[0] + c0 * K[0], a, b0);
         phase_products(1, packed[1] + c0 * K[1], a, b0);
@@ -770,21 +847,39 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
         }
       }
   };
+  // Units of input rows: rows [h0, h1) hold phase rows a of parity rh with
+  // h0 <= 2a + rh < h1.
   detail::direct_units(
-      dy, s.N, s.OC, OH, OW, border, detail::kDirectSlack, s.C, NR, offsets[4], pack,
-      [&](std::int64_t n, std::int64_t c_begin, std::int64_t c_end, const T* dypad,
-          const T* packed) {
-        T* dx_n = dx + n * s.C * HW;
+      dy, s.N, s.OC, OH, OW, border, detail::kDirectSlack, s.C, NR, s.H,
+      2 * s.OC * OH * OW * s.col_rows(),
+      [&](std::int64_t h0, std::int64_t h1) {
+        // Input row h = 2a + rh reads dy's padded rows a + oh + border + t,
+        // t < th, of its phases.
+        std::int64_t first = plane, last = 0;
+        for (int rh = 0; rh < 2; ++rh) {
+          const detail::DataPhase& p = phases[2 * rh];
+          first = std::min(first, h0 / 2 + p.oh + border);
+          last = std::max(last, (h1 - 1) / 2 + p.oh + border + p.th);
+        }
+        return std::pair(first, last + detail::spill_rows(WP, 1, s.KW));
+      },
+      offsets[4], pack,
+      [&](const detail::DirectUnit& u, const T* dypad, const T* packed) {
+        T* dx_n = dx + u.n * s.C * HW;
         for (int rh = 0; rh < 2; ++rh) {
           const detail::DataPhase* pair = phases + 2 * rh;  // phases (rh, 0) and (rh, 1)
-          if (pair[0].rows == 0) continue;                  // a single input row: no odd rows
+          const std::int64_t a_begin = std::max<std::int64_t>(0, u.row_begin - rh + 1) / 2,
+                             a_end = std::max<std::int64_t>(0, u.row_end - rh + 1) / 2;
+          if (a_begin >= a_end) continue;  // a single input row: no odd rows
           const T* const pair_packed[2] = {packed + offsets[2 * rh], packed + offsets[2 * rh + 1]};
           if (NR == Simd<T>::width)
             detail::data_phase_row_tiles<T, detail::kDirectRowsNarrow, 1>(
-                s, pair, dypad, WP, plane, border, pair_packed, c_begin, c_end, dx_n);
+                s, pair, dypad, WP, plane, border, pair_packed, u.ch_begin, u.ch_end, a_begin,
+                a_end, dx_n);
           else
-            detail::data_phase_row_tiles<T, detail::kDirectRows, 2>(
-                s, pair, dypad, WP, plane, border, pair_packed, c_begin, c_end, dx_n);
+            detail::data_phase_row_tiles<T, detail::kDirectRows, 2>(s, pair, dypad, WP, plane,
+                                                                    border, pair_packed, u.ch_begin,
+                                                                    u.ch_end, a_begin, a_end, dx_n);
         }
       });
 }

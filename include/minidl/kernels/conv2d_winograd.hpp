@@ -377,15 +377,17 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* 
   const std::int64_t WP = s.W + 2, plane = (s.H + 2) * WP;
   const std::int64_t packed_size = kWinogradPoints * s.C * round_up(s.OC, NR);
   direct_units(
-      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, packed_size,
+      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, TH, 0,
+      [](std::int64_t, std::int64_t) { return std::pair<std::int64_t, std::int64_t>(0, 0); },
+      packed_size,
       [&](T* dst) {
         if (nv == 1)
           winograd_pack<T, W>(s.C, s.OC, taps, dst);
         else
           winograd_pack<T, 2 * W>(s.C, s.OC, taps, dst);
       },
-      [&](std::int64_t n, std::int64_t oc_begin, std::int64_t oc_end, const T* xpad,
-          const T* packed) {
+      [&](const DirectUnit& u, const T* xpad, const T* packed) {
+        const std::int64_t n = u.n, oc_begin = u.ch_begin, oc_end = u.ch_end;
         T* v = thread_scratch<T, 3>(kWinogradPoints * vstride);
         T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
         for (std::int64_t th0 = 0; th0 < TH; th0 += group) {
