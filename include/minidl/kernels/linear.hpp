@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "minidl/core/loop_hints.hpp"
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/gemm.hpp"
 
@@ -78,12 +79,17 @@ template <typename T>
 void linear_backward_weights(std::int64_t N, std::int64_t I, std::int64_t O, const T* x,
                              const T* dy, T* dw, T* db, bool carried = false) {
   gemm_parallel_rows<T>(O, I, N, {dy, O, true}, {x, I, false}, dw, I, carried, true);
-  if (db)
-    for (std::int64_t o = 0; o < O; ++o) {
-      T sum = carried ? db[o] : T(0);
-      for (std::int64_t n = 0; n < N; ++n) sum += dy[n * O + o];
-      db[o] = sum;
-    }
+  if (!db) return;
+  // Sample by sample over all outputs, a vector of them at a time: each
+  // db[o] is the same running sum as one output's loop over the samples
+  // would make, without its chain of dependent additions (fc1's 120 x 64
+  // took 8 us that way, on one thread).
+  if (!carried) std::fill_n(db, O, T(0));
+  for (std::int64_t n = 0; n < N; ++n) {
+    const T* row = dy + n * O;
+    MINIDL_VECTORIZE
+    for (std::int64_t o = 0; o < O; ++o) db[o] += row[o];
+  }
 }
 
 }  // namespace minidl::kernels
