@@ -665,12 +665,14 @@ TEST_CASE_TEMPLATE(
   // one narrow sliver, and stride 2. With fewer slivers than threads, the
   // stored passes share the rows: one sliver of 16 channels (3x3; stride 2
   // with an odd number of rows; 5x5; 7x7 at stride 2, whose tiles reach
-  // rows past their taps') and one of 32.
+  // rows past their taps'), one of 32, and Winograd's tile rows of an odd
+  // number of rows.
   const Conv2dShape shapes[] = {{1, 64, 14, 14, 128, 3, 3, 1, 1}, {1, 9, 10, 11, 40, 3, 3, 1, 1},
                                 {1, 16, 28, 28, 16, 3, 3, 1, 1},  {2, 32, 14, 14, 64, 3, 3, 2, 1},
                                 {1, 32, 9, 9, 64, 1, 1, 2, 0},    {1, 64, 7, 7, 64, 3, 3, 1, 1},
                                 {1, 16, 57, 55, 16, 3, 3, 2, 1},  {1, 8, 30, 27, 16, 5, 5, 1, 2},
-                                {1, 16, 30, 30, 16, 7, 7, 2, 3},  {1, 32, 20, 21, 32, 3, 3, 1, 1}};
+                                {1, 16, 30, 30, 16, 7, 7, 2, 3},  {1, 32, 20, 21, 32, 3, 3, 1, 1},
+                                {1, 16, 27, 25, 16, 3, 3, 1, 1}};
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -711,7 +713,12 @@ TEST_CASE_TEMPLATE(
         conv2d_forward_winograd_samples(s, x.data(), w.data(), b.data(), false, wout);
         CHECK(std::all_of(wout.written.begin(), wout.written.end(), [](int c) { return c == 1; }));
         CHECK(max_abs_diff(wy, y_ref) <= tolerance<T>(s.col_rows()));
+        std::vector<T> wstored(ys, std::numeric_limits<T>::quiet_NaN());
+        poison_padding_scratch<T>(threads);
+        conv2d_forward_winograd<T>(s, x.data(), w.data(), b.data(), wstored.data(), nullptr);
+        CHECK(std::memcmp(wstored.data(), wy.data(), ys * sizeof(T)) == 0);
         std::vector<T> wdx(xs, std::numeric_limits<T>::quiet_NaN());
+        poison_padding_scratch<T>(threads);
         conv2d_backward_data_winograd<T>(s, dy.data(), w.data(), wdx.data(), nullptr);
         CHECK(max_abs_diff(wdx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
         if (first_wy.empty()) {

@@ -36,6 +36,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "minidl/core/loop_hints.hpp"
@@ -361,8 +362,9 @@ std::int64_t winograd_slack(const Conv2dShape& s) {
 }
 
 // The direct kernels' frame (direct_units: samples, or shares of a
-// sample's output channels, over the threads; weights packed by each
-// thread) with V made from each padded sample. taps(oc0, c, NR, g) gives
+// sample's output channels, or with y stored whole of its tile rows, over
+// the threads; weights packed by each thread) with V made from each padded
+// sample. taps(oc0, c, NR, g) gives
 // the 3x3 kernels of output channels [oc0, oc0 + NR) and input channel c
 // of s, as winograd_pack takes them.
 template <typename T, typename Taps, typename Output>
@@ -376,9 +378,17 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* 
   const std::int64_t vstride = s.C * group * winograd_tile_cols(s) + 2 * W + 16;
   const std::int64_t WP = s.W + 2, plane = (s.H + 2) * WP;
   const std::int64_t packed_size = kWinogradPoints * s.C * round_up(s.OC, NR);
+  // A sink takes whole planes; y stored whole may be made a share of the
+  // tile rows at a time (counted as the direct multiply-adds).
+  const std::int64_t sample_flops =
+      std::is_same_v<Output, StoredOutput<T>> ? 2 * s.OC * s.OH() * s.OW() * s.col_rows() : 0;
   direct_units(
-      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, TH, 0,
-      [](std::int64_t, std::int64_t) { return std::pair<std::int64_t, std::int64_t>(0, 0); },
+      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, TH, sample_flops,
+      [&](std::int64_t th0, std::int64_t th1) {
+        // Tile row th reads padded rows 2 th .. 2 th + 3, and its last
+        // vectors up to 2 W + 2 elements past the row.
+        return std::pair(2 * th0, 2 * th1 + 2 + (2 * W + 2 + WP - 1) / WP);
+      },
       packed_size,
       [&](T* dst) {
         if (nv == 1)
@@ -390,8 +400,8 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* 
         const std::int64_t n = u.n, oc_begin = u.ch_begin, oc_end = u.ch_end;
         T* v = thread_scratch<T, 3>(kWinogradPoints * vstride);
         T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
-        for (std::int64_t th0 = 0; th0 < TH; th0 += group) {
-          const std::int64_t th1 = std::min(TH, th0 + group);
+        for (std::int64_t th0 = u.row_begin; th0 < u.row_end; th0 += group) {
+          const std::int64_t th1 = std::min(u.row_end, th0 + group);
           winograd_input_transform(s, xpad, WP, plane, th0, th1, v, vstride);
           if (nv == 1)
             winograd_rows<T, 1>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
