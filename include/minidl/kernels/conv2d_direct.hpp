@@ -87,10 +87,10 @@ void copy_into_padded(const T* src, std::int64_t C, std::int64_t H, std::int64_t
       copy_row(src + (c * H + h) * W, W, dst + (c * HP + h + pad) * WP + pad);
 }
 
-// Rows [r0, r1) of each plane of dst [C, H+2*pad, W+2*pad] = the same rows
-// of src [C, H, W] inside a border of zeros; the other rows are left as they
-// are. A unit that makes a share of a sample's rows pads only the rows it
-// reads.
+// Rows [r0, r1) of each plane of dst [C, H+2*pad, W+2*pad] = src [C, H, W]
+// padded: row r holds src's row r - pad between `pad` zeros, or zeros if it
+// lies in the border. The other rows are left as they are: a unit that
+// makes a share of a sample's rows pads only the rows it reads.
 template <typename T>
 void pad_plane_rows(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t pad,
                     std::int64_t r0, std::int64_t r1, T* dst) {
@@ -529,24 +529,23 @@ struct DirectUnit {
 };
 
 // The parallel frame of the direct passes, in blocks of work units (the
-// blocks of the static schedule). A unit is a sample, or, when there are
-// fewer samples than threads (one image to classify), a share of a
-// sample's output channels (`channels` of them) in whole slivers of NR, so
-// that every thread has work. When even the slivers are fewer than the
-// threads (one image with 16 output channels), a unit is also a share of
-// the `rows` rows the body makes, if each share still has
-// kGemmFlopsPerThread of the sample's sample_flops (0 where rows may not
-// be split), and
-// rows_read(row_begin, row_end) says which rows [r0, r1) of the padded
-// sample those read (with the rows that the last tile of a row reaches
-// into, whose values it discards); otherwise every unit spans all `rows`. Each output
-// value is computed the same way in any unit. Each thread packs its own
-// copy of the weights with pack(dst) (packed_size elements): one thread
-// packing for all would keep the others waiting, and they would then read
-// the packed weights out of its cache. It pads each sample of x [N, C, H,
-// W] into its scratch (`pad` zeros around each plane, plus `slack` elements
-// that the last tile reads; the border and the slack are zeroed once) and
-// calls body(unit, xpad, packed) for each unit.
+// blocks of the static schedule). A unit is a sample; with fewer samples
+// than threads (one image to classify), a share of a sample's `channels`
+// output channels in whole slivers of NR; and with fewer slivers than
+// threads (one image with 16 output channels), also a share of the `rows`
+// rows the body makes, if each share keeps kGemmFlopsPerThread of the
+// sample's sample_flops (0 where the rows may not be split). Each output
+// value is computed the same way in any unit.
+// Each thread packs its own copy of the weights with pack(dst)
+// (packed_size elements): one thread packing for all would keep the others
+// waiting, and they would then read the packed weights out of its cache.
+// Each unit reads its sample padded in the thread's scratch (`pad` zeros
+// around each plane, then `slack` elements that the last tile reads): a
+// whole sample is copied in once, inside a border zeroed once per call; a
+// share of the rows pads only the rows [r0, r1) = rows_read(row_begin,
+// row_end) it reads, border included (with the rows that the last tile of
+// a row reaches into, whose values it discards). Then body(unit, xpad,
+// packed) runs for the unit.
 template <typename T, typename RowsRead, typename Pack, typename Body>
 void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, std::int64_t W,
                   std::int64_t pad, std::int64_t slack, std::int64_t channels, std::int64_t NR,
