@@ -262,11 +262,11 @@ void store_tile_rows(const T* tile, std::int64_t rows, std::int64_t cols, const 
 }
 
 // One sample with MR x NV-vector tiles: y_n [oc_begin, oc_end) x [oh_begin,
-// oh_end) x [0, OW) = conv(xpad, w) + b for those output channels (oc_begin a
-// multiple of the sliver width) and rows, where xpad is the padded input from pad_planes (plus
-// kDirectSlack elements, read by the last tile and discarded), packed_w is
-// w^T [C*KH*KW, OC] in slivers of NV vectors of columns, and y_n points at
-// channel oc_begin's plane.
+// oh_end) x [0, OW) = conv(xpad, w) + b for those output channels (oc_begin
+// a multiple of the sliver width) and rows, where xpad is the padded input
+// from pad_planes (plus kDirectSlack elements, read by the last tile and
+// discarded), packed_w is w^T [C*KH*KW, OC] in slivers of NV vectors of
+// columns, and y_n points at channel oc_begin's plane.
 template <typename T, int MR, int NV, int STRIDE>
 void direct_conv_tiles(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
                        bool relu, std::int64_t oc_begin, std::int64_t oc_end, std::int64_t oh_begin,
@@ -310,9 +310,10 @@ constexpr std::int64_t direct_cols(std::int64_t OC) {
 }
 
 // One sample's output channels [oc_begin, oc_end) at rows [oh_begin,
-// oh_end): y_n = conv(xpad, w) + b with the tile for its channel count. A one-vector tile takes
-// twice the pixels (14 with AVX-512, which divides rows of 28 and 14), so each weight vector loaded
-// still serves 14 multiply-adds.
+// oh_end): y_n = conv(xpad, w) + b with the tile for its channel count. A
+// one-vector tile takes twice the pixels (14 with AVX-512, which divides
+// rows of 28 and 14), so each weight vector loaded still serves 14
+// multiply-adds.
 template <typename T>
 void direct_conv_sample(const Conv2dShape& s, const T* xpad, const T* packed_w, const T* b,
                         bool relu, std::int64_t oc_begin, std::int64_t oc_end,
@@ -591,6 +592,15 @@ void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, st
   });
 }
 
+// A sample's arithmetic in a forward-shaped pass, as direct_units weighs
+// row shares: 0 (rows never split) when the output goes to a sink, which
+// takes whole planes; y stored whole may be made a share of the rows at a
+// time.
+template <typename T, typename Output>
+std::int64_t row_split_flops(const Conv2dShape& s) {
+  return std::is_same_v<Output, StoredOutput<T>> ? 2 * s.OC * s.OH() * s.OW() * s.col_rows() : 0;
+}
+
 // Rows past its last tap's that a row's last tile (at most kDirectSlack
 // pixels `stride` apart, and KW taps) reaches into, in a padded plane of
 // rows WP apart.
@@ -604,13 +614,9 @@ inline std::int64_t spill_rows(std::int64_t WP, std::int64_t stride, std::int64_
 template <typename T, typename Pack, typename Output>
 void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
                  const T* b, bool relu, const Output& output) {
-  // A sink takes whole planes; y stored whole may be written a share of
-  // the rows at a time.
-  const std::int64_t sample_flops =
-      std::is_same_v<Output, StoredOutput<T>> ? 2 * s.OC * s.OH() * s.OW() * s.col_rows() : 0;
   direct_units(
       x, s.N, s.C, s.H, s.W, s.pad, kDirectSlack * s.stride, s.OC, direct_cols<T>(s.OC), s.OH(),
-      sample_flops,
+      row_split_flops<T, Output>(s),
       [&](std::int64_t oh0, std::int64_t oh1) {
         return std::pair(oh0 * s.stride,
                          (oh1 - 1) * s.stride + s.KH + spill_rows(s.W + 2 * s.pad, s.stride, s.KW));
@@ -853,14 +859,11 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
       2 * s.OC * OH * OW * s.col_rows(),
       [&](std::int64_t h0, std::int64_t h1) {
         // Input row h = 2a + rh reads dy's padded rows a + oh + border + t,
-        // t < th, of its phases.
-        std::int64_t first = plane, last = 0;
-        for (int rh = 0; rh < 2; ++rh) {
-          const detail::DataPhase& p = phases[2 * rh];
-          first = std::min(first, h0 / 2 + p.oh + border);
-          last = std::max(last, (h1 - 1) / 2 + p.oh + border + p.th);
-        }
-        return std::pair(first, last + detail::spill_rows(WP, 1, s.KW));
+        // t < th, of its phases (even rows' phases[0], odd rows' phases[2]).
+        const detail::DataPhase &even = phases[0], &odd = phases[2];
+        return std::pair(h0 / 2 + border + std::min(even.oh, odd.oh),
+                         (h1 - 1) / 2 + border + std::max(even.oh + even.th, odd.oh + odd.th) +
+                             detail::spill_rows(WP, 1, s.KW));
       },
       offsets[4], pack,
       [&](const detail::DirectUnit& u, const T* dypad, const T* packed) {

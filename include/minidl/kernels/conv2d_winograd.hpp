@@ -36,7 +36,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 #include <utility>
 
 #include "minidl/core/loop_hints.hpp"
@@ -364,9 +363,8 @@ std::int64_t winograd_slack(const Conv2dShape& s) {
 // The direct kernels' frame (direct_units: samples, or shares of a
 // sample's output channels, or with y stored whole of its tile rows, over
 // the threads; weights packed by each thread) with V made from each padded
-// sample. taps(oc0, c, NR, g) gives
-// the 3x3 kernels of output channels [oc0, oc0 + NR) and input channel c
-// of s, as winograd_pack takes them.
+// sample. taps(oc0, c, NR, g) gives the 3x3 kernels of output channels
+// [oc0, oc0 + NR) and input channel c of s, as winograd_pack takes them.
 template <typename T, typename Taps, typename Output>
 void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* b, bool relu,
                    const Output& output) {
@@ -378,12 +376,9 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* 
   const std::int64_t vstride = s.C * group * winograd_tile_cols(s) + 2 * W + 16;
   const std::int64_t WP = s.W + 2, plane = (s.H + 2) * WP;
   const std::int64_t packed_size = kWinogradPoints * s.C * round_up(s.OC, NR);
-  // A sink takes whole planes; y stored whole may be made a share of the
-  // tile rows at a time (counted as the direct multiply-adds).
-  const std::int64_t sample_flops =
-      std::is_same_v<Output, StoredOutput<T>> ? 2 * s.OC * s.OH() * s.OW() * s.col_rows() : 0;
+  // Tile rows are shared as rows are, weighed by the direct multiply-adds.
   direct_units(
-      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, TH, sample_flops,
+      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, TH, row_split_flops<T, Output>(s),
       [&](std::int64_t th0, std::int64_t th1) {
         // Tile row th reads padded rows 2 th .. 2 th + 3, and its last
         // vectors up to 2 W + 2 elements past the row.
