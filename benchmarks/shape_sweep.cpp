@@ -160,8 +160,9 @@ double measure_peak_gflops(int threads) {
 // ---- convolutions --------------------------------------------------------------
 
 const ConvPass kPasses[] = {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeights};
-const ConvKernel kSquareKernels[] = {ConvKernel::Direct, ConvKernel::Rows, ConvKernel::Im2col,
-                                     ConvKernel::Winograd, ConvKernel::Pointwise};
+const ConvKernel kSquareKernels[] = {ConvKernel::Direct,    ConvKernel::Rows,
+                                     ConvKernel::Im2col,    ConvKernel::Winograd,
+                                     ConvKernel::Winograd4, ConvKernel::Pointwise};
 
 const char* pass_name(ConvPass p) {
   return p == ConvPass::Forward        ? "forward"

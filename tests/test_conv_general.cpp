@@ -257,31 +257,34 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   // At stride 1 these stay where they were: rows for 3x3 and 5x5.
   CHECK(conv2d_backward_weights_kernel<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2}) ==
         ConvKernel::Rows);
-  // Winograd for 3x3 "same" convolutions of 16 or more input channels, more than a vector of
-  // output channels (AVX-512: 16) and outputs 13 pixels wide or more; direct otherwise. Its
-  // weight gradient where C OC / (C + OC) is above 16 on such rows. Each row: the shape, then
-  // the forward, input-gradient and weight-gradient kernels.
+  // Winograd's F(4x4, 3x3) for the forward pass and input gradient of 3x3 "same" convolutions
+  // of 16 or more input channels into a vector (AVX-512: 16) or more of output channels, on
+  // planes of any size; direct otherwise. F(2x2, 3x3) for the weight gradient where C OC / (C +
+  // OC) is above 16 on rows of 7 tiles or more. Each row: the shape, then the forward,
+  // input-gradient and weight-gradient kernels.
   struct Choice {
     Conv2dShape s;
     ConvKernel forward, backward_data, backward_weights;
   };
-  const ConvKernel D = ConvKernel::Direct, Wg = ConvKernel::Winograd;
+  const ConvKernel D = ConvKernel::Direct, Wg = ConvKernel::Winograd, W4 = ConvKernel::Winograd4;
   const Choice choices[] = {
       // ResNet-20's 16-channel stage: one vector of output channels.
-      {{128, 16, 28, 28, 16, 3, 3, 1, 1}, D, D, D},
+      {{128, 16, 28, 28, 16, 3, 3, 1, 1}, W4, W4, D},
       // Its 32-channel stage, 7 tiles a row: C OC / (C + OC) is 16.
-      {{128, 32, 14, 14, 32, 3, 3, 1, 1}, Wg, Wg, D},
+      {{128, 32, 14, 14, 32, 3, 3, 1, 1}, W4, W4, D},
       // Its 7x7 stage: 4 tiles a row.
-      {{128, 64, 7, 7, 64, 3, 3, 1, 1}, D, D, D},
+      {{128, 64, 7, 7, 64, 3, 3, 1, 1}, W4, W4, D},
       // The MNIST CNN's conv2 (the plan keeps its forward direct before the max pool).
-      {{64, 32, 14, 14, 64, 3, 3, 1, 1}, Wg, Wg, Wg},
+      {{64, 32, 14, 14, 64, 3, 3, 1, 1}, W4, W4, Wg},
       // 64 into 64 at 14x14 and 28x28.
-      {{64, 64, 14, 14, 64, 3, 3, 1, 1}, Wg, Wg, Wg},
-      {{64, 64, 28, 28, 64, 3, 3, 1, 1}, Wg, Wg, Wg},
-      // 16 into 32 at 14x14: the input gradient has one vector of output channels.
-      {{64, 16, 14, 14, 32, 3, 3, 1, 1}, Wg, D, D},
-      // 6 input channels: too few to sum.
+      {{64, 64, 14, 14, 64, 3, 3, 1, 1}, W4, W4, Wg},
+      {{64, 64, 28, 28, 64, 3, 3, 1, 1}, W4, W4, Wg},
+      // 16 into 32 at 14x14: the input gradient sums 32 channels into 16.
+      {{64, 16, 14, 14, 32, 3, 3, 1, 1}, W4, W4, D},
+      // 6 input channels: too few to sum, and too few outputs for the input gradient.
       {{64, 6, 28, 28, 32, 3, 3, 1, 1}, D, ConvKernel::Im2col, D},
+      // 8 output channels, less than a vector.
+      {{64, 32, 14, 14, 8, 3, 3, 1, 1}, D, D, D},
   };
   if (Simd<float>::width == 16)
     for (const Choice& c : choices) {
@@ -294,7 +297,7 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
       CHECK(k.backward_weights == c.backward_weights);
     }
   CHECK(conv2d_forward_kernel<float>(Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 0}) !=
-        ConvKernel::Winograd);
+        ConvKernel::Winograd4);
   CHECK(conv2d_backward_weights_kernel<float>(Conv2dShape{64, 32, 14, 14, 64, 3, 3, 1, 0}) !=
         ConvKernel::Winograd);
   CHECK(conv_kernel_applies<float>(ConvKernel::Winograd, ConvPass::BackwardWeights,

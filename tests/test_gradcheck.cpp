@@ -136,8 +136,8 @@ TEST_CASE("gradcheck: Conv2d") {
                                                 kernels::ConvKernel::Direct);
     winograd =
         winograd ||
-        (kernels::conv2d_forward_kernel<double>(shape) == kernels::ConvKernel::Winograd &&
-         kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Winograd);
+        (kernels::conv2d_forward_kernel<double>(shape) == kernels::ConvKernel::Winograd4 &&
+         kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Winograd4);
     winograd_weights = winograd_weights || kernels::conv2d_backward_weights_kernel<double>(shape) ==
                                                kernels::ConvKernel::Winograd;
     pointwise =

@@ -311,6 +311,10 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {1, 256, 12, 7, 40, 3, 3, 1, 1},
       // Winograd's weight gradient over three chunks of samples, the last short, on odd sizes.
       {9, 24, 11, 13, 20, 3, 3, 1, 1},
+      // 4x4 tiles of which the last row and column hold one output each, a ragged sliver; four
+      // 4x4 tiles a sample, whose blocks take four vectors of output channels, ragged.
+      {2, 20, 5, 9, 36, 3, 3, 1, 1},
+      {2, 24, 7, 6, 40, 3, 3, 1, 1},
       // Rows shorter than a transposed block, whose weight gradients copy x to channels last
       // along the flattened plane: a last block that overlaps, half-vector channels with
       // padding 2, stride 2.
@@ -403,6 +407,12 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
         check_forward(conv2d_forward_winograd<T>);
         check_data(conv2d_backward_data_winograd<T>);
         check_weights(conv2d_backward_weights_winograd<T>);
+      }
+    }
+    SUBCASE("winograd 4x4 kernels") {
+      if (conv2d_winograd_applies(s)) {
+        check_forward(conv2d_forward_winograd4<T>);
+        check_data(conv2d_backward_data_winograd4<T>);
       }
     }
     SUBCASE("pointwise kernels") {
@@ -646,15 +656,54 @@ struct PlaneBufferOutput {
   }
 };
 
-// Fills every thread's padded-input scratch (the direct kernels' slot 0)
-// with NaN, so that a kernel reading a row it did not pad gives NaN rather
-// than what an earlier call left there.
+// Fills every thread's padded-input and packed-weight scratch (the direct
+// kernels' slots 0 and 2) with NaN, so that a kernel reading a row it did
+// not pad, or a sliver of weights it did not pack, gives NaN rather than
+// what an earlier call left there.
 template <typename T>
 void poison_padding_scratch(int threads) {
   parallel_blocks(threads, threads, [](int, std::int64_t, std::int64_t) {
-    constexpr std::int64_t kElements = 1 << 18;
-    std::fill_n(thread_scratch<T, 0>(kElements), kElements, std::numeric_limits<T>::quiet_NaN());
+    constexpr std::int64_t kPadded = 1 << 18, kPacked = 1 << 20;
+    std::fill_n(thread_scratch<T, 0>(kPadded), kPadded, std::numeric_limits<T>::quiet_NaN());
+    std::fill_n(thread_scratch<T, 2>(kPacked), kPacked, std::numeric_limits<T>::quiet_NaN());
   });
+}
+
+struct Tile2 : std::integral_constant<int, 2> {};
+struct Tile4 : std::integral_constant<int, 4> {};
+
+// Winograd's F(M x M, 3x3) on one shape at a number of threads: the
+// forward pass handed to a sink and stored whole, and the input gradient,
+// each near the naive loops, the two forwards with the same bits, and all
+// with the bits of the first call (first_y, first_dx, empty before it).
+template <typename T, typename Tile>
+void check_winograd_tiles(const Conv2dShape& s, const std::vector<T>& x, const std::vector<T>& w,
+                          const std::vector<T>& b, const std::vector<T>& dy,
+                          const std::vector<T>& y_ref, const std::vector<T>& dx_ref, int threads,
+                          std::vector<T>& first_y, std::vector<T>& first_dx, Tile) {
+  constexpr int M = Tile::value;
+  CAPTURE(M);
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> y(y_ref.size(), nan), stored(y_ref.size(), nan), dx(dx_ref.size(), nan);
+  PlaneBufferOutput<T> out(y.data(), s.OC, s.OH() * s.OW(), s.N * s.OC);
+  poison_padding_scratch<T>(threads);
+  conv2d_forward_winograd_tiles<M>(s, x.data(), w.data(), b.data(), false, out);
+  CHECK(std::all_of(out.written.begin(), out.written.end(), [](int c) { return c == 1; }));
+  CHECK(max_abs_diff(y, y_ref) <= tolerance<T>(s.col_rows()));
+  poison_padding_scratch<T>(threads);
+  conv2d_forward_winograd_tiles<M>(s, x.data(), w.data(), b.data(), false,
+                                   StoredOutput<T>{stored.data(), s.OC, s.OH() * s.OW()});
+  CHECK(std::memcmp(stored.data(), y.data(), y.size() * sizeof(T)) == 0);
+  poison_padding_scratch<T>(threads);
+  conv2d_backward_data_winograd_tiles<M>(s, dy.data(), w.data(), dx.data());
+  CHECK(max_abs_diff(dx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
+  if (first_y.empty()) {
+    first_y = y;
+    first_dx = dx;
+    return;
+  }
+  CHECK(std::memcmp(y.data(), first_y.data(), y.size() * sizeof(T)) == 0);
+  CHECK(std::memcmp(dx.data(), first_dx.data(), dx.size() * sizeof(T)) == 0);
 }
 
 TEST_CASE_TEMPLATE(
@@ -666,13 +715,15 @@ TEST_CASE_TEMPLATE(
   // stored passes share the rows: one sliver of 16 channels (3x3; stride 2
   // with an odd number of rows; 5x5; 7x7 at stride 2, whose tiles reach
   // rows past their taps'), one of 32, and Winograd's tile rows of an odd
-  // number of rows.
+  // number of rows; sizes of 4 k + 1, whose last 4x4 tiles hold one row or
+  // column of outputs.
   const Conv2dShape shapes[] = {{1, 64, 14, 14, 128, 3, 3, 1, 1}, {1, 9, 10, 11, 40, 3, 3, 1, 1},
                                 {1, 16, 28, 28, 16, 3, 3, 1, 1},  {2, 32, 14, 14, 64, 3, 3, 2, 1},
                                 {1, 32, 9, 9, 64, 1, 1, 2, 0},    {1, 64, 7, 7, 64, 3, 3, 1, 1},
                                 {1, 16, 57, 55, 16, 3, 3, 2, 1},  {1, 8, 30, 27, 16, 5, 5, 1, 2},
                                 {1, 16, 30, 30, 16, 7, 7, 2, 3},  {1, 32, 20, 21, 32, 3, 3, 1, 1},
-                                {1, 16, 27, 25, 16, 3, 3, 1, 1}};
+                                {1, 16, 27, 25, 16, 3, 3, 1, 1},  {1, 16, 29, 21, 16, 3, 3, 1, 1},
+                                {2, 24, 9, 13, 40, 3, 3, 1, 1}};
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -688,7 +739,7 @@ TEST_CASE_TEMPLATE(
     std::vector<T> y_ref(ys), dx_ref(xs);
     conv2d_forward_naive(s, x.data(), w.data(), b.data(), y_ref.data());
     conv2d_backward_data_naive(s, dy.data(), w.data(), dx_ref.data());
-    std::vector<T> first_y, first_dx, first_wy, first_wdx;
+    std::vector<T> first_y, first_dx, first_wy, first_wdx, winograd4_y, winograd4_dx;
     for (int threads : {1, 2, 3}) {
       CAPTURE(threads);
       set_num_threads(threads);
@@ -707,27 +758,10 @@ TEST_CASE_TEMPLATE(
       poison_padding_scratch<T>(threads);
       conv2d_forward_direct<T>(s, x.data(), w.data(), b.data(), stored.data(), nullptr);
       CHECK(std::memcmp(stored.data(), first_y.data(), ys * sizeof(T)) == 0);
-      if (conv2d_winograd_applies(s)) {  // Winograd's F(2x2, 3x3), as the direct kernels
-        std::vector<T> wy(ys, std::numeric_limits<T>::quiet_NaN());
-        PlaneBufferOutput<T> wout(wy.data(), s.OC, s.OH() * s.OW(), s.N * s.OC);
-        conv2d_forward_winograd_samples(s, x.data(), w.data(), b.data(), false, wout);
-        CHECK(std::all_of(wout.written.begin(), wout.written.end(), [](int c) { return c == 1; }));
-        CHECK(max_abs_diff(wy, y_ref) <= tolerance<T>(s.col_rows()));
-        std::vector<T> wstored(ys, std::numeric_limits<T>::quiet_NaN());
-        poison_padding_scratch<T>(threads);
-        conv2d_forward_winograd<T>(s, x.data(), w.data(), b.data(), wstored.data(), nullptr);
-        CHECK(std::memcmp(wstored.data(), wy.data(), ys * sizeof(T)) == 0);
-        std::vector<T> wdx(xs, std::numeric_limits<T>::quiet_NaN());
-        poison_padding_scratch<T>(threads);
-        conv2d_backward_data_winograd<T>(s, dy.data(), w.data(), wdx.data(), nullptr);
-        CHECK(max_abs_diff(wdx, dx_ref) <= tolerance<T>(s.OC * s.KH * s.KW));
-        if (first_wy.empty()) {
-          first_wy = wy;
-          first_wdx = wdx;
-        } else {
-          CHECK(std::memcmp(wy.data(), first_wy.data(), ys * sizeof(T)) == 0);
-          CHECK(std::memcmp(wdx.data(), first_wdx.data(), xs * sizeof(T)) == 0);
-        }
+      if (conv2d_winograd_applies(s)) {  // F(2x2, 3x3) and F(4x4, 3x3), as the direct kernels
+        check_winograd_tiles(s, x, w, b, dy, y_ref, dx_ref, threads, first_wy, first_wdx, Tile2{});
+        check_winograd_tiles(s, x, w, b, dy, y_ref, dx_ref, threads, winograd4_y, winograd4_dx,
+                             Tile4{});
       }
       if (!conv2d_direct_strided_applies(s)) continue;
       std::vector<T> dx(xs, std::numeric_limits<T>::quiet_NaN());

@@ -79,9 +79,10 @@ TEST_CASE("the MNIST CNN has PyTorch's parameter names and shapes") {
   };
   CHECK(line("conv1").find("rows/none/rows") != std::string::npos);
   CHECK(line("conv1").find("planes to pool1; dy by planes from pool1") != std::string::npos);
-  // Direct forward before the max pool (Winograd would move its winners), Winograd for the
-  // input gradient where its rows of 7 tiles fill a two-vector block (AVX-512).
-  CHECK(line("conv2").find(kernels::Simd<float>::width == 16 ? "direct/winograd/winograd"
+  // Direct forward before the max pool (Winograd would move its winners), F(4x4, 3x3) for the
+  // input gradient, F(2x2, 3x3) for the weight gradient where its rows of 7 tiles fill a
+  // two-vector block (AVX-512).
+  CHECK(line("conv2").find(kernels::Simd<float>::width == 16 ? "direct/winograd4/winograd"
                                                              : "direct/") != std::string::npos);
   CHECK(line("relu2").find("forward done by conv2; backward done by pool2") != std::string::npos);
 

@@ -44,7 +44,7 @@ rows=0
 while read -r case; do
   if [[ $case == conv_* ]]; then
     passes=(forward backward_data backward_weights)
-    kernel='(direct|rows|im2col|winograd|pointwise)'
+    kernel='(direct|rows|im2col|winograd|winograd4|pointwise)'
   else
     passes=(forward_backward)
     kernel=layer

@@ -62,18 +62,21 @@ inline bool conv2d_forward_direct_pays(const Conv2dShape& s) {
   return conv2d_direct_strided_applies(s) && (s.stride == 2 || s.col_rows() >= 16);
 }
 
-// Winograd's F(2x2, 3x3) does 2.25 times fewer multiply-adds than the
-// direct kernel and pays for its transforms where its blocks of tiles fill
-// the registers as the direct tiles do: rows of at least kDirectRows tiles
-// (outputs 13 pixels wide or more), more than a vector of output channels
-// and at least 16 input channels to sum (32 into 64 at 14x14: 1.4-1.5x
-// faster at batch 64 in shape_sweep). With one vector of output channels
-// (ResNet-20's 16-channel stage) it was level in the sweep and 1.1-1.2x
-// slower inside the ResNet's step; with 4 tiles a row (7x7) 1.1-1.4x slower.
+// Winograd's F(4x4, 3x3) does 4 times fewer multiply-adds than the direct
+// kernel (1.8 times fewer than F(2x2, 3x3)), with its input transform
+// along vectors of channels, so that planes of any size fill the lanes. In
+// shape_sweep (2 threads, batch 64, 16 to 256 channels, 7x7 to 56x56) it
+// was 1.06-1.94x faster than the faster of direct and F(2x2, 3x3) in both
+// passes; at batch 1 1.0-1.4x from 14x14 up, and 0.64-0.81x at 7x7, where
+// each thread's share of the transformed kernel costs more than its four
+// tiles a sample. With fewer than 16 input channels (or a vector of output
+// channels) there is too little to sum for its transforms, as for F(2x2,
+// 3x3). It takes the place of F(2x2, 3x3) in both passes, which had been
+// chosen on rows of at least 7 tiles with more than a vector of output
+// channels (docs/benchmarks.md) and stays for a caller who asks for it.
 template <typename T>
-bool conv2d_winograd_pays(const Conv2dShape& s) {
-  return conv2d_winograd_applies(s) && s.C >= 16 && s.OC > Simd<T>::width &&
-         detail::winograd_tile_cols(s) >= detail::kDirectRows;
+bool conv2d_winograd4_pays(const Conv2dShape& s) {
+  return conv2d_winograd_applies(s) && s.C >= 16 && s.OC >= Simd<T>::width;
 }
 
 // Winograd's weight gradient transforms both x and dy (16 values per tile
@@ -121,7 +124,7 @@ std::int64_t conv2d_weight_partials_size(const Conv2dShape& s) {
 // Im2col take the square case only (a Conv2dShape); Depthwise and General
 // take the rest (a Conv2dGeometry), and conv2d_kernels_for() below never
 // gives them a square one.
-enum class ConvKernel { Direct, Rows, Im2col, Winograd, Pointwise, Depthwise, General };
+enum class ConvKernel { Direct, Rows, Im2col, Winograd, Winograd4, Pointwise, Depthwise, General };
 
 inline const char* conv_kernel_name(ConvKernel k) {
   switch (k) {
@@ -133,6 +136,8 @@ inline const char* conv_kernel_name(ConvKernel k) {
       return "im2col";
     case ConvKernel::Winograd:
       return "winograd";
+    case ConvKernel::Winograd4:
+      return "winograd4";
     case ConvKernel::Pointwise:
       return "pointwise";
     case ConvKernel::Depthwise:
@@ -146,7 +151,14 @@ inline const char* conv_kernel_name(ConvKernel k) {
 // Whether a kernel takes the square case (a Conv2dShape).
 inline bool conv_kernel_is_square(ConvKernel k) {
   return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Im2col ||
-         k == ConvKernel::Winograd || k == ConvKernel::Pointwise;
+         k == ConvKernel::Winograd || k == ConvKernel::Winograd4 || k == ConvKernel::Pointwise;
+}
+
+// Whether a kernel computes through Winograd's transforms, which round
+// otherwise than a sum of the taps (layers/plan.hpp keeps such a forward
+// kernel away from a max pool).
+inline bool conv_kernel_transforms(ConvKernel k) {
+  return k == ConvKernel::Winograd || k == ConvKernel::Winograd4;
 }
 
 // The passes of a convolution.
@@ -167,6 +179,8 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
       return conv2d_direct_strided_applies(s);
     case ConvKernel::Winograd:
       return conv2d_winograd_applies(s);
+    case ConvKernel::Winograd4:  // forward and input gradient only
+      return p != ConvPass::BackwardWeights && conv2d_winograd_applies(s);
     case ConvKernel::Pointwise:  // forward and input gradient only
       return p != ConvPass::BackwardWeights && conv2d_pointwise_applies(s);
     case ConvKernel::Rows:
@@ -204,7 +218,7 @@ ConvKernel conv2d_forward_summing_kernel(const Conv2dShape& s) {
 template <typename T>
 ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
   if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
-  if (conv2d_winograd_pays<T>(s)) return ConvKernel::Winograd;
+  if (conv2d_winograd4_pays<T>(s)) return ConvKernel::Winograd4;
   if (conv2d_pointwise_pays(s)) return ConvKernel::Pointwise;
   return conv2d_forward_summing_kernel<T>(s);
 }
@@ -223,8 +237,8 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
 // narrower than a tile takes the pointwise products, as in the forward pass.
 template <typename T>
 ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
-  if (s.stride == 1 && conv2d_winograd_pays<T>(detail::transposed_conv_shape(s)))
-    return ConvKernel::Winograd;
+  if (s.stride == 1 && conv2d_winograd4_pays<T>(detail::transposed_conv_shape(s)))
+    return ConvKernel::Winograd4;
   if (conv2d_pointwise_pays(s)) return ConvKernel::Pointwise;
   const bool direct =
       s.stride == 1
@@ -263,6 +277,8 @@ void conv2d_forward_with(ConvKernel k, const Conv2dShape& s, const T* x, const T
     conv2d_forward_im2col(s, x, w, b, y, workspace, relu);
   else if (k == ConvKernel::Winograd)
     conv2d_forward_winograd(s, x, w, b, y, workspace, relu);
+  else if (k == ConvKernel::Winograd4)
+    conv2d_forward_winograd4(s, x, w, b, y, workspace, relu);
   else if (k == ConvKernel::Pointwise)
     conv2d_forward_pointwise(s, x, w, b, y, workspace, relu);
   else
@@ -278,7 +294,8 @@ void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T*
 // Whether a forward kernel works sample by sample and can hand its output
 // to a sink a few channel planes at a time (conv2d_forward_samples).
 inline bool conv2d_forward_passes_planes(ConvKernel k) {
-  return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Winograd;
+  return k == ConvKernel::Direct || k == ConvKernel::Rows || k == ConvKernel::Winograd ||
+         k == ConvKernel::Winograd4;
 }
 
 // conv2d_forward handed to an output sink (StoredOutput in
@@ -295,6 +312,8 @@ void conv2d_forward_samples(ConvKernel k, const Conv2dShape& s, const T* x, cons
     conv2d_forward_rows_groups(s, x, w, b, workspace, relu, output);
   else if (k == ConvKernel::Winograd)
     conv2d_forward_winograd_samples(s, x, w, b, relu, output);
+  else if (k == ConvKernel::Winograd4)
+    conv2d_forward_winograd4_samples(s, x, w, b, relu, output);
   else
     fail("conv2d_forward_samples: the ", conv_kernel_name(k), " kernel works on the whole batch");
 }
@@ -310,6 +329,8 @@ void conv2d_backward_data_with(ConvKernel k, const Conv2dShape& s, const T* dy, 
     conv2d_backward_data_im2col(s, dy, w, dx, workspace);
   else if (k == ConvKernel::Winograd)
     conv2d_backward_data_winograd(s, dy, w, dx, workspace);
+  else if (k == ConvKernel::Winograd4)
+    conv2d_backward_data_winograd4(s, dy, w, dx, workspace);
   else if (k == ConvKernel::Pointwise)
     conv2d_backward_data_pointwise(s, dy, w, dx, workspace);
   else

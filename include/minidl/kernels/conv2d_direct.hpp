@@ -76,35 +76,50 @@ void copy_row(const T* src, std::int64_t W, T* dst) {
   std::copy_n(src, W, dst);
 }
 
-// The inside of dst [C, H+2*pad, W+2*pad] = src [C, H, W]; the border is
-// left as it is, so a buffer zeroed once takes sample after sample.
-template <typename T>
-void copy_into_padded(const T* src, std::int64_t C, std::int64_t H, std::int64_t W,
-                      std::int64_t pad, T* dst) {
-  const std::int64_t WP = W + 2 * pad, HP = H + 2 * pad;
-  for (std::int64_t c = 0; c < C; ++c)
-    for (std::int64_t h = 0; h < H; ++h)
-      copy_row(src + (c * H + h) * W, W, dst + (c * HP + h + pad) * WP + pad);
+// Where a sample's planes lie in a padded copy: `pad` zeros above and to
+// the left of each plane, and zeros below and to the right of it up to HP
+// rows of WP elements. The direct kernels pad each side alike and keep the
+// planes apart ([C, HP, WP]); Winograd's 4x4 tiles round the plane up to
+// whole tiles and take the channels last ([HP, WP, channels_last], the
+// channels past C zero).
+struct PaddedPlanes {
+  std::int64_t pad, HP, WP;
+  std::int64_t channels_last = 0;  // 0: planes apart
+  std::int64_t size(std::int64_t C) const {
+    return HP * WP * (channels_last > 0 ? channels_last : C);
+  }
+};
+inline PaddedPlanes padded_evenly(std::int64_t H, std::int64_t W, std::int64_t pad) {
+  return {pad, H + 2 * pad, W + 2 * pad};
 }
 
-// Rows [r0, r1) of each plane of dst [C, H+2*pad, W+2*pad] = src [C, H, W]
-// padded: row r holds src's row r - pad between `pad` zeros, or zeros if it
-// lies in the border. The other rows are left as they are: a unit that
-// makes a share of a sample's rows pads only the rows it reads.
+// The inside of dst [C, HP, WP] = src [C, H, W]; the border is left as it
+// is, so a buffer zeroed once takes sample after sample.
 template <typename T>
-void pad_plane_rows(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t pad,
-                    std::int64_t r0, std::int64_t r1, T* dst) {
-  const std::int64_t WP = W + 2 * pad, HP = H + 2 * pad;
+void copy_into_padded(const T* src, std::int64_t C, std::int64_t H, std::int64_t W,
+                      const PaddedPlanes& p, T* dst) {
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t h = 0; h < H; ++h)
+      copy_row(src + (c * H + h) * W, W, dst + (c * p.HP + h + p.pad) * p.WP + p.pad);
+}
+
+// Rows [r0, r1) of each plane of dst [C, HP, WP] = src [C, H, W] padded: row
+// r holds src's row r - pad between its zeros, or zeros if it lies in the
+// border. The other rows are left as they are: a unit that makes a share of
+// a sample's rows pads only the rows it reads.
+template <typename T>
+void pad_plane_rows(const T* src, std::int64_t C, std::int64_t H, std::int64_t W,
+                    const PaddedPlanes& p, std::int64_t r0, std::int64_t r1, T* dst) {
   for (std::int64_t c = 0; c < C; ++c)
     for (std::int64_t r = r0; r < r1; ++r) {
-      T* row = dst + (c * HP + r) * WP;
-      if (r < pad || r >= H + pad) {
-        std::fill_n(row, WP, T(0));
+      T* row = dst + (c * p.HP + r) * p.WP;
+      if (r < p.pad || r >= H + p.pad) {
+        std::fill_n(row, p.WP, T(0));
         continue;
       }
-      std::fill_n(row, pad, T(0));
-      copy_row(src + (c * H + r - pad) * W, W, row + pad);
-      std::fill_n(row + pad + W, pad, T(0));
+      std::fill_n(row, p.pad, T(0));
+      copy_row(src + (c * H + r - p.pad) * W, W, row + p.pad);
+      std::fill(row + p.pad + W, row + p.WP, T(0));
     }
 }
 
@@ -113,7 +128,7 @@ template <typename T>
 void pad_planes(const T* src, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t pad,
                 T* dst) {
   std::fill_n(dst, C * (H + 2 * pad) * (W + 2 * pad), T(0));
-  copy_into_padded(src, C, H, W, pad, dst);
+  copy_into_padded(src, C, H, W, padded_evenly(H, W, pad), dst);
 }
 
 // tile[r][j] = sum over taps (c, kh, kw), in that order, of
@@ -529,6 +544,33 @@ struct DirectUnit {
   std::int64_t n, ch_begin, ch_end, row_begin, row_end;
 };
 
+// A sample's padded copy (PaddedPlanes), whole into a buffer whose border
+// is zero (pad_sample), or rows [r0, r1) of it, border included
+// (pad_sample_rows).
+template <typename T>
+void pad_sample(const T* x_n, std::int64_t C, std::int64_t H, std::int64_t W, const PaddedPlanes& p,
+                T* xpad) {
+  if (p.channels_last > 0)
+    channels_last_sample(x_n, C, H, W, p.pad, p.WP, p.channels_last, xpad);
+  else
+    copy_into_padded(x_n, C, H, W, p, xpad);
+}
+template <typename T>
+void pad_sample_rows(const T* x_n, std::int64_t C, std::int64_t H, std::int64_t W,
+                     const PaddedPlanes& p, std::int64_t r0, std::int64_t r1, T* xpad) {
+  if (p.channels_last == 0) {
+    pad_plane_rows(x_n, C, H, W, p, r0, r1, xpad);
+    return;
+  }
+  const std::int64_t Cp = p.channels_last;
+  for (std::int64_t r = r0; r < r1; ++r) {
+    T* row = xpad + r * p.WP * Cp;
+    std::fill_n(row, p.WP * Cp, T(0));
+    if (r >= p.pad && r < H + p.pad)
+      channels_last_row(x_n, C, H, W, r - p.pad, Cp, row + p.pad * Cp);
+  }
+}
+
 // The parallel frame of the direct passes, in blocks of work units (the
 // blocks of the static schedule). A unit is a sample; with fewer samples
 // than threads (one image to classify), a share of a sample's `channels`
@@ -537,11 +579,13 @@ struct DirectUnit {
 // rows the body makes, if each share keeps kGemmFlopsPerThread of the
 // sample's sample_flops (0 where the rows may not be split). Each output
 // value is computed the same way in any unit.
-// Each thread packs its own copy of the weights with pack(dst)
-// (packed_size elements): one thread packing for all would keep the others
-// waiting, and they would then read the packed weights out of its cache.
-// Each unit reads its sample padded in the thread's scratch (`pad` zeros
-// around each plane, then `slack` elements that the last tile reads): a
+// Each thread packs its own copy of the weights with pack(dst, lo, hi)
+// (packed_size elements, of which it writes the slivers of channels [lo,
+// hi) that its units make: all of them, or its share of one image's): one
+// thread packing for all would keep the others waiting, and they would
+// then read the packed weights out of its cache.
+// Each unit reads its sample padded in the thread's scratch (laid out as
+// `geometry` says, then `slack` elements that the last tile reads): a
 // whole sample is copied in once, inside a border zeroed once per call; a
 // share of the rows pads only the rows [r0, r1) = rows_read(row_begin,
 // row_end) it reads, border included (with the rows that the last tile of
@@ -549,10 +593,10 @@ struct DirectUnit {
 // packed) runs for the unit.
 template <typename T, typename RowsRead, typename Pack, typename Body>
 void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, std::int64_t W,
-                  std::int64_t pad, std::int64_t slack, std::int64_t channels, std::int64_t NR,
-                  std::int64_t rows, std::int64_t sample_flops, RowsRead&& rows_read,
-                  std::int64_t packed_size, Pack&& pack, Body&& body) {
-  const std::int64_t HP = H + 2 * pad, padded = C * HP * (W + 2 * pad) + slack;
+                  const PaddedPlanes& geometry, std::int64_t slack, std::int64_t channels,
+                  std::int64_t NR, std::int64_t rows, std::int64_t sample_flops,
+                  RowsRead&& rows_read, std::int64_t packed_size, Pack&& pack, Body&& body) {
+  const std::int64_t HP = geometry.HP, padded = geometry.size(C) + slack;
   const int threads = num_threads();
   const std::int64_t slivers = (channels + NR - 1) / NR;
   const std::int64_t shares = N >= threads ? 1 : std::min<std::int64_t>(slivers, threads / N);
@@ -563,10 +607,21 @@ void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, st
                                        sample_flops / shares / kGemmFlopsPerThread),
                 1, rows)
           : 1;
+  const auto unit_channels = [&](std::int64_t u) {
+    const std::int64_t share = u / row_shares % shares;
+    return std::pair(slivers * share / shares * NR,
+                     std::min(channels, slivers * (share + 1) / shares * NR));
+  };
   parallel_blocks(N * shares * row_shares, threads, [&](int, std::int64_t u0, std::int64_t u1) {
     if (u0 >= u1) return;
     T* packed = thread_scratch<T, 2>(packed_size);
-    pack(packed);
+    std::int64_t lo = channels, hi = 0;
+    for (std::int64_t u = u0; u < u1 && hi - lo < channels; ++u) {
+      const auto [begin, end] = unit_channels(u);
+      lo = std::min(lo, begin);
+      hi = std::max(hi, end);
+    }
+    pack(packed, lo, hi);
     T* xpad = thread_scratch<T, 0>(padded);
     if (row_shares == 1)
       std::fill_n(xpad, padded, T(0));
@@ -574,17 +629,16 @@ void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, st
       std::fill_n(xpad + padded - slack, slack, T(0));
     std::int64_t padded_sample = -1;
     for (std::int64_t u = u0; u < u1; ++u) {
-      const std::int64_t n = u / (shares * row_shares), share = u / row_shares % shares,
-                         row_share = u % row_shares;
-      const DirectUnit unit{n, slivers * share / shares * NR,
-                            std::min(channels, slivers * (share + 1) / shares * NR),
-                            rows * row_share / row_shares, rows * (row_share + 1) / row_shares};
+      const std::int64_t n = u / (shares * row_shares), row_share = u % row_shares;
+      const auto [ch_begin, ch_end] = unit_channels(u);
+      const DirectUnit unit{n, ch_begin, ch_end, rows * row_share / row_shares,
+                            rows * (row_share + 1) / row_shares};
       if (row_shares > 1) {
         const auto [r0, r1] = rows_read(unit.row_begin, unit.row_end);
-        pad_plane_rows(x + n * C * H * W, C, H, W, pad, std::max<std::int64_t>(0, r0),
-                       std::min(HP, r1), xpad);
+        pad_sample_rows(x + n * C * H * W, C, H, W, geometry, std::max<std::int64_t>(0, r0),
+                        std::min(HP, r1), xpad);
       } else if (n != padded_sample) {
-        copy_into_padded(x + n * C * H * W, C, H, W, pad, xpad);
+        pad_sample(x + n * C * H * W, C, H, W, geometry, xpad);
       }
       padded_sample = n;
       body(unit, static_cast<const T*>(xpad), static_cast<const T*>(packed));
@@ -615,8 +669,8 @@ template <typename T, typename Pack, typename Output>
 void direct_conv(const Conv2dShape& s, const T* x, std::int64_t packed_size, Pack&& pack,
                  const T* b, bool relu, const Output& output) {
   direct_units(
-      x, s.N, s.C, s.H, s.W, s.pad, kDirectSlack * s.stride, s.OC, direct_cols<T>(s.OC), s.OH(),
-      row_split_flops<T, Output>(s),
+      x, s.N, s.C, s.H, s.W, padded_evenly(s.H, s.W, s.pad), kDirectSlack * s.stride, s.OC,
+      direct_cols<T>(s.OC), s.OH(), row_split_flops<T, Output>(s),
       [&](std::int64_t oh0, std::int64_t oh1) {
         return std::pair(oh0 * s.stride,
                          (oh1 - 1) * s.stride + s.KH + spill_rows(s.W + 2 * s.pad, s.stride, s.KW));
@@ -643,13 +697,14 @@ void conv2d_forward_direct_samples(const Conv2dShape& s, const T* x, const T* w,
   const std::int64_t packed_size = K * round_up(s.OC, NR);
   detail::direct_conv(
       s, x, packed_size,
-      [&](T* dst) {
+      [&](T* dst, std::int64_t lo, std::int64_t hi) {
+        dst += lo * K;
         if (NR == gemm_cols<T>()) {
-          pack_b_whole<T>({w, K, true}, K, s.OC, dst);
+          detail::pack_b<T>({w, K, true}, 0, K, lo, hi - lo, dst);
           return;
         }
         // w^T in slivers of NR columns: dst[oc0 * K + k * NR + j] = w[oc0 + j][k].
-        for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += NR)
+        for (std::int64_t oc0 = lo; oc0 < hi; oc0 += NR)
           for (std::int64_t k = 0; k < K; ++k, dst += NR)
             for (std::int64_t j = 0; j < NR; ++j)
               dst[j] = oc0 + j < s.OC ? w[(oc0 + j) * K + k] : T(0);
@@ -835,7 +890,7 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
   // Phase i's B[(o, t, u), c] = w[o][c][kh][kw] with kh = ph + 2 (th - 1 - t)
   // and kw = pw + 2 (tw - 1 - u), in slivers of NR columns: the rows of each
   // (sliver, o) block of detail::taps_by_channel, picked for each phase.
-  auto pack = [&](T* dst) {
+  auto pack = [&](T* dst, std::int64_t, std::int64_t) {  // all slivers: its phases interleave them
     T* block = thread_scratch<T, detail::kTapBlockSlot>(taps * NR);
     for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
       for (std::int64_t o = 0; o < s.OC; ++o) {
@@ -855,8 +910,8 @@ void conv2d_backward_data_direct_stride2(const Conv2dShape& s, const T* dy, cons
   // Units of input rows: rows [h0, h1) hold phase rows a of parity rh with
   // h0 <= 2a + rh < h1.
   detail::direct_units(
-      dy, s.N, s.OC, OH, OW, border, detail::kDirectSlack, s.C, NR, s.H,
-      2 * s.OC * OH * OW * s.col_rows(),
+      dy, s.N, s.OC, OH, OW, detail::padded_evenly(OH, OW, border), detail::kDirectSlack, s.C, NR,
+      s.H, 2 * s.OC * OH * OW * s.col_rows(),
       [&](std::int64_t h0, std::int64_t h1) {
         // Input row h = 2a + rh reads dy's padded rows a + oh + border + t,
         // t < th, of its phases (even rows' phases[0], odd rows' phases[2]).
@@ -901,8 +956,9 @@ void conv2d_backward_data_direct(const Conv2dShape& s, const T* dy, const T* w, 
   const std::int64_t NR = detail::direct_cols<T>(s.C);  // dx's channels are the tile's columns
   const std::int64_t taps = s.KH * s.KW;
   // B [(o, kh, kw), c] = w[o][c][KH-1-kh][KW-1-kw] in NR-column slivers.
-  auto pack = [&](T* dst) {
-    for (std::int64_t c0 = 0; c0 < s.C; c0 += NR)
+  auto pack = [&](T* dst, std::int64_t lo, std::int64_t hi) {
+    dst += lo * s.OC * taps;
+    for (std::int64_t c0 = lo; c0 < hi; c0 += NR)
       for (std::int64_t o = 0; o < s.OC; ++o, dst += taps * NR)
         detail::flipped_taps_by_channel(w, s, o, c0, NR, dst);
   };

@@ -136,7 +136,8 @@ void conv2d_forward_rows_groups(const Conv2dShape& s, const T* x, const T* w, co
     T* xpad = thread_scratch<T, 0>(s.C * plane);
     std::fill_n(xpad, s.C * plane, T(0));
     for (std::int64_t n = n0; n < n1; ++n) {
-      detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, xpad);
+      detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W,
+                               detail::padded_evenly(s.H, s.W, s.pad), xpad);
       for (std::int64_t oc0 = 0; oc0 < s.OC; oc0 += MR) {
         const int rows = static_cast<int>(std::min<std::int64_t>(MR, s.OC - oc0));
         const T* a = workspace + oc0 * K;

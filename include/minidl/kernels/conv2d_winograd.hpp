@@ -1,4 +1,5 @@
-// minidl/kernels/conv2d_winograd.hpp - 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3).
+// minidl/kernels/conv2d_winograd.hpp - 3x3 stride-1 convolutions by Winograd's algorithms.
+// F(4x4, 3x3).
 //
 // Each 2x2 block of output pixels (a tile) comes from the 4x4 input patch d
 // around it: y = A^T [ U (.) (B^T d B) ] A, with U = G g G^T the transformed
@@ -27,11 +28,17 @@
 // transform per chunk, summed over the chunks in order as every weight
 // gradient here is (ordered_sum.hpp).
 //
+// F(4x4, 3x3) computes each 4x4 block of outputs from the 6x6 patch
+// around it, with 36 products per tile and channel pair where the direct
+// kernel does 144 (its transforms and layout are described below). It
+// takes the forward and input-gradient passes; the weight gradient stays
+// on F(2x2, 3x3) or the direct kernel.
+//
 // The sums run in another order than the direct kernel's, so the bits
-// differ from it (by a few units in the last place); they are the same for
-// any number of threads and any batch split, as each sample's output (and
-// each output channel of a chunk's weight gradient) is computed by one
-// thread in a fixed order.
+// differ from it (by a few units in the last place, F(4x4, 3x3) by more);
+// they are the same for any number of threads and any batch split, as each
+// sample's output (and each output channel of a chunk's weight gradient) is
+// computed by one thread in a fixed order.
 #pragma once
 
 #include <algorithm>
@@ -57,14 +64,20 @@ inline bool conv2d_winograd_applies(const Conv2dShape& s) {
 
 namespace detail {
 
-inline constexpr int kWinogradPoints = 16;  // the 4x4 transformed values of a tile
+// The transformed values of a tile of F(M x M, 3x3): its (M + 2)^2 patch's.
+template <int M>
+inline constexpr int kWinogradPointsOf = (M + 2) * (M + 2);
+inline constexpr int kWinogradPoints = kWinogradPointsOf<2>;  // F(2x2, 3x3)'s 16
 
-// Tiles of a row and rows of tiles: ceil(OW / 2) x ceil(OH / 2).
-inline std::int64_t winograd_tile_cols(const Conv2dShape& s) {
-  return (s.OW() + 1) / 2;
+// Tiles of a row and rows of tiles of F(M x M, 3x3): ceil(OW / M) x
+// ceil(OH / M).
+template <int M = 2>
+std::int64_t winograd_tile_cols(const Conv2dShape& s) {
+  return (s.OW() + M - 1) / M;
 }
-inline std::int64_t winograd_tile_rows(const Conv2dShape& s) {
-  return (s.OH() + 1) / 2;
+template <int M = 2>
+std::int64_t winograd_tile_rows(const Conv2dShape& s) {
+  return (s.OH() + M - 1) / M;
 }
 
 // The even and odd elements of the 2W elements a, b (a first).
@@ -197,21 +210,26 @@ void winograd_kernel_transform(const T (&g)[9][NR], T* u) {
   }
 }
 
-// The transformed kernels in slivers of NR output channels:
-// dst[((sliver * 16 + xi) * C + c) * NR + j] = U[xi] of output channel
-// sliver * NR + j and input channel c, zero past OC. taps(oc0, c, NR, g)
-// writes g[t][j], the 3x3 kernel's tap t (kh * 3 + kw) of output channel
-// oc0 + j and input channel c, zero past OC.
-template <typename T, int NR, typename Taps>
-void winograd_pack(std::int64_t C, std::int64_t OC, const Taps& taps, T* dst) {
+// The transformed kernels of F(M x M, 3x3) in slivers of NR output
+// channels: dst[((sliver * P + xi) * C + c) * NR + j] = U[xi] of output
+// channel sliver * NR + j and input channel c, zero past OC (P the tile's
+// kWinogradPointsOf<M> values). transform(g, u) is the kernel transform of
+// M (winograd_kernel_transform, winograd4_kernel_transform). taps(oc0, c,
+// NR, g) writes g[t][j], the 3x3 kernel's tap t (kh * 3 + kw) of output
+// channel oc0 + j and input channel c, zero past OC. Only the slivers of
+// output channels [lo, hi) are written (lo a multiple of NR).
+template <typename T, int NR, int M, typename Transform, typename Taps>
+void winograd_pack(std::int64_t C, std::int64_t lo, std::int64_t hi, Transform transform,
+                   const Taps& taps, T* dst) {
+  constexpr int P = kWinogradPointsOf<M>;
   T g[9][NR];
-  T u[kWinogradPoints * NR];
-  for (std::int64_t oc0 = 0; oc0 < OC; oc0 += NR, dst += kWinogradPoints * C * NR)
+  T u[P * NR];
+  dst += lo * P * C;
+  for (std::int64_t oc0 = lo; oc0 < hi; oc0 += NR, dst += P * C * NR)
     for (std::int64_t c = 0; c < C; ++c) {
       taps(oc0, c, std::int64_t(NR), &g[0][0]);
-      winograd_kernel_transform<T, NR>(g, u);
-      for (int xi = 0; xi < kWinogradPoints; ++xi)
-        std::copy_n(u + xi * NR, NR, dst + (xi * C + c) * NR);
+      transform(g, u);
+      for (int xi = 0; xi < P; ++xi) std::copy_n(u + xi * NR, NR, dst + (xi * C + c) * NR);
     }
 }
 
@@ -227,28 +245,59 @@ void winograd_products(const T* v, std::int64_t vstride, std::int64_t NT, const 
                                  m + xi * MR * NR);
 }
 
-// The output transform of tile r of a block of MR (its 16 products in m,
-// MR x NR apart), vector vv of its NR channels, down and along the tile
-// (winograd_output_1d): its four pixels stored at top[0], top[NR]
-// (the first output row) and bottom[0], bottom[NR] (the second).
-template <typename T, int MR, int NR>
-void winograd_output_tile(const T* m, int r, int vv, T* top, T* bottom) {
+// A^T applied to the six products m of a column (or row) of an F(4x4,
+// 3x3) tile, into its four outputs y (see the F(4x4, 3x3) section below).
+template <typename T, typename V>
+void winograd4_output_1d(const V (&m)[6], V (&y)[4]) {
+  const V a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+  y[0] = m[0] + a + c;
+  y[1] = b + T(2) * d;
+  y[2] = a + T(4) * c;
+  y[3] = b + T(8) * d + m[5];
+}
+
+// The output transform of tile r of a block of MR (its products in m, MR x
+// NR apart), vector vv of its NR channels, down and along the tile: its M
+// rows of M pixels stored at out (row a at out + a * row_stride, each
+// pixel NR after the one before).
+template <typename T, int MR, int NR, int M>
+void winograd_output_tile(const T* m, int r, int vv, T* out, std::int64_t row_stride) {
   using S = Simd<T>;
   using V = typename S::vec;
   const T* mr = m + r * NR + vv * S::width;
-  V s0[4], s1[4];  // down the columns, then along the two rows
-  MINIDL_UNROLL(4)
-  for (int j = 0; j < 4; ++j)
-    winograd_output_1d(S::load(mr + (0 + j) * MR * NR), S::load(mr + (4 + j) * MR * NR),
-                       S::load(mr + (8 + j) * MR * NR), S::load(mr + (12 + j) * MR * NR), s0[j],
-                       s1[j]);
-  V y0, y1;
-  winograd_output_1d(s0[0], s0[1], s0[2], s0[3], y0, y1);
-  S::store(top, y0);
-  S::store(top + NR, y1);
-  winograd_output_1d(s1[0], s1[1], s1[2], s1[3], y0, y1);
-  S::store(bottom, y0);
-  S::store(bottom + NR, y1);
+  constexpr std::int64_t step = MR * NR;  // from one of the tile's products to the next
+  if constexpr (M == 2) {
+    V s0[4], s1[4];  // down the columns, then along the two rows
+    MINIDL_UNROLL(4)
+    for (int j = 0; j < 4; ++j)
+      winograd_output_1d(S::load(mr + (0 + j) * step), S::load(mr + (4 + j) * step),
+                         S::load(mr + (8 + j) * step), S::load(mr + (12 + j) * step), s0[j], s1[j]);
+    V y0, y1;
+    winograd_output_1d(s0[0], s0[1], s0[2], s0[3], y0, y1);
+    S::store(out, y0);
+    S::store(out + NR, y1);
+    winograd_output_1d(s1[0], s1[1], s1[2], s1[3], y0, y1);
+    S::store(out + row_stride, y0);
+    S::store(out + row_stride + NR, y1);
+  } else {
+    V s[4][6];  // down the columns, then along the four rows
+    MINIDL_UNROLL(6)
+    for (int b = 0; b < 6; ++b) {
+      V column[6], y[4];
+      MINIDL_UNROLL(6)
+      for (int a = 0; a < 6; ++a) column[a] = S::load(mr + (6 * a + b) * step);
+      winograd4_output_1d<T>(column, y);
+      MINIDL_UNROLL(4)
+      for (int a = 0; a < 4; ++a) s[a][b] = y[a];
+    }
+    MINIDL_UNROLL(4)
+    for (int a = 0; a < 4; ++a) {
+      V y[4];
+      winograd4_output_1d<T>(s[a], y);
+      MINIDL_UNROLL(4)
+      for (int q = 0; q < 4; ++q) S::store(out + a * row_stride + q * NR, y[q]);
+    }
+  }
 }
 
 // Tile rows [th0, th1) of one sample's output channels [oc_begin, oc_end)
@@ -277,8 +326,8 @@ void winograd_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, co
           if (r >= tiles) break;
           MINIDL_UNROLL(4)
           for (int vv = 0; vv < NV; ++vv)
-            winograd_output_tile<T, MR, NR>(m, r, vv, rows[0] + 2 * r * NR + vv * W,
-                                            rows[1] + 2 * r * NR + vv * W);
+            winograd_output_tile<T, MR, NR, 2>(m, r, vv, rows[0] + 2 * r * NR + vv * W,
+                                               2 * MR * NR);
         }
         const std::int64_t pixels = std::min<std::int64_t>(2 * MR, OW - 2 * tw0);
         for (std::int64_t a = 0; a < 2 && 2 * th + a < OH; ++a)
@@ -312,7 +361,7 @@ void winograd_tiles_across_rows(const Conv2dShape& s, std::int64_t th0, std::int
         T* top = out + 2 * th * row + 2 * tw * NR;
         MINIDL_UNROLL(4)
         for (int vv = 0; vv < NV; ++vv)
-          winograd_output_tile<T, MR, NR>(m, r, vv, top + vv * W, top + row + vv * W);
+          winograd_output_tile<T, MR, NR, 2>(m, r, vv, top + vv * W, row);
       }
     }
     const std::int64_t cols = std::min<std::int64_t>(NR, oc_end - oc0);
@@ -378,18 +427,19 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* 
   const std::int64_t packed_size = kWinogradPoints * s.C * round_up(s.OC, NR);
   // Tile rows are shared as rows are, weighed by the direct multiply-adds.
   direct_units(
-      x, s.N, s.C, s.H, s.W, 1, winograd_slack<T>(s), s.OC, NR, TH, row_split_flops<T, Output>(s),
+      x, s.N, s.C, s.H, s.W, padded_evenly(s.H, s.W, 1), winograd_slack<T>(s), s.OC, NR, TH,
+      row_split_flops<T, Output>(s),
       [&](std::int64_t th0, std::int64_t th1) {
         // Tile row th reads padded rows 2 th .. 2 th + 3, and its last
         // vectors up to 2 W + 2 elements past the row.
         return std::pair(2 * th0, 2 * th1 + 2 + (2 * W + 2 + WP - 1) / WP);
       },
       packed_size,
-      [&](T* dst) {
+      [&](T* dst, std::int64_t lo, std::int64_t hi) {
         if (nv == 1)
-          winograd_pack<T, W>(s.C, s.OC, taps, dst);
+          winograd_pack<T, W, 2>(s.C, lo, hi, winograd_kernel_transform<T, W>, taps, dst);
         else
-          winograd_pack<T, 2 * W>(s.C, s.OC, taps, dst);
+          winograd_pack<T, 2 * W, 2>(s.C, lo, hi, winograd_kernel_transform<T, 2 * W>, taps, dst);
       },
       [&](const DirectUnit& u, const T* xpad, const T* packed) {
         const std::int64_t n = u.n, oc_begin = u.ch_begin, oc_end = u.ch_end;
@@ -402,6 +452,301 @@ void winograd_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* 
             winograd_rows<T, 1>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
           else
             winograd_rows<T, 2>(s, th0, th1, v, vstride, packed, b, relu, oc_begin, oc_end, y_n);
+        }
+        output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
+      });
+}
+
+// ---- F(4x4, 3x3) --------------------------------------------------------------
+//
+// Each 4x4 block of output pixels from the 6x6 patch around it, with the
+// interpolation points 0, 1, -1, 2, -2 and infinity:
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+//          0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+//          1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// 36 products per tile and channel pair for 16 output pixels, where the
+// direct kernel does 144: four times fewer, 1.8 times fewer than F(2x2,
+// 3x3). The sums are larger and cancel more, so they round a few times
+// further from the exact value than F(2x2, 3x3)'s (in float, about 1e-5 of
+// the largest output at 16-256 channels). The transforms of the input and
+// output multiply only by 2, 4 and 8, which is exact, so they round alike
+// whether or not the compiler fuses a multiply with the add after it.
+//
+// A tile row of a 7x7 or 14x14 plane has 2 or 4 tiles, too few for the
+// vector lanes the F(2x2, 3x3) transforms fill with tiles. Here the sample
+// is padded with its channels last (as direct_units copies it), the input
+// transform runs along vectors of channels, and V of a tile is a row of
+// channels that the products broadcast from, MR tiles at a time across the
+// tile rows.
+
+// B^T applied to the six values of a patch's row (or column) d.
+template <typename T, typename V>
+void winograd4_input_1d(const V (&d)[6], V (&e)[6]) {
+  const V a = d[4] - T(4) * d[2], b = d[3] - T(4) * d[1];
+  const V c = d[4] - d[2], f = T(2) * (d[3] - d[1]);
+  e[0] = T(4) * (d[0] - d[2]) + c;
+  e[1] = a + b;
+  e[2] = a - b;
+  e[3] = c + f;
+  e[4] = c - f;
+  e[5] = T(4) * (d[1] - d[3]) + (d[5] - d[3]);
+}
+
+// A^T: winograd4_output_1d, above.
+
+// G applied to three values of a kernel's column (or row), into six. Each
+// multiply by 2 or 4 is exact; each sum is scaled once, at the end.
+template <typename T, typename V>
+void winograd4_kernel_1d(V g0, V g1, V g2, V (&u)[6]) {
+  u[0] = g0 * T(0.25);
+  u[1] = (g0 + g1 + g2) * T(-1.0 / 6);
+  u[2] = (g0 - g1 + g2) * T(-1.0 / 6);
+  u[3] = (g0 + T(2) * g1 + T(4) * g2) * T(1.0 / 24);
+  u[4] = (g0 - T(2) * g1 + T(4) * g2) * T(1.0 / 24);
+  u[5] = g2;
+}
+
+// U = G g G^T for the 3x3 kernels g of NR output channels (lanes j, NR a
+// multiple of the vector width), g[tap][j] given tap-major: u[xi][j], xi =
+// 6 a + b. G's fractions round; the values of G g are kept from being
+// fused into the sums of the second step (and the function from being
+// inlined), so that U has the same bits wherever it is packed.
+template <typename T, int NR>
+[[gnu::noinline]] void winograd4_kernel_transform(const T (&g)[9][NR], T* u) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  for (int j = 0; j < NR; j += S::width) {
+    V gg[6][3];  // G g: 6 rows of 3 taps
+    MINIDL_UNROLL(3)
+    for (int kw = 0; kw < 3; ++kw) {
+      V e[6];
+      winograd4_kernel_1d<T>(S::load(g[kw] + j), S::load(g[3 + kw] + j), S::load(g[6 + kw] + j), e);
+      MINIDL_UNROLL(6)
+      for (int r = 0; r < 6; ++r) {
+        hide_from_optimizer(e[r]);
+        gg[r][kw] = e[r];
+      }
+    }
+    MINIDL_UNROLL(6)
+    for (int r = 0; r < 6; ++r) {
+      V e[6];
+      winograd4_kernel_1d<T>(gg[r][0], gg[r][1], gg[r][2], e);
+      MINIDL_UNROLL(6)
+      for (int b = 0; b < 6; ++b) S::store(u + (6 * r + b) * NR + j, e[b]);
+    }
+  }
+}
+
+// V for tile rows [th0, th1) of one sample padded with its channels last
+// (xcl [HP][WP][Cp], whole tiles, winograd4_padding): V[xi][t][c] = (B^T d
+// B)[xi], xi = 6 a + k, of channel c's 6x6 patch d at (4 th, 4 tw), t =
+// (th - th0) TW + tw. Each xi's plane of V is vstride apart, its tiles Cp
+// apart.
+template <typename T>
+void winograd4_input_transform(const Conv2dShape& s, const T* xcl, std::int64_t WP, std::int64_t Cp,
+                               std::int64_t th0, std::int64_t th1, T* v, std::int64_t vstride) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
+  const std::int64_t TW = winograd_tile_cols<4>(s);
+  for (std::int64_t th = th0; th < th1; ++th)
+    for (std::int64_t tw = 0; tw < TW; ++tw) {
+      const T* patch = xcl + (4 * th * WP + 4 * tw) * Cp;
+      T* out = v + ((th - th0) * TW + tw) * Cp;
+      for (std::int64_t c0 = 0; c0 < Cp; c0 += W) {
+        V r[6][6];  // along each row of the patch (d B), then down the columns
+        MINIDL_UNROLL(6)
+        for (int i = 0; i < 6; ++i) {
+          V d[6];
+          MINIDL_UNROLL(6)
+          for (int j = 0; j < 6; ++j) d[j] = S::load(patch + (i * WP + j) * Cp + c0);
+          winograd4_input_1d<T>(d, r[i]);
+        }
+        MINIDL_UNROLL(6)
+        for (int k = 0; k < 6; ++k) {
+          const V column[6] = {r[0][k], r[1][k], r[2][k], r[3][k], r[4][k], r[5][k]};
+          V e[6];
+          winograd4_input_1d<T>(column, e);
+          MINIDL_UNROLL(6)
+          for (int a = 0; a < 6; ++a) S::store(out + (6 * a + k) * vstride + c0, e[a]);
+        }
+      }
+    }
+}
+
+// tile[r][j] = sum over c < C, in order, of a[r * lda + c] * b[c * NR + j]:
+// MR rows of a (tiles, lda apart) by NV vectors of b's columns (output
+// channels), as direct_tile sums.
+template <typename T, int MR, int NV>
+void channel_rows_tile(const T* a, std::int64_t lda, const T* b, std::int64_t C, T* tile) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width, NR = NV * W;
+  V acc[NV][MR];
+  MINIDL_UNROLL(16)
+  for (int v = 0; v < NV; ++v) {
+    MINIDL_UNROLL(16)
+    for (int r = 0; r < MR; ++r) acc[v][r] = V{};
+  }
+  for (std::int64_t c = 0; c < C; ++c, b += NR) {
+    V bv[NV];
+    MINIDL_UNROLL(16)
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * W);
+    MINIDL_UNROLL(16)
+    for (int r = 0; r < MR; ++r) {
+      const V ar = S::broadcast(a[r * lda + c]);
+      MINIDL_UNROLL(16)
+      for (int v = 0; v < NV; ++v) acc[v][r] += ar * bv[v];
+    }
+  }
+  MINIDL_UNROLL(16)
+  for (int r = 0; r < MR; ++r) {
+    MINIDL_UNROLL(16)
+    for (int v = 0; v < NV; ++v) S::store(tile + r * NR + v * W, acc[v][r]);
+  }
+}
+
+// Tile rows [th0, th1) of one sample's output channels [oc_begin, oc_end)
+// from their V: the 36 products of MR tiles at a time, running on through
+// the tile rows, each tile's output transform put into the group's output
+// rows (pixel-major, in thread scratch), which are stored channel-major
+// once the sliver is done.
+template <typename T, int MR, int NV>
+void winograd4_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, const T* v,
+                     std::int64_t vstride, std::int64_t Cp, const T* packed, const T* b, bool relu,
+                     std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
+  constexpr int W = Simd<T>::width, NR = NV * W, P = kWinogradPointsOf<4>;
+  const std::int64_t TW = winograd_tile_cols<4>(s), NT = (th1 - th0) * TW;
+  const std::int64_t OH = s.OH(), OW = s.OW(), plane = OH * OW, row = 4 * TW * NR;
+  alignas(64) T m[P * MR * NR];
+  T* out = thread_scratch<T, 8>(4 * (th1 - th0) * row);
+  for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
+    const T* u = packed + oc0 * P * s.C;
+    for (std::int64_t t0 = 0; t0 < NT; t0 += MR) {
+      for (int xi = 0; xi < P; ++xi)
+        channel_rows_tile<T, MR, NV>(v + xi * vstride + t0 * Cp, Cp, u + xi * s.C * NR, s.C,
+                                     m + xi * MR * NR);
+      const std::int64_t tiles = std::min<std::int64_t>(MR, NT - t0);
+      for (int r = 0; r < tiles; ++r) {
+        const std::int64_t th = (t0 + r) / TW, tw = (t0 + r) % TW;
+        T* top = out + 4 * th * row + 4 * tw * NR;
+        MINIDL_UNROLL(4)
+        for (int vv = 0; vv < NV; ++vv)
+          winograd_output_tile<T, MR, NR, 4>(m, r, vv, top + vv * W, row);
+      }
+    }
+    const std::int64_t cols = std::min<std::int64_t>(NR, oc_end - oc0);
+    for (std::int64_t oh = 4 * th0; oh < std::min(OH, 4 * th1); ++oh)
+      for (std::int64_t q = 0; q < OW; q += 8)
+        store_tile_rows<T, 8, NR>(out + (oh - 4 * th0) * row + q * NR,
+                                  std::min<std::int64_t>(8, OW - q), cols, b ? b + oc0 : nullptr,
+                                  relu, y_n + (oc0 - oc_begin) * plane + oh * OW + q, plane);
+  }
+}
+
+// Tiles per block: at most as many as fill a block's registers (14 with
+// one vector of output channels, 8 with two), as many as make the group's
+// tiles in the fewest rows of blocks, each block counted two rows more for
+// loading its sliver of U (a 7x7 image has 4 tiles, a 14x14 one 16, a
+// 28x28 one 49: blocks of 4, 8 and 7 tiles).
+template <typename T, int NV>
+void winograd4_rows(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, const T* v,
+                    std::int64_t vstride, std::int64_t Cp, const T* packed, const T* b, bool relu,
+                    std::int64_t oc_begin, std::int64_t oc_end, T* y_n) {
+  const std::int64_t NT = (th1 - th0) * winograd_tile_cols<4>(s);
+  const auto cost = [NT](std::int64_t mr) { return (NT + mr - 1) / mr * (mr + 2); };
+  std::int64_t best = NV == 1 ? 14 : 8;
+  for (const std::int64_t mr : {8, 7, 4})
+    if (mr < best && cost(mr) < cost(best)) best = mr;
+  const auto run = [&](auto mr) {
+    winograd4_tiles<T, decltype(mr)::value, NV>(s, th0, th1, v, vstride, Cp, packed, b, relu,
+                                                oc_begin, oc_end, y_n);
+  };
+  if (best == 14)
+    run(std::integral_constant<int, 14>{});
+  else if (best == 8)
+    run(std::integral_constant<int, 8>{});
+  else if (best == 7)
+    run(std::integral_constant<int, 7>{});
+  else
+    run(std::integral_constant<int, 4>{});
+}
+
+// The padded sample of F(4x4, 3x3): up to whole tiles, channels last, in
+// vectors of channels.
+template <typename T>
+PaddedPlanes winograd4_padding(const Conv2dShape& s) {
+  return {1, 4 * winograd_tile_rows<4>(s) + 2, 4 * winograd_tile_cols<4>(s) + 2,
+          round_up(s.C, std::int64_t(Simd<T>::width))};
+}
+
+// Tile rows per group: V of a group (36 values per tile and input channel)
+// kept to 256 KiB, within the core's L2 cache while every sliver of output
+// channels reads it. (128 KiB, as winograd_group_rows, left 128 channels
+// at 14x14 one tile row of 4 tiles a group, too few for the blocks.)
+template <typename T>
+std::int64_t winograd4_group_rows(const Conv2dShape& s) {
+  const std::int64_t per_row =
+      kWinogradPointsOf<4> * winograd4_padding<T>(s).channels_last * winograd_tile_cols<4>(s);
+  return std::clamp<std::int64_t>((256 << 10) / static_cast<std::int64_t>(sizeof(T)) / per_row, 1,
+                                  winograd_tile_rows<4>(s));
+}
+
+// Vectors of output channels per block: one or two, as the direct tiles
+// take; four when a sample has at most 4 tiles (7x7), whose blocks are 4
+// tiles tall.
+template <typename T>
+int winograd4_vectors(const Conv2dShape& s) {
+  if (winograd_tile_cols<4>(s) * winograd_tile_rows<4>(s) <= 4 && s.OC >= 8 * Simd<T>::width)
+    return 4;
+  return direct_vectors<T>(s.OC);
+}
+
+// winograd_conv for F(4x4, 3x3).
+template <typename T, typename Taps, typename Output>
+void winograd4_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* b, bool relu,
+                    const Output& output) {
+  constexpr int W = Simd<T>::width, P = kWinogradPointsOf<4>;
+  const int nv = winograd4_vectors<T>(s);
+  const std::int64_t NR = nv * W;
+  const std::int64_t TH = winograd_tile_rows<4>(s), group = winograd4_group_rows<T>(s);
+  const PaddedPlanes padding = winograd4_padding<T>(s);
+  const std::int64_t WP = padding.WP, Cp = padding.channels_last;
+  // The last block reads up to 13 tiles past the group's.
+  const std::int64_t vstride = (group * winograd_tile_cols<4>(s) + 16) * Cp;
+  const std::int64_t packed_size = P * s.C * round_up(s.OC, NR);
+  direct_units(
+      x, s.N, s.C, s.H, s.W, padding, 0, s.OC, NR, TH, row_split_flops<T, Output>(s),
+      [&](std::int64_t th0, std::int64_t th1) {  // tile row th reads rows 4 th .. 4 th + 5
+        return std::pair(4 * th0, 4 * th1 + 2);
+      },
+      packed_size,
+      [&](T* dst, std::int64_t lo, std::int64_t hi) {
+        if (nv == 1)
+          winograd_pack<T, W, 4>(s.C, lo, hi, winograd4_kernel_transform<T, W>, taps, dst);
+        else if (nv == 2)
+          winograd_pack<T, 2 * W, 4>(s.C, lo, hi, winograd4_kernel_transform<T, 2 * W>, taps, dst);
+        else
+          winograd_pack<T, 4 * W, 4>(s.C, lo, hi, winograd4_kernel_transform<T, 4 * W>, taps, dst);
+      },
+      [&](const DirectUnit& u, const T* xcl, const T* packed) {
+        const std::int64_t n = u.n, oc_begin = u.ch_begin, oc_end = u.ch_end;
+        T* v = thread_scratch<T, 3>(P * vstride);
+        T* y_n = output.planes(n, oc_begin, oc_end - oc_begin);
+        for (std::int64_t th0 = u.row_begin; th0 < u.row_end; th0 += group) {
+          const std::int64_t th1 = std::min(u.row_end, th0 + group);
+          winograd4_input_transform(s, xcl, WP, Cp, th0, th1, v, vstride);
+          if (nv == 1)
+            winograd4_rows<T, 1>(s, th0, th1, v, vstride, Cp, packed, b, relu, oc_begin, oc_end,
+                                 y_n);
+          else if (nv == 2)
+            winograd4_rows<T, 2>(s, th0, th1, v, vstride, Cp, packed, b, relu, oc_begin, oc_end,
+                                 y_n);
+          else
+            winograd4_tiles<T, 4, 4>(s, th0, th1, v, vstride, Cp, packed, b, relu, oc_begin, oc_end,
+                                     y_n);
         }
         output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
       });
@@ -509,43 +854,76 @@ std::int64_t winograd_weight_group_rows(const Conv2dShape& s) {
 
 }  // namespace detail
 
-// conv(x, w) + b (b may be null; then max(y, 0) with relu), handed to the
-// output sink one sample (or share of its channels) at a time, as
-// conv2d_forward_direct_samples does.
+// conv(x, w) + b (b may be null; then max(y, 0) with relu) by F(M x M,
+// 3x3), M = 2 or 4, handed to the output sink one sample (or share of its
+// channels) at a time, as conv2d_forward_direct_samples does.
+template <int M, typename T, typename Output>
+void conv2d_forward_winograd_tiles(const Conv2dShape& s, const T* x, const T* w, const T* b,
+                                   bool relu, const Output& output) {
+  static_assert(M == 2 || M == 4, "Winograd's F(2x2, 3x3) or F(4x4, 3x3)");
+  // Output channel oc0 + j's nine taps of channel c are a row of w; the
+  // rows of a sliver are transposed in blocks, not gathered one by one.
+  const auto taps = [&](std::int64_t oc0, std::int64_t c, std::int64_t NR, T* g) {
+    detail::pack_rows_k_major(w + (oc0 * s.C + c) * 9, s.C * 9, std::min(NR, s.OC - oc0), NR, 9, g);
+  };
+  if constexpr (M == 2)
+    detail::winograd_conv(s, x, taps, b, relu, output);
+  else
+    detail::winograd4_conv(s, x, taps, b, relu, output);
+}
+
+// dx = dL/dx (overwritten) by F(M x M, 3x3): the convolution of dy
+// (padding 1) with the kernel flipped and its channel axes swapped.
+template <int M, typename T>
+void conv2d_backward_data_winograd_tiles(const Conv2dShape& s, const T* dy, const T* w, T* dx) {
+  static_assert(M == 2 || M == 4, "Winograd's F(2x2, 3x3) or F(4x4, 3x3)");
+  const auto taps = [&](std::int64_t c0, std::int64_t o, std::int64_t NR, T* g) {
+    detail::flipped_taps_by_channel(w, s, o, c0, NR, g);
+  };
+  const StoredOutput<T> output{dx, s.C, s.H * s.W};
+  const Conv2dShape t = detail::transposed_conv_shape(s);
+  if constexpr (M == 2)
+    detail::winograd_conv(t, dy, taps, static_cast<const T*>(nullptr), false, output);
+  else
+    detail::winograd4_conv(t, dy, taps, static_cast<const T*>(nullptr), false, output);
+}
+
+// F(2x2, 3x3): the forward pass handed to a sink, or stored whole; the input gradient.
 template <typename T, typename Output>
 void conv2d_forward_winograd_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
                                      bool relu, const Output& output) {
-  // Output channel oc0 + j's nine taps of channel c are a row of w; the
-  // rows of a sliver are transposed in blocks, not gathered one by one.
-  detail::winograd_conv(
-      s, x,
-      [&](std::int64_t oc0, std::int64_t c, std::int64_t NR, T* g) {
-        detail::pack_rows_k_major(w + (oc0 * s.C + c) * 9, s.C * 9, std::min(NR, s.OC - oc0), NR, 9,
-                                  g);
-      },
-      b, relu, output);
+  conv2d_forward_winograd_tiles<2>(s, x, w, b, relu, output);
 }
-
-// y = conv(x, w) + b, stored whole.
 template <typename T>
 void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
                              T* workspace, bool relu = false) {
   (void)workspace;
-  conv2d_forward_winograd_samples(s, x, w, b, relu, StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
+  conv2d_forward_winograd_tiles<2>(s, x, w, b, relu, StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
 }
-
-// dx = dL/dx (overwritten): the convolution of dy (padding 1) with the
-// kernel flipped and its channel axes swapped.
 template <typename T>
 void conv2d_backward_data_winograd(const Conv2dShape& s, const T* dy, const T* w, T* dx,
                                    T* workspace) {
   (void)workspace;
-  detail::winograd_conv(
-      detail::transposed_conv_shape(s), dy,
-      [&](std::int64_t c0, std::int64_t o, std::int64_t NR, T* g) {
-        detail::flipped_taps_by_channel(w, s, o, c0, NR, g);
-      },
-      static_cast<const T*>(nullptr), false, StoredOutput<T>{dx, s.C, s.H * s.W});
+  conv2d_backward_data_winograd_tiles<2>(s, dy, w, dx);
+}
+
+// F(4x4, 3x3): the same three.
+template <typename T, typename Output>
+void conv2d_forward_winograd4_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
+                                      bool relu, const Output& output) {
+  conv2d_forward_winograd_tiles<4>(s, x, w, b, relu, output);
+}
+template <typename T>
+void conv2d_forward_winograd4(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
+                              T* workspace, bool relu = false) {
+  (void)workspace;
+  conv2d_forward_winograd_tiles<4>(s, x, w, b, relu, StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
+}
+template <typename T>
+void conv2d_backward_data_winograd4(const Conv2dShape& s, const T* dy, const T* w, T* dx,
+                                    T* workspace) {
+  (void)workspace;
+  conv2d_backward_data_winograd_tiles<4>(s, dy, w, dx);
 }
 
 // Elements of the partials conv2d_backward_weights_winograd takes: one
@@ -595,7 +973,8 @@ void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x,
     const std::int64_t n0 = chunk * kConvWeightChunk, n1 = std::min(s.N, n0 + kConvWeightChunk);
     for (std::int64_t n = n0; n < n1; ++n) {
       const T* dy_n = dy + n * s.OC * P;
-      detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, 1, xpad);
+      detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W,
+                               detail::padded_evenly(s.H, s.W, 1), xpad);
       // dyp holds output channels [o_begin, o_end), from its first plane.
       if (dplane == P)  // even sizes: dy's own layout
         std::copy_n(dy_n + o_begin * P, outs * P, dyp);

@@ -161,7 +161,7 @@ class Conv2d : public Layer<T> {
   // (layers/plan.hpp).
   ConvKernels summing_kernels_for(const Shape& in) const {
     ConvKernels k = kernels_for(in);
-    if (k.forward == kernels::ConvKernel::Winograd)
+    if (kernels::conv_kernel_transforms(k.forward))
       k.forward = kernels::conv2d_forward_summing_kernel<T>(geometry(in).square());
     return k;
   }

@@ -247,7 +247,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   // direct kernel. A convolution whose value reaches a max pool through
   // ReLUs keeps the forward kernel that sums tap by tap.
   for (int c = 0; c < count; ++c) {
-    if (!node(c).is_conv || node(c).kernels.forward != kernels::ConvKernel::Winograd) continue;
+    if (!node(c).is_conv || !kernels::conv_kernel_transforms(node(c).kernels.forward)) continue;
     int j = only_use(plan, c);
     while (j >= 0 && as<ReLU<T>>(graph[static_cast<std::size_t>(j)])) j = only_use(plan, j);
     if (j >= 0 && as<MaxPool2d<T>>(graph[static_cast<std::size_t>(j)]))
