@@ -624,7 +624,9 @@ void winograd4_tiles(const Conv2dShape& s, std::int64_t th0, std::int64_t th1, c
   const std::int64_t TW = winograd_tile_cols<4>(s), NT = (th1 - th0) * TW;
   const std::int64_t OH = s.OH(), OW = s.OW(), plane = OH * OW, row = 4 * TW * NR;
   alignas(64) T m[P * MR * NR];
-  T* out = thread_scratch<T, 8>(4 * (th1 - th0) * row);
+  // The transposing store reads 8 pixels of a row's last chunk, whole: 8
+  // pixels past the group's last row.
+  T* out = thread_scratch<T, 8>(4 * (th1 - th0) * row + 8 * NR);
   for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
     const T* u = packed + oc0 * P * s.C;
     for (std::int64_t t0 = 0; t0 < NT; t0 += MR) {
