@@ -311,9 +311,9 @@ void conv2d_forward_samples(ConvKernel k, const Conv2dShape& s, const T* x, cons
   else if (k == ConvKernel::Rows)
     conv2d_forward_rows_groups(s, x, w, b, workspace, relu, output);
   else if (k == ConvKernel::Winograd)
-    conv2d_forward_winograd_samples(s, x, w, b, relu, output);
+    conv2d_forward_winograd_tiles<2>(s, x, w, b, relu, output);
   else if (k == ConvKernel::Winograd4)
-    conv2d_forward_winograd4_samples(s, x, w, b, relu, output);
+    conv2d_forward_winograd_tiles<4>(s, x, w, b, relu, output);
   else
     fail("conv2d_forward_samples: the ", conv_kernel_name(k), " kernel works on the whole batch");
 }

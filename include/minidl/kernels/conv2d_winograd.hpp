@@ -351,7 +351,9 @@ void winograd_tiles_across_rows(const Conv2dShape& s, std::int64_t th0, std::int
   const std::int64_t TW = winograd_tile_cols(s), NT = (th1 - th0) * TW;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, row = 2 * TW * NR;
   alignas(64) T m[kWinogradPoints * MR * NR];
-  T* out = thread_scratch<T, 8>(2 * (th1 - th0) * row);
+  // The transposing store reads kMaxRow pixels of a row, whole: that many
+  // past the group's last row.
+  T* out = thread_scratch<T, 8>(2 * (th1 - th0) * row + kMaxRow * NR);
   for (std::int64_t oc0 = oc_begin; oc0 < oc_end; oc0 += NR) {
     const T* u = packed + oc0 * kWinogradPoints * s.C;
     for (std::int64_t t0 = 0; t0 < NT; t0 += MR) {
@@ -893,12 +895,8 @@ void conv2d_backward_data_winograd_tiles(const Conv2dShape& s, const T* dy, cons
     detail::winograd4_conv(t, dy, taps, static_cast<const T*>(nullptr), false, output);
 }
 
-// F(2x2, 3x3): the forward pass handed to a sink, or stored whole; the input gradient.
-template <typename T, typename Output>
-void conv2d_forward_winograd_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
-                                     bool relu, const Output& output) {
-  conv2d_forward_winograd_tiles<2>(s, x, w, b, relu, output);
-}
+// The forward pass stored whole and the input gradient, F(2x2, 3x3), with
+// the signature of the other kernels' (conv2d.hpp dispatches to them).
 template <typename T>
 void conv2d_forward_winograd(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
                              T* workspace, bool relu = false) {
@@ -912,12 +910,7 @@ void conv2d_backward_data_winograd(const Conv2dShape& s, const T* dy, const T* w
   conv2d_backward_data_winograd_tiles<2>(s, dy, w, dx);
 }
 
-// F(4x4, 3x3): the same three.
-template <typename T, typename Output>
-void conv2d_forward_winograd4_samples(const Conv2dShape& s, const T* x, const T* w, const T* b,
-                                      bool relu, const Output& output) {
-  conv2d_forward_winograd_tiles<4>(s, x, w, b, relu, output);
-}
+// The same two for F(4x4, 3x3).
 template <typename T>
 void conv2d_forward_winograd4(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y,
                               T* workspace, bool relu = false) {
