@@ -259,8 +259,9 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
         ConvKernel::Rows);
   // Winograd's F(4x4, 3x3) for the forward pass and input gradient of 3x3 "same" convolutions
   // of 16 or more input channels into a vector (AVX-512: 16) or more of output channels, on
-  // planes of any size; direct otherwise. F(2x2, 3x3) for the weight gradient where C OC / (C +
-  // OC) is above 16 on rows of 7 tiles or more. Each row: the shape, then the forward,
+  // planes of any size; direct otherwise. F(2x2, 3x3) for the weight gradient where C OC / (C
+  // + OC) is above 16 on rows of 7 tiles or more, F(4x4, 3x3) for the other ones up to 64
+  // channels (16 into 16 on rows of 7 tiles or more). Each row: the shape, then the forward,
   // input-gradient and weight-gradient kernels.
   struct Choice {
     Conv2dShape s;
@@ -268,19 +269,24 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   };
   const ConvKernel D = ConvKernel::Direct, Wg = ConvKernel::Winograd, W4 = ConvKernel::Winograd4;
   const Choice choices[] = {
-      // ResNet-20's 16-channel stage: one vector of output channels.
-      {{128, 16, 28, 28, 16, 3, 3, 1, 1}, W4, W4, D},
-      // Its 32-channel stage, 7 tiles a row: C OC / (C + OC) is 16.
-      {{128, 32, 14, 14, 32, 3, 3, 1, 1}, W4, W4, D},
-      // Its 7x7 stage: 4 tiles a row.
-      {{128, 64, 7, 7, 64, 3, 3, 1, 1}, W4, W4, D},
+      // ResNet-20's three stages: 16 channels at 28x28 (7 tiles a row), 32 and 64.
+      {{128, 16, 28, 28, 16, 3, 3, 1, 1}, W4, W4, W4},
+      {{128, 32, 14, 14, 32, 3, 3, 1, 1}, W4, W4, W4},
+      {{128, 64, 7, 7, 64, 3, 3, 1, 1}, W4, W4, W4},
+      // 16 into 16 at 14x14 (4 tiles a row) and at batch 1: the same choice at any batch.
+      {{64, 16, 14, 14, 16, 3, 3, 1, 1}, W4, W4, D},
+      {{1, 16, 28, 28, 16, 3, 3, 1, 1}, W4, W4, W4},
       // The MNIST CNN's conv2 (the plan keeps its forward direct before the max pool).
       {{64, 32, 14, 14, 64, 3, 3, 1, 1}, W4, W4, Wg},
-      // 64 into 64 at 14x14 and 28x28.
+      // 64 into 64 at 14x14 and 28x28, 128 into 128 at 14x14; at 7x7 (4 tiles a row), F(4x4,
+      // 3x3) up to 64 channels.
       {{64, 64, 14, 14, 64, 3, 3, 1, 1}, W4, W4, Wg},
       {{64, 64, 28, 28, 64, 3, 3, 1, 1}, W4, W4, Wg},
+      {{64, 128, 14, 14, 128, 3, 3, 1, 1}, W4, W4, Wg},
+      {{64, 32, 7, 7, 64, 3, 3, 1, 1}, W4, W4, W4},
+      {{64, 128, 7, 7, 128, 3, 3, 1, 1}, W4, W4, D},
       // 16 into 32 at 14x14: the input gradient sums 32 channels into 16.
-      {{64, 16, 14, 14, 32, 3, 3, 1, 1}, W4, W4, D},
+      {{64, 16, 14, 14, 32, 3, 3, 1, 1}, W4, W4, W4},
       // 6 input channels: too few to sum, and too few outputs for the input gradient.
       {{64, 6, 28, 28, 32, 3, 3, 1, 1}, D, ConvKernel::Im2col, D},
       // 8 output channels, less than a vector.

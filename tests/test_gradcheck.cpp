@@ -120,8 +120,10 @@ TEST_CASE("gradcheck: Conv2d") {
       {2, 9, 7, 6, 3, 3, 2, 1},      // stride 2 with enough channels for the direct input gradient
       {1, 16, 13, 13, 16, 3, 1, 1},  // enough channels and pixels for Winograd (double, AVX-512)
       {5, 33, 3, 13, 33, 3, 1, 1},   // and its weight gradient (33 x 33 / 66 > 16), two chunks
+      {6, 17, 5, 6, 17, 3, 1, 1},    // F(4x4, 3x3)'s weight gradient (17 x 17 / 34 < 16), 2 chunks
   };
-  bool direct_stride2 = false, winograd = false, winograd_weights = false, pointwise = false;
+  bool direct_stride2 = false, winograd = false, winograd_weights = false, pointwise = false,
+       winograd4_weights = false;
   for (const auto& c : cases) {
     CAPTURE(c.n);
     CAPTURE(c.c);
@@ -140,6 +142,8 @@ TEST_CASE("gradcheck: Conv2d") {
          kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Winograd4);
     winograd_weights = winograd_weights || kernels::conv2d_backward_weights_kernel<double>(shape) ==
                                                kernels::ConvKernel::Winograd;
+    winograd4_weights = winograd4_weights || kernels::conv2d_backward_weights_kernel<double>(
+                                                 shape) == kernels::ConvKernel::Winograd4;
     pointwise =
         pointwise ||
         (c.stride == 2 &&
@@ -158,7 +162,8 @@ TEST_CASE("gradcheck: Conv2d") {
   CHECK(pointwise);       // and both pointwise passes at stride 2
   if (kernels::Simd<double>::width == 8) {
     CHECK(winograd);          // both Winograd passes are too,
-    CHECK(winograd_weights);  // and its weight gradient
+    CHECK(winograd_weights);  // and both weight gradients
+    CHECK(winograd4_weights);
   }
 }
 

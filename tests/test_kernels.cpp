@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <mutex>
 #include <vector>
@@ -413,6 +414,7 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       if (conv2d_winograd_applies(s)) {
         check_forward(conv2d_forward_winograd4<T>);
         check_data(conv2d_backward_data_winograd4<T>);
+        check_weights(conv2d_backward_weights_winograd4<T>);
       }
     }
     SUBCASE("pointwise kernels") {
@@ -475,7 +477,10 @@ TEST_CASE_TEMPLATE(
     std::vector<Kernel> kernels = {conv2d_backward_weights_im2col<T>};
     if (conv2d_direct_applies(s)) kernels.push_back(conv2d_backward_weights_direct<T>);
     if (conv2d_weights_rows_applies<T>(s)) kernels.push_back(conv2d_backward_weights_rows<T>);
-    if (conv2d_winograd_applies(s)) kernels.push_back(conv2d_backward_weights_winograd<T>);
+    if (conv2d_winograd_applies(s)) {
+      kernels.push_back(conv2d_backward_weights_winograd<T>);
+      kernels.push_back(conv2d_backward_weights_winograd4<T>);
+    }
     for (std::size_t k = 0; k < kernels.size(); ++k) {
       std::vector<T> first_dw;  // and the weights' bits the same for any thread count
       for (int threads : {1, 2, 3}) {
@@ -586,22 +591,31 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
   // rows (MNIST's conv1, LeNet-5's 5x5 conv1) and im2col (stride 2). Then
   // fewer chunks than threads, whose output channels the threads share, for
   // direct and Winograd: one image, one chunk of three, two chunks (shared
-  // on 3 threads only), ragged slivers of output channels, stride 2.
+  // on 3 threads only), ragged slivers of output channels, stride 2. Then
+  // F(4x4, 3x3) over several chunks (ResNet's three stages, the 7x7 one's
+  // tiles half past the plane, a 28x28 one in several groups of tile rows)
+  // and shared by the threads, with a ragged sliver.
   const Conv2dShape shapes[] = {{13, 32, 14, 14, 64, 3, 3, 1, 1}, {9, 16, 28, 28, 16, 3, 3, 1, 1},
                                 {9, 16, 28, 28, 32, 3, 3, 2, 1},  {13, 1, 28, 28, 32, 3, 3, 1, 1},
                                 {13, 1, 28, 28, 6, 5, 5, 1, 2},   {9, 3, 9, 8, 5, 3, 3, 2, 1},
                                 {1, 16, 10, 9, 20, 3, 3, 1, 1},   {3, 64, 7, 7, 64, 3, 3, 1, 1},
                                 {5, 8, 9, 9, 36, 3, 3, 2, 1},     {1, 32, 14, 14, 64, 3, 3, 1, 1},
-                                {3, 48, 14, 15, 40, 3, 3, 1, 1}};
+                                {3, 48, 14, 15, 40, 3, 3, 1, 1},  {9, 16, 28, 28, 16, 3, 3, 1, 1},
+                                {13, 32, 14, 14, 32, 3, 3, 1, 1}, {9, 64, 7, 7, 64, 3, 3, 1, 1},
+                                {2, 24, 11, 13, 40, 3, 3, 1, 1}};
   using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
-  const Kernel kernels[] = {conv2d_backward_weights_direct<T>,  conv2d_backward_weights_direct<T>,
-                            conv2d_backward_weights_direct<T>,  conv2d_backward_weights_rows<T>,
-                            conv2d_backward_weights_rows<T>,    conv2d_backward_weights_im2col<T>,
-                            conv2d_backward_weights_direct<T>,  conv2d_backward_weights_direct<T>,
-                            conv2d_backward_weights_direct<T>,  conv2d_backward_weights_winograd<T>,
-                            conv2d_backward_weights_winograd<T>};
+  const Kernel kernels[] = {
+      conv2d_backward_weights_direct<T>,    conv2d_backward_weights_direct<T>,
+      conv2d_backward_weights_direct<T>,    conv2d_backward_weights_rows<T>,
+      conv2d_backward_weights_rows<T>,      conv2d_backward_weights_im2col<T>,
+      conv2d_backward_weights_direct<T>,    conv2d_backward_weights_direct<T>,
+      conv2d_backward_weights_direct<T>,    conv2d_backward_weights_winograd<T>,
+      conv2d_backward_weights_winograd<T>,  conv2d_backward_weights_winograd4<T>,
+      conv2d_backward_weights_winograd4<T>, conv2d_backward_weights_winograd4<T>,
+      conv2d_backward_weights_winograd4<T>};
+  static_assert(std::size(shapes) == std::size(kernels));
   const int saved = num_threads();
-  for (int k = 0; k < 11; ++k) {
+  for (int k = 0; k < static_cast<int>(std::size(shapes)); ++k) {
     const auto& s = shapes[k];
     CAPTURE(k);
     const auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * s.H * s.W), 14);

@@ -79,6 +79,30 @@ bool conv2d_winograd4_pays(const Conv2dShape& s) {
   return conv2d_winograd_applies(s) && s.C >= 16 && s.OC >= Simd<T>::width;
 }
 
+// F(4x4, 3x3)'s weight gradient sums 36 products per tile and channel pair
+// for 16 pixels (F(2x2, 3x3): 16 for 4), over all of a chunk's tiles in
+// registers (winograd4_tile_sums), after transforms of 36 values per tile
+// for x and dy each. In shape_sweep (2 threads, 3x3 stride 1, batch 16 to
+// 256, 61 timings of the shapes it takes) it was 0.84-2.05x the speed of
+// the faster of direct and F(2x2, 3x3), median 1.21x, below 1x in 6 (7x7
+// planes at 16 to 32 input channels, 64 channels at 14x14 and batch 256).
+// 16 into 16 channels on planes of fewer than 7 tiles a row stay direct
+// (0.74-1.11x), as does anything above 64 channels (0.64-1.16x), where the
+// products m (36 x C x OC) no longer stay in cache between the groups. At
+// batch 1 (one chunk of samples, whose output channels the threads share)
+// it was 0.72-1.66x, median 1.0x; the choice does not depend on the batch,
+// so that any split of a batch between processes runs the same kernels.
+// Where F(2x2, 3x3)'s weight gradient pays (below), it keeps the shape:
+// F(4x4, 3x3) was only 0.99-1.45x faster there, and it rounds 4-11 times
+// more (the MNIST CNN's conv2 after three Adam steps in float had 23 of
+// 18,432 weights off PyTorch's by more than 1e-4 of their scale, against
+// 8, where tests/test_parity.cpp allows 18).
+template <typename T>
+bool conv2d_winograd4_weights_pays(const Conv2dShape& s) {
+  return conv2d_winograd4_pays<T>(s) && std::max(s.C, s.OC) <= 64 &&
+         (s.C * s.OC > 16 * 16 || detail::winograd_tile_cols<4>(s) >= 7);
+}
+
 // Winograd's weight gradient transforms both x and dy (16 values per tile
 // and channel each) for products in which each transformed value meets
 // C OC / (C + OC) multiply-adds. Above 16 (from 32 into 64 channels) on
@@ -178,9 +202,8 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
     case ConvKernel::Direct:
       return conv2d_direct_strided_applies(s);
     case ConvKernel::Winograd:
+    case ConvKernel::Winograd4:
       return conv2d_winograd_applies(s);
-    case ConvKernel::Winograd4:  // forward and input gradient only
-      return p != ConvPass::BackwardWeights && conv2d_winograd_applies(s);
     case ConvKernel::Pointwise:  // forward and input gradient only
       return p != ConvPass::BackwardWeights && conv2d_pointwise_applies(s);
     case ConvKernel::Rows:
@@ -247,7 +270,8 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
   return direct && 2 * s.C >= Simd<T>::width ? ConvKernel::Direct : ConvKernel::Im2col;
 }
 
-// Winograd's where it pays (above). The rows kernel is also the faster one
+// Winograd's where it pays (above): F(2x2, 3x3) first, then F(4x4, 3x3).
+// The rows kernel is also the faster one
 // for a 3x3 kernel whose input channels fill less than half of the direct
 // tile's lanes (3 channels of 8:
 // 0.25 against 0.44 ms at 28x28, shape_sweep), not for a 5x5, whose rows
@@ -255,6 +279,7 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
 template <typename T>
 ConvKernel conv2d_backward_weights_kernel(const Conv2dShape& s) {
   if (conv2d_winograd_weights_pays<T>(s)) return ConvKernel::Winograd;
+  if (conv2d_winograd4_weights_pays<T>(s)) return ConvKernel::Winograd4;
   if (s.KH == 3 && 2 * s.C < detail::padded_in_channels<T>(s) && conv2d_weights_rows_applies<T>(s))
     return ConvKernel::Rows;
   if (conv2d_weights_direct<T>(s)) return ConvKernel::Direct;
@@ -356,6 +381,8 @@ void conv2d_backward_weights_with(ConvKernel k, const Conv2dShape& s, const T* x
     conv2d_backward_weights_im2col_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
   else if (k == ConvKernel::Winograd)
     conv2d_backward_weights_winograd_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
+  else if (k == ConvKernel::Winograd4)
+    conv2d_backward_weights_winograd4_continue(s, x, dy, dw, db, partials, carried, wait_for_carry);
   else
     fail("conv2d_backward_weights_with: the ", conv_kernel_name(k),
          " kernel takes a Conv2dGeometry");

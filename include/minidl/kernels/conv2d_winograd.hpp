@@ -30,9 +30,11 @@
 //
 // F(4x4, 3x3) computes each 4x4 block of outputs from the 6x6 patch
 // around it, with 36 products per tile and channel pair where the direct
-// kernel does 144 (its transforms and layout are described below). It
-// takes the forward and input-gradient passes; the weight gradient stays
-// on F(2x2, 3x3) or the direct kernel.
+// kernel does 144 (its transforms and layout are described below). Its
+// weight gradient is the same identity with 6x6 transforms (A dY A^T of
+// each 4x4 block of dy, G^T [.] G once per chunk), its 36 products summed
+// in registers over a chunk's tiles rather than by gemm, whose packing
+// took as long as its products at 16 channels.
 //
 // The sums run in another order than the direct kernel's, so the bits
 // differ from it (by a few units in the last place, F(4x4, 3x3) by more);
@@ -795,52 +797,102 @@ void winograd_gradient_transform(std::int64_t OC, std::int64_t TW, const T* dyp,
       }
 }
 
-// G^T M G of one (output, input) channel pair, or of a vector of input
-// channels: the 16 summed products m[xi] into the 9 taps g[kh * 3 + kw].
+// A applied to the four values of a column (or row) of a 4x4 block of dY,
+// into the six of its gradient (A dY A^T, A the transpose of the A^T of
+// winograd4_output_1d). The multiplies by 2, 4 and 8 are exact, so the
+// sums round the same wherever the compiler forms FMAs.
 template <typename T, typename V>
-void winograd_weight_tile(const V (&m)[kWinogradPoints], V (&g)[9]) {
-  V rows[4][3];  // along each row of the 4x4, then down the columns
-  MINIDL_UNROLL(4)
-  for (int i = 0; i < 4; ++i)
-    winograd_weight_1d<T>(m[4 * i], m[4 * i + 1], m[4 * i + 2], m[4 * i + 3], rows[i]);
+[[gnu::always_inline]] inline void winograd4_gradient_1d(const V (&y)[4], V (&e)[6]) {
+  const V even = y[0] + y[2], odd = y[1] + y[3];
+  const V even4 = y[0] + T(4) * y[2], odd4 = T(2) * y[1] + T(8) * y[3];
+  e[0] = y[0];
+  e[1] = even + odd;
+  e[2] = even - odd;
+  e[3] = even4 + odd4;
+  e[4] = even4 - odd4;
+  e[5] = y[3];
+}
+
+// G^T applied to six summed gradients m of a column (or row), into the
+// three of the kernel's (the transpose of winograd4_kernel_1d's G):
+//   G^T = [1/4 -1/6 -1/6 1/24 1/24 0; 0 -1/6 1/6 1/12 -1/12 0;
+//          0 -1/6 -1/6 1/6 1/6 1]
+// The two products by 1/6 that are then added to are kept from being
+// fused into that addition, so that the bits do not depend on the
+// optimisation level.
+template <typename T, typename V>
+[[gnu::always_inline]] inline void winograd4_weight_1d(const V (&m)[6], V (&g)[3]) {
+  const V s12 = m[1] + m[2], d12 = m[2] - m[1], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  V p0 = (T(0.25) * s34 - s12) * T(1.0 / 6), p2 = (s34 - s12) * T(1.0 / 6);
+  hide_from_optimizer(p0);
+  hide_from_optimizer(p2);
+  g[0] = T(0.25) * m[0] + p0;
+  g[1] = (d12 + T(0.5) * d34) * T(1.0 / 6);
+  g[2] = p2 + m[5];
+}
+
+// G^T M G of one (output, input) channel pair, or of a vector of input
+// channels: the P summed products m[xi] (xi = row * (M + 2) + column) into
+// the 9 taps g[kh * 3 + kw], along each row and then down the columns.
+template <int M, typename T, typename V>
+void winograd_weight_tile(const V (&m)[kWinogradPointsOf<M>], V (&g)[9]) {
+  constexpr int A = M + 2;
+  V rows[A][3];
+  MINIDL_UNROLL(6)
+  for (int i = 0; i < A; ++i) {
+    if constexpr (M == 2) {
+      winograd_weight_1d<T>(m[4 * i], m[4 * i + 1], m[4 * i + 2], m[4 * i + 3], rows[i]);
+    } else {
+      const V row[6] = {m[6 * i],     m[6 * i + 1], m[6 * i + 2],
+                        m[6 * i + 3], m[6 * i + 4], m[6 * i + 5]};
+      winograd4_weight_1d<T>(row, rows[i]);
+    }
+  }
   MINIDL_UNROLL(3)
   for (int kw = 0; kw < 3; ++kw) {
     V column[3];
-    winograd_weight_1d<T>(rows[0][kw], rows[1][kw], rows[2][kw], rows[3][kw], column);
+    if constexpr (M == 2) {
+      winograd_weight_1d<T>(rows[0][kw], rows[1][kw], rows[2][kw], rows[3][kw], column);
+    } else {
+      const V in[6] = {rows[0][kw], rows[1][kw], rows[2][kw],
+                       rows[3][kw], rows[4][kw], rows[5][kw]};
+      winograd4_weight_1d<T>(in, column);
+    }
     MINIDL_UNROLL(3)
     for (int kh = 0; kh < 3; ++kh) g[kh * 3 + kw] = column[kh];
   }
 }
 
-// A chunk's summed products m (16 planes of OC x C) turned into its weight
+// A chunk's summed products m (P planes of OC rows, ldm apart, of C) turned into its weight
 // gradient, G^T M G for each (output, input) channel pair of output
 // channels [o_begin, o_end): part[o * block + tap * C + c], taps kh * 3 +
 // kw. Vectors of input channels, then the rest one by one (the same
 // operations, so the same bits); written out, as -O2 does not vectorise the
 // loop.
-template <typename T>
+template <int M, typename T>
 void winograd_weight_transform(std::int64_t o_begin, std::int64_t o_end, std::int64_t OC,
-                               std::int64_t C, const T* m, T* part, std::int64_t block) {
+                               std::int64_t C, const T* m, std::int64_t ldm, T* part,
+                               std::int64_t block) {
   using S = Simd<T>;
   using V = typename S::vec;
-  constexpr int W = S::width;
-  const std::int64_t mplane = OC * C;
+  constexpr int W = S::width, P = kWinogradPointsOf<M>;
+  const std::int64_t mplane = OC * ldm;
   for (std::int64_t o = o_begin; o < o_end; ++o) {
-    const T* mo = m + o * C;
+    const T* mo = m + o * ldm;
     T* po = part + o * block;
     std::int64_t c = 0;
     for (; c + W <= C; c += W) {
-      V in[kWinogradPoints], g[9];
-      MINIDL_UNROLL(16)
-      for (int xi = 0; xi < kWinogradPoints; ++xi) in[xi] = S::load(mo + xi * mplane + c);
-      winograd_weight_tile<T>(in, g);
+      V in[P], g[9];
+      MINIDL_UNROLL(36)
+      for (int xi = 0; xi < P; ++xi) in[xi] = S::load(mo + xi * mplane + c);
+      winograd_weight_tile<M, T>(in, g);
       MINIDL_UNROLL(9)
       for (int t = 0; t < 9; ++t) S::store(po + t * C + c, g[t]);
     }
     for (; c < C; ++c) {
-      T in[kWinogradPoints], g[9];
-      for (int xi = 0; xi < kWinogradPoints; ++xi) in[xi] = mo[xi * mplane + c];
-      winograd_weight_tile<T>(in, g);
+      T in[P], g[9];
+      for (int xi = 0; xi < P; ++xi) in[xi] = mo[xi * mplane + c];
+      winograd_weight_tile<M, T>(in, g);
       for (int t = 0; t < 9; ++t) po[t * C + c] = g[t];
     }
   }
@@ -857,6 +909,216 @@ std::int64_t winograd_weight_group_rows(const Conv2dShape& s) {
       std::clamp<std::int64_t>((384 << 10) / static_cast<std::int64_t>(sizeof(T)) / per_row, 1, TH);
   const std::int64_t groups = (TH + most - 1) / most;
   return (TH + groups - 1) / groups;
+}
+
+// F(2x2, 3x3)'s products of the samples [n0, n1) of a chunk, output
+// channels [o_begin, o_end): m[xi][o][c] = sum over the samples' tiles of
+// Z[xi][o][t] V[xi][c][t], sample by sample and group by group of tile
+// rows, into m (P planes of OC x C).
+template <typename T>
+void winograd_weight_products(const Conv2dShape& s, const T* x, const T* dy, std::int64_t n0,
+                              std::int64_t n1, std::int64_t o_begin, std::int64_t o_end, T* m) {
+  constexpr int W = Simd<T>::width;
+  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, outs = o_end - o_begin;
+  const std::int64_t TW = winograd_tile_cols(s), TH = winograd_tile_rows(s);
+  const std::int64_t group = winograd_weight_group_rows<T>(s);
+  // x padded by 1 and zero past it (the tiles past the output's edge read
+  // zeros, which meet zeros of dy); dy in rows of 2 TW, zero past OW and OH.
+  const std::int64_t WP = s.W + 2, xplane = (s.H + 2) * WP;
+  const std::int64_t xpad_size = s.C * xplane + winograd_slack<T>(s);
+  const std::int64_t dplane = 2 * TH * 2 * TW, dyp_size = s.OC * dplane + 2 * W;
+  // Each plane of V and Z with room for the vector the last tile row spills.
+  const std::int64_t vstride = s.C * group * TW + 2 * W, zstride = s.OC * group * TW + 2 * W;
+  T* xpad = thread_scratch<T, 0>(xpad_size);
+  T* dyp = thread_scratch<T, 1>(dyp_size);
+  std::fill_n(xpad, xpad_size, T(0));
+  std::fill_n(dyp, dyp_size, T(0));
+  T* v = thread_scratch<T, 2>(kWinogradPoints * vstride);
+  T* z = thread_scratch<T, 5>(kWinogradPoints * zstride);
+  for (std::int64_t n = n0; n < n1; ++n) {
+    const T* dy_n = dy + n * s.OC * P;
+    copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W, padded_evenly(s.H, s.W, 1), xpad);
+    // dyp holds output channels [o_begin, o_end), from its first plane.
+    if (dplane == P)  // even sizes: dy's own layout
+      std::copy_n(dy_n + o_begin * P, outs * P, dyp);
+    else
+      for (std::int64_t o = 0; o < outs; ++o)
+        for (std::int64_t oh = 0; oh < OH; ++oh)
+          copy_row(dy_n + ((o_begin + o) * OH + oh) * OW, OW, dyp + o * dplane + oh * 2 * TW);
+    for (std::int64_t th0 = 0; th0 < TH; th0 += group) {
+      const std::int64_t th1 = std::min(TH, th0 + group), NT = (th1 - th0) * TW;
+      winograd_input_transform(s, xpad, WP, xplane, th0, th1, v, vstride);
+      winograd_gradient_transform(outs, TW, dyp, dplane, th0, th1, z, zstride);
+      const bool accumulate = n > n0 || th0 > 0;
+      for (int xi = 0; xi < kWinogradPoints; ++xi)  // m[xi][o][c] (+)= Z[xi][o][t] V[xi][c][t]
+        gemm<T>(outs, s.C, NT, {z + xi * zstride, NT, false}, {v + xi * vstride, NT, true},
+                m + (xi * s.OC + o_begin) * s.C, s.C, accumulate);
+    }
+  }
+}
+
+// Z for tile rows [th0, th1) of one sample's dy with its channels last
+// (dycl [4 TH][4 TW][OCq], zero past the output's edge): Z[xi][t][o] = (A
+// dY A^T)[xi], xi = 6 a + k, of output channel o's 4x4 block at (4 th, 4
+// tw), t = (th - th0) TW + tw; planes zstride apart, tiles OCq apart.
+template <typename T>
+void winograd4_gradient_transform(std::int64_t TW, const T* dycl, std::int64_t OCq,
+                                  std::int64_t th0, std::int64_t th1, T* z, std::int64_t zstride) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
+  const std::int64_t DW = 4 * TW;
+  for (std::int64_t th = th0; th < th1; ++th)
+    for (std::int64_t tw = 0; tw < TW; ++tw) {
+      const T* block = dycl + (4 * th * DW + 4 * tw) * OCq;
+      T* out = z + ((th - th0) * TW + tw) * OCq;
+      for (std::int64_t o0 = 0; o0 < OCq; o0 += W) {
+        V r[4][6];  // along each row of the block, then down the columns
+        MINIDL_UNROLL(4)
+        for (int i = 0; i < 4; ++i) {
+          V y[4];
+          MINIDL_UNROLL(4)
+          for (int j = 0; j < 4; ++j) y[j] = S::load(block + (i * DW + j) * OCq + o0);
+          winograd4_gradient_1d<T>(y, r[i]);
+        }
+        MINIDL_UNROLL(6)
+        for (int k = 0; k < 6; ++k) {
+          const V column[4] = {r[0][k], r[1][k], r[2][k], r[3][k]};
+          V e[6];
+          winograd4_gradient_1d<T>(column, e);
+          MINIDL_UNROLL(6)
+          for (int a = 0; a < 6; ++a) S::store(out + (6 * a + k) * zstride + o0, e[a]);
+        }
+      }
+    }
+}
+
+// Output channels per block of winograd4_tile_sums with NV vectors of
+// input channels: 16, 8 or 6 of them (16 to 24 accumulators of AVX-512's
+// 32 registers; 6 x 4 was 1.1x faster than 4 x 4 at 64 channels, 8 x 2
+// 1.1x faster than 12 x 2 at 32), half as many with AVX's 16 registers.
+template <int NV>
+inline constexpr int kWinograd4SumRows = (NV == 4   ? 6
+                                          : NV == 2 ? 8
+                                                    : 16) /
+                                         (kSimdBytes == 64 ? 1 : 2);
+
+// m[r][j] (+)= sum over t < K, in order, of z[t * ldz + r] * v[t * ldv +
+// j]: MR rows (output channels, z's columns) by NV vectors of v's columns
+// (input channels), in registers over the whole depth. Rows past `rows`
+// are summed too (from up to MR - 1 values past a row of z) but not stored.
+template <typename T, int MR, int NV>
+void winograd4_tile_sums(const T* z, std::int64_t ldz, const T* v, std::int64_t ldv, std::int64_t K,
+                         T* m, std::int64_t ldm, std::int64_t rows, bool accumulate) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int W = S::width;
+  V acc[MR][NV];
+  MINIDL_UNROLL(16)
+  for (int r = 0; r < MR; ++r) {
+    MINIDL_UNROLL(4)
+    for (int j = 0; j < NV; ++j)
+      acc[r][j] = accumulate && r < rows ? S::load(m + r * ldm + j * W) : V{};
+  }
+  for (std::int64_t t = 0; t < K; ++t, z += ldz, v += ldv) {
+    V b[NV];
+    MINIDL_UNROLL(4)
+    for (int j = 0; j < NV; ++j) b[j] = S::load(v + j * W);
+    MINIDL_UNROLL(16)
+    for (int r = 0; r < MR; ++r) {
+      const V a = S::broadcast(z[r]);
+      MINIDL_UNROLL(4)
+      for (int j = 0; j < NV; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    MINIDL_UNROLL(4)
+    for (int j = 0; j < NV; ++j) S::store(m + r * ldm + j * W, acc[r][j]);
+  }
+}
+
+// m[o][c] (+)= sum over t < K of z[t][o] v[t][c] for o < outs and c < Cp
+// (z's rows OCq apart, v's Cp apart, m's Cp), in blocks of NV = 4, 2 or 1
+// vectors of channels by kWinograd4SumRows<NV> output channels.
+template <typename T>
+void winograd4_sums(const T* z, std::int64_t OCq, const T* v, std::int64_t Cp, std::int64_t K,
+                    std::int64_t outs, T* m, bool accumulate) {
+  constexpr int W = Simd<T>::width;
+  const auto run = [&](std::int64_t c0, auto nv) {
+    constexpr int NV = decltype(nv)::value, MR = kWinograd4SumRows<NV>;
+    for (std::int64_t o0 = 0; o0 < outs; o0 += MR)
+      winograd4_tile_sums<T, MR, NV>(z + o0, OCq, v + c0, Cp, K, m + o0 * Cp + c0, Cp,
+                                     std::min<std::int64_t>(MR, outs - o0), accumulate);
+  };
+  std::int64_t c0 = 0;
+  for (; c0 + 4 * W <= Cp; c0 += 4 * W) run(c0, std::integral_constant<int, 4>{});
+  for (; c0 + 2 * W <= Cp; c0 += 2 * W) run(c0, std::integral_constant<int, 2>{});
+  for (; c0 < Cp; c0 += W) run(c0, std::integral_constant<int, 1>{});
+}
+
+// Groups of the F(4x4, 3x3) weight gradient: the tile rows of a chunk's
+// samples, one after the other, in groups of equal size whose V and Z
+// (36 values per tile and channel, input and output) are kept to 384 KiB,
+// within the core's L2 cache. A group may span samples, so that the small
+// planes (2 tile rows at 7x7) still give each product the depth of
+// several. From the shape alone, so that every thread sums in the same
+// groups.
+template <typename T>
+std::int64_t winograd4_weight_group_rows(const Conv2dShape& s) {
+  constexpr std::int64_t W = Simd<T>::width;
+  const std::int64_t per_row =
+      kWinogradPointsOf<4> * (round_up(s.C, W) + round_up(s.OC, W)) * winograd_tile_cols<4>(s);
+  const std::int64_t rows = kConvWeightChunk * winograd_tile_rows<4>(s);
+  const std::int64_t most = std::clamp<std::int64_t>(
+      (384 << 10) / static_cast<std::int64_t>(sizeof(T)) / per_row, 1, rows);
+  const std::int64_t groups = (rows + most - 1) / most;
+  return (rows + groups - 1) / groups;
+}
+
+// winograd_weight_products for F(4x4, 3x3), into m [36][OC][Cp] (Cp the
+// input channels rounded up to vectors): x and dy with their channels
+// last, up to whole tiles, transformed group by group of the chunk's tile
+// rows, and m[xi][o][c] = sum over the tiles of Z[xi][t][o] V[xi][t][c].
+template <typename T>
+void winograd4_weight_products(const Conv2dShape& s, const T* x, const T* dy, std::int64_t n0,
+                               std::int64_t n1, std::int64_t o_begin, std::int64_t o_end, T* m) {
+  constexpr int W = Simd<T>::width, P = kWinogradPointsOf<4>;
+  const std::int64_t OH = s.OH(), OW = s.OW(), outs = o_end - o_begin;
+  const std::int64_t TW = winograd_tile_cols<4>(s), TH = winograd_tile_rows<4>(s);
+  const std::int64_t group = winograd4_weight_group_rows<T>(s), rows = (n1 - n0) * TH;
+  const PaddedPlanes padding = winograd4_padding<T>(s);
+  const std::int64_t Cp = padding.channels_last, OCq = round_up(outs, std::int64_t(W));
+  const std::int64_t xcl_size = padding.size(s.C), dycl_size = 4 * TH * 4 * TW * OCq;
+  // Z's planes with room for the values past the last row that the sums'
+  // unstored rows read.
+  const std::int64_t vstride = group * TW * Cp, zstride = group * TW * OCq + kWinograd4SumRows<1>;
+  T* xcl = thread_scratch<T, 0>(xcl_size);
+  T* dycl = thread_scratch<T, 1>(dycl_size);
+  std::fill_n(xcl, xcl_size, T(0));
+  std::fill_n(dycl, dycl_size, T(0));
+  T* v = thread_scratch<T, 2>(P * vstride);
+  T* z = thread_scratch<T, 5>(P * zstride);
+  std::fill_n(z, P * zstride, T(0));
+  std::int64_t padded = -1;  // the sample in xcl and dycl
+  for (std::int64_t q0 = 0; q0 < rows; q0 += group) {
+    const std::int64_t q1 = std::min(rows, q0 + group);
+    for (std::int64_t q = q0; q < q1;) {  // the group's rows, sample by sample
+      const std::int64_t n = n0 + q / TH, th0 = q % TH, th1 = std::min(TH, th0 + (q1 - q));
+      if (n != padded) {
+        pad_sample(x + n * s.C * s.H * s.W, s.C, s.H, s.W, padding, xcl);
+        channels_last_sample(dy + (n * s.OC + o_begin) * OH * OW, outs, OH, OW, 0, 4 * TW, OCq,
+                             dycl);
+        padded = n;
+      }
+      const std::int64_t tile = (q - q0) * TW;
+      winograd4_input_transform(s, xcl, padding.WP, Cp, th0, th1, v + tile * Cp, vstride);
+      winograd4_gradient_transform(TW, dycl, OCq, th0, th1, z + tile * OCq, zstride);
+      q += th1 - th0;
+    }
+    for (int xi = 0; xi < P; ++xi)
+      winograd4_sums(z + xi * zstride, OCq, v + xi * vstride, Cp, (q1 - q0) * TW, outs,
+                     m + (xi * s.OC + o_begin) * Cp, q0 > 0);
+  }
 }
 
 }  // namespace detail
@@ -932,67 +1194,36 @@ std::int64_t conv2d_winograd_partials_size(const Conv2dShape& s) {
   return (s.N + kConvWeightChunk - 1) / kConvWeightChunk * s.OC * (9 * s.C + kBiasSlot<T>);
 }
 
-// dw = dL/dw, db = dL/db (both overwritten; db may be null). `partials` is
-// scratch of conv2d_winograd_partials_size<T>(s) elements. With `carried`,
-// dw and db hold on entry the sums over the samples of the processes before
-// this one, which this batch's chunks continue (as the direct kernel's do).
-template <typename T, typename Wait = NoWait>
-void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
-                                               T* db, T* partials, bool carried,
-                                               const Wait& wait_for_carry = Wait{}) {
-  using detail::kWinogradPoints;
-  constexpr int W = Simd<T>::width;
-  const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
-  const std::int64_t TW = detail::winograd_tile_cols(s), TH = detail::winograd_tile_rows(s);
-  const std::int64_t group = detail::winograd_weight_group_rows<T>(s);
-  // x padded by 1 and zero past it (the tiles past the output's edge read
-  // zeros, which meet zeros of dy); dy in rows of 2 TW, zero past OW and OH.
-  const std::int64_t WP = s.W + 2, xplane = (s.H + 2) * WP;
-  const std::int64_t xpad_size = s.C * xplane + detail::winograd_slack<T>(s);
-  const std::int64_t dplane = 2 * TH * 2 * TW, dyp_size = s.OC * dplane + 2 * W;
-  // Each plane of V and Z with room for the vector the last tile row spills.
-  const std::int64_t vstride = s.C * group * TW + 2 * W, zstride = s.OC * group * TW + 2 * W;
+// dw = dL/dw, db = dL/db (both overwritten; db may be null) by F(M x M,
+// 3x3). `partials` is scratch of conv2d_winograd_partials_size<T>(s)
+// elements. With `carried`, dw and db hold on entry the sums over the
+// samples of the processes before this one, which this batch's chunks
+// continue (as the direct kernel's do).
+template <int M, typename T, typename Wait = NoWait>
+void conv2d_backward_weights_winograd_tiles_continue(const Conv2dShape& s, const T* x, const T* dy,
+                                                     T* dw, T* db, T* partials, bool carried,
+                                                     const Wait& wait_for_carry = Wait{}) {
+  static_assert(M == 2 || M == 4, "Winograd's F(2x2, 3x3) or F(4x4, 3x3)");
+  const std::int64_t P = s.OH() * s.OW();
   const std::int64_t weights = 9 * s.C, block = weights + kBiasSlot<T>, part_size = s.OC * block;
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   // Output channels [o_begin, o_end) of a chunk's partial: all of them, or a
   // thread's share of a batch too small to give every thread a chunk.
   auto chunk_gradient = [&](std::int64_t chunk, T* part, std::int64_t o_begin, std::int64_t o_end) {
-    const std::int64_t outs = o_end - o_begin;
     // Slots 3 (the bias sums), 4 (sum_partials_in_order's) and 9 (the
     // partials of layers/conv2d.hpp) are in use here; the others are free.
     BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
-    T* xpad = thread_scratch<T, 0>(xpad_size);
-    T* dyp = thread_scratch<T, 1>(dyp_size);
-    std::fill_n(xpad, xpad_size, T(0));
-    std::fill_n(dyp, dyp_size, T(0));
-    T* v = thread_scratch<T, 2>(kWinogradPoints * vstride);
-    T* z = thread_scratch<T, 5>(kWinogradPoints * zstride);
-    T* m = thread_scratch<T, 6>(kWinogradPoints * s.OC * s.C);
+    // m's rows: C products for F(2x2, 3x3), C rounded up to vectors for F(4x4, 3x3).
+    const std::int64_t ldm = M == 2 ? s.C : round_up(s.C, std::int64_t(Simd<T>::width));
+    T* m = thread_scratch<T, 6>(detail::kWinogradPointsOf<M> * s.OC * ldm);
     const std::int64_t n0 = chunk * kConvWeightChunk, n1 = std::min(s.N, n0 + kConvWeightChunk);
-    for (std::int64_t n = n0; n < n1; ++n) {
-      const T* dy_n = dy + n * s.OC * P;
-      detail::copy_into_padded(x + n * s.C * s.H * s.W, s.C, s.H, s.W,
-                               detail::padded_evenly(s.H, s.W, 1), xpad);
-      // dyp holds output channels [o_begin, o_end), from its first plane.
-      if (dplane == P)  // even sizes: dy's own layout
-        std::copy_n(dy_n + o_begin * P, outs * P, dyp);
-      else
-        for (std::int64_t o = 0; o < outs; ++o)
-          for (std::int64_t oh = 0; oh < OH; ++oh)
-            detail::copy_row(dy_n + ((o_begin + o) * OH + oh) * OW, OW,
-                             dyp + o * dplane + oh * 2 * TW);
-      for (std::int64_t th0 = 0; th0 < TH; th0 += group) {
-        const std::int64_t th1 = std::min(TH, th0 + group), NT = (th1 - th0) * TW;
-        detail::winograd_input_transform(s, xpad, WP, xplane, th0, th1, v, vstride);
-        detail::winograd_gradient_transform(outs, TW, dyp, dplane, th0, th1, z, zstride);
-        const bool accumulate = n > n0 || th0 > 0;
-        for (int xi = 0; xi < kWinogradPoints; ++xi)  // m[xi][o][c] (+)= Z[xi][o][t] V[xi][c][t]
-          gemm<T>(outs, s.C, NT, {z + xi * zstride, NT, false}, {v + xi * vstride, NT, true},
-                  m + (xi * s.OC + o_begin) * s.C, s.C, accumulate);
-      }
-      for (std::int64_t o = o_begin; o < o_end; ++o) bias[o].add_plane(dy_n + o * P, P);
-    }
-    detail::winograd_weight_transform(o_begin, o_end, s.OC, s.C, m, part, block);
+    if constexpr (M == 2)
+      detail::winograd_weight_products(s, x, dy, n0, n1, o_begin, o_end, m);
+    else
+      detail::winograd4_weight_products(s, x, dy, n0, n1, o_begin, o_end, m);
+    for (std::int64_t n = n0; n < n1; ++n)
+      for (std::int64_t o = o_begin; o < o_end; ++o) bias[o].add_plane(dy + (n * s.OC + o) * P, P);
+    detail::winograd_weight_transform<M>(o_begin, o_end, s.OC, s.C, m, ldm, part, block);
     for (std::int64_t o = o_begin; o < o_end; ++o)
       store_bias_slot(bias[o], part + o * block + weights);
   };
@@ -1016,11 +1247,31 @@ void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x,
       });
 }
 
-// The same without a carry (one process, or the first of several).
+// The same for F(2x2, 3x3) and F(4x4, 3x3), with a carry and without one
+// (one process, or the first of several).
+template <typename T, typename Wait = NoWait>
+void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x, const T* dy, T* dw,
+                                               T* db, T* partials, bool carried,
+                                               const Wait& wait_for_carry = Wait{}) {
+  conv2d_backward_weights_winograd_tiles_continue<2>(s, x, dy, dw, db, partials, carried,
+                                                     wait_for_carry);
+}
+template <typename T, typename Wait = NoWait>
+void conv2d_backward_weights_winograd4_continue(const Conv2dShape& s, const T* x, const T* dy,
+                                                T* dw, T* db, T* partials, bool carried,
+                                                const Wait& wait_for_carry = Wait{}) {
+  conv2d_backward_weights_winograd_tiles_continue<4>(s, x, dy, dw, db, partials, carried,
+                                                     wait_for_carry);
+}
 template <typename T>
 void conv2d_backward_weights_winograd(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
                                       T* partials) {
-  conv2d_backward_weights_winograd_continue(s, x, dy, dw, db, partials, false);
+  conv2d_backward_weights_winograd_tiles_continue<2>(s, x, dy, dw, db, partials, false);
+}
+template <typename T>
+void conv2d_backward_weights_winograd4(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,
+                                       T* partials) {
+  conv2d_backward_weights_winograd_tiles_continue<4>(s, x, dy, dw, db, partials, false);
 }
 
 }  // namespace minidl::kernels
