@@ -83,15 +83,15 @@ bool conv2d_winograd4_pays(const Conv2dShape& s) {
 // for 16 pixels (F(2x2, 3x3): 16 for 4), over all of a chunk's tiles in
 // registers (winograd4_tile_sums), after transforms of 36 values per tile
 // for x and dy each. In shape_sweep (2 threads, 3x3 stride 1, batch 16 to
-// 256, 61 timings of the shapes it takes) it was 0.84-2.05x the speed of
-// the faster of direct and F(2x2, 3x3), median 1.21x, below 1x in 6 (7x7
-// planes at 16 to 32 input channels, 64 channels at 14x14 and batch 256).
-// 16 into 16 channels on planes of fewer than 7 tiles a row stay direct
-// (0.74-1.11x), as does anything above 64 channels (0.64-1.16x), where the
-// products m (36 x C x OC) no longer stay in cache between the groups. At
-// batch 1 (one chunk of samples, whose output channels the threads share)
-// it was 0.72-1.66x, median 1.0x; the choice does not depend on the batch,
-// so that any split of a batch between processes runs the same kernels.
+// 256, 43 timings of the shapes it takes) it was 0.84-2.05x the speed of
+// the faster of direct and F(2x2, 3x3), median 1.25x, below 1x in 3 (7x7
+// planes at 16 and 32 input channels). 16 into 16 channels on planes of
+// fewer than 7 tiles a row stay direct (0.74-1.11x), as does anything
+// above 64 channels (0.64-1.16x), where the products m (36 x C x OC) no
+// longer stay in cache between the groups. At batch 1 (one chunk of
+// samples, whose output channels the threads share) it was 0.72-1.66x,
+// median 0.94x; the choice does not depend on the batch, so that any split
+// of a batch between processes runs the same kernels.
 // Where F(2x2, 3x3)'s weight gradient pays (below), it keeps the shape:
 // F(4x4, 3x3) was only 0.99-1.45x faster there, and it rounds 4-11 times
 // more (the MNIST CNN's conv2 after three Adam steps in float had 23 of
