@@ -146,80 +146,97 @@ TEST_CASE_TEMPLATE("batchnorm kernels: a ReLU or a sum inside gives the passes' 
   struct Case {
     std::int64_t N, C, P;
   };
-  for (const Case s : {Case{5, 3, 1}, Case{2, 4, 7}, Case{1, 3, 37}, Case{4, 5, 784}}) {
-    CAPTURE(s.N);
-    CAPTURE(s.C);
-    CAPTURE(s.P);
-    const std::int64_t n = s.N * s.C * s.P;
-    const Tensor<T> x = random_as<T>({n}, 5), dy = random_as<T>({n}, 6);
-    const Tensor<T> gamma = random_as<T>({s.C}, 7, 1.0, 1.0), beta = random_as<T>({s.C}, 8);
-    Tensor<T> mean({s.C}), var({s.C}), invstd({s.C});
-    kernels::batchnorm_stats(s.N, s.C, s.P, 1e-5, x.data(), mean.data(), var.data(), invstd.data());
-    // Apart: normalise, then max(y, 0), then the ReLU's backward into a gradient of its own.
-    Tensor<T> y({n}), relu_y({n}), relu_dy({n});
-    kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(), gamma.data(),
-                                 beta.data(), y.data());
-    kernels::relu_forward(n, y.data(), relu_y.data());
-    kernels::relu_backward(n, relu_y.data(), dy.data(), relu_dy.data());
-    Tensor<T> fused_y({n}), naive_y({n});
-    kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(), gamma.data(),
-                                 beta.data(), fused_y.data(), true);
-    kernels::batchnorm_normalize_naive(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(),
-                                       gamma.data(), beta.data(), naive_y.data(), true);
-    CHECK(same_bits(fused_y, relu_y));
-    CHECK(same_bits(naive_y, relu_y));
-    std::int64_t zeroed = 0;
-    for (std::int64_t i = 0; i < n; ++i) zeroed += relu_y[i] == T(0);
-    CHECK(zeroed > 0);  // the mask matters: some outputs are cut, some kept
-    CHECK(zeroed < n);
-    // A residual block's sum (dy stands for the other input), and the ReLU
-    // after it, stored by the normalising pass.
-    Tensor<T> sum({n}), sum_relu({n});
-    kernels::add(n, y.data(), dy.data(), sum.data());
-    kernels::add_relu(n, dy.data(), y.data(), sum_relu.data());  // the other order: it commutes
-    for (const bool relu : {false, true}) {
-      CAPTURE(relu);
-      Tensor<T> fused({n});
+  // at_threshold: a third of each channel's values share one value x0, and
+  // beta puts x0 * a + b, before the ReLU, at 0 give or take a rounding, so
+  // that a backward that makes the mask again from x must round as the
+  // forward did.
+  for (const bool at_threshold : {false, true})
+    for (const Case s : {Case{5, 3, 1}, Case{2, 4, 7}, Case{1, 3, 37}, Case{4, 5, 784}}) {
+      CAPTURE(at_threshold);
+      CAPTURE(s.N);
+      CAPTURE(s.C);
+      CAPTURE(s.P);
+      const std::int64_t n = s.N * s.C * s.P;
+      Tensor<T> x = random_as<T>({n}, 5);
+      const Tensor<T> dy = random_as<T>({n}, 6);
+      const Tensor<T> gamma = random_as<T>({s.C}, 7, 1.0, 1.0);
+      Tensor<T> beta = random_as<T>({s.C}, 8);
+      if (at_threshold)
+        for (std::int64_t i = 0; i < n; ++i)
+          if ((s.P > 1 ? i % s.P : i / s.C) % 3 == 0) x[i] = x[i / s.P % s.C * s.P];
+      Tensor<T> mean({s.C}), var({s.C}), invstd({s.C});
+      kernels::batchnorm_stats(s.N, s.C, s.P, 1e-5, x.data(), mean.data(), var.data(),
+                               invstd.data());
+      if (at_threshold)
+        for (std::int64_t c = 0; c < s.C; ++c)
+          beta[c] = (mean[c] - x[c * s.P]) * (invstd[c] * gamma[c]);
+      const kernels::ReluInside<T> relu_inside{invstd.data(), gamma.data(), beta.data()};
+      // Apart: normalise, then max(y, 0), then the ReLU's backward into a gradient of its own.
+      Tensor<T> y({n}), relu_y({n}), relu_dy({n});
       kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(),
-                                   gamma.data(), beta.data(), fused.data(), relu, dy.data());
-      CHECK(same_bits(fused, relu ? sum_relu : sum));
+                                   gamma.data(), beta.data(), y.data());
+      kernels::relu_forward(n, y.data(), relu_y.data());
+      kernels::relu_backward(n, relu_y.data(), dy.data(), relu_dy.data());
+      Tensor<T> fused_y({n}), naive_y({n});
+      kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(),
+                                   gamma.data(), beta.data(), fused_y.data(), true);
+      kernels::batchnorm_normalize_naive(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(),
+                                         gamma.data(), beta.data(), naive_y.data(), true);
+      CHECK(same_bits(fused_y, relu_y));
+      CHECK(same_bits(naive_y, relu_y));
+      std::int64_t zeroed = 0;
+      for (std::int64_t i = 0; i < n; ++i) zeroed += relu_y[i] == T(0);
+      CHECK(zeroed > 0);  // the mask matters: some outputs are cut, some kept
+      CHECK(zeroed < n);
+      // A residual block's sum (dy stands for the other input), and the ReLU
+      // after it, stored by the normalising pass.
+      Tensor<T> sum({n}), sum_relu({n});
+      kernels::add(n, y.data(), dy.data(), sum.data());
+      kernels::add_relu(n, dy.data(), y.data(), sum_relu.data());  // the other order: it commutes
+      for (const bool relu : {false, true}) {
+        CAPTURE(relu);
+        Tensor<T> fused({n});
+        kernels::batchnorm_normalize(s.N, s.C, s.P, x.data(), mean.data(), invstd.data(),
+                                     gamma.data(), beta.data(), fused.data(), relu, dy.data());
+        CHECK(same_bits(fused, relu ? sum_relu : sum));
+      }
+      for (const bool batch_stats : {true, false}) {
+        CAPTURE(batch_stats);
+        Tensor<T> dx1({n}), dx2({n}), dx3({n}), dg1({s.C}), dg2({s.C}), dg3({s.C}), db1({s.C}),
+            db2({s.C}), db3({s.C});
+        kernels::batchnorm_backward(s.N, s.C, s.P, batch_stats, x.data(), relu_dy.data(),
+                                    mean.data(), invstd.data(), gamma.data(), dx1.data(),
+                                    dg1.data(), db1.data());
+        kernels::batchnorm_backward(s.N, s.C, s.P, batch_stats, x.data(), dy.data(), mean.data(),
+                                    invstd.data(), gamma.data(), dx2.data(), dg2.data(), db2.data(),
+                                    &relu_inside);
+        CHECK(same_bits(dx1, dx2));
+        CHECK(same_bits(dg1, dg2));
+        CHECK(same_bits(db1, db2));
+        // The naive twin with the ReLU inside, to rounding.
+        kernels::batchnorm_backward_naive(s.N, s.C, s.P, batch_stats, x.data(), dy.data(),
+                                          mean.data(), invstd.data(), gamma.data(), dx3.data(),
+                                          dg3.data(), db3.data(), fused_y.data());
+        const double bound = sizeof(T) == 4 ? 2e-4 : 1e-12;
+        CHECK(max_rel_diff(dx1.data(), dx3.data(), n) < bound);
+        CHECK(max_rel_diff(dg1.data(), dg3.data(), s.C) < bound);
+        CHECK(max_rel_diff(db1.data(), db3.data(), s.C) < bound);
+        // Split between two processes: the same bits as in one.
+        std::vector<T> states(static_cast<std::size_t>(2 * s.C));
+        const std::int64_t first = s.N / 2, off = first * s.C * s.P;
+        kernels::batchnorm_grad_sums(first, s.C, s.P, x.data(), dy.data(), mean.data(),
+                                     states.data(), false, &relu_inside);
+        kernels::batchnorm_grad_sums(s.N - first, s.C, s.P, x.data() + off, dy.data() + off,
+                                     mean.data(), states.data(), true, &relu_inside);
+        Tensor<T> dx4({n}), dg4({s.C}), db4({s.C});
+        kernels::batchnorm_backward_from_sums(
+            s.N, s.C, s.P, s.N * s.P, batch_stats, x.data(), dy.data(), mean.data(), invstd.data(),
+            gamma.data(), states.data(), dx4.data(), dg4.data(), db4.data(), &relu_inside);
+        CHECK(same_bits(dx1, dx4));
+        CHECK(same_bits(dg1, dg4));
+        CHECK(same_bits(db1, db4));
+      }
     }
-    for (const bool batch_stats : {true, false}) {
-      CAPTURE(batch_stats);
-      Tensor<T> dx1({n}), dx2({n}), dx3({n}), dg1({s.C}), dg2({s.C}), dg3({s.C}), db1({s.C}),
-          db2({s.C}), db3({s.C});
-      kernels::batchnorm_backward(s.N, s.C, s.P, batch_stats, x.data(), relu_dy.data(), mean.data(),
-                                  invstd.data(), gamma.data(), dx1.data(), dg1.data(), db1.data());
-      kernels::batchnorm_backward(s.N, s.C, s.P, batch_stats, x.data(), dy.data(), mean.data(),
-                                  invstd.data(), gamma.data(), dx2.data(), dg2.data(), db2.data(),
-                                  fused_y.data());
-      CHECK(same_bits(dx1, dx2));
-      CHECK(same_bits(dg1, dg2));
-      CHECK(same_bits(db1, db2));
-      // The naive twin with the ReLU inside, to rounding.
-      kernels::batchnorm_backward_naive(s.N, s.C, s.P, batch_stats, x.data(), dy.data(),
-                                        mean.data(), invstd.data(), gamma.data(), dx3.data(),
-                                        dg3.data(), db3.data(), fused_y.data());
-      const double bound = sizeof(T) == 4 ? 2e-4 : 1e-12;
-      CHECK(max_rel_diff(dx1.data(), dx3.data(), n) < bound);
-      CHECK(max_rel_diff(dg1.data(), dg3.data(), s.C) < bound);
-      CHECK(max_rel_diff(db1.data(), db3.data(), s.C) < bound);
-      // Split between two processes: the same bits as in one.
-      std::vector<T> states(static_cast<std::size_t>(2 * s.C));
-      const std::int64_t first = s.N / 2, off = first * s.C * s.P;
-      kernels::batchnorm_grad_sums(first, s.C, s.P, x.data(), dy.data(), mean.data(), states.data(),
-                                   false, fused_y.data());
-      kernels::batchnorm_grad_sums(s.N - first, s.C, s.P, x.data() + off, dy.data() + off,
-                                   mean.data(), states.data(), true, fused_y.data() + off);
-      Tensor<T> dx4({n}), dg4({s.C}), db4({s.C});
-      kernels::batchnorm_backward_from_sums(
-          s.N, s.C, s.P, s.N * s.P, batch_stats, x.data(), dy.data(), mean.data(), invstd.data(),
-          gamma.data(), states.data(), dx4.data(), dg4.data(), db4.data(), fused_y.data());
-      CHECK(same_bits(dx1, dx4));
-      CHECK(same_bits(dg1, dg4));
-      CHECK(same_bits(db1, db4));
-    }
-  }
 }
 
 TEST_CASE("batchnorm kernels: the fold of a convolution and its batch norm") {

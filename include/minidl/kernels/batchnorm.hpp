@@ -20,9 +20,13 @@
 //
 // A ReLU after the batch norm may be applied inside it (the plan pass
 // decides, layers/plan.hpp): the normalisation then stores max(y, 0), and
-// the backward takes dy with respect to that output and the output itself,
-// and uses dy where the output is positive, else 0, as the ReLU's backward
-// would have written it. The bits are those of the two layers run apart.
+// the backward takes dy with respect to that output and uses dy where the
+// output is positive, else 0, as the ReLU's backward would have written it.
+// The fast backward does not read the stored output for that: it makes
+// y = x * a + b again from x, with the coefficients the forward used
+// (ReluInside), which spares a pass over memory, and decides on the sign of
+// the same number. The naive twin reads the output. The bits are those of
+// the two layers run apart.
 #pragma once
 
 #include <cmath>
@@ -162,6 +166,47 @@ void batchnorm_fold_into_conv(std::int64_t OC, std::int64_t K, const T* w, const
 }
 
 // ---------------------------------------------------------------- fast kernels
+
+// A ReLU applied inside the normalising pass, for the backward: the
+// per-channel numbers of the affine map the forward applied (gamma and beta
+// may be null, as there), from which its output's sign is made again.
+template <typename T>
+struct ReluInside {
+  const T* invstd;
+  const T* gamma;
+  const T* beta;
+};
+
+namespace detail {
+
+// a and b of channel c's affine map y = x * a + b, computed in this one
+// function for the forward and the backward's ReLU mask alike (kept out of
+// line, so that no caller rounds them differently).
+template <typename T>
+struct Affine {
+  T a, b;
+};
+template <typename T>
+[[gnu::noinline]] Affine<T> affine_of(std::int64_t c, const T* mean, const T* invstd,
+                                      const T* gamma, const T* beta) {
+  const T a = invstd[c] * (gamma ? gamma[c] : T(1));
+  return {a, (beta ? beta[c] : T(0)) - mean[c] * a};
+}
+
+// The value the normalising pass stores before its ReLU, x * a + b, as a
+// vector or one element: one expression, as in plane_affine, so that a
+// compiler that fuses the multiply and the add there fuses it here too.
+template <typename T>
+typename Simd<T>::vec affine_as(const typename Simd<T>::vec*, const T* x, Affine<T> f) {
+  return Simd<T>::load(x) * Simd<T>::broadcast(f.a) + Simd<T>::broadcast(f.b);
+}
+template <typename T>
+T affine_as(const T*, const T* x, Affine<T> f) {
+  return *x * f.a + f.b;
+}
+
+}  // namespace detail
+
 //
 // A channel's sums run over the batch sample by sample: each sample's row of
 // P elements is summed on its own (parallel over samples, so each thread
@@ -214,15 +259,16 @@ T load_as(const T*, const T* p) {
   return *p;
 }
 
-// dy where the ReLU's output y is positive, else +0 (the ReLU's backward),
-// as a vector or one element.
+// dy where the ReLU's output, max(x * a + b, 0), is positive, else +0 (the
+// ReLU's backward), as a vector or one element.
 template <typename T>
-typename Simd<T>::vec relu_grad_as(const typename Simd<T>::vec*, const T* dy, const T* y) {
-  return Simd<T>::positive_or_zero(Simd<T>::load(y), Simd<T>::load(dy));
+typename Simd<T>::vec relu_grad_as(const typename Simd<T>::vec* acc, const T* dy, const T* x,
+                                   Affine<T> f) {
+  return Simd<T>::positive_or_zero(affine_as<T>(acc, x, f), Simd<T>::load(dy));
 }
 template <typename T>
-T relu_grad_as(const T*, const T* dy, const T* y) {
-  return *y > T(0) ? *dy : T(0);
+T relu_grad_as(const T* acc, const T* dy, const T* x, Affine<T> f) {
+  return affine_as<T>(acc, x, f) > T(0) ? *dy : T(0);
 }
 
 // Sums over one row of P elements into out[0, Sums): two vector accumulators
@@ -262,7 +308,7 @@ template <typename T, int Sums, typename Add>
 
 // One sample's row sums of its C channels (rows P apart, from x_n), into
 // out[c * Sums + k]: sum(x); sum((x - mean)^2); sum(dy) and sum(dy * (x -
-// mean)), with dy through a ReLU whose output is y. Not inlined, so that one
+// mean)), with dy through a ReLU applied inside (relu). Not inlined, so that one
 // compiled body serves every caller: inlined into two, the compiler may fuse
 // a multiply and an add (FMA) in one and not in the other, and the bits
 // would differ.
@@ -310,14 +356,16 @@ template <typename T>
 
 template <typename T>
 [[gnu::noinline]] void sample_relu_grad_sums(std::int64_t C, std::int64_t P, const T* x_n,
-                                             const T* dy_n, const T* y_n, const T* mean, T* out) {
+                                             const T* dy_n, const T* mean, ReluInside<T> relu,
+                                             T* out) {
   for (std::int64_t c = 0; c < C; ++c) {
-    const T *xr = x_n + c * P, *dr = dy_n + c * P, *yr = y_n + c * P;
+    const T *xr = x_n + c * P, *dr = dy_n + c * P;
     const T m = mean[c];
+    const Affine<T> f = affine_of(c, mean, relu.invstd, relu.gamma, relu.beta);
     row_sums<T, 2>(
         P,
-        [xr, dr, yr, m](auto* acc, std::int64_t i) {
-          const auto d = relu_grad_as<T>(acc, dr + i, yr + i);
+        [xr, dr, m, f](auto* acc, std::int64_t i) {
+          const auto d = relu_grad_as<T>(acc, dr + i, xr + i, f);
           acc[0] += d;
           acc[1] += unfused_product(d, load_as<T>(acc, xr + i) - m);
         },
@@ -419,17 +467,19 @@ void batchnorm_var_from_sums(std::int64_t C, std::int64_t M, double eps, const T
 }
 
 // sum(dy) and sum(dy * (x - mean)) per channel (states: 2 C values, in that
-// order for each channel), dy through the ReLU whose output is relu_output
-// if that is not null.
+// order for each channel), dy through the ReLU applied inside if relu is
+// not null.
 template <typename T>
 void batchnorm_grad_sums(std::int64_t N, std::int64_t C, std::int64_t P, const T* x, const T* dy,
-                         const T* mean, T* states, bool carried, const T* relu_output = nullptr) {
+                         const T* mean, T* states, bool carried,
+                         const ReluInside<T>* relu = nullptr) {
+  const ReluInside<T> r = relu ? *relu : ReluInside<T>{};
   detail::fold_row_sums(
       N, 2 * C, P,
       [=](std::int64_t n, T* out) {
         const std::int64_t off = n * C * P;
-        if (relu_output)
-          detail::sample_relu_grad_sums(C, P, x + off, dy + off, relu_output + off, mean, out);
+        if (relu)
+          detail::sample_relu_grad_sums(C, P, x + off, dy + off, mean, r, out);
         else
           detail::sample_grad_sums(C, P, x + off, dy + off, mean, out);
       },
@@ -446,8 +496,7 @@ void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T
                          const T* invstd, const T* gamma, const T* beta, T* y, bool relu = false,
                          const T* other = nullptr) {
   detail::parallel_planes(N, C, P, [=](std::int64_t n, std::int64_t c) {
-    const T a = invstd[c] * (gamma ? gamma[c] : T(1));
-    const T b = (beta ? beta[c] : T(0)) - mean[c] * a;
+    const auto [a, b] = detail::affine_of(c, mean, invstd, gamma, beta);
     const std::int64_t off = (n * C + c) * P;
     const T* o = other ? other + off : nullptr;
     if (other && relu)
@@ -463,17 +512,20 @@ void batchnorm_normalize(std::int64_t N, std::int64_t C, std::int64_t P, const T
 
 // batchnorm_backward_naive's results from the sums of the whole batch
 // (batchnorm_grad_sums' states): dgamma and dbeta, then dx plane by plane.
+// relu as for batchnorm_grad_sums.
 template <typename T>
 void batchnorm_backward_from_sums(std::int64_t N, std::int64_t C, std::int64_t P, std::int64_t M,
                                   bool batch_stats, const T* x, const T* dy, const T* mean,
                                   const T* invstd, const T* gamma, const T* states, T* dx,
-                                  T* dgamma, T* dbeta, const T* relu_output = nullptr) {
+                                  T* dgamma, T* dbeta, const ReluInside<T>* relu = nullptr) {
   for (std::int64_t c = 0; c < C; ++c) {
     if (dgamma) dgamma[c] = states[2 * c + 1] * invstd[c];
     if (dbeta) dbeta[c] = states[2 * c];
   }
   if (!dx) return;
   const T Mt = static_cast<T>(M);
+  const ReluInside<T> r = relu ? *relu : ReluInside<T>{};
+  const bool relu_inside = relu != nullptr;
   detail::parallel_planes(N, C, P, [=](std::int64_t n, std::int64_t c) {
     const T mc = mean[c], sum_dy = states[2 * c], sum_dy_xmu = states[2 * c + 1];
     const T w = invstd[c] * (gamma ? gamma[c] : T(1));
@@ -482,11 +534,12 @@ void batchnorm_backward_from_sums(std::int64_t N, std::int64_t C, std::int64_t P
     const std::int64_t off = (n * C + c) * P;
     const T *d = dy + off, *v = x + off;
     T* out = dx + off;
-    if (relu_output) {
-      const T* y = relu_output + off;
+    if (relu_inside) {
+      const detail::Affine<T> f = detail::affine_of(c, mean, r.invstd, r.gamma, r.beta);
       MINIDL_VECTORIZE
       for (std::int64_t p = 0; p < P; ++p) {
-        const T masked = y[p] > T(0) ? d[p] : T(0);
+        const T y = v[p] * f.a + f.b;  // the forward's value before its ReLU, as plane_affine
+        const T masked = y > T(0) ? d[p] : T(0);
         out[p] = (masked - mean_dy - (v[p] - mc) * k) * w;
       }
     } else {
@@ -521,15 +574,17 @@ void batchnorm_stats_normalize(std::int64_t N, std::int64_t C, std::int64_t P, d
   batchnorm_normalize(N, C, P, x, mean, invstd, gamma, beta, y, relu);
 }
 
-// batchnorm_backward_naive: the two sums per channel, then dx.
+// batchnorm_backward_naive: the two sums per channel, then dx. With relu,
+// the ReLU applied inside (the naive twin's relu_output is the forward's
+// output with that ReLU).
 template <typename T>
 void batchnorm_backward(std::int64_t N, std::int64_t C, std::int64_t P, bool batch_stats,
                         const T* x, const T* dy, const T* mean, const T* invstd, const T* gamma,
-                        T* dx, T* dgamma, T* dbeta, const T* relu_output = nullptr) {
+                        T* dx, T* dgamma, T* dbeta, const ReluInside<T>* relu = nullptr) {
   T* states = thread_scratch<T, kChannelSumsSlot>(2 * C);
-  batchnorm_grad_sums(N, C, P, x, dy, mean, states, false, relu_output);
+  batchnorm_grad_sums(N, C, P, x, dy, mean, states, false, relu);
   batchnorm_backward_from_sums(N, C, P, N * P, batch_stats, x, dy, mean, invstd, gamma, states, dx,
-                               dgamma, dbeta, relu_output);
+                               dgamma, dbeta, relu);
 }
 
 }  // namespace minidl::kernels

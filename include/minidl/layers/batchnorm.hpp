@@ -29,8 +29,9 @@ namespace minidl {
 // Conv2d before it for evaluation (layers/plan.hpp); the layer then makes no
 // pass at all. It may also have the layer apply the in-place ReLU after it
 // (forward_with): the layer then stores max(y, 0), its backward receives
-// the gradient with respect to that and zeroes it where the stored output
-// is not positive, and the ReLU makes no pass.
+// the gradient with respect to that and zeroes it where that output is not
+// positive (its sign made again from the input, without reading the output),
+// and the ReLU makes no pass.
 template <typename T>
 class BatchNorm : public Layer<T> {
  public:
@@ -100,16 +101,18 @@ class BatchNorm : public Layer<T> {
     }
     T* dgamma = affine_ ? dweight_.data() : nullptr;
     T* dbeta = affine_ ? dbias_.data() : nullptr;
-    const T* relu_output = relu_ ? output_.data() : nullptr;
+    // The ReLU done inside: its mask is made again from the input, not read from the output.
+    const kernels::ReluInside<T> relu_inside{invstd_.data(), gamma(), beta()};
+    const kernels::ReluInside<T>* relu = relu_ ? &relu_inside : nullptr;
     // dx needs the sums over the whole batch, which may go round the processes first.
     grad_sums_.resize(static_cast<std::size_t>(2 * C_));
     fold_over_batch(this->batch_share_, {fold_state(grad_sums_.data(), 2 * C_)}, [&](bool carried) {
       kernels::batchnorm_grad_sums(N, C_, P, input_.data(), dy.data(), mean_.data(),
-                                   grad_sums_.data(), carried, relu_output);
+                                   grad_sums_.data(), carried, relu);
     });
     kernels::batchnorm_backward_from_sums(
         N, C_, P, this->batch_share_.global_count(N) * P, batch_stats_, input_.data(), dy.data(),
-        mean_.data(), invstd_.data(), gamma(), grad_sums_.data(), dx, dgamma, dbeta, relu_output);
+        mean_.data(), invstd_.data(), gamma(), grad_sums_.data(), dx, dgamma, dbeta, relu);
     return this->dinput_;
   }
 
