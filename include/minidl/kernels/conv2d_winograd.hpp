@@ -1089,16 +1089,16 @@ void winograd4_weight_products(const Conv2dShape& s, const T* x, const T* dy, st
   const PaddedPlanes padding = winograd4_padding<T>(s);
   const std::int64_t Cp = padding.channels_last, OCq = round_up(outs, std::int64_t(W));
   const std::int64_t xcl_size = padding.size(s.C), dycl_size = 4 * TH * 4 * TW * OCq;
-  // Z's planes with room for the values past the last row that the sums'
+  // Z's planes with room for the values past the last tile that the sums'
   // unstored rows read.
-  const std::int64_t vstride = group * TW * Cp, zstride = group * TW * OCq + kWinograd4SumRows<1>;
+  constexpr std::int64_t slack = kWinograd4SumRows<1>;
+  const std::int64_t vstride = group * TW * Cp, zstride = group * TW * OCq + slack;
   T* xcl = thread_scratch<T, 0>(xcl_size);
   T* dycl = thread_scratch<T, 1>(dycl_size);
   std::fill_n(xcl, xcl_size, T(0));
   std::fill_n(dycl, dycl_size, T(0));
   T* v = thread_scratch<T, 2>(P * vstride);
   T* z = thread_scratch<T, 5>(P * zstride);
-  std::fill_n(z, P * zstride, T(0));
   std::int64_t padded = -1;  // the sample in xcl and dycl
   for (std::int64_t q0 = 0; q0 < rows; q0 += group) {
     const std::int64_t q1 = std::min(rows, q0 + group);
@@ -1115,9 +1115,15 @@ void winograd4_weight_products(const Conv2dShape& s, const T* x, const T* dy, st
       winograd4_gradient_transform(TW, dycl, OCq, th0, th1, z + tile * OCq, zstride);
       q += th1 - th0;
     }
-    for (int xi = 0; xi < P; ++xi)
-      winograd4_sums(z + xi * zstride, OCq, v + xi * vstride, Cp, (q1 - q0) * TW, outs,
+    // The transforms wrote the group's tiles; the values just past them
+    // are read, not used, by the sums' unstored rows: zeros, not whatever
+    // the scratch held.
+    const std::int64_t tiles = (q1 - q0) * TW;
+    for (int xi = 0; xi < P; ++xi) {
+      std::fill_n(z + xi * zstride + tiles * OCq, slack, T(0));
+      winograd4_sums(z + xi * zstride, OCq, v + xi * vstride, Cp, tiles, outs,
                      m + (xi * s.OC + o_begin) * Cp, q0 > 0);
+    }
   }
 }
 
