@@ -71,10 +71,14 @@ void BM_batchnorm_backward(benchmark::State& state) {
       dbeta(kC);
   kernels::batchnorm_stats(kN, kC, kP, 1e-5, x.data(), mean.data(), var.data(), invstd.data());
   auto run = [&](bool naive, std::vector<float>& out) {
-    (naive ? kernels::batchnorm_backward_naive<float>
-           : kernels::batchnorm_backward<float>)(kN, kC, kP, true, x.data(), dy.data(), mean.data(),
-                                                 invstd.data(), gamma.data(), out.data(),
-                                                 dgamma.data(), dbeta.data(), nullptr);
+    if (naive)
+      kernels::batchnorm_backward_naive<float>(kN, kC, kP, true, x.data(), dy.data(), mean.data(),
+                                               invstd.data(), gamma.data(), out.data(),
+                                               dgamma.data(), dbeta.data());
+    else
+      kernels::batchnorm_backward<float>(kN, kC, kP, true, x.data(), dy.data(), mean.data(),
+                                         invstd.data(), gamma.data(), out.data(), dgamma.data(),
+                                         dbeta.data());
   };
   run(true, ref);
   run(false, dx);
