@@ -166,6 +166,14 @@ void batchnorm_fold_into_conv(std::int64_t OC, std::int64_t K, const T* w, const
 }
 
 // ---------------------------------------------------------------- fast kernels
+//
+// A channel's sums run over the batch sample by sample: each sample's row of
+// P elements is summed on its own (parallel over samples, so each thread
+// reads the samples it holds, in memory order), and the channel's total is
+// the left fold of those row sums in batch order. A process can stop the
+// fold after its samples and the next one continue it
+// (core/batch_reducer.hpp), so the single-process kernels are the split ones
+// below run without a carry.
 
 // A ReLU applied inside the normalising pass, for the backward: the
 // per-channel numbers of the affine map the forward applied (gamma and beta
@@ -204,19 +212,6 @@ template <typename T>
 T affine_as(const T*, const T* x, Affine<T> f) {
   return *x * f.a + f.b;
 }
-
-}  // namespace detail
-
-//
-// A channel's sums run over the batch sample by sample: each sample's row of
-// P elements is summed on its own (parallel over samples, so each thread
-// reads the samples it holds, in memory order), and the channel's total is
-// the left fold of those row sums in batch order. A process can stop the
-// fold after its samples and the next one continue it
-// (core/batch_reducer.hpp), so the single-process kernels are the split ones
-// below run without a carry.
-
-namespace detail {
 
 // The sum of the Bytes / sizeof(T) values at v, in a fixed tree: the upper
 // half added to the lower, and again, until one value is left (a vector
