@@ -310,7 +310,9 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   // is not positive as it stores it, and the ReLU makes no pass.
   for (int r = 0; r + 1 < count; ++r)
     node(r).backward_in_sum = node(r).backward_from_output && node(r).uses.size() > 1;
-  // Whether node v's backward (or that of the ReLU it carries) reads its stored output.
+  // Whether node v's backward (or that of the ReLU it carries) reads its stored output. A
+  // batch norm's ReLU makes its mask again from the batch norm's input instead, but is
+  // counted here all the same: that only keeps its output from being shared sooner.
   auto backward_reads_output = [&](int v) {
     const Node<T>& n = graph[static_cast<std::size_t>(v)];
     if (node(v).relu_after || node(v).backward_from_output) return true;
@@ -564,8 +566,9 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   // gradient), the output need not stay in memory of its own between the
   // passes. Such batch norms all write into one buffer, which the
   // convolution reads at once in forward; in backward each output is made
-  // again just before the convolution's backward and last read by the batch
-  // norm's own backward, two nodes later. Those spans never overlap (a
+  // again just before the convolution's backward, its last reader (the
+  // batch norm's own backward, two nodes later, makes its ReLU's mask from
+  // its input). Those spans never overlap (a
   // batch norm, its ReLU and the convolution are three nodes in a row), so
   // one buffer of the largest output serves them all.
   for (int b = 0; options.remake_outputs && b + 2 < count; ++b) {
