@@ -12,6 +12,7 @@
 
 #include "minidl/core/rng.hpp"
 #include "minidl/kernels/add.hpp"
+#include "minidl/kernels/batchnorm.hpp"
 #include "minidl/kernels/conv2d.hpp"
 #include "minidl/kernels/dropout.hpp"
 #include "minidl/kernels/finite.hpp"
@@ -641,6 +642,65 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
         CHECK(std::memcmp(dw.data(), first.data(), ws * sizeof(T)) == 0);
         CHECK(std::memcmp(db.data(), first_b.data(), db.size() * sizeof(T)) == 0);
       }
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE_TEMPLATE(
+    "F(4x4, 3x3)'s weight gradient from a batch norm's input gives the stored output's bits", T,
+    float, double) {
+  // The input a batch norm with its ReLU stored, max(x a + b, 0), made again
+  // as the weight gradient copies each sample (RemadeInput), against the
+  // gradient of that output stored by batchnorm_normalize: rows of 8 or more
+  // pixels and 7x7 planes (the two ways of copying), channels in whole
+  // vectors of 8 and not, on 1 and 2 threads. A third of each channel's
+  // values sit on the ReLU's threshold (x0 with beta putting x0 a + b at
+  // zero give or take a rounding), where rounding the product apart from
+  // the addition would move values across it.
+  const Conv2dShape shapes[] = {{5, 16, 12, 12, 32, 3, 3, 1, 1},
+                                {6, 20, 7, 7, 32, 3, 3, 1, 1},
+                                {3, 24, 6, 9, 16, 3, 3, 1, 1}};
+  const int saved = num_threads();
+  for (const auto& s : shapes) {
+    CAPTURE(s.C);
+    CAPTURE(s.H);
+    const std::int64_t P = s.H * s.W;
+    auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * P), 31);
+    const auto dy = random_vector<T>(static_cast<std::size_t>(s.N * s.OC * P), 32);
+    const auto noise = random_vector<T>(static_cast<std::size_t>(4 * s.C), 33);
+    std::vector<T> mean(static_cast<std::size_t>(s.C)), invstd(mean.size()), gamma(mean.size()),
+        beta(mean.size()), a(mean.size()), b(mean.size());
+    for (std::size_t c = 0; c < mean.size(); ++c) {
+      mean[c] = T(0.1) * noise[c];
+      invstd[c] = T(1.5) + noise[mean.size() + c];
+      gamma[c] = T(0.7) + T(0.5) * noise[2 * mean.size() + c];
+      const T x0 = T(0.3) * noise[3 * mean.size() + c];
+      beta[c] = (mean[c] - x0) * invstd[c] * gamma[c];
+      for (std::int64_t i = static_cast<std::int64_t>(c) * P; i < s.N * s.C * P; i += 3 * s.C * P)
+        for (std::int64_t p = 0; p < P; ++p) x[static_cast<std::size_t>(i + p)] = x0;
+      const auto f = detail::affine_of(static_cast<std::int64_t>(c), mean.data(), invstd.data(),
+                                       gamma.data(), beta.data());
+      a[c] = f.a;
+      b[c] = f.b;
+    }
+    std::vector<T> y(x.size());
+    batchnorm_normalize(s.N, s.C, P, x.data(), mean.data(), invstd.data(), gamma.data(),
+                        beta.data(), y.data(), true);
+    const std::size_t ws = static_cast<std::size_t>(s.OC * s.col_rows());
+    for (int threads : {1, 2}) {
+      CAPTURE(threads);
+      set_num_threads(threads);
+      std::vector<T> partials(static_cast<std::size_t>(conv2d_weight_partials_size<T>(s)));
+      std::vector<T> dw_stored(ws), db_stored(static_cast<std::size_t>(s.OC)), dw(ws),
+          db(db_stored.size());
+      conv2d_backward_weights_winograd4(s, y.data(), dy.data(), dw_stored.data(), db_stored.data(),
+                                        partials.data());
+      conv2d_backward_weights_winograd4_continue(s, x.data(), dy.data(), dw.data(), db.data(),
+                                                 partials.data(), false, NoWait{},
+                                                 RemadeInput<T>{a.data(), b.data()});
+      CHECK(std::memcmp(dw.data(), dw_stored.data(), ws * sizeof(T)) == 0);
+      CHECK(std::memcmp(db.data(), db_stored.data(), db.size() * sizeof(T)) == 0);
     }
   }
   set_num_threads(saved);

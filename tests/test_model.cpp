@@ -998,4 +998,52 @@ TEST_CASE("batch norms before a convolution keep no output: it is remade in back
                       run({true, true, true, false, false}, 1, eval_unfolded_off)));
   CHECK(bit_identical(eval_unfolded, eval_unfolded_off));
 }
+TEST_CASE("the F(4x4, 3x3) weight gradient remakes the batch norm output it reads, same bits") {
+  // conv -> batch norm -> ReLU -> conv chains whose second convolution has
+  // F(4x4, 3x3) weight kernels (16 -> 32 channels on 12x12 planes, 20 -> 32
+  // on 6x6 ones): the batch norm's output is made again inside the weight
+  // gradient's copy of each sample, never in memory, with the bits of the
+  // stored output.
+  auto make = [] {
+    Graph<float> net;
+    net.add("conv1", Conv2d<float>(3, 16, 3, 1, 1, false), "input");
+    net.add("bn1", BatchNorm2d<float>(16));
+    net.add("relu1", ReLU<float>(true));
+    net.add("conv2", Conv2d<float>(16, 32, 3, 1, 1, false));
+    net.add("bn2", BatchNorm2d<float>(32));
+    net.add("relu2", ReLU<float>(true));
+    net.add("conv3", Conv2d<float>(32, 20, 3, 2, 1, false));
+    net.add("bn3", BatchNorm2d<float>(20));
+    net.add("relu3", ReLU<float>(true));
+    net.add("conv4", Conv2d<float>(20, 32, 3, 1, 1));
+    net.add("avg", AdaptiveAvgPool2d<float>(1));
+    net.add("flatten", Flatten<float>());
+    net.add("fc", Linear<float>(32, 3));
+    net.reset_parameters(11);
+    return net;
+  };
+  const Shape in{5, 3, 12, 12};
+  {
+    auto net = make();
+    for (const char* conv : {"conv2", "conv4"}) {
+      CAPTURE(conv);
+      CHECK(decided(net, in, conv).kernels.backward_weights == kernels::ConvKernel::Winograd4);
+      CHECK(decided(net, in, conv).remakes_in_copy);
+    }
+    CHECK(decided(net, in, "conv4").remakes_input_of == node_number(net, "bn3"));
+    CHECK_FALSE(decided(net, in, "conv3").remakes_in_copy);  // direct at stride 2: remade first
+    CHECK(decided(net, in, "conv3").remakes_input_of == node_number(net, "bn2"));
+    CHECK(net.plan_summary(in).find("remakes bn1's output in its weight gradient's copy") !=
+          std::string::npos);
+  }
+  auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
+    return train_then_evaluate(make, options, threads, in, 6, {0, 2, 1, 2, 0}, eval_out);
+  };
+  std::vector<float> eval_on, eval_kept, eval_two;
+  const auto on = run({}, 1, eval_on);
+  CHECK(bit_identical(on, run({true, true, true, true, false}, 1, eval_kept)));
+  CHECK(bit_identical(eval_on, eval_kept));
+  CHECK(bit_identical(on, run({}, 2, eval_two)));
+  CHECK(bit_identical(eval_on, eval_two));
+}
 }  // namespace test_model

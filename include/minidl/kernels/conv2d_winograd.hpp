@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "minidl/core/error.hpp"
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/kernels/conv2d_bias.hpp"
@@ -1056,6 +1057,42 @@ void winograd4_sums(const T* z, std::int64_t OCq, const T* v, std::int64_t Cp, s
   for (; c0 < Cp; c0 += W) run(c0, std::integral_constant<int, 1>{});
 }
 
+}  // namespace detail
+
+// A convolution's input given as a batch norm's input x and the numbers of
+// its per-channel affine map, with the ReLU after it: the convolution reads
+// max(x a[c] + b[c], 0), which batchnorm_normalize stored in forward and
+// the weight gradient makes again as it copies each sample, instead of
+// reading a copy made again in memory first. The same expression on the
+// same a and b (the batch norm's detail::affine_of), so the same bits.
+// With a null, x is the input itself.
+template <typename T>
+struct RemadeInput {
+  const T* a = nullptr;
+  const T* b = nullptr;
+};
+
+namespace detail {
+
+// max(x a[c] + b[c], 0) over the C channels of each pixel of a
+// channels-last sample, inside its border of `pad` (zeros, which stay).
+template <typename T>
+void remake_channels_last(const RemadeInput<T>& remade, std::int64_t C, std::int64_t H,
+                          std::int64_t W, std::int64_t pad, std::int64_t WP, std::int64_t Cp,
+                          T* xcl) {
+  const T* a = remade.a;
+  const T* b = remade.b;
+  for (std::int64_t h = 0; h < H; ++h)
+    for (std::int64_t w = 0; w < W; ++w) {
+      T* pixel = xcl + ((h + pad) * WP + w + pad) * Cp;
+      MINIDL_VECTORIZE
+      for (std::int64_t c = 0; c < C; ++c) {
+        const T v = pixel[c] * a[c] + b[c];
+        pixel[c] = v > T(0) ? v : T(0);
+      }
+    }
+}
+
 // Groups of the F(4x4, 3x3) weight gradient: the tile rows of a chunk's
 // samples, one after the other, in groups of equal size whose V and Z
 // (36 values per tile and channel, input and output) are kept to 384 KiB,
@@ -1076,12 +1113,14 @@ std::int64_t winograd4_weight_group_rows(const Conv2dShape& s) {
 }
 
 // winograd_weight_products for F(4x4, 3x3), into m [36][OC][Cp] (Cp the
-// input channels rounded up to vectors): x and dy with their channels
-// last, up to whole tiles, transformed group by group of the chunk's tile
-// rows, and m[xi][o][c] = sum over the tiles of Z[xi][t][o] V[xi][t][c].
+// input channels rounded up to vectors): x (or the input remade from it)
+// and dy with their channels last, up to whole tiles, transformed group by
+// group of the chunk's tile rows, and m[xi][o][c] = sum over the tiles of
+// Z[xi][t][o] V[xi][t][c].
 template <typename T>
-void winograd4_weight_products(const Conv2dShape& s, const T* x, const T* dy, std::int64_t n0,
-                               std::int64_t n1, std::int64_t o_begin, std::int64_t o_end, T* m) {
+void winograd4_weight_products(const Conv2dShape& s, const T* x, const RemadeInput<T>& remade,
+                               const T* dy, std::int64_t n0, std::int64_t n1, std::int64_t o_begin,
+                               std::int64_t o_end, T* m) {
   constexpr int W = Simd<T>::width, P = kWinogradPointsOf<4>;
   const std::int64_t OH = s.OH(), OW = s.OW(), outs = o_end - o_begin;
   const std::int64_t TW = winograd_tile_cols<4>(s), TH = winograd_tile_rows<4>(s);
@@ -1106,6 +1145,7 @@ void winograd4_weight_products(const Conv2dShape& s, const T* x, const T* dy, st
       const std::int64_t n = n0 + q / TH, th0 = q % TH, th1 = std::min(TH, th0 + (q1 - q));
       if (n != padded) {
         pad_sample(x + n * s.C * s.H * s.W, s.C, s.H, s.W, padding, xcl);
+        if (remade.a) remake_channels_last(remade, s.C, s.H, s.W, padding.pad, padding.WP, Cp, xcl);
         channels_last_sample(dy + (n * s.OC + o_begin) * OH * OW, outs, OH, OW, 0, 4 * TW, OCq,
                              dycl);
         padded = n;
@@ -1204,12 +1244,15 @@ std::int64_t conv2d_winograd_partials_size(const Conv2dShape& s) {
 // 3x3). `partials` is scratch of conv2d_winograd_partials_size<T>(s)
 // elements. With `carried`, dw and db hold on entry the sums over the
 // samples of the processes before this one, which this batch's chunks
-// continue (as the direct kernel's do).
+// continue (as the direct kernel's do). F(4x4, 3x3) may read its input
+// remade from x (RemadeInput).
 template <int M, typename T, typename Wait = NoWait>
 void conv2d_backward_weights_winograd_tiles_continue(const Conv2dShape& s, const T* x, const T* dy,
                                                      T* dw, T* db, T* partials, bool carried,
-                                                     const Wait& wait_for_carry = Wait{}) {
+                                                     const Wait& wait_for_carry = Wait{},
+                                                     const RemadeInput<T>& remade = {}) {
   static_assert(M == 2 || M == 4, "Winograd's F(2x2, 3x3) or F(4x4, 3x3)");
+  if (M == 2 && remade.a) fail("conv2d backward-weights: F(2x2, 3x3) cannot remake its input");
   const std::int64_t P = s.OH() * s.OW();
   const std::int64_t weights = 9 * s.C, block = weights + kBiasSlot<T>, part_size = s.OC * block;
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
@@ -1226,7 +1269,7 @@ void conv2d_backward_weights_winograd_tiles_continue(const Conv2dShape& s, const
     if constexpr (M == 2)
       detail::winograd_weight_products(s, x, dy, n0, n1, o_begin, o_end, m);
     else
-      detail::winograd4_weight_products(s, x, dy, n0, n1, o_begin, o_end, m);
+      detail::winograd4_weight_products(s, x, remade, dy, n0, n1, o_begin, o_end, m);
     for (std::int64_t n = n0; n < n1; ++n)
       for (std::int64_t o = o_begin; o < o_end; ++o) bias[o].add_plane(dy + (n * s.OC + o) * P, P);
     detail::winograd_weight_transform<M>(o_begin, o_end, s.OC, s.C, m, ldm, part, block);
@@ -1265,9 +1308,10 @@ void conv2d_backward_weights_winograd_continue(const Conv2dShape& s, const T* x,
 template <typename T, typename Wait = NoWait>
 void conv2d_backward_weights_winograd4_continue(const Conv2dShape& s, const T* x, const T* dy,
                                                 T* dw, T* db, T* partials, bool carried,
-                                                const Wait& wait_for_carry = Wait{}) {
+                                                const Wait& wait_for_carry = Wait{},
+                                                const RemadeInput<T>& remade = {}) {
   conv2d_backward_weights_winograd_tiles_continue<4>(s, x, dy, dw, db, partials, carried,
-                                                     wait_for_carry);
+                                                     wait_for_carry, remade);
 }
 template <typename T>
 void conv2d_backward_weights_winograd(const Conv2dShape& s, const T* x, const T* dy, T* dw, T* db,

@@ -78,6 +78,27 @@ class BatchNorm : public Layer<T> {
                                  mean_.data(), invstd_.data(), gamma(), beta(), output_.data(),
                                  relu_);
   }
+  // What a convolution reading this output needs to make it again itself
+  // (the ReLU inside, no sum): the last forward's input, and a[c], b[c] of
+  // its map y = max(x a + b, 0), computed as the normalising pass computes
+  // them (plan step 13, kernels::RemadeInput).
+  struct OutputMap {
+    const T* a;
+    const T* b;
+  };
+  OutputMap output_map() {
+    if (added_ || !relu_)
+      fail(this->label(), ": only an output with the ReLU inside and no sum is a map of the input");
+    map_.resize(static_cast<std::size_t>(2 * C_));
+    for (std::int64_t c = 0; c < C_; ++c) {
+      const auto f = kernels::detail::affine_of(c, mean_.data(), invstd_.data(), gamma(), beta());
+      map_[static_cast<std::size_t>(c)] = f.a;
+      map_[static_cast<std::size_t>(C_ + c)] = f.b;
+    }
+    return {map_.data(), map_.data() + C_};
+  }
+  const Tensor<T>& input() const { return input_; }
+
   // Memory for the output (a view of a buffer the network shares out), or
   // an empty tensor for memory of the layer's own.
   void set_output_storage(const Tensor<T>& storage) { output_ = storage; }
@@ -272,6 +293,7 @@ class BatchNorm : public Layer<T> {
   // data-parallel training).
   std::vector<T> stat_sums_;  // sum(x), then sum((x - mean)^2)
   std::vector<T> grad_sums_;  // sum(dy), sum(dy * (x - mean))
+  std::vector<T> map_;        // a and b of output_map()
 };
 
 // torch.nn.BatchNorm2d: input [N, C, H, W].

@@ -230,14 +230,35 @@ class Conv2d : public Layer<T> {
                                            dy.data(), dweight_.data(), bias_grad_data(), partials,
                                            carried, wait_for_carry);
     });
-    if (!this->needs_input_grad_) {
-      this->dinput_ = Tensor<T>();
-      return this->dinput_;
-    }
-    this->dinput_.resize(input_.shape());
-    kernels::conv2d_backward_data_run(kernels_.backward_data, geometry_, dy.data(), weight_.data(),
-                                      this->dinput_.data(), workspace_.data());
-    return this->dinput_;
+    return input_gradient(dy);
+  }
+
+  // backward() for a convolution whose input was a batch norm's output
+  // with the ReLU after it, max(x a[c] + b[c], 0), no longer in memory:
+  // the weight gradient makes it again from the batch norm's input x as it
+  // copies each sample (kernels::RemadeInput), with the bits of the stored
+  // one. Needs the F(4x4, 3x3) weight kernel (can_remake_input).
+  const Tensor<T>& backward_remaking_input(const Tensor<T>& dy, const Tensor<T>& x,
+                                           const kernels::RemadeInput<T>& remade) {
+    if (!can_remake_input(kernels_))
+      fail(this->label(), ": the ", kernels::conv_kernel_name(kernels_.backward_weights),
+           " weight kernel cannot make its input again");
+    if (x.shape() != input_.shape())
+      fail(this->label(), ": backward_remaking_input expected x ", input_.shape().str(), ", got ",
+           x.shape().str());
+    if (dy.shape() != out_shape_)
+      fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
+    T* partials = weight_partials();
+    fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
+      kernels::conv2d_backward_weights_winograd4_continue(
+          geometry_.square(), x.data(), dy.data(), dweight_.data(), bias_grad_data(), partials,
+          carried, wait_for_carry, remade);
+    });
+    return input_gradient(dy);
+  }
+  // Whether backward_remaking_input() can run with these kernels.
+  static bool can_remake_input(const ConvKernels& k) {
+    return k.backward_weights == kernels::ConvKernel::Winograd4;
   }
 
   // The weight gradients with dy read plane by plane from `planes` (a
@@ -298,6 +319,18 @@ class Conv2d : public Layer<T> {
   Tensor<T>& bias_grad() { return dbias_; }
 
  private:
+  // dx from dy, or nothing when no input gradient is needed.
+  const Tensor<T>& input_gradient(const Tensor<T>& dy) {
+    if (!this->needs_input_grad_) {
+      this->dinput_ = Tensor<T>();
+      return this->dinput_;
+    }
+    this->dinput_.resize(input_.shape());
+    kernels::conv2d_backward_data_run(kernels_.backward_data, geometry_, dy.data(), weight_.data(),
+                                      this->dinput_.data(), workspace_.data());
+    return this->dinput_;
+  }
+
   void begin_forward(const Tensor<T>& x, const ConvKernels& k) {
     out_shape_ = output_shape(x.shape());
     geometry_ = geometry(x.shape());

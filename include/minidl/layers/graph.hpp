@@ -141,7 +141,7 @@ class Graph {
               ? dy
               : gradient(p.uses, sums_[i],
                          p.backward_in_sum ? &value(nodes_[i].inputs[0]) : nullptr);
-      if (const int b = p.remakes_input_of; b >= 0)
+      if (const int b = p.remakes_input_of; b >= 0 && !p.remakes_in_copy)
         static_cast<BatchNorm<T>&>(*nodes_[static_cast<std::size_t>(b)].layer).remake_output();
       backward_node(i, p, g);
       observer(i);
@@ -410,6 +410,13 @@ class Graph {
     } else if (p.defer_input_grad) {
       pool_at(i).keep_output_grad(dy);  // the convolution before reads it by planes
       grads[0] = &empty_;
+    } else if (p.remakes_in_copy) {
+      // The batch norm's output, gone from memory, made again by the weight gradient (plan 13).
+      auto& bn =
+          static_cast<BatchNorm<T>&>(*nodes_[static_cast<std::size_t>(p.remakes_input_of)].layer);
+      const auto map = bn.output_map();
+      grads[0] = &static_cast<Conv2d<T>&>(*n.layer).backward_remaking_input(dy, bn.input(),
+                                                                            {map.a, map.b});
     } else if (auto* pool = dynamic_cast<MaxPool2d<T>*>(n.layer.get())) {
       grads[0] = &pool->backward_with(dy, p.overwrite_input);
     } else {

@@ -112,11 +112,12 @@ struct NodePlan {
   // Conv2d
   bool is_conv = false;
   ConvKernels kernels{};
-  bool relu_in_store = false;  // stores max(y, 0) for the in-place ReLU after it (5); also Add
-  int planes_to = -1;          // hands its output to this MaxPool2d node by planes (6)
-  int grad_planes_from = -1;   // reads dy by planes from this MaxPool2d node (7)
-  int remakes_input_of = -1;   // before its backward, remakes this batch norm's output (13)
-  int batchnorm_folded = -1;   // in evaluation, applies this BatchNorm2d node too (10)
+  bool relu_in_store = false;    // stores max(y, 0) for the in-place ReLU after it (5); also Add
+  int planes_to = -1;            // hands its output to this MaxPool2d node by planes (6)
+  int grad_planes_from = -1;     // reads dy by planes from this MaxPool2d node (7)
+  int remakes_input_of = -1;     // before its backward, remakes this batch norm's output (13)
+  bool remakes_in_copy = false;  // ... inside its weight gradient's copy of each sample (13)
+  int batchnorm_folded = -1;     // in evaluation, applies this BatchNorm2d node too (10)
   // MaxPool2d
   bool relu_in_backward = false;  // does the backward of the ReLU before it (4)
   bool fed_planes = false;        // its input comes from the convolution by planes (6)
@@ -568,7 +569,9 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   // convolution reads at once in forward; in backward each output is made
   // again just before the convolution's backward, its last reader (the
   // batch norm's own backward, two nodes later, makes its ReLU's mask from
-  // its input). Those spans never overlap (a
+  // its input). The F(4x4, 3x3) weight gradient makes it itself as it
+  // copies each sample, from the batch norm's input: then it is not
+  // written to memory again at all. Those spans never overlap (a
   // batch norm, its ReLU and the convolution are three nodes in a row), so
   // one buffer of the largest output serves them all.
   for (int b = 0; options.remake_outputs && b + 2 < count; ++b) {
@@ -578,6 +581,7 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       continue;
     node(b).output_remade = true;
     node(c).remakes_input_of = b;
+    node(c).remakes_in_copy = Conv2d<T>::can_remake_input(node(c).kernels);
     if (node(b).output.numel() > plan.remade_buffer.numel()) plan.remade_buffer = node(b).output;
   }
 
@@ -668,7 +672,9 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
     if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
     if (p.output_remade) note("output remade in backward");
-    if (p.remakes_input_of >= 0) note("remakes " + name(p.remakes_input_of) + "'s output");
+    if (p.remakes_input_of >= 0)
+      note("remakes " + name(p.remakes_input_of) + "'s output" +
+           (p.remakes_in_copy ? " in its weight gradient's copy" : ""));
     if (p.skip_forward) note("forward done by " + name(graph[i].inputs[0]));
     if (p.skip_backward) {
       const int before = graph[i].inputs[0];
