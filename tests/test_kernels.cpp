@@ -647,20 +647,25 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
   set_num_threads(saved);
 }
 
+template <typename T>
+void poison_padding_scratch(int threads);
+
 TEST_CASE_TEMPLATE(
-    "F(4x4, 3x3)'s weight gradient from a batch norm's input gives the stored output's bits", T,
-    float, double) {
-  // The input a batch norm with its ReLU stored, max(x a + b, 0), made again
-  // as the weight gradient copies each sample (RemadeInput), against the
-  // gradient of that output stored by batchnorm_normalize: rows of 8 or more
-  // pixels and 7x7 planes (the two ways of copying), channels in whole
-  // vectors of 8 and not, on 1 and 2 threads. A third of each channel's
-  // values sit on the ReLU's threshold (x0 with beta putting x0 a + b at
-  // zero give or take a rounding), where rounding the product apart from
-  // the addition would move values across it.
+    "F(4x4, 3x3) on a batch norm's input gives the stored output's bits, both passes", T, float,
+    double) {
+  // The input a batch norm with its ReLU stored, max(x a + b, 0), made as
+  // F(4x4, 3x3) copies each sample (RemadeInput), against the forward pass
+  // and the weight gradient on that output stored by batchnorm_normalize:
+  // rows of 8 or more pixels and 7x7 planes (the two ways of copying),
+  // channels in whole vectors of 8 and not, on 1 and 2 threads; one image
+  // on 28x28, whose rows the two threads share in forward. A third of each
+  // channel's values sit on the ReLU's threshold (x0 with beta putting x0 a
+  // + b at zero give or take a rounding), where rounding the product apart
+  // from the addition would move values across it.
   const Conv2dShape shapes[] = {{5, 16, 12, 12, 32, 3, 3, 1, 1},
                                 {6, 20, 7, 7, 32, 3, 3, 1, 1},
-                                {3, 24, 6, 9, 16, 3, 3, 1, 1}};
+                                {3, 24, 6, 9, 16, 3, 3, 1, 1},
+                                {1, 16, 28, 28, 16, 3, 3, 1, 1}};
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.C);
@@ -669,6 +674,8 @@ TEST_CASE_TEMPLATE(
     auto x = random_vector<T>(static_cast<std::size_t>(s.N * s.C * P), 31);
     const auto dy = random_vector<T>(static_cast<std::size_t>(s.N * s.OC * P), 32);
     const auto noise = random_vector<T>(static_cast<std::size_t>(4 * s.C), 33);
+    const auto w = random_vector<T>(static_cast<std::size_t>(s.OC * s.col_rows()), 34);
+    const auto bias = random_vector<T>(static_cast<std::size_t>(s.OC), 35);
     std::vector<T> mean(static_cast<std::size_t>(s.C)), invstd(mean.size()), gamma(mean.size()),
         beta(mean.size()), a(mean.size()), b(mean.size());
     for (std::size_t c = 0; c < mean.size(); ++c) {
@@ -679,8 +686,8 @@ TEST_CASE_TEMPLATE(
       beta[c] = (mean[c] - x0) * invstd[c] * gamma[c];
       for (std::int64_t i = static_cast<std::int64_t>(c) * P; i < s.N * s.C * P; i += 3 * s.C * P)
         for (std::int64_t p = 0; p < P; ++p) x[static_cast<std::size_t>(i + p)] = x0;
-      const auto f = detail::affine_of(static_cast<std::int64_t>(c), mean.data(), invstd.data(),
-                                       gamma.data(), beta.data());
+      const auto f = kernels::detail::affine_of(static_cast<std::int64_t>(c), mean.data(),
+                                                invstd.data(), gamma.data(), beta.data());
       a[c] = f.a;
       b[c] = f.b;
     }
@@ -701,6 +708,18 @@ TEST_CASE_TEMPLATE(
                                                  RemadeInput<T>{a.data(), b.data()});
       CHECK(std::memcmp(dw.data(), dw_stored.data(), ws * sizeof(T)) == 0);
       CHECK(std::memcmp(db.data(), db_stored.data(), db.size() * sizeof(T)) == 0);
+      std::vector<T> out_stored(dy.size()), out(dy.size());
+      for (bool relu : {false, true}) {
+        CAPTURE(relu);
+        poison_padding_scratch<T>(threads);
+        conv2d_forward_winograd_tiles<4>(s, y.data(), w.data(), bias.data(), relu,
+                                         StoredOutput<T>{out_stored.data(), s.OC, P});
+        poison_padding_scratch<T>(threads);
+        conv2d_forward_winograd_tiles<4>(s, x.data(), w.data(), bias.data(), relu,
+                                         StoredOutput<T>{out.data(), s.OC, P},
+                                         RemadeInput<T>{a.data(), b.data()});
+        CHECK(std::memcmp(out.data(), out_stored.data(), out.size() * sizeof(T)) == 0);
+      }
     }
   }
   set_num_threads(saved);

@@ -998,12 +998,13 @@ TEST_CASE("batch norms before a convolution keep no output: it is remade in back
                       run({true, true, true, false, false}, 1, eval_unfolded_off)));
   CHECK(bit_identical(eval_unfolded, eval_unfolded_off));
 }
-TEST_CASE("the F(4x4, 3x3) weight gradient remakes the batch norm output it reads, same bits") {
-  // conv -> batch norm -> ReLU -> conv chains whose second convolution has
-  // F(4x4, 3x3) weight kernels (16 -> 32 channels on 12x12 planes, 20 -> 32
-  // on 6x6 ones): the batch norm's output is made again inside the weight
-  // gradient's copy of each sample, never in memory, with the bits of the
-  // stored output.
+TEST_CASE("F(4x4, 3x3) convolutions make the batch norm output they read, same bits") {
+  // conv -> batch norm -> ReLU -> conv chains whose second convolution runs
+  // on F(4x4, 3x3) (16 -> 32 channels on 12x12 planes, 20 -> 32 on 6x6
+  // ones): the batch norm's output is made inside the convolution's copy of
+  // each sample, in forward and again in the weight gradient, never in
+  // memory, with the bits of the stored output. In an evaluation that folds
+  // the batch norms, the convolutions read the folded ones' outputs.
   auto make = [] {
     Graph<float> net;
     net.add("conv1", Conv2d<float>(3, 16, 3, 1, 1, false), "input");
@@ -1031,19 +1032,26 @@ TEST_CASE("the F(4x4, 3x3) weight gradient remakes the batch norm output it read
       CHECK(decided(net, in, conv).remakes_in_copy);
     }
     CHECK(decided(net, in, "conv4").remakes_input_of == node_number(net, "bn3"));
+    CHECK(decided(net, in, "bn1").output_made_by == node_number(net, "conv2"));
+    CHECK(decided(net, in, "bn3").output_made_by == node_number(net, "conv4"));
     CHECK_FALSE(decided(net, in, "conv3").remakes_in_copy);  // direct at stride 2: remade first
     CHECK(decided(net, in, "conv3").remakes_input_of == node_number(net, "bn2"));
+    CHECK(decided(net, in, "bn2").output_made_by < 0);
     CHECK(net.plan_summary(in).find("remakes bn1's output in its weight gradient's copy") !=
           std::string::npos);
   }
   auto run = [&](PlanOptions options, int threads, std::vector<float>& eval_out) {
     return train_then_evaluate(make, options, threads, in, 6, {0, 2, 1, 2, 0}, eval_out);
   };
-  std::vector<float> eval_on, eval_kept, eval_two;
+  std::vector<float> eval_on, eval_kept, eval_two, eval_unfolded, eval_unfolded_kept;
   const auto on = run({}, 1, eval_on);
   CHECK(bit_identical(on, run({true, true, true, true, false}, 1, eval_kept)));
   CHECK(bit_identical(eval_on, eval_kept));
   CHECK(bit_identical(on, run({}, 2, eval_two)));
   CHECK(bit_identical(eval_on, eval_two));
+  // Unfolded, the batch norms run in evaluation too, with the running statistics.
+  const auto unfolded = run({true, true, true, false, true}, 2, eval_unfolded);
+  CHECK(bit_identical(unfolded, run({true, true, true, false, false}, 1, eval_unfolded_kept)));
+  CHECK(bit_identical(eval_unfolded, eval_unfolded_kept));
 }
 }  // namespace test_model

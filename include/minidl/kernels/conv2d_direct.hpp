@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "minidl/core/error.hpp"
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
@@ -537,6 +538,20 @@ struct StoredOutput {
   void done(std::int64_t, std::int64_t, std::int64_t, const T*) const {}
 };
 
+// A convolution's input given as a batch norm's input x and the numbers of
+// its per-channel affine map, with the ReLU after it: the convolution reads
+// max(x a[c] + b[c], 0), the batch norm's output, made as each sample is
+// copied into the kernel's scratch (pad_sample) rather than stored in
+// memory and read back. The same expression on the same a and b as the
+// normalising pass (kernels/batchnorm.hpp, detail::affine_of), so the same
+// bits. With a null, x is the input itself. Only the channels-last copies
+// (Winograd's F(4x4, 3x3)) take one.
+template <typename T>
+struct RemadeInput {
+  const T* a = nullptr;
+  const T* b = nullptr;
+};
+
 namespace detail {
 // One unit of work of the direct passes: sample n's channels [ch_begin,
 // ch_end) at its rows [row_begin, row_end).
@@ -544,21 +559,47 @@ struct DirectUnit {
   std::int64_t n, ch_begin, ch_end, row_begin, row_end;
 };
 
+// max(x a[c] + b[c], 0) over the C channels of each of `pixels`
+// channels-last pixels, Cp apart (RemadeInput).
+template <typename T>
+void remake_pixels(const RemadeInput<T>& remade, std::int64_t C, std::int64_t pixels,
+                   std::int64_t Cp, T* xcl) {
+  const T* a = remade.a;
+  const T* b = remade.b;
+  for (std::int64_t q = 0; q < pixels; ++q) {
+    T* pixel = xcl + q * Cp;
+    MINIDL_VECTORIZE
+    for (std::int64_t c = 0; c < C; ++c) {
+      const T v = pixel[c] * a[c] + b[c];
+      pixel[c] = v > T(0) ? v : T(0);
+    }
+  }
+}
+
 // A sample's padded copy (PaddedPlanes), whole into a buffer whose border
 // is zero (pad_sample), or rows [r0, r1) of it, border included
-// (pad_sample_rows).
+// (pad_sample_rows); with `remade`, of the input made from x (RemadeInput),
+// the border still zero.
 template <typename T>
 void pad_sample(const T* x_n, std::int64_t C, std::int64_t H, std::int64_t W, const PaddedPlanes& p,
-                T* xpad) {
+                T* xpad, const RemadeInput<T>& remade = {}) {
+  if (remade.a && p.channels_last == 0)
+    fail("pad_sample: an input made again needs a channels-last copy");
   if (p.channels_last > 0)
     channels_last_sample(x_n, C, H, W, p.pad, p.WP, p.channels_last, xpad);
   else
     copy_into_padded(x_n, C, H, W, p, xpad);
+  if (remade.a)
+    for (std::int64_t h = 0; h < H; ++h)
+      remake_pixels(remade, C, W, p.channels_last,
+                    xpad + ((h + p.pad) * p.WP + p.pad) * p.channels_last);
 }
 template <typename T>
 void pad_sample_rows(const T* x_n, std::int64_t C, std::int64_t H, std::int64_t W,
-                     const PaddedPlanes& p, std::int64_t r0, std::int64_t r1, T* xpad) {
+                     const PaddedPlanes& p, std::int64_t r0, std::int64_t r1, T* xpad,
+                     const RemadeInput<T>& remade = {}) {
   if (p.channels_last == 0) {
+    if (remade.a) fail("pad_sample_rows: an input made again needs a channels-last copy");
     pad_plane_rows(x_n, C, H, W, p, r0, r1, xpad);
     return;
   }
@@ -566,8 +607,10 @@ void pad_sample_rows(const T* x_n, std::int64_t C, std::int64_t H, std::int64_t 
   for (std::int64_t r = r0; r < r1; ++r) {
     T* row = xpad + r * p.WP * Cp;
     std::fill_n(row, p.WP * Cp, T(0));
-    if (r >= p.pad && r < H + p.pad)
+    if (r >= p.pad && r < H + p.pad) {
       channels_last_row(x_n, C, H, W, r - p.pad, Cp, row + p.pad * Cp);
+      if (remade.a) remake_pixels(remade, C, W, Cp, row + p.pad * Cp);
+    }
   }
 }
 
@@ -595,7 +638,8 @@ template <typename T, typename RowsRead, typename Pack, typename Body>
 void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, std::int64_t W,
                   const PaddedPlanes& geometry, std::int64_t slack, std::int64_t channels,
                   std::int64_t NR, std::int64_t rows, std::int64_t sample_flops,
-                  RowsRead&& rows_read, std::int64_t packed_size, Pack&& pack, Body&& body) {
+                  RowsRead&& rows_read, std::int64_t packed_size, Pack&& pack, Body&& body,
+                  const RemadeInput<T>& remade = {}) {
   const std::int64_t HP = geometry.HP, padded = geometry.size(C) + slack;
   const int threads = num_threads();
   const std::int64_t slivers = (channels + NR - 1) / NR;
@@ -636,9 +680,9 @@ void direct_units(const T* x, std::int64_t N, std::int64_t C, std::int64_t H, st
       if (row_shares > 1) {
         const auto [r0, r1] = rows_read(unit.row_begin, unit.row_end);
         pad_sample_rows(x + n * C * H * W, C, H, W, geometry, std::max<std::int64_t>(0, r0),
-                        std::min(HP, r1), xpad);
+                        std::min(HP, r1), xpad, remade);
       } else if (n != padded_sample) {
-        pad_sample(x + n * C * H * W, C, H, W, geometry, xpad);
+        pad_sample(x + n * C * H * W, C, H, W, geometry, xpad, remade);
       }
       padded_sample = n;
       body(unit, static_cast<const T*>(xpad), static_cast<const T*>(packed));

@@ -714,10 +714,10 @@ int winograd4_vectors(const Conv2dShape& s) {
   return direct_vectors<T>(s.OC);
 }
 
-// winograd_conv for F(4x4, 3x3).
+// winograd_conv for F(4x4, 3x3), on x or the input made from it (RemadeInput).
 template <typename T, typename Taps, typename Output>
 void winograd4_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T* b, bool relu,
-                    const Output& output) {
+                    const Output& output, const RemadeInput<T>& remade = {}) {
   constexpr int W = Simd<T>::width, P = kWinogradPointsOf<4>;
   const int nv = winograd4_vectors<T>(s);
   const std::int64_t NR = nv * W;
@@ -759,7 +759,8 @@ void winograd4_conv(const Conv2dShape& s, const T* x, const Taps& taps, const T*
                                      y_n);
         }
         output.done(n, oc_begin, oc_end - oc_begin, static_cast<const T*>(y_n));
-      });
+      },
+      remade);
 }
 
 // Z for tile rows [th0, th1) of one sample: Z[xi][oc][t] = (A dY A^T)[xi]
@@ -1057,42 +1058,6 @@ void winograd4_sums(const T* z, std::int64_t OCq, const T* v, std::int64_t Cp, s
   for (; c0 < Cp; c0 += W) run(c0, std::integral_constant<int, 1>{});
 }
 
-}  // namespace detail
-
-// A convolution's input given as a batch norm's input x and the numbers of
-// its per-channel affine map, with the ReLU after it: the convolution reads
-// max(x a[c] + b[c], 0), which batchnorm_normalize stored in forward and
-// the weight gradient makes again as it copies each sample, instead of
-// reading a copy made again in memory first. The same expression on the
-// same a and b (the batch norm's detail::affine_of), so the same bits.
-// With a null, x is the input itself.
-template <typename T>
-struct RemadeInput {
-  const T* a = nullptr;
-  const T* b = nullptr;
-};
-
-namespace detail {
-
-// max(x a[c] + b[c], 0) over the C channels of each pixel of a
-// channels-last sample, inside its border of `pad` (zeros, which stay).
-template <typename T>
-void remake_channels_last(const RemadeInput<T>& remade, std::int64_t C, std::int64_t H,
-                          std::int64_t W, std::int64_t pad, std::int64_t WP, std::int64_t Cp,
-                          T* xcl) {
-  const T* a = remade.a;
-  const T* b = remade.b;
-  for (std::int64_t h = 0; h < H; ++h)
-    for (std::int64_t w = 0; w < W; ++w) {
-      T* pixel = xcl + ((h + pad) * WP + w + pad) * Cp;
-      MINIDL_VECTORIZE
-      for (std::int64_t c = 0; c < C; ++c) {
-        const T v = pixel[c] * a[c] + b[c];
-        pixel[c] = v > T(0) ? v : T(0);
-      }
-    }
-}
-
 // Groups of the F(4x4, 3x3) weight gradient: the tile rows of a chunk's
 // samples, one after the other, in groups of equal size whose V and Z
 // (36 values per tile and channel, input and output) are kept to 384 KiB,
@@ -1144,8 +1109,7 @@ void winograd4_weight_products(const Conv2dShape& s, const T* x, const RemadeInp
     for (std::int64_t q = q0; q < q1;) {  // the group's rows, sample by sample
       const std::int64_t n = n0 + q / TH, th0 = q % TH, th1 = std::min(TH, th0 + (q1 - q));
       if (n != padded) {
-        pad_sample(x + n * s.C * s.H * s.W, s.C, s.H, s.W, padding, xcl);
-        if (remade.a) remake_channels_last(remade, s.C, s.H, s.W, padding.pad, padding.WP, Cp, xcl);
+        pad_sample(x + n * s.C * s.H * s.W, s.C, s.H, s.W, padding, xcl, remade);
         channels_last_sample(dy + (n * s.OC + o_begin) * OH * OW, outs, OH, OW, 0, 4 * TW, OCq,
                              dycl);
         padded = n;
@@ -1171,11 +1135,14 @@ void winograd4_weight_products(const Conv2dShape& s, const T* x, const RemadeInp
 
 // conv(x, w) + b (b may be null; then max(y, 0) with relu) by F(M x M,
 // 3x3), M = 2 or 4, handed to the output sink one sample (or share of its
-// channels) at a time, as conv2d_forward_direct_samples does.
+// channels) at a time, as conv2d_forward_direct_samples does. F(4x4, 3x3)
+// may read its input made from x (RemadeInput).
 template <int M, typename T, typename Output>
 void conv2d_forward_winograd_tiles(const Conv2dShape& s, const T* x, const T* w, const T* b,
-                                   bool relu, const Output& output) {
+                                   bool relu, const Output& output,
+                                   const RemadeInput<T>& remade = {}) {
   static_assert(M == 2 || M == 4, "Winograd's F(2x2, 3x3) or F(4x4, 3x3)");
+  if (M == 2 && remade.a) fail("conv2d forward: F(2x2, 3x3) cannot make its input again");
   // Output channel oc0 + j's nine taps of channel c are a row of w; the
   // rows of a sliver are transposed in blocks, not gathered one by one.
   const auto taps = [&](std::int64_t oc0, std::int64_t c, std::int64_t NR, T* g) {
@@ -1184,7 +1151,7 @@ void conv2d_forward_winograd_tiles(const Conv2dShape& s, const T* x, const T* w,
   if constexpr (M == 2)
     detail::winograd_conv(s, x, taps, b, relu, output);
   else
-    detail::winograd4_conv(s, x, taps, b, relu, output);
+    detail::winograd4_conv(s, x, taps, b, relu, output, remade);
 }
 
 // dx = dL/dx (overwritten) by F(M x M, 3x3): the convolution of dy

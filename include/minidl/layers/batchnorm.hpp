@@ -67,6 +67,13 @@ class BatchNorm : public Layer<T> {
     return forward_impl(x, ctx, false, &other, relu_after_sum);
   }
 
+  // forward_with(x, ctx, true) but for the output, which is not written:
+  // its one reader makes it from input() and output_map() (plan step 13).
+  // The statistics, the running ones and what backward keeps are the same.
+  const Tensor<T>& forward_statistics(const Tensor<T>& x, const Context& ctx) {
+    return forward_impl(x, ctx, true, nullptr, false, false);
+  }
+
   // The output of the last forward written again, from its input and
   // statistics: the same kernel over the same numbers, so the same bits. For
   // a network that keeps no copy of it between the passes (plan step 13),
@@ -212,7 +219,7 @@ class BatchNorm : public Layer<T> {
   // The forward of forward_with (relu) and of forward_adding (other,
   // relu_after_sum).
   const Tensor<T>& forward_impl(const Tensor<T>& x, const Context& ctx, bool relu,
-                                const Tensor<T>* other, bool relu_after_sum) {
+                                const Tensor<T>* other, bool relu_after_sum, bool store = true) {
     const Shape out = this->output_shape(x.shape());
     const auto batch_positions = batch_and_positions(out);
     const std::int64_t N = batch_positions.first, P = batch_positions.second;
@@ -243,6 +250,7 @@ class BatchNorm : public Layer<T> {
     output_.resize(out);
     relu_ = relu;
     added_ = other != nullptr;
+    if (!store) return output_;
     kernels::batchnorm_normalize(N, C_, P, x.data(), mean_.data(), invstd_.data(), gamma(), beta(),
                                  output_.data(), other ? relu_after_sum : relu_,
                                  other ? other->data() : nullptr);

@@ -182,6 +182,33 @@ class Conv2d : public Layer<T> {
     return output_;
   }
 
+  // forward_with() for an input that is a batch norm's output with the
+  // ReLU after it, not stored: `x` stands for it (its shape; its values are
+  // not read), and the kernel makes it from the batch norm's input as it
+  // copies each sample (kernels::RemadeInput), with the bits of the stored
+  // one. Its backward then makes it again too (backward_remaking_input).
+  // Needs the F(4x4, 3x3) forward kernel (can_remake_input_in_forward).
+  const Tensor<T>& forward_remaking_input(const Tensor<T>& x, const Tensor<T>& batchnorm_input,
+                                          const kernels::RemadeInput<T>& remade,
+                                          const ConvKernels& k, bool relu) {
+    if (!can_remake_input_in_forward(k))
+      fail(this->label(), ": the ", kernels::conv_kernel_name(k.forward),
+           " forward kernel cannot make its input");
+    if (batchnorm_input.shape() != x.shape())
+      fail(this->label(), ": forward_remaking_input expected the batch norm's input ",
+           x.shape().str(), ", got ", batchnorm_input.shape().str());
+    begin_forward(x, k);
+    output_.resize(out_shape_);
+    kernels::conv2d_forward_winograd_tiles<4>(
+        geometry_.square(), batchnorm_input.data(), weight_.data(), bias_data(), relu,
+        kernels::StoredOutput<T>{output_.data(), geometry_.OC, geometry_.OH() * geometry_.OW()},
+        remade);
+    return output_;
+  }
+  static bool can_remake_input_in_forward(const ConvKernels& k) {
+    return k.forward == kernels::ConvKernel::Winograd4;
+  }
+
   // forward_with() with other weights and bias of the layer's shapes (bias
   // given even when the layer has none): the plan's BatchNorm folding. The
   // layer's parameters are not touched.

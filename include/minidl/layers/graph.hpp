@@ -340,7 +340,16 @@ class Graph {
     if (p.skip_forward) return x;  // the layer before has applied this ReLU
     // The convolution has applied this batch norm.
     if (skipped_in(ctx, p)) return x;
-    if (p.relu_after) return static_cast<BatchNorm<T>&>(*n.layer).forward_with(x, ctx, true);
+    if (p.relu_after) {
+      auto& bn = static_cast<BatchNorm<T>&>(*n.layer);
+      // The convolution after it makes the output (plan step 13), unless it is folded with
+      // its own batch norm in this evaluation.
+      const int c = p.output_made_by;
+      if (c >= 0 &&
+          !(plan_.nodes[static_cast<std::size_t>(c)].batchnorm_folded >= 0 && !ctx.training()))
+        return bn.forward_statistics(x, ctx);
+      return bn.forward_with(x, ctx, true);
+    }
     if (p.adds_for >= 0) {  // and the addition after it
       const auto a = static_cast<std::size_t>(p.adds_for);
       const int other =
@@ -351,6 +360,15 @@ class Graph {
     if (p.is_conv) {
       auto& conv = static_cast<Conv2d<T>&>(*n.layer);
       if (p.batchnorm_folded >= 0 && !ctx.training()) return forward_folded(conv, x, p);
+      if (const int b = p.remakes_input_of;
+          b >= 0 &&
+          plan_.nodes[static_cast<std::size_t>(b)].output_made_by == static_cast<int>(i) &&
+          !skipped_in(ctx, plan_.nodes[static_cast<std::size_t>(b)])) {
+        auto& bn = static_cast<BatchNorm<T>&>(*nodes_[static_cast<std::size_t>(b)].layer);
+        const auto map = bn.output_map();
+        return conv.forward_remaking_input(x, bn.input(), {map.a, map.b}, p.kernels,
+                                           p.relu_in_store);
+      }
       if (p.planes_to < 0) return conv.forward_with(x, p.kernels, p.relu_in_store);
       const auto j = static_cast<std::size_t>(p.planes_to);
       PoolSink sink{&pool_at(j), plan_.nodes[j].relu_in_backward};

@@ -142,6 +142,7 @@ struct NodePlan {
   bool folded_in_eval = false;  // in evaluation, applied by the convolution before it (10)
   bool relu_after = false;      // stores max(y, 0) and does the backward of the ReLU after it (5)
   bool output_remade = false;   // its output is in Plan::remade_buffer, remade in backward (13)
+  int output_made_by = -1;      // ... not even written in forward: this Conv2d node makes it (13)
   int adds_for = -1;            // stores this Add's sum (and its ReLU) as its output (8)
   // Bytes of buffers the node holds: its output, its input gradient, and
   // what backward keeps (masks, winners). Shared or skipped ones count 0
@@ -571,7 +572,10 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   // batch norm's own backward, two nodes later, makes its ReLU's mask from
   // its input). The F(4x4, 3x3) weight gradient makes it itself as it
   // copies each sample, from the batch norm's input: then it is not
-  // written to memory again at all. Those spans never overlap (a
+  // written to memory again at all; and when the forward runs on F(4x4,
+  // 3x3) too, the forward makes it in the same way, and the batch norm
+  // writes no output in forward either (but in an evaluation that folds
+  // the convolution's own batch norm into it, step 10). Those spans never overlap (a
   // batch norm, its ReLU and the convolution are three nodes in a row), so
   // one buffer of the largest output serves them all.
   for (int b = 0; options.remake_outputs && b + 2 < count; ++b) {
@@ -582,6 +586,8 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
     node(b).output_remade = true;
     node(c).remakes_input_of = b;
     node(c).remakes_in_copy = Conv2d<T>::can_remake_input(node(c).kernels);
+    if (node(c).remakes_in_copy && Conv2d<T>::can_remake_input_in_forward(node(c).kernels))
+      node(b).output_made_by = c;
     if (node(b).output.numel() > plan.remade_buffer.numel()) plan.remade_buffer = node(b).output;
   }
 
@@ -649,7 +655,8 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
                 (p.needs_input_grad ? kernels::conv_kernel_name(p.kernels.backward_data) : "none") +
                 "/" + kernels::conv_kernel_name(p.kernels.backward_weights);
     auto note = [&](const std::string& s) { notes += (notes.empty() ? "" : "; ") + s; };
-    if ((p.relu_in_store && p.sum_made_by < 0) || p.relu_after) note("stores max(y, 0)");
+    if ((p.relu_in_store && p.sum_made_by < 0) || (p.relu_after && p.output_made_by < 0))
+      note("stores max(y, 0)");
     if (p.relu_after) note("does the ReLU's backward");
     if (p.planes_to >= 0) note("planes to " + name(p.planes_to));
     if (p.grad_planes_from >= 0) note("dy by planes from " + name(p.grad_planes_from));
@@ -671,7 +678,10 @@ std::string Plan::summary(const std::vector<Node<T>>& graph) const {
     if (p.sum_buffer >= 0) note("gradient sum in shared buffer " + std::to_string(p.sum_buffer));
     if (p.batchnorm_folded >= 0) note("applies " + name(p.batchnorm_folded) + " in evaluation");
     if (p.folded_in_eval) note("folded into " + name(graph[i].inputs[0]) + " in evaluation");
-    if (p.output_remade) note("output remade in backward");
+    if (p.output_made_by >= 0)
+      note("output made by " + name(p.output_made_by) + " as it copies its input");
+    else if (p.output_remade)
+      note("output remade in backward");
     if (p.remakes_input_of >= 0)
       note("remakes " + name(p.remakes_input_of) + "'s output" +
            (p.remakes_in_copy ? " in its weight gradient's copy" : ""));
