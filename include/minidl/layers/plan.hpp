@@ -572,12 +572,13 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
   // batch norm's own backward, two nodes later, makes its ReLU's mask from
   // its input). The F(4x4, 3x3) weight gradient makes it itself as it
   // copies each sample, from the batch norm's input: then it is not
-  // written to memory again at all; and when the forward runs on F(4x4,
-  // 3x3) too, the forward makes it in the same way, and the batch norm
-  // writes no output in forward either (but in an evaluation that folds
-  // the convolution's own batch norm into it, step 10). Those spans never overlap (a
-  // batch norm, its ReLU and the convolution are three nodes in a row), so
-  // one buffer of the largest output serves them all.
+  // written to memory again at all. When the convolution's forward runs
+  // on F(4x4, 3x3) too, the forward makes it in the same way and the batch
+  // norm writes no output (but in an evaluation that folds the
+  // convolution's own batch norm into it, step 10, where it writes it as
+  // before). Those spans never overlap (a batch norm, its ReLU and the
+  // convolution are three nodes in a row), so one buffer of the largest
+  // output serves them all.
   for (int b = 0; options.remake_outputs && b + 2 < count; ++b) {
     if (!node(b).relu_after) continue;
     const int r = b + 1, c = b + 2;
