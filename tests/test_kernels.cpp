@@ -647,8 +647,42 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
   set_num_threads(saved);
 }
 
+// An output sink that hands out a buffer of just the planes asked for (as
+// the max-pool's sink does) and copies them into y when they are done. The
+// threads call it at once: a lock keeps its lists whole.
 template <typename T>
-void poison_padding_scratch(int threads);
+struct PlaneBufferOutput {
+  PlaneBufferOutput(T* y_, std::int64_t OC_, std::int64_t P_, std::int64_t planes)
+      : y(y_), OC(OC_), P(P_), written(static_cast<std::size_t>(planes), 0) {}
+  T* y;
+  std::int64_t OC, P;
+  mutable std::vector<std::vector<T>> buffers;  // one per call; none is reused
+  mutable std::vector<int> written;             // per plane of y: how many times
+  mutable std::mutex lock;
+  T* planes(std::int64_t, std::int64_t, std::int64_t count) const {
+    const std::lock_guard<std::mutex> hold(lock);
+    buffers.emplace_back(static_cast<std::size_t>(count * P), std::numeric_limits<T>::quiet_NaN());
+    return buffers.back().data();  // moving the list keeps each buffer where it is
+  }
+  void done(std::int64_t n, std::int64_t oc0, std::int64_t count, const T* planes) const {
+    const std::lock_guard<std::mutex> hold(lock);
+    std::copy(planes, planes + count * P, y + (n * OC + oc0) * P);
+    for (std::int64_t c = 0; c < count; ++c) ++written[static_cast<std::size_t>(n * OC + oc0 + c)];
+  }
+};
+
+// Fills every thread's padded-input and packed-weight scratch (the direct
+// kernels' slots 0 and 2) with NaN, so that a kernel reading a row it did
+// not pad, or a sliver of weights it did not pack, gives NaN rather than
+// what an earlier call left there.
+template <typename T>
+void poison_padding_scratch(int threads) {
+  parallel_blocks(threads, threads, [](int, std::int64_t, std::int64_t) {
+    constexpr std::int64_t kPadded = 1 << 18, kPacked = 1 << 20;
+    std::fill_n(thread_scratch<T, 0>(kPadded), kPadded, std::numeric_limits<T>::quiet_NaN());
+    std::fill_n(thread_scratch<T, 2>(kPacked), kPacked, std::numeric_limits<T>::quiet_NaN());
+  });
+}
 
 TEST_CASE_TEMPLATE(
     "F(4x4, 3x3) on a batch norm's input gives the stored output's bits, both passes", T, float,
@@ -723,43 +757,6 @@ TEST_CASE_TEMPLATE(
     }
   }
   set_num_threads(saved);
-}
-
-// An output sink that hands out a buffer of just the planes asked for (as
-// the max-pool's sink does) and copies them into y when they are done. The
-// threads call it at once: a lock keeps its lists whole.
-template <typename T>
-struct PlaneBufferOutput {
-  PlaneBufferOutput(T* y_, std::int64_t OC_, std::int64_t P_, std::int64_t planes)
-      : y(y_), OC(OC_), P(P_), written(static_cast<std::size_t>(planes), 0) {}
-  T* y;
-  std::int64_t OC, P;
-  mutable std::vector<std::vector<T>> buffers;  // one per call; none is reused
-  mutable std::vector<int> written;             // per plane of y: how many times
-  mutable std::mutex lock;
-  T* planes(std::int64_t, std::int64_t, std::int64_t count) const {
-    const std::lock_guard<std::mutex> hold(lock);
-    buffers.emplace_back(static_cast<std::size_t>(count * P), std::numeric_limits<T>::quiet_NaN());
-    return buffers.back().data();  // moving the list keeps each buffer where it is
-  }
-  void done(std::int64_t n, std::int64_t oc0, std::int64_t count, const T* planes) const {
-    const std::lock_guard<std::mutex> hold(lock);
-    std::copy(planes, planes + count * P, y + (n * OC + oc0) * P);
-    for (std::int64_t c = 0; c < count; ++c) ++written[static_cast<std::size_t>(n * OC + oc0 + c)];
-  }
-};
-
-// Fills every thread's padded-input and packed-weight scratch (the direct
-// kernels' slots 0 and 2) with NaN, so that a kernel reading a row it did
-// not pad, or a sliver of weights it did not pack, gives NaN rather than
-// what an earlier call left there.
-template <typename T>
-void poison_padding_scratch(int threads) {
-  parallel_blocks(threads, threads, [](int, std::int64_t, std::int64_t) {
-    constexpr std::int64_t kPadded = 1 << 18, kPacked = 1 << 20;
-    std::fill_n(thread_scratch<T, 0>(kPadded), kPadded, std::numeric_limits<T>::quiet_NaN());
-    std::fill_n(thread_scratch<T, 2>(kPacked), kPacked, std::numeric_limits<T>::quiet_NaN());
-  });
 }
 
 struct Tile2 : std::integral_constant<int, 2> {};

@@ -249,14 +249,7 @@ class Conv2d : public Layer<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    if (dy.shape() != out_shape_)
-      fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
-    T* partials = weight_partials();
-    fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
-      kernels::conv2d_backward_weights_run(kernels_.backward_weights, geometry_, input_.data(),
-                                           dy.data(), dweight_.data(), bias_grad_data(), partials,
-                                           carried, wait_for_carry);
-    });
+    weight_gradient(dy, input_, {});
     return input_gradient(dy);
   }
 
@@ -273,14 +266,7 @@ class Conv2d : public Layer<T> {
     if (x.shape() != input_.shape())
       fail(this->label(), ": backward_remaking_input expected x ", input_.shape().str(), ", got ",
            x.shape().str());
-    if (dy.shape() != out_shape_)
-      fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
-    T* partials = weight_partials();
-    fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
-      kernels::conv2d_backward_weights_winograd4_continue(
-          geometry_.square(), x.data(), dy.data(), dweight_.data(), bias_grad_data(), partials,
-          carried, wait_for_carry, remade);
-    });
+    weight_gradient(dy, x, remade);
     return input_gradient(dy);
   }
   // Whether backward_remaking_input() can run with these kernels.
@@ -346,6 +332,25 @@ class Conv2d : public Layer<T> {
   Tensor<T>& bias_grad() { return dbias_; }
 
  private:
+  // dw and db from dy and the input x (or the input made from it: then on
+  // F(4x4, 3x3), the one weight kernel that makes it).
+  void weight_gradient(const Tensor<T>& dy, const Tensor<T>& x,
+                       const kernels::RemadeInput<T>& remade) {
+    if (dy.shape() != out_shape_)
+      fail(this->label(), ": backward expected dy ", out_shape_.str(), ", got ", dy.shape().str());
+    T* partials = weight_partials();
+    fold_weight_sums([&](bool carried, const auto& wait_for_carry) {
+      if (remade.a)
+        kernels::conv2d_backward_weights_winograd4_continue(
+            geometry_.square(), x.data(), dy.data(), dweight_.data(), bias_grad_data(), partials,
+            carried, wait_for_carry, remade);
+      else
+        kernels::conv2d_backward_weights_run(kernels_.backward_weights, geometry_, x.data(),
+                                             dy.data(), dweight_.data(), bias_grad_data(), partials,
+                                             carried, wait_for_carry);
+    });
+  }
+
   // dx from dy, or nothing when no input gradient is needed.
   const Tensor<T>& input_gradient(const Tensor<T>& dy) {
     if (!this->needs_input_grad_) {

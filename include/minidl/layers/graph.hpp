@@ -320,6 +320,17 @@ class Graph {
     return p.folded_in_eval && !ctx.training();
   }
 
+  // Whether batch norm b's output is made by the convolution reading it in
+  // this forward, not written (plan step 13): not when b is folded into the
+  // convolution before it, nor when that reader runs with its own batch
+  // norm folded in, in evaluation.
+  bool made_by_reader(int b, const Context& ctx) const {
+    const NodePlan& p = plan_.nodes[static_cast<std::size_t>(b)];
+    if (p.output_made_by < 0 || skipped_in(ctx, p)) return false;
+    const NodePlan& c = plan_.nodes[static_cast<std::size_t>(p.output_made_by)];
+    return !(c.batchnorm_folded >= 0 && !ctx.training());
+  }
+
   // One node's forward, as the plan says.
   const Tensor<T>& forward_node(std::size_t i, const NodePlan& p, const Context& ctx) {
     Node<T>& n = nodes_[i];
@@ -342,12 +353,7 @@ class Graph {
     if (skipped_in(ctx, p)) return x;
     if (p.relu_after) {
       auto& bn = static_cast<BatchNorm<T>&>(*n.layer);
-      // The convolution after it makes the output (plan step 13), unless it is folded with
-      // its own batch norm in this evaluation.
-      const int c = p.output_made_by;
-      if (c >= 0 &&
-          !(plan_.nodes[static_cast<std::size_t>(c)].batchnorm_folded >= 0 && !ctx.training()))
-        return bn.forward_statistics(x, ctx);
+      if (made_by_reader(static_cast<int>(i), ctx)) return bn.forward_statistics(x, ctx);
       return bn.forward_with(x, ctx, true);
     }
     if (p.adds_for >= 0) {  // and the addition after it
@@ -360,10 +366,7 @@ class Graph {
     if (p.is_conv) {
       auto& conv = static_cast<Conv2d<T>&>(*n.layer);
       if (p.batchnorm_folded >= 0 && !ctx.training()) return forward_folded(conv, x, p);
-      if (const int b = p.remakes_input_of;
-          b >= 0 &&
-          plan_.nodes[static_cast<std::size_t>(b)].output_made_by == static_cast<int>(i) &&
-          !skipped_in(ctx, plan_.nodes[static_cast<std::size_t>(b)])) {
+      if (const int b = p.remakes_input_of; b >= 0 && made_by_reader(b, ctx)) {
         auto& bn = static_cast<BatchNorm<T>&>(*nodes_[static_cast<std::size_t>(b)].layer);
         const auto map = bn.output_map();
         return conv.forward_remaking_input(x, bn.input(), {map.a, map.b}, p.kernels,
