@@ -423,6 +423,23 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
         check_forward(conv2d_forward_pointwise<T>);
         check_data(conv2d_backward_data_pointwise<T>);
       }
+      // Where the direct kernels apply too, the bits are theirs (each output sums the channels
+      // in order, then adds the bias): conv2d.hpp may choose either by speed alone, and a trained
+      // network's bits do not depend on that choice.
+      if (conv2d_pointwise_applies(s) && conv2d_direct_strided_applies(s)) {
+        for (const bool relu : {false, true}) {
+          std::vector<T> y_direct(ys, nan), y(ys, nan);
+          conv2d_forward_direct<T>(s, x.data(), w.data(), b.data(), y_direct.data(),
+                                   workspace.data(), relu);
+          conv2d_forward_pointwise<T>(s, x.data(), w.data(), b.data(), y.data(), workspace.data(),
+                                      relu);
+          CHECK(std::memcmp(y.data(), y_direct.data(), ys * sizeof(T)) == 0);
+        }
+        std::vector<T> dx_direct(xs, nan), dx(xs, nan);
+        conv2d_backward_data_direct<T>(s, dy.data(), w.data(), dx_direct.data(), workspace.data());
+        conv2d_backward_data_pointwise<T>(s, dy.data(), w.data(), dx.data(), workspace.data());
+        CHECK(std::memcmp(dx.data(), dx_direct.data(), xs * sizeof(T)) == 0);
+      }
     }
   }
 }
