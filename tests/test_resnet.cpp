@@ -125,6 +125,36 @@ TEST_CASE("resnet: He initialisation (N(0, 2 / fan_out) convolutions, BN at 1 an
   CHECK(state_bits(net) != state_bits(other));
 }
 
+TEST_CASE(
+    "resnet: zero_init_residual starts each block's bn2 at scale 0 and changes nothing else") {
+  ResNetOptions zero = tiny(20, 16);
+  zero.zero_init_residual = true;
+  Graph<float> plain = make_resnet<float>(3, tiny(20, 16));
+  Graph<float> zeroed = make_resnet<float>(3, zero);
+  const auto a = plain.parameters();
+  const auto b = zeroed.parameters();
+  REQUIRE(a.size() == b.size());
+  int zeroed_norms = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(a[i].name);
+    const bool last_norm = a[i].name.find(".bn2.weight") != std::string::npos;
+    zeroed_norms += last_norm;
+    REQUIRE(a[i].value->size() == b[i].value->size());
+    const float* va = a[i].value->data();
+    const float* vb = b[i].value->data();
+    for (std::int64_t k = 0; k < a[i].value->size(); ++k) {
+      if (last_norm) {
+        CHECK(va[k] == 1.0f);
+        CHECK(vb[k] == 0.0f);
+      } else {
+        CHECK(va[k] == vb[k]);  // the same draws: the option changes no other parameter
+      }
+    }
+  }
+  CHECK(zeroed_norms == 9);  // one in each of the nine blocks; the stem's bn1 and the projections'
+                             // batch norms keep scale 1
+}
+
 TEST_CASE("resnet: training steps give the same bits with one and two threads") {
   auto train = [](int threads) {
     const int saved = num_threads();

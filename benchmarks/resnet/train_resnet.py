@@ -9,7 +9,8 @@ Usage: train_resnet.py [--data DIR] [--depth 20] [--width 16] [--epochs 25]
 (data: --data, $FASHION_MNIST_DIR, else /usr/share/datasets/fashion-mnist)
 
 What is the same as minidl: the architecture and names; He initialisation of
-the convolutions (kaiming_normal_, fan_out, ReLU), batch norms at 1/0, the
+the convolutions (kaiming_normal_, fan_out, ReLU), batch norms at 1/0 (each
+block's bn2 scale at 0 with --zero-init-residual), the
 classifier as nn.Linear's default; pixels normalised by Fashion-MNIST's mean
 and deviation; random crops of the image padded with zeros, horizontal flips
 and (--erase) random erasing; SGD with Nesterov momentum or AdamW, weight
@@ -72,7 +73,8 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """include/minidl/models/resnet.hpp's make_resnet, module for module."""
 
-    def __init__(self, depth=20, width=16, in_channels=1, num_classes=10):
+    def __init__(self, depth=20, width=16, in_channels=1, num_classes=10,
+                 zero_init_residual=False):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"depth {depth} is not 6n + 2 with n >= 1")
@@ -92,6 +94,8 @@ class ResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if zero_init_residual and isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
 
     def forward(self, x):
         x = torch.relu(self.bn1(self.conv1(x)))
@@ -217,6 +221,8 @@ def main():
     p.add_argument("--data", default=default_data)
     p.add_argument("--depth", type=int, default=20)
     p.add_argument("--width", type=int, default=16)
+    p.add_argument("--zero-init-residual", action="store_true",
+                   help="start each block's last batch norm at scale 0")
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--batch", type=int, default=128)
@@ -256,7 +262,7 @@ def main():
     if 0 < args.limit_train < len(train_idx):
         train_idx = train_idx[:args.limit_train]
 
-    model = ResNet(args.depth, args.width)
+    model = ResNet(args.depth, args.width, zero_init_residual=args.zero_init_residual)
     if args.init_from:
         load_minidl_weights(model, args.init_from)
     optimizer = make_optimizer(args, model)

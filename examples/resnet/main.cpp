@@ -44,6 +44,7 @@ int train(int argc, char** argv) {
       .flag("out", d.out_dir, "folder for checkpoints, history, metrics and pictures")
       .flag("depth", std::to_string(d.depth), "layers: 6n + 2 (8, 14, 20, ...), n blocks a stage")
       .flag("width", std::to_string(d.width), "channels of the first stage (then 2x, 4x)")
+      .toggle("zero-init-residual", "start each block's last batch norm at scale 0")
       .flag("epochs", std::to_string(d.epochs), "epochs (the schedule spans them all)")
       .flag("patience", std::to_string(d.patience),
             "stop after this many epochs without a better validation accuracy (0: never)")
@@ -86,6 +87,7 @@ int train(int argc, char** argv) {
   c.out_dir = a.str("out");
   c.depth = depth_from(a);
   c.width = a.integer("width", 1, 1024);
+  c.zero_init_residual = a.on("zero-init-residual");
   c.epochs = static_cast<int>(a.integer("epochs", 1, 10000));
   c.patience = static_cast<int>(a.integer("patience", 0, 10000));
   c.batch = static_cast<int>(a.integer("batch", 2, 65536));

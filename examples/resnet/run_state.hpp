@@ -23,6 +23,7 @@ struct TrainConfig {
   // The network.
   int depth = 20;
   std::int64_t width = 16;
+  bool zero_init_residual = false;  // each block's last batch norm starts at scale 0
   // The recipe.
   int epochs = 25;
   int patience = 5;
@@ -55,6 +56,7 @@ struct TrainConfig {
 inline std::map<std::string, std::string> hyperparameters(const TrainConfig& c) {
   return {{"depth", std::to_string(c.depth)},
           {"width", std::to_string(c.width)},
+          {"zero_init_residual", c.zero_init_residual ? "1" : "0"},
           {"epochs", std::to_string(c.epochs)},
           {"patience", std::to_string(c.patience)},
           {"batch", std::to_string(c.batch)},
@@ -146,6 +148,9 @@ struct RunState {
                      kRunStateVersion, "); use the minidl that wrote it");
       c.depth = std::stoi(get("hp.depth"));
       c.width = std::stoll(get("hp.width"));
+      // Runs written before the option existed started every batch norm at scale 1.
+      c.zero_init_residual =
+          meta.count("hp.zero_init_residual") && get("hp.zero_init_residual") == "1";
       c.epochs = std::stoi(get("hp.epochs"));
       c.patience = std::stoi(get("hp.patience"));
       c.batch = std::stoi(get("hp.batch"));

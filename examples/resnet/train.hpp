@@ -45,6 +45,7 @@ inline minidl::ResNetOptions network_options(const TrainConfig& c) {
   minidl::ResNetOptions o;
   o.depth = c.depth;
   o.width = c.width;
+  o.zero_init_residual = c.zero_init_residual;
   return o;
 }
 

@@ -27,6 +27,9 @@ struct ResNetOptions {
   std::int64_t width = 16;
   std::int64_t in_channels = 1;
   std::int64_t num_classes = 10;
+  // Start each block's last batch norm at scale 0 instead of 1, so that every block begins as
+  // its shortcut (torchvision's zero_init_residual; Goyal et al. 2017).
+  bool zero_init_residual = false;
 };
 
 inline int resnet_blocks_per_stage(int depth) {
@@ -64,10 +67,11 @@ std::string add_basic_block(Graph<T>& net, const std::string& name, const std::s
 
 // He initialisation as torchvision's ResNet does it: every convolution weight
 // from N(0, 2 / fan_out) (kaiming_normal_, mode "fan_out", ReLU gain); batch
-// norms at weight 1, bias 0; the classifier as PyTorch's Linear default. Draws
-// come from one stream seeded by `seed`, in parameter order.
+// norms at weight 1, bias 0 (with `zero_init_residual`, each block's bn2 at weight 0); the
+// classifier as PyTorch's Linear default. Draws come from one stream seeded by `seed`, in
+// parameter order.
 template <typename T>
-void resnet_he_init(Graph<T>& net, std::uint64_t seed) {
+void resnet_he_init(Graph<T>& net, std::uint64_t seed, bool zero_init_residual = false) {
   net.reset_parameters(seed);
   Rng rng(hash64(seed, 0x4E0C, 0));
   for (auto& p : net.parameters()) {
@@ -75,6 +79,14 @@ void resnet_he_init(Graph<T>& net, std::uint64_t seed) {
     if (s.rank() != 4) continue;  // convolution weights [out, in, kh, kw] only
     const double std = std::sqrt(2.0 / static_cast<double>(s[0] * s[2] * s[3]));
     for (T& v : *p.value) v = static_cast<T>(rng.normal() * std);
+  }
+  if (!zero_init_residual) return;
+  const std::string last_norm = ".bn2.weight";  // "layer2.0.bn2.weight"; the stem's is "bn1"
+  for (auto& p : net.parameters()) {
+    const std::string& n = p.name;
+    if (n.size() > last_norm.size() &&
+        n.compare(n.size() - last_norm.size(), last_norm.size(), last_norm) == 0)
+      p.value->fill(T(0));
   }
 }
 
@@ -110,7 +122,7 @@ Graph<T> make_resnet(std::uint64_t seed, const ResNetOptions& o = {}) {
   net.add("avgpool", AdaptiveAvgPool2d<T>(1, 1));
   net.add("flatten", Flatten<T>());
   net.add("fc", Linear<T>(channels, o.num_classes));
-  resnet_he_init(net, seed);
+  resnet_he_init(net, seed, o.zero_init_residual);
   return net;
 }
 
