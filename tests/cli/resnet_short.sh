@@ -2,7 +2,8 @@
 # The resnet command's short run, as CI can afford it: a ResNet-8 of width 4 on 200
 # Fashion-MNIST images for 2 epochs, with random erasing, writes every output; --stop-after 1
 # then --resume (with another thread count) ends with the bits of the straight run; 1 and 2
-# threads give the same bits; a checkpoint from before random erasing resumes without it;
+# threads give the same bits; a checkpoint from before random erasing and zero-initialised
+# residual branches resumes without them;
 # SIGTERM stops it cleanly; a bad flag is one line and exit 2; evaluate reads the checkpoint.
 # Usage: resnet_short.sh RESNET_BINARY WORK_DIR   (needs Fashion-MNIST: FASHION_MNIST_DIR or
 # Debian's dataset-fashion-mnist; skipped without it, a failure under CI=true)
@@ -74,18 +75,21 @@ same_tensors "$work/straight/best.safetensors" "$work/resumed/best.safetensors" 
   fail "the resumed run's best checkpoint differs from the straight one's"
 echo "ok: --stop-after 1 and --resume end with the bits of the straight run"
 
-# A run written before random erasing existed has no hp.erase in its metadata: it resumes as a
-# run without erasing, and ends with the bits of such a run.
+# A run written before random erasing and zero-initialised residual branches existed has
+# neither hp.erase nor hp.zero_init_residual in its metadata: it resumes as a run without
+# either, and ends with the bits of such a run.
 "$resnet" train "${no_erasing[@]}" --threads 2 --out "$work/plain" >/dev/null
 "$resnet" train "${no_erasing[@]}" --threads 2 --stop-after 1 --out "$work/older" >/dev/null
-edit_metadata "$work/older/last.safetensors" -hp.erase
+edit_metadata "$work/older/last.safetensors" -hp.erase -hp.zero_init_residual
 "$resnet" train --resume --threads 2 --out "$work/older" >"$work/older.txt"
 grep -q "resuming .* after epoch 1" "$work/older.txt" || fail "the older run did not resume"
 same_tensors "$work/plain/last.safetensors" "$work/older/last.safetensors" ||
   fail "a run without hp.erase did not resume as one without erasing"
+grep -q '"zero_init_residual": 0' "$work/older/metrics.json" ||
+  fail "a run without hp.zero_init_residual did not resume as one without it"
 same_tensors "$work/plain/last.safetensors" "$work/straight/last.safetensors" &&
   fail "erasing changed nothing: the comparison above would prove nothing"
-echo "ok: a checkpoint written before random erasing resumes without it"
+echo "ok: a checkpoint written before random erasing and zero_init_residual resumes without them"
 
 # SIGTERM in epoch 2 stops between two steps: exit 143, the last checkpoint named, no
 # temporary file, the command to continue.
@@ -116,7 +120,13 @@ status=0
 "$resnet" train --resume --erase 0.25 --out "$work/resumed" 2>"$work/err" >/dev/null || status=$?
 [[ $status == 2 ]] || fail "--resume with another --erase exited $status, not 2"
 grep -q -- "--erase 0.25 (the run's is " "$work/err" || fail "unclear refusal: $(cat "$work/err")"
-echo "ok: --resume refuses another --lr or --erase"
+status=0
+"$resnet" train --resume --zero-init-residual --out "$work/resumed" 2>"$work/err" >/dev/null ||
+  status=$?
+[[ $status == 2 ]] || fail "--resume with --zero-init-residual exited $status, not 2"
+grep -q -- "--zero-init-residual 1 (the run's is 0)" "$work/err" ||
+  fail "unclear refusal: $(cat "$work/err")"
+echo "ok: --resume refuses another --lr, --erase or --zero-init-residual"
 
 # A bad flag or value: one line, exit 2, no folder.
 for bad in "--lrate 1" "--depth 10" "--optimizer adam" "--erase 1.5"; do
