@@ -104,12 +104,15 @@ echo "ok: --resume remembers the data folder; --threads is capped to $cores"
 "$mnist" train --limit-train 6000 --val 500 --limit-test 500 --epochs 30 --seed 5 --out "$work/c" \
   >"$work/c_old.txt" 2>&1 &
 old=$!
-until grep -q "^epoch  1/" "$work/c_old.txt" 2>/dev/null; do
-  kill -0 $old 2>/dev/null || fail "the first run ended before its first epoch was reported"
+# Wait for the last file of the first epoch (its line is printed before the files are
+# written): deleted earlier, the folder could get that file back from the first run after the
+# second run made it again, and the second run would then rightly refuse it.
+until [[ -e $work/c/loss_acc_curves.png ]]; do
+  kill -0 $old 2>/dev/null || fail "the first run ended before it wrote its first epoch"
   sleep 0.05
 done
-# The first run may be writing its epoch's files while they are deleted, and rm then finds the
-# folder not empty: delete until it is gone.
+# The first run may be writing its files while they are deleted, and rm then finds the folder
+# not empty: delete until it is gone.
 for ((try = 0; ; ++try)); do
   rm -rf "$work/c" 2>/dev/null && break
   ((try < 100)) || fail "could not delete $work/c under the running first run"
