@@ -93,6 +93,16 @@ class OutputFolder {
     return (std::filesystem::path(dir_) / name).string();
   }
 
+  // Called before each round of writes (an epoch's files, the final report). A folder deleted
+  // under the run, perhaps made again by another run, is no longer this run's: writing there
+  // would mix two runs' files or replace the other run's, so the run stops instead. (A folder
+  // replaced between this check and the writes is not caught; the window is milliseconds.)
+  void require_held(const std::string& what) const {
+    if (holds_named_lock_file()) return;
+    minidl::fail(dir_, ": the output folder was deleted or replaced while this run was using it (",
+                 kLockName, " is gone or another run's); stopped without writing ", what);
+  }
+
  private:
   // flock: the kernel drops the lock when the process ends in any way, so a killed run never
   // leaves a stale lock; the lock file itself is removed by the run that held it.

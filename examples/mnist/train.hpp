@@ -352,6 +352,7 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
     EpochRecord r;
     interrupted = !train_epoch(s, state.epochs_done() + 1, r);
     if (interrupted) break;
+    if (out) out->require_held("epoch " + std::to_string(r.epoch) + "'s files");
     record_epoch(s, r);
     if (r.epoch == s.config().stop_after) {
       std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
@@ -359,6 +360,7 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
       return 0;
     }
   }
+  if (out && !interrupted) out->require_held("the final report");
   return cli::end_run("mnist", s, ranks, interrupted, t_start);
 }
 

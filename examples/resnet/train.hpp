@@ -432,6 +432,7 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
     double train_seconds = 0;
     interrupted = !train_epoch(s, state.epochs_done() + 1, r, train_seconds);
     if (interrupted) break;
+    if (out) out->require_held("epoch " + std::to_string(r.epoch) + "'s files");
     record_epoch(s, r, train_seconds);
     if (r.epoch == s.config().stop_after) {
       std::printf("stopping after epoch %d as asked (--stop-after); continue with --resume\n",
@@ -439,6 +440,7 @@ inline int run_training(const TrainConfig& flags, const std::vector<std::string>
       return 0;
     }
   }
+  if (out && !interrupted) out->require_held("the final report");
   return cli::end_run("resnet", s, ranks, interrupted, t_start);
 }
 

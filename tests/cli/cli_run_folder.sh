@@ -99,8 +99,9 @@ grep -q "threads=$cores\$" "$work/out" || fail "--threads 1000 was not capped to
 [[ $(wc -l <"$work/b/history.csv") -eq 3 ]] || fail "the resumed run did not finish its 2 epochs"
 echo "ok: --resume remembers the data folder; --threads is capped to $cores"
 
-# 7. A run whose folder is deleted under it, and made again by a second run, leaves that folder
-#    alone when it stops: the lock file and the folder are the second run's now.
+# 7. A run whose folder is deleted under it, and made again by a second run, stops at its next
+#    epoch's end without writing there, and leaves that folder alone: the lock file and the
+#    folder are the second run's now.
 "$mnist" train --limit-train 6000 --val 500 --limit-test 500 --epochs 30 --seed 5 --out "$work/c" \
   >"$work/c_old.txt" 2>&1 &
 old=$!
@@ -125,9 +126,25 @@ until [[ -e $work/c/train.lock ]]; do
   kill -0 $new 2>/dev/null || { cat "$work/c_new.txt"; fail "the second run ended before it locked"; }
   sleep 0.05
 done
-kill -TERM $old 2>/dev/null || true  # it may have ended already, its folder gone
-wait $old || true
-wait $new || { cat "$work/c_new.txt"; fail "the second run failed after the first one stopped"; }
+# The first run stops by itself after the epoch it is in (its 30 epochs would take minutes).
+for ((try = 0; try < 3000; ++try)); do
+  kill -0 $old 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 $old 2>/dev/null; then
+  kill -TERM $old
+  wait $old || true
+  fail "the first run went on training after its folder was deleted and made again"
+fi
+status=0
+wait $old || status=$?
+[[ $status -eq 1 ]] || { cat "$work/c_old.txt"; fail "the first run ended with status $status, not 1"; }
+grep -q "c: the output folder was deleted or replaced while this run was using it" "$work/c_old.txt" ||
+  { cat "$work/c_old.txt"; fail "the first run did not say why it stopped"; }
+wait $new || { cat "$work/c_new.txt"; fail "the second run failed beside the stopped first one"; }
 [[ -s $work/c/best.safetensors && -s $work/c/metrics.json ]] || fail "the second run's files are missing"
-echo "ok: a stopped run leaves alone the folder another run made again in its place"
+# The folder's history is the second run's one epoch, not the first run's.
+[[ $(wc -l <"$work/c/history.csv") -eq 2 ]] || { cat "$work/c/history.csv"; fail "the folder's history is not the second run's"; }
+grep -q '"seed": 6' "$work/c/metrics.json" || fail "the folder's metrics are not the second run's"
+echo "ok: a run whose folder was made again by another run stops without writing there"
 echo "1 passed, 0 failed: cli_run_folder"
