@@ -41,20 +41,18 @@ mkdir -p "$out"
 # Train the seeds not yet finished, JOBS at a time; every run is waited for, and a failed
 # one fails the script after the others have ended.
 failed=0 running=0
+reap_one() {
+  wait -n || failed=1
+  running=$((running - 1))
+}
 for s in "${seeds[@]}"; do
   [[ -s $out/seed$s/metrics.json ]] && continue
   "$resnet" train --seed "$s" --threads "$threads" "${options[@]}" --out "$out/seed$s" \
     >"$out/seed$s.log" 2>&1 &
   running=$((running + 1))
-  if ((running >= jobs)); then
-    wait -n || failed=1
-    running=$((running - 1))
-  fi
+  ((running < jobs)) || reap_one
 done
-while ((running > 0)); do
-  wait -n || failed=1
-  running=$((running - 1))
-done
+while ((running > 0)); do reap_one; done
 ((failed == 0)) || die "a run failed; see $out/seed*.log"
 
 "$python" - "$out" "${seeds[@]}" <<'PY'
