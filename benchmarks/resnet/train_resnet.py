@@ -224,7 +224,7 @@ def main():
     p.add_argument("--zero-init-residual", action="store_true",
                    help="start each block's last batch norm at scale 0")
     p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--patience", type=int, default=10)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--optimizer", choices=["sgd", "adamw"], default="sgd")
     p.add_argument("--lr", type=float, default=0.1)
