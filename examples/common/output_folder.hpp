@@ -170,7 +170,7 @@ class OutputFolder {
     }
   }
 
-  // "<name>.tmp.<pid>" files are what a writer killed mid-write leaves (io/atomic_file.hpp);
+  // "<name>.tmp.<pid>.<n>" files are what a writer killed mid-write leaves (io/atomic_file.hpp);
   // holding the lock, we know no writer is alive.
   void remove_stale_temporaries() {
     std::error_code ec;

@@ -50,10 +50,14 @@ leftover=$(find "$work/int" -name '*.tmp*')
   fail "the checkpoint left by SIGINT does not load"
 echo "ok: SIGINT stops with 130, a checkpoint that loads, no temporary file"
 
-# A temporary file a killed writer left behind is removed by the next run in the folder.
-echo partial >"$work/int/last.safetensors.tmp.99999"
+# Temporary files killed writers left behind (a checkpoint's, a picture's) are removed by the
+# next run in the folder.
+echo partial >"$work/int/last.safetensors.tmp.99999.0"
+echo partial >"$work/int/confusion_matrix.png.tmp.99999.1"
 "$mnist" train --resume --out "$work/int" >/dev/null
-[[ ! -e $work/int/last.safetensors.tmp.99999 ]] || fail "a stale temporary file survived --resume"
+for stale in last.safetensors.tmp.99999.0 confusion_matrix.png.tmp.99999.1; do
+  [[ ! -e $work/int/$stale ]] || fail "a stale temporary file survived --resume: $stale"
+done
 python3 - "$work/straight/last.safetensors" "$work/int/last.safetensors" <<'PY'
 import struct, sys
 def tensors(path):

@@ -1,7 +1,9 @@
 // minidl/io/atomic_file.hpp - replace a file's contents all at once or not at all.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -12,25 +14,38 @@
 
 namespace minidl {
 
-// Writes `contents` to "<path>.tmp.<pid>" in the same folder, flushes it to
-// disk and renames it over `path`: readers (and a crash) see the old file or
-// the new one, never a part. On failure the temporary file is removed and an
-// Error names the path.
-inline void write_file_atomic(const std::string& path, const std::string& contents) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+// Writes `size` bytes to "<path>.tmp.<pid>.<n>" in the same folder (n counts
+// this process's writes, so that two threads writing one path never share a
+// temporary file), flushes it to disk and renames it over `path`: readers
+// (and a crash) see the old file or the new one, never a part. On failure
+// the temporary file is removed and an Error names the path and the reason.
+// A writer killed mid-write leaves its temporary file; a program that owns
+// the folder may remove "<name>.tmp.*" once it knows no writer is alive.
+inline void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
+  static std::atomic<unsigned> writes{0};
+  const std::string tmp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
+  errno = 0;
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail(path, ": cannot write (", std::strerror(errno), ")");
-  const bool written = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
-  const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const bool closed = std::fclose(f) == 0;
-  if (!written || !flushed || !closed) {
+  bool ok = std::fwrite(data, 1, size, f) == size;
+  ok = ok && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  const int write_errno = errno;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) {
     std::remove(tmp.c_str());
-    fail(path, ": writing failed (disk full?)");
+    fail(path, ": writing failed (", std::strerror(write_errno ? write_errno : errno),
+         "); is the disk full?");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
     std::remove(tmp.c_str());
-    fail(path, ": cannot replace the file (", std::strerror(errno), ")");
+    fail(path, ": cannot replace the file (", std::strerror(rename_errno), ")");
   }
+}
+
+inline void write_file_atomic(const std::string& path, const std::string& contents) {
+  write_file_atomic(path, contents.data(), contents.size());
 }
 
 }  // namespace minidl

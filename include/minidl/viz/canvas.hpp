@@ -2,20 +2,16 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include <stb/stb_image_write.h>
 
 #include "minidl/core/error.hpp"
+#include "minidl/io/atomic_file.hpp"
 #include "minidl/viz/font.hpp"
 
 namespace minidl::viz {
@@ -52,44 +48,6 @@ inline Color mix(Color a, Color b, double t) {
   return {channel(a.r, b.r), channel(a.g, b.g), channel(a.b, b.b)};
 }
 
-namespace detail {
-
-// A name no other writer will pick: same directory as the target (so that the
-// final rename never crosses file systems), made unique by time and a counter.
-inline std::string temporary_path_beside(const std::string& path) {
-  static std::atomic<unsigned> counter{0};
-  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-  return path + ".tmp-" + std::to_string(stamp) + "-" + std::to_string(counter++);
-}
-
-// Readers of path see either the old file or the complete new one, never a
-// half-written PNG; on any failure the temporary file is removed again.
-inline void write_file_atomically(const std::string& path,
-                                  const std::vector<unsigned char>& bytes) {
-  const std::string temporary = temporary_path_beside(path);
-  errno = 0;
-  std::FILE* file = std::fopen(temporary.c_str(), "wb");
-  if (!file) {
-    fail("cannot write '", path, "': could not create a file in its directory (",
-         std::strerror(errno), "); check that the directory exists and is writable");
-  }
-  bool ok = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  ok = std::fflush(file) == 0 && ok;
-  const int write_errno = errno;
-  ok = std::fclose(file) == 0 && ok;
-  if (!ok) {
-    std::remove(temporary.c_str());
-    fail("cannot write '", path, "': writing the data failed (", std::strerror(write_errno),
-         "); is the disk full?");
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(temporary.c_str());
-    fail("cannot write '", path, "': could not replace it (", std::strerror(rename_errno), ")");
-  }
-}
-
-}  // namespace detail
 
 // An RGB image, 3 bytes per pixel, rows top to bottom. Every drawing call is
 // clipped to the canvas, so callers may draw partly (or wholly) outside it.
@@ -263,7 +221,7 @@ class Canvas {
     if (!stbi_write_png_to_func(append, &encoded, width_, height_, 3, pixels_.data(), width_ * 3)) {
       fail("cannot write '", path, "': PNG encoding of a ", width_, "x", height_, " image failed");
     }
-    detail::write_file_atomically(path, encoded);
+    write_file_atomic(path, encoded.data(), encoded.size());
   }
 
  private:
