@@ -3,6 +3,7 @@
 // a state restored from a checkpoint goes on as the run it came from.
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <vector>
 
 #include "minidl/train/early_stopping.hpp"

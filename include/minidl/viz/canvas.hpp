@@ -48,7 +48,6 @@ inline Color mix(Color a, Color b, double t) {
   return {channel(a.r, b.r), channel(a.g, b.g), channel(a.b, b.b)};
 }
 
-
 // An RGB image, 3 bytes per pixel, rows top to bottom. Every drawing call is
 // clipped to the canvas, so callers may draw partly (or wholly) outside it.
 class Canvas {
