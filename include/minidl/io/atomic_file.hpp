@@ -25,17 +25,19 @@ inline void write_file_atomic(const std::string& path, const void* data, std::si
   static std::atomic<unsigned> writes{0};
   const std::string tmp =
       path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
-  errno = 0;
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail(path, ": cannot write (", std::strerror(errno), ")");
-  bool ok = std::fwrite(data, 1, size, f) == size;
-  ok = ok && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const int write_errno = errno;
-  ok = std::fclose(f) == 0 && ok;
+  // The cause of the first step that fails: writing, flushing, syncing or closing.
+  bool ok =
+      std::fwrite(data, 1, size, f) == size && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  int cause = ok ? 0 : errno;
+  if (std::fclose(f) != 0 && ok) {
+    ok = false;
+    cause = errno;
+  }
   if (!ok) {
     std::remove(tmp.c_str());
-    fail(path, ": writing failed (", std::strerror(write_errno ? write_errno : errno),
-         "); is the disk full?");
+    fail(path, ": writing failed (", std::strerror(cause), "); is the disk full?");
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int rename_errno = errno;

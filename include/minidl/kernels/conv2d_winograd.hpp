@@ -562,8 +562,9 @@ template <typename T, typename V>
 // (th - th0) TW + tw. Each xi's plane of V is vstride apart, its tiles Cp
 // apart. The patches of a column of tiles overlap by two rows, so the
 // tiles go down each column, and the last two rows of one patch, already
-// multiplied by B, serve as the first two of the next: a third fewer
-// loads and row transforms, and the same operations on the same values.
+// multiplied by B, serve as the first two of the next: close to a third
+// fewer loads and row transforms when a group holds several tile rows,
+// and the same operations on the same values.
 template <typename T>
 void winograd4_input_transform(const Conv2dShape& s, const T* xcl, std::int64_t WP, std::int64_t Cp,
                                std::int64_t th0, std::int64_t th1, T* v, std::int64_t vstride) {
