@@ -178,13 +178,6 @@ inline bool conv_kernel_is_square(ConvKernel k) {
          k == ConvKernel::Winograd || k == ConvKernel::Winograd4 || k == ConvKernel::Pointwise;
 }
 
-// Whether a kernel computes through Winograd's transforms, which round
-// otherwise than a sum of the taps (layers/plan.hpp keeps such a forward
-// kernel away from a max pool).
-inline bool conv_kernel_transforms(ConvKernel k) {
-  return k == ConvKernel::Winograd || k == ConvKernel::Winograd4;
-}
-
 // The passes of a convolution.
 enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
@@ -224,26 +217,19 @@ void require_square_kernel(ConvKernel k, ConvPass p, const Conv2dShape& s, const
 }
 }  // namespace detail
 
-// With output channels for half a vector or less (LeNet-5's conv1 has 6 in
-// 16 lanes), most of a direct tile's lanes are padding; the rows kernel
-// fills them with pixels instead, when its rows are wide enough.
-template <typename T>
-ConvKernel conv2d_forward_summing_kernel(const Conv2dShape& s) {
-  if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
-  if (conv2d_forward_direct_pays(s)) return ConvKernel::Direct;
-  if (conv2d_forward_rows_applies<T>(s)) return ConvKernel::Rows;
-  return ConvKernel::Im2col;
-}
-
-// The forward kernel: Winograd's or the pointwise products where they pay,
-// else the one that sums tap by tap (conv2d_forward_summing_kernel, which
-// the plan keeps before a max pool: layers/plan.hpp).
+// The forward kernel. With output channels for half a vector or less
+// (LeNet-5's conv1 has 6 in 16 lanes), most of a direct tile's lanes are
+// padding; the rows kernel fills them with pixels instead, when its rows are
+// wide enough. Otherwise Winograd's or the pointwise products where they
+// pay, else a kernel that sums tap by tap.
 template <typename T>
 ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
   if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
   if (conv2d_winograd4_pays<T>(s)) return ConvKernel::Winograd4;
   if (conv2d_pointwise_pays(s)) return ConvKernel::Pointwise;
-  return conv2d_forward_summing_kernel<T>(s);
+  if (conv2d_forward_direct_pays(s)) return ConvKernel::Direct;
+  if (conv2d_forward_rows_applies<T>(s)) return ConvKernel::Rows;
+  return ConvKernel::Im2col;
 }
 
 // The direct input gradient is a direct forward pass whose output channels are

@@ -156,16 +156,6 @@ class Conv2d : public Layer<T> {
     return kernels::conv2d_kernels_for<T>(geometry(in));
   }
 
-  // kernels_for() with a forward kernel that sums tap by tap (not Winograd's
-  // transforms), for an output whose rounding decides a max pool's winners
-  // (layers/plan.hpp).
-  ConvKernels summing_kernels_for(const Shape& in) const {
-    ConvKernels k = kernels_for(in);
-    if (kernels::conv_kernel_transforms(k.forward))
-      k.forward = kernels::conv2d_forward_summing_kernel<T>(geometry(in).square());
-    return k;
-  }
-
   const Tensor<T>& forward(const Tensor<T>& x, const Context& ctx) override {
     output_shape(x.shape());  // throws on a bad shape before a kernel is chosen
     this->set_batch_share(ctx.share);

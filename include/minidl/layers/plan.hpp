@@ -240,23 +240,6 @@ Plan plan(const std::vector<Node<T>>& graph, const Shape& input, PlanOptions opt
       node(i).kernels = conv->kernels_for(shape_of(input_of(i)));
     }
 
-  // 3b. A max pool sends each window's gradient to its largest value, so
-  // rounding that differs from an ordinary sum's changes which of two
-  // nearly equal values wins and moves that gradient to another pixel.
-  // Winograd's transforms round differently (a few units in the last
-  // place): before the MNIST CNN's pool, its float weight gradients
-  // differed from PyTorch's by 0.55% of the largest, against 1e-6 with the
-  // direct kernel. A convolution whose value reaches a max pool through
-  // ReLUs keeps the forward kernel that sums tap by tap.
-  for (int c = 0; c < count; ++c) {
-    if (!node(c).is_conv || !kernels::conv_kernel_transforms(node(c).kernels.forward)) continue;
-    int j = only_use(plan, c);
-    while (j >= 0 && as<ReLU<T>>(graph[static_cast<std::size_t>(j)])) j = only_use(plan, j);
-    if (j >= 0 && as<MaxPool2d<T>>(graph[static_cast<std::size_t>(j)]))
-      node(c).kernels = as<Conv2d<T>>(graph[static_cast<std::size_t>(c)])
-                            ->summing_kernels_for(shape_of(input_of(c)));
-  }
-
   // 4. A ReLU read only by a MaxPool2d: the pool does the ReLU's backward.
   for (int i = 0; options.fold_relu && i < count; ++i) {
     if (!as<MaxPool2d<T>>(graph[static_cast<std::size_t>(i)])) continue;
