@@ -18,13 +18,14 @@
 // Each timing is the median of --reps repetitions after one warm-up call; a repetition runs the
 // pass enough times to last about a millisecond and counts the time per call.
 //
-// Output: '#' lines (threads, the peak), a header, then one tab-separated line per (case, pass,
-// kernel): case, pass, kernel, ms, rate, unit (GFLOP/s or GB/s), % of peak (GFLOP/s only),
-// chosen (the kernel conv2d_kernels_for picks), fastest (the least time for the case and pass),
-// floor_ms (the pass's memory floor: reading its operands and writing its result once, timed
-// on the same buffers) and pct_bound (the time the pass cannot beat, the larger of its FLOPs at
-// the peak and its floor, in % of its time; convolutions only). Layers have one pass,
-// forward_backward, and one kernel, layer. Then '## ' summary lines.
+// Output, once every case is timed (a terminal on stderr counts the cases meanwhile): '#' lines
+// (threads, the peak: the higher of a reading before the sweep and one after), a header, then one
+// tab-separated line per (case, pass, kernel): case, pass, kernel, ms, rate, unit (GFLOP/s or
+// GB/s), % of peak (GFLOP/s only), chosen (the kernel conv2d_kernels_for picks), fastest (the least
+// time for the case and pass), floor_ms (the pass's memory floor: reading its operands and writing
+// its result once, timed on the same buffers) and pct_bound (the time the pass cannot beat, the
+// larger of its FLOPs at the peak and its floor, in % of its time; convolutions only). Layers have
+// one pass, forward_backward, and one kernel, layer. Then '## ' summary lines.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,6 +37,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "bench_support.hpp"
 #include "minidl/core/parallel.hpp"
@@ -571,25 +574,33 @@ int main(int argc, char** argv) {
                   checked, cases.size());
       return 0;
     }
-    const double peak = measure_peak_gflops(flags.threads);
-    std::printf("# shape_sweep: %zu cases, threads %d, median of %d after one warm-up\n",
-                cases.size(), flags.threads, flags.reps);
-    std::printf("# peak %.1f GFLOP/s on %d threads (FMA chains, measured before the sweep)\n", peak,
-                flags.threads);
-    std::printf(
-        "case\tpass\tkernel\tms\trate\tunit\tpct_peak\tchosen\tfastest\tfloor_ms\tpct_bound\n");
+    // The peak is read before and after the sweep and the higher reading taken: a host that
+    // keeps one of the threads off its CPU for the whole reading halves it, and every
+    // percentage would be doubled. The table is printed once both are known.
+    const double peak_before = measure_peak_gflops(flags.threads);
     std::vector<Row> rows;
+    const bool progress = isatty(fileno(stderr));
+    std::size_t done = 0;
     for (const auto& c : cases) {
+      if (progress) std::fprintf(stderr, "\rshape_sweep: case %zu of %zu", ++done, cases.size());
       if (c.is_conv) {
-        for (const Row& r : sweep_conv(c, flags.reps)) {
-          print_row(r, peak);
-          rows.push_back(r);
-        }
+        for (const Row& r : sweep_conv(c, flags.reps)) rows.push_back(r);
       } else {
         rows.push_back(sweep_layer(c, flags.reps));
-        print_row(rows.back(), peak);
       }
     }
+    if (progress) std::fprintf(stderr, "\n");
+    const double peak_after = measure_peak_gflops(flags.threads);
+    const double peak = std::max(peak_before, peak_after);
+    std::printf("# shape_sweep: %zu cases, threads %d, median of %d after one warm-up\n",
+                cases.size(), flags.threads, flags.reps);
+    std::printf(
+        "# peak %.1f GFLOP/s on %d threads (FMA chains, the higher of %.1f before the sweep and "
+        "%.1f after)\n",
+        peak, flags.threads, peak_before, peak_after);
+    std::printf(
+        "case\tpass\tkernel\tms\trate\tunit\tpct_peak\tchosen\tfastest\tfloor_ms\tpct_bound\n");
+    for (const Row& r : rows) print_row(r, peak);
     const std::vector<PassRows> passes = conv_passes(rows);
     print_choices(passes);
     print_targets(passes, peak);
