@@ -42,9 +42,10 @@ void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& th
 }
 
 // The cases make_conv_reference.py writes.
-const char* const kCases[] = {"groups2",           "depthwise",    "depthwise_x2_3x5",
-                              "depthwise_stride2", "dilation2",    "k3x5_s21_p12",
-                              "groups2_mixed",     "pointwise_s2", "pointwise_s1"};
+const char* const kCases[] = {"groups2",           "depthwise",        "depthwise_x2_3x5",
+                              "depthwise_stride2", "dilation2",        "k3x5_s21_p12",
+                              "groups2_mixed",     "pointwise_s2",     "pointwise_s1",
+                              "pointwise_s1_wide", "pointwise_s2_wide"};
 
 template <typename T>
 void check_case(const std::string& name) {
@@ -76,7 +77,9 @@ void check_case(const std::string& name) {
   if (name.rfind("pointwise", 0) == 0) {  // the cases named for the pointwise products run them
     const kernels::Conv2dKernels k = conv.kernels_for(x.shape());
     CHECK(k.forward == kernels::ConvKernel::Pointwise);
-    CHECK(k.backward_data == kernels::ConvKernel::Pointwise);
+    // and the input gradient too, but at stride 2 on rows as wide as a direct tile
+    const bool pointwise_data = name != "pointwise_s2_wide";
+    CHECK((k.backward_data == kernels::ConvKernel::Pointwise) == pointwise_data);
   }
   compare(name + ".y", conv.forward(x, Context{Mode::Train, 0}), get("y"));
   compare(name + ".dx", conv.backward(get("dy")), get("dx"));

@@ -7,8 +7,8 @@
 // kernels of conv2d_direct.hpp, or with few input channels the row kernels
 // of conv2d_rows.hpp; for 3x3 "same" convolutions of enough channels
 // Winograd's (conv2d_winograd.hpp); for 1x1 kernels on narrow output planes
-// the matrix products of conv2d_pointwise.hpp; the im2col kernels of
-// conv2d_im2col.hpp otherwise.
+// or with few channels the matrix products of conv2d_pointwise.hpp; the
+// im2col kernels of conv2d_im2col.hpp otherwise.
 // Any other convolution (Conv2dGeometry) runs the depthwise kernels of
 // conv2d_depthwise.hpp when each input channel is its own group, the
 // general kernels of conv2d_general.hpp otherwise. All are checked against
@@ -117,15 +117,36 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
          detail::winograd_tile_cols(s) >= detail::kDirectRows;
 }
 
-// A 1x1 kernel whose output rows are narrower than a direct tile (a 7x7
-// input at stride 2 gives rows of 4): the pointwise products, whose tiles
-// run across the rows, take its forward pass and its input gradient
-// (1.10-1.73x and 1.01-1.82x faster than direct at batch 64, 32 to 256
-// channels; at batch 1 1.06-2.23x and 1.52-1.88x against the faster of
-// direct and im2col). On wider rows the sweep had them slower in as many
-// shapes as faster (0.47-1.49x), so those stay direct.
-inline bool conv2d_pointwise_pays(const Conv2dShape& s) {
-  return conv2d_pointwise_applies(s) && s.OW() < detail::kDirectRows;
+// The pointwise products (conv2d_pointwise.hpp) against the direct kernels
+// for a 1x1 kernel, by shape_sweep (2 threads, medians of 5 runs of
+// `--filter conv_k1_ --reps 7`, time direct / time pointwise; above 1 the
+// products are faster). They give the same bits, so the choice is one of
+// speed alone:
+// - output rows narrower than a direct tile (a 7x7 input at stride 2 gives
+//   rows of 4), 32 to 256 channels: forward 1.39-1.67 and input gradient
+//   1.27-1.64 at batch 64, 0.97-2.01 and 1.80-2.17 at batch 1; both passes;
+// - stride 1, at most 32 channels in and out and a sample's input of at
+//   most 16 x 28 x 28 values (16 -> 16 and 16 -> 32 at 28x28, 16 -> 32 and
+//   32 -> 32 at 14x14): 1.17-1.65 in both passes at batch 1 and 64. With
+//   larger inputs (32 -> 32 at 28x28, 16 channels at 56x56) 0.48-0.91 at
+//   batch 64; 32 -> 64 0.66-1.34; from 64 channels up 0.46-1.08;
+// - stride 2 from planes 28 pixels wide or wider, at most 32 input
+//   channels: forward 1.10-2.12 (16 -> 32 from 56x56 at batch 64: 0.98),
+//   ResNet's first projection (16 -> 32 from 28x28) 1.56 and 1.38; from
+//   14x14 0.92-1.13, and from 64 or 128 channels 0.67-0.86. Their input
+//   gradient, which scatters back with zeros between, was 0.72-1.75, as
+//   often below 1 as above: it stays direct.
+inline bool conv2d_pointwise_forward_pays(const Conv2dShape& s) {
+  if (!conv2d_pointwise_applies(s)) return false;
+  if (s.OW() < detail::kDirectRows) return true;
+  if (s.stride == 1) return s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28;
+  return s.stride == 2 && s.C <= 32 && s.W >= 28;
+}
+
+inline bool conv2d_pointwise_data_pays(const Conv2dShape& s) {
+  if (!conv2d_pointwise_applies(s)) return false;
+  if (s.OW() < detail::kDirectRows) return true;
+  return s.stride == 1 && s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28;
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
@@ -226,7 +247,7 @@ template <typename T>
 ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
   if (conv2d_forward_rows_applies<T>(s) && 2 * s.OC <= Simd<T>::width) return ConvKernel::Rows;
   if (conv2d_winograd4_pays<T>(s)) return ConvKernel::Winograd4;
-  if (conv2d_pointwise_pays(s)) return ConvKernel::Pointwise;
+  if (conv2d_pointwise_forward_pays(s)) return ConvKernel::Pointwise;
   if (conv2d_forward_direct_pays(s)) return ConvKernel::Direct;
   if (conv2d_forward_rows_applies<T>(s)) return ConvKernel::Rows;
   return ConvKernel::Im2col;
@@ -248,7 +269,7 @@ template <typename T>
 ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
   if (s.stride == 1 && conv2d_winograd4_pays<T>(detail::transposed_conv_shape(s)))
     return ConvKernel::Winograd4;
-  if (conv2d_pointwise_pays(s)) return ConvKernel::Pointwise;
+  if (conv2d_pointwise_data_pays(s)) return ConvKernel::Pointwise;
   const bool direct =
       s.stride == 1
           ? conv2d_direct_applies(s) && conv2d_forward_direct_pays(detail::transposed_conv_shape(s))

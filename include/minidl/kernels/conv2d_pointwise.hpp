@@ -16,7 +16,8 @@
 // taken across the rows of the plane and stored as rows: full tiles on any
 // plane. Both products sum over the channels in order, each output by one
 // thread: the same bits for any number of threads and any split of the
-// batch. conv2d.hpp chooses them for such narrow planes only; on wider ones
+// batch. conv2d.hpp chooses them for such narrow planes, and for small
+// channel counts on wider ones (conv2d_pointwise_forward_pays); elsewhere
 // the shape sweep had the direct kernels level or faster.
 #pragma once
 
