@@ -325,9 +325,11 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 24, 7, 5, 16, 3, 3, 2, 1},
       // 1x1 kernels (the pointwise products): channels that fill no tile, pixel rows cut across
       // vectors, a plane of less than a vector, several units of rows per sample (stride 1 and
-      // 2, an odd width), stride 3, a 7x7 input at stride 2.
+      // 2, an odd width), stride 3, a 7x7 input at stride 2, output rows of a group of eight
+      // and five (the stride-2 input gradient's stores, eight values a store).
       {9, 5, 40, 40, 11, 1, 1, 1, 0},
       {3, 3, 64, 63, 9, 1, 1, 2, 0},
+      {2, 5, 9, 25, 6, 1, 1, 2, 0},
       {2, 19, 3, 5, 13, 1, 1, 1, 0},
       {3, 6, 10, 11, 7, 1, 1, 3, 0},
       {5, 64, 7, 7, 40, 1, 1, 2, 0},

@@ -124,7 +124,7 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
 // speed alone:
 // - output rows narrower than a direct tile (a 7x7 input at stride 2 gives
 //   rows of 4), 32 to 256 channels: forward 1.39-1.67 and input gradient
-//   1.27-1.64 at batch 64, 0.97-2.01 and 1.80-2.17 at batch 1; both passes;
+//   1.53-1.75 at batch 64, 0.97-2.01 and 1.72-1.91 at batch 1; both passes;
 // - stride 1, at most 32 channels in and out and a sample's input of at
 //   most 16 x 28 x 28 values (16 -> 16 and 16 -> 32 at 28x28, 16 -> 32 and
 //   32 -> 32 at 14x14): 1.17-1.65 in both passes at batch 1 and 64. With
@@ -133,9 +133,15 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
 // - stride 2 from planes 28 pixels wide or wider, at most 32 input
 //   channels: forward 1.10-2.12 (16 -> 32 from 56x56 at batch 64: 0.98),
 //   ResNet's first projection (16 -> 32 from 28x28) 1.56 and 1.38; from
-//   14x14 0.92-1.13, and from 64 or 128 channels 0.67-0.86. Their input
-//   gradient, which scatters back with zeros between, was 0.72-1.75, as
-//   often below 1 as above: it stays direct.
+//   14x14 0.92-1.13, and from 64 or 128 channels 0.67-0.86;
+// - stride 2 from 28x28 planes, at most 32 input channels: the input
+//   gradient too, whose values go back between zeros eight a store (3 runs
+//   of `--filter conv_k1_s2`, and of the 16 -> 32 and 32 -> 64 cases of
+//   `--full` at batch 16 and 256): 1.13-1.44 at batch 1 and 64, ResNet's
+//   first projection 1.04-1.29 at batch 16 and 0.87-1.29 at 256. From 14x14
+//   0.83-1.92 by shape and batch (ResNet's second projection, 32 -> 64,
+//   0.81-0.86 at batch 16), from 56x56 0.81-1.64: those stay direct, as do
+//   64 and 128 input channels (0.91-1.24).
 inline bool conv2d_pointwise_forward_pays(const Conv2dShape& s) {
   if (!conv2d_pointwise_applies(s)) return false;
   if (s.OW() < detail::kDirectRows) return true;
@@ -146,7 +152,8 @@ inline bool conv2d_pointwise_forward_pays(const Conv2dShape& s) {
 inline bool conv2d_pointwise_data_pays(const Conv2dShape& s) {
   if (!conv2d_pointwise_applies(s)) return false;
   if (s.OW() < detail::kDirectRows) return true;
-  return s.stride == 1 && s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28;
+  if (s.stride == 1) return s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28;
+  return s.stride == 2 && s.C <= 32 && s.W >= 28 && s.H * s.W <= 28 * 28;
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.

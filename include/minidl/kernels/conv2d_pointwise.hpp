@@ -26,6 +26,10 @@
 #include <type_traits>
 #include <utility>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "minidl/core/loop_hints.hpp"
 #include "minidl/core/memory.hpp"
 #include "minidl/core/parallel.hpp"
@@ -196,6 +200,24 @@ void pointwise_gather(const Conv2dShape& s, const T* x_n, std::int64_t oh0, std:
     }
 }
 
+// row[2 i] = src[i] for i < count; the elements between are left as they
+// are. With AVX-512, eight values a store: an expanding load puts them in
+// the even lanes, and a store masked to those lanes writes them.
+template <typename T>
+void store_every_other(const T* src, std::int64_t count, T* row) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (std::int64_t i = 0; i < count; i += 8) {
+      const auto n = static_cast<unsigned>(std::min<std::int64_t>(8, count - i));
+      const auto even = static_cast<__mmask16>(0x5555u & ((1u << (2 * n)) - 1));
+      _mm512_mask_storeu_ps(row + 2 * i, even, _mm512_maskz_expandloadu_ps(even, src + i));
+    }
+    return;
+  }
+#endif
+  for (std::int64_t i = 0; i < count; ++i) row[2 * i] = src[i];
+}
+
 // The input gradient of output rows [oh0, oh1) of one sample, z (C rows of
 // (oh1 - oh0) x OW), written to the pixels a stride-s kernel reads, and
 // zeros to every other pixel of input rows [s oh0, s oh1) (to the last
@@ -211,7 +233,10 @@ void pointwise_scatter(const Conv2dShape& s, const T* z, std::int64_t oh0, std::
     for (std::int64_t oh = oh0; oh < oh1; ++oh) {
       const T* src = z + (c * rows + oh - oh0) * OW;
       T* row = plane + oh * st * s.W;
-      for (std::int64_t ow = 0; ow < OW; ++ow) row[ow * st] = src[ow];
+      if (st == 2)
+        store_every_other(src, OW, row);
+      else
+        for (std::int64_t ow = 0; ow < OW; ++ow) row[ow * st] = src[ow];
     }
   }
 }
