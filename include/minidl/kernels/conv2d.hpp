@@ -141,7 +141,8 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
 //   first projection 1.04-1.29 at batch 16 and 0.87-1.29 at 256. From 14x14
 //   0.83-1.92 by shape and batch (ResNet's second projection, 32 -> 64,
 //   0.81-0.86 at batch 16), from 56x56 0.81-1.64: those stay direct, as do
-//   64 and 128 input channels (0.91-1.24).
+//   64 and 128 input channels (0.91-1.24), and every one where those
+//   stores are not vectorized (without AVX-512).
 inline bool conv2d_pointwise_forward_pays(const Conv2dShape& s) {
   if (!conv2d_pointwise_applies(s)) return false;
   if (s.OW() < detail::kDirectRows) return true;
@@ -153,7 +154,8 @@ inline bool conv2d_pointwise_data_pays(const Conv2dShape& s) {
   if (!conv2d_pointwise_applies(s)) return false;
   if (s.OW() < detail::kDirectRows) return true;
   if (s.stride == 1) return s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28;
-  return s.stride == 2 && s.C <= 32 && s.W >= 28 && s.H * s.W <= 28 * 28;
+  return detail::kStoreEveryOtherVectorized && s.stride == 2 && s.C <= 32 && s.W >= 28 &&
+         s.H * s.W <= 28 * 28;
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.

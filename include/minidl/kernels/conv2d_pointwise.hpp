@@ -203,6 +203,11 @@ void pointwise_gather(const Conv2dShape& s, const T* x_n, std::int64_t oh0, std:
 // row[2 i] = src[i] for i < count; the elements between are left as they
 // are. With AVX-512, eight values a store: an expanding load puts them in
 // the even lanes, and a store masked to those lanes writes them.
+#if defined(__AVX512F__)
+inline constexpr bool kStoreEveryOtherVectorized = true;  // for float
+#else
+inline constexpr bool kStoreEveryOtherVectorized = false;
+#endif
 template <typename T>
 void store_every_other(const T* src, std::int64_t count, T* row) {
 #if defined(__AVX512F__)
