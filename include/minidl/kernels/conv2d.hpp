@@ -143,19 +143,23 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
 //   0.81-0.86 at batch 16), from 56x56 0.81-1.64: those stay direct, as do
 //   64 and 128 input channels (0.91-1.24), and every one where those
 //   stores are not vectorized (without AVX-512).
+namespace detail {
+// The shapes where both passes take them: narrow rows, or stride 1 with few channels.
+inline bool pointwise_pays_both_passes(const Conv2dShape& s) {
+  return s.OW() < kDirectRows ||
+         (s.stride == 1 && s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28);
+}
+}  // namespace detail
+
 inline bool conv2d_pointwise_forward_pays(const Conv2dShape& s) {
-  if (!conv2d_pointwise_applies(s)) return false;
-  if (s.OW() < detail::kDirectRows) return true;
-  if (s.stride == 1) return s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28;
-  return s.stride == 2 && s.C <= 32 && s.W >= 28;
+  return conv2d_pointwise_applies(s) &&
+         (detail::pointwise_pays_both_passes(s) || (s.stride == 2 && s.C <= 32 && s.W >= 28));
 }
 
 inline bool conv2d_pointwise_data_pays(const Conv2dShape& s) {
-  if (!conv2d_pointwise_applies(s)) return false;
-  if (s.OW() < detail::kDirectRows) return true;
-  if (s.stride == 1) return s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28;
-  return detail::kStoreEveryOtherVectorized && s.stride == 2 && s.C <= 32 && s.W >= 28 &&
-         s.H * s.W <= 28 * 28;
+  return conv2d_pointwise_applies(s) && (detail::pointwise_pays_both_passes(s) ||
+                                         (detail::kStoreEveryOtherVectorized && s.stride == 2 &&
+                                          s.C <= 32 && s.W >= 28 && s.H * s.W <= 28 * 28));
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
