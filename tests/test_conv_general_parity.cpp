@@ -42,10 +42,11 @@ void compare(const std::string& what, const Tensor<T>& ours, const Tensor<T>& th
 }
 
 // The cases make_conv_reference.py writes.
-const char* const kCases[] = {"groups2",           "depthwise",        "depthwise_x2_3x5",
-                              "depthwise_stride2", "dilation2",        "k3x5_s21_p12",
-                              "groups2_mixed",     "pointwise_s2",     "pointwise_s1",
-                              "pointwise_s1_wide", "pointwise_s2_wide"};
+const char* const kCases[] = {"groups2",           "depthwise",         "depthwise_x2_3x5",
+                              "depthwise_stride2", "dilation2",         "k3x5_s21_p12",
+                              "groups2_mixed",     "pointwise_s2",      "pointwise_s1",
+                              "pointwise_s1_wide", "pointwise_s2_wide", "rows_data_5x5",
+                              "rows_data_7x7"};
 
 template <typename T>
 void check_case(const std::string& name) {
@@ -82,6 +83,8 @@ void check_case(const std::string& name) {
         name != "pointwise_s2_wide" || kernels::detail::kStoreEveryOtherVectorized;
     CHECK((k.backward_data == kernels::ConvKernel::Pointwise) == pointwise_data);
   }
+  if (name.rfind("rows_data", 0) == 0)  // and those named for the rows kernel's input gradient
+    CHECK(conv.kernels_for(x.shape()).backward_data == kernels::ConvKernel::Rows);
   compare(name + ".y", conv.forward(x, Context{Mode::Train, 0}), get("y"));
   compare(name + ".dx", conv.backward(get("dy")), get("dx"));
   compare(name + ".dweight", conv.weight_grad(), get("dweight"));

@@ -333,6 +333,14 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 19, 3, 5, 13, 1, 1, 1, 0},
       {3, 6, 10, 11, 7, 1, 1, 3, 0},
       {5, 64, 7, 7, 40, 1, 1, 2, 0},
+      // The rows kernel's input gradient, tiles of input rows: a row of exactly one vector and a
+      // second tile of rows that overlaps the first (no padding); a pair of vectors, then one,
+      // and a last tile that overlaps; 7x7 with padding 6 (dy unpadded) and an overlapping
+      // last vector; a plane of exactly one tile, one sample cut between the threads.
+      {3, 1, 13, 16, 5, 5, 5, 1, 0},
+      {2, 3, 30, 40, 7, 3, 3, 1, 1},
+      {2, 6, 17, 33, 4, 7, 7, 1, 6},
+      {1, 2, 12, 28, 9, 5, 5, 1, 1},
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);
@@ -405,6 +413,7 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       if (conv2d_direct_strided_applies(s)) check_data(conv2d_backward_data_direct<T>);
       if (conv2d_weights_rows_applies<T>(s)) check_weights(conv2d_backward_weights_rows<T>);
       if (conv2d_forward_rows_applies<T>(s)) check_forward(conv2d_forward_rows<T>);
+      if (conv2d_data_rows_applies<T>(s)) check_data(conv2d_backward_data_rows<T>);
     }
     SUBCASE("winograd kernels") {
       if (conv2d_winograd_applies(s)) {

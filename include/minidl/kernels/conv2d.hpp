@@ -166,7 +166,7 @@ inline bool conv2d_pointwise_data_pays(const Conv2dShape& s) {
 template <typename T>
 std::int64_t conv2d_workspace_size(const Conv2dShape& s) {
   return std::max({conv2d_im2col_workspace_size<T>(s), conv2d_direct_workspace_size<T>(s),
-                   conv2d_pointwise_workspace_size<T>(s)});
+                   conv2d_pointwise_workspace_size<T>(s), conv2d_rows_workspace_size<T>(s)});
 }
 
 // Elements of the partials conv2d_backward_weights takes.
@@ -218,7 +218,9 @@ enum class ConvPass { Forward, BackwardData, BackwardWeights };
 // Whether the classic kernel k can run pass p on s: direct needs stride 1
 // or 2 and padding of at most kernel - 1 (conv2d_direct_strided_applies);
 // rows needs stride 1 and such padding (conv2d_direct_applies), output rows
-// at least a vector wide, and for its weight gradient a 3x3 kernel; im2col
+// at least a vector wide, for its weight gradient a 3x3 or 5x5 kernel, and
+// for its input gradient a 3x3, 5x5 or 7x7 kernel on input rows at least a
+// vector wide, as many as its tile's (conv2d_data_rows_applies); im2col
 // takes any square case. The dispatchers below refuse any other
 // request, so that a wrong choice fails instead of reading out of bounds.
 template <typename T>
@@ -236,7 +238,7 @@ bool conv_kernel_applies(ConvKernel k, ConvPass p, const Conv2dShape& s) {
     case ConvKernel::Rows:
       return p == ConvPass::Forward           ? conv2d_forward_rows_applies<T>(s)
              : p == ConvPass::BackwardWeights ? conv2d_weights_rows_applies<T>(s)
-                                              : false;
+                                              : conv2d_data_rows_applies<T>(s);
     default:
       return false;  // Depthwise, General: a Conv2dGeometry's kernels
   }
@@ -268,7 +270,15 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
 
 // The direct input gradient is a direct forward pass whose output channels are
 // the input's: with fewer than half a vector of them (1, 3 or 6 input
-// channels), most of each tile is padding and im2col is faster. At stride 2
+// channels), most of each tile is padding and im2col is faster. At stride
+// 1, with fewer than 8 input channels, the rows kernel is faster than both
+// (shape_sweep, 1 to 6 input channels into 6 or 16 at 28x28 and 56x56,
+// batch 1 and 64): with AVX-512, 1.0-2.3x faster than im2col for 5x5 and
+// 7x7 kernels, but for 3x3 ones only with 1 input channel or at most half
+// a vector of output channels (0.7-0.9x otherwise: its unaligned loads of
+// dy, a whole cache line each, outnumber its multiply-adds); with AVX2,
+// 0.9-2.8x im2col's speed for every kernel, and 2.2-4x direct's with 6
+// input channels. At stride 2
 // a 1x1 kernel reaches one input pixel in four, and three of the four
 // phases are zeros; stored with the fourth's tiles a vector at a time, they
 // still cost less than im2col's scatter (ResNet's projections, 16 -> 32 at
@@ -287,6 +297,9 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
       s.stride == 1
           ? conv2d_direct_applies(s) && conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
           : conv2d_direct_strided_applies(s);
+  const bool rows_pay =
+      s.C < 8 && (s.KH > 3 || kSimdBytes < 64 || s.C == 1 || 2 * s.OC <= Simd<T>::width);
+  if (rows_pay && conv2d_data_rows_applies<T>(s)) return ConvKernel::Rows;
   return direct && 2 * s.C >= Simd<T>::width ? ConvKernel::Direct : ConvKernel::Im2col;
 }
 
@@ -378,6 +391,8 @@ void conv2d_backward_data_with(ConvKernel k, const Conv2dShape& s, const T* dy, 
     conv2d_backward_data_winograd4(s, dy, w, dx, workspace);
   else if (k == ConvKernel::Pointwise)
     conv2d_backward_data_pointwise(s, dy, w, dx, workspace);
+  else if (k == ConvKernel::Rows)
+    conv2d_backward_data_rows(s, dy, w, dx, workspace);
   else
     fail("conv2d_backward_data_with: no ", conv_kernel_name(k), " kernel for a Conv2dShape");
 }

@@ -1,8 +1,9 @@
-// minidl/kernels/conv2d_rows.hpp - stride-1 convolution for few input channels (conv1).
+// minidl/kernels/conv2d_rows.hpp - stride-1 convolution for few channels (conv1).
 //
 // With one input channel the tiles of conv2d_direct.hpp, which put channels
 // in the vector lanes, would be mostly zeros. These kernels put output pixels
-// of one row in the lanes instead, read from a zero-padded copy of the input.
+// of one row in the lanes instead, read from a zero-padded copy of the input
+// (of dy for the input gradient, whose few channels are its outputs).
 // Rows need at least one full vector of pixels: the last vector of a row
 // starts at OW - width, overlapping the one before it.
 #pragma once
@@ -164,6 +165,171 @@ void conv2d_forward_rows(const Conv2dShape& s, const T* x, const T* w, const T* 
                          T* workspace, bool relu = false) {
   conv2d_forward_rows_groups(s, x, w, b, workspace, relu,
                              StoredOutput<T>{y, s.OC, s.OH() * s.OW()});
+}
+
+// ---- input gradient ---------------------------------------------------------
+// At stride 1 the input gradient is a convolution of dy, padded by
+// K - 1 - pad, with the kernel flipped and its channel axes swapped: its
+// output channels are the layer's input channels. With few of them (a grey
+// or colour image's first layer, LeNet-5's 6) the direct tile, which puts
+// them in the lanes, is mostly padding, and so would be the forward tile's
+// 8 channel rows. This tile is RB rows x NV vectors of one input channel's
+// pixels. Each vector of dy it loads serves every row of the tile that its
+// kernel column reaches, up to K of them, with the column's K weights held
+// in registers. Each value sums over (output channel, kernel column,
+// kernel row) in that order, whichever tile computes it.
+
+namespace detail {
+// Rows per input-gradient tile: RB x 2 accumulators, the K weights of a
+// kernel column and two vectors of dy within the vector registers (32 with
+// AVX-512, 16 otherwise).
+template <int K>
+inline constexpr int kRowsDataTileRows = kSimdBytes == 64 ? (K == 7 ? 10 : 12) : (K == 7 ? 3 : 4);
+}  // namespace detail
+
+// Whether conv2d_backward_data_rows handles this shape: stride 1, a 3x3,
+// 5x5 or 7x7 kernel, input rows a vector wide and as many as a tile's.
+template <typename T>
+bool conv2d_data_rows_applies(const Conv2dShape& s) {
+  if (!conv2d_direct_applies(s) || s.W < Simd<T>::width) return false;
+  switch (s.KH) {
+    case 3:
+      return s.H >= detail::kRowsDataTileRows<3>;
+    case 5:
+      return s.H >= detail::kRowsDataTileRows<5>;
+    case 7:
+      return s.H >= detail::kRowsDataTileRows<7>;
+    default:
+      return false;
+  }
+}
+
+// Elements of the workspace conv2d_backward_data_rows takes: the weights,
+// flipped and packed by input channel.
+template <typename T>
+std::int64_t conv2d_rows_workspace_size(const Conv2dShape& s) {
+  return s.C * s.OC * s.KH * s.KW;
+}
+
+namespace detail {
+// Input rows [0, RB) of one channel at pixels start[0..NV) + [0, width):
+// dyp points at the padded dy's row of the tile's first input row (planes
+// `plane` apart, rows WP apart), packed at the channel's flipped weights
+// [OC][K columns][K rows], out at the tile's first row of dx (rows W apart).
+template <typename T, int K, int RB, int NV>
+void rows_data_tile(const T* dyp, std::int64_t WP, std::int64_t plane, std::int64_t OC,
+                    const T* packed, const std::int64_t* start, T* out, std::int64_t W) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  V acc[RB][NV];
+  MINIDL_UNROLL(12)
+  for (int r = 0; r < RB; ++r) {
+    MINIDL_UNROLL(2)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V{};
+  }
+  const std::int64_t s0 = start[0], s1 = start[NV - 1];
+  for (std::int64_t o = 0; o < OC; ++o, dyp += plane) {
+    MINIDL_UNROLL(7)
+    for (int b = 0; b < K; ++b, packed += K) {
+      V wk[K];
+      MINIDL_UNROLL(7)
+      for (int a = 0; a < K; ++a) {
+        wk[a] = S::broadcast(packed[a]);
+        S::keep_in_register(wk[a]);
+      }
+      // dy row i reaches the tile's rows i - a for the kernel rows a.
+      MINIDL_UNROLL(18)
+      for (int i = 0; i < RB + K - 1; ++i) {
+        const T* row = dyp + i * WP + b;
+        const V x0 = S::load(row + s0);
+        const V x1 = NV == 2 ? S::load(row + s1) : x0;
+        MINIDL_UNROLL(7)
+        for (int a = 0; a < K; ++a) {
+          const int r = i - a;
+          if (r < 0 || r >= RB) continue;
+          acc[r][0] += wk[a] * x0;
+          if (NV == 2) acc[r][NV - 1] += wk[a] * x1;
+        }
+      }
+    }
+  }
+  MINIDL_UNROLL(12)
+  for (int r = 0; r < RB; ++r) {
+    MINIDL_UNROLL(2)
+    for (int v = 0; v < NV; ++v) S::store(out + r * W + start[v], acc[r][v]);
+  }
+}
+
+// One input channel's rows [h0, h0 + RB) of one sample, every vector of
+// the row (the last starting at W - width, overlapping the one before).
+template <typename T, int K>
+void rows_data_rows(const Conv2dShape& s, const T* dyp, std::int64_t WP, std::int64_t plane,
+                    const T* packed, std::int64_t h0, T* out) {
+  constexpr int W = Simd<T>::width, RB = kRowsDataTileRows<K>;
+  const std::int64_t vectors = (s.W + W - 1) / W;
+  dyp += h0 * WP;
+  out += h0 * s.W;
+  std::int64_t v = 0;
+  for (; v + 2 <= vectors; v += 2) {
+    const std::int64_t pair[2] = {v * W, std::min((v + 1) * W, s.W - W)};
+    rows_data_tile<T, K, RB, 2>(dyp, WP, plane, s.OC, packed, pair, out, s.W);
+  }
+  if (v < vectors) {
+    const std::int64_t one[1] = {s.W - W};
+    rows_data_tile<T, K, RB, 1>(dyp, WP, plane, s.OC, packed, one, out, s.W);
+  }
+}
+
+// conv2d_backward_data_rows for a K x K kernel.
+template <typename T, int K>
+void rows_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {
+  constexpr int RB = kRowsDataTileRows<K>;
+  const std::int64_t OH = s.OH(), OW = s.OW(), pt = K - 1 - s.pad;
+  const PaddedPlanes padding = padded_evenly(OH, OW, pt);
+  const std::int64_t WP = padding.WP, plane = padding.HP * WP, taps = K * K;
+  // packed[c][o][b][a] = w[o][c][K - 1 - a][K - 1 - b]: channel c's
+  // weights, flipped, a kernel column at a time.
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t o = 0; o < s.OC; ++o)
+      for (int b = 0; b < K; ++b)
+        for (int a = 0; a < K; ++a)
+          workspace[((c * s.OC + o) * K + b) * K + a] =
+              w[(o * s.C + c) * taps + (K - 1 - a) * K + (K - 1 - b)];
+  // Work items (sample, tile of rows, channel), the last tile starting at
+  // H - RB; one block of them per thread, each sample's dy padded once per
+  // block. A tile's channels one after the other read the same rows of dy,
+  // still in the core's L1 cache.
+  const std::int64_t tiles = (s.H + RB - 1) / RB, per_sample = s.C * tiles;
+  parallel_blocks(s.N * per_sample, num_threads(), [&](int, std::int64_t i0, std::int64_t i1) {
+    T* dyp = thread_scratch<T, 0>(s.OC * plane);
+    std::fill_n(dyp, s.OC * plane, T(0));
+    std::int64_t padded = -1;
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t n = i / per_sample, t = i % per_sample / s.C, c = i % s.C;
+      if (n != padded) {
+        copy_into_padded(dy + n * s.OC * OH * OW, s.OC, OH, OW, padding, dyp);
+        padded = n;
+      }
+      rows_data_rows<T, K>(s, dyp, WP, plane, workspace + c * s.OC * taps,
+                           std::min(t * RB, s.H - RB), dx + (n * s.C + c) * s.H * s.W);
+    }
+  });
+}
+}  // namespace detail
+
+// dx = dL/dx (overwritten) for shapes where conv2d_data_rows_applies.
+// `workspace`: conv2d_workspace_size elements, for the packed weights.
+template <typename T>
+void conv2d_backward_data_rows(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {
+  if (!conv2d_data_rows_applies<T>(s))
+    fail("conv2d backward-data: the rows kernel does not take kernel ", s.KH, "x", s.KW,
+         ", stride ", s.stride, ", padding ", s.pad, " on a ", s.H, "x", s.W, " input");
+  if (s.KH == 3)
+    detail::rows_data<T, 3>(s, dy, w, dx, workspace);
+  else if (s.KH == 5)
+    detail::rows_data<T, 5>(s, dy, w, dx, workspace);
+  else
+    detail::rows_data<T, 7>(s, dy, w, dx, workspace);
 }
 
 // ---- weight gradient --------------------------------------------------------
