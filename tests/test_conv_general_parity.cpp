@@ -46,7 +46,7 @@ const char* const kCases[] = {"groups2",           "depthwise",         "depthwi
                               "depthwise_stride2", "dilation2",         "k3x5_s21_p12",
                               "groups2_mixed",     "pointwise_s2",      "pointwise_s1",
                               "pointwise_s1_wide", "pointwise_s2_wide", "rows_data_5x5",
-                              "rows_data_7x7"};
+                              "rows_data_7x7",     "rows_data_s2"};
 
 template <typename T>
 void check_case(const std::string& name) {

@@ -122,9 +122,10 @@ TEST_CASE("gradcheck: Conv2d") {
       {5, 33, 3, 13, 33, 3, 1, 1},   // and its weight gradient (33 x 33 / 66 > 16), two chunks
       {6, 17, 5, 6, 17, 3, 1, 1},    // F(4x4, 3x3)'s weight gradient (17 x 17 / 34 < 16), 2 chunks
       {2, 3, 12, 10, 2, 5, 1, 2},    // the rows kernel's input gradient (few input channels)
+      {2, 2, 13, 10, 3, 5, 2, 2},    // and at stride 2
   };
   bool direct_stride2 = false, winograd = false, winograd_weights = false, pointwise = false,
-       winograd4_weights = false, rows_data = false;
+       winograd4_weights = false, rows_data = false, rows_data_stride2 = false;
   for (const auto& c : cases) {
     CAPTURE(c.n);
     CAPTURE(c.c);
@@ -150,8 +151,8 @@ TEST_CASE("gradcheck: Conv2d") {
         (c.stride == 2 &&
          kernels::conv2d_forward_kernel<double>(shape) == kernels::ConvKernel::Pointwise &&
          kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Pointwise);
-    rows_data = rows_data ||
-                kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Rows;
+    if (kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Rows)
+      (c.stride == 1 ? rows_data : rows_data_stride2) = true;
     Conv2d<double> conv(c.c, c.oc, c.k, c.stride, c.pad);
     Rng rng(5);
     conv.reset_parameters(rng);
@@ -168,6 +169,7 @@ TEST_CASE("gradcheck: Conv2d") {
     CHECK(winograd_weights);  // and both weight gradients
     CHECK(winograd4_weights);
     CHECK(rows_data);
+    CHECK(rows_data_stride2);
   }
 }
 

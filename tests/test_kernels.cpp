@@ -341,6 +341,14 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 3, 30, 40, 7, 3, 3, 1, 1},
       {2, 6, 17, 33, 4, 7, 7, 1, 6},
       {1, 2, 12, 28, 9, 5, 5, 1, 1},
+      // At stride 2, each column phase in one vector, a last tile of rows starting on the other
+      // parity; two vectors, odd padding; 7x7 with odd padding and an odd width; two groups of
+      // columns, the second of 6 pixels, no padding; padding of kernel - 1.
+      {2, 1, 29, 28, 6, 5, 5, 2, 2},
+      {2, 3, 29, 40, 5, 3, 3, 2, 1},
+      {2, 2, 17, 33, 4, 7, 7, 2, 3},
+      {1, 4, 20, 70, 3, 5, 5, 2, 0},
+      {2, 1, 16, 16, 3, 3, 3, 2, 2},
   };
   for (const auto& s : shapes) {
     CAPTURE(s.N);

@@ -270,15 +270,17 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
 
 // The direct input gradient is a direct forward pass whose output channels are
 // the input's: with fewer than half a vector of them (1, 3 or 6 input
-// channels), most of each tile is padding and im2col is faster. At stride
-// 1, with fewer than 8 input channels, the rows kernel is faster than both
-// (shape_sweep, 1 to 6 input channels into 6 or 16 at 28x28 and 56x56,
-// batch 1 and 64): with AVX-512, 1.0-2.3x faster than im2col for 5x5 and
-// 7x7 kernels, but for 3x3 ones only with 1 input channel or at most half
-// a vector of output channels (0.7-0.9x otherwise: its unaligned loads of
-// dy, a whole cache line each, outnumber its multiply-adds); with AVX2,
-// 0.9-2.8x im2col's speed for every kernel, and 2.2-4x direct's with 6
-// input channels. At stride 2
+// channels), most of each tile is padding and im2col is faster. With fewer
+// than 8 input channels the rows kernel is faster than both (shape_sweep,
+// 1 to 6 input channels into 6 or 16 at 28x28 and 56x56, batch 1 and 64).
+// At stride 1 with AVX-512, 1.0-2.3x im2col's speed for 5x5 and 7x7
+// kernels, but for 3x3 ones only with 1 input channel or at most half a
+// vector of output channels (0.7-0.9x otherwise at batch 64: its unaligned
+// loads of dy, a whole cache line each, outnumber its multiply-adds); with
+// AVX2, 0.9-2.8x for every kernel, and 2.2-4x direct's with 6 input
+// channels. At stride 2, 0.9-5.2x im2col's speed with AVX-512 and 0.7-3.2x
+// with AVX2 (below 1 only for one 28x28 image, 3x3, a few microseconds),
+// and 1.4-16x direct's with AVX2. At stride 2
 // a 1x1 kernel reaches one input pixel in four, and three of the four
 // phases are zeros; stored with the fourth's tiles a vector at a time, they
 // still cost less than im2col's scatter (ResNet's projections, 16 -> 32 at
@@ -297,8 +299,8 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
       s.stride == 1
           ? conv2d_direct_applies(s) && conv2d_forward_direct_pays(detail::transposed_conv_shape(s))
           : conv2d_direct_strided_applies(s);
-  const bool rows_pay =
-      s.C < 8 && (s.KH > 3 || kSimdBytes < 64 || s.C == 1 || 2 * s.OC <= Simd<T>::width);
+  const bool rows_pay = s.C < 8 && (s.stride == 2 || s.KH > 3 || kSimdBytes < 64 || s.C == 1 ||
+                                    2 * s.OC <= Simd<T>::width);
   if (rows_pay && conv2d_data_rows_applies<T>(s)) return ConvKernel::Rows;
   return direct && 2 * s.C >= Simd<T>::width ? ConvKernel::Direct : ConvKernel::Im2col;
 }
