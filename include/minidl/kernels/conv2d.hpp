@@ -272,15 +272,15 @@ ConvKernel conv2d_forward_kernel(const Conv2dShape& s) {
 // the input's: with fewer than half a vector of them (1, 3 or 6 input
 // channels), most of each tile is padding and im2col is faster. With fewer
 // than 8 input channels the rows kernel is faster than both (shape_sweep,
-// 1 to 6 input channels into 6 or 16 at 28x28 and 56x56, batch 1 and 64).
-// At stride 1 with AVX-512, 1.0-2.3x im2col's speed for 5x5 and 7x7
-// kernels, but for 3x3 ones only with 1 input channel or at most half a
-// vector of output channels (0.7-0.9x otherwise at batch 64: its unaligned
-// loads of dy, a whole cache line each, outnumber its multiply-adds); with
-// AVX2, 0.9-2.8x for every kernel, and 2.2-4x direct's with 6 input
-// channels. At stride 2, 0.9-5.2x im2col's speed with AVX-512 and 0.7-3.2x
-// with AVX2 (below 1 only for one 28x28 image, 3x3, a few microseconds),
-// and 1.4-16x direct's with AVX2. At stride 2
+// 1 to 6 input channels into 6 or 16 on rows of 28 and 56 pixels, batch 1
+// and 64; time of im2col / time of rows): with AVX-512 1.0-3.1 for 5x5 and
+// 7x7 kernels at stride 1 and 0.7-7.3 for any at stride 2, but for 3x3
+// at stride 1 only with one input channel or at most half a vector of
+// output channels (0.7-1.0 otherwise at batch 64: each unaligned load of
+// dy spans two cache lines, and with 3 kernel rows feeds too few
+// multiply-adds); with AVX2 0.9-2.8 at stride 1 and 0.7-3.2 at stride 2,
+// and 1.4-5.5 against the direct kernel that 4 to 7 channels took there
+// (the ratios below 1 are single images of a few microseconds). At stride 2
 // a 1x1 kernel reaches one input pixel in four, and three of the four
 // phases are zeros; stored with the fourth's tiles a vector at a time, they
 // still cost less than im2col's scatter (ResNet's projections, 16 -> 32 at
