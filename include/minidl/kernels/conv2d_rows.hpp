@@ -238,6 +238,16 @@ std::int64_t conv2d_rows_workspace_size(const Conv2dShape& s) {
 }
 
 namespace detail {
+// The K weights of a kernel column, broadcast and held in registers.
+template <typename T, int K>
+[[gnu::always_inline]] inline void column_weights(const T* packed, typename Simd<T>::vec (&wk)[K]) {
+  MINIDL_UNROLL(7)
+  for (int a = 0; a < K; ++a) {
+    wk[a] = Simd<T>::broadcast(packed[a]);
+    Simd<T>::keep_in_register(wk[a]);
+  }
+}
+
 // Input rows [0, RB) of one channel at pixels start[0..NV) + [0, width):
 // dyp points at the padded dy's row of the tile's first input row (planes
 // `plane` apart, rows WP apart), packed at the channel's flipped weights
@@ -258,11 +268,7 @@ void rows_data_tile(const T* dyp, std::int64_t WP, std::int64_t plane, std::int6
     MINIDL_UNROLL(7)
     for (int b = 0; b < K; ++b, packed += K) {
       V wk[K];
-      MINIDL_UNROLL(7)
-      for (int a = 0; a < K; ++a) {
-        wk[a] = S::broadcast(packed[a]);
-        S::keep_in_register(wk[a]);
-      }
+      column_weights<T, K>(packed, wk);
       // dy row i reaches the tile's rows i - a for the kernel rows a.
       MINIDL_UNROLL(18)
       for (int i = 0; i < RB + K - 1; ++i) {
@@ -387,11 +393,7 @@ void rows_data_tile2(const Conv2dShape& s, const T* dyp, std::int64_t WP, std::i
       const int q = (kw + PP) % 2;
       const T* col = top + (q + s.pad - kw) / 2;
       V wk[K];
-      MINIDL_UNROLL(7)
-      for (int kh = 0; kh < K; ++kh) {
-        wk[kh] = S::broadcast(packed[kh]);
-        S::keep_in_register(wk[kh]);
-      }
+      column_weights<T, K>(packed, wk);
       MINIDL_UNROLL(8)
       for (int i = 0; i < NI; ++i) {
         const T* row = col + i * WP;
