@@ -186,9 +186,7 @@ namespace detail {
 // AVX-512, 16 otherwise).
 template <int K>
 inline constexpr int kRowsDataTileRows = kSimdBytes == 64 ? (K == 7 ? 10 : 12) : (K == 7 ? 3 : 4);
-}  // namespace detail
 
-namespace detail {
 // At stride 2 each input row and column takes the kernel's rows and
 // columns of one parity: the tile holds RB rows of both column phases
 // (even and odd pixels, each NV vectors of them), 2 x RB x NV accumulators.
@@ -231,7 +229,7 @@ bool conv2d_data_rows_applies(const Conv2dShape& s) {
 }
 
 // Elements of the workspace conv2d_backward_data_rows takes: the weights,
-// flipped and packed by input channel.
+// packed by input channel (and flipped at stride 1).
 template <typename T>
 std::int64_t conv2d_rows_workspace_size(const Conv2dShape& s) {
   return s.C * s.OC * s.KH * s.KW;
