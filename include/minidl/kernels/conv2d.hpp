@@ -217,10 +217,11 @@ enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
 // Whether the classic kernel k can run pass p on s: direct needs stride 1
 // or 2 and padding of at most kernel - 1 (conv2d_direct_strided_applies);
-// rows needs stride 1 and such padding (conv2d_direct_applies), output rows
-// at least a vector wide, for its weight gradient a 3x3 or 5x5 kernel, and
-// for its input gradient a 3x3, 5x5 or 7x7 kernel on input rows at least a
-// vector wide, as many as its tile's (conv2d_data_rows_applies); im2col
+// rows needs such padding and, for its forward pass and weight gradient,
+// stride 1 (conv2d_direct_applies) and output rows at least a vector wide,
+// for its weight gradient a 3x3 or 5x5 kernel too; for its input gradient
+// stride 1 or 2, a 3x3, 5x5 or 7x7 kernel, and input rows at least a vector
+// wide, as many as its tile's (conv2d_data_rows_applies); im2col
 // takes any square case. The dispatchers below refuse any other
 // request, so that a wrong choice fails instead of reading out of bounds.
 template <typename T>

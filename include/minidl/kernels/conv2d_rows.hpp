@@ -246,6 +246,44 @@ template <typename T, int K>
   }
 }
 
+// Each input channel's weights a kernel column at a time, as the tiles read
+// them: packed[c][o][column][row] = w[o][c][row][column], or with `flip`
+// the kernel turned half round (w[o][c][K - 1 - row][K - 1 - column]), the
+// stride-1 gradient's convolution of dy.
+template <typename T, int K>
+void pack_kernel_columns(const Conv2dShape& s, const T* w, bool flip, T* packed) {
+  for (std::int64_t c = 0; c < s.C; ++c)
+    for (std::int64_t o = 0; o < s.OC; ++o)
+      for (int column = 0; column < K; ++column)
+        for (int row = 0; row < K; ++row) {
+          const int kh = flip ? K - 1 - row : row, kw = flip ? K - 1 - column : column;
+          packed[((c * s.OC + o) * K + column) * K + row] = w[((o * s.C + c) * K + kh) * K + kw];
+        }
+}
+
+// body(n, item, dyp) for the work items [0, N * per_sample), item counted
+// within sample n, one block of them per thread. dyp holds sample n's dy
+// inside `padding`: the border zeroed once per block, the inside copied
+// once per sample the block meets.
+template <typename T, typename Body>
+void for_each_item_on_padded_dy(const Conv2dShape& s, const T* dy, const PaddedPlanes& padding,
+                                std::int64_t per_sample, const Body& body) {
+  const std::int64_t OH = s.OH(), OW = s.OW(), size = s.OC * padding.HP * padding.WP;
+  parallel_blocks(s.N * per_sample, num_threads(), [&](int, std::int64_t i0, std::int64_t i1) {
+    T* dyp = thread_scratch<T, 0>(size);
+    std::fill_n(dyp, size, T(0));
+    std::int64_t padded = -1;
+    for (std::int64_t i = i0; i < i1; ++i) {
+      const std::int64_t n = i / per_sample;
+      if (n != padded) {
+        copy_into_padded(dy + n * s.OC * OH * OW, s.OC, OH, OW, padding, dyp);
+        padded = n;
+      }
+      body(n, i % per_sample, static_cast<const T*>(dyp));
+    }
+  });
+}
+
 // Input rows [0, RB) of one channel at pixels start[0..NV) + [0, width):
 // dyp points at the padded dy's row of the tile's first input row (planes
 // `plane` apart, rows WP apart), packed at the channel's flipped weights
@@ -314,36 +352,19 @@ void rows_data_rows(const Conv2dShape& s, const T* dyp, std::int64_t WP, std::in
 template <typename T, int K>
 void rows_data(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {
   constexpr int RB = kRowsDataTileRows<K>;
-  const std::int64_t OH = s.OH(), OW = s.OW(), pt = K - 1 - s.pad;
-  const PaddedPlanes padding = padded_evenly(OH, OW, pt);
-  const std::int64_t WP = padding.WP, plane = padding.HP * WP, taps = K * K;
-  // packed[c][o][b][a] = w[o][c][K - 1 - a][K - 1 - b]: channel c's
-  // weights, flipped, a kernel column at a time.
-  for (std::int64_t c = 0; c < s.C; ++c)
-    for (std::int64_t o = 0; o < s.OC; ++o)
-      for (int b = 0; b < K; ++b)
-        for (int a = 0; a < K; ++a)
-          workspace[((c * s.OC + o) * K + b) * K + a] =
-              w[(o * s.C + c) * taps + (K - 1 - a) * K + (K - 1 - b)];
+  const PaddedPlanes padding = padded_evenly(s.OH(), s.OW(), K - 1 - s.pad);
+  const std::int64_t WP = padding.WP, plane = padding.HP * WP;
+  pack_kernel_columns<T, K>(s, w, true, workspace);
   // Work items (sample, tile of rows, channel), the last tile starting at
-  // H - RB; one block of them per thread, each sample's dy padded once per
-  // block. A tile's channels one after the other read the same rows of dy,
-  // still in the core's L1 cache.
-  const std::int64_t tiles = (s.H + RB - 1) / RB, per_sample = s.C * tiles;
-  parallel_blocks(s.N * per_sample, num_threads(), [&](int, std::int64_t i0, std::int64_t i1) {
-    T* dyp = thread_scratch<T, 0>(s.OC * plane);
-    std::fill_n(dyp, s.OC * plane, T(0));
-    std::int64_t padded = -1;
-    for (std::int64_t i = i0; i < i1; ++i) {
-      const std::int64_t n = i / per_sample, t = i % per_sample / s.C, c = i % s.C;
-      if (n != padded) {
-        copy_into_padded(dy + n * s.OC * OH * OW, s.OC, OH, OW, padding, dyp);
-        padded = n;
-      }
-      rows_data_rows<T, K>(s, dyp, WP, plane, workspace + c * s.OC * taps,
-                           std::min(t * RB, s.H - RB), dx + (n * s.C + c) * s.H * s.W);
-    }
-  });
+  // H - RB. A tile's channels one after the other read the same rows of
+  // dy, still in the core's L1 cache.
+  const std::int64_t tiles = (s.H + RB - 1) / RB;
+  for_each_item_on_padded_dy(
+      s, dy, padding, tiles * s.C, [&](std::int64_t n, std::int64_t item, const T* dyp) {
+        const std::int64_t t = item / s.C, c = item % s.C;
+        rows_data_rows<T, K>(s, dyp, WP, plane, workspace + c * s.OC * K * K,
+                             std::min(t * RB, s.H - RB), dx + (n * s.C + c) * s.H * s.W);
+      });
 }
 
 // The even and odd pixels a, b of a row interleaved: the first W of the
@@ -452,37 +473,24 @@ void rows_data_tile2_for(const Conv2dShape& s, const T* dyp, std::int64_t WP, st
 template <typename T, int K, int NV>
 void rows_data_stride2(const Conv2dShape& s, const T* dy, const T* w, T* dx, T* workspace) {
   constexpr int W = Simd<T>::width, RB = kRowsDataTileRows2<K, NV>;
-  const std::int64_t OH = s.OH(), OW = s.OW(), taps = K * K;
+  const std::int64_t OH = s.OH(), OW = s.OW();
   // dy with K zero rows and columns before it, and after it enough that
   // every vector a tile loads, past the last input pixel too, is inside.
   const PaddedPlanes padding{K, std::max(OH, (s.H + s.pad) / 2 + 1) + 2 * K + 2,
                              std::max(OW, (s.W + 1) / 2) + 2 * NV * W + 2 * K + 2};
   const std::int64_t WP = padding.WP, plane = padding.HP * WP;
-  // packed[c][o][kw][kh] = w[o][c][kh][kw].
-  for (std::int64_t c = 0; c < s.C; ++c)
-    for (std::int64_t o = 0; o < s.OC; ++o)
-      for (int kw = 0; kw < K; ++kw)
-        for (int kh = 0; kh < K; ++kh)
-          workspace[((c * s.OC + o) * K + kw) * K + kh] = w[(o * s.C + c) * taps + kh * K + kw];
+  pack_kernel_columns<T, K>(s, w, false, workspace);
+  // Work items (sample, tile of rows, group of columns, channel).
   const std::int64_t span = 2 * NV * W, groups = (s.W + span - 1) / span;
-  const std::int64_t tiles = (s.H + RB - 1) / RB, per_sample = tiles * groups * s.C;
-  parallel_blocks(s.N * per_sample, num_threads(), [&](int, std::int64_t i0, std::int64_t i1) {
-    T* dyp = thread_scratch<T, 0>(s.OC * plane);
-    std::fill_n(dyp, s.OC * plane, T(0));
-    std::int64_t padded = -1;
-    for (std::int64_t i = i0; i < i1; ++i) {
-      const std::int64_t n = i / per_sample, rest = i % per_sample;
-      const std::int64_t t = rest / (groups * s.C), g = rest / s.C % groups, c = rest % s.C;
-      if (n != padded) {
-        copy_into_padded(dy + n * s.OC * OH * OW, s.OC, OH, OW, padding, dyp);
-        padded = n;
-      }
-      const std::int64_t ih0 = std::min(t * RB, s.H - RB), iw0 = g * span;
-      rows_data_tile2_for<T, K, NV>(s, dyp, WP, plane, workspace + c * s.OC * taps, ih0, iw0 / 2,
-                                    std::min(span, s.W - iw0),
-                                    dx + ((n * s.C + c) * s.H + ih0) * s.W + iw0);
-    }
-  });
+  const std::int64_t tiles = (s.H + RB - 1) / RB;
+  for_each_item_on_padded_dy(
+      s, dy, padding, tiles * groups * s.C, [&](std::int64_t n, std::int64_t item, const T* dyp) {
+        const std::int64_t t = item / (groups * s.C), g = item / s.C % groups, c = item % s.C;
+        const std::int64_t ih0 = std::min(t * RB, s.H - RB), iw0 = g * span;
+        rows_data_tile2_for<T, K, NV>(s, dyp, WP, plane, workspace + c * s.OC * K * K, ih0, iw0 / 2,
+                                      std::min(span, s.W - iw0),
+                                      dx + ((n * s.C + c) * s.H + ih0) * s.W + iw0);
+      });
 }
 
 template <typename T, int K>
