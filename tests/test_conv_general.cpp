@@ -234,29 +234,28 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   const Conv2dKernels lenet1 = conv2d_kernels_for<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2});
   CHECK(lenet1.forward == (2 * 6 <= Simd<float>::width ? ConvKernel::Rows : ConvKernel::Direct));
   CHECK(lenet1.backward_weights == ConvKernel::Rows);
-  // Weight gradients of 3 -> 16 channels at 28x28: 3 channels fill 6 of a direct tile's 16
-  // lanes (AVX-512), so a 3x3 goes to the rows kernel; a 5x5 and a stride-2 3x3 stay direct,
-  // as does LeNet-5's conv2 (6 -> 16, 5x5), two taps of 6 channels a vector.
+  // Weight gradients of few input channels go to the rows kernel at stride 1 on rows a vector
+  // wide, 3x3 to 7x7, and at stride 2 or on narrower rows where the channels would fill at
+  // most half of a direct tile's lanes (with AVX-512, 1 to 4 of its 8). So LeNet-5's conv2 (6
+  // -> 16, 5x5, rows of 10) stays direct with AVX-512, two taps of 6 channels a vector.
   const Conv2dShape rgb3{64, 3, 28, 28, 16, 3, 3, 1, 1}, rgb5{64, 3, 28, 28, 16, 5, 5, 1, 2},
-      rgb3_stride2{64, 3, 28, 28, 16, 3, 3, 2, 1}, lenet2{64, 6, 14, 14, 16, 5, 5, 1, 0};
-  if (Simd<float>::width == 16)
-    CHECK(conv2d_backward_weights_kernel<float>(rgb3) == ConvKernel::Rows);
-  CHECK(conv2d_backward_weights_kernel<float>(rgb5) == ConvKernel::Direct);
-  CHECK(conv2d_backward_weights_kernel<float>(rgb3_stride2) == ConvKernel::Direct);
-  CHECK(conv2d_backward_weights_kernel<float>(lenet2) == ConvKernel::Direct);
-  // At stride 2 the direct weight gradient also takes 1 or 2 input channels and 6 output
-  // channels, padding and all; im2col keeps 1 input channel into 16 (AVX-512).
+      rgb7{64, 3, 28, 28, 16, 7, 7, 1, 3}, rgb3_stride2{64, 3, 28, 28, 16, 3, 3, 2, 1},
+      lenet2{64, 6, 14, 14, 16, 5, 5, 1, 0};
+  CHECK(conv2d_backward_weights_kernel<float>(rgb3) == ConvKernel::Rows);
+  CHECK(conv2d_backward_weights_kernel<float>(rgb5) == ConvKernel::Rows);
+  CHECK(conv2d_backward_weights_kernel<float>(rgb7) == ConvKernel::Rows);
   const Conv2dShape one_to_six{64, 1, 28, 28, 6, 5, 5, 2, 2},
       two_to_16{64, 2, 28, 28, 16, 7, 7, 2, 3}, three_to_six{64, 3, 28, 28, 6, 3, 3, 2, 1},
-      one_to_16{64, 1, 56, 56, 16, 5, 5, 2, 2};
-  CHECK(conv2d_backward_weights_kernel<float>(one_to_six) == ConvKernel::Direct);
-  CHECK(conv2d_backward_weights_kernel<float>(two_to_16) == ConvKernel::Direct);
-  CHECK(conv2d_backward_weights_kernel<float>(three_to_six) == ConvKernel::Direct);
-  if (Simd<float>::width == 16)
-    CHECK(conv2d_backward_weights_kernel<float>(one_to_16) == ConvKernel::Im2col);
-  // At stride 1 these stay where they were: rows for 3x3 and 5x5.
-  CHECK(conv2d_backward_weights_kernel<float>(Conv2dShape{64, 1, 28, 28, 6, 5, 5, 1, 2}) ==
-        ConvKernel::Rows);
+      one_to_16{64, 1, 56, 56, 16, 5, 5, 2, 2}, six_to_16{64, 6, 28, 28, 16, 5, 5, 2, 2};
+  CHECK(conv2d_backward_weights_kernel<float>(one_to_six) == ConvKernel::Rows);
+  CHECK(conv2d_backward_weights_kernel<float>(two_to_16) == ConvKernel::Rows);
+  CHECK(conv2d_backward_weights_kernel<float>(one_to_16) == ConvKernel::Rows);
+  CHECK(conv2d_backward_weights_kernel<float>(six_to_16) == ConvKernel::Direct);
+  if (Simd<float>::width == 16) {
+    CHECK(conv2d_backward_weights_kernel<float>(rgb3_stride2) == ConvKernel::Rows);
+    CHECK(conv2d_backward_weights_kernel<float>(three_to_six) == ConvKernel::Rows);
+    CHECK(conv2d_backward_weights_kernel<float>(lenet2) == ConvKernel::Direct);
+  }
   // Winograd's F(4x4, 3x3) for the forward pass and input gradient of 3x3 "same" convolutions
   // of 16 or more input channels into a vector (AVX-512: 16) or more of output channels, on
   // planes of any size; direct otherwise. F(2x2, 3x3) for the weight gradient where C OC / (C
@@ -287,8 +286,9 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
       {{64, 128, 7, 7, 128, 3, 3, 1, 1}, W4, W4, D},
       // 16 into 32 at 14x14: the input gradient sums 32 channels into 16.
       {{64, 16, 14, 14, 32, 3, 3, 1, 1}, W4, W4, W4},
-      // 6 input channels: too few to sum, and too few outputs for the input gradient.
-      {{64, 6, 28, 28, 32, 3, 3, 1, 1}, D, ConvKernel::Im2col, D},
+      // 6 input channels: too few to sum, and too few outputs for the input gradient; the
+      // weight gradient puts pixels in its lanes.
+      {{64, 6, 28, 28, 32, 3, 3, 1, 1}, D, ConvKernel::Im2col, ConvKernel::Rows},
       // 8 output channels, less than a vector.
       {{64, 32, 14, 14, 8, 3, 3, 1, 1}, D, D, D},
   };
@@ -342,8 +342,9 @@ TEST_CASE("a kernel refuses a convolution it does not take") {
   CHECK_THROWS_AS(conv2d_forward_run(ConvKernel::Depthwise, grouped, p, p, p, p, p), Error);
   CHECK_THROWS_AS(conv2d_backward_data_run(ConvKernel::Im2col, grouped, p, p, p, p), Error);
   CHECK_THROWS_AS(conv2d_backward_weights_run(ConvKernel::Rows, grouped, p, p, p, p, p), Error);
-  // The classic kernels' own preconditions: rows need stride 1, direct
-  // stride 1 or 2 in every pass.
+  // The classic kernels' own preconditions: rows need stride 1 for the
+  // forward pass and 1 or 2 for the gradients, direct stride 1 or 2 in
+  // every pass.
   const Conv2dShape strided{2, 3, 15, 15, 8, 3, 3, 2, 1}, stride3{2, 3, 15, 15, 8, 3, 3, 3, 1};
   CHECK_THROWS_WITH_AS(conv2d_forward_with(ConvKernel::Direct, stride3, p, p, p, p, p),
                        doctest::Contains("the direct kernel does not take kernel 3x3, stride 3"),
@@ -352,13 +353,16 @@ TEST_CASE("a kernel refuses a convolution it does not take") {
   CHECK_THROWS_WITH_AS(conv2d_backward_data_with(ConvKernel::Direct, stride3, p, p, p, p),
                        doctest::Contains("the direct kernel does not take kernel 3x3, stride 3"),
                        Error);
-  CHECK_THROWS_AS(conv2d_backward_weights_with(ConvKernel::Rows, strided, p, p, p, p, p), Error);
+  CHECK_THROWS_AS(conv2d_backward_weights_with(ConvKernel::Rows, stride3, p, p, p, p, p), Error);
+  CHECK_THROWS_AS(conv2d_forward_with(ConvKernel::Rows, strided, p, p, p, p, p), Error);
   CHECK_THROWS_AS(conv2d_backward_data_with(ConvKernel::Rows, strided, p, p, p, p), Error);
   const Conv2dShape big_pad{2, 3, 15, 15, 8, 3, 3, 1, 3};  // pad > kernel - 1
   CHECK_THROWS_AS(conv2d_forward_with(ConvKernel::Direct, big_pad, p, p, p, p, p), Error);
   const Conv2dShape narrow{2, 1, 6, 6, 8, 3, 3, 1, 1};  // rows narrower than a vector
   if (Simd<float>::width > 6)
     CHECK_THROWS_AS(conv2d_forward_with(ConvKernel::Rows, narrow, p, p, p, p, p), Error);
+  if (Simd<float>::width > 12)  // and its weight gradient rows of less than half a vector
+    CHECK_THROWS_AS(conv2d_backward_weights_with(ConvKernel::Rows, narrow, p, p, p, p, p), Error);
 }
 
 TEST_CASE("Conv2d takes PyTorch's arguments: shapes, description, errors") {

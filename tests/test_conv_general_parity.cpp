@@ -83,8 +83,11 @@ void check_case(const std::string& name) {
         name != "pointwise_s2_wide" || kernels::detail::kStoreEveryOtherVectorized;
     CHECK((k.backward_data == kernels::ConvKernel::Pointwise) == pointwise_data);
   }
-  if (name.rfind("rows_data", 0) == 0)  // and those named for the rows kernel's input gradient
-    CHECK(conv.kernels_for(x.shape()).backward_data == kernels::ConvKernel::Rows);
+  if (name.rfind("rows_data", 0) == 0) {  // and those named for the rows kernel run its
+    const kernels::Conv2dKernels k = conv.kernels_for(x.shape());  // input and weight gradients
+    CHECK(k.backward_data == kernels::ConvKernel::Rows);
+    CHECK(k.backward_weights == kernels::ConvKernel::Rows);
+  }
   compare(name + ".y", conv.forward(x, Context{Mode::Train, 0}), get("y"));
   compare(name + ".dx", conv.backward(get("dy")), get("dx"));
   compare(name + ".dweight", conv.weight_grad(), get("dweight"));

@@ -123,9 +123,11 @@ TEST_CASE("gradcheck: Conv2d") {
       {6, 17, 5, 6, 17, 3, 1, 1},    // F(4x4, 3x3)'s weight gradient (17 x 17 / 34 < 16), 2 chunks
       {2, 3, 12, 10, 2, 5, 1, 2},    // the rows kernel's input gradient (few input channels)
       {2, 2, 13, 10, 3, 5, 2, 2},    // and at stride 2
+      {2, 2, 9, 17, 3, 3, 2, 1},     // the rows kernel's weight gradient at stride 2
   };
   bool direct_stride2 = false, winograd = false, winograd_weights = false, pointwise = false,
-       winograd4_weights = false, rows_data = false, rows_data_stride2 = false;
+       winograd4_weights = false, rows_data = false, rows_data_stride2 = false,
+       rows_weights_stride2 = false;
   for (const auto& c : cases) {
     CAPTURE(c.n);
     CAPTURE(c.c);
@@ -153,6 +155,9 @@ TEST_CASE("gradcheck: Conv2d") {
          kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Pointwise);
     if (kernels::conv2d_backward_data_kernel<double>(shape) == kernels::ConvKernel::Rows)
       (c.stride == 1 ? rows_data : rows_data_stride2) = true;
+    rows_weights_stride2 =
+        rows_weights_stride2 || (c.stride == 2 && kernels::conv2d_backward_weights_kernel<double>(
+                                                      shape) == kernels::ConvKernel::Rows);
     Conv2d<double> conv(c.c, c.oc, c.k, c.stride, c.pad);
     Rng rng(5);
     conv.reset_parameters(rng);
@@ -170,6 +175,7 @@ TEST_CASE("gradcheck: Conv2d") {
     CHECK(winograd4_weights);
     CHECK(rows_data);
     CHECK(rows_data_stride2);
+    CHECK(rows_weights_stride2);
   }
 }
 

@@ -333,6 +333,18 @@ TEST_CASE_TEMPLATE("conv2d forward, backward-data and backward-weights match the
       {2, 19, 3, 5, 13, 1, 1, 1, 0},
       {3, 6, 10, 11, 7, 1, 1, 3, 0},
       {5, 64, 7, 7, 40, 1, 1, 2, 0},
+      // The rows kernel's weight gradient: stride 2 on an odd padded width, 7 output rows (tiles
+      // of 4, 2 and 1 rows), a short last group of output channels and a ragged last vector;
+      // 5x5 at stride 2 with padding 1; 7x7 at stride 2 over two chunks of samples, and at
+      // stride 1 without padding (tiles of 6, then 1 and 1 rows).
+      {2, 2, 13, 37, 5, 3, 3, 2, 1},
+      {2, 3, 20, 40, 4, 5, 5, 2, 1},
+      {5, 1, 30, 36, 3, 7, 7, 2, 3},
+      {2, 2, 14, 23, 3, 7, 7, 1, 0},
+      // Output rows narrower than a vector (from half a vector): 14 pixels at stride 2 (float),
+      // 7 at stride 2 with 5x5 (double).
+      {2, 3, 28, 28, 6, 3, 3, 2, 1},
+      {3, 1, 11, 13, 5, 5, 5, 2, 2},
       // The rows kernel's input gradient, tiles of input rows: a row of exactly one vector and a
       // second tile of rows that overlaps the first (no padding); a pair of vectors, then one,
       // and a last tile that overlaps; 7x7 with padding 6 (dy unpadded) and an overlapping
@@ -494,10 +506,13 @@ TEST_CASE_TEMPLATE(
     double) {
   // Planes with and without a scalar tail, batches that 2 and 3 threads
   // cut unevenly, a short last chunk, one sample (fewer samples than
-  // threads), and a stride-2 shape only im2col takes.
+  // threads), a stride-2 shape only im2col takes, and the rows kernel at
+  // stride 2 on one sample (its channels shared between the threads) and
+  // with a 7x7 kernel.
   const Conv2dShape shapes[] = {{64, 32, 28, 28, 32, 3, 3, 1, 1}, {7, 3, 5, 5, 9, 3, 3, 1, 1},
                                 {1, 2, 6, 6, 5, 3, 3, 1, 0},      {13, 1, 28, 28, 32, 3, 3, 1, 1},
-                                {5, 2, 7, 17, 3, 5, 5, 1, 2},     {9, 3, 9, 8, 5, 3, 3, 2, 1}};
+                                {5, 2, 7, 17, 3, 5, 5, 1, 2},     {9, 3, 9, 8, 5, 3, 3, 2, 1},
+                                {1, 2, 13, 37, 5, 3, 3, 2, 1},    {6, 1, 30, 36, 3, 7, 7, 2, 3}};
   using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
   const int saved = num_threads();
   for (const auto& s : shapes) {
@@ -543,11 +558,12 @@ TEST_CASE_TEMPLATE("weight and bias gradients from a plane source give the store
                    float, double) {
   // conv1's shape with a short last group of output channels, two input
   // channels (each plane made once per channel), an odd size and padding 0;
-  // LeNet-5's 5x5 conv1.
-  const Conv2dShape shapes[] = {{5, 1, 28, 28, 5, 3, 3, 1, 1},
-                                {3, 2, 17, 17, 4, 3, 3, 1, 1},
-                                {4, 1, 19, 19, 3, 3, 3, 1, 0},
-                                {3, 1, 28, 28, 6, 5, 5, 1, 2}};
+  // LeNet-5's 5x5 conv1; stride 2 on one sample (its channels shared between
+  // the threads), 7x7, and rows of 14 (narrower than a float vector).
+  const Conv2dShape shapes[] = {{5, 1, 28, 28, 5, 3, 3, 1, 1}, {3, 2, 17, 17, 4, 3, 3, 1, 1},
+                                {4, 1, 19, 19, 3, 3, 3, 1, 0}, {3, 1, 28, 28, 6, 5, 5, 1, 2},
+                                {1, 2, 13, 37, 5, 3, 3, 2, 1}, {2, 1, 24, 40, 3, 7, 7, 1, 3},
+                                {2, 2, 28, 28, 5, 3, 3, 2, 1}};
   const int saved = num_threads();
   for (const auto& s : shapes) {
     CAPTURE(s.H);

@@ -41,8 +41,8 @@ CASES = {
     # Few channels on rows as wide as a direct tile or wider: the pointwise products too.
     "pointwise_s1_wide": (6, 10, (1, 1), (1, 1), (0, 0), (1, 1), 1, True, (2, 20, 21)),
     "pointwise_s2_wide": (5, 9, (1, 1), (2, 2), (0, 0), (1, 1), 1, False, (2, 28, 28)),
-    # Few input channels, 5x5 and 7x7, rows a vector wide: the rows kernel's input gradient
-    # (stride 1 and 2).
+    # Few input channels, 5x5 and 7x7, rows a vector wide: the rows kernel's input and weight
+    # gradients (stride 1 and 2).
     "rows_data_5x5": (3, 8, (5, 5), (1, 1), (2, 2), (1, 1), 1, True, (2, 14, 20)),
     "rows_data_7x7": (1, 6, (7, 7), (1, 1), (3, 3), (1, 1), 1, False, (2, 12, 17)),
     "rows_data_s2": (2, 8, (5, 5), (2, 2), (2, 2), (1, 1), 1, True, (2, 15, 34)),

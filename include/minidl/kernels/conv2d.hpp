@@ -217,9 +217,10 @@ enum class ConvPass { Forward, BackwardData, BackwardWeights };
 
 // Whether the classic kernel k can run pass p on s: direct needs stride 1
 // or 2 and padding of at most kernel - 1 (conv2d_direct_strided_applies);
-// rows needs such padding and, for its forward pass and weight gradient,
-// stride 1 (conv2d_direct_applies) and output rows at least a vector wide,
-// for its weight gradient a 3x3 or 5x5 kernel too; for its input gradient
+// rows needs such padding and, for its forward pass, stride 1
+// (conv2d_direct_applies) and output rows at least a vector wide; for its
+// weight gradient stride 1 or 2, a 3x3, 5x5 or 7x7 kernel and such output
+// rows; for its input gradient
 // stride 1 or 2, a 3x3, 5x5 or 7x7 kernel, and input rows at least a vector
 // wide, as many as its tile's (conv2d_data_rows_applies); im2col
 // takes any square case. The dispatchers below refuse any other
@@ -307,17 +308,21 @@ ConvKernel conv2d_backward_data_kernel(const Conv2dShape& s) {
 }
 
 // Winograd's where it pays (above): F(2x2, 3x3) first, then F(4x4, 3x3).
-// The rows kernel is also the faster one
-// for a 3x3 kernel whose input channels fill less than half of the direct
-// tile's lanes (3 channels of 8:
-// 0.25 against 0.44 ms at 28x28, shape_sweep), not for a 5x5, whose rows
-// tile spills registers.
+// The rows kernel, whose lanes hold pixels, where the direct tile's lanes of
+// input channels would be at most half full, and with up to 7 input
+// channels at stride 1 on rows a vector wide (shape_sweep, 1 to 6 input
+// channels into 6 or 16, 3x3 to 7x7, stride 1 and 2, rows of 14 to 56
+// pixels, batch 1 and 64, AVX-512: up to 6.0x faster than the next
+// kernel, 0.87-0.96x for 3x3 at stride 2 from 3 channels at 28x28; with 6
+// channels 1.05-1.26x at stride 1 on rows of 28, but 0.45-0.81x at stride
+// 2 or on rows of 14, where the direct tile fills 6 of its 8 lanes).
 template <typename T>
 ConvKernel conv2d_backward_weights_kernel(const Conv2dShape& s) {
   if (conv2d_winograd_weights_pays<T>(s)) return ConvKernel::Winograd;
   if (conv2d_winograd4_weights_pays<T>(s)) return ConvKernel::Winograd4;
-  if (s.KH == 3 && 2 * s.C < detail::padded_in_channels<T>(s) && conv2d_weights_rows_applies<T>(s))
-    return ConvKernel::Rows;
+  const bool rows_pay = s.C < 8 && (2 * s.C <= detail::padded_in_channels<T>(s) ||
+                                    (s.stride == 1 && s.OW() >= Simd<T>::width));
+  if (rows_pay && conv2d_weights_rows_applies<T>(s)) return ConvKernel::Rows;
   if (conv2d_weights_direct<T>(s)) return ConvKernel::Direct;
   if (conv2d_weights_rows_applies<T>(s)) return ConvKernel::Rows;
   return ConvKernel::Im2col;

@@ -520,12 +520,17 @@ void conv2d_backward_data_rows(const Conv2dShape& s, const T* dy, const T* w, T*
 }
 
 // ---- weight gradient --------------------------------------------------------
-// The tile is MR output channels x the K x K taps of one input channel in
-// vector accumulators (2 x 9 for a 3x3 kernel, 1 x 25 for a 5x5), fed by a
-// vector of dy per channel and output row and the shifted vectors of the
-// padded input, and summed across their lanes once per chunk of samples.
-// The overlapping last vector of a row masks the lanes the previous vector
-// already covered.
+// dw[o][c][kh][kw] sums dy[o] times the input shifted by (kh, kw) over the
+// pixels, which sit in the vector lanes and are summed across them once per
+// chunk of samples. The tile holds RB rows of dy of MR output channels in
+// registers and the accumulators of one kernel column (MR x K): each
+// vector of the input it loads, shifted by that column, serves every dy row
+// of the tile that a kernel row links it to (up to K at stride 1, about
+// K / 2 at stride 2). At stride 2 the input is kept as its even and odd
+// columns, so that a shifted vector of every other pixel is one load. The
+// overlapping last vector of a row masks the lanes the previous vector
+// already covered. Every lane sums over (sample, vector of the row, output
+// row) in that order.
 
 // dy of a convolution handed out one [OH, OW] plane at a time, for kernels
 // that read it plane by plane: planes(n, o, buffer) returns the plane of
@@ -547,135 +552,261 @@ T* dy_plane_buffer(std::int64_t count, std::int64_t P) {
 }
 
 namespace detail {
-// Output channels per tile: as many as leave room in the 32 vector
-// registers of AVX-512 for the accumulators, two rows of dy and the input.
-constexpr int rows_weight_tile(std::int64_t kernel) {
-  return kernel == 3 ? 2 : 1;
+// Output channels, kernel columns and dy rows per weight-gradient block:
+// MR x RB vectors of dy, MR x K x KC accumulators and the input vector
+// within the vector registers (32 with AVX-512, 16 otherwise).
+inline constexpr int kRowsWeightChannels = kSimdBytes == 64 ? 2 : 1;
+template <int K>
+inline constexpr int kRowsWeightColumns = K == 3 ? 3 : 1;
+template <int K>
+inline constexpr int kRowsWeightRows = K == 3   ? 4
+                                       : K == 7 ? 6
+                                                : 8;
+
+// The padded input of C planes as the weight gradient reads it: rows of
+// the padded width at stride 1; at stride 2 rows of the even columns then
+// the odd ones, half the padded width each. Output rows narrower than a
+// vector read a whole vector from each shifted column, so such rows are
+// widened with zeros to be read within.
+struct WeightInputRows {
+  std::int64_t HP, row, phase;  // row: distance between rows; phase: to the odd columns
+  std::int64_t plane() const { return HP * row; }
+};
+template <typename T>
+WeightInputRows weight_input_rows(const Conv2dShape& s) {
+  const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
+  const std::int64_t reach = Simd<T>::width + (s.KW - 1) / s.stride;  // a vector's last column
+  if (s.stride == 1) return {HP, std::max(WP, reach), 0};
+  const std::int64_t half = std::max((WP + 1) / 2, reach);
+  return {HP, 2 * half, half};
+}
+
+// dst (C planes laid out as `r` says) = src [C, H, W] inside a border of
+// zeros. At stride 2 each row is padded in `row`, 2 r.phase + 2 width
+// elements of scratch, then split into its even and odd columns a vector
+// of each at a time.
+template <typename T>
+void pad_weight_input(const T* src, std::int64_t C, std::int64_t H, std::int64_t W,
+                      std::int64_t pad, const WeightInputRows& r, T* dst, T* row) {
+  using S = Simd<T>;
+  constexpr int VW = S::width;
+  constexpr auto lanes = std::make_index_sequence<VW>{};
+  std::fill_n(dst, C * r.plane(), T(0));
+  if (r.phase != 0) std::fill_n(row, 2 * r.phase + 2 * VW, T(0));
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t h = 0; h < H; ++h) {
+      const T* in = src + (c * H + h) * W;
+      T* out = dst + c * r.plane() + (h + pad) * r.row;
+      if (r.phase == 0) {
+        copy_row(in, W, out + pad);
+        continue;
+      }
+      copy_row(in, W, row + pad);  // the zeros around it stay from the fill above
+      std::int64_t q = 0;
+      for (; q + VW <= r.phase; q += VW) {
+        const typename S::vec a = S::load(row + 2 * q), b = S::load(row + 2 * q + VW);
+        S::store(out + q, even_lanes<T>(a, b, lanes));
+        S::store(out + r.phase + q, odd_lanes<T>(a, b, lanes));
+      }
+      for (; q < r.phase; ++q) {
+        out[q] = row[2 * q];
+        out[r.phase + q] = row[2 * q + 1];
+      }
+    }
+}
+
+// a[o][kh][c] (kernel column kw0 + c) += the products of RB rows of dy (of
+// MR output channels, rows `OW` apart, from dy[o]) with the input they
+// reach: column[c] is the input row STRIDE x the block's first row, at the
+// vector's first pixel, shifted by that kernel column.
+template <int K, int STRIDE, int MR, int KC, int RB, typename T, typename Mask>
+[[gnu::always_inline]] inline void rows_weight_block(const T* const (&dy)[MR], std::int64_t OW,
+                                                     bool tail, Mask fresh,
+                                                     const T* const (&column)[KC],
+                                                     std::int64_t row_step,
+                                                     typename Simd<T>::vec (&a)[MR][K][KC]) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int reach = STRIDE * (RB - 1) + K;  // input rows the block reads
+  V g[MR][RB];
+  MINIDL_UNROLL(2)
+  for (int o = 0; o < MR; ++o) {
+    MINIDL_UNROLL(8)
+    for (int j = 0; j < RB; ++j) {
+      g[o][j] = S::load(dy[o] + j * OW);
+      if (tail) g[o][j] = fresh ? g[o][j] : V{};
+    }
+  }
+  MINIDL_UNROLL(19)
+  for (int row = 0; row < reach; ++row) {
+    MINIDL_UNROLL(3)
+    for (int c = 0; c < KC; ++c) {
+      V xv = S::load(column[c] + row * row_step);
+      S::keep_in_register(xv);
+      MINIDL_UNROLL(8)
+      for (int j = 0; j < RB; ++j) {
+        const int kh = row - STRIDE * j;
+        if (kh < 0 || kh >= K) continue;
+        MINIDL_UNROLL(2)
+        for (int o = 0; o < MR; ++o) a[o][kh][c] += g[o][j] * xv;
+      }
+    }
+  }
+}
+
+// rows_weight_block over `rows` rows of dy: blocks of RB rows, then of
+// fewer for the rest.
+template <int K, int STRIDE, int MR, int KC, int RB, typename T, typename Mask>
+[[gnu::always_inline]] inline void rows_weight_blocks(const T* const (&dy)[MR], std::int64_t OW,
+                                                      std::int64_t rows, bool tail, Mask fresh,
+                                                      const T* const (&column)[KC],
+                                                      std::int64_t row_step,
+                                                      typename Simd<T>::vec (&a)[MR][K][KC]) {
+  const T* d[MR];
+  const T* col[KC];
+  for (int o = 0; o < MR; ++o) d[o] = dy[o];
+  for (int c = 0; c < KC; ++c) col[c] = column[c];
+  for (; rows >= RB; rows -= RB) {
+    rows_weight_block<K, STRIDE, MR, KC, RB>(d, OW, tail, fresh, col, row_step, a);
+    for (int o = 0; o < MR; ++o) d[o] += RB * OW;
+    for (int c = 0; c < KC; ++c) col[c] += STRIDE * RB * row_step;
+  }
+  if constexpr (RB > 1)
+    if (rows > 0)
+      rows_weight_blocks<K, STRIDE, MR, KC, RB / 2>(d, OW, rows, tail, fresh, col, row_step, a);
+}
+
+// acc[o][kh][kw] += the products of `rows` rows of dy with the input, one
+// vector of pixels: `in` is the input's first row at the vector's first
+// pixel. The accumulators of KC kernel columns stay in registers over all
+// the rows, KC columns at a time.
+template <int K, int STRIDE, int MR, typename T, typename Mask>
+void rows_weight_vector(const T* const (&dy)[MR], std::int64_t OW, std::int64_t rows, bool tail,
+                        Mask fresh, const T* in, const WeightInputRows& r,
+                        typename Simd<T>::vec* acc) {
+  using V = typename Simd<T>::vec;
+  constexpr int KC = kRowsWeightColumns<K>;
+  for (int kw0 = 0; kw0 < K; kw0 += KC) {
+    const T* column[KC];
+    for (int c = 0; c < KC; ++c) {
+      const int kw = kw0 + c;
+      column[c] = in + (STRIDE == 1 ? kw : (kw % 2) * r.phase + kw / 2);
+    }
+    V a[MR][K][KC];
+    MINIDL_UNROLL(2)
+    for (int o = 0; o < MR; ++o) {
+      MINIDL_UNROLL(7)
+      for (int kh = 0; kh < K; ++kh) {
+        MINIDL_UNROLL(3)
+        for (int c = 0; c < KC; ++c) a[o][kh][c] = acc[(o * K + kh) * K + kw0 + c];
+      }
+    }
+    rows_weight_blocks<K, STRIDE, MR, KC, kRowsWeightRows<K>>(dy, OW, rows, tail, fresh, column,
+                                                              r.row, a);
+    MINIDL_UNROLL(2)
+    for (int o = 0; o < MR; ++o) {
+      MINIDL_UNROLL(7)
+      for (int kh = 0; kh < K; ++kh) {
+        MINIDL_UNROLL(3)
+        for (int c = 0; c < KC; ++c) acc[(o * K + kh) * K + kw0 + c] = a[o][kh][c];
+      }
+    }
+  }
 }
 }  // namespace detail
 
-// Whether conv2d_backward_weights_rows handles this shape: 3x3 and 5x5.
+// Whether conv2d_backward_weights_rows handles this shape: stride 1 or 2, a
+// 3x3, 5x5 or 7x7 kernel and output rows at least half a vector wide.
 template <typename T>
 bool conv2d_weights_rows_applies(const Conv2dShape& s) {
-  return conv2d_direct_applies(s) && (s.KH == 3 || s.KH == 5) && s.OW() >= Simd<T>::width;
+  return conv2d_direct_strided_applies(s) && (s.KH == 3 || s.KH == 5 || s.KH == 7) &&
+         2 * s.OW() >= Simd<T>::width;
 }
 
 // Elements of the partials conv2d_backward_weights_rows takes.
 template <typename T>
 std::int64_t conv2d_rows_partials_size(const Conv2dShape& s) {
   return (s.N + kConvWeightChunk - 1) / kConvWeightChunk *
-         round_up(s.OC, detail::rows_weight_tile(s.KH)) * (s.C * s.KH * s.KW + kBiasSlot<T>);
+         round_up(s.OC, detail::kRowsWeightChannels) * (s.C * s.KH * s.KW + kBiasSlot<T>);
 }
 
 namespace detail {
 // conv2d_backward_weights_rows_planes (below) for a K x K kernel.
-template <int K, typename T, typename Planes, typename Wait>
+template <int K, int STRIDE, typename T, typename Planes, typename Wait>
 void weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes, T* dw, T* db,
                          T* partials, bool carried, const Wait& wait_for_carry) {
   using S = Simd<T>;
   using V = typename S::vec;
-  constexpr int W = S::width, MR = rows_weight_tile(K), taps = K * K;
+  constexpr int W = S::width, MR = kRowsWeightChannels, taps = K * K;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW;
-  const std::int64_t WP = s.W + 2 * s.pad, plane = (s.H + 2 * s.pad) * WP;
+  const WeightInputRows rows = weight_input_rows<T>(s);
   const std::int64_t chunks = (s.N + kConvWeightChunk - 1) / kConvWeightChunk;
   // A partial is [oc][c][tap] and the bias slot after each channel's taps.
   const std::int64_t weights = s.C * taps, block = weights + kBiasSlot<T>;
   const std::int64_t OCp = round_up(s.OC, MR), part_size = OCp * block;
   // Lane l of the last vector of a row is pixel OW - W + l; it is new only if
-  // at or past the end of the previous vector.
-  const std::int64_t last = OW - W, covered = (OW - 1) / W * W;
+  // at or past the end of the previous vector. A row narrower than a vector
+  // is one vector from pixel 0, its dy copied into rows a vector apart.
+  const bool narrow = OW < W;
+  const std::int64_t last = narrow ? 0 : OW - W, covered = narrow ? 0 : (OW - 1) / W * W;
+  const std::int64_t dy_row = narrow ? W : OW;
   typedef decltype(V{} < V{}) Mask;
   Mask fresh;
-  for (int l = 0; l < W; ++l) fresh[l] = last + l >= covered ? -1 : 0;
-  auto chunk_gradient = [&](std::int64_t chunk, T* part) {
+  for (int l = 0; l < W; ++l) fresh[l] = (narrow ? l < OW : last + l >= covered) ? -1 : 0;
+  // Output channels [o_begin, o_end) of a chunk's partial.
+  auto chunk_gradient = [&](std::int64_t chunk, T* part, std::int64_t o_begin, std::int64_t o_end) {
     const std::int64_t n0 = chunk * kConvWeightChunk, count = std::min(kConvWeightChunk, s.N - n0);
-    T* xpad = thread_scratch<T, 0>(count * s.C * plane);
+    T* xpad = thread_scratch<T, 0>(count * s.C * rows.plane());
+    T* row = thread_scratch<T, 2>(2 * rows.phase + 2 * W);
     T* buffer = dy_plane_buffer<T>(MR, P);
+    T* widened = narrow ? thread_scratch<T, 1>(MR * OH * W) : nullptr;
     BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
     for (std::int64_t i = 0; i < count; ++i)
-      detail::pad_planes(x + (n0 + i) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad,
-                         xpad + i * s.C * plane);
+      pad_weight_input(x + (n0 + i) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, rows,
+                       xpad + i * s.C * rows.plane(), row);
     for (std::int64_t c = 0; c < s.C; ++c)
-      for (std::int64_t o0 = 0; o0 < s.OC; o0 += MR) {
-        // Every loop over the tile is unrolled by pragma: at -O2 GCC does not
-        // unroll them by itself, and the accumulators go to memory.
-        V acc[MR][taps];
-        MINIDL_UNROLL(16)
-        for (int r = 0; r < MR; ++r) {
-          MINIDL_UNROLL(25)
-          for (int t = 0; t < taps; ++t) acc[r][t] = V{};
-        }
+      for (std::int64_t o0 = o_begin; o0 < o_end; o0 += MR) {
+        alignas(64) V acc[MR * taps];
+        std::fill_n(acc, MR * taps, V{});
         for (std::int64_t i = 0; i < count; ++i) {
-          const T* x_c = xpad + (i * s.C + c) * plane;
+          const T* x_c = xpad + (i * s.C + c) * rows.plane();
           const T* dy_o[MR];
           for (int r = 0; r < MR; ++r)  // a short last group repeats a valid plane
             dy_o[r] = planes(n0 + i, std::min<std::int64_t>(o0 + r, s.OC - 1), buffer + r * P);
           if (c == 0)
             for (int r = 0; r < MR && o0 + r < s.OC; ++r) bias[o0 + r].add_plane(dy_o[r], P);
-          // Two output rows at a time share K - 1 of their K + 1 input rows:
-          // for 3x3, 12 loads of x feed 36 multiply-adds, where one row takes
-          // 9 for 18; for 5x5 (one channel), 30 feed 50, where one takes 25.
-          for (std::int64_t oh = 0; oh < OH; oh += 2) {
-            const bool two = oh + 1 < OH;
-            for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
-              const bool tail = ow0 + W > OW;
-              const std::int64_t start = tail ? last : ow0;
-              V g0[MR], g1[MR];  // dy of rows oh and oh + 1
-              MINIDL_UNROLL(16)
-              for (int r = 0; r < MR; ++r) {
-                g0[r] = S::load(dy_o[r] + oh * OW + start);
-                g1[r] = two ? S::load(dy_o[r] + (oh + 1) * OW + start) : V{};
-                if (tail) {
-                  g0[r] = fresh ? g0[r] : V{};
-                  g1[r] = fresh ? g1[r] : V{};
-                }
+          if (narrow)
+            for (int r = 0; r < MR; ++r) {
+              T* to = widened + r * OH * W;
+              for (std::int64_t oh = 0; oh < OH; ++oh) {
+                copy_row(dy_o[r] + oh * OW, OW, to + oh * W);
+                std::fill(to + oh * W + OW, to + (oh + 1) * W, T(0));
               }
-              const T* in = x_c + oh * WP + start;
-              if (two) {
-                MINIDL_UNROLL(6)
-                for (int kh = 0; kh <= K; ++kh) {  // input row oh + kh
-                  MINIDL_UNROLL(5)
-                  for (int kw = 0; kw < K; ++kw) {
-                    V xv = S::load(in + kh * WP + kw);
-                    S::keep_in_register(xv);
-                    MINIDL_UNROLL(16)
-                    for (int r = 0; r < MR; ++r) {
-                      if (kh < K) acc[r][kh * K + kw] += g0[r] * xv;
-                      if (kh > 0) acc[r][(kh - 1) * K + kw] += g1[r] * xv;
-                    }
-                  }
-                }
-              } else {  // the last row of an odd height: the row below is not there
-                MINIDL_UNROLL(5)
-                for (int kh = 0; kh < K; ++kh) {
-                  MINIDL_UNROLL(5)
-                  for (int kw = 0; kw < K; ++kw) {
-                    V xv = S::load(in + kh * WP + kw);
-                    S::keep_in_register(xv);
-                    MINIDL_UNROLL(16)
-                    for (int r = 0; r < MR; ++r) acc[r][kh * K + kw] += g0[r] * xv;
-                  }
-                }
-              }
+              dy_o[r] = to;
             }
+          for (std::int64_t ow0 = 0; ow0 < OW; ow0 += W) {
+            const bool tail = ow0 + W > OW;
+            const std::int64_t start = tail ? last : ow0;
+            const T* dy_v[MR];
+            for (int r = 0; r < MR; ++r) dy_v[r] = dy_o[r] + start;
+            rows_weight_vector<K, STRIDE, MR>(dy_v, dy_row, OH, tail, fresh, x_c + start, rows,
+                                              acc);
           }
         }
-        MINIDL_UNROLL(16)
-        for (int r = 0; r < MR; ++r) {
-          MINIDL_UNROLL(25)
+        for (int r = 0; r < MR; ++r)
           for (int t = 0; t < taps; ++t) {
             T sum = 0;
-            MINIDL_UNROLL(16)
-            for (int l = 0; l < W; ++l) sum += acc[r][t][l];
+            for (int l = 0; l < W; ++l) sum += acc[r * taps + t][l];
             part[(o0 + r) * block + c * taps + t] = sum;
           }
-        }
       }
-    for (std::int64_t o = 0; o < s.OC; ++o) store_bias_slot(bias[o], part + o * block + weights);
+    for (std::int64_t o = o_begin; o < o_end; ++o)
+      store_bias_slot(bias[o], part + o * block + weights);
   };
   // Summed over the chunks one output channel at a time: [c][tap] is PyTorch's row.
-  sum_partials_in_order(
-      chunks, part_size, s.OC, block, partials, chunk_gradient,
+  // A batch of fewer chunks than threads shares out each chunk's channels.
+  sum_partials_in_order_shared(
+      chunks, part_size, s.OC, block, MR, partials, chunk_gradient,
       [&](std::int64_t o, const T* sum) {
         std::copy_n(sum, weights, dw + o * s.col_rows());
         if (db) db[o] = sum[weights];
@@ -687,6 +818,15 @@ void weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes,
         load_bias_slot(db, o, sum + weights);
         return true;
       });
+}
+
+template <int K, typename T, typename Planes, typename Wait>
+void weights_rows_any_stride(const Conv2dShape& s, const T* x, const Planes& planes, T* dw, T* db,
+                             T* partials, bool carried, const Wait& wait_for_carry) {
+  if (s.stride == 1)
+    weights_rows_planes<K, 1>(s, x, planes, dw, db, partials, carried, wait_for_carry);
+  else
+    weights_rows_planes<K, 2>(s, x, planes, dw, db, partials, carried, wait_for_carry);
 }
 }  // namespace detail
 
@@ -703,9 +843,11 @@ void conv2d_backward_weights_rows_planes(const Conv2dShape& s, const T* x, const
     fail("conv2d backward-weights: the rows kernel does not take kernel ", s.KH, "x", s.KW,
          ", stride ", s.stride, ", padding ", s.pad, " on a ", s.H, "x", s.W, " input");
   if (s.KH == 3)
-    detail::weights_rows_planes<3>(s, x, planes, dw, db, partials, carried, wait_for_carry);
+    detail::weights_rows_any_stride<3>(s, x, planes, dw, db, partials, carried, wait_for_carry);
+  else if (s.KH == 5)
+    detail::weights_rows_any_stride<5>(s, x, planes, dw, db, partials, carried, wait_for_carry);
   else
-    detail::weights_rows_planes<5>(s, x, planes, dw, db, partials, carried, wait_for_carry);
+    detail::weights_rows_any_stride<7>(s, x, planes, dw, db, partials, carried, wait_for_carry);
 }
 
 // The same with dy stored whole, [N, OC, OH, OW].

@@ -83,18 +83,6 @@ std::int64_t winograd_tile_rows(const Conv2dShape& s) {
   return (s.OH() + M - 1) / M;
 }
 
-// The even and odd elements of the 2W elements a, b (a first).
-template <typename T, std::size_t... I>
-typename Simd<T>::vec even_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b,
-                                 std::index_sequence<I...>) {
-  return __builtin_shufflevector(a, b, static_cast<int>(2 * I)...);
-}
-template <typename T, std::size_t... I>
-typename Simd<T>::vec odd_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b,
-                                std::index_sequence<I...>) {
-  return __builtin_shufflevector(a, b, static_cast<int>(2 * I + 1)...);
-}
-
 // B^T applied to the four values of a patch's column (or row) d0..d3:
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
 template <typename V>

@@ -1,7 +1,9 @@
 // minidl/kernels/simd.hpp - the vector width the compiler targets, as GCC/Clang vector types.
 #pragma once
 
+#include <cstddef>
 #include <cstring>
+#include <utility>
 
 namespace minidl::kernels {
 
@@ -67,5 +69,20 @@ struct Simd {
   // compiler cannot reload from memory.
   static void keep_in_register(vec& v) { hide_from_optimizer(v); }
 };
+
+namespace detail {
+// The even and odd elements of the 2W elements a, b (a first); `lanes` is
+// std::make_index_sequence<W>.
+template <typename T, std::size_t... I>
+typename Simd<T>::vec even_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b,
+                                 std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, static_cast<int>(2 * I)...);
+}
+template <typename T, std::size_t... I>
+typename Simd<T>::vec odd_lanes(typename Simd<T>::vec a, typename Simd<T>::vec b,
+                                std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, static_cast<int>(2 * I + 1)...);
+}
+}  // namespace detail
 
 }  // namespace minidl::kernels
