@@ -86,7 +86,8 @@ void check_case(const std::string& name) {
   if (name.rfind("rows_data", 0) == 0) {  // and those named for the rows kernel run its
     const kernels::Conv2dKernels k = conv.kernels_for(x.shape());  // input and weight gradients
     CHECK(k.backward_data == kernels::ConvKernel::Rows);
-    CHECK(k.backward_weights == kernels::ConvKernel::Rows);
+    // (With vectors of 4 doubles, AVX2, the stride-2 weight gradient of 2 channels stays direct.)
+    if (kernels::Simd<T>::width >= 8) CHECK(k.backward_weights == kernels::ConvKernel::Rows);
   }
   compare(name + ".y", conv.forward(x, Context{Mode::Train, 0}), get("y"));
   compare(name + ".dx", conv.backward(get("dy")), get("dx"));

@@ -183,9 +183,9 @@ TEST_CASE("a product too small to pay for a second thread stays on the calling o
 
 TEST_CASE("a product with one sliver of columns (or rows) is cut the other way") {
   // A classifier's forward pass (64 x 10 x 3136: ten outputs are one sliver
-  // of columns) and its weight gradient (10 x 3136 x 64: fewer rows than two
-  // slivers) each take both threads, in blocks of whole slivers, and give
-  // gemm's bits.
+  // of columns) and its weight gradient (10 x 3136 x 64: ten rows, which
+  // slivers of 8 would share out 8 and 2) each take both threads, in blocks
+  // of whole slivers, and give gemm's bits.
   const int saved = num_threads();
   set_num_threads(2);
   struct Case {
@@ -215,13 +215,23 @@ TEST_CASE("a product with one sliver of columns (or rows) is cut the other way")
       CHECK(cut % gemm_rows<float>() == 0);
       CHECK(blocks[0] == std::array<std::int64_t, 4>{0, cut, 0, 10});
       CHECK(blocks[1] == std::array<std::int64_t, 4>{cut, 64, 0, 10});
-    } else {  // by columns: all ten rows, [0, cut) and [cut, 3136)
+      continue;
+    }
+    // Cut by rows, the busier thread would take this many of the ten: 8 in
+    // slivers of 8 (AVX-512) or 4, more than a quarter beyond half; 6 in
+    // slivers of 6 (AVX2), which stay cut by rows.
+    const std::int64_t MR = gemm_rows<float>(), slivers = (10 + MR - 1) / MR;
+    const std::int64_t busier_rows = std::min<std::int64_t>((slivers + 1) / 2 * MR, 10);
+    if (4 * busier_rows > 3 * 10) {  // by columns: all ten rows, [0, cut) and [cut, 3136)
       std::sort(blocks.begin(), blocks.end(),
                 [](const auto& x, const auto& y) { return x[2] < y[2]; });
       const std::int64_t cut = blocks[0][3];
       CHECK(cut % gemm_cols<float>() == 0);
       CHECK(blocks[0] == std::array<std::int64_t, 4>{0, 10, 0, cut});
       CHECK(blocks[1] == std::array<std::int64_t, 4>{0, 10, cut, 3136});
+    } else {
+      CHECK(blocks[0] == std::array<std::int64_t, 4>{0, busier_rows, 0, 3136});
+      CHECK(blocks[1] == std::array<std::int64_t, 4>{busier_rows, 10, 0, 3136});
     }
   }
   set_num_threads(saved);
