@@ -522,15 +522,16 @@ void conv2d_backward_data_rows(const Conv2dShape& s, const T* dy, const T* w, T*
 // ---- weight gradient --------------------------------------------------------
 // dw[o][c][kh][kw] sums dy[o] times the input shifted by (kh, kw) over the
 // pixels, which sit in the vector lanes and are summed across them once per
-// chunk of samples. The tile holds RB rows of dy of MR output channels in
-// registers and the accumulators of one kernel column (MR x K): each
-// vector of the input it loads, shifted by that column, serves every dy row
-// of the tile that a kernel row links it to (up to K at stride 1, about
-// K / 2 at stride 2). At stride 2 the input is kept as its even and odd
-// columns, so that a shifted vector of every other pixel is one load. The
-// overlapping last vector of a row masks the lanes the previous vector
-// already covered. Every lane sums over (sample, vector of the row, output
-// row) in that order.
+// chunk of samples. A block holds RB rows of dy of MR output channels in
+// registers; each vector of the input it loads, shifted by a kernel column,
+// serves every dy row of the block that a kernel row links it to (up to K
+// at stride 1, about K / 2 at stride 2). The accumulators of KC kernel
+// columns (all three of a 3x3, else one) stay in registers over all the
+// rows of a vector of pixels. At stride 2 the input is kept as its even
+// and odd columns, so that a shifted vector of every other pixel is one
+// load. The overlapping last vector of a row masks the lanes the previous
+// vector already covered. Every lane sums over (sample, vector of the row,
+// output row) in that order.
 
 // dy of a convolution handed out one [OH, OW] plane at a time, for kernels
 // that read it plane by plane: planes(n, o, buffer) returns the plane of
