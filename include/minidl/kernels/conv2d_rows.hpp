@@ -593,15 +593,15 @@ void pad_weight_input(const T* src, std::int64_t C, std::int64_t H, std::int64_t
   constexpr int VW = S::width;
   constexpr auto lanes = std::make_index_sequence<VW>{};
   std::fill_n(dst, C * r.plane(), T(0));
-  if (r.phase != 0) std::fill_n(row, 2 * r.phase + 2 * VW, T(0));
+  if (r.phase == 0) {
+    copy_into_padded(src, C, H, W, PaddedPlanes{pad, r.HP, r.row}, dst);
+    return;
+  }
+  std::fill_n(row, 2 * r.phase + 2 * VW, T(0));
   for (std::int64_t c = 0; c < C; ++c)
     for (std::int64_t h = 0; h < H; ++h) {
       const T* in = src + (c * H + h) * W;
       T* out = dst + c * r.plane() + (h + pad) * r.row;
-      if (r.phase == 0) {
-        copy_row(in, W, out + pad);
-        continue;
-      }
       copy_row(in, W, row + pad);  // the zeros around it stay from the fill above
       std::int64_t q = 0;
       for (; q + VW <= r.phase; q += VW) {
@@ -758,7 +758,7 @@ void weights_rows_planes(const Conv2dShape& s, const T* x, const Planes& planes,
   auto chunk_gradient = [&](std::int64_t chunk, T* part, std::int64_t o_begin, std::int64_t o_end) {
     const std::int64_t n0 = chunk * kConvWeightChunk, count = std::min(kConvWeightChunk, s.N - n0);
     T* xpad = thread_scratch<T, 0>(count * s.C * rows.plane());
-    T* row = thread_scratch<T, 2>(2 * rows.phase + 2 * W);
+    T* row = rows.phase != 0 ? thread_scratch<T, 2>(2 * rows.phase + 2 * W) : nullptr;
     T* buffer = dy_plane_buffer<T>(MR, P);
     T* widened = narrow ? thread_scratch<T, 1>(MR * OH * W) : nullptr;
     BiasSum<T>* bias = chunk_bias_sums<T>(s.OC);
