@@ -657,7 +657,8 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
   // on 3 threads only), ragged slivers of output channels, stride 2. Then
   // F(4x4, 3x3) over several chunks (ResNet's three stages, the 7x7 one's
   // tiles half past the plane, a 28x28 one in several groups of tile rows)
-  // and shared by the threads, with a ragged sliver.
+  // and shared by the threads, with a ragged sliver. Last, a strided 1x1
+  // kernel, whose direct weight gradient copies only the pixels it reads.
   const Conv2dShape shapes[] = {{13, 32, 14, 14, 64, 3, 3, 1, 1}, {9, 16, 28, 28, 16, 3, 3, 1, 1},
                                 {9, 16, 28, 28, 32, 3, 3, 2, 1},  {13, 1, 28, 28, 32, 3, 3, 1, 1},
                                 {13, 1, 28, 28, 6, 5, 5, 1, 2},   {9, 3, 9, 8, 5, 3, 3, 2, 1},
@@ -665,7 +666,7 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
                                 {5, 8, 9, 9, 36, 3, 3, 2, 1},     {1, 32, 14, 14, 64, 3, 3, 1, 1},
                                 {3, 48, 14, 15, 40, 3, 3, 1, 1},  {9, 16, 28, 28, 16, 3, 3, 1, 1},
                                 {13, 32, 14, 14, 32, 3, 3, 1, 1}, {9, 64, 7, 7, 64, 3, 3, 1, 1},
-                                {2, 24, 11, 13, 40, 3, 3, 1, 1}};
+                                {2, 24, 11, 13, 40, 3, 3, 1, 1},  {9, 16, 28, 27, 24, 1, 1, 2, 0}};
   using Kernel = void (*)(const Conv2dShape&, const T*, const T*, T*, T*, T*);
   const Kernel kernels[] = {
       conv2d_backward_weights_direct<T>,    conv2d_backward_weights_direct<T>,
@@ -675,7 +676,7 @@ TEST_CASE_TEMPLATE("every weight-gradient kernel gives the same bits on any numb
       conv2d_backward_weights_direct<T>,    conv2d_backward_weights_winograd<T>,
       conv2d_backward_weights_winograd<T>,  conv2d_backward_weights_winograd4<T>,
       conv2d_backward_weights_winograd4<T>, conv2d_backward_weights_winograd4<T>,
-      conv2d_backward_weights_winograd4<T>};
+      conv2d_backward_weights_winograd4<T>, conv2d_backward_weights_direct<T>};
   static_assert(std::size(shapes) == std::size(kernels));
   const int saved = num_threads();
   for (int k = 0; k < static_cast<int>(std::size(shapes)); ++k) {

@@ -32,6 +32,7 @@
 #include "minidl/core/parallel.hpp"
 #include "minidl/kernels/conv2d_bias.hpp"
 #include "minidl/kernels/conv2d_naive.hpp"
+#include "minidl/kernels/conv2d_pointwise.hpp"
 #include "minidl/kernels/gemm.hpp"
 #include "minidl/kernels/ordered_sum.hpp"
 #include "minidl/kernels/simd.hpp"
@@ -1031,7 +1032,16 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
                                              const Wait& wait_for_carry = Wait{}) {
   constexpr int MR = gemm_rows<T>(), NR = gemm_cols<T>(), W = Simd<T>::width;
   const std::int64_t OH = s.OH(), OW = s.OW(), P = OH * OW, taps = s.KH * s.KW;
-  const std::int64_t HP = s.H + 2 * s.pad, WP = s.W + 2 * s.pad;
+  // A strided 1x1 kernel without padding reads one input pixel in stride x
+  // stride: the copy then holds only those, gathered as conv2d_pointwise.hpp
+  // gathers them, and the tiles read it as at stride 1. At stride 2 that is
+  // a quarter of the pixels to transpose, the copy's main cost there (1.05-
+  // 1.4x faster in shape_sweep from 14x14 to 56x56). On rows narrower than a
+  // transposed block (7x7) the whole plane goes in blocks along it, and the
+  // gather's own pass made it 6-14% slower.
+  const bool gathered = conv2d_pointwise_applies(s) && s.stride > 1 && s.W >= 8;
+  const Conv2dShape xs = gathered ? Conv2dShape{s.N, s.C, OH, OW, s.OC, 1, 1, 1, 0} : s;
+  const std::int64_t HP = xs.H + 2 * xs.pad, WP = xs.W + 2 * xs.pad;
   const std::int64_t Cp = detail::padded_in_channels<T>(s), OCp = detail::padded_out_channels<T>(s);
   const std::int64_t KWp = detail::padded_row_taps<T>(s);
   const bool tap_pairs = 2 * Cp == W;  // a vector holds two taps' channels
@@ -1043,7 +1053,7 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
   // C stay zero, each sample overwrites the rest. One pixel more at the end,
   // which the unused tap of an odd row reads last.
   const std::int64_t xcl_size = (HP * WP + 1) * Cp;
-  const std::int64_t group = detail::weight_sample_group<T>(s, xcl_size);
+  const std::int64_t group = detail::weight_sample_group<T>(xs, xcl_size);
   // Output channels [o_begin, o_end) of a chunk's partial: all of them, or a
   // thread's share of a batch too small to give every thread a chunk.
   auto chunk_gradient = [&](std::int64_t chunk, T* part, std::int64_t o_begin, std::int64_t o_end) {
@@ -1053,9 +1063,15 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
     const std::int64_t n0 = chunk * kConvWeightChunk, n1 = std::min(s.N, n0 + kConvWeightChunk);
     for (std::int64_t g0 = n0; g0 < n1; g0 += group) {
       const std::int64_t samples = std::min(group, n1 - g0);
-      for (std::int64_t n = 0; n < samples; ++n)
-        detail::channels_last_sample(x + (g0 + n) * s.C * s.H * s.W, s.C, s.H, s.W, s.pad, WP, Cp,
-                                     xcl + n * xcl_size);
+      for (std::int64_t n = 0; n < samples; ++n) {
+        const T* x_n = x + (g0 + n) * s.C * s.H * s.W;
+        if (gathered) {
+          T* pixels = thread_scratch<T, 2>(s.C * P + detail::kPointwiseGatherSlack<T>);
+          detail::pointwise_gather(s, x_n, 0, OH, pixels);
+          x_n = pixels;
+        }
+        detail::channels_last_sample(x_n, s.C, xs.H, xs.W, xs.pad, WP, Cp, xcl + n * xcl_size);
+      }
       for (std::int64_t o0 = o_begin; o0 < o_end; o0 += MR) {
         const T* g = dy + (g0 * s.OC + o0) * P;
         std::int64_t g_step = s.OC * P;
@@ -1072,7 +1088,7 @@ void conv2d_backward_weights_direct_continue(const Conv2dShape& s, const T* x, c
         // chunk's sums after its first group.
         auto tile = [&](auto vectors, const T* xt, T* pt) {
           detail::weight_tile<T, MR, decltype(vectors)::value>(
-              g, P, xt, OH, OW, WP, Cp, s.stride, pt, block, g0 > n0, samples, g_step, xcl_size);
+              g, P, xt, OH, OW, WP, Cp, xs.stride, pt, block, g0 > n0, samples, g_step, xcl_size);
         };
         using One = std::integral_constant<int, 1>;
         using Two = std::integral_constant<int, 2>;

@@ -7,7 +7,8 @@
 // gradient the sum over the samples of dY X^T (left to the direct kernels,
 // which sum it faster). At stride s the kernel reads one pixel in s x s:
 // those pixels, gathered first, are X, and the input gradient goes back to
-// them, with zeros between.
+// them, with zeros between. The direct weight gradient gathers them with
+// pointwise_gather too.
 //
 // The direct kernels (conv2d_direct.hpp) tile kDirectRows pixels of one
 // output row by vectors of output channels: on an output plane narrower than
