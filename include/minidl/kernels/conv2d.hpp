@@ -143,11 +143,30 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
 //   0.81-0.86 at batch 16), from 56x56 0.81-1.64: those stay direct, as do
 //   64 and 128 input channels (0.91-1.24), and every one where those
 //   stores are not vectorized (without AVX-512).
+// A later sweep on a Zen 4 machine (medians of 4 runs of the default grid,
+// then of 3 runs at `--reps 15` of the shapes in question) moved two lines:
+// - one image, stride 1, at most 32 channels in and out, whatever the
+//   plane: 16 -> 16 and 16 -> 32 at 56x56 and 32 -> 32 at 28x28 1.11-2.11
+//   in both passes (one image's rows share out over the threads in full
+//   tiles); at batch 64 those stay direct (0.45-0.79 at 56x56);
+// - the stride-2 input gradient from planes 14 to 56 pixels wide with 16
+//   input channels at any batch (16 -> 16 from 56x56 1.19-1.54, 16 -> 32
+//   from 14x14 1.59-2.10), and with 32 for one image (1.19-1.79); 32
+//   channels at batch 64 from 14x14 0.96-1.06, 64 channels 1.00-1.27 for
+//   one image, 0.92-1.00 at batch 64: those stay direct.
 namespace detail {
-// The shapes where both passes take them: narrow rows, or stride 1 with few channels.
+// The shapes where both passes take them: narrow rows, or stride 1 with few
+// channels on planes small enough, or for one image.
 inline bool pointwise_pays_both_passes(const Conv2dShape& s) {
-  return s.OW() < kDirectRows ||
-         (s.stride == 1 && s.C <= 32 && s.OC <= 32 && s.C * s.H * s.W <= 16 * 28 * 28);
+  return s.OW() < kDirectRows || (s.stride == 1 && s.C <= 32 && s.OC <= 32 &&
+                                  (s.N == 1 || s.C * s.H * s.W <= 16 * 28 * 28));
+}
+// The stride-2 input gradients that take them, where their stores of every
+// other value are vectorized.
+inline bool pointwise_pays_strided_data(const Conv2dShape& s) {
+  if (!kStoreEveryOtherVectorized || s.stride != 2) return false;
+  return (s.C <= 32 && s.W >= 28 && s.H * s.W <= 28 * 28) ||
+         (s.W >= 14 && s.W <= 56 && (s.C <= 16 || (s.N == 1 && s.C <= 32)));
 }
 }  // namespace detail
 
@@ -157,9 +176,8 @@ inline bool conv2d_pointwise_forward_pays(const Conv2dShape& s) {
 }
 
 inline bool conv2d_pointwise_data_pays(const Conv2dShape& s) {
-  return conv2d_pointwise_applies(s) && (detail::pointwise_pays_both_passes(s) ||
-                                         (detail::kStoreEveryOtherVectorized && s.stride == 2 &&
-                                          s.C <= 32 && s.W >= 28 && s.H * s.W <= 28 * 28));
+  return conv2d_pointwise_applies(s) &&
+         (detail::pointwise_pays_both_passes(s) || detail::pointwise_pays_strided_data(s));
 }
 
 // Elements of the workspace conv2d_forward and conv2d_backward_data take.
