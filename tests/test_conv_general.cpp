@@ -325,15 +325,18 @@ TEST_CASE("the kernel choice: classic kernels for the square case, depthwise, ge
   CHECK(projection.backward_data ==
         (kernels::detail::kStoreEveryOtherVectorized ? ConvKernel::Pointwise : ConvKernel::Direct));
   // The second projection (32 -> 64 from 14x14) keeps the direct input gradient at batch 128,
-  // and takes the pointwise one for a single image; so does 16 -> 16 from 56x56 at any batch.
+  // and takes the pointwise one for a single image; so does 16 -> 32 from 14x14 at any batch,
+  // but not 16 -> 16 from 56x56 at batch 64.
   const ConvKernel strided_data =
       kernels::detail::kStoreEveryOtherVectorized ? ConvKernel::Pointwise : ConvKernel::Direct;
   CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{128, 32, 14, 14, 64, 1, 1, 2, 0}) ==
         ConvKernel::Direct);
   CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{1, 32, 14, 14, 64, 1, 1, 2, 0}) ==
         strided_data);
-  CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{64, 16, 56, 56, 16, 1, 1, 2, 0}) ==
+  CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{64, 16, 14, 14, 32, 1, 1, 2, 0}) ==
         strided_data);
+  CHECK(conv2d_backward_data_kernel<float>(Conv2dShape{64, 16, 56, 56, 16, 1, 1, 2, 0}) ==
+        ConvKernel::Direct);
   // At stride 1 with 16 channels at 56x56 the pointwise products serve one image only.
   const Conv2dKernels wide_one =
       conv2d_kernels_for<float>(Conv2dShape{1, 16, 56, 56, 16, 1, 1, 1, 0});

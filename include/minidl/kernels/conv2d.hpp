@@ -149,11 +149,12 @@ bool conv2d_winograd_weights_pays(const Conv2dShape& s) {
 //   plane: 16 -> 16 and 16 -> 32 at 56x56 and 32 -> 32 at 28x28 1.11-2.11
 //   in both passes (one image's rows share out over the threads in full
 //   tiles); at batch 64 those stay direct (0.45-0.79 at 56x56);
-// - the stride-2 input gradient from planes 14 to 56 pixels wide with 16
-//   input channels at any batch (16 -> 16 from 56x56 1.19-1.54, 16 -> 32
-//   from 14x14 1.59-2.10), and with 32 for one image (1.19-1.79); 32
-//   channels at batch 64 from 14x14 0.96-1.06, 64 channels 1.00-1.27 for
-//   one image, 0.92-1.00 at batch 64: those stay direct.
+// - the stride-2 input gradient of one image with at most 32 input
+//   channels from planes 14 to 56 pixels wide (1.19-2.10), and of 16 input
+//   channels from 14x14 at any batch (16 -> 32: 1.55-1.95 at batch 64). 32
+//   channels at batch 64 from 14x14 read 0.96-1.06 and stay direct, as do
+//   64 channels (one image 1.00-1.27, batch 64 0.92-1.00) and batch 64
+//   from 56x56, whose times varied twofold from run to run.
 namespace detail {
 // The shapes where both passes take them: narrow rows, or stride 1 with few
 // channels on planes small enough, or for one image.
@@ -165,8 +166,9 @@ inline bool pointwise_pays_both_passes(const Conv2dShape& s) {
 // other value are vectorized.
 inline bool pointwise_pays_strided_data(const Conv2dShape& s) {
   if (!kStoreEveryOtherVectorized || s.stride != 2) return false;
+  if (s.N == 1) return s.C <= 32 && s.W >= 14 && s.W <= 56;
   return (s.C <= 32 && s.W >= 28 && s.H * s.W <= 28 * 28) ||
-         (s.W >= 14 && s.W <= 56 && (s.C <= 16 || (s.N == 1 && s.C <= 32)));
+         (s.C <= 16 && s.W >= 14 && s.H * s.W <= 28 * 28);
 }
 }  // namespace detail
 
