@@ -235,7 +235,7 @@ def main():
     p.add_argument("--warmup-steps", type=int, default=0,
                    help="cosine: steps of linear warm-up (0: one epoch)")
     p.add_argument("--label-smoothing", type=float, default=0.1)
-    p.add_argument("--crop-padding", type=int, default=2)
+    p.add_argument("--crop-padding", type=int, default=1)
     p.add_argument("--no-flip", action="store_true")
     p.add_argument("--erase", type=float, default=0.0,
                    help="probability of erasing a random rectangle of a training image")
